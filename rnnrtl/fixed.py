@@ -1,0 +1,401 @@
+"""Fixed-point formats and every requantization rule, in a numpy half and an Amaranth half.
+
+A :class:`FixedFormat` is ``ap_fixed<W, I>``-style: ``W`` total bits, ``I`` integer bits *including*
+the sign bit when signed, so a value is ``code * 2**-(W - I)`` with ``code`` a W-bit integer.
+
+Every change of format after quantization is a :func:`requantize`: an integer ``code`` with ``src_frac``
+fractional bits becomes a code of ``dst``. It is done in two steps, identical in both halves:
+
+1. *Rounding*, when ``shift = src_frac - dst.frac_bits > 0``: ``(code + k) >> shift`` (arithmetic
+   shift, i.e. floor division by ``2**shift``) where the correction ``k`` depends on the rounding mode,
+   on the sign of ``code`` and, for round-to-nearest-even, on bit ``shift`` of ``code``
+   (see :func:`_rounding_correction`). When ``shift <= 0`` the code is shifted left, exactly.
+2. *Overflow* into ``[dst.min_code, dst.max_code]``: saturate (to the nearest bound), saturate
+   symmetrically (``min_code = -max_code``), saturate to zero, or wrap (keep the low ``W`` bits and
+   sign-extend).
+
+The numpy half (:func:`requantize`) works on ``int64`` arrays; widths are checked so that every
+intermediate is exact in ``int64`` — a wider request raises :class:`FixedPointError` instead of
+wrapping silently. The Amaranth half (:func:`requantize_value`) builds the same arithmetic as a
+combinational expression. ``tests/test_fixed.py`` ties the two together exhaustively on small widths.
+
+Float → code conversion (:meth:`FixedFormat.quantize`) is the only place floats are rounded; it is
+used for weights, inputs and table contents, never inside the datapath.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "FixedPointError", "Rounding", "Overflow", "FixedFormat", "IntType",
+    "requantize", "requantize_value", "shift_round", "shift_round_value",
+    "INT64_SAFE_BITS",
+]
+
+#: Widest signed intermediate (in bits) the numpy half computes exactly.
+INT64_SAFE_BITS = 62
+
+
+class FixedPointError(ValueError):
+    """A fixed-point format or operation that cannot be represented or computed exactly."""
+
+
+class Rounding(enum.Enum):
+    """Rounding modes, named as in Xilinx ``ap_fixed``."""
+    TRN = "TRN"                  # toward -inf (floor); ap_fixed's default
+    TRN_ZERO = "TRN_ZERO"        # toward zero
+    RND = "RND"                  # to nearest, ties toward +inf (round half up)
+    RND_ZERO = "RND_ZERO"        # to nearest, ties toward zero
+    RND_MIN_INF = "RND_MIN_INF"  # to nearest, ties toward -inf
+    RND_INF = "RND_INF"          # to nearest, ties away from zero
+    RND_CONV = "RND_CONV"        # to nearest, ties to even (convergent)
+
+
+class Overflow(enum.Enum):
+    """Overflow modes, named as in Xilinx ``ap_fixed``."""
+    WRAP = "WRAP"          # keep the low W bits (two's complement wrap-around); ap_fixed's default
+    SAT = "SAT"            # saturate to the nearest bound
+    SAT_ZERO = "SAT_ZERO"  # an overflowing value becomes zero
+    SAT_SYM = "SAT_SYM"    # saturate, signed range made symmetric (min = -max)
+
+
+_SYNTAX = ("accepted syntax: fixed<W,I>, ufixed<W,I>, ap_fixed<W,I[,Q[,O]]>, ap_ufixed<W,I[,Q[,O]]> "
+           "with 1 <= W <= 48, Q one of " + ", ".join("AP_" + r.value for r in Rounding)
+           + " and O one of " + ", ".join("AP_" + o.value for o in Overflow)
+           + "; e.g. 'fixed<16,6>', 'ufixed<8,0>', 'ap_fixed<16,6,AP_RND,AP_SAT>'")
+
+_FORMAT_RE = re.compile(
+    r"^\s*(?P<kind>ap_fixed|ap_ufixed|fixed|ufixed)\s*<\s*(?P<w>-?\d+)\s*,\s*(?P<i>-?\d+)\s*"
+    r"(?:,\s*(?P<q>[A-Za-z_]+)\s*)?(?:,\s*(?P<o>[A-Za-z_]+)\s*)?(?:,\s*(?P<n>\d+)\s*)?>\s*$")
+
+#: Widest format accepted; products of two such codes still fit the int64 datapath model.
+MAX_WIDTH = 48
+
+
+@dataclass(frozen=True)
+class FixedFormat:
+    """A fixed-point number format.
+
+    ``width`` total bits, ``int_bits`` integer bits (including the sign bit when ``signed``); the
+    number of fractional bits is ``width - int_bits`` and may exceed ``width`` (``int_bits`` < 0).
+    ``rounding`` and ``overflow`` apply whenever a value is converted *into* this format.
+    """
+    width: int
+    int_bits: int
+    signed: bool = True
+    rounding: Rounding = Rounding.RND
+    overflow: Overflow = Overflow.SAT
+
+    def __post_init__(self):
+        if not isinstance(self.width, int) or not 1 <= self.width <= MAX_WIDTH:
+            raise FixedPointError(f"width {self.width!r} is not supported; {_SYNTAX}")
+        if self.signed and self.width < 2:
+            raise FixedPointError(f"a signed format needs at least 2 bits, got width {self.width}; {_SYNTAX}")
+        if not isinstance(self.int_bits, int) or abs(self.int_bits) > 64:
+            raise FixedPointError(f"integer bits {self.int_bits!r} out of range -64..64; {_SYNTAX}")
+        object.__setattr__(self, "rounding", Rounding(self.rounding))
+        object.__setattr__(self, "overflow", Overflow(self.overflow))
+
+    # -- parsing and printing --------------------------------------------------------------------
+
+    @classmethod
+    def parse(cls, text, *, rounding=Rounding.RND, overflow=Overflow.SAT) -> "FixedFormat":
+        """Parse ``fixed<W,I>``, ``ufixed<W,I>`` or ``ap_[u]fixed<W,I[,AP_Q[,AP_O]]>``.
+
+        ``fixed``/``ufixed`` without modes take ``rounding``/``overflow`` (rnnrtl's defaults: round
+        half up, saturate). ``ap_fixed`` without modes has Xilinx's defaults (``AP_TRN``,
+        ``AP_WRAP``), so an hls4ml precision string means what it means in hls4ml.
+        """
+        if isinstance(text, FixedFormat):
+            return text
+        if not isinstance(text, str):
+            raise FixedPointError(f"precision {text!r} is not a string; {_SYNTAX}")
+        match = _FORMAT_RE.match(text)
+        if match is None:
+            raise FixedPointError(f"malformed precision {text!r}; {_SYNTAX}")
+        kind = match["kind"]
+        signed = kind in ("fixed", "ap_fixed")
+        if kind.startswith("ap_"):
+            rounding, overflow = Rounding.TRN, Overflow.WRAP
+        if match["q"]:
+            rounding = _parse_mode(Rounding, match["q"], text)
+        if match["o"]:
+            overflow = _parse_mode(Overflow, match["o"], text)
+        return cls(int(match["w"]), int(match["i"]), signed, rounding, overflow)
+
+    def __str__(self):
+        kind = "fixed" if self.signed else "ufixed"
+        return f"{kind}<{self.width},{self.int_bits},{self.rounding.value},{self.overflow.value}>"
+
+    def to_json(self) -> str:
+        return str(self)
+
+    @classmethod
+    def from_json(cls, text: str) -> "FixedFormat":
+        return cls.parse(text)
+
+    def with_modes(self, rounding=None, overflow=None) -> "FixedFormat":
+        return FixedFormat(self.width, self.int_bits, self.signed,
+                           self.rounding if rounding is None else rounding,
+                           self.overflow if overflow is None else overflow)
+
+    # -- ranges ----------------------------------------------------------------------------------
+
+    @property
+    def frac_bits(self) -> int:
+        return self.width - self.int_bits
+
+    @property
+    def min_code(self) -> int:
+        if not self.signed:
+            return 0
+        if self.overflow is Overflow.SAT_SYM:
+            return -(1 << (self.width - 1)) + 1
+        return -(1 << (self.width - 1))
+
+    @property
+    def max_code(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    @property
+    def int_type(self) -> "IntType":
+        return IntType(self.width, self.signed, self.frac_bits)
+
+    @property
+    def step(self) -> float:
+        return 2.0 ** -self.frac_bits
+
+    def to_float(self, codes):
+        """Codes of this format as float64 values (exact)."""
+        return np.ldexp(np.asarray(codes, dtype=np.float64), -self.frac_bits)
+
+    def quantize(self, values):
+        """Round float ``values`` into codes of this format.
+
+        Returns ``(codes, overflows)``: an ``int64`` array and how many values were out of range
+        (saturated or wrapped). Scaling by ``2**frac`` is exact in float64; only the final rounding
+        to an integer is a float operation, done with this format's rounding mode.
+        """
+        values = np.asarray(values, dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            raise FixedPointError(f"cannot quantize non-finite values into {self}")
+        scaled = np.ldexp(values, self.frac_bits)
+        limit = 2.0 ** INT64_SAFE_BITS
+        scaled = np.clip(scaled, -limit, limit)  # anything beyond overflows any format anyway
+        floor = np.floor(scaled)
+        rem = scaled - floor  # exact
+        negative = scaled < 0
+        mode = self.rounding
+        if mode is Rounding.TRN:
+            up = np.zeros_like(rem, dtype=bool)
+        elif mode is Rounding.TRN_ZERO:
+            up = negative & (rem > 0)
+        elif mode is Rounding.RND:
+            up = rem >= 0.5
+        elif mode is Rounding.RND_MIN_INF:
+            up = rem > 0.5
+        elif mode is Rounding.RND_ZERO:
+            up = (rem > 0.5) | ((rem == 0.5) & negative)
+        elif mode is Rounding.RND_INF:
+            up = (rem > 0.5) | ((rem == 0.5) & ~negative)
+        else:  # RND_CONV
+            odd = np.mod(floor, 2.0) == 1.0
+            up = (rem > 0.5) | ((rem == 0.5) & odd)
+        codes = floor.astype(np.int64) + up.astype(np.int64)
+        return self.fit(codes)
+
+    def fit(self, codes):
+        """Apply this format's overflow mode to integer ``codes`` already at its scale.
+
+        Returns ``(codes, overflows)``.
+        """
+        codes = np.asarray(codes, dtype=np.int64)
+        lo, hi = self.min_code, self.max_code
+        over = (codes < lo) | (codes > hi)
+        count = int(np.count_nonzero(over))
+        if count == 0:
+            return codes, 0
+        mode = self.overflow
+        if mode is Overflow.WRAP:
+            mask = (1 << self.width) - 1
+            wrapped = codes & mask
+            if self.signed:
+                wrapped = np.where(wrapped > self.max_code, wrapped - (1 << self.width), wrapped)
+            return wrapped, count
+        if mode is Overflow.SAT_ZERO:
+            return np.where(over, 0, codes), count
+        return np.clip(codes, lo, hi), count
+
+
+def _parse_mode(enum_cls, token, text):
+    name = token.upper()
+    if name.startswith("AP_"):
+        name = name[3:]
+    try:
+        return enum_cls(name)
+    except ValueError:
+        raise FixedPointError(f"unknown {enum_cls.__name__.lower()} mode {token!r} in {text!r}; "
+                              f"{_SYNTAX}") from None
+
+
+@dataclass(frozen=True)
+class IntType:
+    """The type of a full-width intermediate: ``width`` bits, ``signed``, ``frac`` fractional bits.
+
+    Used to size hardware signals and to prove the numpy half exact (``width <= INT64_SAFE_BITS``).
+    """
+    width: int
+    signed: bool
+    frac: int
+
+    def check_int64(self, what: str) -> "IntType":
+        if self.width > INT64_SAFE_BITS:
+            raise FixedPointError(
+                f"{what} needs a {self.width}-bit intermediate, wider than the {INT64_SAFE_BITS} bits "
+                f"computed exactly; use narrower formats")
+        return self
+
+    @property
+    def min_value(self) -> int:
+        return -(1 << (self.width - 1)) if self.signed else 0
+
+    @property
+    def max_value(self) -> int:
+        return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
+
+    def __mul__(self, other: "IntType") -> "IntType":
+        """The exact product type."""
+        signed = self.signed or other.signed
+        width = self.width + other.width
+        if signed and not (self.signed and other.signed):
+            width += 1  # an unsigned operand gains a sign bit
+        return IntType(width, signed, self.frac + other.frac)
+
+    def align(self, frac: int) -> "IntType":
+        """This type shifted left to ``frac`` fractional bits (exact)."""
+        if frac < self.frac:
+            raise FixedPointError("align() only shifts left")
+        return IntType(self.width + frac - self.frac, self.signed, frac)
+
+    def sum_of(self, terms: int) -> "IntType":
+        """The exact type of a sum of ``terms`` values of this type."""
+        return IntType(self.width + max(terms - 1, 0).bit_length(), self.signed, self.frac)
+
+    @staticmethod
+    def join(*types: "IntType") -> "IntType":
+        """The exact type of a sum of one value of each type, aligned to the finest fraction."""
+        frac = max(t.frac for t in types)
+        signed = any(t.signed for t in types)
+        hi = sum(max(t.max_value, 0) << (frac - t.frac) for t in types)
+        lo = sum(min(t.min_value, 0) << (frac - t.frac) for t in types)
+        return IntType.for_range(lo, hi, frac, signed)
+
+    @staticmethod
+    def for_range(lo: int, hi: int, frac: int, signed: bool | None = None) -> "IntType":
+        """The narrowest type holding every integer in ``[lo, hi]``."""
+        if signed is None:
+            signed = lo < 0
+        if signed:
+            width = max(lo.bit_length() if lo < 0 else 0, (-lo - 1).bit_length() if lo < 0 else 0,
+                        hi.bit_length()) + 1
+        else:
+            width = max(hi.bit_length(), 1)
+        return IntType(width, signed, frac)
+
+
+# -- rounding: one rule, two halves ---------------------------------------------------------------
+
+def _rounding_correction(mode: Rounding, shift: int, negative, odd):
+    """The correction ``k`` for ``(code + k) >> shift`` to round in ``mode``.
+
+    ``negative`` is the sign of the code, ``odd`` is bit ``shift`` of the code (the lowest kept bit).
+    Works on numpy booleans and Amaranth values alike (they are only combined with ``+``, ``-`` and
+    multiplication by constants). Keep in sync with the float rounding in :meth:`FixedFormat.quantize`.
+    """
+    half = 1 << (shift - 1)
+    mask = (1 << shift) - 1
+    if mode is Rounding.TRN:
+        return 0
+    if mode is Rounding.TRN_ZERO:
+        return negative * mask
+    if mode is Rounding.RND:
+        return half
+    if mode is Rounding.RND_MIN_INF:
+        return half - 1
+    if mode is Rounding.RND_ZERO:
+        return half - 1 + negative
+    if mode is Rounding.RND_INF:
+        return half - 1 + (1 - negative)
+    return half - 1 + odd  # RND_CONV
+
+
+def shift_round(codes, shift: int, mode: Rounding):
+    """``codes * 2**-shift`` rounded in ``mode`` (numpy; exact). ``shift <= 0`` shifts left."""
+    codes = np.asarray(codes, dtype=np.int64)
+    if shift <= 0:
+        return codes << -shift
+    negative = (codes < 0).astype(np.int64)
+    odd = (codes >> shift) & 1
+    return (codes + _rounding_correction(Rounding(mode), shift, negative, odd)) >> shift
+
+
+def requantize(codes, src_frac: int, dst: FixedFormat):
+    """Convert integer ``codes`` with ``src_frac`` fractional bits into ``dst``.
+
+    Returns ``(codes, overflows)``. The caller is responsible for ``codes`` being exact ``int64``
+    (their :class:`IntType` checked with :meth:`IntType.check_int64`).
+    """
+    return dst.fit(shift_round(codes, src_frac - dst.frac_bits, dst.rounding))
+
+
+# -- the Amaranth half ----------------------------------------------------------------------------
+
+def shift_round_value(value, shift: int, mode: Rounding):
+    """Amaranth half of :func:`shift_round`: a combinational expression (``value`` signed)."""
+    from amaranth.hdl import Cat, Const
+    if shift <= 0:
+        return value << -shift
+    width = len(value)
+    negative = value[width - 1] if value.shape().signed else Const(0, 1)
+    odd = value[shift] if shift < width else (negative if value.shape().signed else Const(0, 1))
+    k = _rounding_correction(Rounding(mode), shift, negative.as_unsigned(), odd.as_unsigned())
+    if isinstance(k, int):
+        if k == 0:
+            return value >> shift
+        k = Const(k)
+    # Widen by one bit so the correction cannot overflow, keeping signedness.
+    return (value + Cat(k).as_unsigned()) >> shift
+
+
+def requantize_value(value, src_frac: int, dst: FixedFormat):
+    """Amaranth half of :func:`requantize`.
+
+    Returns ``(code, overflow)``: ``code`` a combinational expression of shape
+    ``signed(dst.width)`` / ``unsigned(dst.width)``, ``overflow`` a 1-bit expression that is high
+    when the value was saturated or wrapped.
+    """
+    from amaranth.hdl import Mux, Shape
+    shifted = shift_round_value(value, src_frac - dst.frac_bits, dst.rounding)
+    shape = Shape(dst.width, dst.signed)
+    lo, hi = dst.min_code, dst.max_code
+    too_high = shifted > hi
+    too_low = shifted < lo
+    overflow = too_high | too_low
+    mode = dst.overflow
+    if mode is Overflow.WRAP:
+        code = shifted[:dst.width]
+        code = code.as_signed() if dst.signed else code.as_unsigned()
+    elif mode is Overflow.SAT_ZERO:
+        code = Mux(overflow, 0, shifted)
+    else:
+        code = Mux(too_high, hi, Mux(too_low, lo, shifted))
+    if mode is not Overflow.WRAP:
+        code = code[:dst.width]
+        code = code.as_signed() if dst.signed else code.as_unsigned()
+    assert code.shape() == shape
+    return code, overflow
