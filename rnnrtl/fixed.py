@@ -184,28 +184,45 @@ class FixedFormat:
         values = np.asarray(values, dtype=np.float64)
         if not np.all(np.isfinite(values)):
             raise FixedPointError(f"cannot quantize non-finite values into {self}")
+        # A tiny value could scale (frac_bits < 0) to a subnormal or to zero, which rounds; its code
+        # depends only on its sign (|scaled| stays far below 1/2), so lift it to a normal magnitude
+        # that scales exactly: frac_bits >= -63, so 2**-900 scales to at least 2**-963.
+        tiny = 2.0 ** -900
+        values = np.where((values != 0) & (np.abs(values) < tiny), np.copysign(tiny, values), values)
         scaled = np.ldexp(values, self.frac_bits)
         limit = 2.0 ** INT64_SAFE_BITS
+        if self.overflow is Overflow.WRAP:
+            # Beyond the limit scaled is an integer; wrapping keeps its low bits, so replace it by a
+            # value congruent modulo 2**width (fmod is exact) that still overflows.
+            span = 2.0 ** self.width
+            big = np.abs(scaled) >= limit
+            scaled = np.where(big, np.fmod(scaled, span) + np.copysign(2 * span, scaled), scaled)
         scaled = np.clip(scaled, -limit, limit)  # anything beyond overflows any format anyway
         floor = np.floor(scaled)
-        rem = scaled - floor  # exact
         negative = scaled < 0
+        # rem = scaled - floor is not exact for negative scaled (-(0.5 - 2**-54) - -1 rounds to 0.5),
+        # so compare it with 1/2 through the fraction of |scaled|, which is exact.
+        magnitude = np.abs(scaled)
+        frac = magnitude - np.floor(magnitude)  # exact
+        inexact = frac > 0                                                   # rem > 0
+        tie = frac == 0.5                                                    # rem == 0.5
+        above = np.where(negative, inexact & (frac < 0.5), frac > 0.5)      # rem > 0.5
         mode = self.rounding
         if mode is Rounding.TRN:
-            up = np.zeros_like(rem, dtype=bool)
+            up = np.zeros_like(negative)
         elif mode is Rounding.TRN_ZERO:
-            up = negative & (rem > 0)
+            up = negative & inexact
         elif mode is Rounding.RND:
-            up = rem >= 0.5
+            up = above | tie
         elif mode is Rounding.RND_MIN_INF:
-            up = rem > 0.5
+            up = above
         elif mode is Rounding.RND_ZERO:
-            up = (rem > 0.5) | ((rem == 0.5) & negative)
+            up = above | (tie & negative)
         elif mode is Rounding.RND_INF:
-            up = (rem > 0.5) | ((rem == 0.5) & ~negative)
+            up = above | (tie & ~negative)
         else:  # RND_CONV
             odd = np.mod(floor, 2.0) == 1.0
-            up = (rem > 0.5) | ((rem == 0.5) & odd)
+            up = above | (tie & odd)
         codes = floor.astype(np.int64) + up.astype(np.int64)
         return self.fit(codes)
 
@@ -269,12 +286,11 @@ class IntType:
         return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
 
     def __mul__(self, other: "IntType") -> "IntType":
-        """The exact product type."""
-        signed = self.signed or other.signed
-        width = self.width + other.width
-        if signed and not (self.signed and other.signed):
-            width += 1  # an unsigned operand gains a sign bit
-        return IntType(width, signed, self.frac + other.frac)
+        """The exact (and narrowest) product type."""
+        corners = [a * b for a in (self.min_value, self.max_value)
+                   for b in (other.min_value, other.max_value)]
+        return IntType.for_range(min(corners), max(corners), self.frac + other.frac,
+                                 self.signed or other.signed)
 
     def align(self, frac: int) -> "IntType":
         """This type shifted left to ``frac`` fractional bits (exact)."""
@@ -283,8 +299,9 @@ class IntType:
         return IntType(self.width + frac - self.frac, self.signed, frac)
 
     def sum_of(self, terms: int) -> "IntType":
-        """The exact type of a sum of ``terms`` values of this type."""
-        return IntType(self.width + max(terms - 1, 0).bit_length(), self.signed, self.frac)
+        """The exact (and narrowest) type of a sum of ``terms`` values of this type."""
+        terms = max(terms, 1)
+        return IntType.for_range(terms * self.min_value, terms * self.max_value, self.frac, self.signed)
 
     @staticmethod
     def join(*types: "IntType") -> "IntType":
@@ -301,8 +318,7 @@ class IntType:
         if signed is None:
             signed = lo < 0
         if signed:
-            width = max(lo.bit_length() if lo < 0 else 0, (-lo - 1).bit_length() if lo < 0 else 0,
-                        hi.bit_length()) + 1
+            width = max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length() if hi > 0 else 0) + 1
         else:
             width = max(hi.bit_length(), 1)
         return IntType(width, signed, frac)
@@ -339,9 +355,14 @@ def shift_round(codes, shift: int, mode: Rounding):
     codes = np.asarray(codes, dtype=np.int64)
     if shift <= 0:
         return codes << -shift
-    negative = (codes < 0).astype(np.int64)
-    odd = (codes >> shift) & 1
-    return (codes + _rounding_correction(Rounding(mode), shift, negative, odd)) >> shift
+    mode = Rounding(mode)
+    # Only compute the sign / kept-bit arrays a mode's correction actually uses.
+    negative = (codes < 0).astype(np.int64) if mode in _SIGN_MODES else 0
+    odd = ((codes >> shift) & 1) if mode is Rounding.RND_CONV else 0
+    return (codes + _rounding_correction(mode, shift, negative, odd)) >> shift
+
+
+_SIGN_MODES = (Rounding.TRN_ZERO, Rounding.RND_ZERO, Rounding.RND_INF)
 
 
 def requantize(codes, src_frac: int, dst: FixedFormat):
@@ -379,8 +400,14 @@ def requantize_value(value, src_frac: int, dst: FixedFormat):
     ``signed(dst.width)`` / ``unsigned(dst.width)``, ``overflow`` a 1-bit expression that is high
     when the value was saturated or wrapped.
     """
-    from amaranth.hdl import Mux, Shape
+    from amaranth.hdl import Cat, Const, Mux, Shape
     shifted = shift_round_value(value, src_frac - dst.frac_bits, dst.rounding)
+    if len(shifted) < dst.width:
+        # Extend to the destination width first, so that the slices below keep ``dst.width`` bits.
+        is_signed = shifted.shape().signed
+        fill = shifted[-1] if is_signed else Const(0, 1)
+        shifted = Cat(shifted, fill.replicate(dst.width - len(shifted)))
+        shifted = shifted.as_signed() if is_signed else shifted.as_unsigned()
     shape = Shape(dst.width, dst.signed)
     lo, hi = dst.min_code, dst.max_code
     too_high = shifted > hi

@@ -1,0 +1,70 @@
+"""``Design``: a quantized network, its configuration, and what can be done with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import ir
+from .config import load_config
+from .emulator import EmulationResult, Emulator
+from .frontend import from_keras
+from .quantize import quantize
+
+__all__ = ["Design", "convert", "load_design"]
+
+
+class Design:
+    """A network quantized for hardware.
+
+    ``network`` is the IR (:class:`rnnrtl.ir.Network`); ``config`` the normalised configuration it
+    was built with; ``weight_overflows`` counts weight values that did not fit their format.
+    """
+
+    def __init__(self, network: ir.Network, *, weight_overflows: dict | None = None):
+        self.network = network
+        self.config = network.config
+        self.weight_overflows = dict(weight_overflows or {})
+        self._emulator = Emulator(network)
+        self.overflows: dict[str, int] = {}
+
+    @property
+    def name(self) -> str:
+        return self.network.name
+
+    def run(self, x, *, trace: bool = False, warn: bool = True) -> EmulationResult:
+        """Emulate a batch ``x`` (floats ``[batch, timesteps, features]``); the full result."""
+        result = self._emulator.run(x, trace=trace, warn=warn)
+        self.overflows = result.overflows
+        return result
+
+    def emulate(self, x, *, trace: bool = False):
+        """Emulate ``x`` bit-accurately; returns float outputs, or ``(outputs, trace)`` with
+        ``trace=True`` (named point -> integer codes, time axis second). Overflows of the run are
+        in :attr:`overflows` and reported with a :class:`FixedPointOverflowWarning`."""
+        result = self.run(x, trace=trace)
+        return (result.y, result.trace) if trace else result.y
+
+    def save(self, path) -> tuple[Path, Path]:
+        """Write the IR as ``<path>.json`` + ``<path>.npz`` (see :func:`load_design`)."""
+        return ir.save(self.network, path)
+
+    def __repr__(self):
+        layers = ", ".join(f"{l.kind}:{l.name}({l.units})" for l in self.network.layers)
+        return f"<Design {self.name}: {layers}>"
+
+
+def convert(model, config=None) -> Design:
+    """Quantize a Keras model (``keras.Model`` or a ``.keras``/``.h5`` path) into a :class:`Design`.
+
+    ``config`` is ``None`` (defaults), a dict, or a path to a YAML/JSON file; see
+    :mod:`rnnrtl.config`.
+    """
+    cfg = load_config(config)
+    float_model = from_keras(model)
+    network, report = quantize(float_model, cfg)
+    return Design(network, weight_overflows=report)
+
+
+def load_design(path) -> Design:
+    """A design saved with :meth:`Design.save`."""
+    return Design(ir.load(path))

@@ -1,0 +1,280 @@
+"""The bit-accurate numpy emulator: exactly the integers the hardware computes.
+
+It reads only the IR (:mod:`rnnrtl.ir`) and the rules of :mod:`rnnrtl.fixed` /
+:mod:`rnnrtl.activations`, and follows the operation order of ``docs/numerics.md``. Everything
+after input quantization is integer arithmetic on ``int64``, vectorised over the batch; the input
+projection ``W·x_t`` of a recurrent layer is computed for all time steps at once, since it does
+not depend on the state.
+
+Products ``W·x`` use float64 BLAS only when every partial sum provably stays below ``2**53`` in
+magnitude (so float64 is exact); otherwise they use exact ``int64`` matrix products. Every
+intermediate is sized with :class:`~rnnrtl.fixed.IntType` at construction and refused if it would
+not be exact in ``int64``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .fixed import IntType, requantize
+from .ir import GRU, LSTM, Activation, Dense, Network, SimpleRNN, Weights, matvec_type
+
+__all__ = ["Emulator", "EmulationResult", "FixedPointOverflowWarning"]
+
+_FLOAT_EXACT = 2 ** 53
+
+
+class FixedPointOverflowWarning(UserWarning):
+    """Values were saturated or wrapped at some named point: a format is too narrow."""
+
+
+@dataclass
+class EmulationResult:
+    """What an emulation produced.
+
+    ``codes``: the network output as integer codes of the output format (the hardware's output
+    lanes); ``y``: the same as floats (softmax applied on the host to a softmax layer's logits);
+    ``overflows``: values saturated or wrapped, per named point (only points that overflowed);
+    ``trace``: per named point, integer codes with the time axis second where there is one.
+    """
+    codes: np.ndarray
+    y: np.ndarray
+    overflows: dict = field(default_factory=dict)
+    trace: dict | None = None
+
+
+class _Counter:
+    def __init__(self, trace: bool):
+        self.overflows: dict[str, int] = {}
+        self.trace: dict[str, list] | None = {} if trace else None
+
+    def requant(self, point, codes, src_frac, fmt):
+        out, over = requantize(codes, src_frac, fmt)
+        if over:
+            self.overflows[point] = self.overflows.get(point, 0) + over
+        return out
+
+    def record(self, point, codes):
+        if self.trace is not None:
+            self.trace.setdefault(point, []).append(codes)
+
+
+class _MatVec:
+    """``x @ W.T`` for integer codes, exact; float64 BLAS when provably exact."""
+
+    def __init__(self, weights: Weights, in_type: IntType, where: str):
+        self.codes = np.ascontiguousarray(weights.codes.T.astype(np.int64))  # [in, out]
+        in_max = max(abs(in_type.min_value), abs(in_type.max_value))
+        bound = int(np.abs(weights.codes.astype(object)).sum(axis=1).max(initial=0)) * in_max
+        (in_type * weights.int_type).sum_of(max(weights.codes.shape[1], 1)).check_int64(where)
+        self.exact_in_float = bound < _FLOAT_EXACT
+        if self.exact_in_float:
+            self.as_float = self.codes.astype(np.float64)
+        self.frac = in_type.frac + weights.fmt.frac_bits
+
+    def __call__(self, x):
+        if self.exact_in_float:
+            return (x.astype(np.float64) @ self.as_float).astype(np.int64)
+        return x @ self.codes
+
+
+def _aligned_sum(*terms):
+    """Sum of ``(codes, frac)`` terms, each shifted left to the finest fraction (exact)."""
+    terms = [t for t in terms if t is not None]
+    frac = max(f for _, f in terms)
+    total = 0
+    for codes, f in terms:
+        total = total + (codes << (frac - f))
+    return total, frac
+
+
+def _bias(weights: Weights | None):
+    return None if weights is None else (weights.codes.astype(np.int64), weights.fmt.frac_bits)
+
+
+class _Layer:
+    def __init__(self, layer):
+        self.layer = layer
+        self.name = layer.name
+
+    def activation(self, act: Activation, codes, point, ctr):
+        """Apply ``act`` to codes with ``act.in_frac`` fractional bits; result in ``act.out_fmt``."""
+        if act.table is not None:
+            return act.table.lookup(codes)
+        if act.function == "relu":
+            codes = np.maximum(codes, 0)
+        return ctr.requant(point, codes, act.in_frac, act.out_fmt)  # linear, relu, softmax logits
+
+
+class _DenseEmu(_Layer):
+    def __init__(self, layer: Dense):
+        super().__init__(layer)
+        self.mv = _MatVec(layer.kernel, layer.input_fmt.int_type, f"layer {layer.name!r}")
+        layer.pre_type.check_int64(f"layer {layer.name!r}")
+
+    def __call__(self, x, ctr):
+        L = self.layer
+        acc, frac = _aligned_sum((self.mv(x), self.mv.frac), _bias(L.bias))
+        pre = ctr.requant(f"{L.name}.pre", acc, frac, L.pre_fmt)
+        act = self.activation(L.activation, pre, f"{L.name}.out", ctr)
+        if L.activation.out_fmt != L.output_fmt:
+            act = ctr.requant(f"{L.name}.out", act, L.activation.out_fmt.frac_bits, L.output_fmt)
+        ctr.record(f"{L.name}.pre", pre)
+        ctr.record(f"{L.name}.out", act)
+        return act
+
+
+class _RecurrentEmu(_Layer):
+    """Shared step loop: input projection for all steps, then the recurrence."""
+
+    def __init__(self, layer):
+        super().__init__(layer)
+        where = f"layer {layer.name!r}"
+        self.mx = _MatVec(layer.kernel, layer.input_fmt.int_type, where)
+        self.mh = _MatVec(layer.recurrent, layer.output_fmt.int_type, where)
+        self.units = layer.units
+
+    def __call__(self, x, ctr):
+        L = self.layer
+        batch, steps, _ = x.shape
+        ax = self.mx(x.reshape(batch * steps, -1)).reshape(batch, steps, -1)
+        state = self.initial_state(batch)
+        outputs = []
+        for t in range(steps):
+            state = self.step(ax[:, t], state, ctr)
+            h = state[0]
+            ctr.record(f"{L.name}.h", h)
+            outputs.append(h)
+        return np.stack(outputs, axis=1) if L.return_sequences else outputs[-1]
+
+    def initial_state(self, batch):
+        return (np.zeros((batch, self.units), dtype=np.int64),)
+
+
+class _SimpleRNNEmu(_RecurrentEmu):
+    def step(self, ax, state, ctr):
+        L, (h,) = self.layer, state
+        acc, frac = _aligned_sum((ax, self.mx.frac), (self.mh(h), self.mh.frac), _bias(L.bias))
+        pre = ctr.requant(f"{L.name}.pre", acc, frac, L.pre_fmt)
+        act = self.activation(L.activation, pre, f"{L.name}.h", ctr)
+        if L.activation.out_fmt != L.output_fmt:
+            act = ctr.requant(f"{L.name}.h", act, L.activation.out_fmt.frac_bits, L.output_fmt)
+        ctr.record(f"{L.name}.pre", pre)
+        return (act,)
+
+
+class _LSTMEmu(_RecurrentEmu):
+    def initial_state(self, batch):
+        zeros = np.zeros((batch, self.units), dtype=np.int64)
+        return (zeros, zeros)
+
+    def step(self, ax, state, ctr):
+        L, (h, c) = self.layer, state
+        N = self.units
+        acc, frac = _aligned_sum((ax, self.mx.frac), (self.mh(h), self.mh.frac), _bias(L.bias))
+        gate = ctr.requant(f"{L.name}.gate", acc, frac, L.gate_fmt)
+        ra, ga = L.recurrent_activation, L.activation
+        i = self.activation(ra, gate[:, 0 * N:1 * N], f"{L.name}.i", ctr)
+        f = self.activation(ra, gate[:, 1 * N:2 * N], f"{L.name}.f", ctr)
+        g = self.activation(ga, gate[:, 2 * N:3 * N], f"{L.name}.g", ctr)
+        o = self.activation(ra, gate[:, 3 * N:4 * N], f"{L.name}.o", ctr)
+        fr, gr = ra.out_fmt.frac_bits, ga.out_fmt.frac_bits
+        c_acc, c_frac = _aligned_sum((f * c, fr + L.state_fmt.frac_bits), (i * g, fr + gr))
+        c = ctr.requant(f"{L.name}.c", c_acc, c_frac, L.state_fmt)
+        tc = self.activation(L.state_activation, c, f"{L.name}.tanh_c", ctr)
+        h = ctr.requant(f"{L.name}.h", o * tc, fr + L.state_activation.out_fmt.frac_bits, L.output_fmt)
+        for point, value in (("gate", gate), ("i", i), ("f", f), ("g", g), ("o", o), ("c", c),
+                             ("tanh_c", tc)):
+            ctr.record(f"{L.name}.{point}", value)
+        return (h, c)
+
+
+class _GRUEmu(_RecurrentEmu):
+    def __init__(self, layer: GRU):
+        super().__init__(layer)
+        N = layer.units
+        where = f"layer {layer.name!r}"
+        zr = Weights(layer.recurrent.fmt, layer.recurrent.codes[:2 * N])
+        hh = Weights(layer.recurrent.fmt, layer.recurrent.codes[2 * N:])
+        self.mh_zr = _MatVec(zr, layer.output_fmt.int_type, where)
+        self.mh_h = _MatVec(hh, layer.output_fmt.int_type if layer.reset_after
+                            else layer.rec_fmt.int_type, where)
+
+    def step(self, ax, state, ctr):
+        L, (h,) = self.layer, state
+        N = self.units
+        bias, rbias = _bias(L.bias), _bias(L.recurrent_bias)
+        part = lambda b, s: None if b is None else (b[0][s], b[1])  # noqa: E731
+        zr, h_slice = slice(0, 2 * N), slice(2 * N, 3 * N)
+        acc, frac = _aligned_sum((ax[:, zr], self.mx.frac), part(bias, zr),
+                                 (self.mh_zr(h), self.mh_zr.frac), part(rbias, zr))
+        gate = ctr.requant(f"{L.name}.gate", acc, frac, L.gate_fmt)
+        ra = L.recurrent_activation
+        z = self.activation(ra, gate[:, :N], f"{L.name}.z", ctr)
+        r = self.activation(ra, gate[:, N:], f"{L.name}.r", ctr)
+        fr = ra.out_fmt.frac_bits
+        if L.reset_after:
+            rec_acc, rec_frac = _aligned_sum((self.mh_h(h), self.mh_h.frac), part(rbias, h_slice))
+            rec = ctr.requant(f"{L.name}.rec", rec_acc, rec_frac, L.rec_fmt)
+            cand_rec = (r * rec, fr + L.rec_fmt.frac_bits)
+        else:
+            rec = ctr.requant(f"{L.name}.rec", r * h, fr + L.output_fmt.frac_bits, L.rec_fmt)
+            cand_rec = (self.mh_h(rec), self.mh_h.frac)
+        acc, frac = _aligned_sum((ax[:, h_slice], self.mx.frac), part(bias, h_slice), cand_rec)
+        cand = ctr.requant(f"{L.name}.cand", acc, frac, L.gate_fmt)
+        hh = self.activation(L.activation, cand, f"{L.name}.hh", ctr)
+        ha = L.activation.out_fmt.frac_bits
+        one_minus_z = (1 << fr) - z
+        h_acc, h_frac = _aligned_sum((z * h, fr + L.output_fmt.frac_bits), (one_minus_z * hh, fr + ha))
+        h = ctr.requant(f"{L.name}.h", h_acc, h_frac, L.output_fmt)
+        for point, value in (("gate", gate), ("z", z), ("r", r), ("rec", rec), ("cand", cand),
+                             ("hh", hh)):
+            ctr.record(f"{L.name}.{point}", value)
+        return (h,)
+
+
+_EMULATORS = {Dense: _DenseEmu, SimpleRNN: _SimpleRNNEmu, LSTM: _LSTMEmu, GRU: _GRUEmu}
+
+
+class Emulator:
+    """Runs a :class:`~rnnrtl.ir.Network` on a batch of float sequences, bit-accurately."""
+
+    def __init__(self, network: Network):
+        self.network = network
+        self.layers = [_EMULATORS[type(layer)](layer) for layer in network.layers]
+
+    def run(self, x, *, trace: bool = False, warn: bool = True) -> EmulationResult:
+        """Emulate ``x`` (floats ``[batch, timesteps, features]``)."""
+        net = self.network
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 3 or x.shape[2] != net.in_features:
+            raise ValueError(f"input shape {x.shape}: expected [batch, timesteps, {net.in_features}]")
+        if net.timesteps is not None and x.shape[1] != net.timesteps:
+            raise ValueError(f"input has {x.shape[1]} time steps; the model expects {net.timesteps}")
+        ctr = _Counter(trace)
+        codes, over = net.input_fmt.quantize(x)
+        if over:
+            ctr.overflows["input"] = over
+        if ctr.trace is not None:
+            ctr.trace["input"] = [codes]
+        for emu in self.layers:
+            codes = emu(codes, ctr)
+        last = net.layers[-1]
+        y = net.output_fmt.to_float(codes)
+        if isinstance(last, Dense) and last.activation.function == "softmax":
+            e = np.exp(y - y.max(axis=-1, keepdims=True))
+            y = e / e.sum(axis=-1, keepdims=True)
+        tr = None
+        if ctr.trace is not None:
+            tr = {}
+            for point, values in ctr.trace.items():
+                tr[point] = values[0] if len(values) == 1 else np.stack(values, axis=1)
+        if warn and ctr.overflows:
+            summary = ", ".join(f"{p}: {n}" for p, n in ctr.overflows.items())
+            warnings.warn(f"fixed-point overflow (values saturated or wrapped) at {summary}; "
+                          "widen the integer bits of those formats", FixedPointOverflowWarning,
+                          stacklevel=3)
+        return EmulationResult(codes=codes, y=y, overflows=dict(ctr.overflows), trace=tr)

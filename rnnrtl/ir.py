@@ -1,0 +1,282 @@
+"""The quantized intermediate representation: what the emulator and the hardware both consume.
+
+Every value that is requantized has a named :class:`~rnnrtl.fixed.FixedFormat` here; weights are
+integer codes; activation tables are integer arrays. The numbers are fixed when the IR is built
+(:mod:`rnnrtl.quantize`); neither consumer computes any of them again.
+
+Named points (``<layer>.<point>``, as in traces and overflow reports) per layer kind — the exact
+arithmetic between them is in ``docs/numerics.md``:
+
+* ``input`` — the network input, quantized from float.
+* Dense: ``pre`` (``W·x + b`` requantized, the activation's input), ``out`` (the result).
+* SimpleRNN: ``pre``, ``h``.
+* LSTM: ``gate`` (the four gate pre-activations i f g o), ``i f g o`` (table outputs),
+  ``c`` (cell state), ``tanh_c``, ``h``.
+* GRU: ``gate`` (z, r pre-activations), ``z r``, ``rec`` (``U_h·h + b_rh`` with
+  ``reset_after``) or ``rh`` (``r ⊙ h`` without), ``cand`` (candidate pre-activation), ``hh``
+  (candidate), ``h``.
+
+The IR round-trips through JSON plus an ``.npz`` for the arrays (:func:`save` / :func:`load`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .activations import Table, TableGeometry
+from .fixed import FixedFormat, IntType, Rounding
+
+__all__ = ["Weights", "Activation", "Schedule", "Dense", "SimpleRNN", "LSTM", "GRU", "Network",
+           "matvec_type", "save", "load", "IR_VERSION"]
+
+IR_VERSION = 1
+
+
+@dataclass
+class Weights:
+    """An integer weight tensor in format ``fmt`` (matrices are ``[outputs, inputs]``)."""
+    fmt: FixedFormat
+    codes: np.ndarray = field(repr=False)
+
+    @property
+    def int_type(self) -> IntType:
+        return self.fmt.int_type
+
+
+@dataclass
+class Activation:
+    """An activation from codes with ``in_frac`` fractional bits to codes of ``out_fmt``.
+
+    ``function`` is a Keras name. Table functions carry their :class:`Table` (whose output format
+    is ``out_fmt``); ``relu`` and ``linear`` are requantizations (``relu`` zeroes negatives first);
+    ``softmax`` is applied by the host to the layer's integer logits (see ``docs/numerics.md``).
+    """
+    function: str
+    in_frac: int
+    out_fmt: FixedFormat
+    table: Table | None = None
+
+
+@dataclass
+class Schedule:
+    """How a layer is folded in time: a timing knob only, never a change of numbers."""
+    reuse_input: int = 1
+    reuse_recurrent: int = 1
+    mode: str = "static"
+    interleave: int = 1
+
+
+@dataclass
+class _Layer:
+    name: str
+    in_features: int
+    units: int
+    input_fmt: FixedFormat
+    output_fmt: FixedFormat
+    schedule: Schedule
+
+    @property
+    def kind(self) -> str:
+        return type(self).__name__.lower()
+
+    @property
+    def points(self) -> tuple[str, ...]:
+        """The named points of this layer, in computation order."""
+        return tuple(f"{self.name}.{p}" for p in self.POINTS)
+
+
+@dataclass
+class Dense(_Layer):
+    """``out = act(requant_pre(W·x + b))``; applied to every time step of a sequence input."""
+    kernel: Weights
+    bias: Weights | None
+    pre_fmt: FixedFormat
+    activation: Activation
+    POINTS = ("pre", "out")
+
+    @property
+    def pre_type(self) -> IntType:
+        return matvec_type(self.input_fmt, self.kernel, self.bias)
+
+
+@dataclass
+class _Recurrent(_Layer):
+    kernel: Weights          # [G·N, F]
+    recurrent: Weights       # [G·N, N]
+    bias: Weights | None     # [G·N]
+    return_sequences: bool
+
+
+@dataclass
+class SimpleRNN(_Recurrent):
+    """``h = requant_h(act(requant_pre(W·x + U·h + b)))``."""
+    pre_fmt: FixedFormat
+    activation: Activation
+    POINTS = ("pre", "h")
+    GATES = 1
+
+
+@dataclass
+class LSTM(_Recurrent):
+    """Keras LSTM, gates in Keras order i, f, g (candidate), o."""
+    gate_fmt: FixedFormat
+    recurrent_activation: Activation  # i, f, o
+    activation: Activation            # g
+    state_fmt: FixedFormat            # c
+    state_activation: Activation      # act(c)
+    POINTS = ("gate", "i", "f", "g", "o", "c", "tanh_c", "h")
+    GATES = 4
+
+
+@dataclass
+class GRU(_Recurrent):
+    """Keras GRU, gates in Keras order z, r, h; ``reset_after`` as in Keras."""
+    recurrent_bias: Weights | None   # [3N], reset_after only
+    reset_after: bool
+    gate_fmt: FixedFormat             # z, r and candidate pre-activations
+    recurrent_activation: Activation  # z, r
+    activation: Activation            # candidate
+    rec_fmt: FixedFormat              # U_h·h + b_rh (reset_after) or r ⊙ h (reset_before)
+    POINTS = ("gate", "z", "r", "rec", "cand", "hh", "h")
+    GATES = 3
+
+
+@dataclass
+class Network:
+    """A chain of layers from the quantized input to the output."""
+    name: str
+    timesteps: int | None
+    in_features: int
+    input_fmt: FixedFormat
+    layers: list
+    numerics: str = "default"
+    config: dict = field(default_factory=dict)
+
+    @property
+    def out_features(self) -> int:
+        return self.layers[-1].units
+
+    @property
+    def output_fmt(self) -> FixedFormat:
+        return self.layers[-1].output_fmt
+
+    @property
+    def returns_sequence(self) -> bool:
+        """Whether the output has one vector per time step (some layer keeps the sequence)."""
+        seq = True
+        for layer in self.layers:
+            if isinstance(layer, _Recurrent):
+                seq = layer.return_sequences
+        return seq
+
+    @property
+    def points(self) -> tuple[str, ...]:
+        return ("input",) + tuple(p for layer in self.layers for p in layer.points)
+
+    def layer(self, name: str):
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer {name!r}; layers: {[l.name for l in self.layers]}")
+
+
+def matvec_type(in_fmt: FixedFormat, weights: Weights, bias: Weights | None = None,
+                extra: IntType | None = None) -> IntType:
+    """The exact type of ``W·x (+ b) (+ extra)`` at full width, from the actual weight codes.
+
+    Each output row's range is the sum over its weights of the extreme products, so the type is as
+    narrow as these weights allow while holding every possible input. Used to size the hardware
+    accumulators and to check that the numpy half is exact.
+    """
+    w = np.asarray(weights.codes, dtype=object)
+    xlo, xhi = in_fmt.min_code, in_fmt.max_code
+    hi_terms = np.maximum(w * xlo, w * xhi)
+    lo_terms = np.minimum(w * xlo, w * xhi)
+    prod_frac = in_fmt.frac_bits + weights.fmt.frac_bits
+    frac = prod_frac
+    if bias is not None:
+        frac = max(frac, bias.fmt.frac_bits)
+    if extra is not None:
+        frac = max(frac, extra.frac)
+    hi = hi_terms.sum(axis=1) << (frac - prod_frac)
+    lo = lo_terms.sum(axis=1) << (frac - prod_frac)
+    if bias is not None:
+        b = np.asarray(bias.codes, dtype=object) << (frac - bias.fmt.frac_bits)
+        hi, lo = hi + b, lo + b
+    if extra is not None:
+        hi = hi + (extra.max_value << (frac - extra.frac))
+        lo = lo + (extra.min_value << (frac - extra.frac))
+    return IntType.for_range(int(min(lo.min(), 0)), int(max(hi.max(), 0)), frac, True)
+
+
+# -- serialization ---------------------------------------------------------------------------------
+
+_CLASSES = {cls.__name__: cls for cls in
+            (Weights, Activation, Schedule, Dense, SimpleRNN, LSTM, GRU, Network, Table, TableGeometry)}
+
+
+def _encode(obj, arrays: dict, path: str):
+    if isinstance(obj, np.ndarray):
+        arrays[path] = obj
+        return {"$array": path}
+    if isinstance(obj, FixedFormat):
+        return {"$fixed": str(obj)}
+    if isinstance(obj, enum.Enum):
+        return {"$enum": type(obj).__name__, "value": obj.value}
+    if dataclasses.is_dataclass(obj):
+        out = {"$type": type(obj).__name__}
+        for f in dataclasses.fields(obj):
+            out[f.name] = _encode(getattr(obj, f.name), arrays, f"{path}.{f.name}" if path else f.name)
+        return out
+    if isinstance(obj, (list, tuple)):
+        return [_encode(v, arrays, f"{path}[{i}]") for i, v in enumerate(obj)]
+    if isinstance(obj, dict):
+        return {k: _encode(v, arrays, f"{path}.{k}") for k, v in obj.items()}
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    return obj
+
+
+def _decode(obj, arrays):
+    if isinstance(obj, list):
+        return [_decode(v, arrays) for v in obj]
+    if not isinstance(obj, dict):
+        return obj
+    if "$array" in obj:
+        return np.asarray(arrays[obj["$array"]])
+    if "$fixed" in obj:
+        return FixedFormat.parse(obj["$fixed"])
+    if "$enum" in obj:
+        return {"Rounding": Rounding}[obj["$enum"]](obj["value"])
+    if "$type" in obj:
+        cls = _CLASSES[obj["$type"]]
+        kwargs = {k: _decode(v, arrays) for k, v in obj.items() if k != "$type"}
+        return cls(**kwargs)
+    return {k: _decode(v, arrays) for k, v in obj.items()}
+
+
+def save(network: Network, path) -> tuple[Path, Path]:
+    """Write ``<path>.json`` and ``<path>.npz``; returns both paths."""
+    path = Path(path)
+    arrays: dict = {}
+    doc = {"ir_version": IR_VERSION, "network": _encode(network, arrays, "")}
+    json_path, npz_path = path.with_suffix(".json"), path.with_suffix(".npz")
+    json_path.write_text(json.dumps(doc, indent=1))
+    np.savez_compressed(npz_path, **arrays)
+    return json_path, npz_path
+
+
+def load(path) -> Network:
+    """Read a network written by :func:`save` (``path`` with or without suffix)."""
+    path = Path(path)
+    doc = json.loads(path.with_suffix(".json").read_text())
+    if doc.get("ir_version") != IR_VERSION:
+        raise ValueError(f"{path}: IR version {doc.get('ir_version')!r}, this rnnrtl reads {IR_VERSION}")
+    with np.load(path.with_suffix(".npz")) as arrays:
+        return _decode(doc["network"], dict(arrays))

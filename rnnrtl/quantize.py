@@ -1,0 +1,122 @@
+"""Quantization: a normalised float model plus a configuration becomes the integer IR.
+
+This is where floats end: weights, biases and table contents are rounded once, each into its named
+format, and every requantization point of every layer gets the format the configuration says.
+Weight codes that had to be saturated are counted in the returned report.
+"""
+
+from __future__ import annotations
+
+from .activations import TABLE_FUNCTIONS, Table, TableGeometry
+from .config import DEFAULT_ACTIVATION_PRECISION, LayerConfig, check_reuse, layer_config
+from .fixed import FixedFormat
+from .frontend import FloatLayer, FloatModel
+from .ir import GRU, LSTM, Activation, Dense, Network, Schedule, SimpleRNN, Weights
+
+__all__ = ["quantize"]
+
+
+def quantize(model: FloatModel, config: dict) -> tuple[Network, dict]:
+    """Build the IR. Returns ``(network, report)``; ``report`` maps ``<layer>.<tensor>`` to the
+    number of weight values that did not fit their format (saturated or wrapped)."""
+    report: dict[str, int] = {}
+    in_cfg = layer_config(config, model.input_name, "input")
+    input_fmt = in_cfg.fmt("result")
+    fmt = input_fmt
+    layers = []
+    for fl in model.layers:
+        cfg = layer_config(config, fl.name, fl.kind)
+        layer = _BUILDERS[fl.kind](fl, cfg, fmt, report)
+        layers.append(layer)
+        fmt = layer.output_fmt
+    network = Network(name=model.name, timesteps=model.timesteps, in_features=model.in_features,
+                      input_fmt=input_fmt, layers=layers, numerics=config["numerics"], config=config)
+    return network, report
+
+
+def _weights(values, fmt: FixedFormat, where: str, report: dict) -> Weights | None:
+    if values is None:
+        return None
+    codes, over = fmt.quantize(values)
+    if over:
+        report[where] = over
+    return Weights(fmt, codes)
+
+
+def _activation(function: str, in_fmt: FixedFormat, cfg: LayerConfig,
+                unbounded_fmt: FixedFormat) -> Activation:
+    """An activation of ``function`` on codes of ``in_fmt``.
+
+    Tables output the layer's ``activation`` format (default ``fixed<18,2>``); ``relu``/``linear``
+    output it too if set, else ``unbounded_fmt``; ``softmax`` passes the logits through unchanged.
+    """
+    act_fmt = cfg.fmt("activation")
+    if function in TABLE_FUNCTIONS:
+        out_fmt = act_fmt or FixedFormat.parse(DEFAULT_ACTIVATION_PRECISION)
+        spec = cfg.tables[function]
+        geometry = TableGeometry.for_range(size=spec["size"], half_range=spec["range"],
+                                           in_frac=in_fmt.frac_bits)
+        table = Table(function, in_fmt.frac_bits, geometry, out_fmt)
+        return Activation(function, in_fmt.frac_bits, out_fmt, table)
+    if function == "softmax":
+        return Activation(function, in_fmt.frac_bits, in_fmt)
+    return Activation(function, in_fmt.frac_bits, act_fmt or unbounded_fmt)
+
+
+def _schedule(fl: FloatLayer, cfg: LayerConfig, gates: int) -> Schedule:
+    check_reuse(cfg.reuse_input, gates * fl.units * fl.in_features, f"layer {fl.name!r} input products")
+    if fl.recurrent is not None:
+        check_reuse(cfg.reuse_recurrent, gates * fl.units * fl.units,
+                    f"layer {fl.name!r} recurrent products")
+    return Schedule(reuse_input=cfg.reuse_input,
+                    reuse_recurrent=cfg.reuse_recurrent if fl.recurrent is not None else 1,
+                    mode=cfg.mode, interleave=cfg.interleave)
+
+
+def _common(fl: FloatLayer, cfg: LayerConfig, in_fmt: FixedFormat, report: dict, gates: int) -> dict:
+    return dict(name=fl.name, in_features=fl.in_features, units=fl.units, input_fmt=in_fmt,
+                output_fmt=cfg.fmt("result"), schedule=_schedule(fl, cfg, gates),
+                kernel=_weights(fl.kernel, cfg.fmt("weight"), f"{fl.name}.kernel", report),
+                bias=_weights(fl.bias, cfg.fmt("bias"), f"{fl.name}.bias", report))
+
+
+def _recurrent(fl: FloatLayer, cfg: LayerConfig, report: dict) -> dict:
+    return dict(recurrent=_weights(fl.recurrent, cfg.fmt("recurrent_weight"),
+                                   f"{fl.name}.recurrent_kernel", report),
+                return_sequences=fl.return_sequences)
+
+
+def _dense(fl, cfg, in_fmt, report):
+    pre = cfg.fmt("accum")
+    return Dense(**_common(fl, cfg, in_fmt, report, 1), pre_fmt=pre,
+                 activation=_activation(fl.activation, pre, cfg, cfg.fmt("result")))
+
+
+def _simplernn(fl, cfg, in_fmt, report):
+    pre = cfg.fmt("accum")
+    return SimpleRNN(**_common(fl, cfg, in_fmt, report, 1), **_recurrent(fl, cfg, report),
+                     pre_fmt=pre, activation=_activation(fl.activation, pre, cfg, cfg.fmt("result")))
+
+
+def _lstm(fl, cfg, in_fmt, report):
+    gate, state = cfg.fmt("accum"), cfg.fmt("state")
+    return LSTM(**_common(fl, cfg, in_fmt, report, 4), **_recurrent(fl, cfg, report),
+                gate_fmt=gate,
+                recurrent_activation=_activation(fl.recurrent_activation, gate, cfg, gate),
+                activation=_activation(fl.activation, gate, cfg, gate),
+                state_fmt=state,
+                state_activation=_activation(fl.activation, state, cfg, state))
+
+
+def _gru(fl, cfg, in_fmt, report):
+    gate = cfg.fmt("accum")
+    return GRU(**_common(fl, cfg, in_fmt, report, 3), **_recurrent(fl, cfg, report),
+               recurrent_bias=_weights(fl.recurrent_bias, cfg.fmt("recurrent_bias"),
+                                       f"{fl.name}.recurrent_bias", report),
+               reset_after=fl.reset_after, gate_fmt=gate,
+               recurrent_activation=_activation(fl.recurrent_activation, gate, cfg, gate),
+               activation=_activation(fl.activation, gate, cfg, gate),
+               rec_fmt=cfg.fmt("recurrent"))
+
+
+_BUILDERS = {"dense": _dense, "simplernn": _simplernn, "lstm": _lstm, "gru": _gru}
