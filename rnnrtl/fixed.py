@@ -189,14 +189,17 @@ class FixedFormat:
         # that scales exactly: frac_bits >= -63, so 2**-900 scales to at least 2**-963.
         tiny = 2.0 ** -900
         values = np.where((values != 0) & (np.abs(values) < tiny), np.copysign(tiny, values), values)
-        scaled = np.ldexp(values, self.frac_bits)
+        with np.errstate(over="ignore"):  # an infinite result overflows any format (see below)
+            scaled = np.ldexp(values, self.frac_bits)
         limit = 2.0 ** INT64_SAFE_BITS
         if self.overflow is Overflow.WRAP:
             # Beyond the limit scaled is an integer; wrapping keeps its low bits, so replace it by a
-            # value congruent modulo 2**width (fmod is exact) that still overflows.
+            # value congruent modulo 2**width (fmod is exact) that still overflows. An infinite
+            # scaled value stands for a multiple of 2**971, so it is congruent to 0.
             span = 2.0 ** self.width
             big = np.abs(scaled) >= limit
-            scaled = np.where(big, np.fmod(scaled, span) + np.copysign(2 * span, scaled), scaled)
+            low = np.fmod(np.where(np.isfinite(scaled), scaled, 0.0), span)
+            scaled = np.where(big, low + np.copysign(2 * span, scaled), scaled)
         scaled = np.clip(scaled, -limit, limit)  # anything beyond overflows any format anyway
         floor = np.floor(scaled)
         negative = scaled < 0
@@ -233,7 +236,8 @@ class FixedFormat:
         """
         codes = np.asarray(codes, dtype=np.int64)
         lo, hi = self.min_code, self.max_code
-        over = (codes < lo) | (codes > hi)
+        clipped = np.clip(codes, lo, hi)
+        over = clipped != codes
         count = int(np.count_nonzero(over))
         if count == 0:
             return codes, 0
@@ -246,7 +250,7 @@ class FixedFormat:
             return wrapped, count
         if mode is Overflow.SAT_ZERO:
             return np.where(over, 0, codes), count
-        return np.clip(codes, lo, hi), count
+        return clipped, count
 
 
 def _parse_mode(enum_cls, token, text):
