@@ -14,7 +14,9 @@ not be exact in ``int64``.
 
 from __future__ import annotations
 
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -69,7 +71,8 @@ class _MatVec:
         self.codes = np.ascontiguousarray(weights.codes.T.astype(np.int64))  # [in, out]
         in_max = max(abs(in_type.min_value), abs(in_type.max_value))
         bound = int(np.abs(weights.codes.astype(object)).sum(axis=1).max(initial=0)) * in_max
-        (in_type * weights.int_type).sum_of(max(weights.codes.shape[1], 1)).check_int64(where)
+        # Sized from the actual weight codes (docs/numerics.md, "Sums"): every partial sum is <= bound.
+        IntType.for_range(-bound, bound, 0, True).check_int64(where)
         self.exact_in_float = bound < _FLOAT_EXACT
         if self.exact_in_float:
             self.as_float = self.codes.astype(np.float64)
@@ -85,14 +88,20 @@ def _aligned_sum(*terms):
     """Sum of ``(codes, frac)`` terms, each shifted left to the finest fraction (exact)."""
     terms = [t for t in terms if t is not None]
     frac = max(f for _, f in terms)
-    total = 0
+    total = None
     for codes, f in terms:
-        total = total + (codes << (frac - f))
+        term = codes if f == frac else codes << (frac - f)
+        total = term if total is None else total + term
     return total, frac
 
 
 def _bias(weights: Weights | None):
     return None if weights is None else (weights.codes.astype(np.int64), weights.fmt.frac_bits)
+
+
+def _check_sum(where: str, *types: IntType):
+    """Refuse a step whose exact (aligned) sum of terms of ``types`` would not fit int64."""
+    IntType.join(*types).check_int64(where)
 
 
 class _Layer:
@@ -136,6 +145,22 @@ class _RecurrentEmu(_Layer):
         self.mx = _MatVec(layer.kernel, layer.input_fmt.int_type, where)
         self.mh = _MatVec(layer.recurrent, layer.output_fmt.int_type, where)
         self.units = layer.units
+        rec_in = layer.rec_fmt if isinstance(layer, GRU) and not layer.reset_after else layer.output_fmt
+        _check_sum(where, matvec_type(layer.input_fmt, layer.kernel, layer.bias),
+                   matvec_type(layer.output_fmt, layer.recurrent, getattr(layer, "recurrent_bias", None)),
+                   matvec_type(rec_in, layer.recurrent))
+        if isinstance(layer, LSTM):
+            s, g = layer.recurrent_activation.out_fmt.int_type, layer.activation.out_fmt.int_type
+            _check_sum(where, s * layer.state_fmt.int_type, s * g)                # f·c + i·g
+            _check_sum(where, s * layer.state_activation.out_fmt.int_type)        # o·tanh(c)
+        if isinstance(layer, GRU):
+            ra, out = layer.recurrent_activation.out_fmt, layer.output_fmt.int_type
+            s, one = ra.int_type, 1 << ra.frac_bits
+            one_minus_z = IntType.for_range(one - ra.max_code, one - ra.min_code, ra.frac_bits)
+            _check_sum(where, s * out)                                       # r·h
+            _check_sum(where, matvec_type(layer.input_fmt, layer.kernel, layer.bias),
+                       s * layer.rec_fmt.int_type)                           # W_h·x + b_h + r·rec
+            _check_sum(where, s * out, one_minus_z * layer.activation.out_fmt.int_type)  # h
 
     def __call__(self, x, ctr):
         L = self.layer
@@ -177,10 +202,14 @@ class _LSTMEmu(_RecurrentEmu):
         acc, frac = _aligned_sum((ax, self.mx.frac), (self.mh(h), self.mh.frac), _bias(L.bias))
         gate = ctr.requant(f"{L.name}.gate", acc, frac, L.gate_fmt)
         ra, ga = L.recurrent_activation, L.activation
-        i = self.activation(ra, gate[:, 0 * N:1 * N], f"{L.name}.i", ctr)
-        f = self.activation(ra, gate[:, 1 * N:2 * N], f"{L.name}.f", ctr)
+        if ra.table is not None:  # one lookup for i, f, o (elementwise, so slicing after is exact)
+            sig = ra.table.lookup(gate)
+            i, f, o = sig[:, 0 * N:1 * N], sig[:, 1 * N:2 * N], sig[:, 3 * N:4 * N]
+        else:
+            i = self.activation(ra, gate[:, 0 * N:1 * N], f"{L.name}.i", ctr)
+            f = self.activation(ra, gate[:, 1 * N:2 * N], f"{L.name}.f", ctr)
+            o = self.activation(ra, gate[:, 3 * N:4 * N], f"{L.name}.o", ctr)
         g = self.activation(ga, gate[:, 2 * N:3 * N], f"{L.name}.g", ctr)
-        o = self.activation(ra, gate[:, 3 * N:4 * N], f"{L.name}.o", ctr)
         fr, gr = ra.out_fmt.frac_bits, ga.out_fmt.frac_bits
         c_acc, c_frac = _aligned_sum((f * c, fr + L.state_fmt.frac_bits), (i * g, fr + gr))
         c = ctr.requant(f"{L.name}.c", c_acc, c_frac, L.state_fmt)
@@ -213,8 +242,12 @@ class _GRUEmu(_RecurrentEmu):
                                  (self.mh_zr(h), self.mh_zr.frac), part(rbias, zr))
         gate = ctr.requant(f"{L.name}.gate", acc, frac, L.gate_fmt)
         ra = L.recurrent_activation
-        z = self.activation(ra, gate[:, :N], f"{L.name}.z", ctr)
-        r = self.activation(ra, gate[:, N:], f"{L.name}.r", ctr)
+        if ra.table is not None:  # one lookup for z and r
+            zr_act = ra.table.lookup(gate)
+            z, r = zr_act[:, :N], zr_act[:, N:]
+        else:
+            z = self.activation(ra, gate[:, :N], f"{L.name}.z", ctr)
+            r = self.activation(ra, gate[:, N:], f"{L.name}.r", ctr)
         fr = ra.out_fmt.frac_bits
         if L.reset_after:
             rec_acc, rec_frac = _aligned_sum((self.mh_h(h), self.mh_h.frac), part(rbias, h_slice))
@@ -246,14 +279,45 @@ class Emulator:
         self.network = network
         self.layers = [_EMULATORS[type(layer)](layer) for layer in network.layers]
 
+    #: Samples per chunk: small enough for every per-step array to stay in cache.
+    CHUNK = 512
+
     def run(self, x, *, trace: bool = False, warn: bool = True) -> EmulationResult:
-        """Emulate ``x`` (floats ``[batch, timesteps, features]``)."""
+        """Emulate ``x`` (floats ``[batch, timesteps, features]``).
+
+        The batch is split into chunks run on a small thread pool (numpy releases the GIL); the
+        chunks are independent, so the result is the same as one pass over the whole batch.
+        """
         net = self.network
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 3 or x.shape[2] != net.in_features:
             raise ValueError(f"input shape {x.shape}: expected [batch, timesteps, {net.in_features}]")
         if net.timesteps is not None and x.shape[1] != net.timesteps:
             raise ValueError(f"input has {x.shape[1]} time steps; the model expects {net.timesteps}")
+        chunks = [x[i:i + self.CHUNK] for i in range(0, max(len(x), 1), self.CHUNK)]
+        if len(chunks) == 1:
+            parts = [self._run_chunk(chunks[0], trace)]
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1)) as pool:
+                parts = list(pool.map(lambda c: self._run_chunk(c, trace), chunks))
+        overflows: dict[str, int] = {}
+        for part in parts:
+            for point, n in part.overflows.items():
+                overflows[point] = overflows.get(point, 0) + n
+        result = EmulationResult(
+            codes=np.concatenate([p.codes for p in parts]),
+            y=np.concatenate([p.y for p in parts]), overflows=overflows,
+            trace=None if not trace else
+            {k: np.concatenate([p.trace[k] for p in parts]) for k in parts[0].trace})
+        if warn and overflows:
+            summary = ", ".join(f"{p}: {n}" for p, n in overflows.items())
+            warnings.warn(f"fixed-point overflow (values saturated or wrapped) at {summary}; "
+                          "widen the integer bits of those formats", FixedPointOverflowWarning,
+                          stacklevel=3)
+        return result
+
+    def _run_chunk(self, x, trace: bool) -> EmulationResult:
+        net = self.network
         ctr = _Counter(trace)
         codes, over = net.input_fmt.quantize(x)
         if over:
@@ -270,11 +334,9 @@ class Emulator:
         tr = None
         if ctr.trace is not None:
             tr = {}
+            # Points of recurrent layers are recorded once per step: stack them on a time axis
+            # (even for a single step); input and Dense points are recorded once, whole.
+            per_step = {p for layer in net.layers if not isinstance(layer, Dense) for p in layer.points}
             for point, values in ctr.trace.items():
-                tr[point] = values[0] if len(values) == 1 else np.stack(values, axis=1)
-        if warn and ctr.overflows:
-            summary = ", ".join(f"{p}: {n}" for p, n in ctr.overflows.items())
-            warnings.warn(f"fixed-point overflow (values saturated or wrapped) at {summary}; "
-                          "widen the integer bits of those formats", FixedPointOverflowWarning,
-                          stacklevel=3)
+                tr[point] = np.stack(values, axis=1) if point in per_step else values[0]
         return EmulationResult(codes=codes, y=y, overflows=dict(ctr.overflows), trace=tr)

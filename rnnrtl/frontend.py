@@ -64,6 +64,7 @@ class FloatModel:
 
 def _keras():
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")  # silences TensorFlow's start-up notice
     import keras
     return keras
 
