@@ -1,0 +1,178 @@
+"""``ActivationUnit``: requantize a vector of full-width codes, then apply an activation.
+
+Each lane's input code (an :class:`~rnnrtl.fixed.IntType`) is requantized into ``fmt`` with
+:func:`rnnrtl.fixed.requantize_value`; the result (``code``) goes through the activation, exactly as
+the emulator's ``_Layer.activation`` does for an :class:`rnnrtl.ir.Activation` (keep in sync):
+
+* a table function (``sigmoid``, ``tanh``, ``hard_sigmoid``): ``table.contents[index]`` with
+  ``index = table.geometry.index_value(code)``; the contents live in ROMs
+  (:class:`amaranth.lib.memory.Memory`, synchronous read ports). Each *pair* of lanes shares one
+  ROM with two read ports, so synthesis can map it onto one true dual-port block RAM (or a LUT
+  ROM when small); an odd last lane gets a ROM with one port.
+* ``relu`` / ``linear`` (and ``softmax``, whose logits are requantized like ``linear``; the host
+  applies the softmax): negatives zeroed for ``relu``, then requantized from ``fmt`` into the
+  activation's ``out_fmt``.
+
+Timing: latency 1. Requantization and table index are combinational into the ROM's read address
+(or into the output register); ``o``, ``code``, ``overflow`` and ``o_valid`` appear one cycle after
+``i_valid``, and ``o`` and ``code`` are held until the next ``i_valid``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
+from ..fixed import FixedFormat, IntType, requantize_value
+
+__all__ = ["ActivationUnit"]
+
+#: Functions computed by requantization; ``softmax`` logits are requantized like ``linear``.
+_REQUANT_FUNCTIONS = PIECEWISE_FUNCTIONS + ("softmax",)
+
+
+def _shape(width: int, is_signed: bool):
+    return signed(width) if is_signed else unsigned(width)
+
+
+class ActivationUnit(wiring.Component):
+    """``lanes`` activations of requantized codes, latency 1.
+
+    Parameters (keyword-only)
+    -------------------------
+    in_type : IntType
+        Type of each input lane (full width, ``in_type.frac`` fractional bits).
+    fmt : FixedFormat
+        Format the input is requantized into (the activation's input: ``activation.in_frac`` must
+        equal ``fmt.frac_bits``).
+    activation : rnnrtl.ir.Activation
+        ``function``, ``in_frac``, ``out_fmt`` and, for table functions, ``table``.
+    lanes : int >= 1
+
+    Ports
+    -----
+    i : ``In(ArrayLayout(in shape, lanes))``; i_valid : ``In(1)``;
+    code : ``Out(ArrayLayout(fmt shape, lanes))``, the requantized input (registered);
+    o : ``Out(ArrayLayout(out_fmt shape, lanes))``; o_valid : ``Out(1)``;
+    overflow : ``Out(1)``, with ``o_valid``: some lane was saturated or wrapped by a requantization
+    (into ``fmt``, or for ``relu``/``linear`` into ``out_fmt``).
+    """
+
+    def __init__(self, *, in_type, fmt, activation, lanes):
+        if not isinstance(in_type, IntType):
+            raise TypeError(f"in_type must be an rnnrtl.fixed.IntType, got {in_type!r}")
+        if not isinstance(fmt, FixedFormat):
+            raise TypeError(f"fmt must be an rnnrtl.fixed.FixedFormat, got {fmt!r}")
+        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
+            raise ValueError(f"lanes {lanes!r} is out of range; valid: an integer >= 1")
+        function = getattr(activation, "function", None)
+        out_fmt = getattr(activation, "out_fmt", None)
+        if function is None or not isinstance(out_fmt, FixedFormat):
+            raise TypeError(f"activation must be an rnnrtl.ir.Activation, got {activation!r}")
+        if activation.in_frac != fmt.frac_bits:
+            raise ValueError(f"activation {function!r} takes codes with in_frac {activation.in_frac} "
+                             f"fractional bits, but fmt {fmt} has {fmt.frac_bits}; they must be equal")
+        table = activation.table
+        if function in TABLE_FUNCTIONS:
+            if not isinstance(table, Table):
+                raise ValueError(f"activation {function!r} needs a Table, got {table!r}")
+            if table.function != function:
+                raise ValueError(f"activation {function!r} carries a {table.function!r} table")
+            if table.out_fmt != out_fmt or table.in_frac != fmt.frac_bits:
+                raise ValueError(f"table ({table.in_frac} input fractional bits, output {table.out_fmt}) "
+                                 f"does not match the activation (input {fmt}, output {out_fmt})")
+            contents = np.asarray(table.contents)
+            if contents.shape != (table.geometry.size,):
+                raise ValueError(f"table contents have shape {contents.shape}, expected "
+                                 f"({table.geometry.size},)")
+            lo, hi = int(contents.min()), int(contents.max())
+            if lo < out_fmt.min_code or hi > out_fmt.max_code:
+                # Amaranth would truncate the ROM init silently (with a warning only).
+                raise ValueError(f"table contents span {lo}..{hi}, outside {out_fmt} "
+                                 f"({out_fmt.min_code}..{out_fmt.max_code})")
+        elif function in _REQUANT_FUNCTIONS:
+            if table is not None:
+                raise ValueError(f"activation {function!r} is a requantization and takes no table")
+        else:
+            raise ValueError(f"unsupported activation {function!r}; valid: "
+                             f"{', '.join(TABLE_FUNCTIONS + _REQUANT_FUNCTIONS)}")
+        self._in_type = in_type
+        self._fmt = fmt
+        self._activation = activation
+        self._lanes = lanes
+        super().__init__({
+            "i": In(data.ArrayLayout(_shape(in_type.width, in_type.signed), lanes)),
+            "i_valid": In(1),
+            "code": Out(data.ArrayLayout(_shape(fmt.width, fmt.signed), lanes)),
+            "o": Out(data.ArrayLayout(_shape(out_fmt.width, out_fmt.signed), lanes)),
+            "o_valid": Out(1),
+            "overflow": Out(1),
+        })
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``i_valid`` to ``o_valid``: 1."""
+        return 1
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    @property
+    def fmt(self) -> FixedFormat:
+        return self._fmt
+
+    @property
+    def out_fmt(self) -> FixedFormat:
+        return self._activation.out_fmt
+
+    @property
+    def roms(self) -> int:
+        """ROMs built (one per pair of lanes for a table function, else 0)."""
+        return (self._lanes + 1) // 2 if self._activation.table is not None else 0
+
+    def elaborate(self, platform):
+        m = Module()
+        act, fmt = self._activation, self._fmt
+        overflows = []
+        codes = []
+        for lane in range(self._lanes):
+            code, over = requantize_value(self.i[lane], self._in_type.frac, fmt)
+            codes.append(code)
+            overflows.append(over)
+
+        with m.If(self.i_valid):
+            m.d.sync += [self.code[lane].eq(code) for lane, code in enumerate(codes)]
+
+        if act.table is not None:
+            table = act.table
+            out_shape = _shape(act.out_fmt.width, act.out_fmt.signed)
+            init = [int(v) for v in table.contents]
+            for pair in range(0, self._lanes, 2):
+                rom = Memory(shape=out_shape, depth=table.geometry.size, init=init)
+                m.submodules[f"rom{pair // 2}"] = rom
+                for lane in range(pair, min(pair + 2, self._lanes)):
+                    port = rom.read_port(domain="sync")
+                    m.d.comb += [
+                        port.addr.eq(table.geometry.index_value(codes[lane])),
+                        port.en.eq(self.i_valid),
+                        self.o[lane].eq(port.data),
+                    ]
+        else:
+            for lane, code in enumerate(codes):
+                if act.function == "relu" and fmt.signed:
+                    code = Mux(code < 0, 0, code)
+                out, over = requantize_value(code, fmt.frac_bits, act.out_fmt)
+                overflows.append(over)
+                with m.If(self.i_valid):
+                    m.d.sync += self.o[lane].eq(out)
+
+        any_over = Const(0, 1)
+        for over in overflows:
+            any_over = any_over | over
+        m.d.sync += [self.o_valid.eq(self.i_valid), self.overflow.eq(self.i_valid & any_over)]
+        return m

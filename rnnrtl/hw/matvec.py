@@ -1,0 +1,373 @@
+"""``MatVec``: an exact, full-width matrix-vector product ``y = W·x (+ b) (+ addend)`` with a reuse factor.
+
+The weights are constants of the circuit; nothing is rounded: every term is aligned (shifted left,
+exactly) to the common fraction ``frac = max(x.frac + weight_frac, bias_frac, addend.frac)`` and the
+output lanes have the exact :class:`~rnnrtl.fixed.IntType` :attr:`MatVec.out_type`, computed from
+the actual weight values as :func:`rnnrtl.ir.matvec_type` does (keep the two in sync).
+
+Schedule, for reuse factor ``R``: the ``rows * cols`` products are numbered row-major
+(``f = j * cols + i``) and cut into blocks of ``R`` consecutive products; multiplier ``m`` computes
+products ``f = m * R + k`` at MAC cycle ``k = 0 .. R-1``. Its ``R`` products touch few rows; for
+each row it keeps one accumulator (a *segment*), summed over that row's cycles. After the last MAC
+cycle each row is the sum of its segments, the bias constant and the addend lane, reduced by a
+static pipelined adder tree, ``tree_fanin`` terms per register stage. With ``R = 1`` the product
+registers are the segments (there is no accumulate cycle).
+
+Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are sampled):
+
+* ``R = 1``: products of the ``x`` port are registered at the end of cycle 0 (segments valid in
+  cycle 1).
+* ``R > 1``: ``x`` is registered at the end of cycle 0; MAC cycle ``k`` is cycle ``1 + k``;
+  segments are valid in cycle ``R + 1``.
+* Each tree stage adds one cycle; the last stage is the ``y`` register, so ``done`` rises in cycle
+  ``latency = R + (R > 1) + tree_stages``; ``y`` is held until the next result.
+
+A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
+the previous one corrupts both results.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Const, Module, Signal, signed, unsigned
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..fixed import IntType
+
+__all__ = ["MatVec"]
+
+
+def _shape(t: IntType):
+    return signed(t.width) if t.signed else unsigned(t.width)
+
+
+def _int_array(value, what, ndim):
+    arr = np.asarray(value)
+    if arr.dtype == object:
+        if not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in arr.flat):
+            raise TypeError(f"{what} must hold integers, got {arr!r}")
+    elif arr.dtype.kind not in "iu":
+        raise TypeError(f"{what} must be an integer array, got dtype {arr.dtype}")
+    if arr.ndim != ndim:
+        raise ValueError(f"{what} must have {ndim} dimension(s), got shape {arr.shape}")
+    return [int(v) for v in arr.flat], arr.shape
+
+
+def _check_int(value, what, lo, hi=None):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{what} must be an integer, got {value!r}")
+    value = int(value)
+    if value < lo or (hi is not None and value > hi):
+        valid = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise ValueError(f"{what} {value} is out of range; valid: {valid}")
+    return value
+
+
+def _tree_stages(leaves: int, fanin: int) -> int:
+    stages = 0
+    while leaves > 1:
+        leaves = -(-leaves // fanin)
+        stages += 1
+    return stages
+
+
+class MatVec(wiring.Component):
+    """``y[j] = sum_i W[j, i] * x[i] (+ bias[j]) (+ addend[j])``, exact, reusing each multiplier ``reuse`` times.
+
+    Parameters (keyword-only)
+    -------------------------
+    weights : integer array ``[rows, cols]``
+        Weight codes, with ``weight_frac`` fractional bits.
+    x_type : IntType
+        Type of each ``x`` lane.
+    reuse : int, ``1 .. rows * cols``
+        Products per multiplier (the reuse factor ``R``); also the initiation interval.
+    bias, bias_frac : integer array ``[rows]`` and its fractional bits, or ``None``.
+    addend_type : IntType or None
+        Type of an optional extra input vector of ``rows`` lanes, added into the sum.
+    tree_fanin : int >= 2
+        Terms summed per pipeline stage of the adder tree.
+
+    Ports
+    -----
+    x : ``In(ArrayLayout(x shape, cols))``; addend : ``In(ArrayLayout(addend shape, rows))`` (only
+    with ``addend_type``); start : ``In(1)``, samples ``x`` and ``addend``;
+    y : ``Out(ArrayLayout(signed(out_type.width), rows))``, codes with :attr:`frac` fractional bits;
+    done : ``Out(1)``, a one-cycle pulse ``latency`` cycles after ``start``; ``y`` is valid then and held
+    until the next result.
+
+    Multipliers: exactly :attr:`multipliers` ``= ceil(rows * cols / reuse)`` ``*`` operators are built,
+    one per block. With ``reuse > 1`` each multiplies a selected ``x`` lane by a weight selected by
+    the MAC cycle (a small constant ROM). With ``reuse = 1`` the weight is a constant, so synthesis
+    turns a product by a zero or a power of two into wiring; the count is then an upper bound.
+    """
+
+    def __init__(self, *, weights, weight_frac, x_type, reuse=1, bias=None, bias_frac=None,
+                 addend_type=None, tree_fanin=4):
+        flat, shape = _int_array(weights, "weights", 2)
+        rows, cols = shape
+        if rows < 1 or cols < 1:
+            raise ValueError(f"weights must be non-empty, got shape {shape}")
+        weight_frac = _check_int(weight_frac, "weight_frac", -64, 64)
+        if not isinstance(x_type, IntType):
+            raise TypeError(f"x_type must be an rnnrtl.fixed.IntType, got {x_type!r}")
+        n = rows * cols
+        reuse = _check_int(reuse, "reuse", 1, n)
+        tree_fanin = _check_int(tree_fanin, "tree_fanin", 2)
+        if bias is not None:
+            bias_list, bshape = _int_array(bias, "bias", 1)
+            if bshape != (rows,):
+                raise ValueError(f"bias must have shape ({rows},) to match weights {shape}, got {bshape}")
+            if bias_frac is None:
+                raise ValueError("bias_frac must be given with bias")
+            bias_frac = _check_int(bias_frac, "bias_frac", -64, 64)
+        else:
+            bias_list = None
+            if bias_frac is not None:
+                raise ValueError(f"bias_frac {bias_frac!r} given without bias")
+        if addend_type is not None and not isinstance(addend_type, IntType):
+            raise TypeError(f"addend_type must be an rnnrtl.fixed.IntType or None, got {addend_type!r}")
+
+        self._w = [flat[j * cols:(j + 1) * cols] for j in range(rows)]
+        self._rows, self._cols = rows, cols
+        self._weight_frac = weight_frac
+        self._x_type = x_type
+        self._reuse = reuse
+        self._bias = bias_list
+        self._bias_frac = bias_frac
+        self._addend_type = addend_type
+        self._tree_fanin = tree_fanin
+        self._plan()
+
+        sig = {
+            "x": In(data.ArrayLayout(_shape(x_type), cols)),
+            "start": In(1),
+            "y": Out(data.ArrayLayout(_shape(self._out_type), rows)),
+            "done": Out(1),
+        }
+        if addend_type is not None:
+            sig["addend"] = In(data.ArrayLayout(_shape(addend_type), rows))
+        super().__init__(sig)
+
+    # -- the schedule, computed without hardware ---------------------------------------------------
+
+    def _plan(self):
+        rows, cols, R = self._rows, self._cols, self._reuse
+        xlo, xhi = self._x_type.min_value, self._x_type.max_value
+        self._prod_frac = self._x_type.frac + self._weight_frac
+        fracs = [self._prod_frac]
+        if self._bias is not None:
+            fracs.append(self._bias_frac)
+        if self._addend_type is not None:
+            fracs.append(self._addend_type.frac)
+        self._frac = max(fracs)
+        shift = self._frac - self._prod_frac
+
+        n = rows * cols
+        self._multipliers = -(-n // R)
+        # blocks[m] = [(k, j, i, w)]; segments[m] = [(j, k0, k1, lo, hi)] at the product fraction.
+        self._blocks, self._segments = [], []
+        row_segments = [[] for _ in range(rows)]  # (m, s)
+        for m in range(self._multipliers):
+            block, segs = [], []
+            for k in range(R):
+                f = m * R + k
+                if f >= n:
+                    break
+                j, i = divmod(f, cols)
+                w = self._w[j][i]
+                block.append((k, j, i, w))
+                lo, hi = min(w * xlo, w * xhi), max(w * xlo, w * xhi)
+                if segs and segs[-1][0] == j:
+                    _, k0, _, slo, shi = segs[-1]
+                    segs[-1] = (j, k0, k, slo + lo, shi + hi)
+                else:
+                    row_segments[j].append((m, len(segs)))
+                    segs.append((j, k, k, lo, hi))
+            self._blocks.append(block)
+            self._segments.append(segs)
+        self._row_segments = row_segments
+
+        # Exact bounds of each row at the common fraction (the same sums as rnnrtl.ir.matvec_type).
+        row_lo, row_hi = [], []
+        for j in range(rows):
+            lo = sum(self._segments[m][s][3] for m, s in row_segments[j]) << shift
+            hi = sum(self._segments[m][s][4] for m, s in row_segments[j]) << shift
+            if self._bias is not None:
+                b = self._bias[j] << (self._frac - self._bias_frac)
+                lo, hi = lo + b, hi + b
+            if self._addend_type is not None:
+                a = self._frac - self._addend_type.frac
+                lo, hi = lo + (self._addend_type.min_value << a), hi + (self._addend_type.max_value << a)
+            row_lo.append(lo)
+            row_hi.append(hi)
+        self._out_type = IntType.for_range(min(min(row_lo), 0), max(max(row_hi), 0), self._frac, True)
+        leaves = max(len(row_segments[j]) + (self._bias is not None) + (self._addend_type is not None)
+                     for j in range(rows))
+        # At least one stage: the last stage is the held output register.
+        self._tree_stages = max(1, _tree_stages(leaves, self._tree_fanin))
+
+    # -- public properties -------------------------------------------------------------------------
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    @property
+    def cols(self) -> int:
+        return self._cols
+
+    @property
+    def reuse(self) -> int:
+        return self._reuse
+
+    @property
+    def x_type(self) -> IntType:
+        return self._x_type
+
+    @property
+    def addend_type(self) -> IntType | None:
+        return self._addend_type
+
+    @property
+    def ii(self) -> int:
+        """Initiation interval: cycles between accepted ``start`` pulses (``= reuse``)."""
+        return self._reuse
+
+    @property
+    def multipliers(self) -> int:
+        """Multiplier instances built: ``ceil(rows * cols / reuse)``."""
+        return self._multipliers
+
+    @property
+    def frac(self) -> int:
+        """Fractional bits of ``y``: ``max(x.frac + weight_frac, bias_frac, addend.frac)``."""
+        return self._frac
+
+    @property
+    def out_type(self) -> IntType:
+        """Exact type of the ``y`` lanes (signed, as narrow as the weight values allow)."""
+        return self._out_type
+
+    @property
+    def tree_stages(self) -> int:
+        """Register stages of the adder tree: ``max(1, ceil(log_fanin(L)))``, ``L`` the most terms
+        of a row (its segments, plus one for a bias, plus one for an addend)."""
+        return self._tree_stages
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``start`` to ``done``: ``reuse + (reuse > 1) + tree_stages``."""
+        return self._reuse + (self._reuse > 1) + self._tree_stages
+
+    # -- hardware ----------------------------------------------------------------------------------
+
+    def elaborate(self, platform):
+        m = Module()
+        R, rows = self._reuse, self._rows
+        xlo, xhi = self._x_type.min_value, self._x_type.max_value
+
+        # Segment accumulators: one per (multiplier, row it touches), at the product fraction.
+        seg_sig = [[Signal(signed(IntType.for_range(lo, hi, 0, True).width), name=f"seg{mi}_{j}")
+                    for (j, _, _, lo, hi) in segs] for mi, segs in enumerate(self._segments)]
+
+        if R == 1:
+            # The product registers are the segments, loaded on start.
+            with m.If(self.start):
+                for mi, block in enumerate(self._blocks):
+                    (_, _, i, w), = block
+                    m.d.sync += seg_sig[mi][0].eq(self.x[i] * w)
+            seg_valid = Signal()
+            m.d.sync += seg_valid.eq(self.start)
+        else:
+            x_reg = Signal.like(self.x)
+            k = Signal(range(R))
+            active = Signal()
+            last = Signal()
+            m.d.comb += last.eq(active & (k == R - 1))
+            with m.If(self.start):
+                m.d.sync += [x_reg.eq(self.x), active.eq(1), k.eq(0)]
+            with m.Elif(active):
+                with m.If(k == R - 1):
+                    m.d.sync += active.eq(0)
+                with m.Else():
+                    m.d.sync += k.eq(k + 1)
+            for mi, (block, segs) in enumerate(zip(self._blocks, self._segments)):
+                ws = [w for (_, _, _, w) in block]
+                wsel = Signal(signed(IntType.for_range(min(ws), max(ws), 0, True).width), name=f"w{mi}")
+                xsel = Signal(_shape(self._x_type), name=f"x{mi}")
+                prod = Signal(signed(IntType.for_range(min(min(w * xlo, w * xhi) for w in ws),
+                                                       max(max(w * xlo, w * xhi) for w in ws), 0,
+                                                       True).width), name=f"p{mi}")
+                m.d.comb += prod.eq(xsel * wsel)  # the multiplier of block mi
+                seg_of = {}
+                for s, (_, k0, k1, _, _) in enumerate(segs):
+                    for kk in range(k0, k1 + 1):
+                        seg_of[kk] = (s, kk == k0)
+                with m.Switch(k):
+                    for (kk, _, i, w) in block:
+                        with m.Case(kk):
+                            m.d.comb += [xsel.eq(x_reg[i]), wsel.eq(w)]
+                            s, first = seg_of[kk]
+                            seg = seg_sig[mi][s]
+                            with m.If(active):
+                                m.d.sync += seg.eq(prod if first else seg + prod)
+            seg_valid = Signal()
+            m.d.sync += seg_valid.eq(last)
+
+        # Tree leaves per row: (value, lo, hi) at the common fraction.
+        shift = self._frac - self._prod_frac
+        terms = []
+        if self._addend_type is not None:
+            a_shift = self._frac - self._addend_type.frac
+            a_lo, a_hi = self._addend_type.min_value << a_shift, self._addend_type.max_value << a_shift
+            addend_reg = Signal.like(self.addend)
+            with m.If(self.start):
+                m.d.sync += addend_reg.eq(self.addend)
+            if R > 1:
+                # Held past the next start, which can come in the last MAC cycle (``last``).
+                addend_hold = Signal.like(self.addend)
+                with m.If(last):
+                    m.d.sync += addend_hold.eq(addend_reg)
+                addend_reg = addend_hold
+        for j in range(rows):
+            row = []
+            if self._bias is not None:
+                b = self._bias[j] << (self._frac - self._bias_frac)
+                row.append((Const(b), b, b))
+            for mi, s in self._row_segments[j]:
+                _, _, _, lo, hi = self._segments[mi][s]
+                row.append((seg_sig[mi][s] << shift, lo << shift, hi << shift))
+            if self._addend_type is not None:
+                row.append((addend_reg[j] << a_shift, a_lo, a_hi))
+            terms.append(row)
+
+        valid = seg_valid
+        fanin = self._tree_fanin
+        for stage in range(self._tree_stages):
+            new_terms = []
+            for j, row in enumerate(terms):
+                new_row = []
+                for g in range(0, len(row), fanin):
+                    group = row[g:g + fanin]
+                    lo, hi = sum(t[1] for t in group), sum(t[2] for t in group)
+                    t = IntType.for_range(min(lo, 0), max(hi, 0), 0, True)
+                    reg = Signal(signed(t.width), name=f"t{stage}_{j}_{g // fanin}")
+                    total = group[0][0]
+                    for value, _, _ in group[1:]:
+                        total = total + value
+                    with m.If(valid):
+                        m.d.sync += reg.eq(total)
+                    new_row.append((reg, lo, hi))
+                new_terms.append(new_row)
+            terms = new_terms
+            next_valid = Signal(name=f"v{stage}")
+            m.d.sync += next_valid.eq(valid)
+            valid = next_valid
+
+        for j, row in enumerate(terms):
+            (value, _, _), = row
+            m.d.comb += self.y[j].eq(value)
+        m.d.comb += self.done.eq(valid)
+        return m

@@ -1,0 +1,209 @@
+# amaranth: UnusedElaboratable=no
+# (Amaranth's own linter switch: components built only to read their properties, or refused by
+# their constructor, are never elaborated.)
+"""Tests of ``rnnrtl.hw.matvec``: the MatVec against exact integer arithmetic done here.
+
+Expected values are Python-integer sums written in this file (no rnnrtl code); the latency and the
+multiplier count are read from the component's properties. Every configuration runs back-to-back
+starts (one every ``ii`` cycles) and sparse starts with random gaps; ``x`` and ``addend`` carry
+garbage outside start cycles, so sampling is checked too.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from rnnrtl.fixed import FixedFormat, IntType
+from rnnrtl.hw import MatVec
+from rnnrtl.ir import Weights, matvec_type
+
+
+def _rand_lane(rng, t: IntType):
+    return rng.randint(t.min_value, t.max_value)
+
+
+def _expected(W, x, *, weight_frac, x_type, frac, bias=None, bias_frac=None, addend=None,
+              addend_type=None):
+    pfrac = x_type.frac + weight_frac
+    out = []
+    for j, row in enumerate(W):
+        acc = sum(int(w) * int(v) for w, v in zip(row, x)) << (frac - pfrac)
+        if bias is not None:
+            acc += int(bias[j]) << (frac - bias_frac)
+        if addend is not None:
+            acc += int(addend[j]) << (frac - addend_type.frac)
+        out.append(acc)
+    return out
+
+
+def _extreme_inputs(W, x_type):
+    """Inputs that drive each row to its largest and smallest possible value."""
+    vecs = []
+    for row in W:
+        hi = [x_type.max_value if w > 0 else x_type.min_value for w in row]
+        lo = [x_type.min_value if w > 0 else x_type.max_value for w in row]
+        vecs += [hi, lo]
+    return vecs
+
+
+def run_matvec(dut: MatVec, xs, addends, starts, rng):
+    """Drive ``start`` on the cycles in ``starts``; return ``[(cycle, y)]`` of every ``done``."""
+    results = []
+    held = []
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    has_addend = dut.addend_type is not None
+
+    async def testbench(ctx):
+        at = {c: n for n, c in enumerate(starts)}
+        last_y = None
+        for cycle in range(starts[-1] + dut.latency + 3):
+            if cycle in at:
+                n = at[cycle]
+                ctx.set(dut.start, 1)
+                ctx.set(dut.x, xs[n])
+                if has_addend:
+                    ctx.set(dut.addend, addends[n])
+            else:  # garbage: the caller need not hold its inputs
+                ctx.set(dut.start, 0)
+                ctx.set(dut.x, [_rand_lane(rng, dut.x_type) for _ in range(dut.cols)])
+                if has_addend:
+                    ctx.set(dut.addend, [_rand_lane(rng, dut.addend_type) for _ in range(dut.rows)])
+            y = ctx.get(dut.y)
+            y = [y[j] for j in range(dut.rows)]
+            if ctx.get(dut.done):
+                results.append((cycle, y))
+                last_y = y
+            elif last_y is not None:
+                held.append(y == last_y)
+            await ctx.tick()
+
+    sim.add_testbench(testbench)
+    sim.run()
+    assert all(held), "y changed between results"
+    return results
+
+
+CASES = [
+    # id, rows, cols, x_type, weight bits, weight_frac, reuse, fanin, bias (bits, frac), addend
+    ("r1-fanin2", 3, 5, IntType(6, True, 3), 5, 4, 1, 2, None, None),
+    ("r1-bias-addend", 3, 4, IntType(5, True, 2), 4, 3, 1, 4, (6, 9), IntType(7, True, 6)),
+    ("div-bias-finer", 3, 5, IntType(6, True, 3), 5, 4, 5, 4, (8, 10), None),
+    ("div-fanin2", 4, 3, IntType(4, True, 1), 6, 2, 3, 2, (5, 1), None),
+    ("nondiv-addend", 3, 5, IntType(6, True, -2), 5, -1, 4, 2, (6, -5), IntType(8, True, 0)),
+    ("nondiv-unsigned-x", 2, 4, IntType(5, False, 5), 4, 3, 3, 4, None, IntType(6, True, 9)),
+    ("last-block-short", 2, 4, IntType(5, True, 2), 5, 3, 7, 2, (6, 2), None),
+    ("single-multiplier", 2, 3, IntType(5, True, 2), 5, 3, 6, 4, (6, 4), IntType(5, False, 2)),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("spacing", ["back-to-back", "sparse"])
+def test_matvec(case, spacing):
+    name, rows, cols, x_type, wbits, wfrac, reuse, fanin, bias_spec, addend_type = case
+    rng = random.Random(f"{name}-{spacing}")
+    W = np.array([[rng.randint(-(1 << (wbits - 1)), (1 << (wbits - 1)) - 1) for _ in range(cols)]
+                  for _ in range(rows)], dtype=np.int64)
+    W[0, 1] = 0  # zero weights need no special handling
+    W[rows - 1, cols - 1] = -(1 << (wbits - 1))
+    bias = bias_frac = None
+    if bias_spec is not None:
+        bbits, bias_frac = bias_spec
+        bias = np.array([rng.randint(-(1 << (bbits - 1)), (1 << (bbits - 1)) - 1) for _ in range(rows)])
+    dut = MatVec(weights=W, weight_frac=wfrac, x_type=x_type, reuse=reuse, bias=bias,
+                 bias_frac=bias_frac, addend_type=addend_type, tree_fanin=fanin)
+
+    assert dut.ii == reuse
+    assert dut.multipliers == math.ceil(rows * cols / reuse)
+    fracs = [x_type.frac + wfrac] + ([bias_frac] if bias is not None else []) + \
+            ([addend_type.frac] if addend_type is not None else [])
+    assert dut.frac == max(fracs)
+
+    xs = _extreme_inputs(W, x_type) + [[_rand_lane(rng, x_type) for _ in range(cols)] for _ in range(6)]
+    addends = None
+    if addend_type is not None:
+        ext = [[addend_type.max_value] * rows, [addend_type.min_value] * rows]
+        addends = [ext[n % 2] if n < 2 * rows else [_rand_lane(rng, addend_type) for _ in range(rows)]
+                   for n in range(len(xs))]
+    if spacing == "back-to-back":
+        starts = [2 + n * dut.ii for n in range(len(xs))]
+    else:
+        starts, c = [], 1
+        for _ in xs:
+            starts.append(c)
+            c += dut.ii + rng.randint(0, 2 * dut.latency)
+    results = run_matvec(dut, xs, addends, starts, rng)
+
+    assert [c for c, _ in results] == [s + dut.latency for s in starts]
+    lo, hi = dut.out_type.min_value, dut.out_type.max_value
+    for n, (_, y) in enumerate(results):
+        want = _expected(W, xs[n], weight_frac=wfrac, x_type=x_type, frac=dut.frac, bias=bias,
+                         bias_frac=bias_frac, addend=None if addends is None else addends[n],
+                         addend_type=addend_type)
+        assert y == want, f"result {n}"
+        assert all(lo <= v <= hi for v in want)
+
+
+@pytest.mark.parametrize("reuse", [1, 4, 12])
+def test_out_type_matches_ir(reuse):
+    """out_type is as narrow as the weights allow: the same as rnnrtl.ir.matvec_type."""
+    rng = np.random.default_rng(reuse)
+    fmt = FixedFormat(6, 2)
+    wfmt = FixedFormat(5, 1)
+    W = Weights(wfmt, rng.integers(-16, 16, size=(3, 4)))
+    b = Weights(FixedFormat(8, 1), rng.integers(-128, 128, size=3))
+    dut = MatVec(weights=W.codes, weight_frac=wfmt.frac_bits, x_type=fmt.int_type, reuse=reuse,
+                 bias=b.codes, bias_frac=b.fmt.frac_bits)
+    assert dut.out_type == matvec_type(fmt, W, b)
+    # Narrower than the generic bound from the formats alone.
+    generic = IntType.join((fmt.int_type * wfmt.int_type).sum_of(4).align(dut.frac),
+                           b.fmt.int_type.align(dut.frac))
+    assert dut.out_type.width <= generic.width
+
+
+def test_all_zero_weights():
+    dut = MatVec(weights=np.zeros((2, 2), dtype=int), weight_frac=0, x_type=IntType(4, True, 0), reuse=2)
+    rng = random.Random(0)
+    results = run_matvec(dut, [[3, -4], [7, 7]], None, [1, 1 + dut.ii], rng)
+    assert [y for _, y in results] == [[0, 0], [0, 0]]
+
+
+def test_latency_formula():
+    W = np.ones((4, 4), dtype=int)
+    for reuse, fanin in [(1, 2), (1, 4), (2, 2), (16, 4), (5, 3)]:
+        dut = MatVec(weights=W, weight_frac=0, x_type=IntType(4, True, 0), reuse=reuse, tree_fanin=fanin,
+                     bias=np.zeros(4, dtype=int), bias_frac=0)
+        # Row leaves: segments (blocks of `reuse` products touching the row) + 1 bias.
+        segs = max(len({(j * 4 + i) // reuse for i in range(4)}) for j in range(4))
+        leaves, stages = segs + 1, 0
+        while leaves > 1:
+            leaves, stages = math.ceil(leaves / fanin), stages + 1
+        assert dut.tree_stages == max(1, stages)
+        assert dut.latency == reuse + (reuse > 1) + dut.tree_stages
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    (dict(reuse=0), ValueError, r"reuse 0 .*1\.\.6"),
+    (dict(reuse=7), ValueError, r"reuse 7 .*1\.\.6"),
+    (dict(reuse=1.5), TypeError, r"reuse"),
+    (dict(tree_fanin=1), ValueError, r"tree_fanin 1 .*>= 2"),
+    (dict(weights=np.ones(3, dtype=int)), ValueError, r"weights .*2 dimension"),
+    (dict(weights=np.ones((2, 3))), TypeError, r"weights .*integer"),
+    (dict(weights=np.ones((0, 3), dtype=int)), ValueError, r"non-empty"),
+    (dict(bias=np.ones(3, dtype=int), bias_frac=0), ValueError, r"bias must have shape \(2,\)"),
+    (dict(bias=np.ones(2, dtype=int)), ValueError, r"bias_frac"),
+    (dict(bias_frac=3), ValueError, r"bias_frac 3 given without bias"),
+    (dict(x_type=FixedFormat(4, 2)), TypeError, r"x_type"),
+    (dict(addend_type="int8"), TypeError, r"addend_type"),
+    (dict(weight_frac="3"), TypeError, r"weight_frac"),
+])
+def test_bad_arguments(kwargs, error, match):
+    args = dict(weights=np.ones((2, 3), dtype=int), weight_frac=0, x_type=IntType(4, True, 0))
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        MatVec(**args)
