@@ -1,0 +1,279 @@
+"""The recurrent loops of the LSTM, GRU and SimpleRNN cells (static mode).
+
+Each cell is a :class:`~rnnrtl.hw.recurrent.RecurrentLayer` whose loop follows the operation order
+of ``docs/numerics.md`` exactly; ``L`` below is the latency of the recurrent
+:class:`~rnnrtl.hw.matvec.MatVec` (``U·h`` with the input projection added in its adder tree), and
+cycle ``S`` is the job's start. Every stage is one register deep: a product, a rounding and
+saturation, or a table read.
+
+* LSTM, ``step_cycles = L + 5``: S+L gate tables (i f o sigmoid, g tanh); S+L+1 products f·c, i·g;
+  S+L+2 c = q_c(f·c + i·g) and its tanh table read; S+L+3 product o·tanh(c); S+L+4 h = q_h(·).
+* GRU ``reset_after``, ``step_cycles = L + 5``: S+L z, r tables and rec = q_rec(U_h·h + b'_h);
+  S+L+1 product r·rec; S+L+2 candidate q_gate(W_h·x + b_h + r·rec) and its tanh table read;
+  S+L+3 products z·h, (1−z)·hh; S+L+4 h = q_h(·). ``U_zr`` and ``U_h`` are two MatVecs started
+  together (``L`` is the larger latency).
+* GRU ``reset_after=False``, ``step_cycles = Lz + Lh + 6``: the reset gate multiplies the state
+  before the second product, so ``U_h·(r⊙h)`` waits for ``r``: S+Lz tables; S+Lz+1 r·h;
+  S+Lz+2 rec = q_rec(·); S+Lz+3 start of U_h·rec (+ W_h·x + b_h in its tree); then the candidate
+  table, the products and h as above.
+* SimpleRNN, ``step_cycles = L + 2``: S+L activation; S+L+1 h = q_h(·).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import data
+
+from .. import ir
+from ..fixed import IntType, requantize_value
+from .activation import ActivationUnit
+from .common import shape_of
+from .matvec import MatVec
+from .recurrent import RecurrentLayer
+
+__all__ = ["LSTMLayer", "GRULayer", "SimpleRNNLayer", "recurrent_layer"]
+
+
+def _vector(t, lanes, name):
+    return Signal(data.ArrayLayout(shape_of(t), lanes), name=name)
+
+
+def _aligned(terms):
+    """Amaranth sum of ``(value, frac)`` terms shifted to the finest fraction; ``(expr, frac)``."""
+    frac = max(f for _, f in terms)
+    total = None
+    for value, f in terms:
+        term = value << (frac - f)
+        total = term if total is None else total + term
+    return total, frac
+
+
+class LSTMLayer(RecurrentLayer):
+    TAIL_MULTIPLIERS = 3  # f·c, i·g, o·tanh(c)
+
+    def _build_loop(self):
+        L = self.layer
+        N = L.units
+        self.mh = MatVec(weights=L.recurrent.codes, weight_frac=L.recurrent.fmt.frac_bits,
+                         x_type=L.output_fmt.int_type, reuse=L.schedule.reuse_recurrent,
+                         addend_type=self.projection.out_type, tree_fanin=self.tree_fanin)
+        ra, ga, sa = L.recurrent_activation, L.activation, L.state_activation
+        self.sig = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ra, lanes=3 * N)
+        self.cand = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ga, lanes=N)
+        self.fc_t = ra.out_fmt.int_type * L.state_fmt.int_type
+        self.ig_t = ra.out_fmt.int_type * ga.out_fmt.int_type
+        self.state = ActivationUnit(in_type=IntType.join(self.fc_t, self.ig_t), fmt=L.state_fmt,
+                                    activation=sa, lanes=N)
+        self.oh_t = ra.out_fmt.int_type * sa.out_fmt.int_type
+
+    @property
+    def loop_matvecs(self):
+        return [self.mh]
+
+    @property
+    def step_cycles(self):
+        return self.mh.latency + 5
+
+    def _elaborate_loop(self, m, *, start, h, ax, clear):
+        L = self.layer
+        N = L.units
+        m.submodules.mh = mh = self.mh
+        m.submodules.sig = sig = self.sig
+        m.submodules.cand = cand = self.cand
+        m.submodules.state = st = self.state
+        m.d.comb += [mh.start.eq(start), mh.x.eq(h), mh.addend.eq(ax),
+                     sig.i_valid.eq(mh.done), cand.i_valid.eq(mh.done)]
+        for n in range(N):  # gate order i f g o; the sigmoid unit takes i, f, o
+            m.d.comb += [sig.i[n].eq(mh.y[n]), sig.i[N + n].eq(mh.y[N + n]),
+                         sig.i[2 * N + n].eq(mh.y[3 * N + n]), cand.i[n].eq(mh.y[2 * N + n])]
+        # S+L+1: products f·c and i·g (c is the state register).
+        c = _vector(L.state_fmt.int_type, N, "c")
+        fc, ig = _vector(self.fc_t, N, "fc"), _vector(self.ig_t, N, "ig")
+        o1, o2 = _vector(L.recurrent_activation.out_fmt, N, "o1"), \
+            _vector(L.recurrent_activation.out_fmt, N, "o2")
+        products = Signal()
+        m.d.sync += products.eq(sig.o_valid)
+        with m.If(sig.o_valid):
+            for n in range(N):
+                m.d.sync += [fc[n].eq(sig.o[N + n] * c[n]), ig[n].eq(sig.o[n] * cand.o[n]),
+                             o1[n].eq(sig.o[2 * N + n])]
+        # S+L+2: c = q_c(f·c + i·g) and tanh(c), in the state activation unit.
+        fr = L.recurrent_activation.out_fmt.frac_bits
+        m.d.comb += st.i_valid.eq(products)
+        for n in range(N):
+            total, _ = _aligned([(fc[n], fr + L.state_fmt.frac_bits),
+                                 (ig[n], fr + L.activation.out_fmt.frac_bits)])
+            m.d.comb += st.i[n].eq(total)
+        with m.If(products):
+            m.d.sync += o2.eq(o1)
+        with m.If(st.o_valid):
+            m.d.sync += c.eq(st.code)
+            with m.If(clear):
+                m.d.sync += c.eq(0)
+        # S+L+3: o·tanh(c); S+L+4: h = q_h(o·tanh(c)).
+        oh = _vector(self.oh_t, N, "oh")
+        h_we = Signal()
+        m.d.sync += h_we.eq(st.o_valid)
+        with m.If(st.o_valid):
+            for n in range(N):
+                m.d.sync += oh[n].eq(o2[n] * st.o[n])
+        h_new = _vector(L.output_fmt, N, "h_new")
+        for n in range(N):
+            code, _ = requantize_value(oh[n], fr + L.state_activation.out_fmt.frac_bits, L.output_fmt)
+            m.d.comb += h_new[n].eq(code)
+        return h_new, h_we
+
+
+class GRULayer(RecurrentLayer):
+    TAIL_MULTIPLIERS = 3  # r·rec (or r·h), z·h, (1−z)·hh
+
+    def _build_loop(self):
+        L = self.layer
+        N = L.units
+        zr, hh = slice(0, 2 * N), slice(2 * N, 3 * N)
+        ax_t = self.projection.out_type
+        h_t = L.output_fmt.int_type
+        w = L.recurrent
+
+        def matvec(rows, x_type, addend_type, bias):
+            return MatVec(weights=w.codes[rows], weight_frac=w.fmt.frac_bits, x_type=x_type,
+                          reuse=L.schedule.reuse_recurrent,
+                          bias=None if bias is None else bias.codes[rows],
+                          bias_frac=None if bias is None else bias.fmt.frac_bits,
+                          addend_type=addend_type, tree_fanin=self.tree_fanin)
+
+        ra, ha = L.recurrent_activation, L.activation
+        fr = ra.out_fmt.frac_bits
+        self.mz = matvec(zr, h_t, ax_t, L.recurrent_bias)
+        if L.reset_after:
+            self.mh = matvec(hh, h_t, None, L.recurrent_bias)
+            self.r_t = ra.out_fmt.int_type * L.rec_fmt.int_type
+            cand_t = IntType.join(ax_t, self.r_t)
+        else:
+            self.mh = matvec(hh, L.rec_fmt.int_type, ax_t, None)
+            self.r_t = ra.out_fmt.int_type * h_t
+            cand_t = self.mh.out_type
+        self.sig = ActivationUnit(in_type=self.mz.out_type, fmt=L.gate_fmt, activation=ra, lanes=2 * N)
+        self.cand = ActivationUnit(in_type=cand_t, fmt=L.gate_fmt, activation=ha, lanes=N)
+        one = 1 << fr
+        z_fmt = ra.out_fmt
+        self.omz_t = IntType.for_range(one - z_fmt.max_code, one - z_fmt.min_code, fr, True)
+        self.zh_t = ra.out_fmt.int_type * h_t
+        self.zc_t = self.omz_t * ha.out_fmt.int_type
+
+    @property
+    def loop_matvecs(self):
+        return [self.mz, self.mh]
+
+    @property
+    def step_cycles(self):
+        if self.layer.reset_after:
+            return max(self.mz.latency, self.mh.latency) + 5
+        return self.mz.latency + self.mh.latency + 6
+
+    def _elaborate_loop(self, m, *, start, h, ax, clear):
+        L = self.layer
+        N = L.units
+        ra = L.recurrent_activation
+        fr = ra.out_fmt.frac_bits
+        m.submodules.mz = mz = self.mz
+        m.submodules.mh = mh = self.mh
+        m.submodules.sig = sig = self.sig
+        m.submodules.cand = cand = self.cand
+        ax_t = self.projection.out_type
+        ax_h = _vector(ax_t, N, "ax_h")  # the candidate's input projection, held for the job
+        with m.If(start):
+            for n in range(N):
+                m.d.sync += ax_h[n].eq(ax[2 * N + n])
+        m.d.comb += [mz.start.eq(start), mz.x.eq(h)]
+        for n in range(2 * N):
+            m.d.comb += [mz.addend[n].eq(ax[n]), sig.i[n].eq(mz.y[n])]
+        z1, z2 = _vector(ra.out_fmt, N, "z1"), _vector(ra.out_fmt, N, "z2")
+        rprod = _vector(self.r_t, N, "rprod")
+        r_valid = Signal()
+        m.d.sync += r_valid.eq(sig.o_valid)
+        if L.reset_after:
+            # U_h·h + b'_h runs beside U_zr·h; whichever finishes first holds its result.
+            late = mz if mz.latency >= mh.latency else mh
+            m.d.comb += [mh.start.eq(start), mh.x.eq(h), sig.i_valid.eq(late.done)]
+            rec = _vector(L.rec_fmt, N, "rec")
+            with m.If(late.done):
+                for n in range(N):
+                    code, _ = requantize_value(mh.y[n], mh.frac, L.rec_fmt)
+                    m.d.sync += rec[n].eq(code)
+            with m.If(sig.o_valid):
+                for n in range(N):
+                    m.d.sync += [rprod[n].eq(sig.o[N + n] * rec[n]), z1[n].eq(sig.o[n])]
+            m.d.comb += cand.i_valid.eq(r_valid)
+            for n in range(N):
+                total, _ = _aligned([(ax_h[n], ax_t.frac), (rprod[n], fr + L.rec_fmt.frac_bits)])
+                m.d.comb += cand.i[n].eq(total)
+            with m.If(r_valid):
+                m.d.sync += z2.eq(z1)
+        else:
+            m.d.comb += sig.i_valid.eq(mz.done)
+            with m.If(sig.o_valid):
+                for n in range(N):
+                    m.d.sync += [rprod[n].eq(sig.o[N + n] * h[n]), z1[n].eq(sig.o[n])]
+            rec = _vector(L.rec_fmt, N, "rec")
+            rec_valid = Signal()
+            m.d.sync += rec_valid.eq(r_valid)
+            with m.If(r_valid):
+                for n in range(N):
+                    code, _ = requantize_value(rprod[n], fr + L.output_fmt.frac_bits, L.rec_fmt)
+                    m.d.sync += rec[n].eq(code)
+                m.d.sync += z2.eq(z1)
+            m.d.comb += [mh.start.eq(rec_valid), mh.x.eq(rec), cand.i_valid.eq(mh.done)]
+            for n in range(N):
+                m.d.comb += [mh.addend[n].eq(ax_h[n]), cand.i[n].eq(mh.y[n])]
+        # Products z·h and (1 − z)·hh, then h = q_h(sum).
+        zh, zc = _vector(self.zh_t, N, "zh"), _vector(self.zc_t, N, "zc")
+        h_we = Signal()
+        m.d.sync += h_we.eq(cand.o_valid)
+        one = 1 << fr
+        with m.If(cand.o_valid):
+            for n in range(N):
+                m.d.sync += [zh[n].eq(z2[n] * h[n]), zc[n].eq((one - z2[n]) * cand.o[n])]
+        h_new = _vector(L.output_fmt, N, "h_new")
+        for n in range(N):
+            total, frac = _aligned([(zh[n], fr + L.output_fmt.frac_bits),
+                                    (zc[n], fr + L.activation.out_fmt.frac_bits)])
+            code, _ = requantize_value(total, frac, L.output_fmt)
+            m.d.comb += h_new[n].eq(code)
+        return h_new, h_we
+
+
+class SimpleRNNLayer(RecurrentLayer):
+    def _build_loop(self):
+        L = self.layer
+        self.mh = MatVec(weights=L.recurrent.codes, weight_frac=L.recurrent.fmt.frac_bits,
+                         x_type=L.output_fmt.int_type, reuse=L.schedule.reuse_recurrent,
+                         addend_type=self.projection.out_type, tree_fanin=self.tree_fanin)
+        self.act = ActivationUnit(in_type=self.mh.out_type, fmt=L.pre_fmt, activation=L.activation,
+                                  lanes=L.units)
+
+    @property
+    def loop_matvecs(self):
+        return [self.mh]
+
+    @property
+    def step_cycles(self):
+        return self.mh.latency + 2
+
+    def _elaborate_loop(self, m, *, start, h, ax, clear):
+        L = self.layer
+        m.submodules.mh = mh = self.mh
+        m.submodules.act = act = self.act
+        m.d.comb += [mh.start.eq(start), mh.x.eq(h), mh.addend.eq(ax),
+                     act.i.eq(mh.y), act.i_valid.eq(mh.done)]
+        h_new = _vector(L.output_fmt, L.units, "h_new")
+        for n in range(L.units):
+            code, _ = requantize_value(act.o[n], L.activation.out_fmt.frac_bits, L.output_fmt)
+            m.d.comb += h_new[n].eq(code)
+        return h_new, act.o_valid
+
+
+def recurrent_layer(layer, **kwargs) -> RecurrentLayer:
+    """The hardware cell for an IR recurrent layer."""
+    cls = {ir.LSTM: LSTMLayer, ir.GRU: GRULayer, ir.SimpleRNN: SimpleRNNLayer}[type(layer)]
+    return cls(layer, **kwargs)

@@ -1,0 +1,108 @@
+"""``DenseLayer``: a Keras Dense layer as a stream component, one output beat per input beat.
+
+``pre = q_pre(W·x + b)``, ``out = q_out(act(pre))`` (``docs/numerics.md``), with a
+:class:`~rnnrtl.hw.matvec.MatVec` of reuse ``R`` and an
+:class:`~rnnrtl.hw.activation.ActivationUnit`. Beats are accepted every ``R`` cycles while the
+output queue has room; the ``last`` flag travels with its beat.
+
+Timing: a beat accepted in cycle ``c`` is offered on ``o`` in cycle ``c + latency`` with
+``latency = matvec.latency + 1 (activation) + extra + 1 (queue)``, ``extra`` being 1 when the
+activation's output format differs from the layer's result format (one more requantization).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .. import ir
+from ..fixed import requantize_value
+from .activation import ActivationUnit
+from .common import OutputQueue, beat_layout, beat_signature
+from .matvec import MatVec
+
+__all__ = ["DenseLayer"]
+
+
+class DenseLayer(wiring.Component):
+    """Ports: ``i`` (beats of ``layer.in_features`` lanes in ``layer.input_fmt``), ``o`` (beats of
+    ``layer.units`` lanes in ``layer.output_fmt``)."""
+
+    def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int = 2):
+        self.layer = layer
+        self.matvec = MatVec(
+            weights=layer.kernel.codes, weight_frac=layer.kernel.fmt.frac_bits,
+            x_type=layer.input_fmt.int_type, reuse=layer.schedule.reuse_input,
+            bias=None if layer.bias is None else layer.bias.codes,
+            bias_frac=None if layer.bias is None else layer.bias.fmt.frac_bits,
+            tree_fanin=tree_fanin)
+        self.act = ActivationUnit(in_type=self.matvec.out_type, fmt=layer.pre_fmt,
+                                  activation=layer.activation, lanes=layer.units)
+        self._extra = int(layer.activation.out_fmt != layer.output_fmt)
+        self._queue_depth = queue_depth
+        super().__init__({
+            "i": In(beat_signature(layer.input_fmt, layer.in_features)),
+            "o": Out(beat_signature(layer.output_fmt, layer.units)),
+        })
+
+    @property
+    def ii(self) -> int:
+        """Cycles between accepted beats at full rate."""
+        return self.matvec.ii
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a beat's acceptance to its result offered on ``o``."""
+        return self.matvec.latency + self.act.latency + self._extra + OutputQueue.latency
+
+    @property
+    def multipliers(self) -> int:
+        return self.matvec.multipliers
+
+    def elaborate(self, platform):
+        m = Module()
+        L = self.layer
+        m.submodules.matvec = mv = self.matvec
+        m.submodules.act = act = self.act
+        m.submodules.queue = queue = OutputQueue(beat_layout(L.output_fmt, L.units),
+                                                 depth=self._queue_depth)
+        R = mv.ii
+        cooldown = Signal(range(R))
+        start = Signal()
+        m.d.comb += [
+            self.i.ready.eq((cooldown == 0) & queue.can_issue),
+            start.eq(self.i.valid & self.i.ready),
+            queue.issue.eq(start),
+            mv.start.eq(start),
+            mv.x.eq(self.i.payload.data),
+            act.i.eq(mv.y),
+            act.i_valid.eq(mv.done),
+        ]
+        if R > 1:
+            with m.If(start):
+                m.d.sync += cooldown.eq(R - 1)
+            with m.Elif(cooldown != 0):
+                m.d.sync += cooldown.eq(cooldown - 1)
+        # The last flag rides a shift register as long as the datapath.
+        depth = mv.latency + act.latency + self._extra
+        last_pipe = Signal(depth)
+        m.d.sync += last_pipe.eq((last_pipe << 1) | (start & self.i.payload.last))
+        if self._extra:
+            out_data = Signal.like(queue.w_data.data)
+            out_valid = Signal()
+            with m.If(act.o_valid):
+                for lane in range(L.units):
+                    code, _ = requantize_value(act.o[lane], L.activation.out_fmt.frac_bits,
+                                               L.output_fmt)
+                    m.d.sync += out_data[lane].eq(code)
+            m.d.sync += out_valid.eq(act.o_valid)
+        else:
+            out_data, out_valid = act.o, act.o_valid
+        m.d.comb += [
+            queue.w_en.eq(out_valid),
+            queue.w_data.data.eq(out_data),
+            queue.w_data.last.eq(last_pipe[depth - 1]),
+        ]
+        wiring.connect(m, wiring.flipped(self.o), queue.o)
+        return m
