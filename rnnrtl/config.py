@@ -13,6 +13,7 @@ Top-level keys (all optional)::
       tanh: {size: 2048, range: 4}
       hard_sigmoid: {size: 1024, range: 4}
     numerics: default
+    adder_fanin: 4             # terms summed per register stage of the adder trees (timing knob)
     layers:                    # per-layer overrides, by Keras layer name; same keys as above
       lstm: {precision: {state: fixed<18,8>}, reuse_recurrent: 2}
 
@@ -67,11 +68,12 @@ DEFAULT_CONFIG = {
         "hard_sigmoid": {"size": 1024, "range": 4},
     },
     "numerics": "default",
+    "adder_fanin": 4,
     "layers": {},
 }
 
 _SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "interleave", "tables")
-_TOP_KEYS = _SCOPE_KEYS + ("numerics", "layers")
+_TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "layers")
 
 
 @dataclass(frozen=True)
@@ -134,6 +136,10 @@ def normalize(config: dict) -> dict:
     if numerics not in NUMERICS:
         raise ConfigError(f"numerics {numerics!r} is not supported; valid: {', '.join(NUMERICS)}")
     out["numerics"] = numerics
+    fanin = config.get("adder_fanin", DEFAULT_CONFIG["adder_fanin"])
+    if isinstance(fanin, bool) or not isinstance(fanin, int) or fanin < 2:
+        raise ConfigError(f"adder_fanin = {fanin!r}: must be a whole number >= 2")
+    out["adder_fanin"] = fanin
     layers = config.get("layers") or {}
     if not isinstance(layers, dict):
         raise ConfigError("'layers' must map Keras layer names to settings")
@@ -225,8 +231,8 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
     for key in PRECISION_KEYS[kind]:
         if key in layer_prec:
             precision[key] = layer_prec[key]
-        elif "default" in layer_prec:
-            precision[key] = layer_prec["default"]
+        elif "default" in layer_prec and key != "activation":  # as at top level: an explicit
+            precision[key] = layer_prec["default"]              # 'activation' key only
         elif key in top_prec:
             precision[key] = top_prec[key]
         elif key == "activation":

@@ -26,6 +26,7 @@ class Design:
         self.weight_overflows = dict(weight_overflows or {})
         self._emulator = Emulator(network)
         self.overflows: dict[str, int] = {}
+        self._timing = None
 
     @property
     def name(self) -> str:
@@ -43,6 +44,41 @@ class Design:
         in :attr:`overflows` and reported with a :class:`FixedPointOverflowWarning`."""
         result = self.run(x, trace=trace)
         return (result.y, result.trace) if trace else result.y
+
+    # -- hardware ----------------------------------------------------------------------------------
+
+    def _check_schedule(self):
+        for layer in self.network.layers:
+            s = layer.schedule
+            if s.mode != "static" or s.interleave != 1:
+                raise NotImplementedError(
+                    f"layer {layer.name!r}: mode={s.mode!r}, interleave={s.interleave} — this rnnrtl "
+                    "generates hardware for mode 'static' with interleave 1 only; the emulator "
+                    "(whose numbers do not depend on the schedule) works for every setting")
+
+    def hardware(self):
+        """The Amaranth top (:class:`rnnrtl.hw.network.AXIStreamTop`) of this design."""
+        from .hw.network import AXIStreamTop
+        self._check_schedule()
+        return AXIStreamTop(self.network, tree_fanin=self.config["adder_fanin"])
+
+    @property
+    def timing(self):
+        """Latency, II, cycles per step and multipliers, per layer and in total
+        (:class:`rnnrtl.hw.timing.NetworkTiming`), known before any simulation."""
+        if self._timing is None:
+            from .hw.network import NetworkCore
+            from .hw.timing import network_timing
+            self._check_schedule()
+            core = NetworkCore(self.network, tree_fanin=self.config["adder_fanin"])
+            self._timing = network_timing(self.network, core.layers)
+        return self._timing
+
+    def write(self, outdir, *, x=None, samples: int = 256, seed: int = 0) -> dict:
+        """Write ``<top>.v``, ``manifest.json`` and ``vectors.npz`` into ``outdir``
+        (see :func:`rnnrtl.writer.write_design`)."""
+        from .writer import write_design
+        return write_design(self, outdir, x=x, samples=samples, seed=seed)
 
     def save(self, path) -> tuple[Path, Path]:
         """Write the IR as ``<path>.json`` + ``<path>.npz`` (see :func:`load_design`)."""

@@ -165,6 +165,11 @@ def from_keras(model) -> FloatModel:
     """Normalise a Keras model (object or path) into a :class:`FloatModel`."""
     keras_model = load_keras(model)
     layers = list(keras_model.layers)
+    # Unsupported recurrent options first: return_state=True would otherwise be reported as a
+    # broken chain (the next layer is fed one of the layer's several outputs).
+    for layer in layers:
+        if type(layer).__name__ in _RECURRENT:
+            _reject_options(layer, layer.get_config())
     # A functional model must be a single chain: every layer fed by the previous one.
     chain = [] if isinstance(keras_model, _keras().Sequential) else zip(layers, layers[1:])
     for prev, layer in chain:

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (the timing model builds these components to read their figures, without elaborating them)
 """The recurrent loops of the LSTM, GRU and SimpleRNN cells (static mode).
 
 Each cell is a :class:`~rnnrtl.hw.recurrent.RecurrentLayer` whose loop follows the operation order

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (the timing model builds these components to read their figures, without elaborating them)
 """``DenseLayer``: a Keras Dense layer as a stream component, one output beat per input beat.
 
 ``pre = q_pre(W·x + b)``, ``out = q_out(act(pre))`` (``docs/numerics.md``), with a

@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (the timing model builds these components to read their figures, without elaborating them)
 """``RecurrentLayer``: the stream shell shared by the LSTM, GRU and SimpleRNN cells (static mode).
 
 Structure::

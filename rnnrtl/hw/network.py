@@ -1,0 +1,101 @@
+# amaranth: UnusedElaboratable=no
+# (the timing model builds these components to read their figures, without elaborating them)
+"""The network top: layers chained by streams, and its AXI4-Stream face for Verilog users.
+
+:class:`NetworkCore` chains one hardware layer per IR layer (``i`` of the first to ``o`` of the
+last) with :func:`amaranth.lib.wiring.connect`. :class:`AXIStreamTop` wraps it with flat ports named
+as AXI4-Stream (``s_axis_tdata/tvalid/tready/tlast`` in, ``m_axis_*`` out) so the emitted Verilog
+drops into block designs: lane ``k`` of a beat occupies bits ``[k·W, (k+1)·W)`` of ``tdata``
+(two's complement for signed formats), ``tdata`` is padded with zeros to a whole number of bytes,
+and ``tlast`` marks the last beat of a sequence (input: the last time step; output: the last beat
+of the sequence's result).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .. import ir
+from .cells import recurrent_layer
+from .common import beat_signature
+from .dense import DenseLayer
+
+__all__ = ["NetworkCore", "AXIStreamTop", "hardware_layer", "tdata_width"]
+
+
+def hardware_layer(layer, *, tree_fanin: int = 4):
+    """The hardware component of an IR layer."""
+    if isinstance(layer, ir.Dense):
+        return DenseLayer(layer, tree_fanin=tree_fanin)
+    return recurrent_layer(layer, tree_fanin=tree_fanin)
+
+
+def tdata_width(fmt, lanes: int) -> int:
+    """Width of an AXI4-Stream ``tdata`` bus carrying ``lanes`` codes of ``fmt``, padded to bytes."""
+    return -(-(fmt.width * lanes) // 8) * 8
+
+
+class NetworkCore(wiring.Component):
+    """All layers of a :class:`~rnnrtl.ir.Network`, chained by streams of beats."""
+
+    def __init__(self, network: ir.Network, *, tree_fanin: int = 4):
+        self.network = network
+        self.layers = [hardware_layer(layer, tree_fanin=tree_fanin) for layer in network.layers]
+        super().__init__({
+            "i": In(beat_signature(network.input_fmt, network.in_features)),
+            "o": Out(beat_signature(network.output_fmt, network.out_features)),
+        })
+
+    @property
+    def multipliers(self) -> int:
+        return sum(layer.multipliers for layer in self.layers)
+
+    def elaborate(self, platform):
+        m = Module()
+        for ir_layer, layer in zip(self.network.layers, self.layers):
+            m.submodules[ir_layer.name] = layer
+        wiring.connect(m, wiring.flipped(self.i), self.layers[0].i)
+        for a, b in zip(self.layers, self.layers[1:]):
+            wiring.connect(m, a.o, b.i)
+        wiring.connect(m, self.layers[-1].o, wiring.flipped(self.o))
+        return m
+
+
+class AXIStreamTop(wiring.Component):
+    """:class:`NetworkCore` with AXI4-Stream named, flat ports (see the module docstring)."""
+
+    def __init__(self, network: ir.Network, *, tree_fanin: int = 4):
+        self.core = NetworkCore(network, tree_fanin=tree_fanin)
+        self.network = network
+        self.in_width = tdata_width(network.input_fmt, network.in_features)
+        self.out_width = tdata_width(network.output_fmt, network.out_features)
+        super().__init__({
+            "s_axis_tdata": In(self.in_width),
+            "s_axis_tvalid": In(1),
+            "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(self.out_width),
+            "m_axis_tvalid": Out(1),
+            "m_axis_tready": In(1),
+            "m_axis_tlast": Out(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self.core
+        net = self.network
+        in_bits = net.input_fmt.width * net.in_features
+        out_bits = net.output_fmt.width * net.out_features
+        m.d.comb += [
+            core.i.payload.data.as_value().eq(self.s_axis_tdata[:in_bits]),
+            core.i.payload.last.eq(self.s_axis_tlast),
+            core.i.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(core.i.ready),
+            self.m_axis_tdata[:out_bits].eq(core.o.payload.data.as_value()),
+            self.m_axis_tlast.eq(core.o.payload.last),
+            self.m_axis_tvalid.eq(core.o.valid),
+            core.o.ready.eq(self.m_axis_tready),
+        ]
+        return m

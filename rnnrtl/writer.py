@@ -1,0 +1,115 @@
+"""Emission: the Verilog core, its ``manifest.json`` and test vectors.
+
+The manifest is the one description testbenches, scripts and users read: top module, clock and
+reset, every port, the bit map and format of each payload lane, latency / II / multipliers per
+layer and in total, and the configuration used. Vectors are inputs and the emulator's outputs, as
+integer codes (what the hardware sees) and floats.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .fixed import FixedFormat
+
+__all__ = ["verilog_name", "write_design", "lane_map", "MANIFEST_VERSION"]
+
+MANIFEST_VERSION = 1
+
+
+def verilog_name(name: str) -> str:
+    """A Verilog module name from a model name."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return name if re.match(r"[A-Za-z]", name) else f"rnn_{name}"
+
+
+def lane_map(fmt: FixedFormat, lanes: int) -> list[dict]:
+    """Where each lane sits in ``tdata`` and what format its bits are."""
+    return [{"lane": k, "lsb": k * fmt.width, "width": fmt.width, "signed": fmt.signed,
+             "frac_bits": fmt.frac_bits, "format": str(fmt)} for k in range(lanes)]
+
+
+def _jsonable(obj):
+    if isinstance(obj, FixedFormat):
+        return str(obj)
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _stream(kind, fmt, lanes, width, beats, tlast):
+    prefix = "s_axis" if kind == "input" else "m_axis"
+    return {"interface": prefix, "tdata": f"{prefix}_tdata", "tdata_width": width,
+            "lanes": lane_map(fmt, lanes), "beats_per_sequence": beats, "tlast": tlast}
+
+
+def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0) -> dict:
+    """Write ``<top>.v``, ``manifest.json`` and ``vectors.npz`` for ``design`` into ``outdir``.
+
+    ``x`` are input sequences for the vectors (floats ``[batch, timesteps, features]``); without
+    them, ``samples`` random sequences are drawn (standard normal, seed ``seed``). Returns the
+    paths written.
+    """
+    from amaranth.back import verilog
+    from amaranth.hdl import Shape
+    from amaranth.lib import wiring
+
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    net = design.network
+    top = design.hardware()
+    name = verilog_name(net.name)
+    timing = design.timing
+    T = timing.timesteps
+    text = verilog.convert(top, name=name, emit_src=False)
+    v_path = outdir / f"{name}.v"
+    v_path.write_text(text)
+
+    if x is None:
+        x = np.random.default_rng(seed).standard_normal((samples, T, net.in_features))
+    result = design.run(x, trace=True, warn=False)
+    out_beats = T if net.returns_sequence else 1
+    y_codes = result.codes.reshape(len(x), out_beats, net.out_features)
+    vec_path = outdir / "vectors.npz"
+    np.savez_compressed(vec_path, x=np.asarray(x, dtype=np.float64),
+                        x_codes=result.trace["input"].astype(np.int64),
+                        y_codes=y_codes.astype(np.int64),
+                        y=result.y.reshape(len(x), out_beats, net.out_features))
+
+    last = net.layers[-1]
+    host_softmax = getattr(last, "activation", None) is not None and last.activation.function == "softmax"
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "rnnrtl_version": __version__,
+        "top": name,
+        "verilog": v_path.name,
+        "clock": {"name": "clk", "edge": "rising"},
+        "reset": {"name": "rst", "active": "high", "synchronous": True},
+        "ports": [{"name": pname, "direction": "in" if member.flow == wiring.In else "out",
+                   "width": Shape.cast(member.shape).width}
+                  for pname, member in top.signature.members.items()],
+        "input": _stream("input", net.input_fmt, net.in_features, top.in_width, T,
+                         "high on the last time step of a sequence"),
+        "output": _stream("output", net.output_fmt, net.out_features, top.out_width, out_beats,
+                          "high on the last beat of a sequence's result"),
+        "output_activation": "softmax, applied by the host to the output logits" if host_softmax else None,
+        "timing": timing.to_dict(),
+        "multipliers": timing.multipliers,
+        "config": _jsonable(net.config),
+        "numerics": net.numerics,
+        "vectors": {"file": vec_path.name, "samples": int(len(x)),
+                    "arrays": {"x": "float inputs [samples, timesteps, features]",
+                               "x_codes": "input lane codes [samples, timesteps, features]",
+                               "y_codes": "expected output lane codes [samples, beats, lanes]",
+                               "y": "emulator float outputs [samples, beats, lanes]"}},
+    }
+    m_path = outdir / "manifest.json"
+    m_path.write_text(json.dumps(manifest, indent=1))
+    return {"verilog": v_path, "manifest": m_path, "vectors": vec_path}
