@@ -94,8 +94,12 @@ class TableGeometry:
 
     def index(self, codes):
         """numpy: the table index of each input code."""
-        idx = shift_round(codes, self.shift, self.index_rounding) + self.offset
-        return np.clip(idx, 0, self.size - 1)
+        if self.shift >= 0 and self.index_rounding is Rounding.TRN:
+            # floor((c + off·2^s) / 2^s) = floor(c / 2^s) + off: one pass fewer, same integers.
+            idx = (np.asarray(codes, dtype=np.int64) + (self.offset << self.shift)) >> self.shift
+        else:
+            idx = shift_round(codes, self.shift, self.index_rounding) + self.offset
+        return np.clip(idx, 0, self.size - 1, out=idx)
 
     def index_value(self, value):
         """Amaranth: the table index of ``value`` (a signed code), shape ``unsigned(index_bits)``."""

@@ -99,6 +99,9 @@ def load_config(source) -> dict:
         return normalize({})
     if isinstance(source, dict):
         return normalize(source)
+    if not isinstance(source, (str, Path)) and not hasattr(source, "__fspath__"):
+        raise ConfigError(f"configuration must be a dict or a path to a YAML/JSON file, got "
+                          f"{type(source).__name__}")
     path = Path(source)
     if not path.is_file():
         raise ConfigError(f"configuration file {str(path)!r} does not exist")
@@ -186,7 +189,7 @@ def _merge_scope(out: dict, settings: dict, where: str):
             if not isinstance(spec, dict):
                 raise ConfigError(f"{where}.tables.{fn} must be a mapping with size and/or range")
             _check_keys(spec, ("size", "range"), f"{where}.tables.{fn}")
-            if "size" in spec and spec["size"] not in TABLE_SIZES:
+            if "size" in spec and (type(spec["size"]) is not int or spec["size"] not in TABLE_SIZES):
                 raise ConfigError(f"{where}.tables.{fn}.size = {spec['size']!r}: valid sizes are "
                                   f"powers of two {TABLE_SIZES[0]}..{TABLE_SIZES[-1]}")
             if "range" in spec:

@@ -8,7 +8,7 @@ Weight codes that had to be saturated are counted in the returned report.
 from __future__ import annotations
 
 from .activations import TABLE_FUNCTIONS, Table, TableGeometry
-from .config import DEFAULT_ACTIVATION_PRECISION, LayerConfig, check_reuse, layer_config
+from .config import DEFAULT_ACTIVATION_PRECISION, ConfigError, LayerConfig, check_reuse, layer_config
 from .fixed import FixedFormat
 from .frontend import FloatLayer, FloatModel
 from .ir import GRU, LSTM, Activation, Dense, Network, Schedule, SimpleRNN, Weights
@@ -20,6 +20,11 @@ def quantize(model: FloatModel, config: dict) -> tuple[Network, dict]:
     """Build the IR. Returns ``(network, report)``; ``report`` maps ``<layer>.<tensor>`` to the
     number of weight values that did not fit their format (saturated or wrapped)."""
     report: dict[str, int] = {}
+    names = [model.input_name] + [fl.name for fl in model.layers]
+    unknown = [name for name in config["layers"] if name not in names]
+    if unknown:  # a misspelt layer name would otherwise be ignored silently
+        raise ConfigError(f"layers: no layer {unknown[0]!r} in model {model.name!r}; its layers are "
+                          f"{', '.join(names)}")
     in_cfg = layer_config(config, model.input_name, "input")
     input_fmt = in_cfg.fmt("result")
     fmt = input_fmt

@@ -124,7 +124,7 @@ def test_exhaustive(case, lanes):
     assert want_over.any() and not want_over.all()  # both cases are exercised
     dut = ActivationUnit(in_type=in_type, fmt=fmt, activation=act, lanes=lanes)
     assert dut.latency == 1
-    assert dut.roms == ((lanes + 1) // 2 if act.table is not None else 0)
+    assert dut.roms == (1 if act.table is not None else 0)
     vectors = codes.reshape(-1, lanes).tolist()
     outs = run_unit(dut, vectors, rng)
     assert len(outs) == len(vectors)

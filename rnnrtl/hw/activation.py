@@ -5,10 +5,10 @@ Each lane's input code (an :class:`~rnnrtl.fixed.IntType`) is requantized into `
 the emulator's ``_Layer.activation`` does for an :class:`rnnrtl.ir.Activation` (keep in sync):
 
 * a table function (``sigmoid``, ``tanh``, ``hard_sigmoid``): ``table.contents[index]`` with
-  ``index = table.geometry.index_value(code)``; the contents live in ROMs
-  (:class:`amaranth.lib.memory.Memory`, synchronous read ports). Each *pair* of lanes shares one
-  ROM with two read ports, so synthesis can map it onto one true dual-port block RAM (or a LUT
-  ROM when small); an odd last lane gets a ROM with one port.
+  ``index = table.geometry.index_value(code)``; the contents live in one ROM
+  (:class:`amaranth.lib.memory.Memory`) with a synchronous read port per lane. The contents are
+  emitted once; synthesis replicates the ROM for its read ports (two per true dual-port block
+  RAM, or LUT ROMs when small).
 * ``relu`` / ``linear`` (and ``softmax``, whose logits are requantized like ``linear``; the host
   applies the softmax): negatives zeroed for ``relu``, then requantized from ``fmt`` into the
   activation's ``out_fmt``.
@@ -132,8 +132,8 @@ class ActivationUnit(wiring.Component):
 
     @property
     def roms(self) -> int:
-        """ROMs built (one per pair of lanes for a table function, else 0)."""
-        return (self._lanes + 1) // 2 if self._activation.table is not None else 0
+        """ROMs built: one (with a read port per lane) for a table function, else 0."""
+        return 1 if self._activation.table is not None else 0
 
     def elaborate(self, platform):
         m = Module()
@@ -152,16 +152,14 @@ class ActivationUnit(wiring.Component):
             table = act.table
             out_shape = _shape(act.out_fmt.width, act.out_fmt.signed)
             init = [int(v) for v in table.contents]
-            for pair in range(0, self._lanes, 2):
-                rom = Memory(shape=out_shape, depth=table.geometry.size, init=init)
-                m.submodules[f"rom{pair // 2}"] = rom
-                for lane in range(pair, min(pair + 2, self._lanes)):
-                    port = rom.read_port(domain="sync")
-                    m.d.comb += [
-                        port.addr.eq(table.geometry.index_value(codes[lane])),
-                        port.en.eq(self.i_valid),
-                        self.o[lane].eq(port.data),
-                    ]
+            m.submodules.rom = rom = Memory(shape=out_shape, depth=table.geometry.size, init=init)
+            for lane in range(self._lanes):
+                port = rom.read_port(domain="sync")
+                m.d.comb += [
+                    port.addr.eq(table.geometry.index_value(codes[lane])),
+                    port.en.eq(self.i_valid),
+                    self.o[lane].eq(port.data),
+                ]
         else:
             for lane, code in enumerate(codes):
                 if act.function == "relu" and fmt.signed:
