@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (timing builds hardware components only to read their figures)
 """``Design``: a quantized network, its configuration, and what can be done with it."""
 
 from __future__ import annotations
@@ -47,19 +49,20 @@ class Design:
 
     # -- hardware ----------------------------------------------------------------------------------
 
-    def _check_schedule(self):
-        for layer in self.network.layers:
-            s = layer.schedule
-            if s.mode != "static" or s.interleave != 1:
-                raise NotImplementedError(
-                    f"layer {layer.name!r}: mode={s.mode!r}, interleave={s.interleave} — this rnnrtl "
-                    "generates hardware for mode 'static' with interleave 1 only; the emulator "
-                    "(whose numbers do not depend on the schedule) works for every setting")
+    def _check_buildable(self):
+        from .hw.recurrent import HardwareError
+        if self.network.numerics != "default":
+            raise HardwareError(
+                f"numerics {self.network.numerics!r}: the hardware generator implements the "
+                "'default' numerics only so far; the emulator reproduces this profile exactly")
 
     def hardware(self):
-        """The Amaranth top (:class:`rnnrtl.hw.network.AXIStreamTop`) of this design."""
+        """The Amaranth top (:class:`rnnrtl.hw.network.AXIStreamTop`) of this design.
+
+        Raises :class:`rnnrtl.hw.recurrent.HardwareError` for a schedule the generator cannot build
+        (the emulator, whose numbers never depend on the schedule, works for every setting)."""
         from .hw.network import AXIStreamTop
-        self._check_schedule()
+        self._check_buildable()
         return AXIStreamTop(self.network, tree_fanin=self.config["adder_fanin"])
 
     @property
@@ -69,7 +72,7 @@ class Design:
         if self._timing is None:
             from .hw.network import NetworkCore
             from .hw.timing import network_timing
-            self._check_schedule()
+            self._check_buildable()
             core = NetworkCore(self.network, tree_fanin=self.config["adder_fanin"])
             self._timing = network_timing(self.network, core.layers)
         return self._timing
@@ -82,7 +85,7 @@ class Design:
 
     def save(self, path) -> tuple[Path, Path]:
         """Write the IR as ``<path>.json`` + ``<path>.npz`` (see :func:`load_design`)."""
-        return ir.save(self.network, path)
+        return ir.save(self.network, path, extra={"weight_overflows": self.weight_overflows})
 
     def __repr__(self):
         layers = ", ".join(f"{l.kind}:{l.name}({l.units})" for l in self.network.layers)
@@ -103,4 +106,4 @@ def convert(model, config=None) -> Design:
 
 def load_design(path) -> Design:
     """A design saved with :meth:`Design.save`."""
-    return Design(ir.load(path))
+    return Design(ir.load(path), weight_overflows=ir.load_extra(path).get("weight_overflows"))

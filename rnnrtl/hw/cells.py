@@ -31,7 +31,7 @@ from ..fixed import IntType, requantize_value
 from .activation import ActivationUnit
 from .common import shape_of
 from .matvec import MatVec
-from .recurrent import RecurrentLayer
+from .recurrent import RecurrentLayer, _Bank, delay
 
 __all__ = ["LSTMLayer", "GRULayer", "SimpleRNNLayer", "recurrent_layer"]
 
@@ -76,20 +76,22 @@ class LSTMLayer(RecurrentLayer):
     def step_cycles(self):
         return self.mh.latency + 5
 
-    def _elaborate_loop(self, m, *, start, h, ax, clear):
+    def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
         N = L.units
+        Lh = self.mh.latency
         m.submodules.mh = mh = self.mh
         m.submodules.sig = sig = self.sig
         m.submodules.cand = cand = self.cand
         m.submodules.state = st = self.state
-        m.d.comb += [mh.start.eq(start), mh.x.eq(h), mh.addend.eq(ax),
+        m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])), mh.addend.eq(ax),
                      sig.i_valid.eq(mh.done), cand.i_valid.eq(mh.done)]
         for n in range(N):  # gate order i f g o; the sigmoid unit takes i, f, o
             m.d.comb += [sig.i[n].eq(mh.y[n]), sig.i[N + n].eq(mh.y[N + n]),
                          sig.i[2 * N + n].eq(mh.y[3 * N + n]), cand.i[n].eq(mh.y[2 * N + n])]
-        # S+L+1: products f·c and i·g (c is the state register).
-        c = _vector(L.state_fmt.int_type, N, "c")
+        # S+L+1: products f·c and i·g (c from the job's slot of the cell-state bank).
+        c_bank = _Bank(data.ArrayLayout(shape_of(L.state_fmt), N), self.slots, "c")
+        c = c_bank.read(tag(Lh + 1)[0])
         fc, ig = _vector(self.fc_t, N, "fc"), _vector(self.ig_t, N, "ig")
         o1, o2 = _vector(L.recurrent_activation.out_fmt, N, "o1"), \
             _vector(L.recurrent_activation.out_fmt, N, "o2")
@@ -109,9 +111,8 @@ class LSTMLayer(RecurrentLayer):
         with m.If(products):
             m.d.sync += o2.eq(o1)
         with m.If(st.o_valid):
-            m.d.sync += c.eq(st.code)
-            with m.If(clear):
-                m.d.sync += c.eq(0)
+            c_slot, c_last = tag(Lh + 3)
+            c_bank.write(m, c_slot, st.code, c_last)
         # S+L+3: o·tanh(c); S+L+4: h = q_h(o·tanh(c)).
         oh = _vector(self.oh_t, N, "oh")
         h_we = Signal()
@@ -173,7 +174,7 @@ class GRULayer(RecurrentLayer):
             return max(self.mz.latency, self.mh.latency) + 5
         return self.mz.latency + self.mh.latency + 6
 
-    def _elaborate_loop(self, m, *, start, h, ax, clear):
+    def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
         N = L.units
         ra = L.recurrent_activation
@@ -183,11 +184,14 @@ class GRULayer(RecurrentLayer):
         m.submodules.sig = sig = self.sig
         m.submodules.cand = cand = self.cand
         ax_t = self.projection.out_type
-        ax_h = _vector(ax_t, N, "ax_h")  # the candidate's input projection, held for the job
-        with m.If(start):
-            for n in range(N):
-                m.d.sync += ax_h[n].eq(ax[2 * N + n])
-        m.d.comb += [mz.start.eq(start), mz.x.eq(h)]
+        ax_now = _vector(ax_t, N, "ax_h")  # the candidate's input projection
+        for n in range(N):
+            m.d.comb += ax_now[n].eq(ax[2 * N + n])
+        late = mz if mz.latency >= mh.latency else mh
+        L1 = late.latency if L.reset_after else mz.latency
+        # The candidate needs it L1 + 2 cycles (reset_after) or L1 + 3 (before U_h's start) later.
+        ax_h = delay(m, ax_now, L1 + (2 if L.reset_after else 3), "ax_h")
+        m.d.comb += [mz.start.eq(start), mz.x.eq(h.read(tag(0)[0]))]
         for n in range(2 * N):
             m.d.comb += [mz.addend[n].eq(ax[n]), sig.i[n].eq(mz.y[n])]
         z1, z2 = _vector(ra.out_fmt, N, "z1"), _vector(ra.out_fmt, N, "z2")
@@ -196,8 +200,7 @@ class GRULayer(RecurrentLayer):
         m.d.sync += r_valid.eq(sig.o_valid)
         if L.reset_after:
             # U_h·h + b'_h runs beside U_zr·h; whichever finishes first holds its result.
-            late = mz if mz.latency >= mh.latency else mh
-            m.d.comb += [mh.start.eq(start), mh.x.eq(h), sig.i_valid.eq(late.done)]
+            m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])), sig.i_valid.eq(late.done)]
             rec = _vector(L.rec_fmt, N, "rec")
             with m.If(late.done):
                 for n in range(N):
@@ -212,11 +215,13 @@ class GRULayer(RecurrentLayer):
                 m.d.comb += cand.i[n].eq(total)
             with m.If(r_valid):
                 m.d.sync += z2.eq(z1)
+            z_use = z2
         else:
             m.d.comb += sig.i_valid.eq(mz.done)
+            h_r = h.read(tag(L1 + 1)[0])
             with m.If(sig.o_valid):
                 for n in range(N):
-                    m.d.sync += [rprod[n].eq(sig.o[N + n] * h[n]), z1[n].eq(sig.o[n])]
+                    m.d.sync += [rprod[n].eq(sig.o[N + n] * h_r[n]), z1[n].eq(sig.o[n])]
             rec = _vector(L.rec_fmt, N, "rec")
             rec_valid = Signal()
             m.d.sync += rec_valid.eq(r_valid)
@@ -224,7 +229,8 @@ class GRULayer(RecurrentLayer):
                 for n in range(N):
                     code, _ = requantize_value(rprod[n], fr + L.output_fmt.frac_bits, L.rec_fmt)
                     m.d.sync += rec[n].eq(code)
-                m.d.sync += z2.eq(z1)
+            # z (valid L1 + 2 cycles after the start) waits for the candidate (L1 + Lh + 4).
+            z_use = delay(m, z1, mh.latency + 2, "z")
             m.d.comb += [mh.start.eq(rec_valid), mh.x.eq(rec), cand.i_valid.eq(mh.done)]
             for n in range(N):
                 m.d.comb += [mh.addend[n].eq(ax_h[n]), cand.i[n].eq(mh.y[n])]
@@ -233,9 +239,10 @@ class GRULayer(RecurrentLayer):
         h_we = Signal()
         m.d.sync += h_we.eq(cand.o_valid)
         one = 1 << fr
+        h_z = h.read(tag(self.step_cycles - 2)[0])
         with m.If(cand.o_valid):
             for n in range(N):
-                m.d.sync += [zh[n].eq(z2[n] * h[n]), zc[n].eq((one - z2[n]) * cand.o[n])]
+                m.d.sync += [zh[n].eq(z_use[n] * h_z[n]), zc[n].eq((one - z_use[n]) * cand.o[n])]
         h_new = _vector(L.output_fmt, N, "h_new")
         for n in range(N):
             total, frac = _aligned([(zh[n], fr + L.output_fmt.frac_bits),
@@ -262,11 +269,11 @@ class SimpleRNNLayer(RecurrentLayer):
     def step_cycles(self):
         return self.mh.latency + 2
 
-    def _elaborate_loop(self, m, *, start, h, ax, clear):
+    def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
         m.submodules.mh = mh = self.mh
         m.submodules.act = act = self.act
-        m.d.comb += [mh.start.eq(start), mh.x.eq(h), mh.addend.eq(ax),
+        m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])), mh.addend.eq(ax),
                      act.i.eq(mh.y), act.i_valid.eq(mh.done)]
         h_new = _vector(L.output_fmt, L.units, "h_new")
         for n in range(L.units):

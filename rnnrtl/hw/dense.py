@@ -31,7 +31,7 @@ class DenseLayer(wiring.Component):
     """Ports: ``i`` (beats of ``layer.in_features`` lanes in ``layer.input_fmt``), ``o`` (beats of
     ``layer.units`` lanes in ``layer.output_fmt``)."""
 
-    def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int = 2):
+    def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int | None = None):
         self.layer = layer
         self.matvec = MatVec(
             weights=layer.kernel.codes, weight_frac=layer.kernel.fmt.frac_bits,
@@ -42,7 +42,9 @@ class DenseLayer(wiring.Component):
         self.act = ActivationUnit(in_type=self.matvec.out_type, fmt=layer.pre_fmt,
                                   activation=layer.activation, lanes=layer.units)
         self._extra = int(layer.activation.out_fmt != layer.output_fmt)
-        self._queue_depth = queue_depth
+        # A beat holds a queue credit from its acceptance until it is taken, latency + 1 cycles:
+        # this many credits sustain one beat per ii cycles.
+        self._queue_depth = queue_depth or -(-(self.latency + 1) // self.ii) + 1
         super().__init__({
             "i": In(beat_signature(layer.input_fmt, layer.in_features)),
             "o": Out(beat_signature(layer.output_fmt, layer.units)),

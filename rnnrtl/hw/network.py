@@ -25,11 +25,11 @@ from .dense import DenseLayer
 __all__ = ["NetworkCore", "AXIStreamTop", "hardware_layer", "tdata_width"]
 
 
-def hardware_layer(layer, *, tree_fanin: int = 4):
-    """The hardware component of an IR layer."""
+def hardware_layer(layer, *, tree_fanin: int = 4, timesteps: int | None = None):
+    """The hardware component of an IR layer (``timesteps``: the sequence length, if fixed)."""
     if isinstance(layer, ir.Dense):
         return DenseLayer(layer, tree_fanin=tree_fanin)
-    return recurrent_layer(layer, tree_fanin=tree_fanin)
+    return recurrent_layer(layer, tree_fanin=tree_fanin, timesteps=timesteps)
 
 
 def tdata_width(fmt, lanes: int) -> int:
@@ -42,7 +42,8 @@ class NetworkCore(wiring.Component):
 
     def __init__(self, network: ir.Network, *, tree_fanin: int = 4):
         self.network = network
-        self.layers = [hardware_layer(layer, tree_fanin=tree_fanin) for layer in network.layers]
+        self.layers = [hardware_layer(layer, tree_fanin=tree_fanin, timesteps=network.timesteps)
+                       for layer in network.layers]
         super().__init__({
             "i": In(beat_signature(network.input_fmt, network.in_features)),
             "o": Out(beat_signature(network.output_fmt, network.out_features)),

@@ -1,51 +1,106 @@
 # amaranth: UnusedElaboratable=no
 # (the timing model builds these components to read their figures, without elaborating them)
-"""``RecurrentLayer``: the stream shell shared by the LSTM, GRU and SimpleRNN cells (static mode).
+"""``RecurrentLayer``: the stream shell shared by the LSTM, GRU and SimpleRNN cells.
 
 Structure::
 
-    i (x_t beats) ─► input projection  W·x_t + b  (MatVec, reuse R_x) ─► ax queue ─┐
-                                                                                  ▼
-    h_{t-1} ──────► loop: U·h with ax as adder-tree addend ─► gates ─► tail ─► h_t ─► o (beats)
+    i (x_t beats) ─► x queue of slot s mod K ─► job ─► input projection W·x_t + b (MatVec, R_x)
+                                                          │ (Lx cycles)
+    h_{t-1} of the job's slot ──► loop: U·h with W·x_t + b as adder-tree addend ─► gates ─► tail
+                                                          ─► h_t into the slot's state ─► o beats
 
-The input projection does not depend on the state, so it runs ahead of the loop, decoupled by a
-small queue; only the recurrent products and the cell's tail sit on the per-step path. One step of
-one sequence (a *job*) enters the loop every :attr:`step_cycles` cycles: a subclass builds the loop
-(:meth:`_build_loop`, :meth:`_elaborate_loop`) and states its depth. The state is zero at the start
-of every sequence: the job that carries ``last`` writes zeros into the state after computing its
-output. ``return_sequences`` layers emit a beat per step, others one beat (``last`` set) per
+A *job* is one time step of one sequence. Sequences take *slots* round-robin (sequence ``s`` uses
+slot ``s mod K``, ``K`` the layer's ``interleave``); each slot keeps its own state (``h``, and ``c``
+for an LSTM) and its own queue of input beats. A job's input projection starts at the job's start
+and its result enters the recurrent product's adder tree ``Lx`` cycles later (the *loop start*), so
+only ``U·h`` and the cell's tail sit on the per-step path: a slot's next job may start
+:attr:`step_cycles` (``D``) cycles after its previous one. With ``K = 1`` that is static mode
+(hls4ml's default); with ``K > 1`` up to ``K`` sequences share the loop's pipeline, one job every
+:attr:`job_spacing` cycles (the multipliers' initiation interval), so throughput grows about ``K``
+times until ``K · job_spacing`` reaches ``D``.
+
+Rules (mirrored exactly by :mod:`rnnrtl.hw.timing`): an ``x`` beat is accepted while the queue of
+the slot it belongs to has room. A job of slot ``k`` starts when its queue holds a beat, ``D``
+cycles have passed since slot ``k``'s previous job, ``job_spacing`` cycles since any job, the job's
+output beat (if it emits one) has room in the output queue, and — for a sequence's last step —
+the previous sequence's last step has started (results leave in order). Among ready slots the
+first at or after the round-robin pointer wins. The state of a slot is zero at the start of every
+sequence: the last job writes zeros after computing its output. ``return_sequences`` layers emit
+a beat per step (``K = 1`` only, as beats of interleaved sequences would mix), others one beat per
 sequence.
-
-Flow control: an ``x`` beat is accepted when the projection's multipliers are free (every ``R_x``
-cycles) and the ax queue has room for its result; a job starts when its ``ax`` is queued, the loop
-is free, and — if the job emits a beat — the output queue has room. Nothing stalls inside the
-pipelines, so no beat is ever lost; back-pressure only delays acceptance.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
-from amaranth.lib import data, wiring
+from amaranth.hdl import Array, Cat, Module, Signal
+from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from .. import ir
 from .common import OutputQueue, beat_layout, beat_signature, shape_of
 from .matvec import MatVec
 
-__all__ = ["RecurrentLayer"]
+__all__ = ["RecurrentLayer", "HardwareError", "delay"]
+
+
+class HardwareError(ValueError):
+    """A schedule the hardware generator cannot build; the message says why and what works."""
+
+
+def delay(m, value, cycles: int, name: str = "d"):
+    """``value`` delayed by ``cycles`` register stages (``cycles = 0``: ``value`` itself)."""
+    for k in range(cycles):
+        reg = Signal.like(value, name=f"{name}_{k}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
+class _Bank:
+    """Per-slot state registers: ``slots`` copies of ``layout``, read and written by slot index."""
+
+    def __init__(self, layout, slots: int, name: str):
+        self.layout = layout
+        self.regs = [Signal(layout, name=f"{name}{k}") for k in range(slots)]
+
+    def read(self, slot):
+        if len(self.regs) == 1:
+            return self.regs[0]
+        flat = Array(reg.as_value() for reg in self.regs)[slot]
+        return data.View(self.layout, flat)
+
+    def write(self, m, slot, value, clear):
+        """In ``m``'s current condition: the slot's state becomes ``value``, or zero if ``clear``."""
+        for k, reg in enumerate(self.regs):
+            with m.If((slot == k) if len(self.regs) > 1 else 1):
+                with m.If(clear):
+                    m.d.sync += reg.eq(0)
+                with m.Else():
+                    m.d.sync += reg.eq(value)
 
 
 class RecurrentLayer(wiring.Component):
     """Base class; see :mod:`rnnrtl.hw.cells` for the concrete cells.
 
     Ports: ``i`` (beats of ``in_features`` lanes, ``input_fmt``), ``o`` (beats of ``units`` lanes,
-    ``output_fmt``).
+    ``output_fmt``). ``timesteps`` (the sequence length) sizes the slots' input queues when
+    ``interleave > 1``.
     """
 
-    def __init__(self, layer, *, tree_fanin: int = 4, queue_depth: int = 2):
+    def __init__(self, layer, *, tree_fanin: int = 4, queue_depth: int | None = None,
+                 timesteps: int | None = None):
         self.layer = layer
         self.tree_fanin = tree_fanin
-        self._queue_depth = queue_depth
+        self.slots = layer.schedule.interleave
+        if layer.schedule.mode != "static":
+            raise HardwareError(f"layer {layer.name!r}: mode {layer.schedule.mode!r} has no hardware "
+                                "generator yet; use mode 'static' (with interleave for throughput)")
+        if self.slots > 1 and layer.return_sequences:
+            raise HardwareError(
+                f"layer {layer.name!r}: interleave {self.slots} needs return_sequences=False (the "
+                "beats of interleaved sequences would mix on the output stream); use interleave 1")
+        if self.slots > 1 and not timesteps:
+            raise HardwareError(f"layer {layer.name!r}: interleave needs a fixed sequence length")
+        self.x_depth = timesteps if self.slots > 1 else 2
         self.projection = MatVec(
             weights=layer.kernel.codes, weight_frac=layer.kernel.fmt.frac_bits,
             x_type=layer.input_fmt.int_type, reuse=layer.schedule.reuse_input,
@@ -53,6 +108,11 @@ class RecurrentLayer(wiring.Component):
             bias_frac=None if layer.bias is None else layer.bias.fmt.frac_bits,
             tree_fanin=tree_fanin)
         self._build_loop()
+        # An emitting job holds an output credit from its start until its beat is taken: enough
+        # credits for the jobs in flight at full rate (one beat per step with return_sequences).
+        held = self.projection.latency + self.step_cycles + 1
+        rate = max(self.step_cycles, self.job_spacing)
+        self._queue_depth = queue_depth or (-(-held // rate) + 1 if layer.return_sequences else 2)
         super().__init__({
             "i": In(beat_signature(layer.input_fmt, layer.in_features)),
             "o": Out(beat_signature(layer.output_fmt, layer.units)),
@@ -69,18 +129,20 @@ class RecurrentLayer(wiring.Component):
 
     @property
     def step_cycles(self) -> int:
-        """Cycles from a job's start to the next job's start: the depth of the recurrent loop."""
+        """``D``: cycles from a job's loop start to the next loop start of the same slot."""
         raise NotImplementedError
 
     @property
     def loop_matvecs(self) -> list:
         raise NotImplementedError
 
-    def _elaborate_loop(self, m, *, start, h, ax, clear):
-        """Build the loop. On ``start`` (one cycle), ``h`` and ``ax`` hold the state and the input
-        projection of the job. Must return ``(h_new, h_we)``: ``h_we`` high in cycle
-        ``start + step_cycles - 1`` with the new state ``h_new`` (lanes of ``output_fmt``). Any
-        other state the subclass keeps must be written to zero instead when ``clear`` is high then."""
+    def _elaborate_loop(self, m, *, start, h, ax, tag):
+        """Build the loop. ``start`` is the loop start (one cycle) with the job's input projection
+        ``ax``; ``tag(d)`` gives ``(slot, last)`` of the job that started ``d`` cycles ago; ``h`` is
+        the state bank (:class:`_Bank`; read it with the slot of the stage that uses it). Must
+        return ``(h_new, h_we)``: ``h_we`` high in cycle ``start + step_cycles - 1`` with the new
+        state ``h_new``. Other state (a bank of its own) must be written to zero when the job is
+        its sequence's last."""
         raise NotImplementedError
 
     # -- figures ---------------------------------------------------------------------------------------
@@ -91,13 +153,19 @@ class RecurrentLayer(wiring.Component):
                 + self.TAIL_MULTIPLIERS * self.layer.units)
 
     @property
+    def job_spacing(self) -> int:
+        """Cycles between job starts: the multipliers' initiation interval."""
+        return max([self.projection.ii] + [mv.ii for mv in self.loop_matvecs])
+
+    @property
     def projection_latency(self) -> int:
-        """Cycles from an ``x`` beat's acceptance to its projection offered to the loop."""
-        return self.projection.latency + OutputQueue.latency
+        """Cycles from a beat's acceptance by an idle layer to its job's loop start: one through
+        the slot's input queue, then ``Lx`` (the projection's latency) from the job's start."""
+        return 1 + self.projection.latency
 
     @property
     def output_latency(self) -> int:
-        """Cycles from a job's start to its output beat offered on ``o``."""
+        """Cycles from a job's loop start to its output beat offered on ``o``."""
         return self.step_cycles - 1 + OutputQueue.latency
 
     # -- hardware ------------------------------------------------------------------------------------
@@ -105,69 +173,104 @@ class RecurrentLayer(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         L = self.layer
-        N = L.units
+        N, K = L.units, self.slots
+        D, J, Lx = self.step_cycles, self.job_spacing, self.projection.latency
         m.submodules.projection = px = self.projection
-        ax_layout = data.StructLayout({
-            "data": data.ArrayLayout(shape_of(px.out_type), px.rows), "last": 1})
-        m.submodules.ax_queue = axq = OutputQueue(ax_layout, depth=self._queue_depth)
         m.submodules.out_queue = outq = OutputQueue(beat_layout(L.output_fmt, N),
                                                     depth=self._queue_depth)
+        # Input: beats of sequence s into the queue of slot s mod K.
+        x_layout = beat_layout(L.input_fmt, L.in_features)
+        width = data.Layout.cast(x_layout).size
+        queues = []
+        for k in range(K):
+            q = fifo.SyncFIFO(width=width, depth=self.x_depth)
+            m.submodules[f"x_queue{k}"] = q
+            queues.append(q)
+        in_slot = Signal(range(K))
+        w_rdy = Array(q.w_rdy for q in queues)[in_slot] if K > 1 else queues[0].w_rdy
+        m.d.comb += self.i.ready.eq(w_rdy)
+        for k, q in enumerate(queues):
+            m.d.comb += [q.w_data.eq(self.i.payload.as_value()),
+                         q.w_en.eq(self.i.valid & self.i.ready & (in_slot == k))]
+        if K > 1:
+            with m.If(self.i.valid & self.i.ready & self.i.payload.last):
+                m.d.sync += in_slot.eq(Mux_wrap(in_slot, K))
 
-        # Front: x beats into the input projection, results into the ax queue.
-        Rx = px.ii
-        cooldown = Signal(range(Rx))
-        take_x = Signal()
-        m.d.comb += [
-            self.i.ready.eq((cooldown == 0) & axq.can_issue),
-            take_x.eq(self.i.valid & self.i.ready),
-            px.start.eq(take_x),
-            px.x.eq(self.i.payload.data),
-            axq.issue.eq(take_x),
-        ]
-        if Rx > 1:
-            with m.If(take_x):
-                m.d.sync += cooldown.eq(Rx - 1)
-            with m.Elif(cooldown != 0):
-                m.d.sync += cooldown.eq(cooldown - 1)
-        last_pipe = Signal(px.latency)
-        m.d.sync += last_pipe.eq((last_pipe << 1) | (take_x & self.i.payload.last))
-        m.d.comb += [
-            axq.w_en.eq(px.done),
-            axq.w_data.data.eq(px.y),
-            axq.w_data.last.eq(last_pipe[px.latency - 1]),
-        ]
-
-        # Loop control: one job every step_cycles.
-        D = self.step_cycles
-        wait = Signal(range(D))
+        # Job scheduler.
+        heads = [data.View(x_layout, q.r_data) for q in queues]
+        busy = [Signal(range(D), name=f"busy{k}") for k in range(K)]
+        gap = Signal(range(J))
+        rr = Signal(range(K))
+        next_out = Signal(range(K))
+        ready = Signal(K)
+        for k in range(K):
+            last = heads[k].last
+            emits = last if not L.return_sequences else 1
+            m.d.comb += ready[k].eq(queues[k].r_rdy & (busy[k] == 0)
+                                    & (~last | (next_out == k)) & (~emits | outq.can_issue))
         start = Signal()
-        emits = Signal()
+        slot = Signal(range(K))
+        m.d.comb += start.eq((gap == 0) & ready.any())
+        # First ready slot at or after the round-robin pointer.
+        for offset in reversed(range(K)):
+            for base in range(K):
+                k = (base + offset) % K
+                with m.If((rr == base) & ready[k]):
+                    m.d.comb += slot.eq(k)
         job_last = Signal()
         job_emits = Signal()
         m.d.comb += [
-            emits.eq(axq.o.payload.last if not L.return_sequences else 1),
-            start.eq(axq.o.valid & (wait == 0) & (~emits | outq.can_issue)),
-            axq.o.ready.eq(start),
-            outq.issue.eq(start & emits),
+            job_last.eq(Array(h.last for h in heads)[slot] if K > 1 else heads[0].last),
+            job_emits.eq(job_last if not L.return_sequences else 1),
+            px.start.eq(start),
+            px.x.eq(Array(h.data.as_value() for h in heads)[slot] if K > 1 else heads[0].data),
+            outq.issue.eq(start & job_emits),
         ]
-        with m.If(start):
-            m.d.sync += [wait.eq(D - 1), job_last.eq(axq.o.payload.last), job_emits.eq(emits)]
-        with m.Elif(wait != 0):
-            m.d.sync += wait.eq(wait - 1)
+        for k, q in enumerate(queues):
+            m.d.comb += q.r_en.eq(start & (slot == k))
+        for k in range(K):
+            with m.If(start & (slot == k)):
+                m.d.sync += busy[k].eq(D - 1)
+            with m.Elif(busy[k] != 0):
+                m.d.sync += busy[k].eq(busy[k] - 1)
+        if J > 1:
+            with m.If(start):
+                m.d.sync += gap.eq(J - 1)
+            with m.Elif(gap != 0):
+                m.d.sync += gap.eq(gap - 1)
+        if K > 1:
+            with m.If(start):
+                m.d.sync += rr.eq(Mux_wrap(slot, K))
+                with m.If(job_last):
+                    m.d.sync += next_out.eq(Mux_wrap(slot, K))
 
-        h = Signal(data.ArrayLayout(shape_of(L.output_fmt), N))
-        h_new, h_we = self._elaborate_loop(m, start=start, h=h, ax=axq.o.payload.data,
-                                           clear=job_last)
+        # Tags (slot, last, emits) travel with the job: Lx cycles to the loop start, then D more.
+        tag0 = Cat(slot, job_last, job_emits)
+        tags = [delay(m, tag0, Lx, "jobtag")]
+        for d in range(D):
+            tags.append(delay(m, tags[-1], 1, f"looptag{d}"))
+        nslot = len(slot)
+
+        def tag(d):
+            t = tags[d]
+            return t[:nslot], t[nslot]
+
+        h = _Bank(data.ArrayLayout(shape_of(L.output_fmt), N), K, "h")
+        h_new, h_we = self._elaborate_loop(m, start=px.done, h=h, ax=px.y, tag=tag)
+        we_slot, we_last = tag(D - 1)
+        we_emits = tags[D - 1][nslot + 1]
         with m.If(h_we):
-            for lane in range(N):
-                m.d.sync += h[lane].eq(h_new[lane])
-            with m.If(job_last):
-                m.d.sync += h.eq(0)
+            h.write(m, we_slot, h_new, we_last)
         m.d.comb += [
-            outq.w_en.eq(h_we & job_emits),
-            outq.w_data.last.eq(job_last),
+            outq.w_en.eq(h_we & we_emits),
+            outq.w_data.last.eq(we_last),
+            outq.w_data.data.eq(h_new),
         ]
-        for lane in range(N):
-            m.d.comb += outq.w_data.data[lane].eq(h_new[lane])
         wiring.connect(m, wiring.flipped(self.o), outq.o)
         return m
+
+
+def Mux_wrap(value, modulus):
+    """``(value + 1) mod modulus`` for a counter."""
+    from amaranth.hdl import Mux
+    return Mux(value == modulus - 1, 0, value + 1)

@@ -9,17 +9,20 @@ the input offered at full rate and the output always ready:
 
 * ``latency``: cycles from the transfer of a sequence's first input beat to the transfer of its
   last output beat (the sequence entering an empty pipeline);
-* ``ii``: cycles between the first-beat transfers of consecutive sequences, in steady state.
+* ``ii``: cycles between the first-beat transfers of consecutive sequences, in steady state
+  (averaged over the repeating pattern of an interleaved layer's slots: :func:`steady_ii`).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
+from fractions import Fraction
 from dataclasses import dataclass, field
 
 from .dense import DenseLayer
 
-__all__ = ["LayerTiming", "NetworkTiming", "network_timing"]
+__all__ = ["LayerTiming", "NetworkTiming", "network_timing", "steady_ii"]
 
 
 class _Queue:
@@ -71,35 +74,57 @@ class _DenseModel:
 
 class _RecurrentModel:
     def __init__(self, hw):
-        self.rx, self.lx = hw.projection.ii, hw.projection.latency
-        self.step, self.seq = hw.step_cycles, hw.layer.return_sequences
-        self.axq, self.out = _Queue(hw._queue_depth), _Queue(hw._queue_depth)
-        self.cooldown, self.wait = 0, 0
-        self.ax_writes, self.h_writes = {}, {}
+        self.K, self.D, self.J = hw.slots, hw.step_cycles, hw.job_spacing
+        self.lx, self.seq = hw.projection.latency, hw.layer.return_sequences
+        self.queues = [deque() for _ in range(self.K)]   # x beats (their last flags), per slot
+        self.x_depth = hw.x_depth
+        self.out = _Queue(hw._queue_depth)
+        self.in_slot, self.rr, self.next_out, self.gap = 0, 0, 0, 0
+        self.busy = [0] * self.K
+        self.writes = {}  # cycle -> (last, emits): the state write of a job
 
     def in_ready(self):
-        return self.cooldown == 0 and self.axq.can_issue()
+        return len(self.queues[self.in_slot]) < self.x_depth
 
     def out_valid(self):
         return self.out.valid()
 
+    def _ready(self, k):
+        if not self.queues[k] or self.busy[k]:
+            return False
+        last = self.queues[k][0]
+        emits = self.seq or last
+        return (not last or self.next_out == k) and (not emits or self.out.can_issue())
+
     def tick(self, cycle, in_valid, in_last, out_ready):
         take = in_valid and self.in_ready()
-        ax_write = self.ax_writes.pop(cycle, None)
-        emits = self.axq.valid() and (self.seq or self.axq.head())
-        start = self.axq.valid() and self.wait == 0 and (not emits or self.out.can_issue())
-        h_write = self.h_writes.pop(cycle, None)
-        out_write = h_write[0] if h_write is not None and h_write[1] else None
+        slot = None
+        if self.gap == 0:
+            slot = next((k % self.K for k in range(self.rr, self.rr + self.K) if self._ready(k % self.K)),
+                        None)
+        write = self.writes.pop(cycle, None)
+        out_write = write[0] if write is not None and write[1] else None
         read = self.out.valid() and out_ready
         last = self.out.head() if read else None
-        if take:  # the projection's result reaches the ax queue in its done cycle
-            self.ax_writes[cycle + self.lx] = in_last
-        if start:  # the new state (and any output beat) is written step - 1 cycles later
-            self.h_writes[cycle + self.step - 1] = (self.axq.head(), emits)
-        self.axq.tick(issue=take, write=ax_write, read=start)
-        self.out.tick(issue=start and emits, write=out_write, read=read)
-        self.cooldown = self.rx - 1 if take else max(self.cooldown - 1, 0)
-        self.wait = self.step - 1 if start else max(self.wait - 1, 0)
+        # registered updates
+        emits = False
+        if slot is not None:
+            job_last = self.queues[slot].popleft()
+            emits = self.seq or job_last
+            self.writes[cycle + self.lx + self.D - 1] = (job_last, emits)
+        if take:  # the FIFO's write is visible from the next cycle, as the pop above came first
+            self.queues[self.in_slot].append(in_last)
+        self.out.tick(issue=slot is not None and emits, write=out_write, read=read)
+        self.busy = [max(b - 1, 0) for b in self.busy]
+        self.gap = max(self.gap - 1, 0)
+        if slot is not None:
+            self.busy[slot] = self.D - 1
+            self.gap = self.J - 1
+            self.rr = (slot + 1) % self.K
+            if job_last:
+                self.next_out = (slot + 1) % self.K
+        if take and in_last:
+            self.in_slot = (self.in_slot + 1) % self.K
         return take, last
 
 
@@ -155,12 +180,20 @@ class NetworkTiming:
                 "layers": [vars(l) for l in self.layers]}
 
 
-def _measure(hw_layers, timesteps, out_beats, sequences=6):
+def _measure(hw_layers, timesteps, out_beats):
     in_t, out_t = _simulate(hw_layers, 1, timesteps, out_beats)
     latency = out_t[-1] - in_t[0]
-    in_t, _ = _simulate(hw_layers, sequences, timesteps, out_beats)
+    period = math.lcm(*(getattr(hw, "slots", 1) for hw in hw_layers))
+    in_t, _ = _simulate(hw_layers, 4 * period + 3, timesteps, out_beats)
     starts = in_t[::timesteps]
-    return latency, starts[-1] - starts[-2]
+    return latency, steady_ii(starts, period)
+
+
+def steady_ii(starts, period: int = 1):
+    """Cycles per sequence in steady state: the spacing of sequence starts averaged over the last
+    whole period (interleaved slots start sequences in a pattern that repeats every ``period``)."""
+    ii = Fraction(starts[-1] - starts[-1 - period], period)
+    return int(ii) if ii.denominator == 1 else round(float(ii), 3)
 
 
 def network_timing(network, hw_layers, *, timesteps: int | None = None) -> NetworkTiming:
