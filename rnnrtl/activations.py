@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .fixed import FixedFormat, FixedPointError, Rounding, shift_round, shift_round_value
+from .fixed import FixedFormat, FixedPointError, Rounding, requantize, shift_round, shift_round_value
 
 __all__ = ["FUNCTIONS", "TABLE_FUNCTIONS", "PIECEWISE_FUNCTIONS", "TableGeometry", "Table",
-           "keras_activation"]
+           "SoftmaxTable", "keras_activation"]
 
 
 def _sigmoid(x):
@@ -145,3 +145,80 @@ class Table:
     def lookup(self, codes):
         """numpy: table output codes for input codes."""
         return self.contents[self.geometry.index(codes)]
+
+
+@dataclass
+class SoftmaxTable:
+    """An integer softmax from two lookup tables, as hls4ml 1.3 computes it (``numerics: hls4ml``).
+
+    Everything is integer and held here; ``docs/hls4ml.md`` ("Softmax") gives the operation order:
+
+    1. ``stable``: ``d = q_norm(max(x) - x)`` (``norm_fmt``, hls4ml's ``inp_norm_t``); ``latency``: ``d = x``.
+    2. ``e = q_accum(exp_contents[top(d, exp_index_bits)])`` where ``top(v, n)`` is the top ``n`` bits
+       of ``v``'s ``W``-bit two's complement code read as an unsigned number (``code mod 2^W >> W-n``).
+    3. ``s = q_inv_in(tree_sum(e))``: a balanced binary tree (hls4ml's ``reduce``: the left part
+       takes the largest power of two below ``n``), every partial sum requantized into ``accum_fmt``.
+    4. ``out_i = q_out(e_i * inv_contents[top(s, inv_index_bits)])`` (the product is exact).
+
+    ``argmax`` outputs 1 at the first maximum, 0 elsewhere (no tables).
+    """
+    implementation: str                 # "stable" | "latency" | "argmax"
+    in_fmt: FixedFormat                 # the logits' format (hls4ml's data_T)
+    out_fmt: FixedFormat                # the probabilities' format (res_T)
+    norm_fmt: FixedFormat | None = None  # stable only: format of max(x) - x
+    exp_index_bits: int = 0
+    exp_fmt: FixedFormat | None = None   # format of exp_contents (exp_table_t)
+    exp_contents: np.ndarray = field(default=None, repr=False)
+    accum_fmt: FixedFormat | None = None  # format of each e and of every partial sum (accum_t)
+    inv_in_fmt: FixedFormat | None = None  # the sum's format, addressing inv (inv_inp_t)
+    inv_index_bits: int = 0
+    inv_fmt: FixedFormat | None = None   # format of inv_contents (inv_table_t)
+    inv_contents: np.ndarray = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.implementation not in ("stable", "latency", "argmax"):
+            raise FixedPointError(f"softmax implementation {self.implementation!r}: valid: stable, "
+                                  "latency, argmax")
+        if self.implementation != "argmax":
+            self.exp_contents = np.asarray(self.exp_contents, dtype=np.int64)
+            self.inv_contents = np.asarray(self.inv_contents, dtype=np.int64)
+            addr = self.norm_fmt if self.implementation == "stable" else self.in_fmt
+            for n, fmt, contents in ((self.exp_index_bits, addr, self.exp_contents),
+                                     (self.inv_index_bits, self.inv_in_fmt, self.inv_contents)):
+                if not 1 <= n <= fmt.width or len(contents) != 1 << n:
+                    raise FixedPointError(f"softmax table of {len(contents)} entries addressed by "
+                                          f"{n} top bits of {fmt}: need 1 <= bits <= width and "
+                                          "2**bits entries")
+
+    @staticmethod
+    def top_bits(codes, fmt: FixedFormat, bits: int):
+        """The top ``bits`` bits of ``codes`` (``fmt``'s W-bit two's complement) as an index."""
+        return (np.asarray(codes, dtype=np.int64) & ((1 << fmt.width) - 1)) >> (fmt.width - bits)
+
+    def _tree_sum(self, e):
+        n = e.shape[-1]
+        if n == 1:
+            return e[..., 0]
+        left = 1 << ((n - 1).bit_length() - 1) if n > 2 else 1
+        a, b = self._tree_sum(e[..., :left]), self._tree_sum(e[..., left:])
+        return requantize(a + b, self.accum_fmt.frac_bits, self.accum_fmt)[0]
+
+    def apply(self, codes):
+        """numpy: output codes (``out_fmt``) for logit codes (``in_fmt``) along the last axis."""
+        x = np.asarray(codes, dtype=np.int64)
+        if self.implementation == "argmax":
+            one, _ = requantize(np.ones(1, dtype=np.int64), 0, self.out_fmt)
+            hot = np.arange(x.shape[-1]) == x.argmax(axis=-1)[..., None]
+            return np.where(hot, one[0], 0).astype(np.int64)
+        if self.implementation == "stable":
+            d, _ = requantize(x.max(axis=-1, keepdims=True) - x, self.in_fmt.frac_bits, self.norm_fmt)
+            addr = self.norm_fmt
+        else:
+            d, addr = x, self.in_fmt
+        e, _ = requantize(self.exp_contents[self.top_bits(d, addr, self.exp_index_bits)],
+                          self.exp_fmt.frac_bits, self.accum_fmt)
+        s, _ = requantize(self._tree_sum(e), self.accum_fmt.frac_bits, self.inv_in_fmt)
+        inv = self.inv_contents[self.top_bits(s, self.inv_in_fmt, self.inv_index_bits)]
+        out, _ = requantize(e * inv[..., None], self.accum_fmt.frac_bits + self.inv_fmt.frac_bits,
+                            self.out_fmt)
+        return out

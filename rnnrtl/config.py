@@ -12,10 +12,14 @@ Top-level keys (all optional)::
       sigmoid: {size: 2048, range: 8}
       tanh: {size: 2048, range: 4}
       hard_sigmoid: {size: 1024, range: 4}
-    numerics: default
+    numerics: default          # default | hls4ml (hls4ml 1.3's arithmetic: docs/hls4ml.md)
     adder_fanin: 4             # terms summed per register stage of the adder trees (timing knob)
     layers:                    # per-layer overrides, by Keras layer name; same keys as above
-      lstm: {precision: {state: fixed<18,8>}, reuse_recurrent: 2}
+      lstm: {precision: {state: "fixed<18,8>"}, reuse_recurrent: 2}   # quote formats inside {}
+
+With ``numerics: hls4ml`` the tensor keys are hls4ml's (:data:`PRECISION_KEYS_HLS4ML`) and a layer may
+hold a ``softmax`` mapping (:data:`SOFTMAX_KEYS`); an hls4ml configuration dict (one with a ``Model``
+key) is translated by :func:`rnnrtl.hls4ml.config_from_hls4ml` first.
 
 A ``precision`` dict may hold ``default`` and any tensor key of :data:`PRECISION_KEYS`; a string sets
 every tensor of its scope. The ``activation`` tensor (table outputs) defaults to ``fixed<18,2>``
@@ -32,7 +36,7 @@ from pathlib import Path
 
 from .fixed import FixedFormat, FixedPointError
 
-__all__ = ["ConfigError", "PRECISION_KEYS", "DEFAULT_CONFIG", "LayerConfig", "load_config",
+__all__ = ["ConfigError", "PRECISION_KEYS", "PRECISION_KEYS_HLS4ML", "SOFTMAX_KEYS", "DEFAULT_CONFIG", "LayerConfig", "load_config",
            "normalize", "layer_config", "valid_reuse_factors", "check_reuse"]
 
 
@@ -49,12 +53,33 @@ PRECISION_KEYS = {
     "gru": ("weight", "recurrent_weight", "bias", "recurrent_bias", "accum", "activation",
             "recurrent", "result"),
 }
-_ALL_PRECISION_KEYS = sorted({k for keys in PRECISION_KEYS.values() for k in keys} | {"default"})
+#: Tensors whose format can be set under ``numerics: hls4ml``, named as hls4ml names them
+#: (docs/hls4ml.md): ``accum`` is the accumulator every product is cast to, ``table`` the type
+#: table entries are stored in. As in hls4ml, a Dense layer's activation is a layer of its own,
+#: named ``<dense>_<activation>`` (kind ``activation``): the Dense ``result`` is the activation's
+#: input, the activation's ``result`` the output (``accum``: a softmax's sum of exponentials).
+PRECISION_KEYS_HLS4ML = {
+    "input": ("result",),
+    "dense": ("weight", "bias", "accum", "result"),
+    "activation": ("result", "table", "accum"),
+    "lstm": ("weight", "recurrent_weight", "bias", "recurrent_bias", "accum", "table", "result"),
+    "gru": ("weight", "recurrent_weight", "bias", "recurrent_bias", "accum", "table", "result"),
+}
+#: hls4ml's table type default (``ap_fixed<18,8>``), independent of the precision default.
+HLS4ML_TABLE_PRECISION = "ap_fixed<18,8>"
+#: Keys of a layer's ``softmax`` mapping (``numerics: hls4ml`` only; docs/hls4ml.md).
+SOFTMAX_KEYS = ("implementation", "table_size", "exp_table_size", "inv_table_size", "exp_table",
+                "inv_table", "inv_inp", "inp_norm")
+#: Table sizes under ``numerics: hls4ml`` unless set (hls4ml's default ``table_size``).
+HLS4ML_TABLE_SIZE = 1024
+SOFTMAX_IMPLEMENTATIONS = ("stable", "latency", "argmax")
+_ALL_PRECISION_KEYS = sorted({k for keys in (*PRECISION_KEYS.values(), *PRECISION_KEYS_HLS4ML.values())
+                              for k in keys} | {"default"})
 
 DEFAULT_PRECISION = "fixed<16,6>"
 DEFAULT_ACTIVATION_PRECISION = "fixed<18,2>"
 MODES = ("static", "unrolled")
-NUMERICS = ("default",)
+NUMERICS = ("default", "hls4ml")
 TABLE_SIZES = tuple(1 << k for k in range(4, 17))
 
 DEFAULT_CONFIG = {
@@ -72,7 +97,8 @@ DEFAULT_CONFIG = {
     "layers": {},
 }
 
-_SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "interleave", "tables")
+_SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "interleave", "tables",
+               "softmax")
 _TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "layers")
 
 
@@ -85,6 +111,7 @@ class LayerConfig:
     mode: str
     interleave: int
     tables: dict               # function -> {"size": int, "range": float}
+    softmax: dict | None = None  # numerics: hls4ml only; SOFTMAX_KEYS -> value (formats parsed)
 
     def fmt(self, key: str) -> FixedFormat:
         return self.precision[key]
@@ -98,6 +125,9 @@ def load_config(source) -> dict:
     if source is None:
         return normalize({})
     if isinstance(source, dict):
+        if "Model" in source:  # an hls4ml configuration (hls4ml.utils.config_from_keras_model)
+            from .hls4ml import config_from_hls4ml
+            source = config_from_hls4ml(source)
         return normalize(source)
     if not isinstance(source, (str, Path)) and not hasattr(source, "__fspath__"):
         raise ConfigError(f"configuration must be a dict or a path to a YAML/JSON file, got "
@@ -124,7 +154,7 @@ def load_config(source) -> dict:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"configuration file {str(path)!r} must hold a mapping at its top level")
-    return normalize(data)
+    return load_config(data)
 
 
 def normalize(config: dict) -> dict:
@@ -134,11 +164,20 @@ def normalize(config: dict) -> dict:
     _check_keys(config, _TOP_KEYS, "configuration")
     out = {k: v for k, v in DEFAULT_CONFIG.items() if k != "layers"}
     out["tables"] = {k: dict(v) for k, v in DEFAULT_CONFIG["tables"].items()}
-    _merge_scope(out, config, "configuration")
     numerics = config.get("numerics", "default")
     if numerics not in NUMERICS:
         raise ConfigError(f"numerics {numerics!r} is not supported; valid: {', '.join(NUMERICS)}")
+    if numerics == "hls4ml":  # hls4ml's defaults: ap_fixed<16,6> (truncate, wrap), 1024-entry tables
+        out["precision"] = "ap_fixed<16,6>"
+        for spec in out["tables"].values():
+            spec["size"] = HLS4ML_TABLE_SIZE
+    _merge_scope(out, config, "configuration")
     out["numerics"] = numerics
+    layer_scopes = config.get("layers") if isinstance(config.get("layers"), dict) else {}
+    if numerics != "hls4ml" and any("softmax" in scope for scope in
+                                    [config, *(s for s in layer_scopes.values() if isinstance(s, dict))]):
+        raise ConfigError("'softmax' settings describe hls4ml's softmax tables; they need "
+                          "numerics: hls4ml (with numerics: default the host applies softmax)")
     fanin = config.get("adder_fanin", DEFAULT_CONFIG["adder_fanin"])
     if isinstance(fanin, bool) or not isinstance(fanin, int) or fanin < 2:
         raise ConfigError(f"adder_fanin = {fanin!r}: must be a whole number >= 2")
@@ -200,6 +239,30 @@ def _merge_scope(out: dict, settings: dict, where: str):
                                       "(e.g. 2, 4, 8, 16)")
             merged.setdefault(fn, {}).update(spec)
         out["tables"] = merged
+    if "softmax" in settings:
+        out["softmax"] = _parse_softmax(settings["softmax"], f"{where}.softmax")
+
+
+def _parse_softmax(value, where: str) -> dict:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a mapping with keys among {', '.join(SOFTMAX_KEYS)}")
+    _check_keys(value, SOFTMAX_KEYS, where)
+    out = {}
+    for key, v in value.items():
+        if key == "implementation":
+            if v not in SOFTMAX_IMPLEMENTATIONS:
+                raise ConfigError(f"{where}.implementation = {v!r}: valid: "
+                                  f"{', '.join(SOFTMAX_IMPLEMENTATIONS)} (hls4ml's 'legacy' is not "
+                                  "reproduced)")
+            out[key] = v
+        elif key.endswith("size"):
+            if type(v) is not int or v not in TABLE_SIZES:
+                raise ConfigError(f"{where}.{key} = {v!r}: valid sizes are powers of two "
+                                  f"{TABLE_SIZES[0]}..{TABLE_SIZES[-1]}")
+            out[key] = v
+        else:
+            out[key] = _fmt(v, f"{where}.{key}")
+    return out
 
 
 def _parse_precision(value, where: str):
@@ -211,7 +274,13 @@ def _parse_precision(value, where: str):
     return {k: _fmt(v, f"{where}.{k}") for k, v in value.items()}
 
 
+#: ``numerics: hls4ml`` only: a type hls4ml infers (its 'auto'), resolved by rnnrtl/hls4ml.py.
+AUTO = "auto"
+
+
 def _fmt(value, where) -> FixedFormat:
+    if isinstance(value, str) and value.strip().lower() == AUTO:
+        return AUTO   # checked in layer_config: numerics: hls4ml only
     try:
         return FixedFormat.parse(value)
     except FixedPointError as e:
@@ -221,18 +290,33 @@ def _fmt(value, where) -> FixedFormat:
 def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
     """The settings in force for layer ``name`` of ``kind`` (a key of :data:`PRECISION_KEYS`)."""
     scope = config["layers"].get(name, {})
+    hls4ml = config.get("numerics") == "hls4ml"
+    keys_by_kind = PRECISION_KEYS_HLS4ML if hls4ml else PRECISION_KEYS
+    if kind not in keys_by_kind:
+        raise ConfigError(f"layer {name!r}: numerics: hls4ml has no {kind} layer (hls4ml 1.3's Vivado "
+                          f"backend does not compute one correctly); valid layers: "
+                          f"{', '.join(k for k in keys_by_kind if k != 'input')}")
     top_prec = config["precision"]
     if isinstance(top_prec, str):
         top_prec = {"default": _fmt(top_prec, "precision")}
     layer_prec = scope.get("precision", {})
     for key in layer_prec:
-        if key != "default" and key not in PRECISION_KEYS[kind]:
-            raise ConfigError(f"layers.{name}.precision: {key!r} is not a tensor of a {kind} layer; "
-                              f"valid: default, {', '.join(PRECISION_KEYS[kind])}")
+        if key != "default" and key not in keys_by_kind[kind]:
+            raise ConfigError(f"layers.{name}.precision: {key!r} is not a tensor of a {kind} layer"
+                              f"{' under numerics: hls4ml' if hls4ml else ''}; "
+                              f"valid: default, {', '.join(keys_by_kind[kind])}")
+    valid = {k for keys in keys_by_kind.values() for k in keys} | {"default"}
+    wrong = [k for k in top_prec if k not in valid]
+    if wrong:
+        raise ConfigError(f"precision: {wrong[0]!r} is not a tensor under numerics: "
+                          f"{config.get('numerics', 'default')}; valid: {', '.join(sorted(valid))} "
+                          "(docs/numerics.md, docs/hls4ml.md)")
     default = layer_prec.get("default", top_prec.get("default", _fmt(DEFAULT_PRECISION, "")))
     precision = {}
-    for key in PRECISION_KEYS[kind]:
-        if key in layer_prec:
+    for key in keys_by_kind[kind]:
+        if hls4ml and key == "table" and key not in layer_prec and key not in top_prec:
+            precision[key] = _fmt(HLS4ML_TABLE_PRECISION, "")  # hls4ml's own table default
+        elif key in layer_prec:
             precision[key] = layer_prec[key]
         elif "default" in layer_prec and key != "activation":  # as at top level: an explicit
             precision[key] = layer_prec["default"]              # 'activation' key only
@@ -242,6 +326,12 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
             precision[key] = None  # chosen by the activation function
         else:
             precision[key] = default
+    if precision.get("default", default) == AUTO or default == AUTO or \
+            (not hls4ml and AUTO in precision.values()):
+        bad = "default" if default == AUTO else next(k for k, v in precision.items() if v == AUTO)
+        raise ConfigError(f"layers.{name}.precision.{bad} = 'auto': 'auto' types are inferred as "
+                          "hls4ml infers them, so they need numerics: hls4ml, and the default "
+                          "precision must be explicit")
     reuse = scope.get("reuse", config.get("reuse", 1))
     tables = {k: dict(v) for k, v in config["tables"].items()}
     for fn, spec in scope.get("tables", {}).items():
@@ -254,6 +344,7 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
         mode=scope.get("mode", config["mode"]),
         interleave=scope.get("interleave", config["interleave"]),
         tables=tables,
+        softmax={**config.get("softmax", {}), **scope.get("softmax", {})} if hls4ml else None,
     )
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .fixed import IntType, requantize
+from .fixed import IntType, Rounding, requantize, shift_round
 from .ir import GRU, LSTM, Activation, Dense, Network, SimpleRNN, Weights, matvec_type
 
 __all__ = ["Emulator", "EmulationResult", "FixedPointOverflowWarning"]
@@ -65,9 +65,18 @@ class _Counter:
 
 
 class _MatVec:
-    """``x @ W.T`` for integer codes, exact; float64 BLAS when provably exact."""
+    """``x @ W.T`` for integer codes, exact; float64 BLAS when provably exact.
 
-    def __init__(self, weights: Weights, in_type: IntType, where: str):
+    With ``product_fmt`` (``numerics: hls4ml``), every product is first requantized into it and the
+    result has its fractional bits: ``sum_j q_P(W_ij·x_j)`` (docs/hls4ml.md). ``product_fmt``'s
+    overflow is WRAP (checked by the quantizer), so wrapping each product or only the final sum gives
+    the same integers; the caller wraps the sum.
+    """
+
+    #: Elements of the per-product array computed at once (``product_fmt`` with rounding).
+    PRODUCT_CHUNK = 1 << 18
+
+    def __init__(self, weights: Weights, in_type: IntType, where: str, product_fmt=None):
         self.codes = np.ascontiguousarray(weights.codes.T.astype(np.int64))  # [in, out]
         in_max = max(abs(in_type.min_value), abs(in_type.max_value))
         bound = int(np.abs(weights.codes.astype(object)).sum(axis=1).max(initial=0)) * in_max
@@ -77,11 +86,38 @@ class _MatVec:
         if self.exact_in_float:
             self.as_float = self.codes.astype(np.float64)
         self.frac = in_type.frac + weights.fmt.frac_bits
+        self.product_fmt, self.shift = product_fmt, 0
+        if product_fmt is not None:
+            self.shift = self.frac - product_fmt.frac_bits  # > 0: each product is rounded
+            self.frac = product_fmt.frac_bits
+            if self.shift > 0:
+                prod = in_type * weights.int_type
+                self.dtype = np.int32 if prod.width <= 32 else np.int64
+                self.w = np.ascontiguousarray(weights.codes.astype(self.dtype))  # [out, in]
 
-    def __call__(self, x):
+    def _exact(self, x):
         if self.exact_in_float:
             return (x.astype(np.float64) @ self.as_float).astype(np.int64)
         return x @ self.codes
+
+    def __call__(self, x):
+        if self.shift <= 0:  # exact products (shifted left into product_fmt's fraction when set)
+            out = self._exact(x)
+            return out << -self.shift if self.shift else out
+        shape = x.shape
+        x = x.reshape(-1, shape[-1]).astype(self.dtype)
+        n_out, n_in = self.w.shape
+        out = np.empty((len(x), n_out), dtype=np.int64)
+        step = max(1, self.PRODUCT_CHUNK // max(n_out * n_in, 1))
+        trn = self.product_fmt.rounding is Rounding.TRN
+        for i in range(0, len(x), step):
+            p = x[i:i + step, None, :] * self.w[None]
+            if trn:
+                p >>= self.shift
+            else:
+                p = shift_round(p, self.shift, self.product_fmt.rounding)
+            out[i:i + step] = p.sum(axis=-1, dtype=np.int64)
+        return out.reshape(shape[:-1] + (n_out,))
 
 
 def _aligned_sum(*terms):
@@ -95,8 +131,13 @@ def _aligned_sum(*terms):
     return total, frac
 
 
-def _bias(weights: Weights | None):
-    return None if weights is None else (weights.codes.astype(np.int64), weights.fmt.frac_bits)
+def _bias(weights: Weights | None, product_fmt=None):
+    """A bias as a ``(codes, frac)`` term; requantized into ``product_fmt`` when there is one."""
+    if weights is None:
+        return None
+    if product_fmt is not None:
+        return requantize(weights.codes, weights.fmt.frac_bits, product_fmt)[0], product_fmt.frac_bits
+    return weights.codes.astype(np.int64), weights.fmt.frac_bits
 
 
 def _check_sum(where: str, *types: IntType):
@@ -109,10 +150,25 @@ class _Layer:
         self.layer = layer
         self.name = layer.name
 
+    @property
+    def product_fmt(self):
+        return getattr(self.layer, "product_fmt", None)
+
+    def accumulate(self, point, acc, frac, fmt, ctr):
+        """Requantize a sum into ``fmt``: through the accumulator (``product_fmt``) first if any."""
+        acc_fmt = self.product_fmt
+        if acc_fmt is not None:
+            acc, frac = ctr.requant(point, acc, frac, acc_fmt), acc_fmt.frac_bits
+            if fmt == acc_fmt:
+                return acc
+        return ctr.requant(point, acc, frac, fmt)
+
     def activation(self, act: Activation, codes, point, ctr):
         """Apply ``act`` to codes with ``act.in_frac`` fractional bits; result in ``act.out_fmt``."""
         if act.table is not None:
             return act.table.lookup(codes)
+        if act.softmax is not None:
+            return act.softmax.apply(codes)
         if act.function == "relu":
             codes = np.maximum(codes, 0)
         return ctr.requant(point, codes, act.in_frac, act.out_fmt)  # linear, relu, softmax logits
@@ -121,13 +177,14 @@ class _Layer:
 class _DenseEmu(_Layer):
     def __init__(self, layer: Dense):
         super().__init__(layer)
-        self.mv = _MatVec(layer.kernel, layer.input_fmt.int_type, f"layer {layer.name!r}")
+        self.mv = _MatVec(layer.kernel, layer.input_fmt.int_type, f"layer {layer.name!r}",
+                          layer.product_fmt)
         layer.pre_type.check_int64(f"layer {layer.name!r}")
 
     def __call__(self, x, ctr):
         L = self.layer
-        acc, frac = _aligned_sum((self.mv(x), self.mv.frac), _bias(L.bias))
-        pre = ctr.requant(f"{L.name}.pre", acc, frac, L.pre_fmt)
+        acc, frac = _aligned_sum((self.mv(x), self.mv.frac), _bias(L.bias, L.product_fmt))
+        pre = self.accumulate(f"{L.name}.pre", acc, frac, L.pre_fmt, ctr)
         act = self.activation(L.activation, pre, f"{L.name}.out", ctr)
         if L.activation.out_fmt != L.output_fmt:
             act = ctr.requant(f"{L.name}.out", act, L.activation.out_fmt.frac_bits, L.output_fmt)
@@ -142,8 +199,9 @@ class _RecurrentEmu(_Layer):
     def __init__(self, layer):
         super().__init__(layer)
         where = f"layer {layer.name!r}"
-        self.mx = _MatVec(layer.kernel, layer.input_fmt.int_type, where)
-        self.mh = _MatVec(layer.recurrent, layer.output_fmt.int_type, where)
+        pf = getattr(layer, "product_fmt", None)
+        self.mx = _MatVec(layer.kernel, layer.input_fmt.int_type, where, pf)
+        self.mh = _MatVec(layer.recurrent, layer.output_fmt.int_type, where, pf)
         self.units = layer.units
         rec_in = layer.rec_fmt if isinstance(layer, GRU) and not layer.reset_after else layer.output_fmt
         _check_sum(where, matvec_type(layer.input_fmt, layer.kernel, layer.bias),
@@ -199,8 +257,9 @@ class _LSTMEmu(_RecurrentEmu):
     def step(self, ax, state, ctr):
         L, (h, c) = self.layer, state
         N = self.units
-        acc, frac = _aligned_sum((ax, self.mx.frac), (self.mh(h), self.mh.frac), _bias(L.bias))
-        gate = ctr.requant(f"{L.name}.gate", acc, frac, L.gate_fmt)
+        acc, frac = _aligned_sum((ax, self.mx.frac), (self.mh(h), self.mh.frac),
+                                 _bias(L.bias, L.product_fmt))
+        gate = self.accumulate(f"{L.name}.gate", acc, frac, L.gate_fmt, ctr)
         ra, ga = L.recurrent_activation, L.activation
         if ra.table is not None:  # one lookup for i, f, o (elementwise, so slicing after is exact)
             sig = ra.table.lookup(gate)
@@ -228,19 +287,20 @@ class _GRUEmu(_RecurrentEmu):
         where = f"layer {layer.name!r}"
         zr = Weights(layer.recurrent.fmt, layer.recurrent.codes[:2 * N])
         hh = Weights(layer.recurrent.fmt, layer.recurrent.codes[2 * N:])
-        self.mh_zr = _MatVec(zr, layer.output_fmt.int_type, where)
+        self.mh_zr = _MatVec(zr, layer.output_fmt.int_type, where, layer.product_fmt)
         self.mh_h = _MatVec(hh, layer.output_fmt.int_type if layer.reset_after
-                            else layer.rec_fmt.int_type, where)
+                            else layer.rec_fmt.int_type, where, layer.product_fmt)
 
     def step(self, ax, state, ctr):
         L, (h,) = self.layer, state
         N = self.units
-        bias, rbias = _bias(L.bias), _bias(L.recurrent_bias)
+        P = L.product_fmt
+        bias, rbias = _bias(L.bias, P), _bias(L.recurrent_bias, P)
         part = lambda b, s: None if b is None else (b[0][s], b[1])  # noqa: E731
         zr, h_slice = slice(0, 2 * N), slice(2 * N, 3 * N)
         acc, frac = _aligned_sum((ax[:, zr], self.mx.frac), part(bias, zr),
                                  (self.mh_zr(h), self.mh_zr.frac), part(rbias, zr))
-        gate = ctr.requant(f"{L.name}.gate", acc, frac, L.gate_fmt)
+        gate = self.accumulate(f"{L.name}.gate", acc, frac, L.gate_fmt, ctr)
         ra = L.recurrent_activation
         if ra.table is not None:  # one lookup for z and r
             zr_act = ra.table.lookup(gate)
@@ -251,13 +311,15 @@ class _GRUEmu(_RecurrentEmu):
         fr = ra.out_fmt.frac_bits
         if L.reset_after:
             rec_acc, rec_frac = _aligned_sum((self.mh_h(h), self.mh_h.frac), part(rbias, h_slice))
-            rec = ctr.requant(f"{L.name}.rec", rec_acc, rec_frac, L.rec_fmt)
+            rec = self.accumulate(f"{L.name}.rec", rec_acc, rec_frac, L.rec_fmt, ctr)
             cand_rec = (r * rec, fr + L.rec_fmt.frac_bits)
+            if P is not None:  # hls4ml casts the product r·rec to the accumulator type
+                cand_rec = (ctr.requant(f"{L.name}.cand", *cand_rec, P), P.frac_bits)
         else:
             rec = ctr.requant(f"{L.name}.rec", r * h, fr + L.output_fmt.frac_bits, L.rec_fmt)
             cand_rec = (self.mh_h(rec), self.mh_h.frac)
         acc, frac = _aligned_sum((ax[:, h_slice], self.mx.frac), part(bias, h_slice), cand_rec)
-        cand = ctr.requant(f"{L.name}.cand", acc, frac, L.gate_fmt)
+        cand = self.accumulate(f"{L.name}.cand", acc, frac, L.gate_fmt, ctr)
         hh = self.activation(L.activation, cand, f"{L.name}.hh", ctr)
         ha = L.activation.out_fmt.frac_bits
         one_minus_z = (1 << fr) - z
@@ -328,7 +390,8 @@ class Emulator:
             codes = emu(codes, ctr)
         last = net.layers[-1]
         y = net.output_fmt.to_float(codes)
-        if isinstance(last, Dense) and last.activation.function == "softmax":
+        if isinstance(last, Dense) and last.activation.function == "softmax" \
+                and last.activation.softmax is None:  # host softmax (tables: already probabilities)
             e = np.exp(y - y.max(axis=-1, keepdims=True))
             y = e / e.sum(axis=-1, keepdims=True)
         tr = None

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .activations import Table, TableGeometry
+from .activations import SoftmaxTable, Table, TableGeometry
 from .fixed import FixedFormat, IntType, Rounding
 
 __all__ = ["Weights", "Activation", "Schedule", "Dense", "SimpleRNN", "LSTM", "GRU", "Network",
@@ -55,12 +55,15 @@ class Activation:
 
     ``function`` is a Keras name. Table functions carry their :class:`Table` (whose output format
     is ``out_fmt``); ``relu`` and ``linear`` are requantizations (``relu`` zeroes negatives first);
-    ``softmax`` is applied by the host to the layer's integer logits (see ``docs/numerics.md``).
+    ``softmax`` is applied by the host to the layer's integer logits (see ``docs/numerics.md``),
+    unless ``softmax`` holds integer tables (``numerics: hls4ml``, docs/hls4ml.md): then the layer
+    outputs the probabilities ``softmax.apply(pre)`` in ``out_fmt``.
     """
     function: str
     in_frac: int
     out_fmt: FixedFormat
     table: Table | None = None
+    softmax: SoftmaxTable | None = None
 
 
 @dataclass
@@ -98,6 +101,11 @@ class Dense(_Layer):
     bias: Weights | None
     pre_fmt: FixedFormat
     activation: Activation
+    #: ``numerics: hls4ml`` (docs/hls4ml.md): every product of a weight matrix with a vector, every
+    #: bias, and the GRU ``r·rec`` product is requantized into this format before summing; the sum
+    #: is requantized into it (the accumulator, WRAP) and then into the point's format. ``None``:
+    #: exact sums (docs/numerics.md).
+    product_fmt: FixedFormat | None = None
     POINTS = ("pre", "out")
 
     @property
@@ -130,6 +138,11 @@ class LSTM(_Recurrent):
     activation: Activation            # g
     state_fmt: FixedFormat            # c
     state_activation: Activation      # act(c)
+    #: ``numerics: hls4ml`` (docs/hls4ml.md): every product of a weight matrix with a vector, every
+    #: bias, and the GRU ``r·rec`` product is requantized into this format before summing; the sum
+    #: is requantized into it (the accumulator, WRAP) and then into the point's format. ``None``:
+    #: exact sums (docs/numerics.md).
+    product_fmt: FixedFormat | None = None
     POINTS = ("gate", "i", "f", "g", "o", "c", "tanh_c", "h")
     GATES = 4
 
@@ -143,6 +156,11 @@ class GRU(_Recurrent):
     recurrent_activation: Activation  # z, r
     activation: Activation            # candidate
     rec_fmt: FixedFormat              # U_h·h + b_rh (reset_after) or r ⊙ h (reset_before)
+    #: ``numerics: hls4ml`` (docs/hls4ml.md): every product of a weight matrix with a vector, every
+    #: bias, and the GRU ``r·rec`` product is requantized into this format before summing; the sum
+    #: is requantized into it (the accumulator, WRAP) and then into the point's format. ``None``:
+    #: exact sums (docs/numerics.md).
+    product_fmt: FixedFormat | None = None
     POINTS = ("gate", "z", "r", "rec", "cand", "hh", "h")
     GATES = 3
 
@@ -218,7 +236,8 @@ def matvec_type(in_fmt: FixedFormat, weights: Weights, bias: Weights | None = No
 # -- serialization ---------------------------------------------------------------------------------
 
 _CLASSES = {cls.__name__: cls for cls in
-            (Weights, Activation, Schedule, Dense, SimpleRNN, LSTM, GRU, Network, Table, TableGeometry)}
+            (Weights, Activation, Schedule, Dense, SimpleRNN, LSTM, GRU, Network, Table, TableGeometry,
+             SoftmaxTable)}
 
 
 def _encode(obj, arrays: dict, path: str):
@@ -261,11 +280,12 @@ def _decode(obj, arrays):
     return {k: _decode(v, arrays) for k, v in obj.items()}
 
 
-def save(network: Network, path) -> tuple[Path, Path]:
-    """Write ``<path>.json`` and ``<path>.npz``; returns both paths."""
+def save(network: Network, path, *, extra: dict | None = None) -> tuple[Path, Path]:
+    """Write ``<path>.json`` and ``<path>.npz``; returns both paths. ``extra``: JSON-able facts
+    kept beside the network (read back by :func:`load_extra`)."""
     path = Path(path)
     arrays: dict = {}
-    doc = {"ir_version": IR_VERSION, "network": _encode(network, arrays, "")}
+    doc = {"ir_version": IR_VERSION, "network": _encode(network, arrays, ""), "extra": extra or {}}
     json_path, npz_path = path.with_suffix(".json"), path.with_suffix(".npz")
     json_path.write_text(json.dumps(doc, indent=1))
     np.savez_compressed(npz_path, **arrays)
@@ -280,3 +300,8 @@ def load(path) -> Network:
         raise ValueError(f"{path}: IR version {doc.get('ir_version')!r}, this rnnrtl reads {IR_VERSION}")
     with np.load(path.with_suffix(".npz")) as arrays:
         return _decode(doc["network"], dict(arrays))
+
+
+def load_extra(path) -> dict:
+    """The ``extra`` facts saved with a network by :func:`save`."""
+    return json.loads(Path(path).with_suffix(".json").read_text()).get("extra", {})

@@ -19,6 +19,9 @@ __all__ = ["quantize"]
 def quantize(model: FloatModel, config: dict) -> tuple[Network, dict]:
     """Build the IR. Returns ``(network, report)``; ``report`` maps ``<layer>.<tensor>`` to the
     number of weight values that did not fit their format (saturated or wrapped)."""
+    if config["numerics"] == "hls4ml":  # hls4ml 1.3's arithmetic: rnnrtl/hls4ml.py, docs/hls4ml.md
+        from .hls4ml import quantize_hls4ml
+        return quantize_hls4ml(model, config)
     report: dict[str, int] = {}
     names = [model.input_name] + [fl.name for fl in model.layers]
     unknown = [name for name in config["layers"] if name not in names]
@@ -71,8 +74,12 @@ def _activation(function: str, in_fmt: FixedFormat, cfg: LayerConfig,
 def _schedule(fl: FloatLayer, cfg: LayerConfig, gates: int) -> Schedule:
     check_reuse(cfg.reuse_input, gates * fl.units * fl.in_features, f"layer {fl.name!r} input products")
     if fl.recurrent is not None:
-        check_reuse(cfg.reuse_recurrent, gates * fl.units * fl.units,
-                    f"layer {fl.name!r} recurrent products")
+        # A GRU's recurrent products are two units (U_zr·h, then U_h·h or U_h·(r⊙h)): the
+        # reuse factor applies to each, so the smaller (N·N products) bounds it.
+        rec_gates = 1 if fl.kind == "gru" else gates
+        check_reuse(cfg.reuse_recurrent, rec_gates * fl.units * fl.units,
+                    f"layer {fl.name!r} recurrent products" +
+                    (" (per unit: a GRU multiplies U_zr·h and U_h separately)" if fl.kind == "gru" else ""))
     return Schedule(reuse_input=cfg.reuse_input,
                     reuse_recurrent=cfg.reuse_recurrent if fl.recurrent is not None else 1,
                     mode=cfg.mode, interleave=cfg.interleave)

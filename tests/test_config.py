@@ -21,7 +21,7 @@ def F(text):
 def model():
     """Input(5, 3) -> LSTM(4) -> GRU(3) -> Dense(2, softmax), functional, input named 'seq'.
 
-    Products: lstm 4·4·3 = 48 input, 4·4·4 = 64 recurrent; gru 3·3·4 = 36 and 3·3·3 = 27;
+    Products: lstm 4·4·3 = 48 input, 4·4·4 = 64 recurrent; gru 3·3·4 = 36 input and 3·3 = 9 per recurrent unit;
     out 2·3 = 6."""
     inp = keras.Input((5, 3), name="seq")
     h = keras.layers.LSTM(4, return_sequences=True, name="lstm")(inp)
@@ -211,8 +211,9 @@ def test_reuse_must_be_a_whole_number(value, key):
     ({"reuse": 7}, "out", 6, "1, 2, 3, 6"),                          # fits lstm/gru, not the 6 out products
     ({"layers": {"lstm": {"reuse_input": 49}}}, "lstm", 48, "1, 2, 3, 4, 6, 8, 12, 16, 24, 48"),
     ({"layers": {"lstm": {"reuse_recurrent": 65}}}, "lstm", 64, "1, 2, 4, 8, 16, 32, 64"),
-    ({"layers": {"gru": {"reuse": 30}}}, "gru", 27, "1, 3, 9, 27"),
-    ({"reuse_recurrent": 28, "layers": {"lstm": {"reuse_recurrent": 2}}}, "gru", 27, "1, 3, 9, 27"),
+    # A GRU's recurrent products are two units (U_zr·h: 18, U_h: 9); the reuse applies to each.
+    ({"layers": {"gru": {"reuse": 30}}}, "gru", 9, "1, 3, 9"),
+    ({"reuse_recurrent": 28, "layers": {"lstm": {"reuse_recurrent": 2}}}, "gru", 9, "1, 3, 9"),
 ])
 def test_reuse_larger_than_products_lists_divisors(model, cfg, layer, products, divisors):
     with pytest.raises(ConfigError) as info:
