@@ -1,0 +1,315 @@
+"""The ``rnnrtl`` command line: a thin client of :mod:`rnnrtl.flow` and :mod:`rnnrtl.report`.
+
+Errors a user can fix (a missing file, an unsupported model, a bad configuration or data file) end
+the command with one line on stderr and exit status 2; success exits 0.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")      # before anything imports TensorFlow
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import click  # noqa: E402
+
+from . import __version__, flow  # noqa: E402
+from .config import ConfigError, load_config  # noqa: E402
+from .design import convert as convert_model  # noqa: E402
+from .evaluation import evaluate, short_format, timing_of  # noqa: E402
+from .fixed import FixedPointError  # noqa: E402
+from .frontend import UnsupportedModelError  # noqa: E402
+from .report import write_report  # noqa: E402
+
+__all__ = ["cli", "main"]
+
+#: Held-out samples written as test vectors next to the Verilog (when data is given).
+VECTOR_SAMPLES = 256
+
+_USER_ERRORS = (UnsupportedModelError, ConfigError, FixedPointError, flow.FlowError)
+
+
+class UsageError(click.ClickException):
+    """A problem with the user's input: printed as one line, exit status 2."""
+    exit_code = 2
+
+
+def _user_errors(command):
+    """Turn the library's user-facing errors into :class:`UsageError` (no traceback)."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except _USER_ERRORS as e:
+            raise UsageError(str(e)) from None
+    return wrapper
+
+
+def _console():
+    from rich.console import Console
+    return Console(highlight=False)
+
+
+@contextmanager
+def _step(console, text: str):
+    """Show ``text`` with a spinner while the block runs, then a tick and the time it took."""
+    start = time.perf_counter()
+    with console.status(f"{text} …"):
+        yield
+    console.print(f"[green]✓[/] {text} [dim]({time.perf_counter() - start:.1f} s)[/]")
+
+
+def _reuse_list(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        factors = [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give whole numbers separated by commas, e.g. 1,2,4,8")
+    if not factors or any(f < 1 for f in factors):
+        raise click.BadParameter(f"{value!r}: reuse factors are whole numbers >= 1, e.g. 1,2,4,8")
+    return sorted(set(factors))
+
+
+# -- output ----------------------------------------------------------------------------------------
+
+def _pct(x):
+    return "—" if x is None else f"{100 * x:.2f} %"
+
+
+def _print_design(console, design, summary: dict):
+    from rich.table import Table
+    over = summary.get("overflows", {})
+    table = Table(title=f"{design.name}", title_justify="left")
+    for col in ("layer", "kind", "in → out", "reuse", "accum", "output", "overflows"):
+        table.add_column(col, no_wrap=True)
+    for L in design.network.layers:
+        s = L.schedule
+        n = sum(v for k, v in over.items() if k.startswith(f"{L.name}."))
+        table.add_row(L.name, L.kind, f"{L.in_features} → {L.units}",
+                      f"{s.reuse_input}/{s.reuse_recurrent}" if L.kind != "dense" else str(s.reuse_input),
+                      short_format(getattr(L, "pre_fmt", None) or L.gate_fmt),
+                      short_format(L.output_fmt), "—" if "overflows" not in summary else str(n))
+    console.print(table)
+    numbers = Table(show_header=False, box=None, padding=(0, 2))
+    if summary.get("agree"):
+        eq, n = summary["agree"]
+        numbers.add_row("decision agreement with Keras float", f"{_pct(eq / n)} ({eq} of {n})")
+        numbers.add_row("max |fixed − float|", f"{summary['max_abs_error']:.4g}")
+    if summary.get("accuracy_fixed") is not None:
+        numbers.add_row("accuracy vs labels (float / fixed)",
+                        f"{_pct(summary['accuracy_float'])} / {_pct(summary['accuracy_fixed'])}")
+    if "overflows" in summary:
+        numbers.add_row("overflows on the data", str(sum(summary["overflows"].values())))
+    numbers.add_row("weight values saturated", str(sum(summary["weight_overflows"].values())))
+    timing = summary.get("timing")
+    if timing:
+        numbers.add_row("latency / II", f"{timing['latency']} / {timing['ii']} cycles")
+        numbers.add_row("multipliers", str(timing["multipliers"]))
+    sweep = summary.get("sweep", [])
+    same = {row["identical_outputs"] for row in sweep} - {None}
+    if same:
+        numbers.add_row("outputs identical at every reuse", "yes" if same == {"yes"} else "NO")
+    if sweep and all(row["latency"] is None for row in sweep):
+        numbers.add_row(f"reuse {', '.join(str(r['reuse']) for r in sweep)}",
+                        "no hardware figures in this rnnrtl yet")
+    elif sweep:
+        for row in sweep:
+            numbers.add_row(f"reuse {row['reuse']}",
+                            f"latency {row['latency']}, II {row['ii']}, {row['multipliers']} multipliers")
+    console.print(numbers)
+
+
+def _one_line(design, summary: dict, outdir: Path, verb: str = "converted") -> str:
+    parts = [f"{design.name}: {len(design.network.layers)} layers {verb}"]
+    if summary.get("agree"):
+        eq, n = summary["agree"]
+        parts.append(f"decisions agree with Keras float on {_pct(eq / n)} of {n}")
+    if "overflows" in summary:
+        n = sum(summary["overflows"].values())
+        parts.append("no overflow" if not n else f"{n} overflows")
+    if summary.get("timing"):
+        t = summary["timing"]
+        parts.append(f"latency {t['latency']} cycles, II {t['ii']}, {t['multipliers']} multipliers")
+    return "; ".join(parts) + f" → {outdir / 'report.html'}"
+
+
+# -- commands --------------------------------------------------------------------------------------
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="rnnrtl", message="%(prog)s %(version)s")
+def cli():
+    """rnnrtl: Keras LSTM / GRU networks to bit-exact fixed-point FPGA circuits.
+
+    \b
+    Start with the bundled demo (runs offline):
+      rnnrtl demo -o out/demo
+    Then convert your own model:
+      rnnrtl convert model.keras -o out/model -c config.yaml --data test.npz
+    """
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for the design, the report and (when available) the Verilog.")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Configuration file (.yaml/.yml/.json); defaults when absent.")
+@click.option("--sweep-reuse", callback=_reuse_list, metavar="R1,R2,...",
+              help="Also convert at these reuse factors and compare them in the report.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=".npz with x_test [batch, steps, features]; optional y_keras (Keras outputs, "
+                   "else computed) and labels.")
+@click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True),
+              help="Clock frequency to express cycle counts in nanoseconds.")
+@_user_errors
+def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz):
+    """Convert a Keras model into a fixed-point design and report on it.
+
+    Writes OUTDIR/design.json + design.npz (the quantized network, reloadable with
+    rnnrtl.load_design), OUTDIR/report.md and report.html, and the hardware files when this rnnrtl
+    generates them. With --data the design is emulated on the data and compared with Keras float.
+
+    \b
+    Examples:
+      rnnrtl convert model.keras -o out/model
+      rnnrtl convert model.keras -o out/model -c config.yaml --data test.npz
+      rnnrtl convert model.keras -o out/model --sweep-reuse 1,2,4,8
+    """
+    console = _console()
+    config = load_config(config_path)
+    with _step(console, f"Loading {model}"):
+        keras_model = flow.load_model(model)
+    with _step(console, "Converting to fixed point"):
+        design = convert_model(keras_model, config)
+    data = None
+    if data_path is not None:
+        data = flow.load_data(data_path, in_features=design.network.in_features,
+                              timesteps=design.network.timesteps,
+                              out_features=design.network.out_features)
+        if data.y_float is None:
+            with _step(console, f"Keras float outputs on {len(data.x)} samples"):
+                data.y_float = flow.keras_outputs(keras_model, data.x)
+    sweep = None
+    if sweep_reuse:
+        with _step(console, f"Converting at reuse {', '.join(map(str, sweep_reuse))}"):
+            sweep = flow.sweep_reuse(keras_model, config, sweep_reuse)
+    summary = _write_outputs(console, design, outdir, data, sweep, clock_mhz)
+    _print_design(console, design, summary)
+    console.print(_one_line(design, summary, outdir), soft_wrap=True)
+
+
+def _write_outputs(console, design, outdir: Path, data, sweep, clock_mhz, evaluation=None) -> dict:
+    """Save the design, the hardware files (when the design can write them) and the report."""
+    with _step(console, f"Saving the design to {outdir}"):
+        flow.save_design(design, outdir)
+    if hasattr(design, "write"):
+        try:
+            with _step(console, "Writing Verilog, manifest and test vectors"):
+                design.write(outdir, x=None if data is None else data.x[:VECTOR_SAMPLES])
+        except NotImplementedError as e:
+            console.print(f"[yellow]–[/] Hardware not written: {e}")
+    with _step(console, "Emulating and writing the report" if data is not None and evaluation is None
+               else "Writing the report"):
+        kwargs = {}
+        if data is not None:
+            kwargs = dict(x=data.x, y_float=data.y_float, labels=data.labels)
+        return write_report(outdir, design, sweep=sweep, evaluation=evaluation, clock_mhz=clock_mhz,
+                            **kwargs)
+
+
+@cli.command()
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=".npz with x_test and optional y_keras (Keras outputs) and labels.")
+@click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="The Keras model, to compute the float outputs when the data has no y_keras.")
+@click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True),
+              help="Clock frequency to express cycle counts in nanoseconds.")
+@_user_errors
+def report(outdir, data_path, model_path, clock_mhz):
+    """Rewrite the report of a design saved by `rnnrtl convert` in OUTDIR.
+
+    \b
+    Examples:
+      rnnrtl report out/model
+      rnnrtl report out/model --data other_test.npz
+      rnnrtl report out/model --data inputs_only.npz --model model.keras
+    """
+    console = _console()
+    design = flow.load_saved(outdir)
+    data = None
+    if data_path is not None:
+        data = flow.load_data(data_path, in_features=design.network.in_features,
+                              timesteps=design.network.timesteps,
+                              out_features=design.network.out_features)
+        if data.y_float is None and model_path is not None:
+            with _step(console, f"Keras float outputs on {len(data.x)} samples"):
+                data.y_float = flow.keras_outputs(flow.load_model(model_path), data.x)
+    with _step(console, "Writing the report"):
+        kwargs = {} if data is None else dict(x=data.x, y_float=data.y_float, labels=data.labels)
+        summary = write_report(outdir, design, clock_mhz=clock_mhz, **kwargs)
+    _print_design(console, design, summary)
+    console.print(_one_line(design, summary, outdir, "reported"), soft_wrap=True)
+
+
+@cli.command()
+@click.option("-o", "--outdir", default="out/demo", show_default=True,
+              type=click.Path(file_okay=False, path_type=Path), help="Directory for everything written.")
+@click.option("--model", "name", default="jets-lstm", show_default=True,
+              type=click.Choice(["jets-lstm", "jets-gru"]), help="Which bundled jet tagger.")
+@click.pass_context
+@_user_errors
+def demo(ctx, outdir, name):
+    """Run the whole flow offline on a bundled jet-tagging model.
+
+    Converts the bundled Keras model (20 constituents × 6 features → LSTM(20) or GRU(20) →
+    Dense(64, relu) → Dense(1, sigmoid)), emulates it bit-accurately on 2000 held-out jets, compares
+    the decisions with the stored Keras float outputs and the labels, writes the hardware files
+    and simulates them when this rnnrtl can, and writes the report.
+
+    \b
+    Examples:
+      rnnrtl demo
+      rnnrtl demo -o out/gru --model jets-gru
+    """
+    from . import demo as bundled
+    console = _console()
+    console.print(f"[bold]rnnrtl {__version__} demo[/]: bundled model {name}, output in {outdir}")
+    with _step(console, f"Loading {name}"):
+        keras_model = flow.load_model(bundled.model_path(name))
+        stored = bundled.load_data()
+    with _step(console, "Converting to fixed point (default configuration)"):
+        config = load_config(None)
+        design = convert_model(keras_model, config)
+    data = flow.TestData(x=stored["x_test"], y_float=stored["y_" + name.split("-")[1]],
+                         labels=stored["labels"])
+    with _step(console, f"Emulating {len(data.x)} held-out jets bit-accurately"):
+        evaluation = evaluate(design, data.x, data.y_float, data.labels)
+    sweep = None
+    if timing_of(design) is not None:
+        with _step(console, "Converting at reuse 1, 2, 4, 8"):
+            sweep = flow.sweep_reuse(keras_model, config, [1, 2, 4, 8])
+    summary = _write_outputs(console, design, outdir, data, sweep, None, evaluation)
+    simulate = cli.commands.get("simulate")
+    if simulate is not None:
+        with _step(console, "Simulating the generated Verilog against the emulator"):
+            ctx.invoke(simulate, outdir=outdir)
+    else:
+        console.print("[yellow]–[/] Simulation skipped: this rnnrtl has no `simulate` command yet.")
+    _print_design(console, design, summary)
+    console.print(f"Report: {outdir / 'report.html'} (and report.md)")
+    console.print(_one_line(design, summary, outdir), soft_wrap=True)
+
+
+def main():
+    """Entry point of the ``rnnrtl`` console script."""
+    cli(prog_name="rnnrtl")
+
+
+if __name__ == "__main__":
+    main()
