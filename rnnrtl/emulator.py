@@ -224,6 +224,10 @@ class _RecurrentEmu(_Layer):
         L = self.layer
         batch, steps, _ = x.shape
         ax = self.mx(x.reshape(batch * steps, -1)).reshape(batch, steps, -1)
+        self.ax_frac = self.mx.frac
+        bias = self.step_bias()
+        if bias is not None:  # added once for every step: integer sums are exact in any order
+            ax, self.ax_frac = _aligned_sum((ax, self.mx.frac), bias)
         state = self.initial_state(batch)
         outputs = []
         for t in range(steps):
@@ -236,11 +240,19 @@ class _RecurrentEmu(_Layer):
     def initial_state(self, batch):
         return (np.zeros((batch, self.units), dtype=np.int64),)
 
+    def step_bias(self):
+        """The bias term every step adds to the input projection (folded into it up front), or
+        ``None`` when the cell adds its biases itself."""
+        return None
+
 
 class _SimpleRNNEmu(_RecurrentEmu):
+    def step_bias(self):
+        return _bias(self.layer.bias)
+
     def step(self, ax, state, ctr):
         L, (h,) = self.layer, state
-        acc, frac = _aligned_sum((ax, self.mx.frac), (self.mh(h), self.mh.frac), _bias(L.bias))
+        acc, frac = _aligned_sum((ax, self.ax_frac), (self.mh(h), self.mh.frac))
         pre = ctr.requant(f"{L.name}.pre", acc, frac, L.pre_fmt)
         act = self.activation(L.activation, pre, f"{L.name}.h", ctr)
         if L.activation.out_fmt != L.output_fmt:
@@ -254,11 +266,13 @@ class _LSTMEmu(_RecurrentEmu):
         zeros = np.zeros((batch, self.units), dtype=np.int64)
         return (zeros, zeros)
 
+    def step_bias(self):
+        return _bias(self.layer.bias, self.layer.product_fmt)
+
     def step(self, ax, state, ctr):
         L, (h, c) = self.layer, state
         N = self.units
-        acc, frac = _aligned_sum((ax, self.mx.frac), (self.mh(h), self.mh.frac),
-                                 _bias(L.bias, L.product_fmt))
+        acc, frac = _aligned_sum((ax, self.ax_frac), (self.mh(h), self.mh.frac))
         gate = self.accumulate(f"{L.name}.gate", acc, frac, L.gate_fmt, ctr)
         ra, ga = L.recurrent_activation, L.activation
         if ra.table is not None:  # one lookup for i, f, o (elementwise, so slicing after is exact)

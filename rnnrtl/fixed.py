@@ -236,6 +236,8 @@ class FixedFormat:
         """
         codes = np.asarray(codes, dtype=np.int64)
         lo, hi = self.min_code, self.max_code
+        if codes.size == 0 or (codes.min() >= lo and codes.max() <= hi):
+            return codes, 0  # two reductions, no temporaries: the common case in a datapath
         clipped = np.clip(codes, lo, hi)
         over = clipped != codes
         count = int(np.count_nonzero(over))

@@ -56,9 +56,9 @@ class LSTMLayer(RecurrentLayer):
     def _build_loop(self):
         L = self.layer
         N = L.units
-        self.mh = MatVec(weights=L.recurrent.codes, weight_frac=L.recurrent.fmt.frac_bits,
-                         x_type=L.output_fmt.int_type, reuse=L.schedule.reuse_recurrent,
-                         addend_type=self.projection.out_type, tree_fanin=self.tree_fanin)
+        self.mh = MatVec.of(L.recurrent, x_type=L.output_fmt.int_type,
+                            reuse=L.schedule.reuse_recurrent, addend_type=self.projection.out_type,
+                            tree_fanin=self.tree_fanin)
         ra, ga, sa = L.recurrent_activation, L.activation, L.state_activation
         self.sig = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ra, lanes=3 * N)
         self.cand = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ga, lanes=N)
@@ -136,14 +136,11 @@ class GRULayer(RecurrentLayer):
         zr, hh = slice(0, 2 * N), slice(2 * N, 3 * N)
         ax_t = self.projection.out_type
         h_t = L.output_fmt.int_type
-        w = L.recurrent
 
         def matvec(rows, x_type, addend_type, bias):
-            return MatVec(weights=w.codes[rows], weight_frac=w.fmt.frac_bits, x_type=x_type,
-                          reuse=L.schedule.reuse_recurrent,
-                          bias=None if bias is None else bias.codes[rows],
-                          bias_frac=None if bias is None else bias.fmt.frac_bits,
-                          addend_type=addend_type, tree_fanin=self.tree_fanin)
+            return MatVec.of(L.recurrent, rows=rows, bias=bias, x_type=x_type,
+                             reuse=L.schedule.reuse_recurrent, addend_type=addend_type,
+                             tree_fanin=self.tree_fanin)
 
         ra, ha = L.recurrent_activation, L.activation
         fr = ra.out_fmt.frac_bits
@@ -255,9 +252,9 @@ class GRULayer(RecurrentLayer):
 class SimpleRNNLayer(RecurrentLayer):
     def _build_loop(self):
         L = self.layer
-        self.mh = MatVec(weights=L.recurrent.codes, weight_frac=L.recurrent.fmt.frac_bits,
-                         x_type=L.output_fmt.int_type, reuse=L.schedule.reuse_recurrent,
-                         addend_type=self.projection.out_type, tree_fanin=self.tree_fanin)
+        self.mh = MatVec.of(L.recurrent, x_type=L.output_fmt.int_type,
+                            reuse=L.schedule.reuse_recurrent, addend_type=self.projection.out_type,
+                            tree_fanin=self.tree_fanin)
         self.act = ActivationUnit(in_type=self.mh.out_type, fmt=L.pre_fmt, activation=L.activation,
                                   lanes=L.units)
 

@@ -33,12 +33,8 @@ class DenseLayer(wiring.Component):
 
     def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int | None = None):
         self.layer = layer
-        self.matvec = MatVec(
-            weights=layer.kernel.codes, weight_frac=layer.kernel.fmt.frac_bits,
-            x_type=layer.input_fmt.int_type, reuse=layer.schedule.reuse_input,
-            bias=None if layer.bias is None else layer.bias.codes,
-            bias_frac=None if layer.bias is None else layer.bias.fmt.frac_bits,
-            tree_fanin=tree_fanin)
+        self.matvec = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
+                                reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin)
         self.act = ActivationUnit(in_type=self.matvec.out_type, fmt=layer.pre_fmt,
                                   activation=layer.activation, lanes=layer.units)
         self._extra = int(layer.activation.out_fmt != layer.output_fmt)

@@ -150,6 +150,16 @@ class MatVec(wiring.Component):
             sig["addend"] = In(data.ArrayLayout(_shape(addend_type), rows))
         super().__init__(sig)
 
+    @classmethod
+    def of(cls, weights, *, x_type, reuse, bias=None, rows=slice(None), addend_type=None,
+           tree_fanin=4) -> "MatVec":
+        """A MatVec of IR :class:`~rnnrtl.ir.Weights` (rows ``rows`` of them) and an optional IR
+        bias, taking their codes and fractional bits from the IR."""
+        return cls(weights=weights.codes[rows], weight_frac=weights.fmt.frac_bits, x_type=x_type,
+                   reuse=reuse, bias=None if bias is None else bias.codes[rows],
+                   bias_frac=None if bias is None else bias.fmt.frac_bits,
+                   addend_type=addend_type, tree_fanin=tree_fanin)
+
     # -- the schedule, computed without hardware ---------------------------------------------------
 
     def _plan(self):

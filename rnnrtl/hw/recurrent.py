@@ -91,9 +91,6 @@ class RecurrentLayer(wiring.Component):
         self.layer = layer
         self.tree_fanin = tree_fanin
         self.slots = layer.schedule.interleave
-        if layer.schedule.mode != "static":
-            raise HardwareError(f"layer {layer.name!r}: mode {layer.schedule.mode!r} has no hardware "
-                                "generator yet; use mode 'static' (with interleave for throughput)")
         if self.slots > 1 and layer.return_sequences:
             raise HardwareError(
                 f"layer {layer.name!r}: interleave {self.slots} needs return_sequences=False (the "
@@ -101,13 +98,16 @@ class RecurrentLayer(wiring.Component):
         if self.slots > 1 and not timesteps:
             raise HardwareError(f"layer {layer.name!r}: interleave needs a fixed sequence length")
         self.x_depth = timesteps if self.slots > 1 else 2
-        self.projection = MatVec(
-            weights=layer.kernel.codes, weight_frac=layer.kernel.fmt.frac_bits,
-            x_type=layer.input_fmt.int_type, reuse=layer.schedule.reuse_input,
-            bias=None if layer.bias is None else layer.bias.codes,
-            bias_frac=None if layer.bias is None else layer.bias.fmt.frac_bits,
-            tree_fanin=tree_fanin)
+        self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
+                                    reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin)
         self._build_loop()
+        if layer.schedule.mode != "static":
+            full = -(-self.step_cycles // self.job_spacing)
+            raise HardwareError(
+                f"layer {layer.name!r}: mode {layer.schedule.mode!r} has no hardware generator yet. "
+                f"With one time step per input beat, 'interleave: {full}' keeps this cell's pipeline "
+                f"full and reaches the stream-limited II (timesteps x {self.job_spacing} cycles) with "
+                "one cell's multipliers instead of one per time step")
         # An emitting job holds an output credit from its start until its beat is taken: enough
         # credits for the jobs in flight at full rate (one beat per step with return_sequences).
         held = self.projection.latency + self.step_cycles + 1

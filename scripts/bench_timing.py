@@ -1,0 +1,60 @@
+"""Cycle figures of the generated hardware, known before simulation (issue: RTL generator).
+
+Usage: python scripts/bench_timing.py [--reuse 1,2,4,8,16] [--interleave 1,2,4,8] [--fanin 4]
+For the LSTM(20)-on-20x6 jet model (Dense(64, relu) -> Dense(1, sigmoid)) and its GRU(20)
+sibling: cycles per time step, total latency, II and multipliers across reuse factors (static
+mode), then sequences per cycle against interleave K at reuse 1. Figures come from
+``Design.timing`` — the same hardware objects that generate the Verilog; the simulation tests check
+that they equal what Amaranth's simulator and Verilator measure.
+"""
+
+import argparse
+
+from rich.table import Table
+
+import _common
+import rnnrtl
+
+
+def _ints(text):
+    return [int(v) for v in text.split(",") if v]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reuse", type=_ints, default=[1, 2, 4, 8, 16])
+    ap.add_argument("--interleave", type=_ints, default=[1, 2, 4, 8])
+    ap.add_argument("--fanin", type=int, default=None, help="adder_fanin (default: rnnrtl's)")
+    args = ap.parse_args()
+    extra = {} if args.fanin is None else {"adder_fanin": args.fanin}
+    console = _common.console()
+    for name in (_common.JET_LSTM, _common.JET_GRU):
+        path, _, _ = _common.anchor(name)
+        table = Table(title=f"{name}: static mode across reuse factors")
+        for col in ("reuse", "cycles/step", "latency (cycles)", "II (cycles)", "multipliers",
+                    "latency @200 MHz", "targets (reuse 1)"):
+            table.add_column(col, justify="right")
+        for reuse in args.reuse:
+            t = rnnrtl.convert(path, {"reuse": reuse, **extra}).timing
+            target = ""
+            if reuse == 1:
+                ok = t.cycles_per_step <= 8 and t.latency <= 200
+                target = f"<= 8/step, <= 200 total: {'ok' if ok else 'MISSED'}"
+            table.add_row(str(reuse), str(t.cycles_per_step), str(t.latency), str(t.ii),
+                          str(t.multipliers), f"{t.latency * 5} ns", target)
+        console.print(table)
+        table = Table(title=f"{name}: interleave K at reuse 1 (K sequences share the static cell)")
+        for col in ("K", "II (cycles/sequence)", "sequences/cycle", "gain vs K=1", "multipliers"):
+            table.add_column(col, justify="right")
+        base = None
+        for k in args.interleave:
+            cfg = {"reuse": 1, **extra, "layers": {name.split("-")[1]: {"interleave": k}}}
+            t = rnnrtl.convert(path, cfg).timing
+            base = base or t.ii
+            table.add_row(str(k), str(t.ii), f"{1 / t.ii:.4f}", f"{base / t.ii:.2f}x",
+                          str(t.multipliers))
+        console.print(table)
+
+
+if __name__ == "__main__":
+    main()
