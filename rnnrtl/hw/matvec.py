@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (MatVec.of builds units the timing model reads without elaborating them)
 """``MatVec``: an exact, full-width matrix-vector product ``y = W·x (+ b) (+ addend)`` with a reuse factor.
 
 The weights are constants of the circuit; nothing is rounded: every term is aligned (shifted left,
