@@ -262,9 +262,12 @@ def report(outdir, data_path, model_path, clock_mhz):
               type=click.Path(file_okay=False, path_type=Path), help="Directory for everything written.")
 @click.option("--model", "name", default="jets-lstm", show_default=True,
               type=click.Choice(["jets-lstm", "jets-gru"]), help="Which bundled jet tagger.")
+@click.option("--reuse", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Reuse factor of the generated core. 4 keeps the Verilator build near a minute; "
+                   "1 gives the lowest latency but takes about five minutes to build.")
 @click.pass_context
 @_user_errors
-def demo(ctx, outdir, name):
+def demo(ctx, outdir, name, reuse):
     """Run the whole flow offline on a bundled jet-tagging model.
 
     Converts the bundled Keras model (20 constituents × 6 features → LSTM(20) or GRU(20) →
@@ -275,7 +278,7 @@ def demo(ctx, outdir, name):
     \b
     Examples:
       rnnrtl demo
-      rnnrtl demo -o out/gru --model jets-gru
+      rnnrtl demo -o out/gru --model jets-gru --reuse 1
     """
     from . import demo as bundled
     console = _console()
@@ -283,8 +286,8 @@ def demo(ctx, outdir, name):
     with _step(console, f"Loading {name}"):
         keras_model = flow.load_model(bundled.model_path(name))
         stored = bundled.load_data()
-    with _step(console, "Converting to fixed point (default configuration)"):
-        config = load_config(None)
+    with _step(console, f"Converting to fixed point (default formats, reuse {reuse})"):
+        config = load_config({"reuse": reuse})
         design = convert_model(keras_model, config)
     data = flow.TestData(x=stored["x_test"], y_float=stored["y_" + name.split("-")[1]],
                          labels=stored["labels"])

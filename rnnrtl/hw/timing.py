@@ -173,9 +173,12 @@ class NetworkTiming:
     multipliers: int
     timesteps: int
     layers: list = field(default_factory=list)
+    #: Sequences over which ``ii`` is averaged (interleaved slots repeat their pattern this often).
+    ii_period: int = 1
 
     def to_dict(self) -> dict:
-        return {"latency": self.latency, "ii": self.ii, "cycles_per_step": self.cycles_per_step,
+        return {"latency": self.latency, "ii": self.ii, "ii_period": self.ii_period,
+                "cycles_per_step": self.cycles_per_step,
                 "multipliers": self.multipliers, "timesteps": self.timesteps,
                 "layers": [vars(l) for l in self.layers]}
 
@@ -211,7 +214,9 @@ def network_timing(network, hw_layers, *, timesteps: int | None = None) -> Netwo
         layers.append(LayerTiming(ir_layer.name, ir_layer.kind, lat, ii, per_step, hw.multipliers))
         # A later layer sees beats per sequence; its own "timesteps" are those beats.
     latency, ii = _measure(hw_layers, T, beats)
+    period = math.lcm(*(getattr(hw, "slots", 1) for hw in hw_layers))
     per_step = max(l.cycles_per_step for l in layers if l.kind != "dense") \
         if any(l.kind != "dense" for l in layers) else layers[0].cycles_per_step
     return NetworkTiming(latency=latency, ii=ii, cycles_per_step=per_step,
-                         multipliers=sum(l.multipliers for l in layers), timesteps=T, layers=layers)
+                         multipliers=sum(l.multipliers for l in layers), timesteps=T, layers=layers,
+                         ii_period=period)

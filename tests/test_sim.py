@@ -1,0 +1,324 @@
+"""Generated cores on Verilator: bit-exact against the emulator under random stalls, measured latency
+and II equal to the manifest, reset in mid-sequence, lint clean with the documented waivers.
+
+Each design is converted, written and built once per session (:func:`designs`), then checked by
+the three cocotb tests of ``sim/testbench.py`` through :func:`rnnrtl.verify.simulate`. Models are
+tiny (T 4-6, 3-4 units) with random weights scaled up so that activations, saturation and the
+tables' extremes are reached; inputs are scaled up too. The cases combine the features to cover
+(cell kinds, GRU reset modes, stacking, sequence outputs, Dense heads, reuse 1 / divisor /
+non-divisor / per-layer, interleave, a non-byte lane width) into few designs, because each build
+costs Verilator ~5-20 s; ``Case.covers`` says what each one is for. The whole file runs in about
+two minutes on two busy cores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+import rnnrtl
+from rnnrtl import verify
+
+keras = pytest.importorskip("keras")
+
+SAMPLES = 240  # random sequences per design (the brief: at least 200)
+
+
+@dataclass(frozen=True)
+class Case:
+    layers: tuple        # (kind, keyword arguments) after the input
+    timesteps: int
+    features: int
+    config: dict = field(default_factory=dict)
+    x_scale: float = 2.0
+    w_scale: float = 1.5
+    covers: str = ""
+
+
+def _layer(kind, kwargs):
+    cls = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simplernn": keras.layers.SimpleRNN,
+           "dense": keras.layers.Dense}[kind]
+    return cls(**kwargs)
+
+
+CASES = {
+    "lstm_r1": Case(
+        (("lstm", dict(units=4, recurrent_activation="hard_sigmoid", name="lstm")),
+         ("dense", dict(units=3, activation="relu", name="hid")), ("dense", dict(units=2, name="out"))),
+        timesteps=5, features=3, config={"reuse": 1},
+        covers="LSTM (hard_sigmoid gates), Dense relu -> Dense linear head, reuse 1"),
+    "gru_after_divisor": Case(
+        (("gru", dict(units=4, reset_after=True, name="gru")),
+         ("dense", dict(units=2, activation="sigmoid", name="out"))),
+        timesteps=4, features=3, config={"reuse": 4},  # divides 36, 48 and 8 products
+        covers="GRU reset_after=True, sigmoid head, reuse dividing every product count"),
+    "gru_before_nondivisor": Case(
+        (("gru", dict(units=3, reset_after=False, name="gru")),
+         ("dense", dict(units=3, activation="softmax", name="out"))),
+        timesteps=5, features=2, config={"reuse": 5, "precision": "fixed<10,4>"},  # 18, 27, 9
+        x_scale=4.0,
+        covers="GRU reset_after=False, softmax head, reuse 5 dividing none of 18/27/9, 10-bit lanes "
+               "(tdata padded to bytes), saturating inputs"),
+    "simplernn_per_layer": Case(
+        (("simplernn", dict(units=4, name="rnn")),
+         ("dense", dict(units=1, activation="sigmoid", name="out"))),
+        timesteps=6, features=3,
+        config={"layers": {"rnn": {"reuse_input": 3, "reuse_recurrent": 16}, "out": {"reuse": 3}}},
+        covers="SimpleRNN, per-layer reuse_input 3 / reuse_recurrent 16 (one multiplier), Dense "
+               "reuse 3 of 4 products"),
+    "stacked_sequences": Case(
+        (("lstm", dict(units=3, return_sequences=True, name="lstm")),
+         ("gru", dict(units=4, return_sequences=True, name="gru")),
+         ("dense", dict(units=2, name="out"))),
+        timesteps=4, features=2, config={"layers": {"lstm": {"reuse": 2}, "gru": {"reuse": 7}}},
+        covers="LSTM(return_sequences) -> GRU(return_sequences) -> per-step Dense: T output beats "
+               "per sequence (tlast on the last), reuse 2 and 7 (non-divisor of 36/48)"),
+    "interleaved": Case(
+        (("lstm", dict(units=3, return_sequences=True, name="lstm")),
+         ("gru", dict(units=3, name="gru")),
+         ("dense", dict(units=2, activation="relu", name="hid")),
+         ("dense", dict(units=1, activation="sigmoid", name="out"))),
+        timesteps=5, features=2,
+        config={"layers": {"lstm": {"interleave": 1, "reuse": 3}, "gru": {"interleave": 3, "reuse": 5}}},
+        covers="interleave 3 (a fractional II, averaged over the slots' pattern) behind a "
+               "non-interleaved LSTM; reuse 3 and 5"),
+}
+
+
+def make_model(name: str, case: Case, seed: int = 0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((case.timesteps, case.features))] +
+                             [_layer(kind, kw) for kind, kw in case.layers], name=name)
+    rng = np.random.default_rng(seed)
+    model.set_weights([rng.uniform(-case.w_scale, case.w_scale, w.shape) for w in model.get_weights()])
+    return model
+
+
+def write_case(name: str, case: Case, outdir, *, samples: int = SAMPLES, seed: int = 0):
+    design = rnnrtl.convert(make_model(name, case, seed), case.config)
+    x = np.random.default_rng(seed + 1).standard_normal((samples, case.timesteps, case.features))
+    try:
+        design.write(outdir, x=x * case.x_scale)
+    except NotImplementedError as e:  # a schedule the generator does not build (yet)
+        pytest.skip(f"{name}: {e}")
+    return design
+
+
+# -- one build and one simulation per design ------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def build_root(tmp_path_factory):
+    """Compiled cores, shared by every test of the session (keyed on the Verilog's hash)."""
+    return tmp_path_factory.mktemp("sim_build")
+
+
+@pytest.fixture(scope="session")
+def designs(tmp_path_factory, build_root):
+    """``get(name)`` -> ``(name, outdir, design, summary)``: each case written, built and
+    simulated once per session, on first use."""
+    done = {}
+
+    def get(name):
+        if name not in done:
+            outdir = tmp_path_factory.mktemp(name)
+            design = write_case(name, CASES[name], outdir)
+            summary = verify.simulate(outdir, seed=1, build_dir=build_root, backpressure=0.3, idle=0.3)
+            print(f"\n{name}: {summary}")
+            done[name] = (name, outdir, design, summary)
+        return done[name]
+
+    return get
+
+
+@pytest.fixture(scope="session", params=sorted(CASES))
+def simulated(request, designs):
+    """Each case in turn (see :func:`designs`)."""
+    return designs(request.param)
+
+
+@pytest.mark.slow
+def test_bit_exact_under_random_stalls(simulated):
+    name, _, _, summary = simulated
+    stalls = summary.tests["random_stalls"]
+    assert stalls["samples"] == SAMPLES, stalls
+    assert summary.mismatches == 0, summary.first_mismatch
+    assert stalls["passed"], stalls["problems"]
+
+
+@pytest.mark.slow
+def test_latency_and_ii_equal_the_manifest(simulated):
+    _, outdir, design, summary = simulated
+    timing = json.loads((outdir / "manifest.json").read_text())["timing"]
+    assert (timing["latency"], timing["ii"]) == (design.timing.latency, design.timing.ii)
+    assert summary.latency == timing["latency"], summary.tests["full_rate_timing"]
+    assert summary.ii == timing["ii"], summary.tests["full_rate_timing"]
+    assert summary.tests["full_rate_timing"]["passed"], summary.tests["full_rate_timing"]["problems"]
+
+
+@pytest.mark.slow
+def test_reset_in_mid_sequence(simulated):
+    _, _, _, summary = simulated
+    result = summary.tests["reset_mid_sequence"]
+    assert result["passed"], result["problems"]
+    assert summary.passed, summary.problems
+
+
+@pytest.mark.slow
+def test_lint_clean_with_documented_waivers(simulated):
+    _, outdir, _, _ = simulated
+    report = verify.lint(outdir)
+    assert report.clean, str(report)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["stacked_sequences", "interleaved"])
+def test_heavy_backpressure_and_back_to_back_input(name, designs, build_root):
+    """Output refused 85 % of the time, input never idle: queues fill, credits must hold (on the
+    design with T output beats per sequence and on the interleaved one)."""
+    _, outdir, _, _ = designs(name)
+    summary = verify.simulate(outdir, samples=60, seed=11, build_dir=build_root,
+                              backpressure=0.85, idle=0.0)
+    assert summary.build_reused
+    assert summary.passed, summary.problems
+
+
+@pytest.mark.slow
+def test_build_is_shared(designs, build_root):
+    """A second simulation of the same Verilog reuses the build (and still passes)."""
+    _, outdir, _, first = designs("lstm_r1")
+    again = verify.simulate(outdir, samples=20, seed=7, build_dir=build_root)
+    assert again.build_reused and again.build_seconds == 0.0
+    assert again.build_dir == first.build_dir
+    assert again.passed, again.problems
+
+
+# -- the checker catches what it should -----------------------------------------------------------
+
+def _copy_design(outdir, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(outdir, copy, ignore=shutil.ignore_patterns("sim_build"))
+    return copy
+
+
+@pytest.mark.slow
+def test_a_wrong_expected_code_is_reported_with_its_place(designs, tmp_path, build_root):
+    _, outdir, _, _ = designs("stacked_sequences")
+    copy = _copy_design(outdir, tmp_path)
+    vectors = dict(np.load(copy / "vectors.npz"))
+    y = vectors["y_codes"]
+    sample, beat, lane = 5, y.shape[1] - 1, 1
+    good = int(y[sample, beat, lane])
+    y[sample, beat, lane] = good + 1
+    np.savez_compressed(copy / "vectors.npz", **vectors)
+    summary = verify.simulate(copy, samples=10, seed=3, build_dir=build_root)
+    assert summary.build_reused  # same Verilog, same build
+    assert not summary.passed and summary.mismatches == 1
+    assert summary.first_mismatch.startswith(
+        f"sample {sample}, beat {beat}, lane {lane}: expected {good + 1}, got {good}")
+
+
+@pytest.mark.slow
+def test_a_wrong_manifest_timing_is_reported(designs, tmp_path, build_root):
+    _, outdir, _, _ = designs("gru_after_divisor")
+    copy = _copy_design(outdir, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["timing"]["latency"] += 1
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    summary = verify.simulate(copy, samples=5, build_dir=build_root)
+    assert not summary.passed and summary.mismatches == 0
+    assert any("measured latency" in p for p in summary.problems), summary.problems
+
+
+# -- what the hardware does not do yet ------------------------------------------------------------
+
+def test_unrolled_mode_raises_a_clear_error():
+    case = CASES["lstm_r1"]
+    design = rnnrtl.convert(make_model("lstm_r1", case), {**case.config, "mode": "unrolled"})
+    with pytest.raises((NotImplementedError, ValueError), match=r"layer 'lstm'.*'unrolled'"):
+        design.hardware()
+
+
+# -- pieces that need no simulator ----------------------------------------------------------------
+
+def test_lane_codec_round_trip_and_sign_extension():
+    testbench = pytest.importorskip("cocotb") and _testbench_module()
+    stream = {"tdata_width": 32, "lanes": [
+        {"lsb": 0, "width": 10, "signed": True}, {"lsb": 10, "width": 10, "signed": True},
+        {"lsb": 20, "width": 8, "signed": False}]}
+    codec = testbench.LaneCodec(stream)
+    for codes in ([-512, 511, 255], [0, -1, 0], [-1, 0, 128]):
+        word = codec.pack(codes)
+        assert 0 <= word < 1 << 28
+        assert codec.unpack(word) == codes
+    assert codec.unpack(0x3FF) == [-1, 0, 0]
+    with pytest.raises(ValueError, match="lane 0: code 512 does not fit 10 bits"):
+        codec.pack([512, 0, 0])
+
+
+def test_scoreboard_reports_mismatch_tlast_duplicate_and_loss():
+    tb = pytest.importorskip("cocotb") and _testbench_module()
+    expected = [tb.Beat(0, 0, [1, -2], False), tb.Beat(0, 1, [3, 4], True),
+                tb.Beat(1, 0, [5, 6], False), tb.Beat(1, 1, [7, 8], True)]
+    board = tb.Scoreboard()
+    board.expect(expected)
+    board([1, -2], False, 10)
+    board([3, 4], False, 11)           # tlast missing
+    board([5, 9], False, 12)           # lane 1 wrong
+    assert board.lost().startswith("1 output beats never arrived, the first being sample 1, beat 1")
+    board([7, 8], True, 13)
+    board([7, 8], True, 14)           # one too many
+    assert board.first_mismatch == "sample 0, beat 1: tlast expected 1, got 0 (cycle 11)"
+    assert board.errors[1].startswith("sample 1, beat 0, lane 1: expected 6, got 9")
+    assert board.errors[2].startswith("unexpected output beat [7, 8] (tlast=1) at cycle 14")
+    assert board.mismatches == 2 and board.lost() is None
+
+
+def test_steady_ii_finds_the_slots_pattern():
+    tb = pytest.importorskip("cocotb") and _testbench_module()
+    starts = [0, 5, 10, 39, 47, 84, 92, 129, 137, 174]      # gaps 5 5 29 8 37 8 37 8 37
+    ii, period = tb.steady_ii(starts, None)
+    assert (ii, period) == (tb.Fraction(45, 2), 2) and tb.same_ii(ii, 22.5)
+    assert tb.steady_ii([0, 28, 68, 108, 148], None) == (40, 1)
+    assert not tb.same_ii(tb.Fraction(41), 40)
+
+
+def _testbench_module():
+    import importlib.util
+    import sys
+    name = "rnnrtl_sim_testbench_unit"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, verify.testbench_path())
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def test_waivers_keep_real_problems():
+    W = verify.LintWarning
+    found = [
+        W("WIDTHEXPAND", "a.v", 3, "Operator ADD expects 42 bits on the RHS, but RHS's SIGNED generates 23 bits.", ""),
+        W("WIDTHTRUNC", "a.v", 4, "Logical operator LOGNOT expects 1 bit on the LHS, but LHS's VARREF 'wait' generates 3 bits.", ""),
+        W("WIDTHTRUNC", "a.v", 5, "Operator ASSIGNW expects 8 bits on the Assign RHS, but Assign RHS's VARREF 'x' generates 9 bits.", ""),
+        W("ASCRANGE", "a.v", 6, "Ascending bit range vector: left < right of bit range: [-1:0]", ""),
+        W("UNUSEDSIGNAL", "a.v", 6, "Signal is not driven, nor used: 'cooldown'", ""),
+        W("ASCRANGE", "a.v", 7, "Ascending bit range vector: left < right of bit range: [-1:0]", ""),
+        W("MULTIDRIVEN", "a.v", 8, "Signal has multiple driving blocks", ""),
+    ]
+    left, waived = verify._apply_waivers(found)
+    assert [(w.code, w.line) for w in left] == [("WIDTHTRUNC", 5), ("ASCRANGE", 7), ("MULTIDRIVEN", 8)]
+    assert waived == {"WIDTHEXPAND": 1, "WIDTHTRUNC": 1, "ASCRANGE": 1, "UNUSEDSIGNAL": 1}
+
+
+def test_waivers_are_documented():
+    from pathlib import Path
+    doc = (Path(verify.__file__).resolve().parent.parent / "docs" / "verilator-waivers.md")
+    if not doc.is_file():
+        pytest.skip("not a source checkout")
+    text = doc.read_text()
+    for waiver in verify.WAIVERS:
+        assert f"`{waiver.code}`" in text, waiver.code
