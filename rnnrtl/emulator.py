@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .fixed import IntType, Rounding, requantize, shift_round
 from .ir import GRU, LSTM, Activation, Dense, Network, SimpleRNN, Weights, matvec_type
@@ -371,10 +372,13 @@ class Emulator:
         if net.timesteps is not None and x.shape[1] != net.timesteps:
             raise ValueError(f"input has {x.shape[1]} time steps; the model expects {net.timesteps}")
         chunks = [x[i:i + self.CHUNK] for i in range(0, max(len(x), 1), self.CHUNK)]
-        if len(chunks) == 1:
-            parts = [self._run_chunk(chunks[0], trace)]
+        workers = min(len(chunks), os.cpu_count() or 1)
+        if workers == 1:
+            parts = [self._run_chunk(chunk, trace) for chunk in chunks]
         else:
-            with ThreadPoolExecutor(max_workers=min(len(chunks), os.cpu_count() or 1)) as pool:
+            # One BLAS thread per worker: BLAS's own threads on top of ours oversubscribe the cores.
+            with threadpool_limits(limits=1, user_api="blas"), \
+                    ThreadPoolExecutor(max_workers=workers) as pool:
                 parts = list(pool.map(lambda c: self._run_chunk(c, trace), chunks))
         overflows: dict[str, int] = {}
         for part in parts:
