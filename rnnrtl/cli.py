@@ -355,6 +355,48 @@ def simulate(ctx, outdir, samples, seed, backpressure, idle):
     console.print("[green]✓[/] bit-exact, latency and II as promised", soft_wrap=True)
 
 
+@cli.command()
+@click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--target", default=None, metavar="NAME",
+              help="Board or part to build for (see the list below); omit for --estimate only.")
+@click.option("--estimate", type=click.Choice(["xc7", "xcup", "ecp5"]), default=None,
+              help="Also synthesise the bare core with yosys for LUT/FF/DSP/BRAM counts "
+                   "(and an ECP5 Fmax from nextpnr).")
+@click.option("--no-run", is_flag=True, help="Write the build files only; run no tool.")
+@click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where to build (default: OUTDIR/build-TARGET).")
+@_user_errors
+def build(outdir, target, estimate, no_run, build_dir):
+    """Build the core in OUTDIR for an FPGA target, or estimate its resources.
+
+    Xilinx targets write a complete Vivado project (TCL, XDC, Verilog) and the TCL that packages
+    the core as a Vivado IP; Vivado runs only when it is on PATH. ECP5 targets run yosys, nextpnr
+    and ecppack (YoWASP) to a bitstream and report Fmax and utilisation.
+
+    \b
+    Examples:
+      rnnrtl build out/my_model --estimate xcup
+      rnnrtl build out/my_model --target ulx3s_85f
+      rnnrtl build out/my_model --target vu9p --estimate xcup
+    """
+    from .build import BuildError, build as run_build, targets
+    if not (outdir / "manifest.json").is_file():
+        raise UsageError(f"{outdir} holds no manifest.json; write one with `rnnrtl convert MODEL -o {outdir}`")
+    if target is None and estimate is None:
+        raise UsageError(f"give --target (one of {', '.join(sorted(targets()))}) and/or --estimate")
+    if target is not None and target not in targets():
+        raise UsageError(f"unknown target {target!r}; valid: {', '.join(sorted(targets()))}")
+    folder = build_dir or outdir / f"build-{target or 'estimate'}"
+    console = _console()
+    with console.status(f"Building in {folder} (yosys/nextpnr can take minutes)"):
+        try:
+            result = run_build(outdir, target, outdir=folder, estimate=estimate, run=not no_run)
+        except BuildError as e:
+            raise UsageError(str(e)) from None
+    console.print(result.summary(), soft_wrap=True, markup=False)
+    console.print(f"build files in {folder} ({result.runtime_s:.0f} s)", soft_wrap=True)
+
+
 def main():
     """Entry point of the ``rnnrtl`` console script."""
     cli(prog_name="rnnrtl")

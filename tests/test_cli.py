@@ -242,3 +242,27 @@ def test_report_of_a_directory_without_design(tmp_path):
 def test_bad_sweep_list(tiny, tmp_path, value):
     result = _invoke("convert", tiny["model"], "-o", tmp_path / "out", "--sweep-reuse", value)
     assert result.exit_code == 2 and "--sweep-reuse" in result.output
+
+
+# -- build -----------------------------------------------------------------------------------------
+
+def test_build_writes_vivado_project_without_vivado(converted, tmp_path):
+    _, outdir = converted
+    folder = tmp_path / "b"
+    result = _invoke("build", outdir, "--target", "vu9p", "--no-run", "--build-dir", folder)
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in folder.rglob("*")}
+    assert any(n.endswith(".tcl") for n in names) and any(n.endswith(".xdc") for n in names), names
+    assert "latency" in result.output
+
+
+def test_build_needs_a_known_target(converted):
+    _, outdir = converted
+    _assert_user_error(_invoke("build", outdir, "--target", "nope"), "unknown target 'nope'", "vu9p")
+    _assert_user_error(_invoke("build", outdir), "--target")
+
+
+def test_simulate_and_build_need_a_written_design(tmp_path):
+    for command in ("simulate", "build"):
+        _assert_user_error(_invoke(command, tmp_path, *(["--estimate", "xc7"] if command == "build" else [])),
+                           "no manifest.json")

@@ -1,0 +1,214 @@
+"""Synthesis benchmark: timing, resources and ECP5 Fmax of the anchor models across reuse factors.
+
+Usage: python scripts/bench_synth.py [--models jet-lstm,jet-gru,big-lstm] [--reuse 40,50]
+           [--preset jet-ecp5,big-vu9p] [--families xcup,xc7,ecp5] [--timing-only]
+           [--jobs 2] [--outdir build/bench_synth]
+
+For each model and configuration (a uniform reuse factor, or a named per-layer preset): cycles per
+step, latency, II and multipliers (``design.timing``); LUT / FF / DSP / BRAM from yosys for
+UltraScale+ (xcup) and 7-series (xc7) and ECP5; the ECP5 Fmax (nextpnr, out of context, ports
+registered) and the latency in ns at that Fmax. Results accumulate in ``<outdir>/results.json``
+(one entry per model and configuration; re-running one replaces it), and every run prints the
+table of all results and redraws ``<outdir>/*.png``.
+
+Cost: writing the Verilog of the jet LSTM at reuse 1 takes about a minute, yosys longer; the
+LSTM(128) model at a reuse that fits a VU9P has ~6,000 multipliers — use --timing-only for it
+unless you have hours.
+Targets checked: the jet LSTM within an ECP5-85F's 156 MULT18X18D at >= 150 MHz; the LSTM(128)
+within a VU9P's 6,840 DSPs at >= 100,000 sequences/s at 200 MHz (200e6 / II).
+"""
+
+import argparse
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from rich.table import Table
+
+import _common
+import rnnrtl
+from rnnrtl import build as rb
+
+MODELS = {"jet-lstm": _common.JET_LSTM, "jet-gru": _common.JET_GRU, "big-lstm": _common.BIG_LSTM}
+DEFAULT_REUSE = {"jet-lstm": [40], "jet-gru": [40], "big-lstm": [12]}
+#: Per-layer configurations aimed at the targets (layer names as in the anchor models).
+PRESETS = {
+    # Recurrent product at reuse 27 (60 multipliers), the once-per-sequence Dense layers slow:
+    # 140 + 8 + 1 = 149 multipliers <= 156.
+    "jet-ecp5": ("jet-lstm", {"reuse": 1, "layers": {
+        "lstm": {"reuse_input": 24, "reuse_recurrent": 27},
+        "dense": {"reuse": 160}, "dense_1": {"reuse": 64}}}),
+    # Recurrent reuse 11 keeps a step at 19 cycles (II 1,900 < 2,000); the Dense layers run once
+    # per sequence, so they can reuse each multiplier hundreds of times.
+    "big-vu9p": ("big-lstm", {"reuse": 1, "layers": {
+        "lstm": {"reuse_input": 16, "reuse_recurrent": 11},
+        "dense": {"reuse": 512}, "dense_1": {"reuse": 256}}}),
+}
+ECP5_MULTS, VU9P_DSPS = 156, 6840
+CLOCK_HZ = 200e6
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="jet-lstm", help=f"comma list of {', '.join(MODELS)}")
+    ap.add_argument("--reuse", default=None, help="comma list of uniform reuse factors")
+    ap.add_argument("--preset", default="", help=f"comma list of {', '.join(PRESETS)}")
+    ap.add_argument("--families", default="xcup,xc7,ecp5", help="estimates to run")
+    ap.add_argument("--timing-only", action="store_true", help="no synthesis, design.timing only")
+    ap.add_argument("--jobs", type=int, default=2, help="synthesis runs at once")
+    ap.add_argument("--freq", type=float, default=200.0, help="ECP5 clock nextpnr aims at (MHz)")
+    ap.add_argument("--outdir", type=Path, default=_common.ROOT / "build" / "bench_synth")
+    args = ap.parse_args()
+    families = [f for f in args.families.split(",") if f]
+    cases = []
+    for model in filter(None, args.models.split(",")):
+        reuses = [int(r) for r in args.reuse.split(",")] if args.reuse else DEFAULT_REUSE[model]
+        cases += [(model, f"reuse {r}", {"reuse": r}) for r in reuses]
+    cases += [(PRESETS[p][0], p, PRESETS[p][1]) for p in filter(None, args.preset.split(","))]
+
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    store = args.outdir / "results.json"
+    results = json.loads(store.read_text()) if store.is_file() else {}
+    for model, label, config in cases:
+        key = f"{model} | {label}"
+        print(f"== {key}", flush=True)
+        results[key] = run_case(model, label, config, families, args)
+        store.write_text(json.dumps(results, indent=1))
+    print_table(results, args.outdir)
+    plot(results, args.outdir)
+
+
+def run_case(model, label, config, families, args) -> dict:
+    path, _, _ = _common.anchor(MODELS[model])
+    t0 = time.perf_counter()
+    design = rnnrtl.convert(path, config)
+    tm = design.timing
+    row = {"model": model, "config": label, "reuse_config": config, "cycles_per_step": tm.cycles_per_step,
+           "latency": tm.latency, "ii": tm.ii, "multipliers": tm.multipliers,
+           "seq_per_s_200mhz": CLOCK_HZ / tm.ii, "layers": [vars(l) for l in tm.layers],
+           "estimates": {}}
+    if args.timing_only:
+        return row
+    folder = args.outdir / f"{model}-{label.replace(' ', '')}"
+    t = time.perf_counter()
+    core = rb.read_core(design, outdir=folder, samples=16)
+    row["write_s"] = round(time.perf_counter() - t, 1)
+    print(f"   core written in {row['write_s']} s", flush=True)
+
+    def one(family):
+        try:
+            est = rb.run_estimate(core, family, folder / f"estimate-{family}", freq_mhz=args.freq)
+        except rb.BuildError as e:
+            print(f"   {family}: FAILED {e}", flush=True)
+            return family, {"error": str(e)}
+        print(f"   {family}: {est.resources} Fmax {est.fmax_mhz} ({est.runtime_s:.0f} s)", flush=True)
+        return family, {"resources": est.resources, "fmax_mhz": est.fmax_mhz,
+                        "critical_path": est.critical_path, "note": est.multiplier_note,
+                        "runtime_s": round(est.runtime_s, 1)}
+
+    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+        row["estimates"] = dict(pool.map(one, families))
+    fmax = row["estimates"].get("ecp5", {}).get("fmax_mhz")
+    if fmax:
+        row["latency_ns_ecp5"] = tm.latency * 1e3 / fmax
+    row["total_s"] = round(time.perf_counter() - t0, 1)
+    return row
+
+
+def _res(row, family) -> str:
+    res = row["estimates"].get(family, {}).get("resources")
+    if res is None:
+        return "error" if "error" in row["estimates"].get(family, {}) else "-"
+    return f"{res['lut']:,} / {res['ff']:,} / {res['dsp']} / {res['bram']:g}"
+
+
+def print_table(results, outdir: Path):
+    """Two tables (timing, then resources) on the console, and both as Markdown in results.md."""
+    timing_cols = ["model", "config", "cycles/step", "latency", "II", "seq/s @ 200 MHz",
+                   "multipliers", "targets"]
+    res_cols = ["model", "config", "xcup LUT/FF/DSP/BRAM", "xc7 LUT/FF/DSP/BRAM",
+                "ecp5 LUT/FF/MULT/BRAM", "ECP5 Fmax MHz", "latency ns @ Fmax"]
+    timing_rows, res_rows = [], []
+    for row in results.values():
+        fmax = row["estimates"].get("ecp5", {}).get("fmax_mhz")
+        timing_rows.append([row["model"], row["config"], str(row["cycles_per_step"]),
+                            f"{row['latency']:,}", f"{row['ii']:,}",
+                            f"{row['seq_per_s_200mhz']:,.0f}", f"{row['multipliers']:,}",
+                            targets(row)])
+        if row["estimates"]:
+            res_rows.append([row["model"], row["config"], _res(row, "xcup"), _res(row, "xc7"),
+                             _res(row, "ecp5"), f"{fmax:.1f}" if fmax else "-",
+                             f"{row['latency_ns_ecp5']:,.0f}" if row.get("latency_ns_ecp5") else "-"])
+    md = []
+    for title, cols, rows in (("Timing (design.timing)", timing_cols, timing_rows),
+                              ("Resources (yosys) and ECP5 Fmax (nextpnr, out of context)",
+                               res_cols, res_rows)):
+        if not rows:
+            continue
+        table = Table(title=title)
+        for c in cols:
+            table.add_column(c)
+        for r in rows:
+            table.add_row(*r)
+        _common.console().print(table)
+        md += [f"### {title}", "", "| " + " | ".join(cols) + " |",
+               "|" + "---|" * len(cols)] + ["| " + " | ".join(r) + " |" for r in rows] + [""]
+    (outdir / "results.md").write_text("\n".join(md))
+
+
+def targets(row) -> str:
+    if row["model"].startswith("jet"):
+        fits = row["multipliers"] <= ECP5_MULTS
+        fmax = row["estimates"].get("ecp5", {}).get("fmax_mhz")
+        text = f"ECP5-85F mults {'fit' if fits else 'OVER'}"
+        if fmax:
+            text += f", {'>=' if fmax >= 150 else 'MISSED'} 150 MHz"
+        return text
+    dsp = row["estimates"].get("xcup", {}).get("resources", {}).get("dsp", row["multipliers"])
+    rate = row["seq_per_s_200mhz"]
+    return (f"VU9P DSP {'fit' if dsp <= VU9P_DSPS else 'OVER'} ({dsp}), "
+            f"{'>=' if rate >= 100_000 else 'MISSED'} 100k seq/s")
+
+
+def plot(results, outdir: Path):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    rows = list(results.values())
+    if not rows:
+        return
+    fig = Figure(figsize=(15, 4.5))
+    FigureCanvasAgg(fig)
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    for model in sorted({r["model"] for r in rows}):
+        mine = sorted((r for r in rows if r["model"] == model), key=lambda r: r["multipliers"])
+        mults = [r["multipliers"] for r in mine]
+        ax1.plot(mults, [r["latency"] for r in mine], "o-", label=f"{model} latency")
+        ax1.plot(mults, [r["ii"] for r in mine], "s--", label=f"{model} II")
+        for fam, marker in (("xcup", "o"), ("xc7", "s"), ("ecp5", "^")):
+            pts = [(r["multipliers"], r["estimates"][fam]["resources"]["dsp"]) for r in mine
+                   if "resources" in r["estimates"].get(fam, {})]
+            if pts:
+                ax2.plot(*zip(*pts), marker, label=f"{model} {fam} DSP")
+        pts = [(r["multipliers"], r["estimates"]["ecp5"]["fmax_mhz"]) for r in mine
+               if r["estimates"].get("ecp5", {}).get("fmax_mhz")]
+        if pts:
+            ax3.plot(*zip(*pts), "^-", label=model)
+    ax1.set(xscale="log", yscale="log", xlabel="multipliers (manifest)", ylabel="cycles",
+            title="Latency and II vs parallelism")
+    lim = max(r["multipliers"] for r in rows)
+    ax2.plot([1, lim], [1, lim], "k:", lw=0.8, label="one DSP per multiplier")
+    ax2.set(xscale="log", yscale="log", xlabel="multipliers (manifest)", ylabel="DSP cells (yosys)",
+            title="DSPs vs multipliers")
+    ax3.axhline(150, color="r", ls=":", lw=0.8, label="150 MHz target")
+    ax3.set(xscale="log", xlabel="multipliers (manifest)", ylabel="MHz", title="ECP5 Fmax (nextpnr)")
+    for ax in (ax1, ax2, ax3):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(outdir / "bench_synth.png", dpi=110)
+    print(f"plots: {outdir / 'bench_synth.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,341 @@
+"""Builds (rnnrtl.build, platforms/) and the UART bridge (rnnrtl.uart).
+
+Build plans are checked without the vendor tools; an ECP5 bitstream and an xc7 estimate run
+yosys / nextpnr from YoWASP on a tiny model (the first YoWASP run on a machine compiles the tools,
+~75 s once). The bridge is simulated with Amaranth's simulator, with a toy core and with a real
+rnnrtl core, over the serial lines.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from rnnrtl import build as rb
+from rnnrtl.uart import (STATUS_LAST, STATUS_MARK, BeatCodec, UARTBridge, uart_divisor, uart_read,
+                         uart_write)
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # platforms/ is a folder of the source tree
+    sys.path.insert(0, str(ROOT))
+
+TINY_CONFIG = {"reuse": 3, "tables": {"tanh": {"size": 256, "range": 4}}}
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """``Input(4, 3) -> SimpleRNN(3) -> Dense(2)`` at reuse 3: ``(design, core folder)``."""
+    import keras
+    import rnnrtl
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential([keras.Input((4, 3)), keras.layers.SimpleRNN(3, name="rnn"),
+                              keras.layers.Dense(2, name="out")], name="tiny")
+    design = rnnrtl.convert(model, TINY_CONFIG)
+    folder = tmp_path_factory.mktemp("tiny") / "core"
+    design.write(folder, samples=6)
+    return design, folder
+
+
+def _manifest(folder):
+    return json.loads((folder / "manifest.json").read_text())
+
+
+# -- build plans, no vendor tool --------------------------------------------------------------------
+
+def test_targets_known():
+    assert set(rb.targets()) >= {"vu9p", "arty_a7", "ulx3s_85f"}
+    with pytest.raises(ValueError, match="unknown target 'nope'.*known: arty_a7"):
+        rb.build(ROOT, "nope", outdir=ROOT / "unused")
+
+
+def test_vu9p_plan(tiny, tmp_path):
+    _, core = tiny
+    r = rb.build(core, "vu9p", outdir=tmp_path, run=False)
+    f = r.files
+    assert not r.ran and "not run" in r.message
+    tcl = f["tcl"].read_text()
+    assert "-part xcvu9p-flga2104-2L-e" in tcl and "-mode out_of_context" in tcl
+    assert "add_files \"tiny.v\"" in tcl and "write_bitstream" not in tcl
+    assert "create_clock -name clk -period 5.000 [get_ports clk]" in f["xdc"].read_text()
+    top = f["top_verilog"].read_text()
+    assert "module tiny_ooc(" in top and "tiny core (" in top
+    for port in _manifest(core)["ports"]:
+        assert port["name"] in top
+    assert f["core_verilog"].read_text() == (core / "tiny.v").read_text()
+    _check_ip_tcl(f["ip_tcl"].read_text(), "xcvu9p-flga2104-2L-e")
+
+
+def _check_ip_tcl(text, part):
+    assert f"-part {part}" in text and "ipx::package_project" in text
+    assert "ipx::infer_bus_interfaces xilinx.com:interface:axis_rtl:1.0" in text
+    for line in ("ipx::associate_bus_interfaces -busif s_axis -clock clk",
+                 "ipx::associate_bus_interfaces -busif m_axis -clock clk",
+                 "ipx::associate_bus_interfaces -clock clk -reset rst",
+                 "set_property value ACTIVE_HIGH", "ipx::save_core"):
+        assert line in text
+
+
+def test_arty_plan(tiny, tmp_path):
+    _, core = tiny
+    r = rb.build(core, "arty_a7", outdir=tmp_path, run=False)
+    f = r.files
+    tcl = f["tcl"].read_text()
+    assert "-part xc7a35ticsg324-1L" in tcl and "write_bitstream" in tcl
+    xdc = f["xdc"].read_text()
+    assert 'set_property LOC A9 [get_ports "uart_0__rx__io"]' in xdc      # the board's USB UART
+    assert 'set_property LOC D10 [get_ports "uart_0__tx__io"]' in xdc
+    assert "create_clock -name clk100_0__io -period 10.0" in xdc
+    assert "tiny core (" in f["top_verilog"].read_text()
+    _check_ip_tcl(f["ip_tcl"].read_text(), "xc7a35ticsg324-1L")
+    assert f["build_script"].is_file()
+
+
+def test_ulx3s_plan(tiny, tmp_path):
+    _, core = tiny
+    r = rb.build(core, "ulx3s_85f", outdir=tmp_path, run=False)
+    ys = r.files["yosys_script"].read_text()
+    assert "read_verilog  tiny.v" in ys or "read_verilog tiny.v" in ys
+    assert "synth_ecp5" in ys
+    lpf = r.files["lpf"].read_text()
+    assert 'LOCATE COMP "uart_0__rx__io" SITE "M1"' in lpf
+    assert "--report tiny_ulx3s_85f_report.json" in r.files["build_script"].read_text()
+
+
+def test_build_from_design_writes_core(tiny, tmp_path):
+    design, _ = tiny
+    r = rb.build(design, "vu9p", outdir=tmp_path, run=False)
+    assert r.core.dir == (tmp_path / "core").resolve()
+    assert (tmp_path / "core" / "vectors.npz").is_file()
+    assert r.timing["multipliers"] == design.timing.multipliers == r.multipliers
+
+
+# -- helpers, without tools ---------------------------------------------------------------------------
+
+def test_stat_resources():
+    xc7 = rb.stat_resources({"LUT2": 3, "LUT6": 2, "RAM32M": 1, "FDRE": 7, "FDSE": 1,
+                             "DSP48E1": 4, "RAMB36E1": 1, "RAMB18E1": 1, "CARRY4": 2}, "xc7")
+    assert xc7 == {"lut": 9, "lut_logic": 5, "lut_memory": 4, "ff": 8, "dsp": 4, "bram": 1.5,
+                   "carry": 2}
+    ecp5 = rb.stat_resources({"LUT4": 10, "CCU2C": 3, "TRELLIS_FF": 5, "MULT18X18D": 2,
+                              "DP16KD": 1}, "ecp5")
+    assert (ecp5["lut"], ecp5["ff"], ecp5["dsp"], ecp5["bram"]) == (16, 5, 2, 1)
+
+
+def test_multiplier_note(tiny):
+    design, _ = tiny
+    inv = rb.multiplier_inventory(design.network)
+    assert inv["shared"] == design.timing.multipliers      # reuse 3 everywhere: no constants
+    assert inv["constant"] == 0
+    assert "one DSP per multiplier" in rb.multiplier_note(8, 8, "xc7", inv)
+    assert "constant weight" in rb.multiplier_note(10, 4, "xc7")
+    assert "several DSPs" in rb.multiplier_note(4, 8, "ecp5")
+
+
+def test_vivado_results(tmp_path):
+    (tmp_path / "t_utilization_route.rpt").write_text(
+        "| Site Type | Used | Fixed |\n| CLB LUTs | 1234 | 0 |\n| CLB Registers | 99 | 0 |\n"
+        "| DSPs | 12 | 0 |\n| Block RAM Tile | 1.5 | 0 |\n")
+    (tmp_path / "t_timing.rpt").write_text(
+        "    WNS(ns)      TNS(ns)\n    -------      -------\n      0.321        0.000\n")
+    assert rb.vivado_results(tmp_path, "t") == {"lut": 1234, "ff": 99, "dsp": 12, "bram": 1.5,
+                                                 "wns_ns": 0.321}
+
+
+def test_split_rom_ports():
+    """A 3-port ROM becomes ports (0, 1) and (2,); RAMs and small ROMs are left alone."""
+    def mem(rd, wr, width=2, abits=3):
+        return {"type": "$mem_v2", "parameters": {
+                    "RD_PORTS": format(rd, "032b"), "WR_PORTS": format(wr, "032b"),
+                    "WIDTH": format(width, "032b"), "ABITS": format(abits, "032b"),
+                    "MEMID": "\\rom", "INIT": "1010",
+                    "RD_CLK_ENABLE": "1" * rd, "RD_INIT_VALUE": "".join(f"{k:02b}" for k in reversed(range(rd)))},
+                "connections": {"RD_CLK": [5] * rd, "RD_EN": [f"e{k}" for k in range(rd)],
+                                "RD_ARST": ["0"] * rd, "RD_SRST": ["0"] * rd,
+                                "RD_ADDR": [f"a{k}{b}" for k in range(rd) for b in range(abits)],
+                                "RD_DATA": [f"d{k}{b}" for k in range(rd) for b in range(width)]}}
+    netlist = {"modules": {"top": {"cells": {"t": mem(3, 0), "r": mem(3, 1), "s": mem(2, 0)}}}}
+    assert rb.split_rom_ports(netlist) == 1
+    cells = netlist["modules"]["top"]["cells"]
+    assert sorted(cells) == ["r", "s", "t_ports0", "t_ports2"]
+    a, b = cells["t_ports0"], cells["t_ports2"]
+    assert int(a["parameters"]["RD_PORTS"], 2) == 2 and int(b["parameters"]["RD_PORTS"], 2) == 1
+    assert a["parameters"]["RD_INIT_VALUE"] == "0100" and b["parameters"]["RD_INIT_VALUE"] == "10"
+    assert a["connections"]["RD_EN"] == ["e0", "e1"] and b["connections"]["RD_EN"] == ["e2"]
+    assert b["connections"]["RD_ADDR"] == ["a20", "a21", "a22"]
+    assert b["connections"]["RD_DATA"] == ["d20", "d21"]
+    assert a["parameters"]["INIT"] == b["parameters"]["INIT"] == "1010"
+    assert a["parameters"]["MEMID"] != b["parameters"]["MEMID"]
+
+
+# -- YoWASP runs ---------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_ecp5_bitstream(tiny, tmp_path):
+    _, core = tiny
+    r = rb.build(core, "ulx3s_85f", outdir=tmp_path)
+    assert r.ran, r.message
+    bit = r.files["bitstream"]
+    assert bit.is_file() and bit.stat().st_size > 100_000
+    assert r.files["rom_split_verilog"].is_file()          # what yosys read
+    assert r.fmax_mhz > 25                             # the ULX3S clock
+    assert r.resources["MULT18X18D"]["used"] == r.multipliers
+    assert r.critical_path["delay_ns"] > 0
+
+
+@pytest.mark.slow
+def test_estimate_xc7(tiny, tmp_path):
+    design, core = tiny
+    r = rb.build(design, None, outdir=tmp_path, estimate="xc7")
+    est = r.estimate
+    assert est.family == "xc7" and est.fmax_mhz is None
+    assert est.resources["lut"] > 100 and est.resources["ff"] > 100
+    # reuse 3: every multiplier has a variable operand (a weight from a ROM) -> one DSP48E1 each
+    assert est.resources["dsp"] == design.timing.multipliers
+    assert "one DSP per multiplier" in est.multiplier_note
+    assert "estimate xc7: LUT" in r.summary()
+
+
+# -- the UART bridge ---------------------------------------------------------------------------------
+
+class ToyCore(wiring.Component):
+    """3-byte beats in, 2-byte beats out: ``out = in[0:16] + in[16:24]``, ``tlast`` passed on;
+    accepts a beat only every 5 cycles (so the bridge must wait for it)."""
+    s_axis_tdata: In(24)
+    s_axis_tvalid: In(1)
+    s_axis_tready: Out(1)
+    s_axis_tlast: In(1)
+    m_axis_tdata: Out(16)
+    m_axis_tvalid: Out(1)
+    m_axis_tready: In(1)
+    m_axis_tlast: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        cool = Signal(range(5))
+        with m.If(cool != 0):
+            m.d.sync += cool.eq(cool - 1)
+        with m.If(self.m_axis_tvalid & self.m_axis_tready):
+            m.d.sync += self.m_axis_tvalid.eq(0)
+        m.d.comb += self.s_axis_tready.eq(~self.m_axis_tvalid & (cool == 0))
+        with m.If(self.s_axis_tvalid & self.s_axis_tready):
+            m.d.sync += [self.m_axis_tdata.eq(self.s_axis_tdata[:16] + self.s_axis_tdata[16:]),
+                         self.m_axis_tlast.eq(self.s_axis_tlast), self.m_axis_tvalid.eq(1),
+                         cool.eq(4)]
+        return m
+
+
+TOY_MANIFEST = {
+    "input": {"tdata_width": 24, "beats_per_sequence": 3,
+              "lanes": [{"lane": 0, "lsb": 0, "width": 16, "signed": True, "format": "a"},
+                        {"lane": 1, "lsb": 16, "width": 8, "signed": False, "format": "b"}]},
+    "output": {"tdata_width": 16, "beats_per_sequence": 3,
+               "lanes": [{"lane": 0, "lsb": 0, "width": 16, "signed": False, "format": "c"}]},
+}
+
+
+def _simulate(dut, send, nreply, divisor, *, max_cycles=50_000):
+    """Run ``send`` against ``dut`` until ``nreply`` bytes came back on ``tx`` (or time is up)."""
+    got = {}
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def tx(ctx):
+        await ctx.tick().repeat(3)
+        await send(ctx)
+
+    async def rx(ctx):
+        got["bytes"] = await uart_read(ctx, dut.tx, nreply, divisor=divisor)
+
+    sim.add_testbench(tx, background=True)
+    sim.add_testbench(rx)
+    steps = 0
+    while steps < 2 * max_cycles and sim.advance():   # two time steps per clock cycle
+        steps += 1
+    assert "bytes" in got, "the bridge did not send every expected byte"
+    return got["bytes"]
+
+
+def test_codec():
+    codec = BeatCodec(TOY_MANIFEST)
+    frame = codec.encode_sequence([[-2, 200], [258, 1], [0, 255]])
+    assert frame == bytes([3, 0, 0xFE, 0xFF, 200, 0x02, 0x01, 1, 0, 0, 255])
+    assert codec.unpack(codec.pack([-2, 200], codec.in_lanes), codec.in_lanes) == [-2, 200]
+    with pytest.raises(ValueError, match="does not fit lane 1"):
+        codec.pack([0, 256], codec.in_lanes)
+    codes, lasts = codec.decode_reply(bytes([STATUS_MARK, 5, 0, STATUS_MARK | STATUS_LAST, 1, 2]))
+    assert codes == [[5], [0x201]] and lasts == [False, True]
+    with pytest.raises(ValueError, match="lost sync"):
+        codec.decode_reply(bytes([0x12, 0, 0]))
+    assert uart_divisor(25e6, 115200) == 217
+    with pytest.raises(ValueError, match="too fast"):
+        uart_divisor(1e6, 1_000_000)
+
+
+def _toy_reply(beats):
+    out = b""
+    for k, (a, b) in enumerate(beats):
+        out += bytes([STATUS_MARK | (STATUS_LAST if k == len(beats) - 1 else 0)])
+        out += ((a & 0xFFFF) + b & 0xFFFF).to_bytes(2, "little")
+    return out
+
+
+def test_bridge_toy_core():
+    """Two frames (with a zero-count header between them, ignored), bytes spaced at random."""
+    divisor = 4
+    codec = BeatCodec(TOY_MANIFEST)
+    seqs = [[[-2, 200], [258, 1], [0, 255]], [[32767, 255]]]
+    data = codec.encode_sequence(seqs[0]) + b"\x00\x00" + codec.encode_sequence(seqs[1])
+    expected = _toy_reply(seqs[0]) + _toy_reply(seqs[1])
+    dut = UARTBridge(ToyCore(), divisor=divisor, timeout=10_000)
+    gaps = np.random.default_rng(1).integers(0, 4, len(data))
+
+    async def send(ctx):
+        await uart_write(ctx, dut.rx, data, divisor=divisor, gaps=gaps)
+
+    assert _simulate(dut, send, len(expected), divisor) == expected
+
+
+def test_bridge_timeout_resets():
+    """A frame cut short is dropped after the timeout; the next frame is answered normally."""
+    divisor = 4
+    codec = BeatCodec(TOY_MANIFEST)
+    seq = [[1, 2], [3, 4]]
+    dut = UARTBridge(ToyCore(), divisor=divisor, timeout=300)
+    partial = codec.encode_sequence([[9, 9], [9, 9]])[:6]   # header, one beat and a byte
+
+    async def send(ctx):
+        await uart_write(ctx, dut.rx, partial, divisor=divisor)
+        await ctx.tick().repeat(400)
+        assert ctx.get(dut.aborts) == 1
+        await uart_write(ctx, dut.rx, codec.encode_sequence(seq), divisor=divisor)
+
+    # The half frame's first beat reached the core (whose result goes out, tlast low) before
+    # the timeout reset it; then the full frame's two beats.
+    expected = bytes([STATUS_MARK, 18, 0]) + _toy_reply(seq)
+    assert _simulate(dut, send, len(expected), divisor) == expected
+
+
+def test_bridge_tiny_core(tiny):
+    """A real core (the tiny SimpleRNN) over the serial lines: replies equal the emulator's."""
+    design, core = tiny
+    divisor = 4
+    vectors = np.load(core / "vectors.npz")
+    codec = BeatCodec(_manifest(core))
+    count = 3
+    data = b"".join(codec.encode_sequence(x) for x in vectors["x_codes"][:count])
+    dut = UARTBridge(design.hardware(), divisor=divisor, timeout=100_000)
+
+    async def send(ctx):
+        await uart_write(ctx, dut.rx, data, divisor=divisor)
+
+    raw = _simulate(dut, send, count * codec.reply_bytes, divisor, max_cycles=20_000)
+    codes, lasts = codec.decode_reply(raw)
+    assert np.array_equal(np.reshape(codes, vectors["y_codes"][:count].shape),
+                          vectors["y_codes"][:count])
+    assert lasts == [True] * count
