@@ -11,6 +11,7 @@ os.environ["CUDA_VISIBLE_DEVICES"] = ""
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 TESTS = Path(__file__).resolve().parent
@@ -70,6 +71,19 @@ def hls4ml_dir():
     """``tests/fixtures/hls4ml-1.3``: hls4ml 1.3.0 anchor models and reference data."""
     assert HLS4ML_FIXTURES.is_dir(), HLS4ML_FIXTURES
     return HLS4ML_FIXTURES
+
+
+def anchor(name, hls4ml_dir=HLS4ML_FIXTURES):
+    """``(model path, data dict)`` of an hls4ml-1.3 anchor model."""
+    return hls4ml_dir / f"{name}.keras", dict(np.load(hls4ml_dir / f"{name}_data.npz"))
+
+
+@pytest.fixture(scope="module")
+def toptag(hls4ml_dir):
+    """The hls4ml-1.3 LSTM jet tagger (one sigmoid output), converted with defaults, and its data."""
+    import rnnrtl
+    path, data = anchor("toptag-lstm", hls4ml_dir)
+    return rnnrtl.convert(path), data
 
 
 def pytest_configure(config):

@@ -9,23 +9,15 @@ import pytest  # noqa: E402
 
 import rnnrtl  # noqa: E402
 from rnnrtl import evaluation  # noqa: E402
+from conftest import anchor  # noqa: E402
 
 
-def _anchor(name, hls4ml_dir):
-    data = dict(np.load(hls4ml_dir / f"{name}_data.npz"))
-    return hls4ml_dir / f"{name}.keras", data
-
-
-@pytest.fixture(scope="module")
-def toptag(hls4ml_dir):
-    path, data = _anchor("toptag-lstm", hls4ml_dir)
-    return rnnrtl.convert(path), data
 
 
 @pytest.mark.parametrize("name", ["toptag-lstm", "toptag-gru", "x-digits-gru-resetbefore",
                                   "x-digits-simplernn", "x-digits-retseq-lstm"])
 def test_point_formats_name_every_traced_point(name, hls4ml_dir):
-    path, data = _anchor(name, hls4ml_dir)
+    path, data = anchor(name, hls4ml_dir)
     design = rnnrtl.convert(path)
     _, trace = design.emulate(data["x_test"][:4], trace=True)
     formats = evaluation.point_formats(design.network)

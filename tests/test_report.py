@@ -15,26 +15,17 @@ import pytest  # noqa: E402
 import rnnrtl  # noqa: E402
 from rnnrtl import report  # noqa: E402
 from rnnrtl.evaluation import timing_of  # noqa: E402
+from conftest import anchor  # noqa: E402
 
 FIXTURES = "tests/fixtures/hls4ml-1.3"
 
 
-def _anchor(name, hls4ml_dir):
-    data = dict(np.load(hls4ml_dir / f"{name}_data.npz"))
-    return hls4ml_dir / f"{name}.keras", data
-
-
-@pytest.fixture(scope="module")
-def toptag(hls4ml_dir):
-    """The hls4ml-1.3 LSTM jet tagger (one sigmoid output), converted with defaults, and its data."""
-    path, data = _anchor("toptag-lstm", hls4ml_dir)
-    return rnnrtl.convert(path), data
 
 
 @pytest.fixture(scope="module")
 def digits(hls4ml_dir):
     """The hls4ml-1.3 digits LSTM (softmax over 10 classes) and its data."""
-    path, data = _anchor("digits-lstm", hls4ml_dir)
+    path, data = anchor("digits-lstm", hls4ml_dir)
     return rnnrtl.convert(path), data
 
 
