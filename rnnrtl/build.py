@@ -486,6 +486,7 @@ class Estimate:
     critical_path: dict | None = None
     placed: dict | None = None       # ecp5 only: nextpnr utilisation of the wrapper
     multiplier_note: str = ""
+    fmax_source: str = ""            # 'routed' or 'placed (pre-routing estimate)'
     roms_split: int = 0              # multi-port ROMs replicated before memory mapping
     runtime_s: float = 0.0
 
@@ -523,7 +524,8 @@ class BuildResult:
         if est:
             r = est.resources
             lines.append(f"estimate {est.family}: LUT {r['lut']}, FF {r['ff']}, DSP {r['dsp']}, "
-                         f"BRAM {r['bram']:g}" + (f", Fmax {est.fmax_mhz:.1f} MHz" if est.fmax_mhz else ""))
+                         f"BRAM {r['bram']:g}" + (f", Fmax {est.fmax_mhz:.1f} MHz ({est.fmax_source})"
+                                                  if est.fmax_mhz else ""))
             if est.critical_path:
                 cp = est.critical_path
                 lines.append(f"  critical path {cp['from']} -> {cp['to']}: {cp['delay_ns']} ns "
@@ -611,6 +613,9 @@ ROM_PORTS = 2
 #: (YoWASP) throws an uncaught exception in ``memory_libmap`` when it tries block RAM for a memory
 #: with ~16 or more read ports, and maps more than 4 to logic anyway.
 MULTIPORT_ROM_FIX = 'setattr -set ram_style "logic" t:$mem_v2 r:RD_PORTS>4 %i'
+
+#: nextpnr's router1 needs over half an hour on a jet LSTM (~40k LUT4s); router2 is far faster.
+NEXTPNR_OPTS = ("--router", "router2")
 
 _LIBS = {  # what synth_xilinx / synth_ecp5 read in their 'begin' step (skipped by a resumed run)
     "xilinx": ["read_verilog -lib -specify +/xilinx/cells_sim.v", "read_verilog -lib +/xilinx/cells_xtra.v"],
@@ -704,11 +709,14 @@ def rom_split_verilog(core: Core, folder) -> Path:
     return folder / out
 
 
-def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, seed: int = 1) -> Estimate:
+def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, seed: int = 1,
+                 route: bool = True) -> Estimate:
     """Synthesise the bare core for ``family`` (see the module docstring) in ``folder``.
 
     Two yosys runs: up to memory mapping (then :func:`split_rom_ports` on the netlist), and the
-    rest; ``stat -json`` of the core's module gives the counts.
+    rest; ``stat -json`` of the core's module gives the counts. For ``'ecp5'``, ``route=False``
+    stops nextpnr after placement: the Fmax and critical path are then its pre-routing estimate
+    (minutes instead of the half hour or more routing a ~40k-LUT design takes).
     """
     if family not in ESTIMATES:
         raise ValueError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
@@ -750,13 +758,15 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                    multiplier_note=multiplier_note(int(core.manifest.get("multipliers", 0)),
                                                    res["dsp"], family, inv))
     if family == "ecp5":
-        _run([_tool("nextpnr-ecp5"), "--85k", "--out-of-context", "--json", f"{wrapper_name}.json",
-              "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--seed", str(seed),
+        _run([_tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context", "--json", f"{wrapper_name}.json",
+              "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--seed", str(seed), *NEXTPNR_OPTS,
+              *(() if route else ("--no-route",)),
               "--report", "nextpnr.json", "--log", "nextpnr.log", "--quiet"],
              folder, "nextpnr-ecp5 (out of context)", "nextpnr.log")
         summary = _nextpnr_summary(json.loads((folder / "nextpnr.json").read_text()))
         est.fmax_mhz, est.critical_path, est.placed = (summary["fmax_mhz"], summary["critical_path"],
                                                        summary["utilization"])
+        est.fmax_source = "routed" if route else "placed (pre-routing estimate)"
     est.runtime_s = time.perf_counter() - t0
     return est
 
@@ -771,13 +781,14 @@ def _yowasp_env() -> dict:
 
 
 def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
-          baud: int = 115200, freq_mhz: float = 200.0, seed: int = 1) -> BuildResult:
+          baud: int = 115200, freq_mhz: float = 200.0, seed: int = 1, route: bool = True) -> BuildResult:
     """Build a core for ``target`` (a name from ``platforms/`` or a :class:`Target`; ``None`` for
     an estimate only) in ``outdir``; with ``estimate`` (``'xc7'``, ``'xcup'``, ``'ecp5'``) also
     synthesise the bare core for resource counts (and an ECP5 Fmax).
 
     ``run=False`` writes the build files without running any tool. ``baud`` is the board UART's
-    rate; ``freq_mhz`` the clock nextpnr aims at in an ECP5 estimate; ``seed`` nextpnr's seed.
+    rate; ``freq_mhz`` the clock nextpnr aims at in an ECP5 estimate, ``seed`` its seed, and
+    ``route=False`` takes its Fmax from placement alone (see :func:`run_estimate`).
     """
     t0 = time.perf_counter()
     outdir = Path(outdir)
@@ -793,7 +804,7 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
         _build_target(result, tgt, run=run, baud=baud)
     if estimate is not None and run:
         result.estimate = run_estimate(core, estimate, outdir / f"estimate-{estimate}",
-                                                freq_mhz=freq_mhz, seed=seed)
+                                                freq_mhz=freq_mhz, seed=seed, route=route)
     elif estimate is not None:
         result.message += f" Estimate {estimate!r} not run (run=False)."
     result.runtime_s = time.perf_counter() - t0
@@ -819,7 +830,8 @@ def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int):
         verilog_file = core.verilog
     platform.add_file(verilog_file.name, verilog_file.read_text())
     if tgt.family == "ecp5":
-        overrides["nextpnr_opts"] = f"--report {name}_report.json --timing-allow-fail"
+        overrides["nextpnr_opts"] = " ".join([f"--report {name}_report.json --timing-allow-fail",
+                                              *NEXTPNR_OPTS])
         overrides["synth_opts"] = "-run begin:map_ram"
         overrides["script_after_synth"] = f"{MULTIPORT_ROM_FIX}\nsynth_ecp5 -top {name} -run map_ram:"
     plan = platform.prepare(top, name=name, **overrides)

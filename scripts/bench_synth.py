@@ -8,11 +8,12 @@ For each model and configuration (a uniform reuse factor, or a named per-layer p
 step, latency, II and multipliers (``design.timing``); LUT / FF / DSP / BRAM from yosys for
 UltraScale+ (xcup) and 7-series (xc7) and ECP5; the ECP5 Fmax (nextpnr, out of context, ports
 registered) and the latency in ns at that Fmax. Results accumulate in ``<outdir>/results.json``
-(one entry per model and configuration; re-running one replaces it), and every run prints the
-table of all results and redraws ``<outdir>/*.png``.
+(one entry per model and configuration; re-running one replaces the families it ran), and every
+run prints the table of all results (also ``results.md``) and redraws ``bench_synth.png``.
 
-Cost: writing the Verilog of the jet LSTM at reuse 1 takes about a minute, yosys longer; the
-LSTM(128) model at a reuse that fits a VU9P has ~6,000 multipliers — use --timing-only for it
+Cost (2-core machine): the jet LSTM at reuse 40 takes ~20 s to write, ~2.5 min per Xilinx family in
+yosys, and ~30 min for ECP5 (most of it nextpnr placing and routing ~40k LUT4s); reuse 1 costs far
+more. The LSTM(128) at a reuse that fits a VU9P has ~6,500 multipliers: use --timing-only for it
 unless you have hours.
 Targets checked: the jet LSTM within an ECP5-85F's 156 MULT18X18D at >= 150 MHz; the LSTM(128)
 within a VU9P's 6,840 DSPs at >= 100,000 sequences/s at 200 MHz (200e6 / II).
@@ -58,6 +59,8 @@ def main():
     ap.add_argument("--timing-only", action="store_true", help="no synthesis, design.timing only")
     ap.add_argument("--jobs", type=int, default=2, help="synthesis runs at once")
     ap.add_argument("--freq", type=float, default=200.0, help="ECP5 clock nextpnr aims at (MHz)")
+    ap.add_argument("--no-route", action="store_true",
+                    help="ECP5 Fmax from placement only (routing a jet LSTM takes over half an hour)")
     ap.add_argument("--outdir", type=Path, default=_common.ROOT / "build" / "bench_synth")
     args = ap.parse_args()
     families = [f for f in args.families.split(",") if f]
@@ -73,7 +76,15 @@ def main():
     for model, label, config in cases:
         key = f"{model} | {label}"
         print(f"== {key}", flush=True)
-        results[key] = run_case(model, label, config, families, args)
+        row = run_case(model, label, config, families, args)
+        old = results.get(key, {})
+        if old.get("reuse_config") == config:     # keep other families' estimates of this case
+            row["estimates"] = {**old.get("estimates", {}), **row["estimates"]}
+            row.setdefault("write_s", old.get("write_s"))
+        fmax = row["estimates"].get("ecp5", {}).get("fmax_mhz")
+        if fmax:
+            row["latency_ns_ecp5"] = row["latency"] * 1e3 / fmax
+        results[key] = row
         store.write_text(json.dumps(results, indent=1))
     print_table(results, args.outdir)
     plot(results, args.outdir)
@@ -98,20 +109,19 @@ def run_case(model, label, config, families, args) -> dict:
 
     def one(family):
         try:
-            est = rb.run_estimate(core, family, folder / f"estimate-{family}", freq_mhz=args.freq)
+            est = rb.run_estimate(core, family, folder / f"estimate-{family}", freq_mhz=args.freq,
+                                  route=not args.no_route)
         except rb.BuildError as e:
             print(f"   {family}: FAILED {e}", flush=True)
             return family, {"error": str(e)}
         print(f"   {family}: {est.resources} Fmax {est.fmax_mhz} ({est.runtime_s:.0f} s)", flush=True)
         return family, {"resources": est.resources, "fmax_mhz": est.fmax_mhz,
+                        "fmax_source": est.fmax_source, "placed": est.placed,
                         "critical_path": est.critical_path, "note": est.multiplier_note,
                         "runtime_s": round(est.runtime_s, 1)}
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         row["estimates"] = dict(pool.map(one, families))
-    fmax = row["estimates"].get("ecp5", {}).get("fmax_mhz")
-    if fmax:
-        row["latency_ns_ecp5"] = tm.latency * 1e3 / fmax
     row["total_s"] = round(time.perf_counter() - t0, 1)
     return row
 
@@ -121,6 +131,14 @@ def _res(row, family) -> str:
     if res is None:
         return "error" if "error" in row["estimates"].get(family, {}) else "-"
     return f"{res['lut']:,} / {res['ff']:,} / {res['dsp']} / {res['bram']:g}"
+
+
+def _fmax(row) -> str:
+    ecp5 = row["estimates"].get("ecp5", {})
+    if not ecp5.get("fmax_mhz"):
+        return "-"
+    placed = ecp5.get("fmax_source", "").startswith("placed")
+    return f"~{ecp5['fmax_mhz']:.1f} (placed, not routed)" if placed else f"{ecp5['fmax_mhz']:.1f}"
 
 
 def print_table(results, outdir: Path):
@@ -138,7 +156,7 @@ def print_table(results, outdir: Path):
                             targets(row)])
         if row["estimates"]:
             res_rows.append([row["model"], row["config"], _res(row, "xcup"), _res(row, "xc7"),
-                             _res(row, "ecp5"), f"{fmax:.1f}" if fmax else "-",
+                             _res(row, "ecp5"), _fmax(row),
                              f"{row['latency_ns_ecp5']:,.0f}" if row.get("latency_ns_ecp5") else "-"])
     md = []
     for title, cols, rows in (("Timing (design.timing)", timing_cols, timing_rows),
