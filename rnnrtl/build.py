@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -764,6 +765,10 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
               "--report", "nextpnr.json", "--log", "nextpnr.log", "--quiet"],
              folder, "nextpnr-ecp5 (out of context)", "nextpnr.log")
         summary = _nextpnr_summary(json.loads((folder / "nextpnr.json").read_text()))
+        if summary["fmax_mhz"] is None:     # --no-route: the report has no timing, the log has
+            found = re.findall(r"Max frequency for clock '[^']*': ([0-9.]+) MHz",
+                               (folder / "nextpnr.log").read_text(errors="replace"))
+            summary["fmax_mhz"] = float(found[-1]) if found else None
         est.fmax_mhz, est.critical_path, est.placed = (summary["fmax_mhz"], summary["critical_path"],
                                                        summary["utilization"])
         est.fmax_source = "routed" if route else "placed (pre-routing estimate)"

@@ -183,9 +183,11 @@ def targets(row) -> str:
         if fmax:
             text += f", {'>=' if fmax >= 150 else 'MISSED'} 150 MHz"
         return text
-    dsp = row["estimates"].get("xcup", {}).get("resources", {}).get("dsp", row["multipliers"])
+    dsp = row["estimates"].get("xcup", {}).get("resources", {}).get("dsp")
+    what = f"{dsp:,} DSP48E2" if dsp is not None else f"{row['multipliers']:,} multipliers, not synthesised"
+    count = row["multipliers"] if dsp is None else dsp
     rate = row["seq_per_s_200mhz"]
-    return (f"VU9P DSP {'fit' if dsp <= VU9P_DSPS else 'OVER'} ({dsp}), "
+    return (f"VU9P {'fits' if count <= VU9P_DSPS else 'OVER'} ({what}), "
             f"{'>=' if rate >= 100_000 else 'MISSED'} 100k seq/s")
 
 
