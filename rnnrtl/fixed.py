@@ -33,8 +33,8 @@ import numpy as np
 
 __all__ = [
     "FixedPointError", "Rounding", "Overflow", "FixedFormat", "IntType",
-    "requantize", "requantize_value", "shift_round", "shift_round_value",
-    "INT64_SAFE_BITS",
+    "requantize", "requantize_value", "requantize_through", "requantize_through_value",
+    "shift_round", "shift_round_value", "INT64_SAFE_BITS",
 ]
 
 #: Widest signed intermediate (in bits) the numpy half computes exactly.
@@ -380,6 +380,20 @@ def requantize(codes, src_frac: int, dst: FixedFormat):
     return dst.fit(shift_round(codes, src_frac - dst.frac_bits, dst.rounding))
 
 
+def requantize_through(codes, src_frac: int, acc: FixedFormat | None, dst: FixedFormat):
+    """A sum requantized *through an accumulator*: into ``acc`` first, then into ``dst`` (a no-op
+    when ``dst == acc``); plain :func:`requantize` when ``acc`` is ``None``. This is hls4ml's
+    ``accum_t`` sum cast to the point's type (``numerics: hls4ml``, docs/hls4ml.md; the emulator's
+    ``_Layer.accumulate``). Returns ``(codes, overflows)`` (both conversions counted)."""
+    if acc is None:
+        return requantize(codes, src_frac, dst)
+    codes, over = requantize(codes, src_frac, acc)
+    if dst == acc:
+        return codes, over
+    codes, more = requantize(codes, acc.frac_bits, dst)
+    return codes, over + more
+
+
 # -- the Amaranth half ----------------------------------------------------------------------------
 
 def shift_round_value(value, shift: int, mode: Rounding):
@@ -432,3 +446,15 @@ def requantize_value(value, src_frac: int, dst: FixedFormat):
         code = code.as_signed() if dst.signed else code.as_unsigned()
     assert code.shape() == shape
     return code, overflow
+
+
+def requantize_through_value(value, src_frac: int, acc: FixedFormat | None, dst: FixedFormat):
+    """Amaranth half of :func:`requantize_through`: ``(code, overflow)`` as
+    :func:`requantize_value` returns them."""
+    if acc is None:
+        return requantize_value(value, src_frac, dst)
+    code, over = requantize_value(value, src_frac, acc)
+    if dst == acc:
+        return code, over
+    code, more = requantize_value(code, acc.frac_bits, dst)
+    return code, over | more

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from rnnrtl.fixed import (
     INT64_SAFE_BITS, FixedFormat, FixedPointError, IntType, Overflow, Rounding,
-    requantize, requantize_value, shift_round,
+    requantize, requantize_through, requantize_through_value, requantize_value, shift_round,
 )
 
 ROUNDINGS = list(Rounding)
@@ -239,6 +239,49 @@ def test_amaranth_matches_numpy(src_width, src_signed, shift_of):
         if sum(got_flags) != want_count:
             failures.append(f"{dst}: {sum(got_flags)} overflows simulated, numpy counts {want_count}")
     assert not failures, "\n".join(failures[:10])
+
+
+THROUGH = [  # (accumulator, destination): hls4ml's accum_t then the point's type
+    (FixedFormat(6, 2, True, Rounding.TRN, Overflow.WRAP), FixedFormat(5, 3, True, Rounding.RND, Overflow.SAT)),
+    (FixedFormat(6, 2, True, Rounding.TRN, Overflow.WRAP), FixedFormat(6, 2, True, Rounding.TRN, Overflow.WRAP)),
+    (FixedFormat(7, 4, True, Rounding.RND_CONV, Overflow.WRAP), FixedFormat(4, 0, False, Rounding.TRN_ZERO, Overflow.SAT_ZERO)),
+    (FixedFormat(5, 1, True, Rounding.TRN, Overflow.WRAP), FixedFormat(8, 2, True, Rounding.TRN, Overflow.WRAP)),
+]
+
+
+@pytest.mark.parametrize("acc, dst", THROUGH, ids=[f"{a}-{d}" for a, d in THROUGH])
+def test_requantize_through_both_halves(acc, dst):
+    """A sum through the accumulator: the oracle applied twice, the numpy half, and the Amaranth half
+    (every code of a 9-bit source) agree; the flag is set when either conversion overflowed."""
+    src_frac = 6
+    codes = np.arange(-256, 256)
+    want = [oracle_requantize(int(c), src_frac, acc) for c in codes]
+    want = [(oracle_requantize(a, acc.frac_bits, dst), f) for a, f in want]
+    want_codes = [c for (c, _), _ in want]
+    want_flags = [int(f1 or f2) for (_, f2), f1 in want]
+    got, count = requantize_through(codes, src_frac, acc, dst)
+    assert got.tolist() == want_codes
+    assert sum(want_flags) > 0 and count >= sum(want_flags)
+    np.testing.assert_array_equal(requantize_through(codes, src_frac, None, dst)[0],
+                                  requantize(codes, src_frac, dst)[0])
+    m = Module()
+    value = Signal(signed(9))
+    code, over = requantize_through_value(value, src_frac, acc, dst)
+    code_sig, flag_sig = Signal(code.shape()), Signal()
+    m.d.comb += [code_sig.eq(code), flag_sig.eq(over)]
+    sim_codes, sim_flags = [], []
+
+    async def testbench(ctx):
+        for c in codes:
+            ctx.set(value, int(c))
+            sim_codes.append(ctx.get(code_sig))
+            sim_flags.append(ctx.get(flag_sig))
+
+    sim = Simulator(m)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert sim_codes == want_codes
+    assert sim_flags == want_flags
 
 
 # -- float -> code -------------------------------------------------------------------------------
