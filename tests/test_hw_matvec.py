@@ -207,3 +207,93 @@ def test_bad_arguments(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         MatVec(**args)
+
+
+# -- per-product casts (numerics: hls4ml) -----------------------------------------------------------
+
+def _fmt(text):
+    return FixedFormat.parse(text)
+
+
+PRODUCT_CASES = [
+    # id, rows, cols, x format, weight format, product format, reuse, bias format, addend
+    ("trn-r1", 3, 4, "ap_fixed<8,3>", "ap_fixed<7,2>", "ap_fixed<8,3>", 1, "ap_fixed<8,3>", None),
+    ("trn-div", 4, 3, "ap_fixed<8,3>", "ap_fixed<7,2>", "ap_fixed<7,4>", 3, "ap_fixed<10,2>", None),
+    ("trn-nondiv-addend", 3, 5, "ap_fixed<6,2>", "ap_fixed<6,1>", "ap_fixed<6,3>", 4, None, "addend"),
+    ("rnd-r1-addend", 3, 3, "ap_fixed<7,3>", "ap_fixed<6,2>", "ap_fixed<6,3,AP_RND>", 1, "ap_fixed<6,1>",
+     "addend"),
+    ("rnd_conv-nondiv", 2, 5, "ap_fixed<7,2>", "ap_fixed<7,3>", "ap_fixed<8,4,AP_RND_CONV>", 3,
+     "ap_fixed<9,5>", None),
+    ("trn_zero-div", 3, 4, "ap_fixed<6,3>", "ap_fixed<6,2>", "ap_fixed<5,3,AP_TRN_ZERO>", 2,
+     "ap_fixed<6,3>", None),
+    ("finer-than-products", 2, 3, "ap_fixed<5,2>", "ap_fixed<5,2>", "ap_fixed<12,4>", 4, "ap_fixed<6,2>",
+     None),
+    ("unsigned-x-rnd_inf", 3, 3, "ap_ufixed<6,2>", "ap_fixed<6,2>", "ap_fixed<7,3,AP_RND_INF>", 9,
+     "ap_fixed<6,2>", None),
+]
+
+
+@pytest.mark.parametrize("case", PRODUCT_CASES, ids=[c[0] for c in PRODUCT_CASES])
+def test_matvec_product_fmt_equals_emulator(case):
+    """Every product cast into ``product_fmt`` before summing: the result, requantized into
+    ``product_fmt`` (what every consumer does), equals the emulator's ``sum q_P(W·x) + q_P(b)`` —
+    its ``_MatVec`` and ``_bias`` — for extreme and random inputs, back to back."""
+    from rnnrtl.emulator import _MatVec, _bias
+    from rnnrtl.fixed import requantize
+    name, rows, cols, xf, wf, pf, reuse, bf, addend = case
+    x_fmt, w_fmt, P = _fmt(xf), _fmt(wf), _fmt(pf)
+    rng = random.Random(name)
+    W = Weights(w_fmt, np.array([[rng.randint(w_fmt.min_code, w_fmt.max_code) for _ in range(cols)]
+                                 for _ in range(rows)], dtype=np.int64))
+    W.codes[0, 0], W.codes[-1, -1] = w_fmt.min_code, w_fmt.max_code
+    bias = None
+    if bf is not None:
+        b_fmt = _fmt(bf)
+        bias = Weights(b_fmt, np.array([rng.randint(b_fmt.min_code, b_fmt.max_code)
+                                        for _ in range(rows)], dtype=np.int64))
+    addend_type = P.int_type.sum_of(cols) if addend else None
+    dut = MatVec.of(W, x_type=x_fmt.int_type, reuse=reuse, bias=bias, addend_type=addend_type,
+                    product_fmt=P)
+    assert dut.multipliers == math.ceil(rows * cols / reuse) and dut.ii == reuse
+    assert dut.frac == P.frac_bits and dut.product_fmt == P
+
+    xs = _extreme_inputs(W.codes, x_fmt.int_type) + \
+        [[_rand_lane(rng, x_fmt.int_type) for _ in range(cols)] for _ in range(10)]
+    addends = None if addend_type is None else \
+        [[_rand_lane(rng, addend_type) for _ in range(rows)] for _ in xs]
+    starts = [2 + n * dut.ii for n in range(len(xs))]
+    results = run_matvec(dut, xs, addends, starts, rng)
+    assert [c for c, _ in results] == [s + dut.latency for s in starts]
+
+    emu = _MatVec(W, x_fmt.int_type, "test", P)
+    want = emu(np.array(xs, dtype=np.int64))
+    assert emu.frac == P.frac_bits
+    if bias is not None:
+        want = want + _bias(bias, P)[0]
+    if addends is not None:
+        want = want + np.array(addends, dtype=np.int64)
+    got = np.array([y for _, y in results], dtype=np.int64)
+    np.testing.assert_array_equal(requantize(got, dut.frac, P)[0], requantize(want, P.frac_bits, P)[0])
+    lo, hi = dut.out_type.min_value, dut.out_type.max_value
+    assert got.min() >= lo and got.max() <= hi
+
+
+def test_matvec_product_cast_wraps_each_product():
+    """A product outside ``product_fmt`` wraps on its own (hls4ml's cast), so the unwrapped sum
+    differs from the exact one while both agree modulo 2^W; the adder tree is sized for P."""
+    P = _fmt("ap_fixed<4,2>")                      # codes -8..7, 2 fractional bits
+    W = np.array([[7, 7]], dtype=np.int64)         # weight frac 0
+    dut = MatVec(weights=W, weight_frac=0, x_type=IntType(4, True, 2), reuse=1, product_fmt=P)
+    results = run_matvec(dut, [[7, 7]], None, [1], random.Random(0))
+    (_, y), = results
+    assert y == [2 * (49 - 3 * 16)]                # each 49 wraps to 1 (mod 2^4)
+    assert dut.out_type.width <= P.width + 1
+
+
+def test_matvec_product_fmt_must_wrap():
+    with pytest.raises(ValueError, match="must wrap"):
+        MatVec(weights=np.ones((2, 2), dtype=int), weight_frac=0, x_type=IntType(4, True, 0),
+               product_fmt=FixedFormat(8, 4))
+    with pytest.raises(TypeError, match="product_fmt"):
+        MatVec(weights=np.ones((2, 2), dtype=int), weight_frac=0, x_type=IntType(4, True, 0),
+               product_fmt="ap_fixed<8,4>")

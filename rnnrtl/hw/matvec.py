@@ -26,6 +26,16 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
+
+**Per-product casts** (``product_fmt``, ``numerics: hls4ml``, docs/hls4ml.md): every product
+``W[j, i] * x[i]`` is requantized into ``product_fmt`` (hls4ml's ``accum_t``) with
+:func:`rnnrtl.fixed.requantize_value` before it enters its segment, and the bias constant is
+requantized into it with :func:`rnnrtl.fixed.requantize` — ``sum_i q_P(W·x) + q_P(b)``, as the
+emulator's ``_MatVec`` and ``_bias`` compute it. ``product_fmt`` must wrap (``WRAP``): the products are
+then summed exactly and the consumer requantizes the sum into ``product_fmt`` again, which gives the
+integers of hls4ml's wrapping accumulator whatever the order of its additions. The cast is
+combinational after each multiplier (a bit slice for ``TRN``, an adder otherwise): latency and the
+multiplier count do not change.
 """
 
 from __future__ import annotations
@@ -35,7 +45,7 @@ from amaranth.hdl import Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..fixed import IntType
+from ..fixed import FixedFormat, IntType, Overflow, requantize, requantize_value, shift_round
 
 __all__ = ["MatVec"]
 
@@ -90,6 +100,9 @@ class MatVec(wiring.Component):
         Type of an optional extra input vector of ``rows`` lanes, added into the sum.
     tree_fanin : int >= 2
         Terms summed per pipeline stage of the adder tree.
+    product_fmt : FixedFormat (``WRAP``) or None
+        Every product, and the bias, requantized into this format before summing (see the module
+        docstring); ``None``: exact products.
 
     Ports
     -----
@@ -106,7 +119,7 @@ class MatVec(wiring.Component):
     """
 
     def __init__(self, *, weights, weight_frac, x_type, reuse=1, bias=None, bias_frac=None,
-                 addend_type=None, tree_fanin=4):
+                 addend_type=None, tree_fanin=4, product_fmt=None):
         flat, shape = _int_array(weights, "weights", 2)
         rows, cols = shape
         if rows < 1 or cols < 1:
@@ -130,6 +143,17 @@ class MatVec(wiring.Component):
                 raise ValueError(f"bias_frac {bias_frac!r} given without bias")
         if addend_type is not None and not isinstance(addend_type, IntType):
             raise TypeError(f"addend_type must be an rnnrtl.fixed.IntType or None, got {addend_type!r}")
+        if product_fmt is not None:
+            if not isinstance(product_fmt, FixedFormat):
+                raise TypeError(f"product_fmt must be an rnnrtl.fixed.FixedFormat or None, got "
+                                f"{product_fmt!r}")
+            if product_fmt.overflow is not Overflow.WRAP:
+                raise ValueError(f"product_fmt {product_fmt} must wrap (WRAP): with another overflow "
+                                 "mode the sum would depend on the order of the additions")
+            if bias_list is not None:  # q_P(b), the emulator's _bias
+                bias_list = [int(v) for v in requantize(np.asarray(bias_list, dtype=np.int64),
+                                                        bias_frac, product_fmt)[0]]
+                bias_frac = product_fmt.frac_bits
 
         self._w = [flat[j * cols:(j + 1) * cols] for j in range(rows)]
         self._rows, self._cols = rows, cols
@@ -140,6 +164,7 @@ class MatVec(wiring.Component):
         self._bias_frac = bias_frac
         self._addend_type = addend_type
         self._tree_fanin = tree_fanin
+        self._product_fmt = product_fmt
         self._plan()
 
         sig = {
@@ -154,13 +179,13 @@ class MatVec(wiring.Component):
 
     @classmethod
     def of(cls, weights, *, x_type, reuse, bias=None, rows=slice(None), addend_type=None,
-           tree_fanin=4) -> "MatVec":
+           tree_fanin=4, product_fmt=None) -> "MatVec":
         """A MatVec of IR :class:`~rnnrtl.ir.Weights` (rows ``rows`` of them) and an optional IR
-        bias, taking their codes and fractional bits from the IR."""
+        bias, taking their codes and fractional bits from the IR (``product_fmt``: the layer's)."""
         return cls(weights=weights.codes[rows], weight_frac=weights.fmt.frac_bits, x_type=x_type,
                    reuse=reuse, bias=None if bias is None else bias.codes[rows],
                    bias_frac=None if bias is None else bias.fmt.frac_bits,
-                   addend_type=addend_type, tree_fanin=tree_fanin)
+                   addend_type=addend_type, tree_fanin=tree_fanin, product_fmt=product_fmt)
 
     # -- the schedule, computed without hardware ---------------------------------------------------
 
@@ -168,13 +193,16 @@ class MatVec(wiring.Component):
         rows, cols, R = self._rows, self._cols, self._reuse
         xlo, xhi = self._x_type.min_value, self._x_type.max_value
         self._prod_frac = self._x_type.frac + self._weight_frac
-        fracs = [self._prod_frac]
+        P = self._product_fmt
+        # Fraction of each product as it enters its segment (cast into product_fmt, or exact).
+        self._term_frac = self._prod_frac if P is None else P.frac_bits
+        fracs = [self._term_frac]
         if self._bias is not None:
             fracs.append(self._bias_frac)
         if self._addend_type is not None:
             fracs.append(self._addend_type.frac)
         self._frac = max(fracs)
-        shift = self._frac - self._prod_frac
+        shift = self._frac - self._term_frac
 
         n = rows * cols
         self._multipliers = -(-n // R)
@@ -190,7 +218,7 @@ class MatVec(wiring.Component):
                 j, i = divmod(f, cols)
                 w = self._w[j][i]
                 block.append((k, j, i, w))
-                lo, hi = min(w * xlo, w * xhi), max(w * xlo, w * xhi)
+                lo, hi = self._term_bounds(w, xlo, xhi)
                 if segs and segs[-1][0] == j:
                     _, k0, _, slo, shi = segs[-1]
                     segs[-1] = (j, k0, k, slo + lo, shi + hi)
@@ -220,6 +248,22 @@ class MatVec(wiring.Component):
         # At least one stage: the last stage is the held output register.
         self._tree_stages = max(1, _tree_stages(leaves, self._tree_fanin))
 
+    def _term_bounds(self, w, xlo, xhi):
+        """Range of the term ``w * x`` enters its segment as (at :attr:`_term_frac`)."""
+        lo, hi = min(w * xlo, w * xhi), max(w * xlo, w * xhi)
+        P = self._product_fmt
+        if P is None:
+            return lo, hi
+        limit = 1 << 62
+        if -limit < lo and hi < limit:
+            # Every rounding mode is monotonic, so the extremes round to the extremes; the cast
+            # wraps only values outside P's range.
+            rlo, rhi = (int(v) for v in shift_round(np.array([lo, hi], dtype=np.int64),
+                                                    self._prod_frac - P.frac_bits, P.rounding))
+            if P.min_code <= rlo and rhi <= P.max_code:
+                return rlo, rhi
+        return P.min_code, P.max_code
+
     # -- public properties -------------------------------------------------------------------------
 
     @property
@@ -248,13 +292,19 @@ class MatVec(wiring.Component):
         return self._reuse
 
     @property
+    def product_fmt(self) -> FixedFormat | None:
+        """Format every product and the bias are cast into before summing, or ``None`` (exact)."""
+        return self._product_fmt
+
+    @property
     def multipliers(self) -> int:
         """Multiplier instances built: ``ceil(rows * cols / reuse)``."""
         return self._multipliers
 
     @property
     def frac(self) -> int:
-        """Fractional bits of ``y``: ``max(x.frac + weight_frac, bias_frac, addend.frac)``."""
+        """Fractional bits of ``y``: ``max(x.frac + weight_frac, bias_frac, addend.frac)``, with
+        ``product_fmt``'s fractional bits in place of the first two when it is given."""
         return self._frac
 
     @property
@@ -289,7 +339,7 @@ class MatVec(wiring.Component):
             with m.If(self.start):
                 for mi, block in enumerate(self._blocks):
                     (_, _, i, w), = block
-                    m.d.sync += seg_sig[mi][0].eq(self.x[i] * w)
+                    m.d.sync += seg_sig[mi][0].eq(self._cast(self.x[i] * w))
             seg_valid = Signal()
             m.d.sync += seg_valid.eq(self.start)
         else:
@@ -313,6 +363,7 @@ class MatVec(wiring.Component):
                                                        max(max(w * xlo, w * xhi) for w in ws), 0,
                                                        True).width), name=f"p{mi}")
                 m.d.comb += prod.eq(xsel * wsel)  # the multiplier of block mi
+                term = self._cast(prod)
                 seg_of = {}
                 for s, (_, k0, k1, _, _) in enumerate(segs):
                     for kk in range(k0, k1 + 1):
@@ -324,12 +375,12 @@ class MatVec(wiring.Component):
                             s, first = seg_of[kk]
                             seg = seg_sig[mi][s]
                             with m.If(active):
-                                m.d.sync += seg.eq(prod if first else seg + prod)
+                                m.d.sync += seg.eq(term if first else seg + term)
             seg_valid = Signal()
             m.d.sync += seg_valid.eq(last)
 
         # Tree leaves per row: (value, lo, hi) at the common fraction.
-        shift = self._frac - self._prod_frac
+        shift = self._frac - self._term_frac
         terms = []
         if self._addend_type is not None:
             a_shift = self._frac - self._addend_type.frac
@@ -383,3 +434,11 @@ class MatVec(wiring.Component):
             m.d.comb += self.y[j].eq(value)
         m.d.comb += self.done.eq(valid)
         return m
+
+    def _cast(self, product):
+        """A product as it enters its segment: cast into ``product_fmt`` (rnnrtl.fixed's Amaranth
+        half of the requantization), or exact."""
+        if self._product_fmt is None:
+            return product
+        code, _ = requantize_value(product, self._prod_frac, self._product_fmt)
+        return code
