@@ -154,3 +154,62 @@ def test_bad_arguments():
     bad = Table("sigmoid", 3, sig.table.geometry, sig.out_fmt, contents=np.full(16, 256))
     with pytest.raises(ValueError, match=r"256\.\.256, outside ufixed<8,0"):
         ActivationUnit(**{**ok, "activation": Activation("sigmoid", 3, sig.out_fmt, bad)})
+
+
+# -- numerics: hls4ml: tables indexed by truncation toward zero, sums through the accumulator -------
+
+def _hls4ml_table(function, fmt, *, size, out_fmt):
+    """An hls4ml table as the hls4ml profile's quantizer builds it (its contents, left-edge
+    samples, TRN_ZERO index) over hls4ml's fixed range."""
+    from rnnrtl.hls4ml import TABLE_RANGES, table_contents
+    geometry = TableGeometry.for_range(size=size, half_range=TABLE_RANGES[function],
+                                       in_frac=fmt.frac_bits, index_rounding=Rounding.TRN_ZERO)
+    contents = table_contents(function, size, FixedFormat.parse("ap_fixed<18,8>"), out_fmt)
+    table = Table(function, fmt.frac_bits, geometry, out_fmt, sample="left", contents=contents)
+    return Activation(function, fmt.frac_bits, out_fmt, table)
+
+
+HLS4ML_CASES = [
+    # id, in_type, accumulator, fmt (the activation's input), activation
+    ("sigmoid-shift2", IntType(9, True, 6), FixedFormat.parse("ap_fixed<7,2>"),
+     FixedFormat.parse("ap_fixed<8,4>"),
+     lambda f: _hls4ml_table("sigmoid", f, size=64, out_fmt=FixedFormat.parse("ap_fixed<8,2>"))),
+    ("tanh-shift-left", IntType(9, True, 6), FixedFormat.parse("ap_fixed<7,2>"),
+     FixedFormat.parse("ap_fixed<8,4>"),
+     lambda f: _hls4ml_table("tanh", f, size=256, out_fmt=FixedFormat.parse("ap_fixed<8,2>"))),
+    ("tanh-acc-is-fmt", IntType(10, True, 7), FixedFormat.parse("ap_fixed<8,3>"),
+     FixedFormat.parse("ap_fixed<8,3>"),
+     lambda f: _hls4ml_table("tanh", f, size=32, out_fmt=FixedFormat.parse("ap_fixed<8,3>"))),
+    ("relu-through-acc", IntType(9, True, 6), FixedFormat.parse("ap_fixed<7,2,AP_RND>"),
+     FixedFormat.parse("ap_fixed<6,3>"),
+     lambda f: Activation("relu", f.frac_bits, FixedFormat.parse("ap_fixed<6,3>"))),
+]
+
+
+@pytest.mark.parametrize("case", HLS4ML_CASES, ids=[c[0] for c in HLS4ML_CASES])
+def test_hls4ml_tables_and_accumulator(case):
+    """Every code of the input type: ``code = q_fmt(q_acc(x))`` as the emulator's
+    ``_Layer.accumulate`` computes it, then the IR table (hls4ml contents, TRN_ZERO index) or relu."""
+    from rnnrtl.fixed import requantize_through
+    name, in_type, acc, fmt, make = case
+    act = make(fmt)
+    rng = random.Random(name)
+    codes = np.arange(in_type.min_value, in_type.max_value + 1, dtype=np.int64)
+    want_code, _ = requantize_through(codes, in_type.frac, acc, fmt)
+    if act.table is not None:
+        want_out = act.table.lookup(want_code)
+        # the index rounding matters on these codes: floor indexing would differ somewhere
+        floor = TableGeometry(act.table.geometry.size, act.table.geometry.shift,
+                              act.table.geometry.offset)
+        if act.table.geometry.shift > 0:
+            assert (act.table.contents[floor.index(want_code)] != want_out).any()
+    else:
+        want_out, _ = requantize(np.maximum(want_code, 0), fmt.frac_bits, act.out_fmt)
+    lanes = 4
+    dut = ActivationUnit(in_type=in_type, fmt=fmt, activation=act, lanes=lanes, acc_fmt=acc)
+    vectors = np.concatenate([codes, codes[:-len(codes) % lanes]])
+    outs = run_unit(dut, vectors.reshape(-1, lanes).tolist(), rng)
+    got_code = np.array([c for _, _, c, _ in outs]).ravel()[:len(codes)]
+    got_out = np.array([o for _, o, _, _ in outs]).ravel()[:len(codes)]
+    np.testing.assert_array_equal(got_code, want_code)
+    np.testing.assert_array_equal(got_out, want_out)

@@ -1,11 +1,14 @@
 """``ActivationUnit``: requantize a vector of full-width codes, then apply an activation.
 
 Each lane's input code (an :class:`~rnnrtl.fixed.IntType`) is requantized into ``fmt`` with
-:func:`rnnrtl.fixed.requantize_value`; the result (``code``) goes through the activation, exactly as
+:func:`rnnrtl.fixed.requantize_value` (through the accumulator ``acc_fmt`` first when one is given:
+:func:`rnnrtl.fixed.requantize_through_value`, ``numerics: hls4ml``); the result (``code``) goes
+through the activation, exactly as
 the emulator's ``_Layer.activation`` does for an :class:`rnnrtl.ir.Activation` (keep in sync):
 
 * a table function (``sigmoid``, ``tanh``, ``hard_sigmoid``): ``table.contents[index]`` with
-  ``index = table.geometry.index_value(code)``; the contents live in one ROM
+  ``index = table.geometry.index_value(code)`` (the IR's geometry: floor or, for hls4ml's tables,
+  truncation toward zero); the contents, taken as they are from the IR, live in one ROM
   (:class:`amaranth.lib.memory.Memory`) with a synchronous read port per lane. The contents are
   emitted once; synthesis replicates the ROM for its read ports (two per true dual-port block
   RAM, or LUT ROMs when small).
@@ -27,7 +30,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
-from ..fixed import FixedFormat, IntType, requantize_value
+from ..fixed import FixedFormat, IntType, requantize_through_value, requantize_value
 
 __all__ = ["ActivationUnit"]
 
@@ -52,6 +55,9 @@ class ActivationUnit(wiring.Component):
     activation : rnnrtl.ir.Activation
         ``function``, ``in_frac``, ``out_fmt`` and, for table functions, ``table``.
     lanes : int >= 1
+    acc_fmt : FixedFormat or None
+        The accumulator the input passes through before ``fmt`` (hls4ml's ``accum_t``; the
+        emulator's ``_Layer.accumulate``), or ``None``.
 
     Ports
     -----
@@ -59,14 +65,16 @@ class ActivationUnit(wiring.Component):
     code : ``Out(ArrayLayout(fmt shape, lanes))``, the requantized input (registered);
     o : ``Out(ArrayLayout(out_fmt shape, lanes))``; o_valid : ``Out(1)``;
     overflow : ``Out(1)``, with ``o_valid``: some lane was saturated or wrapped by a requantization
-    (into ``fmt``, or for ``relu``/``linear`` into ``out_fmt``).
+    (into ``acc_fmt`` or ``fmt``, or for ``relu``/``linear`` into ``out_fmt``).
     """
 
-    def __init__(self, *, in_type, fmt, activation, lanes):
+    def __init__(self, *, in_type, fmt, activation, lanes, acc_fmt=None):
         if not isinstance(in_type, IntType):
             raise TypeError(f"in_type must be an rnnrtl.fixed.IntType, got {in_type!r}")
         if not isinstance(fmt, FixedFormat):
             raise TypeError(f"fmt must be an rnnrtl.fixed.FixedFormat, got {fmt!r}")
+        if acc_fmt is not None and not isinstance(acc_fmt, FixedFormat):
+            raise TypeError(f"acc_fmt must be an rnnrtl.fixed.FixedFormat or None, got {acc_fmt!r}")
         if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
             raise ValueError(f"lanes {lanes!r} is out of range; valid: an integer >= 1")
         function = getattr(activation, "function", None)
@@ -97,6 +105,9 @@ class ActivationUnit(wiring.Component):
         elif function in _REQUANT_FUNCTIONS:
             if table is not None:
                 raise ValueError(f"activation {function!r} is a requantization and takes no table")
+            if getattr(activation, "softmax", None) is not None:
+                raise ValueError("a softmax with tables (numerics: hls4ml) is computed by "
+                                 "rnnrtl.hw.softmax.SoftmaxUnit, not by an ActivationUnit")
         else:
             raise ValueError(f"unsupported activation {function!r}; valid: "
                              f"{', '.join(TABLE_FUNCTIONS + _REQUANT_FUNCTIONS)}")
@@ -104,6 +115,7 @@ class ActivationUnit(wiring.Component):
         self._fmt = fmt
         self._activation = activation
         self._lanes = lanes
+        self._acc_fmt = acc_fmt
         super().__init__({
             "i": In(data.ArrayLayout(_shape(in_type.width, in_type.signed), lanes)),
             "i_valid": In(1),
@@ -141,7 +153,7 @@ class ActivationUnit(wiring.Component):
         overflows = []
         codes = []
         for lane in range(self._lanes):
-            code, over = requantize_value(self.i[lane], self._in_type.frac, fmt)
+            code, over = requantize_through_value(self.i[lane], self._in_type.frac, self._acc_fmt, fmt)
             codes.append(code)
             overflows.append(over)
 
