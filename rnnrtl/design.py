@@ -51,10 +51,17 @@ class Design:
 
     def _check_buildable(self):
         from .hw.recurrent import HardwareError
-        if self.network.numerics != "default":
-            raise HardwareError(
-                f"numerics {self.network.numerics!r}: the hardware generator implements the "
-                "'default' numerics only so far; the emulator reproduces this profile exactly")
+        net = self.network
+        if net.numerics not in ("default", "hls4ml"):
+            raise HardwareError(f"numerics {net.numerics!r}: the hardware generator implements "
+                                "'default' and 'hls4ml'")
+        for layer in net.layers:
+            if getattr(layer, "product_fmt", None) is not None and isinstance(layer, ir.GRU) \
+                    and not layer.reset_after:
+                # (numerics: hls4ml refuses this layer; only a hand-made IR gets here)
+                raise HardwareError(
+                    f"layer {layer.name!r}: GRU(reset_after=False) with per-product casts "
+                    "(product_fmt) has no hardware generator; use reset_after=True")
 
     def hardware(self):
         """The Amaranth top (:class:`rnnrtl.hw.network.AXIStreamTop`) of this design.

@@ -84,7 +84,8 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0) -
                         y=result.y.reshape(len(x), out_beats, net.out_features))
 
     last = net.layers[-1]
-    host_softmax = getattr(last, "activation", None) is not None and last.activation.function == "softmax"
+    host_softmax = getattr(last, "activation", None) is not None \
+        and last.activation.function == "softmax" and last.activation.softmax is None
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "rnnrtl_version": __version__,

@@ -217,7 +217,10 @@ def _recurrent_multipliers(layer):
 @pytest.mark.parametrize("case", _RECURRENT_CASES, ids=_case_id)
 def test_recurrent_layer(case):
     name, config, rs, kwargs = case
-    d = _design(**RECURRENT_KINDS[name], **kwargs, return_sequences=rs, config=config)
+    _check_recurrent(_design(**RECURRENT_KINDS[name], **kwargs, return_sequences=rs, config=config), rs)
+
+
+def _check_recurrent(d, rs):
     layer = d.network.layers[0]
     hw = _hardware(d)
     assert type(hw) is {"lstm": LSTMLayer, "gru": GRULayer, "simplernn": SimpleRNNLayer}[layer.kind]
@@ -273,12 +276,17 @@ def _dense_id(case):
 @pytest.mark.parametrize("case", _DENSE_CASES, ids=_dense_id)
 def test_dense_layer(case):
     activation, config, kwargs = case
-    d = _design("dense", config, activation=activation, **kwargs)
+    _check_dense(_design("dense", config, activation=activation, **kwargs))
+
+
+def _check_dense(d):
     layer = d.network.layers[0]
     hw = _hardware(d)
     R = layer.schedule.reuse_input
     assert hw.ii == R
-    assert hw.multipliers == math.ceil(layer.units * layer.in_features / R)
+    # a softmax with tables (numerics: hls4ml) multiplies each exp by the inverse of the sum
+    tables = layer.activation.softmax is not None and layer.activation.softmax.implementation != "argmax"
+    assert hw.multipliers == math.ceil(layer.units * layer.in_features / R) + tables * layer.units
 
     out, expected = _run_two_phases(hw, d)
     _check_exact(out["got"], expected)
@@ -298,6 +306,86 @@ def test_dense_full_rate(reuse):
     _check_exact(out["got"], expected)
     assert set(np.diff(out["t_in"]).tolist()) == {hw.ii}
     assert set(np.diff(out["t_out"]).tolist()) == {hw.ii}
+
+
+# -- numerics: hls4ml (per-product casts, sums through the accumulator, hls4ml's tables) ------------
+
+#: ap_fixed types (truncate, wrap) as hls4ml's; narrow enough that products and sums wrap.
+H_NARROW = {"default": "ap_fixed<10,4>", "accum": "ap_fixed<10,2,AP_RND>"}
+H_CONV = {"default": "ap_fixed<9,3>", "accum": "ap_fixed<10,2,AP_RND_CONV>",
+          "result": "ap_fixed<8,3>"}
+
+_HLS4ML_RECURRENT_CASES = [
+    # name, config (numerics: hls4ml added), return_sequences, Keras kwargs, must overflow
+    ("lstm", {}, True, {}, False),
+    ("lstm", {"reuse": 5}, False, {}, False),
+    ("lstm", {"precision": H_NARROW, "reuse": 4}, True, {}, True),
+    ("lstm", {"precision": H_CONV, "reuse_input": 2, "reuse_recurrent": 7}, True, {}, True),
+    ("lstm", {"interleave": 2, "reuse": 3}, False, {}, False),
+    ("lstm", {"tables": {"sigmoid": {"size": 64}, "tanh": {"size": 4096}}}, True,
+     {"activation": "relu"}, False),
+    ("gru", {}, True, {}, False),
+    ("gru", {"precision": H_NARROW, "reuse": 2}, False, {}, True),
+    ("gru", {"precision": H_CONV, "reuse_input": 9, "reuse_recurrent": 4}, True, {}, True),
+    ("gru", {"precision": "ap_fixed<24,10>", "interleave": 3}, False, {"use_bias": False}, False),
+    ("gru", {"adder_fanin": 2, "reuse": 3}, True, {}, False),
+]
+
+
+def _hls4ml_id(case):
+    name, config, rs, kwargs, _ = case
+    parts = [name, "seq" if rs else "last"]
+    for key, value in {**config, **kwargs}.items():
+        if key == "precision":
+            value = {id(H_NARROW): "narrow", id(H_CONV): "conv"}.get(id(value), value)
+        if key == "tables":
+            value = "sizes"
+        parts.append(f"{key}={value}")
+    return "-".join(parts)
+
+
+def _overflows(d):
+    x = np.random.default_rng(100).normal(0, 1, (FULL_RATE_SEQS + STALLED_SEQS, T, d.network.in_features))
+    return d.run(x, warn=False).overflows
+
+
+@pytest.mark.parametrize("case", _HLS4ML_RECURRENT_CASES, ids=_hls4ml_id)
+def test_recurrent_layer_hls4ml(case):
+    """LSTM and GRU under numerics: hls4ml: the hardware equals the emulator (which equals hls4ml
+    1.3, tests/test_hls4ml.py), bit for bit, at full rate and under random stalls."""
+    name, config, rs, kwargs, wraps = case
+    d = _design(name, {"numerics": "hls4ml", **config}, return_sequences=rs, **kwargs)
+    assert d.network.layers[0].product_fmt is not None
+    assert bool(_overflows(d)) == wraps   # the narrow cases do wrap (in the emulator's count)
+    _check_recurrent(d, rs)
+
+
+_HLS4ML_DENSE_CASES = [
+    # activation, config, Keras kwargs
+    ("linear", {}, {}),
+    ("relu", {"reuse": 4}, {}),
+    ("sigmoid", {"reuse": 3}, {}),
+    ("tanh", {"precision": H_NARROW}, {}),
+    ("relu", {"precision": H_CONV, "reuse": 2}, {}),
+    ("softmax", {}, {}),
+    ("softmax", {"reuse": 5}, {}),
+    ("softmax", {"precision": H_NARROW, "layers": {"layer_softmax": {"softmax": {
+        "implementation": "latency", "table_size": 256}}}}, {}),
+    ("softmax", {"layers": {"layer_softmax": {"precision": {
+        "accum": "ap_fixed<18,8,AP_RND,AP_SAT>", "result": "ap_ufixed<10,0,AP_RND,AP_SAT>"}}}}, {}),
+    ("softmax", {"layers": {"layer_softmax": {"softmax": {"implementation": "argmax"}}}}, {}),
+    ("sigmoid", {"precision": "ap_fixed<24,10>", "adder_fanin": 2}, {"use_bias": False}),
+]
+
+
+@pytest.mark.parametrize("case", _HLS4ML_DENSE_CASES,
+                         ids=lambda c: _hls4ml_id((c[0], c[1], True, c[2], None)).replace("-seq", ""))
+def test_dense_layer_hls4ml(case):
+    """Dense under numerics: hls4ml, including hls4ml's softmax tables (stable, latency, argmax)."""
+    activation, config, kwargs = case
+    d = _design("dense", {"numerics": "hls4ml", **config}, activation=activation, **kwargs)
+    assert d.network.layers[0].product_fmt is not None
+    _check_dense(d)
 
 
 # -- multiplier counts over every reuse factor (no simulation) ----------------------------------------

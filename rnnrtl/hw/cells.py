@@ -19,6 +19,11 @@ saturation, or a table read.
   S+Lz+2 rec = q_rec(·); S+Lz+3 start of U_h·rec (+ W_h·x + b_h in its tree); then the candidate
   table, the products and h as above.
 * SimpleRNN, ``step_cycles = L + 2``: S+L activation; S+L+1 h = q_h(·).
+
+Under ``numerics: hls4ml`` (``layer.product_fmt`` = ``P``, docs/hls4ml.md) only requantization points
+change, never the schedule: the MatVecs cast every product and bias into ``P``; gate, candidate and
+GRU ``rec`` sums are requantized through ``P`` (:func:`rnnrtl.fixed.requantize_through_value`); the
+GRU's ``r·rec`` product is cast into ``P`` as it is registered.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data
 
 from .. import ir
-from ..fixed import IntType, requantize_value
+from ..fixed import IntType, requantize_through_value, requantize_value
 from .activation import ActivationUnit
 from .common import shape_of
 from .matvec import MatVec
@@ -56,12 +61,15 @@ class LSTMLayer(RecurrentLayer):
     def _build_loop(self):
         L = self.layer
         N = L.units
+        P = L.product_fmt
         self.mh = MatVec.of(L.recurrent, x_type=L.output_fmt.int_type,
                             reuse=L.schedule.reuse_recurrent, addend_type=self.projection.out_type,
-                            tree_fanin=self.tree_fanin)
+                            tree_fanin=self.tree_fanin, product_fmt=P)
         ra, ga, sa = L.recurrent_activation, L.activation, L.state_activation
-        self.sig = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ra, lanes=3 * N)
-        self.cand = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ga, lanes=N)
+        self.sig = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ra, lanes=3 * N,
+                                  acc_fmt=P)
+        self.cand = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ga, lanes=N,
+                                   acc_fmt=P)
         self.fc_t = ra.out_fmt.int_type * L.state_fmt.int_type
         self.ig_t = ra.out_fmt.int_type * ga.out_fmt.int_type
         self.state = ActivationUnit(in_type=IntType.join(self.fc_t, self.ig_t), fmt=L.state_fmt,
@@ -137,24 +145,28 @@ class GRULayer(RecurrentLayer):
         ax_t = self.projection.out_type
         h_t = L.output_fmt.int_type
 
+        P = L.product_fmt
+
         def matvec(rows, x_type, addend_type, bias):
             return MatVec.of(L.recurrent, rows=rows, bias=bias, x_type=x_type,
                              reuse=L.schedule.reuse_recurrent, addend_type=addend_type,
-                             tree_fanin=self.tree_fanin)
+                             tree_fanin=self.tree_fanin, product_fmt=P)
 
         ra, ha = L.recurrent_activation, L.activation
         fr = ra.out_fmt.frac_bits
         self.mz = matvec(zr, h_t, ax_t, L.recurrent_bias)
         if L.reset_after:
             self.mh = matvec(hh, h_t, None, L.recurrent_bias)
-            self.r_t = ra.out_fmt.int_type * L.rec_fmt.int_type
+            # r·rec, exact, or cast into P as hls4ml casts it to accum_t
+            self.r_t = ra.out_fmt.int_type * L.rec_fmt.int_type if P is None else P.int_type
             cand_t = IntType.join(ax_t, self.r_t)
         else:
             self.mh = matvec(hh, L.rec_fmt.int_type, ax_t, None)
             self.r_t = ra.out_fmt.int_type * h_t
             cand_t = self.mh.out_type
-        self.sig = ActivationUnit(in_type=self.mz.out_type, fmt=L.gate_fmt, activation=ra, lanes=2 * N)
-        self.cand = ActivationUnit(in_type=cand_t, fmt=L.gate_fmt, activation=ha, lanes=N)
+        self.sig = ActivationUnit(in_type=self.mz.out_type, fmt=L.gate_fmt, activation=ra, lanes=2 * N,
+                                  acc_fmt=P)
+        self.cand = ActivationUnit(in_type=cand_t, fmt=L.gate_fmt, activation=ha, lanes=N, acc_fmt=P)
         one = 1 << fr
         z_fmt = ra.out_fmt
         self.omz_t = IntType.for_range(one - z_fmt.max_code, one - z_fmt.min_code, fr, True)
@@ -199,16 +211,23 @@ class GRULayer(RecurrentLayer):
             # U_h·h + b'_h runs beside U_zr·h; whichever finishes first holds its result.
             m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])), sig.i_valid.eq(late.done)]
             rec = _vector(L.rec_fmt, N, "rec")
+            P = L.product_fmt
             with m.If(late.done):
                 for n in range(N):
-                    code, _ = requantize_value(mh.y[n], mh.frac, L.rec_fmt)
+                    code, _ = requantize_through_value(mh.y[n], mh.frac, P, L.rec_fmt)
                     m.d.sync += rec[n].eq(code)
+            r_frac = fr + L.rec_fmt.frac_bits
             with m.If(sig.o_valid):
                 for n in range(N):
-                    m.d.sync += [rprod[n].eq(sig.o[N + n] * rec[n]), z1[n].eq(sig.o[n])]
+                    r_rec = sig.o[N + n] * rec[n]
+                    if P is not None:  # hls4ml casts r·rec to accum_t
+                        r_rec, _ = requantize_value(r_rec, r_frac, P)
+                    m.d.sync += [rprod[n].eq(r_rec), z1[n].eq(sig.o[n])]
+            if P is not None:
+                r_frac = P.frac_bits
             m.d.comb += cand.i_valid.eq(r_valid)
             for n in range(N):
-                total, _ = _aligned([(ax_h[n], ax_t.frac), (rprod[n], fr + L.rec_fmt.frac_bits)])
+                total, _ = _aligned([(ax_h[n], ax_t.frac), (rprod[n], r_frac)])
                 m.d.comb += cand.i[n].eq(total)
             with m.If(r_valid):
                 m.d.sync += z2.eq(z1)

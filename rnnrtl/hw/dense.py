@@ -7,8 +7,15 @@
 :class:`~rnnrtl.hw.activation.ActivationUnit`. Beats are accepted every ``R`` cycles while the
 output queue has room; the ``last`` flag travels with its beat.
 
+Under ``numerics: hls4ml`` (``layer.product_fmt``, docs/hls4ml.md) the MatVec casts every product
+and the bias into ``product_fmt`` and the sum is requantized through it:
+``pre = q_pre(q_P(Σ q_P(W·x) + q_P(b)))``; a softmax with tables (``activation.softmax``) is computed
+by a :class:`~rnnrtl.hw.softmax.SoftmaxUnit` after ``pre`` (otherwise the host applies softmax to
+the logits the layer outputs).
+
 Timing: a beat accepted in cycle ``c`` is offered on ``o`` in cycle ``c + latency`` with
-``latency = matvec.latency + 1 (activation) + extra + 1 (queue)``, ``extra`` being 1 when the
+``latency = matvec.latency + 1 (activation) + softmax + extra + 1 (queue)``, ``softmax`` being the
+:class:`~rnnrtl.hw.softmax.SoftmaxUnit`'s latency (0 without one) and ``extra`` 1 when the
 activation's output format differs from the layer's result format (one more requantization).
 """
 
@@ -23,6 +30,7 @@ from ..fixed import requantize_value
 from .activation import ActivationUnit
 from .common import OutputQueue, beat_layout, beat_signature
 from .matvec import MatVec
+from .softmax import SoftmaxUnit
 
 __all__ = ["DenseLayer"]
 
@@ -34,9 +42,15 @@ class DenseLayer(wiring.Component):
     def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int | None = None):
         self.layer = layer
         self.matvec = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
-                                reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin)
+                                reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
+                                product_fmt=layer.product_fmt)
+        activation, self.softmax = layer.activation, None
+        if activation.softmax is not None:  # pre, then the softmax tables
+            self.softmax = SoftmaxUnit(softmax=activation.softmax, lanes=layer.units)
+            activation = ir.Activation("linear", layer.pre_fmt.frac_bits, layer.pre_fmt)
         self.act = ActivationUnit(in_type=self.matvec.out_type, fmt=layer.pre_fmt,
-                                  activation=layer.activation, lanes=layer.units)
+                                  activation=activation, lanes=layer.units,
+                                  acc_fmt=layer.product_fmt)
         self._extra = int(layer.activation.out_fmt != layer.output_fmt)
         # A beat holds a queue credit from its acceptance until it is taken, latency + 1 cycles:
         # this many credits sustain one beat per ii cycles.
@@ -54,11 +68,17 @@ class DenseLayer(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from a beat's acceptance to its result offered on ``o``."""
-        return self.matvec.latency + self.act.latency + self._extra + OutputQueue.latency
+        return self._datapath_latency + OutputQueue.latency
+
+    @property
+    def _datapath_latency(self) -> int:
+        softmax = self.softmax.latency if self.softmax is not None else 0
+        return self.matvec.latency + self.act.latency + softmax + self._extra
 
     @property
     def multipliers(self) -> int:
-        return self.matvec.multipliers
+        softmax = self.softmax.multipliers if self.softmax is not None else 0
+        return self.matvec.multipliers + softmax
 
     def elaborate(self, platform):
         m = Module()
@@ -85,20 +105,25 @@ class DenseLayer(wiring.Component):
             with m.Elif(cooldown != 0):
                 m.d.sync += cooldown.eq(cooldown - 1)
         # The last flag rides a shift register as long as the datapath.
-        depth = mv.latency + act.latency + self._extra
+        depth = self._datapath_latency
         last_pipe = Signal(depth)
         m.d.sync += last_pipe.eq((last_pipe << 1) | (start & self.i.payload.last))
+        act_o, act_valid = act.o, act.o_valid
+        if self.softmax is not None:
+            m.submodules.softmax = sm = self.softmax
+            m.d.comb += [sm.i.eq(act.o), sm.i_valid.eq(act.o_valid)]
+            act_o, act_valid = sm.o, sm.o_valid
         if self._extra:
             out_data = Signal.like(queue.w_data.data)
             out_valid = Signal()
-            with m.If(act.o_valid):
+            with m.If(act_valid):
                 for lane in range(L.units):
-                    code, _ = requantize_value(act.o[lane], L.activation.out_fmt.frac_bits,
+                    code, _ = requantize_value(act_o[lane], L.activation.out_fmt.frac_bits,
                                                L.output_fmt)
                     m.d.sync += out_data[lane].eq(code)
-            m.d.sync += out_valid.eq(act.o_valid)
+            m.d.sync += out_valid.eq(act_valid)
         else:
-            out_data, out_valid = act.o, act.o_valid
+            out_data, out_valid = act_o, act_valid
         m.d.comb += [
             queue.w_en.eq(out_valid),
             queue.w_data.data.eq(out_data),

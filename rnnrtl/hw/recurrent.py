@@ -99,7 +99,8 @@ class RecurrentLayer(wiring.Component):
             raise HardwareError(f"layer {layer.name!r}: interleave needs a fixed sequence length")
         self.x_depth = timesteps if self.slots > 1 else 2
         self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
-                                    reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin)
+                                    reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
+                                    product_fmt=getattr(layer, "product_fmt", None))
         self._build_loop()
         if layer.schedule.mode != "static":
             full = -(-self.step_cycles // self.job_spacing)
