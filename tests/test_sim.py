@@ -196,6 +196,60 @@ def test_build_is_shared(designs, build_root):
     assert again.passed, again.problems
 
 
+# -- numerics: hls4ml on an hls4ml 1.3 anchor model ------------------------------------------------
+
+#: digits-gru (GRU(32) -> Dense(10, softmax)), the smallest anchor, converted from the hls4ml config
+#: of its 'viv-model' outputs (granularity='model', ap_fixed<16,6>) with ReuseFactor 16 to keep the
+#: core small: hls4ml's numbers do not depend on the reuse factor (tests/test_hls4ml.py). Its build
+#: is the slowest of this file (~2-3 min on two busy cores).
+HLS4ML_ANCHOR = "digits-gru"
+HLS4ML_ANCHOR_CONFIG = {"Model": {"Precision": {"default": "fixed<16,6>"}, "ReuseFactor": 16,
+                                  "Strategy": "Latency"}}
+
+
+@pytest.fixture(scope="session")
+def hls4ml_anchor(tmp_path_factory, build_root, hls4ml_dir):
+    """``(outdir, design, summary, hls4ml outputs)``: the anchor written with the first SAMPLES
+    held-out inputs hls4ml was fed, built and simulated once."""
+    from conftest import anchor
+    path, data = anchor(HLS4ML_ANCHOR, hls4ml_dir)
+    design = rnnrtl.convert(path, HLS4ML_ANCHOR_CONFIG)
+    assert design.network.numerics == "hls4ml"
+    outdir = tmp_path_factory.mktemp(HLS4ML_ANCHOR)
+    design.write(outdir, x=data["x_test"][:SAMPLES])
+    summary = verify.simulate(outdir, seed=1, build_dir=build_root, backpressure=0.3, idle=0.3)
+    print(f"\n{HLS4ML_ANCHOR} (numerics: hls4ml): {summary}")
+    ref = np.load(hls4ml_dir / f"{HLS4ML_ANCHOR}_hls4ml.npz")["viv-model"][:SAMPLES]
+    return outdir, design, summary, ref
+
+
+@pytest.mark.slow
+def test_hls4ml_anchor_rtl_equals_hls4ml(hls4ml_anchor):
+    """The RTL's outputs equal the vectors (every lane code, under random stalls), and the vectors'
+    codes are hls4ml 1.3.0's own outputs: the generated core computes what hls4ml computes."""
+    outdir, design, summary, ref = hls4ml_anchor
+    vectors = np.load(outdir / "vectors.npz")
+    y_codes = vectors["y_codes"].reshape(SAMPLES, -1)
+    hls4ml_codes, over = design.network.output_fmt.quantize(ref)   # hls4ml's values are codes
+    assert over == 0
+    np.testing.assert_array_equal(y_codes, hls4ml_codes)
+    assert len(np.unique(y_codes.argmax(axis=1))) == 10           # real outputs, every class
+    stalls = summary.tests["random_stalls"]
+    assert stalls["samples"] == SAMPLES >= 200
+    assert summary.mismatches == 0, summary.first_mismatch
+    assert summary.passed, summary.problems
+
+
+@pytest.mark.slow
+def test_hls4ml_anchor_timing_and_lint(hls4ml_anchor):
+    outdir, design, summary, _ = hls4ml_anchor
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    assert manifest["numerics"] == "hls4ml" and manifest["output_activation"] is None
+    assert (summary.latency, summary.ii) == (design.timing.latency, design.timing.ii)
+    report = verify.lint(outdir)
+    assert report.clean, str(report)
+
+
 # -- the checker catches what it should -----------------------------------------------------------
 
 def _copy_design(outdir, tmp_path):

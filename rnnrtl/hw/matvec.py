@@ -363,7 +363,11 @@ class MatVec(wiring.Component):
                                                        max(max(w * xlo, w * xhi) for w in ws), 0,
                                                        True).width), name=f"p{mi}")
                 m.d.comb += prod.eq(xsel * wsel)  # the multiplier of block mi
-                term = self._cast(prod)
+                term = prod
+                if self._product_fmt is not None:  # the cast product, a wire of product_fmt
+                    cast = self._cast(prod)
+                    term = Signal(cast.shape(), name=f"q{mi}")
+                    m.d.comb += term.eq(cast)
                 seg_of = {}
                 for s, (_, k0, k1, _, _) in enumerate(segs):
                     for kk in range(k0, k1 + 1):

@@ -133,8 +133,10 @@ class SoftmaxUnit(wiring.Component):
         # Cycle 0: d and the exp table addresses.
         if sm.implementation == "stable":
             top = x[0]
-            for v in x[1:]:
-                top = Mux(v > top, v, top)
+            for k, v in enumerate(x[1:]):
+                running = Signal.like(top, name=f"max{k + 1}")  # a wire, so the chain is not copied
+                m.d.comb += running.eq(Mux(v > top, v, top))
+                top = running
             addr_fmt = sm.norm_fmt
             d = [requantize_value(top - v, sm.in_fmt.frac_bits, sm.norm_fmt)[0] for v in x]
         else:
