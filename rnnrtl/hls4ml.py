@@ -225,6 +225,7 @@ def quantize_hls4ml(model: FloatModel, config: dict) -> tuple[Network, dict]:
     """
     from .quantize import _schedule
     report: dict[str, int] = {}
+    config = _input_alias(model, config)
     acts = _activation_layer_names(model)
     names = [model.input_name] + [fl.name for fl in model.layers] + list(acts)
     unknown = [name for name in config["layers"] if name not in names]
@@ -254,6 +255,29 @@ def quantize_hls4ml(model: FloatModel, config: dict) -> tuple[Network, dict]:
     network = Network(name=model.name, timesteps=model.timesteps, in_features=model.in_features,
                       input_fmt=input_fmt, layers=layers, numerics="hls4ml", config=config)
     return network, report
+
+
+def _keras_input_name(model: FloatModel) -> str | None:
+    """The name hls4ml gives the model's input: its Keras InputLayer's, which a Sequential model
+    keeps out of ``model.layers`` (e.g. ``input_layer_3``; rnnrtl calls that input ``input``)."""
+    km = model.keras_model
+    try:
+        return getattr(km, "_functional", km).inputs[0]._keras_history.operation.name
+    except (AttributeError, IndexError, TypeError):
+        return None
+
+
+def _input_alias(model: FloatModel, config: dict) -> dict:
+    """``config`` with the input's settings under ``model.input_name`` when they were given under
+    hls4ml's name for it (a ``granularity='name'`` dict of a Sequential model)."""
+    alias = _keras_input_name(model)
+    layers = config["layers"]
+    if alias is None or alias == model.input_name or alias not in layers:
+        return config
+    if model.input_name in layers:
+        raise ConfigError(f"layers: {alias!r} and {model.input_name!r} both name the input of "
+                          f"model {model.name!r}; keep one")
+    return {**config, "layers": {model.input_name if k == alias else k: v for k, v in layers.items()}}
 
 
 def _weights(values, fmt: FixedFormat, where: str, report: dict) -> Weights | None:
