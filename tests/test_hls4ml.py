@@ -213,6 +213,19 @@ def test_profile_refusals(hls4ml_dir, gru_reset_before_model, simplernn_model):
         rnnrtl.convert(path, {"numerics": "hls4ml", "layers": {"lstm": {"precision": {"state": "ap_fixed<18,8>"}}}})
 
 
+def test_input_under_hls4ml_name(hls4ml_dir):
+    """hls4ml names a Sequential model's input after its hidden Keras InputLayer ('input_layer_3'
+    for digits-gru); rnnrtl calls it 'input'. Both names reach the input's precision."""
+    path = hls4ml_dir / "digits-gru.keras"
+    for key in ("input_layer_3", "input"):
+        cfg = model_config()
+        cfg["LayerName"] = {key: {"Precision": {"result": "ap_fixed<12,4>"}}}
+        assert str(rnnrtl.convert(path, cfg).network.input_fmt) == "fixed<12,4,TRN,WRAP>"
+    cfg["LayerName"]["input_layer_3"] = {"Precision": {"result": "ap_fixed<12,4>"}}
+    with pytest.raises(ConfigError, match="both name the input"):
+        rnnrtl.convert(path, cfg)
+
+
 def test_hand_written_profile_equals_translated_dict(hls4ml_dir):
     """``numerics: hls4ml`` with defaults is hls4ml's granularity='model' default."""
     _, a, n = emulate(hls4ml_dir, "digits-lstm", {"numerics": "hls4ml"})
