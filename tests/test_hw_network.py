@@ -146,6 +146,32 @@ def test_network_bit_exact(network, config):
     _run(core, inputs, outputs, idle=0.3, stall=0.3)
 
 
+#: Finer softmax inverse tables than hls4ml's default (whose 1/sum has steps of 1/4 here), so that
+#: the per-step probabilities differ from beat to beat, as the check for lost beats needs.
+_FINE_INV = {"inv_inp": "ap_fixed<18,2,AP_RND,AP_SAT>", "inv_table": "ap_fixed<18,2,AP_RND,AP_SAT>"}
+
+HLS4ML_CASES = [
+    # network, config (numerics: hls4ml added), input seed giving distinct output beats
+    ("stacked", {"reuse": 2}, 3),
+    ("stacked", {"precision": {"default": "ap_fixed<14,4>", "accum": "ap_fixed<12,2,AP_RND_CONV>"}}, 3),
+    ("sequence_out", {"precision": "ap_fixed<14,4>", "layers": {"out_softmax": {"softmax": _FINE_INV}}},
+     5),
+    ("sequence_out", {"precision": "ap_fixed<12,4>", "reuse": 3, "layers": {"out_softmax": {
+        "softmax": {"implementation": "latency", **_FINE_INV}}}}, 3),
+]
+
+
+@pytest.mark.parametrize("network,config,seed", HLS4ML_CASES,
+                         ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(HLS4ML_CASES)])
+def test_network_bit_exact_hls4ml(network, config, seed):
+    """numerics: hls4ml through whole networks (casts wrapping in the narrow case; hls4ml's
+    softmax, stable and latency, on every time step), under random stalls."""
+    d = _design(network, {"numerics": "hls4ml", **config})
+    core = NetworkCore(d.network, tree_fanin=d.config["adder_fanin"])
+    inputs, outputs = _emulate(d, 4, seed=seed)
+    _run(core, inputs, outputs, idle=0.3, stall=0.3)
+
+
 @pytest.mark.parametrize("network", ["stacked", "sequence_out"])
 def test_network_heavy_backpressure(network):
     """Output ready only 20 % of cycles, input always offered: every internal queue fills."""

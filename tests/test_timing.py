@@ -50,6 +50,8 @@ def _layers(name):
         "dense_only": lambda: [L.Dense(4, activation="relu", name="d1"), L.Dense(2, name="d2")],
         "two_recurrent_last": lambda: [L.GRU(3, return_sequences=True, name="g1"),
                                        L.LSTM(2, name="l1")],
+        "lstm_softmax_seq": lambda: [L.LSTM(4, return_sequences=True, name="l1"),
+                                     L.Dense(3, activation="softmax", name="d1")],
     }[name]()
 
 
@@ -119,6 +121,11 @@ CASES = [
     ("dense_only", {"reuse": 3}),
     ("two_recurrent_last", {"layers": {"g1": {"reuse": 2}, "l1": {"reuse_recurrent": 3,
                                                                   "interleave": 2}}}),
+    # numerics: hls4ml: per-product casts change no cycle; a softmax head adds its unit's latency
+    ("stacked", {"numerics": "hls4ml", "reuse": 2}),
+    ("lstm_softmax_seq", {"numerics": "hls4ml"}),
+    ("lstm_softmax_seq", {"numerics": "hls4ml", "reuse": 3,
+                          "layers": {"d1_softmax": {"softmax": {"implementation": "argmax"}}}}),
 ]
 
 
