@@ -254,14 +254,18 @@ class MatVec(wiring.Component):
         P = self._product_fmt
         if P is None:
             return lo, hi
-        limit = 1 << 62
-        if -limit < lo and hi < limit:
-            # Every rounding mode is monotonic, so the extremes round to the extremes; the cast
-            # wraps only values outside P's range.
-            rlo, rhi = (int(v) for v in shift_round(np.array([lo, hi], dtype=np.int64),
-                                                    self._prod_frac - P.frac_bits, P.rounding))
-            if P.min_code <= rlo and rhi <= P.max_code:
-                return rlo, rhi
+        # Every rounding mode is monotonic, so the extremes round to the extremes; the cast wraps
+        # only values outside P's range. (Extremes too wide for exact int64 rounding: P's range.)
+        shift = self._prod_frac - P.frac_bits
+        if shift <= 0:
+            rlo, rhi = lo << -shift, hi << -shift
+        elif max(-lo, hi) < 1 << 61 and shift < 61:
+            rlo, rhi = (int(v) for v in shift_round(np.array([lo, hi], dtype=np.int64), shift,
+                                                    P.rounding))
+        else:
+            return P.min_code, P.max_code
+        if P.min_code <= rlo and rhi <= P.max_code:
+            return rlo, rhi
         return P.min_code, P.max_code
 
     # -- public properties -------------------------------------------------------------------------
