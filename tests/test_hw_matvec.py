@@ -98,6 +98,7 @@ CASES = [
     ("nondiv-addend", 3, 5, IntType(6, True, -2), 5, -1, 4, 2, (6, -5), IntType(8, True, 0)),
     ("nondiv-unsigned-x", 2, 4, IntType(5, False, 5), 4, 3, 3, 4, None, IntType(6, True, 9)),
     ("last-block-short", 2, 4, IntType(5, True, 2), 5, 3, 7, 2, (6, 2), None),
+    ("r2-addend", 3, 4, IntType(5, True, 1), 5, 2, 2, 2, (6, 3), IntType(6, True, 3)),
     ("single-multiplier", 2, 3, IntType(5, True, 2), 5, 3, 6, 4, (6, 4), IntType(5, False, 2)),
 ]
 
@@ -184,7 +185,7 @@ def test_latency_formula():
         while leaves > 1:
             leaves, stages = math.ceil(leaves / fanin), stages + 1
         assert dut.tree_stages == max(1, stages)
-        assert dut.latency == reuse + (reuse > 1) + dut.tree_stages
+        assert dut.latency == reuse + 3 * (reuse > 1) + dut.tree_stages
 
 
 @pytest.mark.parametrize("kwargs, error, match", [

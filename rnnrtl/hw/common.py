@@ -13,7 +13,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType
 
-__all__ = ["shape_of", "beat_layout", "beat_signature", "OutputQueue"]
+__all__ = ["shape_of", "beat_layout", "beat_signature", "OutputQueue", "delay"]
 
 
 def shape_of(t):
@@ -77,3 +77,12 @@ class OutputQueue(wiring.Component):
         with m.Elif(~self.issue & self.w_en):
             m.d.sync += in_flight.eq(in_flight - 1)
         return m
+
+
+def delay(m, value, cycles: int, name: str = "d"):
+    """``value`` delayed by ``cycles`` register stages (``cycles = 0``: ``value`` itself)."""
+    for k in range(cycles):
+        reg = Signal.like(value, name=f"{name}_{k}")
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value

@@ -19,10 +19,12 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
 
 * ``R = 1``: products of the ``x`` port are registered at the end of cycle 0 (segments valid in
   cycle 1).
-* ``R > 1``: ``x`` is registered at the end of cycle 0; MAC cycle ``k`` is cycle ``1 + k``;
-  segments are valid in cycle ``R + 1``.
+* ``R > 1``: ``x`` is registered at the end of cycle 0; MAC cycle ``k`` is cycle ``1 + k``: its
+  operands (the ``x`` lane and the weight of product ``k``) are registered at its end, their product
+  one cycle later, and it is added into its segment one cycle after that, so segments are valid
+  in cycle ``R + 3``. Only one multiplier or one adder lies between two registers.
 * Each tree stage adds one cycle; the last stage is the ``y`` register, so ``done`` rises in cycle
-  ``latency = R + (R > 1) + tree_stages``; ``y`` is held until the next result.
+  ``latency = R + 3 (R > 1) + tree_stages``; ``y`` is held until the next result.
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
@@ -34,8 +36,9 @@ requantized into it with :func:`rnnrtl.fixed.requantize` — ``sum_i q_P(W·x) +
 emulator's ``_MatVec`` and ``_bias`` compute it. ``product_fmt`` must wrap (``WRAP``): the products are
 then summed exactly and the consumer requantizes the sum into ``product_fmt`` again, which gives the
 integers of hls4ml's wrapping accumulator whatever the order of its additions. The cast is
-combinational after each multiplier (a bit slice for ``TRN``, an adder otherwise): latency and the
-multiplier count do not change.
+combinational between a product and its segment register (after the product register when
+``R > 1``; a bit slice for ``TRN``, an adder otherwise): latency and the multiplier count do not
+change.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType, Overflow, requantize, requantize_value, shift_round
+from .common import delay
 
 __all__ = ["MatVec"]
 
@@ -324,8 +328,8 @@ class MatVec(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``start`` to ``done``: ``reuse + (reuse > 1) + tree_stages``."""
-        return self._reuse + (self._reuse > 1) + self._tree_stages
+        """Cycles from ``start`` to ``done``: ``reuse + 3 * (reuse > 1) + tree_stages``."""
+        return self._reuse + 3 * (self._reuse > 1) + self._tree_stages
 
     # -- hardware ----------------------------------------------------------------------------------
 
@@ -347,6 +351,9 @@ class MatVec(wiring.Component):
             seg_valid = Signal()
             m.d.sync += seg_valid.eq(self.start)
         else:
+            # Three register stages per MAC cycle: operand selection (x lane and weight chosen by
+            # the MAC cycle ``k``), the product, and the segment accumulator. Nothing but one
+            # multiplier or one adder sits between two registers.
             x_reg = Signal.like(self.x)
             k = Signal(range(R))
             active = Signal()
@@ -359,6 +366,9 @@ class MatVec(wiring.Component):
                     m.d.sync += active.eq(0)
                 with m.Else():
                     m.d.sync += k.eq(k + 1)
+            # The MAC cycle and its flag, two cycles later (when its product is accumulated).
+            k_acc = delay(m, k, 2, "k_acc")
+            active_acc = delay(m, active, 2, "active_acc")
             for mi, (block, segs) in enumerate(zip(self._blocks, self._segments)):
                 ws = [w for (_, _, _, w) in block]
                 wsel = Signal(signed(IntType.for_range(min(ws), max(ws), 0, True).width), name=f"w{mi}")
@@ -366,9 +376,15 @@ class MatVec(wiring.Component):
                 prod = Signal(signed(IntType.for_range(min(min(w * xlo, w * xhi) for w in ws),
                                                        max(max(w * xlo, w * xhi) for w in ws), 0,
                                                        True).width), name=f"p{mi}")
-                m.d.comb += prod.eq(xsel * wsel)  # the multiplier of block mi
+                m.d.sync += prod.eq(xsel * wsel)  # the multiplier of block mi
+                with m.Switch(k):
+                    for (kk, _, i, w) in block:
+                        with m.Case(kk):
+                            m.d.sync += [xsel.eq(x_reg[i]), wsel.eq(w)]
                 term = prod
-                if self._product_fmt is not None:  # the cast product, a wire of product_fmt
+                if self._product_fmt is not None:
+                    # The registered product cast into product_fmt on its way into the segment
+                    # adder (a bit slice for TRN, one more adder for a rounding mode).
                     cast = self._cast(prod)
                     term = Signal(cast.shape(), name=f"q{mi}")
                     m.d.comb += term.eq(cast)
@@ -376,16 +392,15 @@ class MatVec(wiring.Component):
                 for s, (_, k0, k1, _, _) in enumerate(segs):
                     for kk in range(k0, k1 + 1):
                         seg_of[kk] = (s, kk == k0)
-                with m.Switch(k):
-                    for (kk, _, i, w) in block:
+                with m.Switch(k_acc):
+                    for (kk, _, _, _) in block:
                         with m.Case(kk):
-                            m.d.comb += [xsel.eq(x_reg[i]), wsel.eq(w)]
                             s, first = seg_of[kk]
                             seg = seg_sig[mi][s]
-                            with m.If(active):
+                            with m.If(active_acc):
                                 m.d.sync += seg.eq(term if first else seg + term)
             seg_valid = Signal()
-            m.d.sync += seg_valid.eq(last)
+            m.d.sync += seg_valid.eq(delay(m, last, 2, "last_acc"))
 
         # Tree leaves per row: (value, lo, hi) at the common fraction.
         shift = self._frac - self._term_frac
@@ -397,11 +412,14 @@ class MatVec(wiring.Component):
             with m.If(self.start):
                 m.d.sync += addend_reg.eq(self.addend)
             if R > 1:
-                # Held past the next start, which can come in the last MAC cycle (``last``).
+                # Held past the next start, which can come in the last MAC cycle (``last``), and
+                # then as long again as the operand and product stages delay the segments.
                 addend_hold = Signal.like(self.addend)
                 with m.If(last):
                     m.d.sync += addend_hold.eq(addend_reg)
-                addend_reg = addend_hold
+                addend_reg = Signal.like(self.addend)
+                with m.If(delay(m, last, 2, "last_hold")):
+                    m.d.sync += addend_reg.eq(addend_hold)
         for j in range(rows):
             row = []
             if self._bias is not None:

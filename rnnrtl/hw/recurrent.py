@@ -36,7 +36,7 @@ from amaranth.hdl import Array, Cat, Module, Signal
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import OutputQueue, beat_layout, beat_signature, shape_of
+from .common import OutputQueue, beat_layout, beat_signature, delay, shape_of
 from .matvec import MatVec
 
 __all__ = ["RecurrentLayer", "HardwareError", "delay"]
@@ -44,15 +44,6 @@ __all__ = ["RecurrentLayer", "HardwareError", "delay"]
 
 class HardwareError(ValueError):
     """A schedule the hardware generator cannot build; the message says why and what works."""
-
-
-def delay(m, value, cycles: int, name: str = "d"):
-    """``value`` delayed by ``cycles`` register stages (``cycles = 0``: ``value`` itself)."""
-    for k in range(cycles):
-        reg = Signal.like(value, name=f"{name}_{k}")
-        m.d.sync += reg.eq(value)
-        value = reg
-    return value
 
 
 class _Bank:
