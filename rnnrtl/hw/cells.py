@@ -283,7 +283,11 @@ class SimpleRNNLayer(RecurrentLayer):
         return h_new, act.o_valid
 
 
-def recurrent_layer(layer, **kwargs) -> RecurrentLayer:
-    """The hardware cell for an IR recurrent layer."""
+def recurrent_layer(layer, **kwargs):
+    """The hardware of an IR recurrent layer: its cell in the static shell (:class:`RecurrentLayer`),
+    or with ``mode: unrolled`` an :class:`~rnnrtl.hw.unrolled.UnrolledLayer`, one cell per step."""
+    if layer.schedule.mode == "unrolled":
+        from .unrolled import UnrolledLayer  # (imported here: it builds its stages from these cells)
+        return UnrolledLayer(layer, **kwargs)
     cls = {ir.LSTM: LSTMLayer, ir.GRU: GRULayer, ir.SimpleRNN: SimpleRNNLayer}[type(layer)]
     return cls(layer, **kwargs)

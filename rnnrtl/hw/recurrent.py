@@ -17,7 +17,8 @@ only ``U·h`` and the cell's tail sit on the per-step path: a slot's next job ma
 :attr:`step_cycles` (``D``) cycles after its previous one. With ``K = 1`` that is static mode
 (hls4ml's default); with ``K > 1`` up to ``K`` sequences share the loop's pipeline, one job every
 :attr:`job_spacing` cycles (the multipliers' initiation interval), so throughput grows about ``K``
-times until ``K · job_spacing`` reaches ``D``.
+times until ``K · job_spacing`` reaches ``D``. (``mode: unrolled`` is another shell around the same
+cells, one per time step: :mod:`rnnrtl.hw.unrolled`.)
 
 Rules (mirrored exactly by :mod:`rnnrtl.hw.timing`): an ``x`` beat is accepted while the queue of
 the slot it belongs to has room. A job of slot ``k`` starts when its queue holds a beat, ``D``
@@ -88,6 +89,11 @@ class RecurrentLayer(wiring.Component):
 
     def __init__(self, layer, *, tree_fanin: int = 4, queue_depth: int | None = None,
                  timesteps: int | None = None):
+        if layer.schedule.mode != "static":
+            raise HardwareError(
+                f"layer {layer.name!r}: mode {layer.schedule.mode!r} is built by "
+                "rnnrtl.hw.unrolled.UnrolledLayer (rnnrtl.hw.cells.recurrent_layer picks it), not by "
+                "the static shell")
         self.slots = layer.schedule.interleave
         if self.slots > 1 and layer.return_sequences:
             raise HardwareError(
@@ -97,13 +103,6 @@ class RecurrentLayer(wiring.Component):
             raise HardwareError(f"layer {layer.name!r}: interleave needs a fixed sequence length")
         self.x_depth = timesteps if self.slots > 1 else 2
         self._build_units(layer, tree_fanin)
-        if layer.schedule.mode != "static":
-            full = -(-self.step_cycles // self.job_spacing)
-            raise HardwareError(
-                f"layer {layer.name!r}: mode {layer.schedule.mode!r} has no hardware generator yet. "
-                f"With one time step per input beat, 'interleave: {full}' keeps this cell's pipeline "
-                f"full and reaches the stream-limited II (timesteps x {self.job_spacing} cycles) with "
-                "one cell's multipliers instead of one per time step")
         # An emitting job holds an output credit from its start until its beat is taken: enough
         # credits for the jobs in flight at full rate (one beat per step with return_sequences).
         held = self.projection.latency + self.step_cycles + 1

@@ -1,9 +1,10 @@
 """Exact timing before simulation: a beat-level model of the layers' flow control.
 
 Each hardware layer's control is deterministic: which cycle it accepts a beat, when a job starts,
-when a result reaches its output queue. :class:`_DenseModel` and :class:`_RecurrentModel` replay
-exactly the rules of :mod:`rnnrtl.hw.dense` and :mod:`rnnrtl.hw.recurrent` (keep in sync; the
-simulation tests compare the two), reading every delay from the hardware objects' own properties.
+when a result reaches its output queue. :class:`_DenseModel`, :class:`_RecurrentModel` and
+:class:`_UnrolledModel` replay exactly the rules of :mod:`rnnrtl.hw.dense`,
+:mod:`rnnrtl.hw.recurrent` and :mod:`rnnrtl.hw.unrolled` (keep in sync; the simulation tests
+compare them), reading every delay from the hardware objects' own properties.
 :func:`network_timing` chains them like :class:`~rnnrtl.hw.network.NetworkCore` and measures, with
 the input offered at full rate and the output always ready:
 
@@ -21,6 +22,7 @@ from fractions import Fraction
 from dataclasses import dataclass, field
 
 from .dense import DenseLayer
+from .unrolled import UnrolledLayer
 
 __all__ = ["LayerTiming", "NetworkTiming", "network_timing", "steady_ii"]
 
@@ -128,8 +130,90 @@ class _RecurrentModel:
         return take, last
 
 
+class _UnrolledStage:
+    """One stage of :class:`_UnrolledModel`: its registers."""
+
+    def __init__(self, stage):
+        self.first, self.depth = stage.first, stage.x_depth
+        self.queued = 0            # beats in the x queue (its level)
+        self.held = False          # a projection in flight or its result unused
+        self.ax_ready = False
+        self.done_at = None        # cycle of the projection's done pulse
+        self.busy = 0
+        self.has_state = False     # an unused state from the previous stage (stage 0: zero state)
+        self.out = _Queue(stage.out_depth) if stage.emits else None
+        self.writes = {}           # cycle of a job's h write -> the beat's last flag
+
+
+class _UnrolledModel:
+    """:class:`~rnnrtl.hw.unrolled.UnrolledLayer`: router with pacing, per-stage x queue,
+    projection, job rule and output queue, round-robin reader (keep in sync)."""
+
+    def __init__(self, hw):
+        self.T, self.P, self.D = hw.timesteps, hw.ii, hw.step_cycles
+        self.lx = hw.stages[0].projection.latency
+        self.seq = hw.layer.return_sequences
+        self.stages = [_UnrolledStage(stage) for stage in hw.stages]
+        self.step, self.pace, self.rd = 0, 0, 0
+
+    @property
+    def out(self):
+        """The output queue ``o`` reads now."""
+        return self.stages[self.rd if self.seq else -1].out
+
+    def in_ready(self):
+        st = self.stages[self.step]
+        return st.queued < st.depth and (self.step != 0 or self.pace == 0)
+
+    def out_valid(self):
+        return self.out.valid()
+
+    def tick(self, cycle, in_valid, in_last, out_ready):
+        T, stages = self.T, self.stages
+        take = in_valid and self.in_ready()
+        done = [st.done_at == cycle for st in stages]
+        starts, px_starts = [], []
+        for t, st in enumerate(stages):
+            successor_free = t == T - 1 or not stages[t + 1].has_state
+            start = ((done[t] or st.ax_ready) and (st.first or st.has_state) and st.busy == 0
+                     and successor_free and (st.out is None or st.out.can_issue()))
+            starts.append(start)
+            px_starts.append(st.queued > 0 and (not st.held or start))
+        out = self.out
+        read = out.valid() and out_ready
+        last = out.head() if read else None
+        # registered updates
+        handed = []
+        for t, st in enumerate(stages):
+            write = st.writes.pop(cycle, None)
+            handed.append(write is not None)
+            if st.out is not None:
+                st.out.tick(issue=starts[t], write=write, read=read and st.out is out)
+        for t, st in enumerate(stages):
+            if px_starts[t]:
+                st.queued -= 1
+                st.done_at = cycle + self.lx
+            st.held = px_starts[t] or (st.held and not starts[t])
+            st.ax_ready = not starts[t] and (done[t] or st.ax_ready)
+            st.busy = self.D - 1 if starts[t] else max(st.busy - 1, 0)
+            if starts[t]:
+                st.writes[cycle + self.D - 1] = t == T - 1
+            if t > 0:
+                st.has_state = handed[t - 1] or (st.has_state and not starts[t])
+        if take:  # the FIFO's write is visible from the next cycle, as the pop above came first
+            stages[self.step].queued += 1
+        self.pace = self.P - 1 if take and self.step == 0 else max(self.pace - 1, 0)
+        if take:
+            self.step = (self.step + 1) % T
+        if read and self.seq:
+            self.rd = (self.rd + 1) % T
+        return take, last
+
+
 def _model(hw):
-    return _DenseModel(hw) if isinstance(hw, DenseLayer) else _RecurrentModel(hw)
+    if isinstance(hw, DenseLayer):
+        return _DenseModel(hw)
+    return _UnrolledModel(hw) if isinstance(hw, UnrolledLayer) else _RecurrentModel(hw)
 
 
 def _simulate(hw_layers, sequences: int, timesteps: int, out_beats: int, limit: int = 10_000_000):
