@@ -11,7 +11,8 @@ the input offered at full rate and the output always ready:
 * ``latency``: cycles from the transfer of a sequence's first input beat to the transfer of its
   last output beat (the sequence entering an empty pipeline);
 * ``ii``: cycles between the first-beat transfers of consecutive sequences, in steady state
-  (averaged over the repeating pattern of an interleaved layer's slots: :func:`steady_ii`).
+  (averaged over the repeating pattern of an interleaved layer's slots: :func:`steady_ii`), which
+  ``ii_sequences`` back-to-back sequences reach.
 """
 
 from __future__ import annotations
@@ -259,21 +260,44 @@ class NetworkTiming:
     layers: list = field(default_factory=list)
     #: Sequences over which ``ii`` is averaged (interleaved slots repeat their pattern this often).
     ii_period: int = 1
+    #: Sequences sent back to back at full rate after which the start spacing is ``ii`` (the
+    #: measurement's ``ii`` is over the last ``ii_period`` of them).
+    ii_sequences: int = 7
 
     def to_dict(self) -> dict:
         return {"latency": self.latency, "ii": self.ii, "ii_period": self.ii_period,
+                "ii_sequences": self.ii_sequences,
                 "cycles_per_step": self.cycles_per_step,
                 "multipliers": self.multipliers, "timesteps": self.timesteps,
                 "layers": [vars(l) for l in self.layers]}
 
 
+#: Most back-to-back sequences the model runs looking for the steady state.
+_MAX_II_SEQUENCES = 4096
+
+
 def _measure(hw_layers, timesteps, out_beats):
+    """``(latency, ii, sequences)``: ``sequences`` back to back reach the steady state.
+
+    The start-up transient can be long when a fast layer feeds a slow one: the fast layer runs at
+    its own pace until every queue between them is full (an unrolled layer holds several beats
+    per stage). So the run is doubled until the spacing pattern repeats over its last three periods
+    and the II is the same after twice as many sequences."""
     in_t, out_t = _simulate(hw_layers, 1, timesteps, out_beats)
     latency = out_t[-1] - in_t[0]
     period = math.lcm(*(getattr(hw, "slots", 1) for hw in hw_layers))
-    in_t, _ = _simulate(hw_layers, 4 * period + 3, timesteps, out_beats)
-    starts = in_t[::timesteps]
-    return latency, steady_ii(starts, period)
+    n, found = 4 * period + 3, None
+    while n <= _MAX_II_SEQUENCES:
+        in_t, _ = _simulate(hw_layers, n, timesteps, out_beats)
+        starts = in_t[::timesteps]
+        gaps = [b - a for a, b in zip(starts, starts[1:])]
+        repeats = gaps[-period:] == gaps[-2 * period:-period] == gaps[-3 * period:-2 * period]
+        ii = steady_ii(starts, period) if repeats else None
+        if found is not None and ii == found[1]:
+            return latency, ii, found[0]
+        found = (n, ii) if repeats else None
+        n *= 2
+    raise RuntimeError(f"no steady state within {_MAX_II_SEQUENCES} sequences")
 
 
 def steady_ii(starts, period: int = 1):
@@ -293,14 +317,14 @@ def network_timing(network, hw_layers, *, timesteps: int | None = None) -> Netwo
         in_beats = beats
         if getattr(ir_layer, "return_sequences", True) is False:
             beats = 1
-        lat, ii = _measure([hw], in_beats, beats)
+        lat, ii, _ = _measure([hw], in_beats, beats)
         per_step = hw.step_cycles if hasattr(hw, "step_cycles") else hw.ii
         layers.append(LayerTiming(ir_layer.name, ir_layer.kind, lat, ii, per_step, hw.multipliers))
         # A later layer sees beats per sequence; its own "timesteps" are those beats.
-    latency, ii = _measure(hw_layers, T, beats)
+    latency, ii, sequences = _measure(hw_layers, T, beats)
     period = math.lcm(*(getattr(hw, "slots", 1) for hw in hw_layers))
     per_step = max(l.cycles_per_step for l in layers if l.kind != "dense") \
         if any(l.kind != "dense" for l in layers) else layers[0].cycles_per_step
     return NetworkTiming(latency=latency, ii=ii, cycles_per_step=per_step,
                          multipliers=sum(l.multipliers for l in layers), timesteps=T, layers=layers,
-                         ii_period=period)
+                         ii_period=period, ii_sequences=sequences)
