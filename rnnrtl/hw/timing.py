@@ -10,14 +10,14 @@ the input offered at full rate and the output always ready:
 
 * ``latency``: cycles from the transfer of a sequence's first input beat to the transfer of its
   last output beat (the sequence entering an empty pipeline);
-* ``ii``: cycles between the first-beat transfers of consecutive sequences, in steady state
-  (averaged over the repeating pattern of an interleaved layer's slots: :func:`steady_ii`), which
-  ``ii_sequences`` back-to-back sequences reach.
+* ``ii``: cycles between the first-beat transfers of consecutive sequences in steady state, found
+  exactly (the models' state repeats: :func:`_steady_state`) and averaged over the repeating
+  pattern of starts (``ii_period`` sequences; :func:`steady_ii`), which ``ii_sequences``
+  back-to-back sequences show twice.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from fractions import Fraction
 from dataclasses import dataclass, field
@@ -43,6 +43,9 @@ class _Queue:
     def head(self):
         return self.items[0]
 
+    def snapshot(self):
+        return tuple(self.items), self.in_flight
+
     def tick(self, *, issue, write, read):
         if read:
             self.items.popleft()
@@ -59,6 +62,9 @@ class _DenseModel:
 
     def in_ready(self):
         return self.cooldown == 0 and self.out.can_issue()
+
+    def snapshot(self, cycle):
+        return self.cooldown, self.out.snapshot(), _pending(self.writes, cycle)
 
     def out_valid(self):
         return self.out.valid()
@@ -88,6 +94,10 @@ class _RecurrentModel:
 
     def in_ready(self):
         return len(self.queues[self.in_slot]) < self.x_depth
+
+    def snapshot(self, cycle):
+        return (tuple(tuple(q) for q in self.queues), self.in_slot, self.rr, self.next_out,
+                self.gap, tuple(self.busy), self.out.snapshot(), _pending(self.writes, cycle))
 
     def out_valid(self):
         return self.out.valid()
@@ -145,6 +155,11 @@ class _UnrolledStage:
         self.out = _Queue(stage.out_depth) if stage.emits else None
         self.writes = {}           # cycle of a job's h write -> the beat's last flag
 
+    def snapshot(self, cycle):
+        done = self.done_at - cycle if self.done_at is not None and self.done_at > cycle else None
+        return (self.queued, self.held, self.ax_ready, done, self.busy, self.has_state,
+                self.out and self.out.snapshot(), _pending(self.writes, cycle))
+
 
 class _UnrolledModel:
     """:class:`~rnnrtl.hw.unrolled.UnrolledLayer`: router with pacing, per-stage x queue,
@@ -168,6 +183,9 @@ class _UnrolledModel:
 
     def out_valid(self):
         return self.out.valid()
+
+    def snapshot(self, cycle):
+        return self.step, self.pace, self.rd, tuple(st.snapshot(cycle) for st in self.stages)
 
     def tick(self, cycle, in_valid, in_last, out_ready):
         T, stages = self.T, self.stages
@@ -217,6 +235,25 @@ def _model(hw):
     return _UnrolledModel(hw) if isinstance(hw, UnrolledLayer) else _RecurrentModel(hw)
 
 
+#: Most back-to-back sequences the model runs looking for its steady state.
+_MAX_II_SEQUENCES = 100_000
+
+
+def _pending(writes: dict, cycle: int):
+    """Scheduled events, by cycles from now (for :meth:`snapshot`)."""
+    return tuple(sorted((c - cycle, v) for c, v in writes.items() if c > cycle))
+
+
+def _step(models, cycle, in_valid, in_last):
+    """One cycle of the chained models, output always ready: ``(input taken, last flag of the
+    output beat taken or None)``. Every decision reads the state at the cycle's start."""
+    valid = [in_valid] + [m.out_valid() for m in models[:-1]]
+    lasts = [in_last] + [m.out.head() if m.out_valid() else False for m in models[:-1]]
+    ready = [m.in_ready() for m in models[1:]] + [True]
+    ticks = [m.tick(cycle, valid[k], lasts[k], ready[k]) for k, m in enumerate(models)]
+    return ticks[0][0], ticks[-1][1]
+
+
 def _simulate(hw_layers, sequences: int, timesteps: int, out_beats: int, limit: int = 10_000_000):
     """Cycle of every input and output transfer, ``sequences`` back to back at full rate."""
     models = [_model(hw) for hw in hw_layers]
@@ -224,20 +261,42 @@ def _simulate(hw_layers, sequences: int, timesteps: int, out_beats: int, limit: 
     in_times, out_times = [], []
     cycle = 0
     while len(out_times) < sequences * out_beats:
-        valid = [len(in_times) < len(beats)] + [m.out_valid() for m in models[:-1]]
-        lasts = [beats[len(in_times)][1] if valid[0] else False] + \
-                [m.out.head() if m.out_valid() else False for m in models[:-1]]
-        ready = [m.in_ready() for m in models[1:]] + [True]
-        for k, m in enumerate(models):
-            take, last = m.tick(cycle, valid[k], lasts[k], ready[k])
-            if k == 0 and take:
-                in_times.append(cycle)
-            if k == len(models) - 1 and last is not None:
-                out_times.append(cycle)
+        more = len(in_times) < len(beats)
+        take, last = _step(models, cycle, more, more and beats[len(in_times)][1])
+        if take:
+            in_times.append(cycle)
+        if last is not None:
+            out_times.append(cycle)
         cycle += 1
         if cycle > limit:
             raise RuntimeError("timing model did not finish; the flow control deadlocks")
     return in_times, out_times
+
+
+def _steady_state(hw_layers, timesteps: int, limit: int = _MAX_II_SEQUENCES):
+    """``(ii, period, sequences)`` of an endless stream of sequences at full rate.
+
+    The models are finite machines with a constant input, so their state (relative to the current
+    cycle) taken right after each sequence's first beat is accepted eventually repeats: if the
+    state after start ``k`` equals the state after start ``k0``, starts repeat their spacing with
+    a period of ``k - k0`` sequences from ``k0`` on, for ever. ``ii`` is the mean spacing over that
+    period; ``sequences = k0 + 2·period + 1`` back-to-back sequences show two whole periods."""
+    models = [_model(hw) for hw in hw_layers]
+    seen, starts, sent, cycle = {}, [], 0, 0
+    while len(starts) <= limit:
+        step = sent % timesteps
+        take, _ = _step(models, cycle, True, step == timesteps - 1)
+        if take:
+            sent += 1
+            if step == 0:
+                starts.append(cycle)
+                key = tuple(m.snapshot(cycle) for m in models)
+                if key in seen:
+                    k0, period = seen[key], len(starts) - 1 - seen[key]
+                    return steady_ii(starts, period), period, k0 + 2 * period + 1
+                seen[key] = len(starts) - 1
+        cycle += 1
+    raise RuntimeError(f"timing model: no steady state within {limit} sequences")
 
 
 @dataclass
@@ -258,11 +317,14 @@ class NetworkTiming:
     multipliers: int
     timesteps: int
     layers: list = field(default_factory=list)
-    #: Sequences over which ``ii`` is averaged (interleaved slots repeat their pattern this often).
+    #: Sequences over which ``ii`` is averaged: in steady state the spacing of sequence starts
+    #: repeats with this period (interleaved slots start sequences in a pattern; a fast layer
+    #: feeding a slow one may too).
     ii_period: int = 1
-    #: Sequences sent back to back at full rate after which the start spacing is ``ii`` (the
-    #: measurement's ``ii`` is over the last ``ii_period`` of them).
-    ii_sequences: int = 7
+    #: Back-to-back sequences at full rate whose last ``2 · ii_period`` starts are in the steady
+    #: state (the start-up transient is long when a fast layer feeds a slow one and the queues
+    #: between them fill first).
+    ii_sequences: int = 3
 
     def to_dict(self) -> dict:
         return {"latency": self.latency, "ii": self.ii, "ii_period": self.ii_period,
@@ -272,32 +334,10 @@ class NetworkTiming:
                 "layers": [vars(l) for l in self.layers]}
 
 
-#: Most back-to-back sequences the model runs looking for the steady state.
-_MAX_II_SEQUENCES = 4096
-
-
 def _measure(hw_layers, timesteps, out_beats):
-    """``(latency, ii, sequences)``: ``sequences`` back to back reach the steady state.
-
-    The start-up transient can be long when a fast layer feeds a slow one: the fast layer runs at
-    its own pace until every queue between them is full (an unrolled layer holds several beats
-    per stage). So the run is doubled until the spacing pattern repeats over its last three periods
-    and the II is the same after twice as many sequences."""
+    """``(latency, ii, period, sequences)``; see :func:`_steady_state`."""
     in_t, out_t = _simulate(hw_layers, 1, timesteps, out_beats)
-    latency = out_t[-1] - in_t[0]
-    period = math.lcm(*(getattr(hw, "slots", 1) for hw in hw_layers))
-    n, found = 4 * period + 3, None
-    while n <= _MAX_II_SEQUENCES:
-        in_t, _ = _simulate(hw_layers, n, timesteps, out_beats)
-        starts = in_t[::timesteps]
-        gaps = [b - a for a, b in zip(starts, starts[1:])]
-        repeats = gaps[-period:] == gaps[-2 * period:-period] == gaps[-3 * period:-2 * period]
-        ii = steady_ii(starts, period) if repeats else None
-        if found is not None and ii == found[1]:
-            return latency, ii, found[0]
-        found = (n, ii) if repeats else None
-        n *= 2
-    raise RuntimeError(f"no steady state within {_MAX_II_SEQUENCES} sequences")
+    return (out_t[-1] - in_t[0], *_steady_state(hw_layers, timesteps))
 
 
 def steady_ii(starts, period: int = 1):
@@ -317,12 +357,11 @@ def network_timing(network, hw_layers, *, timesteps: int | None = None) -> Netwo
         in_beats = beats
         if getattr(ir_layer, "return_sequences", True) is False:
             beats = 1
-        lat, ii, _ = _measure([hw], in_beats, beats)
+        lat, ii, _, _ = _measure([hw], in_beats, beats)
         per_step = hw.step_cycles if hasattr(hw, "step_cycles") else hw.ii
         layers.append(LayerTiming(ir_layer.name, ir_layer.kind, lat, ii, per_step, hw.multipliers))
         # A later layer sees beats per sequence; its own "timesteps" are those beats.
-    latency, ii, sequences = _measure(hw_layers, T, beats)
-    period = math.lcm(*(getattr(hw, "slots", 1) for hw in hw_layers))
+    latency, ii, period, sequences = _measure(hw_layers, T, beats)
     per_step = max(l.cycles_per_step for l in layers if l.kind != "dense") \
         if any(l.kind != "dense" for l in layers) else layers[0].cycles_per_step
     return NetworkTiming(latency=latency, ii=ii, cycles_per_step=per_step,
