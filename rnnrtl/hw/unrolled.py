@@ -142,12 +142,14 @@ class _Stage:
     def out_depth(self) -> int:
         """A credit is held from a job's start to its beat's transfer. With ``return_sequences``,
         stage ``t``'s beat of sequence ``s`` waits until the last beat of ``s - 1`` is read, in cycle
-        ``(s − 1)·P + 1 + Lx + T·D``; the credits then in use need this depth. A lone last stage
-        needs one."""
+        ``(s − 1)·P + 1 + Lx + T·D``; the credits then in use need ``⌊((T − t)·D + t + 1) / P⌋``
+        (at least 1), and one more lets a consumer slower than a beat per cycle (a Dense with
+        reuse) take the burst of beats that follows without stalling the stages. A lone last
+        stage needs one."""
         t, T, D = self.index, self.timesteps, self.step_cycles
         if not self.layer.return_sequences:
             return 1
-        return max(1, ((T - t) * D + t + 1) // self.period)
+        return max(1, ((T - t) * D + t + 1) // self.period) + 1
 
     # -- hardware ------------------------------------------------------------------------------------
 
