@@ -91,7 +91,7 @@ def _expected_beats(codes):
     return [(codes[b, t].tolist(), int(t == steps - 1)) for b in range(B) for t in range(steps)]
 
 
-def _run_two_phases(hw, design, *, seed=0, stalled=STALLED_SEQS):
+def _run_two_phases(hw, design, *, seed=0, stalled=STALLED_SEQS, idle=IDLE, stall=STALL):
     """Simulate phase 1 (full rate) then phase 2 (stalls); return (measured, expected, got)."""
     B = FULL_RATE_SEQS + stalled
     steps = design.network.timesteps
@@ -108,13 +108,13 @@ def _run_two_phases(hw, design, *, seed=0, stalled=STALLED_SEQS):
 
     async def source(ctx):
         out["t_in"] = await send_beats(ctx, hw.i, beats[:split_in])
-        await send_beats(ctx, hw.i, beats[split_in:], rng=np.random.default_rng(seed + 1), idle=IDLE)
+        await send_beats(ctx, hw.i, beats[split_in:], rng=np.random.default_rng(seed + 1), idle=idle)
 
     async def sink(ctx):
         got, out["t_out"] = await recv_beats(ctx, hw.o, split_out, lanes=lanes, timeout=TIMEOUT)
         more, _ = await recv_beats(ctx, hw.o, len(expected) - split_out,
-                                   rng=np.random.default_rng(seed + 2), stall=STALL, lanes=lanes,
-                                   timeout=TIMEOUT)
+                                   rng=np.random.default_rng(seed + 2), stall=stall, lanes=lanes,
+                                   timeout=TIMEOUT * (1 + stalled // 4))
         out["got"] = got + more
 
     sim = Simulator(hw)
@@ -296,6 +296,17 @@ def test_unrolled_layer(case):
     # Sequences overlap: a new one starts before the previous one has left (when T > 1).
     if steps > 1:
         assert hw.ii < hw.latency
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.85])
+def test_unrolled_queues_under_heavy_backpressure(stall):
+    """Twenty sequences back to back (no idle input) into an unrolled LSTM emitting every step,
+    its output refused 85 % of the time (or never): the stages' queues fill and empty, credits
+    must hold, beats must stay in order."""
+    d = _design("lstm", return_sequences=True, units=2, features=2,
+                config={"mode": "unrolled", "reuse": 2})
+    out, expected = _run_two_phases(_hardware(d), d, stalled=20, idle=0.0, stall=stall)
+    _check_exact(out["got"], expected)
 
 
 # -- dense layers ----------------------------------------------------------------------------------
