@@ -14,8 +14,9 @@ Stage ``t`` is a whole cell (the loop of :mod:`rnnrtl.hw.cells`, with its own mu
 that only ever computes step ``t``: it takes beat ``t`` of every sequence and the state the stage
 before produced for that sequence (zero for stage 0), and hands its new state to stage ``t + 1``.
 Sequences follow each other down the chain, so a new one can start while the previous is still in
-later stages: the II is about ``max(T, D + 1)`` cycles (``D`` = :attr:`step_cycles` of one cell)
-instead of the static cell's ``T · D``, for ``T`` times the multipliers. The latency of one sequence
+later stages: the II is ``max(T, D + 1, Lx)`` cycles (``D`` = :attr:`step_cycles` of one cell,
+``Lx`` its input projection's latency) instead of the static cell's ``T · D``, for ``T`` times the
+multipliers. The latency of one sequence
 is the static cell's.
 
 Rules (mirrored exactly by :class:`rnnrtl.hw.timing._UnrolledModel`; keep in sync):
@@ -36,9 +37,10 @@ Rules (mirrored exactly by :class:`rnnrtl.hw.timing._UnrolledModel`; keep in syn
   the job, an LSTM's ``c`` earlier) and becomes unused there from the next cycle.
 * Why a stage may overwrite the state its successor works with: the successor started its job with
   that state at least one cycle before this stage's job started, and a cell reads each state
-  element only at or before the cycle of its own job where it writes that element (the static
-  shell relies on the same: a job reads and then overwrites its slot's state). So the successor's
-  reads always see the old state and its next job the new one.
+  element only at or before the cycle of its own job where it writes that element, and writes
+  all of it by cycle ``D − 1`` (the static shell relies on the same: a job reads and then
+  overwrites its slot's state, and the slot's next job starts ``D`` cycles later). So the
+  successor's reads always see the old state and its next job the new one.
 * Output: with ``return_sequences`` every stage emits ``h_t`` into its own output queue and ``o``
   reads the queues round-robin (stage 0, 1, …, T-1, 0, …), so beats leave in sequence order;
   otherwise stage ``T - 1`` alone emits. Queue depths (:attr:`_Stage.x_depth`,
@@ -300,10 +302,13 @@ class UnrolledLayer(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from a sequence's first beat (accepted by an idle layer, the rest following at
-        full rate) to its last output beat taken: ``1 + Lx + T·D``. Beat ``t`` is queued in cycle
-        ``t + 1``, its projection done ``Lx`` later, and stage ``t``'s job starts in
-        ``1 + Lx + t·D``; the last beat is offered ``D`` cycles after the last job's start."""
-        return 1 + self.stages[0].projection.latency + self.timesteps * self.step_cycles
+        full rate) to its last output beat taken: ``1 + Lx + T·D`` (the static cell's). Beat ``t``
+        is queued in cycle ``t + 1``, its projection done ``Lx`` later, and stage ``t``'s job starts
+        in ``1 + Lx + t·D``; the last job writes its ``h`` ``D − 1`` cycles after its start, which
+        the output queue offers :attr:`OutputQueue.latency` (1) cycle later."""
+        D = self.step_cycles
+        return (1 + self.stages[0].projection.latency + (self.timesteps - 1) * D + D - 1
+                + OutputQueue.latency)
 
     @property
     def multipliers(self) -> int:
