@@ -6,7 +6,7 @@ Top-level keys (all optional)::
     reuse: 1                   # reuse factor of every product (input and recurrent)
     reuse_input: 1             # ... of the input products W·x only
     reuse_recurrent: 1         # ... of the recurrent products U·h only
-    mode: static               # static | unrolled
+    mode: static               # static | unrolled (one cell per time step: rnnrtl.hw.unrolled)
     interleave: 1              # independent sequences in flight through a static cell
     tables:                    # activation tables: entries and input half-range (powers of two)
       sigmoid: {size: 2048, range: 8}

@@ -31,7 +31,7 @@ from ..fixed import IntType, requantize_value
 from .activation import ActivationUnit
 from .common import shape_of
 from .matvec import MatVec
-from .recurrent import RecurrentLayer, _Bank, delay
+from .recurrent import RecurrentLayer, delay
 
 __all__ = ["LSTMLayer", "GRULayer", "SimpleRNNLayer", "recurrent_layer"]
 
@@ -72,6 +72,10 @@ class LSTMLayer(RecurrentLayer):
     def loop_matvecs(self):
         return [self.mh]
 
+    def _state_layouts(self):
+        return {**super()._state_layouts(),
+                "c": data.ArrayLayout(shape_of(self.layer.state_fmt), self.layer.units)}
+
     @property
     def step_cycles(self):
         return self.mh.latency + 5
@@ -90,7 +94,7 @@ class LSTMLayer(RecurrentLayer):
             m.d.comb += [sig.i[n].eq(mh.y[n]), sig.i[N + n].eq(mh.y[N + n]),
                          sig.i[2 * N + n].eq(mh.y[3 * N + n]), cand.i[n].eq(mh.y[2 * N + n])]
         # S+L+1: products f·c and i·g (c from the job's slot of the cell-state bank).
-        c_bank = _Bank(data.ArrayLayout(shape_of(L.state_fmt), N), self.slots, "c")
+        c_bank = self._state_bank("c")
         c = c_bank.read(tag(Lh + 1)[0])
         fc, ig = _vector(self.fc_t, N, "fc"), _vector(self.ig_t, N, "ig")
         o1, o2 = _vector(L.recurrent_activation.out_fmt, N, "o1"), \
@@ -279,7 +283,11 @@ class SimpleRNNLayer(RecurrentLayer):
         return h_new, act.o_valid
 
 
-def recurrent_layer(layer, **kwargs) -> RecurrentLayer:
-    """The hardware cell for an IR recurrent layer."""
+def recurrent_layer(layer, **kwargs):
+    """The hardware of an IR recurrent layer: its cell in the static shell (:class:`RecurrentLayer`),
+    or with ``mode: unrolled`` an :class:`~rnnrtl.hw.unrolled.UnrolledLayer`, one cell per step."""
+    if layer.schedule.mode == "unrolled":
+        from .unrolled import UnrolledLayer  # (imported here: it builds its stages from these cells)
+        return UnrolledLayer(layer, **kwargs)
     cls = {ir.LSTM: LSTMLayer, ir.GRU: GRULayer, ir.SimpleRNN: SimpleRNNLayer}[type(layer)]
     return cls(layer, **kwargs)
