@@ -189,6 +189,16 @@ _RECURRENT_CASES += [
     ("gru_before", {"adder_fanin": 8}, True, {}),
     ("lstm", {"adder_fanin": 8, "reuse": 3}, False, {}),
     ("simplernn_tanh", {"adder_fanin": 2}, True, {}),
+    # deep pipeline (activation units of latency 3), alone and with reuse / interleave
+    ("lstm", {"pipeline": "deep"}, True, {}),
+    ("lstm", {"pipeline": "deep", "reuse": 3, "interleave": 2}, False, {}),
+    ("gru", {"pipeline": "deep", "reuse": 2}, True, {}),
+    ("gru", {"pipeline": "deep", "interleave": 4}, False, {}),
+    ("gru", {"interleave": 4}, False, {}),   # U_h·h (one tree stage) waits for U_zr·h (two)
+    ("gru_before", {"pipeline": "deep"}, True, {}),
+    ("gru_before", {"pipeline": "deep", "interleave": 3, "reuse_recurrent": 2}, False, {}),
+    ("simplernn_tanh", {"pipeline": "deep", "reuse": 2}, True, {}),
+    ("simplernn_relu", {"pipeline": "deep", "interleave": 2}, False, {}),
 ]
 
 
@@ -260,6 +270,8 @@ _UNROLLED_CASES = [
     ("lstm", {"precision": NARROW}, True, {"units": 2, "features": 2}),
     ("gru", {"reuse": 2}, True, {"timesteps": 1}),      # one stage: first and last
     ("simplernn_tanh", {}, True, {"timesteps": 6, "units": 2, "features": 2}),  # II = T
+    ("lstm", {"pipeline": "deep"}, True, {}),
+    ("gru", {"pipeline": "deep", "reuse": 2}, False, {}),
 ]
 
 
@@ -328,6 +340,9 @@ _DENSE_CASES = [
     ("linear", {"precision": WIDE, "adder_fanin": 2}, {}),
     ("tanh", {"adder_fanin": 8}, {}),
     ("relu", {"adder_fanin": 2, "reuse": 2}, {}),
+    ("sigmoid", {"pipeline": "deep"}, {}),
+    ("relu", {"pipeline": "deep", "reuse": 2}, {}),
+    ("linear", {"pipeline": "deep", "precision": NARROW}, {}),
 ]
 
 

@@ -36,7 +36,8 @@ class DenseLayer(wiring.Component):
         self.matvec = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
                                 reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin)
         self.act = ActivationUnit(in_type=self.matvec.out_type, fmt=layer.pre_fmt,
-                                  activation=layer.activation, lanes=layer.units)
+                                  activation=layer.activation, lanes=layer.units,
+                                  deep=layer.schedule.pipeline == "deep")
         self._extra = int(layer.activation.out_fmt != layer.output_fmt)
         # A beat holds a queue credit from its acceptance until it is taken, latency + 1 cycles:
         # this many credits sustain one beat per ii cycles.
