@@ -6,8 +6,9 @@ Top-level keys (all optional)::
     reuse: 1                   # reuse factor of every product (input and recurrent)
     reuse_input: 1             # ... of the input products W·x only
     reuse_recurrent: 1         # ... of the recurrent products U·h only
-    mode: static               # static | unrolled
+    mode: static               # static | unrolled (one cell per time step: rnnrtl.hw.unrolled)
     interleave: 1              # independent sequences in flight through a static cell
+    pipeline: shallow          # shallow | deep (registers around every table read: ECP5-class Fmax)
     tables:                    # activation tables: entries and input half-range (powers of two)
       sigmoid: {size: 2048, range: 8}
       tanh: {size: 2048, range: 4}
@@ -79,6 +80,7 @@ _ALL_PRECISION_KEYS = sorted({k for keys in (*PRECISION_KEYS.values(), *PRECISIO
 DEFAULT_PRECISION = "fixed<16,6>"
 DEFAULT_ACTIVATION_PRECISION = "fixed<18,2>"
 MODES = ("static", "unrolled")
+PIPELINES = ("shallow", "deep")
 NUMERICS = ("default", "hls4ml")
 TABLE_SIZES = tuple(1 << k for k in range(4, 17))
 
@@ -87,6 +89,7 @@ DEFAULT_CONFIG = {
     "reuse": 1,
     "mode": "static",
     "interleave": 1,
+    "pipeline": "shallow",
     "tables": {
         "sigmoid": {"size": 2048, "range": 8},
         "tanh": {"size": 2048, "range": 4},
@@ -97,8 +100,8 @@ DEFAULT_CONFIG = {
     "layers": {},
 }
 
-_SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "interleave", "tables",
-               "softmax")
+_SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "interleave", "pipeline",
+               "tables", "softmax")
 _TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "layers")
 
 
@@ -112,6 +115,7 @@ class LayerConfig:
     interleave: int
     tables: dict               # function -> {"size": int, "range": float}
     softmax: dict | None = None  # numerics: hls4ml only; SOFTMAX_KEYS -> value (formats parsed)
+    pipeline: str = "shallow"
 
     def fmt(self, key: str) -> FixedFormat:
         return self.precision[key]
@@ -214,6 +218,11 @@ def _merge_scope(out: dict, settings: dict, where: str):
         if settings["mode"] not in MODES:
             raise ConfigError(f"{where}.mode = {settings['mode']!r}: valid modes are {', '.join(MODES)}")
         out["mode"] = settings["mode"]
+    if "pipeline" in settings:
+        if settings["pipeline"] not in PIPELINES:
+            raise ConfigError(f"{where}.pipeline = {settings['pipeline']!r}: valid pipelines are "
+                              f"{', '.join(PIPELINES)}")
+        out["pipeline"] = settings["pipeline"]
     if "precision" in settings:
         out["precision"] = _parse_precision(settings["precision"], f"{where}.precision")
     if "tables" in settings:
@@ -343,6 +352,7 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
                                   scope.get("reuse", config.get("reuse_recurrent", reuse))),
         mode=scope.get("mode", config["mode"]),
         interleave=scope.get("interleave", config["interleave"]),
+        pipeline=scope.get("pipeline", config["pipeline"]),
         tables=tables,
         softmax={**config.get("softmax", {}), **scope.get("softmax", {})} if hls4ml else None,
     )

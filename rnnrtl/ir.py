@@ -73,6 +73,9 @@ class Schedule:
     reuse_recurrent: int = 1
     mode: str = "static"
     interleave: int = 1
+    #: ``shallow``: fewest cycles per step; ``deep``: a register before the table address and one
+    #: after the table read of every activation (two more cycles each) for slower fabrics.
+    pipeline: str = "shallow"
 
 
 @dataclass

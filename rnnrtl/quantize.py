@@ -82,7 +82,7 @@ def _schedule(fl: FloatLayer, cfg: LayerConfig, gates: int) -> Schedule:
                     (" (per unit: a GRU multiplies U_zr·h and U_h separately)" if fl.kind == "gru" else ""))
     return Schedule(reuse_input=cfg.reuse_input,
                     reuse_recurrent=cfg.reuse_recurrent if fl.recurrent is not None else 1,
-                    mode=cfg.mode, interleave=cfg.interleave)
+                    mode=cfg.mode, interleave=cfg.interleave, pipeline=cfg.pipeline)
 
 
 def _common(fl: FloatLayer, cfg: LayerConfig, in_fmt: FixedFormat, report: dict, gates: int) -> dict:

@@ -3,7 +3,8 @@
 Usage: python scripts/bench_timing.py [--reuse 1,2,4,8,16] [--interleave 1,2,4,8] [--fanin 4]
 For the LSTM(20)-on-20x6 jet model (Dense(64, relu) -> Dense(1, sigmoid)) and its GRU(20)
 sibling: cycles per time step, total latency, II and multipliers across reuse factors (static
-mode), then sequences per cycle against interleave K at reuse 1. Figures come from
+mode), then sequences per cycle against interleave K at reuse 1, then mode unrolled (one cell per
+time step) next to static across the reuse factors. Figures come from
 ``Design.timing`` — the same hardware objects that generate the Verilog; the simulation tests check
 that they equal what Amaranth's simulator and Verilator measure.
 """
@@ -53,6 +54,17 @@ def main():
             base = base or t.ii
             table.add_row(str(k), str(t.ii), f"{1 / t.ii:.4f}", f"{base / t.ii:.2f}x",
                           str(t.multipliers))
+        console.print(table)
+        table = Table(title=f"{name}: mode unrolled (one cell per time step) against static")
+        for col in ("reuse", "cycles/step", "latency static", "latency unrolled", "II static",
+                    "II unrolled", "gain", "multipliers static", "multipliers unrolled"):
+            table.add_column(col, justify="right")
+        for reuse in args.reuse:
+            s = rnnrtl.convert(path, {"reuse": reuse, **extra}).timing
+            u = rnnrtl.convert(path, {"reuse": reuse, "mode": "unrolled", **extra}).timing
+            table.add_row(str(reuse), str(u.cycles_per_step), str(s.latency), str(u.latency),
+                          str(s.ii), str(u.ii), f"{s.ii / u.ii:.1f}x", str(s.multipliers),
+                          str(u.multipliers))
         console.print(table)
 
 

@@ -482,7 +482,9 @@ async def full_rate_timing(dut):
         latency = board.cycles[-1] - sent[0]
         await bench.drain(core.latency + 2 * core.seq_cycles() + 10)
         # II: sequences back to back, the spacing of first-beat transfers at the end.
-        count = max(SEQUENCES_FOR_II, 4 * (period or 1) + 3)
+        # (the manifest's ii_sequences: how many the steady state needs, when more)
+        count = max(SEQUENCES_FOR_II, 4 * (period or 1) + 3,
+                    core.manifest["timing"].get("ii_sequences", 0))
         samples = [(1 + k) % core.samples for k in range(count)]
         board.expect(core.expected_beats(samples))
         sent = await bench.send(driver, core.input_beats(samples), idle=0.0)

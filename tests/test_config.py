@@ -330,6 +330,8 @@ def test_good_table_specs():
     ({"interleave": 0}, "interleave = 0: must be a whole number >= 1"),
     ({"interleave": 1.5}, "interleave = 1.5: must be a whole number >= 1"),
     ({"layers": {"gru": {"interleave": -2}}}, "layers.gru.interleave = -2"),
+    ({"pipeline": "fast"}, "pipeline = 'fast': valid pipelines are shallow, deep"),
+    ({"layers": {"lstm": {"pipeline": True}}}, "layers.lstm.pipeline = True: valid pipelines"),
     ({"numerics": "hls5ml"}, "valid: default"),
     ({"layers": ["lstm"]}, "'layers' must map"),
     ({"layers": {"lstm": 2}}, "layers.lstm must be a mapping"),
@@ -346,6 +348,13 @@ def test_mode_and_interleave_reach_the_schedule(model):
                           "layers": {"gru": {"mode": "static", "interleave": 3}}}).network
     assert (net.layer("lstm").schedule.mode, net.layer("lstm").schedule.interleave) == ("unrolled", 2)
     assert (net.layer("gru").schedule.mode, net.layer("gru").schedule.interleave) == ("static", 3)
+
+
+def test_pipeline_reaches_the_schedule(model):
+    net = convert(model, {"pipeline": "deep", "layers": {"gru": {"pipeline": "shallow"}}}).network
+    assert net.layer("lstm").schedule.pipeline == "deep"
+    assert net.layer("gru").schedule.pipeline == "shallow"
+    assert convert(model, None).network.layer("lstm").schedule.pipeline == "shallow"
 
 
 def test_config_errors_are_value_errors():

@@ -110,20 +110,21 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("deep", [False, True], ids=["shallow", "deep"])
 @pytest.mark.parametrize("lanes", [3, 4])
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_exhaustive(case, lanes):
+def test_exhaustive(case, lanes, deep):
     name, in_type, fmt, make = case
     act = make(fmt)
-    rng = random.Random(f"{name}-{lanes}")
+    rng = random.Random(f"{name}-{lanes}-{deep}")
     codes = np.arange(in_type.min_value, in_type.max_value + 1, dtype=np.int64)
     rng.shuffle(codes)
     pad = -len(codes) % lanes
     codes = np.concatenate([codes, codes[:pad]])
     want_code, want_out, want_over = _expected(act, in_type, fmt, codes)
     assert want_over.any() and not want_over.all()  # both cases are exercised
-    dut = ActivationUnit(in_type=in_type, fmt=fmt, activation=act, lanes=lanes)
-    assert dut.latency == 1
+    dut = ActivationUnit(in_type=in_type, fmt=fmt, activation=act, lanes=lanes, deep=deep)
+    assert dut.latency == (3 if deep else 1)
     assert dut.roms == (1 if act.table is not None else 0)
     vectors = codes.reshape(-1, lanes).tolist()
     outs = run_unit(dut, vectors, rng)

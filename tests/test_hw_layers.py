@@ -91,29 +91,30 @@ def _expected_beats(codes):
     return [(codes[b, t].tolist(), int(t == steps - 1)) for b in range(B) for t in range(steps)]
 
 
-def _run_two_phases(hw, design, *, seed=0):
+def _run_two_phases(hw, design, *, seed=0, stalled=STALLED_SEQS, idle=IDLE, stall=STALL):
     """Simulate phase 1 (full rate) then phase 2 (stalls); return (measured, expected, got)."""
-    B = FULL_RATE_SEQS + STALLED_SEQS
+    B = FULL_RATE_SEQS + stalled
+    steps = design.network.timesteps
     rng = np.random.default_rng(seed + 100)
-    x = rng.normal(0, 1, (B, T, design.network.in_features))
+    x = rng.normal(0, 1, (B, steps, design.network.in_features))
     result = design.run(x, trace=True, warn=False)
     xin = result.trace["input"]
-    beats = [(xin[b, t], t == T - 1) for b in range(B) for t in range(T)]
+    beats = [(xin[b, t], t == steps - 1) for b in range(B) for t in range(steps)]
     expected = _expected_beats(np.asarray(result.codes))
     per_seq = len(expected) // B
-    split_in, split_out = FULL_RATE_SEQS * T, FULL_RATE_SEQS * per_seq
+    split_in, split_out = FULL_RATE_SEQS * steps, FULL_RATE_SEQS * per_seq
     lanes = design.network.out_features
     out = {}
 
     async def source(ctx):
         out["t_in"] = await send_beats(ctx, hw.i, beats[:split_in])
-        await send_beats(ctx, hw.i, beats[split_in:], rng=np.random.default_rng(seed + 1), idle=IDLE)
+        await send_beats(ctx, hw.i, beats[split_in:], rng=np.random.default_rng(seed + 1), idle=idle)
 
     async def sink(ctx):
         got, out["t_out"] = await recv_beats(ctx, hw.o, split_out, lanes=lanes, timeout=TIMEOUT)
         more, _ = await recv_beats(ctx, hw.o, len(expected) - split_out,
-                                   rng=np.random.default_rng(seed + 2), stall=STALL, lanes=lanes,
-                                   timeout=TIMEOUT)
+                                   rng=np.random.default_rng(seed + 2), stall=stall, lanes=lanes,
+                                   timeout=TIMEOUT * (1 + stalled // 4))
         out["got"] = got + more
 
     sim = Simulator(hw)
@@ -188,6 +189,16 @@ _RECURRENT_CASES += [
     ("gru_before", {"adder_fanin": 8}, True, {}),
     ("lstm", {"adder_fanin": 8, "reuse": 3}, False, {}),
     ("simplernn_tanh", {"adder_fanin": 2}, True, {}),
+    # deep pipeline (activation units of latency 3), alone and with reuse / interleave
+    ("lstm", {"pipeline": "deep"}, True, {}),
+    ("lstm", {"pipeline": "deep", "reuse": 3, "interleave": 2}, False, {}),
+    ("gru", {"pipeline": "deep", "reuse": 2}, True, {}),
+    ("gru", {"pipeline": "deep", "interleave": 4}, False, {}),
+    ("gru", {"interleave": 4}, False, {}),   # U_h·h (one tree stage) waits for U_zr·h (two)
+    ("gru_before", {"pipeline": "deep"}, True, {}),
+    ("gru_before", {"pipeline": "deep", "interleave": 3, "reuse_recurrent": 2}, False, {}),
+    ("simplernn_tanh", {"pipeline": "deep", "reuse": 2}, True, {}),
+    ("simplernn_relu", {"pipeline": "deep", "interleave": 2}, False, {}),
 ]
 
 
@@ -246,6 +257,73 @@ def _check_recurrent(d, rs):
     assert set(gaps.tolist()) == expected_gaps, f"step_cycles {hw.step_cycles}, gaps {gaps}"
 
 
+# -- unrolled recurrent layers (mode: unrolled) -------------------------------------------------------
+
+# (kind, config, return_sequences, model keyword arguments); N = F = 3 unless set, T = 4 unless set.
+_UNROLLED_CASES = [
+    ("lstm", {}, False, {}),
+    ("lstm", {"reuse": 3}, True, {}),
+    ("lstm", {"reuse_input": 12}, True, {}),            # the projection (Lx > D + 1) sets the II
+    ("gru", {}, True, {"units": 2, "features": 2}),
+    ("gru", {"reuse": 4}, False, {}),
+    ("gru_before", {}, False, {"units": 2, "features": 2}),
+    ("gru_before", {"reuse": 2}, True, {}),
+    ("simplernn_tanh", {}, True, {}),
+    ("simplernn_relu", {"reuse_recurrent": 4}, False, {"timesteps": 3, "units": 2}),
+    ("lstm", {"precision": NARROW}, True, {"units": 2, "features": 2}),
+    ("gru", {"reuse": 2}, True, {"timesteps": 1}),      # one stage: first and last
+    ("simplernn_tanh", {}, True, {"timesteps": 6, "units": 2, "features": 2}),  # II = T
+    ("lstm", {"pipeline": "deep"}, True, {}),
+    ("gru", {"pipeline": "deep", "reuse": 2}, False, {}),
+]
+
+
+def _unrolled_id(case):
+    name, config, rs, kwargs = case
+    return _case_id((name, config, rs, kwargs)) + "-unrolled"
+
+
+@pytest.mark.parametrize("case", _UNROLLED_CASES, ids=_unrolled_id)
+def test_unrolled_layer(case):
+    from rnnrtl.hw import timing as timing_model
+    from rnnrtl.hw.unrolled import UnrolledLayer
+    name, config, rs, kwargs = case
+    d = _design(**RECURRENT_KINDS[name], **kwargs, return_sequences=rs,
+                config={**config, "mode": "unrolled"})
+    layer = d.network.layers[0]
+    steps = d.network.timesteps
+    hw = _hardware(d)
+    assert type(hw) is UnrolledLayer and len(hw.stages) == steps
+    assert hw.multipliers == steps * _recurrent_multipliers(layer)  # one cell per time step
+
+    out, expected = _run_two_phases(hw, d)
+    _check_exact(out["got"], expected)
+
+    # Phase 1, at full rate: measured latency and II are the layer's figures, and the beat-level
+    # timing model predicts every transfer.
+    t_in, t_out = out["t_in"], out["t_out"]
+    per_seq = steps if rs else 1
+    assert t_out[per_seq - 1] - t_in[0] == hw.latency
+    assert set(np.diff(t_in[::steps]).tolist()) == {hw.ii}, t_in
+    model = timing_model._simulate([hw], FULL_RATE_SEQS, steps, per_seq)
+    assert model == (t_in, t_out)
+    assert (d.timing.latency, d.timing.ii) == (hw.latency, hw.ii)
+    # Sequences overlap: a new one starts before the previous one has left (when T > 1).
+    if steps > 1:
+        assert hw.ii < hw.latency
+
+
+@pytest.mark.parametrize("stall", [0.0, 0.85])
+def test_unrolled_queues_under_heavy_backpressure(stall):
+    """Twenty sequences back to back (no idle input) into an unrolled LSTM emitting every step,
+    its output refused 85 % of the time (or never): the stages' queues fill and empty, credits
+    must hold, beats must stay in order."""
+    d = _design("lstm", return_sequences=True, units=2, features=2,
+                config={"mode": "unrolled", "reuse": 2})
+    out, expected = _run_two_phases(_hardware(d), d, stalled=20, idle=0.0, stall=stall)
+    _check_exact(out["got"], expected)
+
+
 # -- dense layers ----------------------------------------------------------------------------------
 
 _DENSE_CASES = [
@@ -265,6 +343,9 @@ _DENSE_CASES = [
     ("linear", {"precision": WIDE, "adder_fanin": 2}, {}),
     ("tanh", {"adder_fanin": 8}, {}),
     ("relu", {"adder_fanin": 2, "reuse": 2}, {}),
+    ("sigmoid", {"pipeline": "deep"}, {}),
+    ("relu", {"pipeline": "deep", "reuse": 2}, {}),
+    ("linear", {"pipeline": "deep", "precision": NARROW}, {}),
 ]
 
 
@@ -329,6 +410,8 @@ _HLS4ML_RECURRENT_CASES = [
     ("gru", {"precision": H_CONV, "reuse_input": 9, "reuse_recurrent": 4}, True, {}, True),
     ("gru", {"precision": "ap_fixed<24,10>", "interleave": 3}, False, {"use_bias": False}, False),
     ("gru", {"adder_fanin": 2, "reuse": 3}, True, {}, False),
+    ("lstm", {"pipeline": "deep", "precision": H_NARROW}, True, {}, True),
+    ("gru", {"pipeline": "deep", "interleave": 2, "precision": H_CONV}, False, {}, True),
 ]
 
 
@@ -360,6 +443,25 @@ def test_recurrent_layer_hls4ml(case):
     _check_recurrent(d, rs)
 
 
+@pytest.mark.parametrize("case", [
+    ("lstm", {"precision": H_NARROW}, True),
+    ("gru", {"reuse": 2, "precision": H_CONV}, False),
+], ids=lambda c: _hls4ml_id((*c, {}, None)) + "-unrolled")
+def test_unrolled_layer_hls4ml(case):
+    """mode: unrolled (hls4ml's non-static) under numerics: hls4ml: each stage's cell casts as the
+    static cell does; bit-exact under stalls, figures as the timing model says."""
+    from rnnrtl.hw.unrolled import UnrolledLayer
+    name, config, rs = case
+    d = _design(name, {"numerics": "hls4ml", "mode": "unrolled", **config}, return_sequences=rs,
+                units=2, features=2)
+    assert _overflows(d)
+    hw = _hardware(d)
+    assert type(hw) is UnrolledLayer
+    out, expected = _run_two_phases(hw, d)
+    _check_exact(out["got"], expected)
+    assert (d.timing.latency, d.timing.ii) == (hw.latency, hw.ii)
+
+
 _HLS4ML_DENSE_CASES = [
     # activation, config, Keras kwargs
     ("linear", {}, {}),
@@ -375,6 +477,8 @@ _HLS4ML_DENSE_CASES = [
         "accum": "ap_fixed<18,8,AP_RND,AP_SAT>", "result": "ap_ufixed<10,0,AP_RND,AP_SAT>"}}}}, {}),
     ("softmax", {"layers": {"layer_softmax": {"softmax": {"implementation": "argmax"}}}}, {}),
     ("sigmoid", {"precision": "ap_fixed<24,10>", "adder_fanin": 2}, {"use_bias": False}),
+    ("softmax", {"pipeline": "deep", "reuse": 2}, {}),
+    ("tanh", {"pipeline": "deep", "precision": H_NARROW}, {}),
 ]
 
 

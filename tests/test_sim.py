@@ -6,7 +6,7 @@ the three cocotb tests of ``sim/testbench.py`` through :func:`rnnrtl.verify.simu
 tiny (T 4-6, 3-4 units) with random weights scaled up so that activations, saturation and the
 tables' extremes are reached; inputs are scaled up too. The cases combine the features to cover
 (cell kinds, GRU reset modes, stacking, sequence outputs, Dense heads, reuse 1 / divisor /
-non-divisor / per-layer, interleave, a non-byte lane width) into few designs, because each build
+non-divisor / per-layer, interleave, mode unrolled, a non-byte lane width) into few designs, because each build
 costs Verilator ~5-20 s; ``Case.covers`` says what each one is for. The whole file runs in about
 two minutes on two busy cores.
 """
@@ -86,6 +86,28 @@ CASES = {
         config={"layers": {"lstm": {"interleave": 1, "reuse": 3}, "gru": {"interleave": 3, "reuse": 5}}},
         covers="interleave 3 (a fractional II, averaged over the slots' pattern) behind a "
                "non-interleaved LSTM; reuse 3 and 5"),
+    "unrolled_stacked": Case(
+        (("lstm", dict(units=2, return_sequences=True, name="lstm")),
+         ("gru", dict(units=3, reset_after=True, name="gru")),
+         ("dense", dict(units=2, name="out"))),
+        timesteps=4, features=2,
+        config={"mode": "unrolled", "layers": {"lstm": {"reuse": 2}, "gru": {"reuse": 3}}},
+        covers="mode unrolled: an LSTM of 4 stages emitting every step (per-stage output queues "
+               "read in order) into an unrolled GRU reset_after=True; reuse 2 and 3; II = D + 1"),
+    "unrolled_into_interleaved": Case(
+        (("gru", dict(units=2, reset_after=False, return_sequences=True, name="gru")),
+         ("simplernn", dict(units=3, name="rnn")),
+         ("dense", dict(units=1, activation="sigmoid", name="out"))),
+        timesteps=5, features=3,
+        config={"layers": {"gru": {"mode": "unrolled", "reuse": 2}, "rnn": {"interleave": 2}}},
+        covers="unrolled GRU reset_after=False feeding a static SimpleRNN with interleave 2: "
+               "a fast layer before a slow one (the II settles after a start-up transient), "
+               "a two-sequence start pattern"),
+    "unrolled_input_bound": Case(
+        (("simplernn", dict(units=2, activation="relu", name="rnn")),
+         ("dense", dict(units=2, activation="tanh", name="out"))),
+        timesteps=6, features=2, config={"mode": "unrolled"},
+        covers="unrolled SimpleRNN where the input sets the pace (II = T = 6 > D + 1)"),
 }
 
 
@@ -175,10 +197,10 @@ def test_lint_clean_with_documented_waivers(simulated):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["stacked_sequences", "interleaved"])
+@pytest.mark.parametrize("name", ["stacked_sequences", "interleaved", "unrolled_stacked"])
 def test_heavy_backpressure_and_back_to_back_input(name, designs, build_root):
     """Output refused 85 % of the time, input never idle: queues fill, credits must hold (on the
-    design with T output beats per sequence and on the interleaved one)."""
+    design with T output beats per sequence, on the interleaved one and on the unrolled one)."""
     _, outdir, _, _ = designs(name)
     summary = verify.simulate(outdir, samples=60, seed=11, build_dir=build_root,
                               backpressure=0.85, idle=0.0)
@@ -287,13 +309,16 @@ def test_a_wrong_manifest_timing_is_reported(designs, tmp_path, build_root):
     assert any("measured latency" in p for p in summary.problems), summary.problems
 
 
-# -- what the hardware does not do yet ------------------------------------------------------------
-
-def test_unrolled_mode_raises_a_clear_error():
-    case = CASES["lstm_r1"]
-    design = rnnrtl.convert(make_model("lstm_r1", case), {**case.config, "mode": "unrolled"})
-    with pytest.raises((NotImplementedError, ValueError), match=r"layer 'lstm'.*'unrolled'"):
-        design.hardware()
+def test_unrolled_cases_are_unrolled_and_faster():
+    """The unrolled cases build what they claim: their recurrent layers are unrolled, and their
+    II is below what the same design reaches in static mode (no simulation)."""
+    for name in ("unrolled_stacked", "unrolled_into_interleaved", "unrolled_input_bound"):
+        case = CASES[name]
+        design = rnnrtl.convert(make_model(name, case), case.config)
+        assert any(layer.schedule.mode == "unrolled" for layer in design.network.layers), name
+        static = {**case.config, "mode": "static",
+                  "layers": {k: {**v, "mode": "static"} for k, v in case.config.get("layers", {}).items()}}
+        assert design.timing.ii < rnnrtl.convert(make_model(name, case), static).timing.ii, name
 
 
 # -- pieces that need no simulator ----------------------------------------------------------------

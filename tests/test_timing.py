@@ -9,7 +9,8 @@ the ones the Amaranth simulation of :class:`~rnnrtl.hw.network.NetworkCore` meas
   of consecutive sequences in steady state (averaged over the slot pattern of interleaved layers).
 
 Both runs use one compiled simulation (:meth:`Simulator.reset` between them). The beat-level
-model's whole transfer timeline is compared too, beat by beat. Also: ``Design.hardware()`` and
+model's whole transfer timeline is compared too, beat by beat, for static, interleaved and unrolled
+layers. Also: unrolling and interleaving raise throughput as they claim; ``Design.hardware()`` and
 ``Design.timing`` refuse the schedules this rnnrtl cannot build (:class:`HardwareError`), and the
 configuration refuses impossible ones.
 """
@@ -65,8 +66,9 @@ def _design(name, config=None, *, seed=1):
     return rnnrtl.convert(model, config)
 
 
-def _period(core):
-    """Sequences per repeating pattern: interleaved layers start sequences slot by slot."""
+def _slot_period(core):
+    """Interleaved layers start sequences slot by slot: the pattern of starts repeats over a
+    multiple of this many sequences."""
     return math.lcm(*(getattr(hw, "slots", 1) for hw in core.layers))
 
 
@@ -96,7 +98,9 @@ def _measure(design):
     sim.add_clock(1e-8)
     sim.add_testbench(source)
     sim.add_testbench(sink)
-    for n in (1, max(8, 5 * _period(core) + 2)):
+    # Enough sequences for the steady state (the model says how many; a fast layer feeding a slow
+    # one runs at its own pace until the queues between them fill).
+    for n in (1, max(8, 5 * design.timing.ii_period + 2, design.timing.ii_sequences)):
         if n != 1:
             sim.reset()   # the same compiled simulation, every signal back to its initial value
         current["n"] = n
@@ -121,11 +125,22 @@ CASES = [
     ("dense_only", {"reuse": 3}),
     ("two_recurrent_last", {"layers": {"g1": {"reuse": 2}, "l1": {"reuse_recurrent": 3,
                                                                   "interleave": 2}}}),
+    # mode: unrolled, alone, stacked (sequence outputs read round-robin), before static and
+    # interleaved layers, and where the projection sets the pace
+    ("lstm_dense", {"mode": "unrolled"}),
+    ("lstm_dense", {"mode": "unrolled", "reuse": 3, "layers": {"d1": {"reuse": 4}}}),
+    ("lstm_dense", {"mode": "unrolled", "layers": {"l1": {"reuse_input": 48}}}),
+    ("stacked", {"mode": "unrolled", "layers": {"g1": {"reuse": 2}}}),
+    ("stacked", {"layers": {"l1": {"mode": "unrolled"}}}),
+    ("gru_before_seq", {"mode": "unrolled", "reuse": 2}),
+    ("simplernn_dense", {"mode": "unrolled", "reuse_recurrent": 5}),
+    ("two_recurrent_last", {"layers": {"g1": {"mode": "unrolled"}, "l1": {"interleave": 2}}}),
     # numerics: hls4ml: per-product casts change no cycle; a softmax head adds its unit's latency
     ("stacked", {"numerics": "hls4ml", "reuse": 2}),
     ("lstm_softmax_seq", {"numerics": "hls4ml"}),
     ("lstm_softmax_seq", {"numerics": "hls4ml", "reuse": 3,
                           "layers": {"d1_softmax": {"softmax": {"implementation": "argmax"}}}}),
+    ("lstm_softmax_seq", {"numerics": "hls4ml", "mode": "unrolled", "pipeline": "deep"}),
 ]
 
 
@@ -139,7 +154,8 @@ def test_timing_matches_simulation(name, config):
     d = _design(name, config)
     tm = d.timing
     core, out_beats, runs = _measure(d)
-    period = _period(core)
+    period = tm.ii_period
+    assert period % _slot_period(core) == 0
 
     t_in, t_out = runs[1]
     assert tm.latency == t_out[-1] - t_in[0]
@@ -183,11 +199,35 @@ def test_interleave_raises_throughput():
     assert ii[2] <= ii[1] / 2 + 1
 
 
+@pytest.mark.parametrize("name,layers,reuse", [
+    ("lstm_dense", ["l1"], 1), ("lstm_dense", ["l1"], 4), ("gru_before_seq", ["g1"], 2),
+    ("simplernn_dense", ["s1"], 3), ("stacked", ["l1", "g1"], 1)])
+def test_unrolled_raises_throughput(name, layers, reuse):
+    """Unrolling a recurrent layer (one cell per step) lets sequences overlap: the II drops from
+    the static cell's T x step cycles to about max(T, step cycles), for T times the layer's
+    multipliers, at the same latency (a sequence still takes its T steps one after another)."""
+    static = _design(name, {"reuse": reuse}).timing
+    unrolled = _design(name, {"reuse": reuse,
+                              "layers": {layer: {"mode": "unrolled"} for layer in layers}}).timing
+    for k, (s, u) in enumerate(zip(static.layers, unrolled.layers)):
+        if s.name not in layers:
+            assert u == s
+            continue
+        assert s.ii >= T * s.cycles_per_step            # static: one sequence at a time
+        assert u.cycles_per_step == s.cycles_per_step   # the same cell in every stage
+        assert u.ii <= max(T, u.cycles_per_step + 1) < s.ii
+        assert u.latency == s.latency
+        assert u.multipliers == T * s.multipliers
+    assert unrolled.ii < static.ii and unrolled.latency == static.latency
+
+
 # -- schedules the hardware cannot build, and impossible configurations ----------------------------------
 
 @pytest.mark.parametrize("name,config,match", [
-    ("lstm_dense", {"mode": "unrolled"}, r"layer 'l1': mode 'unrolled' has no hardware generator"),
-    ("lstm_dense", {"layers": {"l1": {"mode": "unrolled"}}}, r"layer 'l1': mode 'unrolled'"),
+    ("lstm_dense", {"mode": "unrolled", "interleave": 2},
+     r"layer 'l1': mode 'unrolled' with interleave 2: interleave applies to mode 'static' only"),
+    ("stacked", {"layers": {"g1": {"mode": "unrolled", "interleave": 3}}},
+     r"layer 'g1': mode 'unrolled' with interleave 3.*use interleave 1 with 'unrolled'"),
     ("stacked", {"interleave": 2}, r"layer 'l1': interleave 2 needs return_sequences=False"),
 ])
 def test_unsupported_schedule(name, config, match):
@@ -200,7 +240,24 @@ def test_unsupported_schedule(name, config, match):
         d.timing
 
 
+def test_unrolled_needs_a_fixed_sequence_length():
+    import keras
+    model = keras.Sequential([keras.Input((None, F)), *_layers("lstm_dense")])
+    d = rnnrtl.convert(model, {"mode": "unrolled"})
+    assert d.run(np.zeros((2, 7, F)), warn=False).codes.shape == (2, 3)  # the emulator runs
+    match = r"layer 'l1': mode 'unrolled' builds one cell per time step, so it needs a fixed " \
+            r"sequence length.*or use mode 'static'"
+    with pytest.raises(HardwareError, match=match):
+        d.hardware()
+    with pytest.raises(HardwareError, match=match):
+        d.timing
+
+
 @pytest.mark.parametrize("config,match", [
+    ({"mode": "unrolled", "reuse": 49}, r"layer 'l1' input products: reuse factor 49 is invalid "
+                                        r"for 48 products; valid: any whole number 1..48"),
+    ({"mode": "unrolled", "layers": {"l1": {"reuse_recurrent": 0}}},
+     r"layers\.l1\.reuse_recurrent = 0: must be a whole number >= 1"),
     ({"interleave": 0}, r"interleave = 0: must be a whole number >= 1"),
     ({"interleave": -1}, r"interleave"),
     ({"layers": {"l1": {"interleave": 0}}}, r"layers\.l1\.interleave"),

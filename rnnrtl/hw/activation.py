@@ -16,15 +16,22 @@ the emulator's ``_Layer.activation`` does for an :class:`rnnrtl.ir.Activation` (
   applies the softmax): negatives zeroed for ``relu``, then requantized from ``fmt`` into the
   activation's ``out_fmt``.
 
-Timing: latency 1. Requantization and table index are combinational into the ROM's read address
-(or into the output register); ``o``, ``code``, ``overflow`` and ``o_valid`` appear one cycle after
-``i_valid``, and ``o`` and ``code`` are held until the next ``i_valid``.
+Timing (:attr:`ActivationUnit.latency`):
+
+* ``deep=False``, latency 1: requantization and table index are combinational into the ROM's read
+  address (or into the output register).
+* ``deep=True``, latency 3: the requantized code is registered (cycle 1), its table index addresses
+  the ROM (cycle 2), and the table's output is registered (cycle 3); nothing but one
+  requantization, one index computation or one table read lies between two registers.
+
+``o``, ``code`` and ``overflow`` belong to the same input and are valid with ``o_valid``, ``latency``
+cycles after ``i_valid``; ``o`` and ``code`` are held until the next result.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -58,6 +65,8 @@ class ActivationUnit(wiring.Component):
     acc_fmt : FixedFormat or None
         The accumulator the input passes through before ``fmt`` (hls4ml's ``accum_t``; the
         emulator's ``_Layer.accumulate``), or ``None``.
+    deep : bool
+        Register the requantized code and the table's output (latency 3 instead of 1).
 
     Ports
     -----
@@ -68,7 +77,7 @@ class ActivationUnit(wiring.Component):
     (into ``acc_fmt`` or ``fmt``, or for ``relu``/``linear`` into ``out_fmt``).
     """
 
-    def __init__(self, *, in_type, fmt, activation, lanes, acc_fmt=None):
+    def __init__(self, *, in_type, fmt, activation, lanes, acc_fmt=None, deep=False):
         if not isinstance(in_type, IntType):
             raise TypeError(f"in_type must be an rnnrtl.fixed.IntType, got {in_type!r}")
         if not isinstance(fmt, FixedFormat):
@@ -116,6 +125,9 @@ class ActivationUnit(wiring.Component):
         self._activation = activation
         self._lanes = lanes
         self._acc_fmt = acc_fmt
+        if not isinstance(deep, bool):
+            raise TypeError(f"deep must be a bool, got {deep!r}")
+        self._deep = deep
         super().__init__({
             "i": In(data.ArrayLayout(_shape(in_type.width, in_type.signed), lanes)),
             "i_valid": In(1),
@@ -127,8 +139,8 @@ class ActivationUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``i_valid`` to ``o_valid``: 1."""
-        return 1
+        """Cycles from ``i_valid`` to ``o_valid``: 1, or 3 with ``deep``."""
+        return 3 if self._deep else 1
 
     @property
     def lanes(self) -> int:
@@ -150,39 +162,68 @@ class ActivationUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         act, fmt = self._activation, self._fmt
+        lanes = range(self._lanes)
         overflows = []
         codes = []
-        for lane in range(self._lanes):
+        for lane in lanes:
             code, over = requantize_through_value(self.i[lane], self._in_type.frac, self._acc_fmt, fmt)
             codes.append(code)
             overflows.append(over)
+        if self._deep:
+            # Stage 1: the requantized codes (and their overflow) in registers.
+            code_reg = Signal.like(self.code, name="code_reg")
+            over_reg, valid = Signal(), Signal()
+            with m.If(self.i_valid):
+                m.d.sync += [code_reg[lane].eq(codes[lane]) for lane in lanes]
+            m.d.sync += [over_reg.eq(_any(overflows)), valid.eq(self.i_valid)]
+            codes, overflows = [code_reg[lane] for lane in lanes], [over_reg]
+        else:
+            valid = self.i_valid
 
-        with m.If(self.i_valid):
-            m.d.sync += [self.code[lane].eq(code) for lane, code in enumerate(codes)]
-
+        # The table read or the output requantization, registered: ``out`` valid with ``out_valid``.
+        out = Signal.like(self.o, name="out") if self._deep else self.o
+        out_valid = Signal()
+        m.d.sync += out_valid.eq(valid)
         if act.table is not None:
             table = act.table
             out_shape = _shape(act.out_fmt.width, act.out_fmt.signed)
             init = [int(v) for v in table.contents]
             m.submodules.rom = rom = Memory(shape=out_shape, depth=table.geometry.size, init=init)
-            for lane in range(self._lanes):
+            for lane in lanes:
                 port = rom.read_port(domain="sync")
                 m.d.comb += [
                     port.addr.eq(table.geometry.index_value(codes[lane])),
-                    port.en.eq(self.i_valid),
-                    self.o[lane].eq(port.data),
+                    port.en.eq(valid),
+                    out[lane].eq(port.data),
                 ]
         else:
-            for lane, code in enumerate(codes):
+            for lane, code in zip(lanes, codes):
                 if act.function == "relu" and fmt.signed:
                     code = Mux(code < 0, 0, code)
-                out, over = requantize_value(code, fmt.frac_bits, act.out_fmt)
+                value, over = requantize_value(code, fmt.frac_bits, act.out_fmt)
                 overflows.append(over)
-                with m.If(self.i_valid):
-                    m.d.sync += self.o[lane].eq(out)
+                with m.If(valid):
+                    m.d.sync += out[lane].eq(value)
+        out_over = Signal()
+        m.d.sync += out_over.eq(valid & _any(overflows))
 
-        any_over = Const(0, 1)
-        for over in overflows:
-            any_over = any_over | over
-        m.d.sync += [self.o_valid.eq(self.i_valid), self.overflow.eq(self.i_valid & any_over)]
+        if self._deep:
+            # Stage 3: the output, its code and overflow registered together.
+            code_mid = Signal.like(self.code, name="code_mid")
+            with m.If(valid):
+                m.d.sync += code_mid.eq(code_reg)
+            with m.If(out_valid):
+                m.d.sync += [self.o.eq(out), self.code.eq(code_mid)]
+            m.d.sync += [self.o_valid.eq(out_valid), self.overflow.eq(out_over)]
+        else:
+            with m.If(self.i_valid):
+                m.d.sync += [self.code[lane].eq(code) for lane, code in zip(lanes, codes)]
+            m.d.comb += [self.o_valid.eq(out_valid), self.overflow.eq(out_over)]
         return m
+
+
+def _any(bits):
+    total = Const(0, 1)
+    for bit in bits:
+        total = total | bit
+    return total

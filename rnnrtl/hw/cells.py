@@ -36,7 +36,7 @@ from ..fixed import IntType, requantize_through_value, requantize_value
 from .activation import ActivationUnit
 from .common import shape_of
 from .matvec import MatVec
-from .recurrent import RecurrentLayer, _Bank, delay
+from .recurrent import RecurrentLayer, delay
 
 __all__ = ["LSTMLayer", "GRULayer", "SimpleRNNLayer", "recurrent_layer"]
 
@@ -67,27 +67,31 @@ class LSTMLayer(RecurrentLayer):
                             tree_fanin=self.tree_fanin, product_fmt=P)
         ra, ga, sa = L.recurrent_activation, L.activation, L.state_activation
         self.sig = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ra, lanes=3 * N,
-                                  acc_fmt=P)
+                                  acc_fmt=P, deep=self.deep)
         self.cand = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ga, lanes=N,
-                                   acc_fmt=P)
+                                   acc_fmt=P, deep=self.deep)
         self.fc_t = ra.out_fmt.int_type * L.state_fmt.int_type
         self.ig_t = ra.out_fmt.int_type * ga.out_fmt.int_type
         self.state = ActivationUnit(in_type=IntType.join(self.fc_t, self.ig_t), fmt=L.state_fmt,
-                                    activation=sa, lanes=N)
+                                    activation=sa, lanes=N, deep=self.deep)
         self.oh_t = ra.out_fmt.int_type * sa.out_fmt.int_type
 
     @property
     def loop_matvecs(self):
         return [self.mh]
 
+    def _state_layouts(self):
+        return {**super()._state_layouts(),
+                "c": data.ArrayLayout(shape_of(self.layer.state_fmt), self.layer.units)}
+
     @property
     def step_cycles(self):
-        return self.mh.latency + 5
+        return self.mh.latency + 2 * self.sig.latency + 3
 
     def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
         N = L.units
-        Lh = self.mh.latency
+        Lh, A = self.mh.latency, self.sig.latency
         m.submodules.mh = mh = self.mh
         m.submodules.sig = sig = self.sig
         m.submodules.cand = cand = self.cand
@@ -97,9 +101,9 @@ class LSTMLayer(RecurrentLayer):
         for n in range(N):  # gate order i f g o; the sigmoid unit takes i, f, o
             m.d.comb += [sig.i[n].eq(mh.y[n]), sig.i[N + n].eq(mh.y[N + n]),
                          sig.i[2 * N + n].eq(mh.y[3 * N + n]), cand.i[n].eq(mh.y[2 * N + n])]
-        # S+L+1: products f·c and i·g (c from the job's slot of the cell-state bank).
-        c_bank = _Bank(data.ArrayLayout(shape_of(L.state_fmt), N), self.slots, "c")
-        c = c_bank.read(tag(Lh + 1)[0])
+        # S+L+A: products f·c and i·g (c from the job's slot of the cell-state bank).
+        c_bank = self._state_bank("c")
+        c = c_bank.read(tag(Lh + A)[0])
         fc, ig = _vector(self.fc_t, N, "fc"), _vector(self.ig_t, N, "ig")
         o1, o2 = _vector(L.recurrent_activation.out_fmt, N, "o1"), \
             _vector(L.recurrent_activation.out_fmt, N, "o2")
@@ -109,7 +113,7 @@ class LSTMLayer(RecurrentLayer):
             for n in range(N):
                 m.d.sync += [fc[n].eq(sig.o[N + n] * c[n]), ig[n].eq(sig.o[n] * cand.o[n]),
                              o1[n].eq(sig.o[2 * N + n])]
-        # S+L+2: c = q_c(f·c + i·g) and tanh(c), in the state activation unit.
+        # S+L+A+1: c = q_c(f·c + i·g) and tanh(c), in the state activation unit.
         fr = L.recurrent_activation.out_fmt.frac_bits
         m.d.comb += st.i_valid.eq(products)
         for n in range(N):
@@ -118,10 +122,11 @@ class LSTMLayer(RecurrentLayer):
             m.d.comb += st.i[n].eq(total)
         with m.If(products):
             m.d.sync += o2.eq(o1)
+        o2 = delay(m, o2, A - 1, "o2")  # o waits for tanh(c)
         with m.If(st.o_valid):
-            c_slot, c_last = tag(Lh + 3)
+            c_slot, c_last = tag(Lh + 2 * A + 1)
             c_bank.write(m, c_slot, st.code, c_last)
-        # S+L+3: o·tanh(c); S+L+4: h = q_h(o·tanh(c)).
+        # S+L+2A+1: o·tanh(c); S+L+2A+2: h = q_h(o·tanh(c)).
         oh = _vector(self.oh_t, N, "oh")
         h_we = Signal()
         m.d.sync += h_we.eq(st.o_valid)
@@ -165,8 +170,9 @@ class GRULayer(RecurrentLayer):
             self.r_t = ra.out_fmt.int_type * h_t
             cand_t = self.mh.out_type
         self.sig = ActivationUnit(in_type=self.mz.out_type, fmt=L.gate_fmt, activation=ra, lanes=2 * N,
-                                  acc_fmt=P)
-        self.cand = ActivationUnit(in_type=cand_t, fmt=L.gate_fmt, activation=ha, lanes=N, acc_fmt=P)
+                                  acc_fmt=P, deep=self.deep)
+        self.cand = ActivationUnit(in_type=cand_t, fmt=L.gate_fmt, activation=ha, lanes=N,
+                                   acc_fmt=P, deep=self.deep)
         one = 1 << fr
         z_fmt = ra.out_fmt
         self.omz_t = IntType.for_range(one - z_fmt.max_code, one - z_fmt.min_code, fr, True)
@@ -179,9 +185,10 @@ class GRULayer(RecurrentLayer):
 
     @property
     def step_cycles(self):
+        A = self.sig.latency
         if self.layer.reset_after:
-            return max(self.mz.latency, self.mh.latency) + 5
-        return self.mz.latency + self.mh.latency + 6
+            return max(self.mz.latency, self.mh.latency) + 2 * A + 3
+        return self.mz.latency + self.mh.latency + 2 * A + 4
 
     def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
@@ -198,24 +205,32 @@ class GRULayer(RecurrentLayer):
             m.d.comb += ax_now[n].eq(ax[2 * N + n])
         late = mz if mz.latency >= mh.latency else mh
         L1 = late.latency if L.reset_after else mz.latency
-        # The candidate needs it L1 + 2 cycles (reset_after) or L1 + 3 (before U_h's start) later.
-        ax_h = delay(m, ax_now, L1 + (2 if L.reset_after else 3), "ax_h")
+        A = self.sig.latency
+        # The candidate needs it L1 + A + 1 cycles (reset_after) or L1 + A + 2 (before U_h's
+        # start) later.
+        ax_h = delay(m, ax_now, L1 + A + (1 if L.reset_after else 2), "ax_h")
         m.d.comb += [mz.start.eq(start), mz.x.eq(h.read(tag(0)[0]))]
+        # With reset_after, U_zr·h waits for U_h·h if that takes longer (an interleaved job's
+        # result is overwritten by the next job's as soon as one initiation interval later).
+        z_wait = L1 - mz.latency
+        mz_y = delay(m, mz.y, z_wait, "mz_y")
         for n in range(2 * N):
-            m.d.comb += [mz.addend[n].eq(ax[n]), sig.i[n].eq(mz.y[n])]
+            m.d.comb += [mz.addend[n].eq(ax[n]), sig.i[n].eq(mz_y[n])]
         z1, z2 = _vector(ra.out_fmt, N, "z1"), _vector(ra.out_fmt, N, "z2")
         rprod = _vector(self.r_t, N, "rprod")
         r_valid = Signal()
         m.d.sync += r_valid.eq(sig.o_valid)
         if L.reset_after:
-            # U_h·h + b'_h runs beside U_zr·h; whichever finishes first holds its result.
-            m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])), sig.i_valid.eq(late.done)]
+            # U_h·h + b'_h runs beside U_zr·h; the earlier result waits in a delay line.
+            m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])),
+                         sig.i_valid.eq(delay(m, mz.done, z_wait, "mz_done"))]
             rec = _vector(L.rec_fmt, N, "rec")
             P = L.product_fmt
-            with m.If(late.done):
+            with m.If(mh.done):
                 for n in range(N):
                     code, _ = requantize_through_value(mh.y[n], mh.frac, P, L.rec_fmt)
                     m.d.sync += rec[n].eq(code)
+            rec = delay(m, rec, L1 - mh.latency + A - 1, "rec")  # valid with r
             r_frac = fr + L.rec_fmt.frac_bits
             with m.If(sig.o_valid):
                 for n in range(N):
@@ -231,10 +246,10 @@ class GRULayer(RecurrentLayer):
                 m.d.comb += cand.i[n].eq(total)
             with m.If(r_valid):
                 m.d.sync += z2.eq(z1)
-            z_use = z2
+            z_use = delay(m, z2, A - 1, "z")  # z waits for the candidate
         else:
             m.d.comb += sig.i_valid.eq(mz.done)
-            h_r = h.read(tag(L1 + 1)[0])
+            h_r = h.read(tag(L1 + A)[0])
             with m.If(sig.o_valid):
                 for n in range(N):
                     m.d.sync += [rprod[n].eq(sig.o[N + n] * h_r[n]), z1[n].eq(sig.o[n])]
@@ -245,8 +260,8 @@ class GRULayer(RecurrentLayer):
                 for n in range(N):
                     code, _ = requantize_value(rprod[n], fr + L.output_fmt.frac_bits, L.rec_fmt)
                     m.d.sync += rec[n].eq(code)
-            # z (valid L1 + 2 cycles after the start) waits for the candidate (L1 + Lh + 4).
-            z_use = delay(m, z1, mh.latency + 2, "z")
+            # z (valid L1 + A + 1 cycles after the start) waits for the candidate (L1 + Lh + 2A + 2).
+            z_use = delay(m, z1, mh.latency + A + 1, "z")
             m.d.comb += [mh.start.eq(rec_valid), mh.x.eq(rec), cand.i_valid.eq(mh.done)]
             for n in range(N):
                 m.d.comb += [mh.addend[n].eq(ax_h[n]), cand.i[n].eq(mh.y[n])]
@@ -275,7 +290,7 @@ class SimpleRNNLayer(RecurrentLayer):
                             reuse=L.schedule.reuse_recurrent, addend_type=self.projection.out_type,
                             tree_fanin=self.tree_fanin)
         self.act = ActivationUnit(in_type=self.mh.out_type, fmt=L.pre_fmt, activation=L.activation,
-                                  lanes=L.units)
+                                  lanes=L.units, deep=self.deep)
 
     @property
     def loop_matvecs(self):
@@ -283,7 +298,7 @@ class SimpleRNNLayer(RecurrentLayer):
 
     @property
     def step_cycles(self):
-        return self.mh.latency + 2
+        return self.mh.latency + self.act.latency + 1
 
     def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
@@ -298,7 +313,11 @@ class SimpleRNNLayer(RecurrentLayer):
         return h_new, act.o_valid
 
 
-def recurrent_layer(layer, **kwargs) -> RecurrentLayer:
-    """The hardware cell for an IR recurrent layer."""
+def recurrent_layer(layer, **kwargs):
+    """The hardware of an IR recurrent layer: its cell in the static shell (:class:`RecurrentLayer`),
+    or with ``mode: unrolled`` an :class:`~rnnrtl.hw.unrolled.UnrolledLayer`, one cell per step."""
+    if layer.schedule.mode == "unrolled":
+        from .unrolled import UnrolledLayer  # (imported here: it builds its stages from these cells)
+        return UnrolledLayer(layer, **kwargs)
     cls = {ir.LSTM: LSTMLayer, ir.GRU: GRULayer, ir.SimpleRNN: SimpleRNNLayer}[type(layer)]
     return cls(layer, **kwargs)

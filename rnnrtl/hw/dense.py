@@ -14,7 +14,7 @@ by a :class:`~rnnrtl.hw.softmax.SoftmaxUnit` after ``pre`` (otherwise the host a
 the logits the layer outputs).
 
 Timing: a beat accepted in cycle ``c`` is offered on ``o`` in cycle ``c + latency`` with
-``latency = matvec.latency + 1 (activation) + softmax + extra + 1 (queue)``, ``softmax`` being the
+``latency = matvec.latency + act.latency + softmax + extra + 1 (queue)``, ``softmax`` being the
 :class:`~rnnrtl.hw.softmax.SoftmaxUnit`'s latency (0 without one) and ``extra`` 1 when the
 activation's output format differs from the layer's result format (one more requantization).
 """
@@ -50,7 +50,7 @@ class DenseLayer(wiring.Component):
             activation = ir.Activation("linear", layer.pre_fmt.frac_bits, layer.pre_fmt)
         self.act = ActivationUnit(in_type=self.matvec.out_type, fmt=layer.pre_fmt,
                                   activation=activation, lanes=layer.units,
-                                  acc_fmt=layer.product_fmt)
+                                  acc_fmt=layer.product_fmt, deep=layer.schedule.pipeline == "deep")
         self._extra = int(layer.activation.out_fmt != layer.output_fmt)
         # A beat holds a queue credit from its acceptance until it is taken, latency + 1 cycles:
         # this many credits sustain one beat per ii cycles.

@@ -17,7 +17,8 @@ only ``U·h`` and the cell's tail sit on the per-step path: a slot's next job ma
 :attr:`step_cycles` (``D``) cycles after its previous one. With ``K = 1`` that is static mode
 (hls4ml's default); with ``K > 1`` up to ``K`` sequences share the loop's pipeline, one job every
 :attr:`job_spacing` cycles (the multipliers' initiation interval), so throughput grows about ``K``
-times until ``K · job_spacing`` reaches ``D``.
+times until ``K · job_spacing`` reaches ``D``. (``mode: unrolled`` is another shell around the same
+cells, one per time step: :mod:`rnnrtl.hw.unrolled`.)
 
 Rules (mirrored exactly by :mod:`rnnrtl.hw.timing`): an ``x`` beat is accepted while the queue of
 the slot it belongs to has room. A job of slot ``k`` starts when its queue holds a beat, ``D``
@@ -79,8 +80,11 @@ class RecurrentLayer(wiring.Component):
 
     def __init__(self, layer, *, tree_fanin: int = 4, queue_depth: int | None = None,
                  timesteps: int | None = None):
-        self.layer = layer
-        self.tree_fanin = tree_fanin
+        if layer.schedule.mode != "static":
+            raise HardwareError(
+                f"layer {layer.name!r}: mode {layer.schedule.mode!r} is built by "
+                "rnnrtl.hw.unrolled.UnrolledLayer (rnnrtl.hw.cells.recurrent_layer picks it), not by "
+                "the static shell")
         self.slots = layer.schedule.interleave
         if self.slots > 1 and layer.return_sequences:
             raise HardwareError(
@@ -89,17 +93,7 @@ class RecurrentLayer(wiring.Component):
         if self.slots > 1 and not timesteps:
             raise HardwareError(f"layer {layer.name!r}: interleave needs a fixed sequence length")
         self.x_depth = timesteps if self.slots > 1 else 2
-        self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
-                                    reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
-                                    product_fmt=getattr(layer, "product_fmt", None))
-        self._build_loop()
-        if layer.schedule.mode != "static":
-            full = -(-self.step_cycles // self.job_spacing)
-            raise HardwareError(
-                f"layer {layer.name!r}: mode {layer.schedule.mode!r} has no hardware generator yet. "
-                f"With one time step per input beat, 'interleave: {full}' keeps this cell's pipeline "
-                f"full and reaches the stream-limited II (timesteps x {self.job_spacing} cycles) with "
-                "one cell's multipliers instead of one per time step")
+        self._build_units(layer, tree_fanin)
         # An emitting job holds an output credit from its start until its beat is taken: enough
         # credits for the jobs in flight at full rate (one beat per step with return_sequences).
         held = self.projection.latency + self.step_cycles + 1
@@ -109,6 +103,26 @@ class RecurrentLayer(wiring.Component):
             "i": In(beat_signature(layer.input_fmt, layer.in_features)),
             "o": Out(beat_signature(layer.output_fmt, layer.units)),
         })
+
+    def _build_units(self, layer, tree_fanin):
+        """The cell's units, for this shell or another one: the input
+        projection and the loop's units, built but not elaborated."""
+        self.layer = layer
+        self.tree_fanin = tree_fanin
+        self.deep = layer.schedule.pipeline == "deep"  # activation units of latency 3
+        self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
+                                    reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
+                                    product_fmt=getattr(layer, "product_fmt", None))
+        self._build_loop()
+
+    def _state_layouts(self) -> dict:
+        """The cell's state, carried from one step to the next: name -> layout of one copy."""
+        return {"h": data.ArrayLayout(shape_of(self.layer.output_fmt), self.layer.units)}
+
+    def _state_bank(self, name: str):
+        """Where the loop keeps state ``name`` (other than ``h``, which the shell passes in): one
+        :class:`_Bank` copy per slot here; a shell of its own may hand it elsewhere."""
+        return _Bank(self._state_layouts()[name], self.slots, name)
 
     # -- for subclasses ------------------------------------------------------------------------------
 
@@ -247,7 +261,7 @@ class RecurrentLayer(wiring.Component):
             t = tags[d]
             return t[:nslot], t[nslot]
 
-        h = _Bank(data.ArrayLayout(shape_of(L.output_fmt), N), K, "h")
+        h = _Bank(self._state_layouts()["h"], K, "h")
         h_new, h_we = self._elaborate_loop(m, start=px.done, h=h, ax=px.y, tag=tag)
         we_slot, we_last = tag(D - 1)
         we_emits = tags[D - 1][nslot + 1]

@@ -1,0 +1,360 @@
+# amaranth: UnusedElaboratable=no
+# (the timing model builds these components to read their figures, without elaborating them)
+"""``UnrolledLayer``: ``mode: unrolled`` (hls4ml's non-static), one cell per time step.
+
+Structure, for a sequence length ``T``::
+
+    i ─► router (step counter) ─► x queue 0 ─► projection 0 ─► loop 0 ─► h₀ ─► (y queue 0)
+                     │                                          │ state (h₀, c₀)
+                     ├──────────► x queue 1 ─► projection 1 ─► loop 1 ─► h₁ ─► (y queue 1)
+                     ⋮                                          ⋮
+                     └──────────► x queue T-1 ─► projection T-1 ─► loop T-1 ─► h_T-1 ─► y queue T-1 ─► o
+
+Stage ``t`` is a whole cell (the loop of :mod:`rnnrtl.hw.cells`, with its own multipliers and tables)
+that only ever computes step ``t``: it takes beat ``t`` of every sequence and the state the stage
+before produced for that sequence (zero for stage 0), and hands its new state to stage ``t + 1``.
+Sequences follow each other down the chain, so a new one can start while the previous is still in
+later stages: the II is ``max(T, D + 1, Lx)`` cycles (``D`` = :attr:`step_cycles` of one cell,
+``Lx`` its input projection's latency) instead of the static cell's ``T · D``, for ``T`` times the
+multipliers. The latency of one sequence
+is the static cell's.
+
+Rules (mirrored exactly by :class:`rnnrtl.hw.timing._UnrolledModel`; keep in sync):
+
+* Router: beat ``k`` of the input goes to the x queue of stage ``k mod T`` (the layer counts beats;
+  a sequence is exactly ``T`` beats and the input's ``last`` flags are not looked at). A beat is
+  accepted while that queue has room and — for a sequence's first beat only — at least :attr:`ii`
+  cycles after the previous sequence's first beat (pacing: the queues are sized for that rate, so
+  at full rate nothing waits for room; a no-op when ``ii == T``).
+* Projection of stage ``t``: starts when its x queue holds a beat and the previous projection's
+  result has been used by a loop start (or is being used in this cycle); ``Lx`` cycles later its
+  result is ready and held until the loop starts with it.
+* Loop start (a *job*) of stage ``t``, all of: a projection result is ready (or completes in this
+  cycle); the stage holds an unused state (stage 0: always, the zero state); ``D`` cycles have
+  passed since its previous job; stage ``t + 1`` holds no unused state (``free``, a register); and,
+  if the stage emits an output beat, its output queue has a credit. The job uses the state (it
+  is *unused* no more); its new state is written into stage ``t + 1`` (``h`` in cycle ``D - 1`` of
+  the job, an LSTM's ``c`` earlier) and becomes unused there from the next cycle.
+* Why a stage may overwrite the state its successor works with: the successor started its job with
+  that state at least one cycle before this stage's job started, and a cell reads each state
+  element only at or before the cycle of its own job where it writes that element, and writes
+  all of it by cycle ``D − 1`` (the static shell relies on the same: a job reads and then
+  overwrites its slot's state, and the slot's next job starts ``D`` cycles later). So the
+  successor's reads always see the old state and its next job the new one.
+* Output: with ``return_sequences`` every stage emits ``h_t`` into its own output queue and ``o``
+  reads the queues round-robin (stage 0, 1, …, T-1, 0, …), so beats leave in sequence order;
+  otherwise stage ``T - 1`` alone emits. Queue depths (:attr:`_Stage.x_depth`,
+  :attr:`_Stage.out_depth`) are what the full-rate schedule needs (derived in their docstrings).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Const, Module, Signal
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .. import ir
+from .cells import GRULayer, LSTMLayer, SimpleRNNLayer
+from .common import OutputQueue, beat_layout, beat_signature, shape_of
+from .recurrent import HardwareError, Mux_wrap
+
+__all__ = ["UnrolledLayer", "handoff_signature"]
+
+
+def handoff_signature(layouts: dict) -> wiring.Signature:
+    """The state one stage hands to the next, seen from the producer. For each state element
+    ``name`` (``h``; also ``c`` for an LSTM): ``name`` (Out), the new value, and ``name_we`` (Out),
+    high in the cycle the consumer must register it; ``h_we`` is the last of them and makes the
+    state *unused* in the consumer. ``free`` (In): the consumer holds no unused state, so the
+    producer may start a job."""
+    members = {}
+    for name, layout in layouts.items():
+        members[name] = Out(layout)
+        members[f"{name}_we"] = Out(1)
+    members["free"] = In(1)
+    return wiring.Signature(members)
+
+
+class _Handoff:
+    """A state element as a stage's loop sees it, with the interface of the static shell's
+    :class:`~rnnrtl.hw.recurrent._Bank`: :meth:`read` gives the state this stage received (zero in
+    stage 0); :meth:`write` hands the new state to the next stage (nowhere from the last stage,
+    whose step is a sequence's last: the static shell's ``clear`` is therefore never needed)."""
+
+    def __init__(self, current, port=None, name: str = "h"):
+        self.current, self.port, self.name = current, port, name
+
+    def read(self, slot=None):
+        return self.current
+
+    def write(self, m, slot, value, clear):
+        if self.port is not None:
+            m.d.comb += [getattr(self.port, self.name).eq(value),
+                         getattr(self.port, f"{self.name}_we").eq(1)]
+
+
+class _Stage:
+    """Stage ``index`` of an unrolled layer: the shell around one cell (mixed into the cell's class
+    by :class:`LSTMStage`, :class:`GRUStage`, :class:`SimpleRNNStage`, which bring the projection,
+    the loop and their figures).
+
+    Ports: ``x`` (the beats of step ``index``: data lanes only); ``state_in`` (``In``
+    :func:`handoff_signature`, all but stage 0); ``state_out`` (``Out``, all but the last stage);
+    ``y`` (output beats of ``h``, ``last`` high from the last stage; only on a stage that emits:
+    every stage with ``return_sequences``, else the last).
+    """
+
+    def __init__(self, layer, *, index: int, timesteps: int, tree_fanin: int = 4):
+        self._build_units(layer, tree_fanin)
+        self.slots = 1
+        self.index, self.timesteps = index, timesteps
+        self.first, self.last = index == 0, index == timesteps - 1
+        self.emits = bool(layer.return_sequences) or self.last
+        sig = {"x": In(stream.Signature(data.ArrayLayout(shape_of(layer.input_fmt),
+                                                         layer.in_features)))}
+        if not self.first:
+            sig["state_in"] = In(handoff_signature(self._state_layouts()))
+        if not self.last:
+            sig["state_out"] = Out(handoff_signature(self._state_layouts()))
+        if self.emits:
+            sig["y"] = Out(beat_signature(layer.output_fmt, layer.units))
+        wiring.Component.__init__(self, sig)
+
+    # -- figures -------------------------------------------------------------------------------------
+
+    @property
+    def period(self) -> int:
+        """``P = max(T, D + 1, Lx)`` (``D + 0`` when ``T = 1``): the cycles between sequence starts the
+        layer sustains. ``T``: a sequence's beats at one per cycle. ``D + 1``: a stage's next job
+        waits for its successor to start with the state it handed over, which arrives ``D`` cycles
+        after its own job started. ``Lx``: a projection waits until the previous result is used."""
+        T, D, Lx = self.timesteps, self.step_cycles, self.projection.latency
+        return max(T, D + (T > 1), Lx)
+
+    @property
+    def x_depth(self) -> int:
+        """At full rate, beat ``t`` of sequence ``s`` is accepted in cycle ``s·P + t`` and stage
+        ``t``'s job for it starts in ``s·P + 1 + Lx + t·D``; its projection starts when the job of
+        ``s - 1`` does. The queue then holds ``⌊(1 + Lx + t·(D − 1)) / P⌋ − 1`` beats when the next
+        arrives: this depth always has room for it."""
+        t, D, Lx = self.index, self.step_cycles, self.projection.latency
+        return max(1, (1 + Lx + t * (D - 1)) // self.period)
+
+    @property
+    def out_depth(self) -> int:
+        """A credit is held from a job's start to its beat's transfer. With ``return_sequences``,
+        stage ``t``'s beat of sequence ``s`` waits until the last beat of ``s - 1`` is read, in cycle
+        ``(s − 1)·P + 1 + Lx + T·D``; the credits then in use need ``⌊((T − t)·D + t + 1) / P⌋``
+        (at least 1), and one more lets a consumer slower than a beat per cycle (a Dense with
+        reuse) take the burst of beats that follows without stalling the stages. A lone last
+        stage needs one."""
+        t, T, D = self.index, self.timesteps, self.step_cycles
+        if not self.layer.return_sequences:
+            return 1
+        return max(1, ((T - t) * D + t + 1) // self.period) + 1
+
+    # -- hardware ------------------------------------------------------------------------------------
+
+    def _state_bank(self, name):
+        return self._handoffs[name]
+
+    def elaborate(self, platform):
+        m = Module()
+        L = self.layer
+        D = self.step_cycles
+        m.submodules.projection = px = self.projection
+        width = data.Layout.cast(self.x.payload.shape()).size
+        m.submodules.x_queue = q = fifo.SyncFIFO(width=width, depth=self.x_depth)
+        m.d.comb += [q.w_data.eq(self.x.payload.as_value()), q.w_en.eq(self.x.valid),
+                     self.x.ready.eq(q.w_rdy)]
+
+        # State received (registers written by the previous stage), and state handed on.
+        start = Signal()
+        self._handoffs = {}
+        for name, layout in self._state_layouts().items():
+            if self.first:
+                current = data.View(layout, Const(0, data.Layout.cast(layout).size))
+            else:
+                current = Signal(layout, name=f"{name}_in")
+                with m.If(getattr(self.state_in, f"{name}_we")):
+                    m.d.sync += current.eq(getattr(self.state_in, name))
+            self._handoffs[name] = _Handoff(current, None if self.last else self.state_out, name)
+        if self.first:
+            has_state = Const(1)
+        else:
+            has_state = Signal()   # an unused state: written, no job started with it yet
+            with m.If(start):
+                m.d.sync += has_state.eq(0)
+            with m.If(self.state_in.h_we):
+                m.d.sync += has_state.eq(1)
+            m.d.comb += self.state_in.free.eq(~has_state)
+        successor_free = Const(1) if self.last else self.state_out.free
+
+        # Projection: one result held until a job uses it.
+        held = Signal()      # a projection in flight, or its result not used yet
+        ax_ready = Signal()  # its result is in px.y
+        ax_valid = px.done | ax_ready
+        px_start = q.r_rdy & (~held | start)
+        m.d.comb += [px.start.eq(px_start), px.x.eq(q.r_data), q.r_en.eq(px_start)]
+        with m.If(px_start):
+            m.d.sync += held.eq(1)
+        with m.Elif(start):
+            m.d.sync += held.eq(0)
+        with m.If(start):
+            m.d.sync += ax_ready.eq(0)
+        with m.Elif(px.done):
+            m.d.sync += ax_ready.eq(1)
+
+        # Jobs: one at a time, D cycles apart.
+        busy = Signal(range(D))
+        credit = Const(1)
+        if self.emits:
+            m.submodules.out_queue = outq = OutputQueue(beat_layout(L.output_fmt, L.units),
+                                                        depth=self.out_depth)
+            credit = outq.can_issue
+        m.d.comb += start.eq(ax_valid & has_state & (busy == 0) & successor_free & credit)
+        with m.If(start):
+            m.d.sync += busy.eq(D - 1)
+        with m.Elif(busy != 0):
+            m.d.sync += busy.eq(busy - 1)
+
+        zero = Const(0, 1)
+        h_new, h_we = self._elaborate_loop(m, start=start, h=self._handoffs["h"], ax=px.y,
+                                           tag=lambda d: (zero, zero))
+        with m.If(h_we):
+            self._handoffs["h"].write(m, None, h_new, None)
+        if self.emits:
+            m.d.comb += [outq.issue.eq(start), outq.w_en.eq(h_we), outq.w_data.data.eq(h_new),
+                         outq.w_data.last.eq(int(self.last))]
+            wiring.connect(m, wiring.flipped(self.y), outq.o)
+        return m
+
+
+class LSTMStage(_Stage, LSTMLayer):
+    """A stage of an unrolled LSTM (:class:`_Stage` around :class:`~rnnrtl.hw.cells.LSTMLayer`)."""
+
+
+class GRUStage(_Stage, GRULayer):
+    """A stage of an unrolled GRU (:class:`_Stage` around :class:`~rnnrtl.hw.cells.GRULayer`)."""
+
+
+class SimpleRNNStage(_Stage, SimpleRNNLayer):
+    """A stage of an unrolled SimpleRNN (:class:`_Stage` around
+    :class:`~rnnrtl.hw.cells.SimpleRNNLayer`)."""
+
+
+_STAGES = {ir.LSTM: LSTMStage, ir.GRU: GRUStage, ir.SimpleRNN: SimpleRNNStage}
+
+
+class UnrolledLayer(wiring.Component):
+    """A recurrent layer as ``T`` stages, one per time step (see the module docstring).
+
+    Ports: ``i`` (beats of ``in_features`` lanes, ``input_fmt``), ``o`` (beats of ``units`` lanes,
+    ``output_fmt``), as :class:`~rnnrtl.hw.recurrent.RecurrentLayer`. ``timesteps`` is the sequence
+    length, which must be fixed.
+    """
+
+    def __init__(self, layer, *, tree_fanin: int = 4, timesteps: int | None = None):
+        where = f"layer {layer.name!r}: mode 'unrolled'"
+        if layer.schedule.mode != "unrolled":
+            raise HardwareError(f"layer {layer.name!r}: mode {layer.schedule.mode!r} is built by "
+                                "RecurrentLayer; UnrolledLayer builds mode 'unrolled' only")
+        if not timesteps:
+            raise HardwareError(
+                f"{where} builds one cell per time step, so it needs a fixed sequence length, and "
+                "the model's input has none (timesteps None); give the Keras Input a fixed length, "
+                "or use mode 'static' (optionally with interleave K) for variable lengths")
+        if isinstance(timesteps, bool) or not isinstance(timesteps, int) or timesteps < 1:
+            raise HardwareError(f"{where}: timesteps {timesteps!r} must be a whole number >= 1")
+        if layer.schedule.interleave > 1:
+            raise HardwareError(
+                f"{where} with interleave {layer.schedule.interleave}: interleave applies to "
+                "mode 'static' only (an unrolled stage works on one sequence at a time, and a new "
+                "sequence already starts every ~max(T, step cycles) cycles); use interleave 1 with "
+                "'unrolled', or mode 'static' with interleave K")
+        self.layer = layer
+        self.stages = [_STAGES[type(layer)](layer, index=t, timesteps=timesteps,
+                                            tree_fanin=tree_fanin)
+                       for t in range(timesteps)]
+        super().__init__({
+            "i": In(beat_signature(layer.input_fmt, layer.in_features)),
+            "o": Out(beat_signature(layer.output_fmt, layer.units)),
+        })
+
+    # -- figures -------------------------------------------------------------------------------------
+
+    @property
+    def timesteps(self) -> int:
+        return len(self.stages)
+
+    @property
+    def step_cycles(self) -> int:
+        """``D``: cycles from a stage's job start to the job start it enables in the next stage
+        (one cell's :attr:`~rnnrtl.hw.recurrent.RecurrentLayer.step_cycles`)."""
+        return self.stages[0].step_cycles
+
+    @property
+    def ii(self) -> int:
+        """Cycles between sequence starts at full rate: :attr:`_Stage.period`,
+        ``max(T, D + 1, Lx)``."""
+        return self.stages[0].period
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a sequence's first beat (accepted by an idle layer, the rest following at
+        full rate) to its last output beat taken: ``1 + Lx + T·D`` (the static cell's). Beat ``t``
+        is queued in cycle ``t + 1``, its projection done ``Lx`` later, and stage ``t``'s job starts
+        in ``1 + Lx + t·D``; the last job writes its ``h`` ``D − 1`` cycles after its start, which
+        the output queue offers :attr:`OutputQueue.latency` (1) cycle later."""
+        D = self.step_cycles
+        return (1 + self.stages[0].projection.latency + (self.timesteps - 1) * D + D - 1
+                + OutputQueue.latency)
+
+    @property
+    def multipliers(self) -> int:
+        """``T`` times one cell's (projection, loop products and tail)."""
+        return sum(stage.multipliers for stage in self.stages)
+
+    # -- hardware ------------------------------------------------------------------------------------
+
+    def elaborate(self, platform):
+        m = Module()
+        T, P = self.timesteps, self.ii
+        stages = self.stages
+        for t, stage in enumerate(stages):
+            m.submodules[f"stage{t}"] = stage
+        for a, b in zip(stages, stages[1:]):
+            wiring.connect(m, a.state_out, b.state_in)
+
+        # Router: beat k to stage k mod T; a sequence's first beat paced P cycles after the last.
+        step = Signal(range(T))
+        pace_ok = Const(1)
+        take = self.i.valid & self.i.ready
+        if P > T:
+            pace = Signal(range(P))
+            pace_ok = (step != 0) | (pace == 0)
+            with m.If(take & (step == 0)):
+                m.d.sync += pace.eq(P - 1)
+            with m.Elif(pace != 0):
+                m.d.sync += pace.eq(pace - 1)
+        x_ready = Array(s.x.ready for s in stages)[step] if T > 1 else stages[0].x.ready
+        m.d.comb += self.i.ready.eq(x_ready & pace_ok)
+        for t, stage in enumerate(stages):
+            m.d.comb += [stage.x.payload.eq(self.i.payload.data),
+                         stage.x.valid.eq(self.i.valid & pace_ok & (step == t))]
+        if T > 1:
+            with m.If(take):
+                m.d.sync += step.eq(Mux_wrap(step, T))
+
+        # Output: the last stage's beats, or every stage's read round-robin.
+        if not self.layer.return_sequences or T == 1:
+            wiring.connect(m, stages[-1].y, wiring.flipped(self.o))
+        else:
+            rd = Signal(range(T))
+            m.d.comb += [self.o.valid.eq(Array(s.y.valid for s in stages)[rd]),
+                         self.o.payload.eq(Array(s.y.payload.as_value() for s in stages)[rd])]
+            for t, stage in enumerate(stages):
+                m.d.comb += stage.y.ready.eq(self.o.ready & (rd == t))
+            with m.If(self.o.valid & self.o.ready):
+                m.d.sync += rd.eq(Mux_wrap(rd, T))
+        return m
