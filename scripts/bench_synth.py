@@ -13,7 +13,7 @@ run prints the table of all results (also ``results.md``) and redraws ``bench_sy
 
 Cost (2-core machine): the jet LSTM at reuse 40 takes ~20 s to write, ~2.5 min per Xilinx family in
 yosys, and ~30 min for ECP5 (most of it nextpnr placing and routing ~40k LUT4s); reuse 1 costs far
-more. The LSTM(128) at a reuse that fits a VU9P has ~6,500 multipliers: use --timing-only for it
+more. The LSTM(128) at a reuse that fits a VU9P has ~4,600-6,700 multipliers: use --timing-only for it
 unless you have hours.
 Targets checked: the jet LSTM within an ECP5-85F's 156 MULT18X18D at >= 150 MHz; the LSTM(128)
 within a VU9P's 6,840 DSPs at >= 100,000 sequences/s at 200 MHz (200e6 / II).
@@ -36,14 +36,15 @@ DEFAULT_REUSE = {"jet-lstm": [40], "jet-gru": [40], "big-lstm": [12]}
 #: Per-layer configurations aimed at the targets (layer names as in the anchor models).
 PRESETS = {
     # Recurrent product at reuse 27 (60 multipliers), the once-per-sequence Dense layers slow:
-    # 140 + 8 + 1 = 149 multipliers <= 156.
-    "jet-ecp5": ("jet-lstm", {"reuse": 1, "layers": {
+    # 140 + 8 + 1 = 149 multipliers <= 156; a deep pipeline and two-input adder stages for ECP5.
+    "jet-ecp5": ("jet-lstm", {"reuse": 1, "pipeline": "deep", "adder_fanin": 2, "layers": {
         "lstm": {"reuse_input": 24, "reuse_recurrent": 27},
         "dense": {"reuse": 160}, "dense_1": {"reuse": 64}}}),
-    # Recurrent reuse 11 keeps a step at 19 cycles (II 1,900 < 2,000); the Dense layers run once
-    # per sequence, so they can reuse each multiplier hundreds of times.
+    # Reuse 16 with two sequences interleaved: a job every 16 cycles, a step of each sequence
+    # every 26, so II = 100 steps x 16 = 1,600 cycles with 4,645 multipliers. The Dense layers run
+    # once per sequence, so they can reuse each multiplier hundreds of times.
     "big-vu9p": ("big-lstm", {"reuse": 1, "layers": {
-        "lstm": {"reuse_input": 16, "reuse_recurrent": 11},
+        "lstm": {"reuse_input": 16, "reuse_recurrent": 16, "interleave": 2},
         "dense": {"reuse": 512}, "dense_1": {"reuse": 256}}}),
 }
 ECP5_MULTS, VU9P_DSPS = 156, 6840

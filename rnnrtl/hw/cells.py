@@ -1,24 +1,26 @@
 # amaranth: UnusedElaboratable=no
 # (the timing model builds these components to read their figures, without elaborating them)
-"""The recurrent loops of the LSTM, GRU and SimpleRNN cells (static mode).
+"""The recurrent loops of the LSTM, GRU and SimpleRNN cells.
 
 Each cell is a :class:`~rnnrtl.hw.recurrent.RecurrentLayer` whose loop follows the operation order
 of ``docs/numerics.md`` exactly; ``L`` below is the latency of the recurrent
-:class:`~rnnrtl.hw.matvec.MatVec` (``U·h`` with the input projection added in its adder tree), and
-cycle ``S`` is the job's start. Every stage is one register deep: a product, a rounding and
-saturation, or a table read.
+:class:`~rnnrtl.hw.matvec.MatVec` (``U·h`` with the input projection added in its adder tree),
+``A`` the latency of the activation units (1, or 3 with ``pipeline: deep``), and cycle ``S`` is the
+job's start. Every other stage is one register deep: a product, or a rounding and saturation.
 
-* LSTM, ``step_cycles = L + 5``: S+L gate tables (i f o sigmoid, g tanh); S+L+1 products f·c, i·g;
-  S+L+2 c = q_c(f·c + i·g) and its tanh table read; S+L+3 product o·tanh(c); S+L+4 h = q_h(·).
-* GRU ``reset_after``, ``step_cycles = L + 5``: S+L z, r tables and rec = q_rec(U_h·h + b'_h);
-  S+L+1 product r·rec; S+L+2 candidate q_gate(W_h·x + b_h + r·rec) and its tanh table read;
-  S+L+3 products z·h, (1−z)·hh; S+L+4 h = q_h(·). ``U_zr`` and ``U_h`` are two MatVecs started
-  together (``L`` is the larger latency).
-* GRU ``reset_after=False``, ``step_cycles = Lz + Lh + 6``: the reset gate multiplies the state
-  before the second product, so ``U_h·(r⊙h)`` waits for ``r``: S+Lz tables; S+Lz+1 r·h;
-  S+Lz+2 rec = q_rec(·); S+Lz+3 start of U_h·rec (+ W_h·x + b_h in its tree); then the candidate
-  table, the products and h as above.
-* SimpleRNN, ``step_cycles = L + 2``: S+L activation; S+L+1 h = q_h(·).
+* LSTM, ``step_cycles = L + 2A + 3``: S+L gate tables (i f o sigmoid, g tanh); S+L+A products
+  f·c, i·g; S+L+A+1 c = q_c(f·c + i·g) and its tanh table; S+L+2A+1 product o·tanh(c);
+  S+L+2A+2 h = q_h(·).
+* GRU ``reset_after``, ``step_cycles = L + 2A + 3``: S+L z, r tables; rec = q_rec(U_h·h + b'_h)
+  registered when ``U_h`` is done; S+L+A product r·rec; S+L+A+1 candidate
+  q_gate(W_h·x + b_h + r·rec) and its tanh table; S+L+2A+1 products z·h, (1−z)·hh; S+L+2A+2
+  h = q_h(·). ``U_zr`` and ``U_h`` are two MatVecs started together (``L`` is the larger latency;
+  the other's result waits in a delay line).
+* GRU ``reset_after=False``, ``step_cycles = Lz + Lh + 2A + 4``: the reset gate multiplies the
+  state before the second product, so ``U_h·(r⊙h)`` waits for ``r``: S+Lz tables; S+Lz+A r·h;
+  S+Lz+A+1 rec = q_rec(·); S+Lz+A+2 start of U_h·rec (+ W_h·x + b_h in its tree); then the
+  candidate table, the products and h as above.
+* SimpleRNN, ``step_cycles = L + A + 1``: S+L activation; S+L+A h = q_h(·).
 
 Under ``numerics: hls4ml`` (``layer.product_fmt`` = ``P``, docs/hls4ml.md) only requantization points
 change, never the schedule: the MatVecs cast every product and bias into ``P``; gate, candidate and
