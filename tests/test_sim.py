@@ -83,9 +83,10 @@ CASES = {
          ("dense", dict(units=2, activation="relu", name="hid")),
          ("dense", dict(units=1, activation="sigmoid", name="out"))),
         timesteps=5, features=2,
-        config={"layers": {"lstm": {"interleave": 1, "reuse": 3}, "gru": {"interleave": 3, "reuse": 5}}},
+        config={"pipeline": "deep", "adder_fanin": 2,
+                "layers": {"lstm": {"interleave": 1, "reuse": 3}, "gru": {"interleave": 3, "reuse": 5}}},
         covers="interleave 3 (a fractional II, averaged over the slots' pattern) behind a "
-               "non-interleaved LSTM; reuse 3 and 5"),
+               "non-interleaved LSTM; reuse 3 and 5; pipeline deep with two-input adder stages"),
     "unrolled_stacked": Case(
         (("lstm", dict(units=2, return_sequences=True, name="lstm")),
          ("gru", dict(units=3, reset_after=True, name="gru")),
