@@ -14,7 +14,8 @@ the testbenches verified.
 * An **estimate** (``'xc7'``, ``'xcup'``, ``'ecp5'``) synthesises the bare core with yosys and
   counts LUT / FF / DSP / BRAM from ``stat -json``; for ``'ecp5'`` nextpnr also places and routes
   it out of context inside :class:`RegisteredPorts` (every port registered) for an Fmax and the
-  critical path.
+  critical path, after moving the flip-flops around each multiplier into its ``MULT18X18D``
+  (:func:`rnnrtl.ecp5_dsp.pack_dsp_registers`; yosys leaves the DSP registers off).
 
 Before yosys maps memories, every ROM read by more than two ports (an activation table read by
 all lanes of a layer at once) is replicated per port pair (:func:`split_rom_ports`), as vendor tools
@@ -44,6 +45,8 @@ from amaranth.hdl import ClockDomain, ClockSignal, Fragment, Instance, Module, R
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.vendor import XilinxPlatform
+
+from .ecp5_dsp import pack_dsp_registers
 
 __all__ = ["BuildError", "Target", "Core", "BuildResult", "Estimate", "ESTIMATES", "build", "run_estimate",
            "targets", "read_core", "ManifestCore", "RegisteredPorts", "OutOfContextXilinxPlatform",
@@ -489,6 +492,7 @@ class Estimate:
     multiplier_note: str = ""
     fmax_source: str = ""            # 'routed' or 'placed (pre-routing estimate)'
     roms_split: int = 0              # multi-port ROMs replicated before memory mapping
+    dsp_registers_packed: int = 0    # ecp5 only: MULT18X18D input/output registers packed
     runtime_s: float = 0.0
 
 
@@ -531,6 +535,9 @@ class BuildResult:
                 cp = est.critical_path
                 lines.append(f"  critical path {cp['from']} -> {cp['to']}: {cp['delay_ns']} ns "
                              f"({cp['logic_levels']} logic levels, {cp['routing_ns']} ns routing)")
+            if est.dsp_registers_packed:
+                lines.append(f"  {est.dsp_registers_packed} operand/product registers moved into "
+                             "MULT18X18D cells (rnnrtl.ecp5_dsp)")
             lines.append("  " + est.multiplier_note)
         return "\n".join(lines)
 
@@ -759,6 +766,10 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                    multiplier_note=multiplier_note(int(core.manifest.get("multipliers", 0)),
                                                    res["dsp"], family, inv))
     if family == "ecp5":
+        netlist_path = folder / f"{wrapper_name}.json"
+        netlist = json.loads(netlist_path.read_text())
+        est.dsp_registers_packed = pack_dsp_registers(netlist)
+        netlist_path.write_text(json.dumps(netlist))
         _run([_tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context", "--json", f"{wrapper_name}.json",
               "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--seed", str(seed), *NEXTPNR_OPTS,
               *(() if route else ("--no-route",)),

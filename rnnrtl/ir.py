@@ -73,8 +73,8 @@ class Schedule:
     reuse_recurrent: int = 1
     mode: str = "static"
     interleave: int = 1
-    #: ``shallow``: fewest cycles per step; ``deep``: a register before the table address and one
-    #: after the table read of every activation (two more cycles each) for slower fabrics.
+    #: ``shallow``: fewest cycles per step; ``deep``: a register on the input, the requantized code
+    #: and the table output of every activation (three more cycles each) for slower fabrics.
     pipeline: str = "shallow"
 
 

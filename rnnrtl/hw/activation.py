@@ -20,9 +20,10 @@ Timing (:attr:`ActivationUnit.latency`):
 
 * ``deep=False``, latency 1: requantization and table index are combinational into the ROM's read
   address (or into the output register).
-* ``deep=True``, latency 3: the requantized code is registered (cycle 1), its table index addresses
-  the ROM (cycle 2), and the table's output is registered (cycle 3); nothing but one
-  requantization, one index computation or one table read lies between two registers.
+* ``deep=True``, latency 4: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
+  its own), then the requantized code (cycle 2), its table index addresses the ROM (cycle 3), and
+  the table's output is registered (cycle 4); nothing but one requantization, one index
+  computation or one table read lies between two registers.
 
 ``o``, ``code`` and ``overflow`` belong to the same input and are valid with ``o_valid``, ``latency``
 cycles after ``i_valid``; ``o`` and ``code`` are held until the next result.
@@ -66,7 +67,7 @@ class ActivationUnit(wiring.Component):
         The accumulator the input passes through before ``fmt`` (hls4ml's ``accum_t``; the
         emulator's ``_Layer.accumulate``), or ``None``.
     deep : bool
-        Register the requantized code and the table's output (latency 3 instead of 1).
+        Register the input, the requantized code and the table's output (latency 4 instead of 1).
 
     Ports
     -----
@@ -139,8 +140,8 @@ class ActivationUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``i_valid`` to ``o_valid``: 1, or 3 with ``deep``."""
-        return 3 if self._deep else 1
+        """Cycles from ``i_valid`` to ``o_valid``: 1, or 4 with ``deep``."""
+        return 4 if self._deep else 1
 
     @property
     def lanes(self) -> int:
@@ -163,19 +164,26 @@ class ActivationUnit(wiring.Component):
         m = Module()
         act, fmt = self._activation, self._fmt
         lanes = range(self._lanes)
+        i, i_valid = self.i, self.i_valid
+        if self._deep:
+            # Stage 1: the input in registers.
+            i, i_valid = Signal.like(self.i, name="i_reg"), Signal(name="i_reg_valid")
+            with m.If(self.i_valid):
+                m.d.sync += i.eq(self.i)
+            m.d.sync += i_valid.eq(self.i_valid)
         overflows = []
         codes = []
         for lane in lanes:
-            code, over = requantize_through_value(self.i[lane], self._in_type.frac, self._acc_fmt, fmt)
+            code, over = requantize_through_value(i[lane], self._in_type.frac, self._acc_fmt, fmt)
             codes.append(code)
             overflows.append(over)
         if self._deep:
-            # Stage 1: the requantized codes (and their overflow) in registers.
+            # Stage 2: the requantized codes (and their overflow) in registers.
             code_reg = Signal.like(self.code, name="code_reg")
             over_reg, valid = Signal(), Signal()
-            with m.If(self.i_valid):
+            with m.If(i_valid):
                 m.d.sync += [code_reg[lane].eq(codes[lane]) for lane in lanes]
-            m.d.sync += [over_reg.eq(_any(overflows)), valid.eq(self.i_valid)]
+            m.d.sync += [over_reg.eq(_any(overflows)), valid.eq(i_valid)]
             codes, overflows = [code_reg[lane] for lane in lanes], [over_reg]
         else:
             valid = self.i_valid
@@ -208,7 +216,7 @@ class ActivationUnit(wiring.Component):
         m.d.sync += out_over.eq(valid & _any(overflows))
 
         if self._deep:
-            # Stage 3: the output, its code and overflow registered together.
+            # Stage 4: the output, its code and overflow registered together.
             code_mid = Signal.like(self.code, name="code_mid")
             with m.If(valid):
                 m.d.sync += code_mid.eq(code_reg)

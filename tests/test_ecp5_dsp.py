@@ -1,0 +1,78 @@
+"""``pack_dsp_registers`` on netlists that yosys's ``synth_ecp5`` made from small Amaranth designs."""
+
+import json
+import subprocess
+
+from amaranth.back import verilog
+from amaranth.hdl import Module, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from rnnrtl.build import _tool
+from rnnrtl.ecp5_dsp import pack_dsp_registers
+
+class RegisteredProduct(wiring.Component):
+    """``p = a_reg * b_reg`` registered, the operands registered under ``en``; ``tap`` exposes
+    ``a_reg`` to other logic when ``shared``."""
+    a: In(signed(12))
+    b: In(signed(10))
+    en: In(1)
+    p: Out(signed(22))
+    tap: Out(signed(12))
+
+    def __init__(self, shared: bool):
+        self.shared = shared
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        a_reg, b_reg = Signal(signed(12)), Signal(signed(10))
+        with m.If(self.en):
+            m.d.sync += [a_reg.eq(self.a), b_reg.eq(self.b)]
+        m.d.sync += self.p.eq(a_reg * b_reg)
+        if self.shared:
+            m.d.comb += self.tap.eq(a_reg)
+        return m
+
+
+def _synth(tmp_path, shared: bool) -> dict:
+    (tmp_path / "top.v").write_text(verilog.convert(RegisteredProduct(shared), name="top",
+                                                    emit_src=False))
+    script = "read_verilog top.v\nsynth_ecp5 -top top -json top.json\n"
+    (tmp_path / "s.ys").write_text(script)
+    subprocess.run([_tool("yosys"), "-q", "-s", "s.ys"], cwd=tmp_path, check=True)
+    return json.loads((tmp_path / "top.json").read_text())
+
+
+def _cells(netlist, kind):
+    return [c for c in netlist["modules"]["top"]["cells"].values() if c["type"] == kind]
+
+
+def test_operand_and_product_registers_move_into_the_dsp(tmp_path):
+    netlist = _synth(tmp_path, shared=False)
+    ffs_before = len(_cells(netlist, "TRELLIS_FF"))
+    (dsp,) = _cells(netlist, "MULT18X18D")
+    a_driver_inputs = set()
+    by_q = {c["connections"]["Q"][0]: c for c in _cells(netlist, "TRELLIS_FF")}
+    for i in range(12):
+        a_driver_inputs.add(by_q[dsp["connections"][f"A{i}"][0]]["connections"]["DI"][0])
+    assert pack_dsp_registers(netlist) == 3          # A, B and the output
+    (dsp,) = _cells(netlist, "MULT18X18D")
+    par, con = dsp["parameters"], dsp["connections"]
+    assert (par["REG_INPUTA_CLK"], par["REG_INPUTB_CLK"], par["REG_OUTPUT_CLK"]) == ("CLK0",) * 3
+    # The operand registers have an enable, the product register none: two CE pins.
+    assert par["REG_INPUTA_CE"] == par["REG_INPUTB_CE"] != par["REG_OUTPUT_CE"]
+    assert con[par["REG_OUTPUT_CE"]] == ["1"]
+    assert par["RESETMODE"] == "SYNC"
+    # 12 + 10 operand and 22 product flip-flops are gone; A reads what the flip-flops read.
+    assert ffs_before - len(_cells(netlist, "TRELLIS_FF")) == 12 + 10 + 22
+    assert {con[f"A{i}"][0] for i in range(12)} == a_driver_inputs
+    assert all(d == "input" for p, d in dsp["port_directions"].items() if p[:-1] in ("CLK", "CE", "RST"))
+
+
+def test_a_register_with_other_loads_stays_in_the_fabric(tmp_path):
+    netlist = _synth(tmp_path, shared=True)
+    assert pack_dsp_registers(netlist) == 2          # B and the output only
+    (dsp,) = _cells(netlist, "MULT18X18D")
+    assert dsp["parameters"].get("REG_INPUTA_CLK", "NONE") == "NONE"
+    assert dsp["parameters"]["REG_INPUTB_CLK"] == "CLK0"
