@@ -7,8 +7,9 @@ routing into and out of the DSP row dominates the clock period. :func:`pack_dsp_
 those flip-flops into the DSP:
 
 * input side (``A`` or ``B``): every non-constant bit is the ``Q`` of a ``TRELLIS_FF`` whose only
-  loads are this DSP's pins of that side; the pins are rewired to the flip-flops' ``DI`` and the
-  side's ``REG_INPUT*`` register takes the flip-flops' clock, clock enable and reset;
+  loads are this DSP's pins of that side and whose ``DI`` does not come straight from a block RAM
+  or DSP (that flip-flop is the block's output register and stays); the pins are rewired to the
+  flip-flops' ``DI`` and the side's ``REG_INPUT*`` register takes their clock, enable and reset;
 * output side: every ``P`` bit that has loads drives exactly one ``TRELLIS_FF`` ``DI`` and nothing
   else; those flip-flops are removed, their ``Q`` nets driven by ``P``, and ``REG_OUTPUT`` is on.
 
@@ -26,6 +27,9 @@ __all__ = ["pack_dsp_registers"]
 
 _SIDES = {"A": "REG_INPUTA", "B": "REG_INPUTB"}
 _CONSTANTS = ("0", "1", "x", "z")
+#: Cells whose output a fabric flip-flop should keep registering: moving that flip-flop into the
+#: DSP would leave the block's clock-to-out and the route to the DSP in one cycle.
+_HARD_BLOCKS = ("DP16KD", "PDPW16KD", "MULT18X18D", "ALU54B")
 
 
 def _ff_control(cell: dict):
@@ -159,6 +163,11 @@ def _pack_one(cells, nets: _Nets, removed: set, name: str, dsp: dict, controls: 
             this = _ff_control(ff)
             if this is None or (ctl is not None and this != ctl):
                 ok = False
+                break
+            source = nets.driver.get(ff["connections"]["DI"][0])
+            if source is not None and source[0] is not None and \
+                    cells[source[0]]["type"] in _HARD_BLOCKS:
+                ok = False                                      # that block's output register
                 break
             ctl = this
             ffs[bit] = drv[0]
