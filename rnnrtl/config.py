@@ -8,7 +8,7 @@ Top-level keys (all optional)::
     reuse_recurrent: 1         # ... of the recurrent products U·h only
     mode: static               # static | unrolled (one cell per time step: rnnrtl.hw.unrolled)
     interleave: 1              # independent sequences in flight through a static cell
-    pipeline: shallow          # shallow | deep (registers around every table read: ECP5-class Fmax)
+    pipeline: shallow          # shallow | deep (registers around every table read, for slower fabric)
     tables:                    # activation tables: entries and input half-range (powers of two)
       sigmoid: {size: 2048, range: 8}
       tanh: {size: 2048, range: 4}
