@@ -51,6 +51,13 @@ def _ff_control(cell: dict):
     return con["CLK"][0], ce, lsr
 
 
+def _joined(ctl, ff: dict):
+    """The controls of flip-flop ``ff`` if it is packable and they equal ``ctl`` (those of the
+    register's other flip-flops; ``None`` for the first), else ``None``."""
+    this = _ff_control(ff)
+    return this if this is not None and ctl in (None, this) else None
+
+
 class _Nets:
     """Drivers and loads of every net bit in a module."""
 
@@ -160,16 +167,12 @@ def _pack_one(cells, nets: _Nets, removed: set, name: str, dsp: dict, controls: 
                        for load in nets.loads.get(bit, [])):
                 ok = False
                 break
-            this = _ff_control(ff)
-            if this is None or (ctl is not None and this != ctl):
-                ok = False
-                break
             source = nets.driver.get(ff["connections"]["DI"][0])
-            if source is not None and source[0] is not None and \
-                    cells[source[0]]["type"] in _HARD_BLOCKS:
-                ok = False                                      # that block's output register
+            ctl = _joined(ctl, ff)
+            if ctl is None or (source is not None and source[0] is not None
+                               and cells[source[0]]["type"] in _HARD_BLOCKS):
+                ok = False                  # (a hard block's output register stays with it)
                 break
-            ctl = this
             ffs[bit] = drv[0]
         if not ok or not ffs:
             continue
@@ -198,14 +201,10 @@ def _pack_one(cells, nets: _Nets, removed: set, name: str, dsp: dict, controls: 
             ok = False
             break
         ff = cells[loads[0][0]]
-        if ff["type"] != "TRELLIS_FF" or loads[0][0] in removed:
+        ctl = None if ff["type"] != "TRELLIS_FF" or loads[0][0] in removed else _joined(ctl, ff)
+        if ctl is None:
             ok = False
             break
-        this = _ff_control(ff)
-        if this is None or (ctl is not None and this != ctl):
-            ok = False
-            break
-        ctl = this
         ffs[i] = loads[0][0]
     if ok and ffs:
         settings = _register_settings(controls, ctl)
