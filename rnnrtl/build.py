@@ -10,7 +10,8 @@ the testbenches verified.
   wraps the core (a UART bridge, :mod:`rnnrtl.uart`). Xilinx targets get their Vivado project
   files (TCL, XDC, Verilog) from Amaranth's build plan plus ``package_ip.tcl``, which packages the
   bare core as a Vivado IP with AXI4-Stream interfaces; Vivado runs only when it is on ``PATH``.
-  The ECP5 target runs yosys, nextpnr-ecp5 and ecppack (YoWASP) to a bitstream.
+  The ECP5 target runs yosys, :mod:`rnnrtl.ecp5_dsp` (DSP register packing), nextpnr-ecp5 and
+  ecppack (YoWASP) to a bitstream.
 * An **estimate** (``'xc7'``, ``'xcup'``, ``'ecp5'``) synthesises the bare core with yosys and
   counts LUT / FF / DSP / BRAM from ``stat -json``; for ``'ecp5'`` nextpnr also places and routes
   it out of context inside :class:`RegisteredPorts` (every port registered) for an Fmax and the
@@ -850,6 +851,11 @@ def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int):
                                               *NEXTPNR_OPTS])
         overrides["synth_opts"] = "-run begin:map_ram"
         overrides["script_after_synth"] = f"{MULTIPORT_ROM_FIX}\nsynth_ecp5 -top {name} -run map_ram:"
+    if tgt.family == "ecp5":
+        # Between yosys and nextpnr: the flip-flops around each multiplier into its MULT18X18D.
+        templates = list(platform._trellis_command_templates)
+        pack = f'"{sys.executable}" -m rnnrtl.ecp5_dsp {{{{name}}}}.json'
+        platform._trellis_command_templates = [templates[0], pack, *templates[1:]]
     plan = platform.prepare(top, name=name, **overrides)
     plan.extract(folder)
     files = result.files

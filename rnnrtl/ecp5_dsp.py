@@ -220,3 +220,22 @@ def _pack_one(cells, nets: _Nets, removed: set, name: str, dsp: dict, controls: 
         par["GSR"] = "DISABLED"
         controls.apply()
     return count
+
+
+def main(argv=None) -> int:
+    """``python -m rnnrtl.ecp5_dsp NETLIST.json``: pack in place (a step of the ECP5 board build)."""
+    import argparse
+    import json
+    from pathlib import Path
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("netlist", type=Path)
+    args = ap.parse_args(argv)
+    netlist = json.loads(args.netlist.read_text())
+    count = pack_dsp_registers(netlist)
+    args.netlist.write_text(json.dumps(netlist))
+    print(f"rnnrtl.ecp5_dsp: {count} MULT18X18D registers packed in {args.netlist}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
