@@ -47,7 +47,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.vendor import XilinxPlatform
 
-from .ecp5_dsp import pack_dsp_registers
+from .ecp5_dsp import pack_dsp_registers_file
 
 __all__ = ["BuildError", "Target", "Core", "BuildResult", "Estimate", "ESTIMATES", "build", "run_estimate",
            "targets", "read_core", "ManifestCore", "RegisteredPorts", "OutOfContextXilinxPlatform",
@@ -767,10 +767,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                    multiplier_note=multiplier_note(int(core.manifest.get("multipliers", 0)),
                                                    res["dsp"], family, inv))
     if family == "ecp5":
-        netlist_path = folder / f"{wrapper_name}.json"
-        netlist = json.loads(netlist_path.read_text())
-        est.dsp_registers_packed = pack_dsp_registers(netlist)
-        netlist_path.write_text(json.dumps(netlist))
+        est.dsp_registers_packed = pack_dsp_registers_file(folder / f"{wrapper_name}.json")
         _run([_tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context", "--json", f"{wrapper_name}.json",
               "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--seed", str(seed), *NEXTPNR_OPTS,
               *(() if route else ("--no-route",)),

@@ -23,32 +23,38 @@ did after its first clock).
 
 from __future__ import annotations
 
-__all__ = ["pack_dsp_registers"]
+__all__ = ["pack_dsp_registers", "pack_dsp_registers_file"]
 
 _SIDES = {"A": "REG_INPUTA", "B": "REG_INPUTB"}
-_CONSTANTS = ("0", "1", "x", "z")
 #: Cells whose output a fabric flip-flop should keep registering: moving that flip-flop into the
 #: DSP would leave the block's clock-to-out and the route to the DSP in one cycle.
 _HARD_BLOCKS = ("DP16KD", "PDPW16KD", "MULT18X18D", "ALU54B")
+#: The DSP's register controls, four of each; a constant is connected where none is needed.
+_IDLE = {"CLK": "0", "CE": "1", "RST": "0"}
+
+
+def _is_net(bit) -> bool:
+    """yosys JSON: a net is a number; a constant (``"0"``, ``"1"``, ``"x"``, ``"z"``) a string."""
+    return isinstance(bit, int)
 
 
 def _ff_control(cell: dict):
-    """``(clk, ce, lsr)`` nets of a packable ``TRELLIS_FF`` (``None`` for a constant-on enable or an
-    unused reset), or ``None`` if the flip-flop cannot live in a DSP register."""
+    """``{"CLK", "CE", "RST"}`` nets (or the constants ``"1"`` / ``"0"`` for an enable always on /
+    a reset never used) of a ``TRELLIS_FF`` that a DSP register can replace, else ``None``."""
     par, con = cell.get("parameters", {}), cell["connections"]
-    if par.get("REGSET", "RESET").strip() != "RESET" or par.get("CLKMUX", "CLK").strip() != "CLK":
-        return None
-    if par.get("SRMODE", "LSR_OVER_CE").strip() != "LSR_OVER_CE":
-        return None
-    ce = con["CE"][0] if par.get("CEMUX", "CE").strip() == "CE" else None
-    lsr = con["LSR"][0] if par.get("LSRMUX", "LSR").strip() == "LSR" else None
-    if lsr in _CONSTANTS:
-        lsr = None if lsr == "0" else False
-    if ce in _CONSTANTS:
-        ce = None if ce == "1" else False
-    if lsr is False or ce is False:
-        return None
-    return con["CLK"][0], ce, lsr
+    mux = {key: par.get(key, default).strip() for key, default in
+           (("CLKMUX", "CLK"), ("CEMUX", "CE"), ("LSRMUX", "LSR"))}
+    if par.get("REGSET", "RESET").strip() != "RESET" or mux["CLKMUX"] != "CLK" or \
+            par.get("SRMODE", "LSR_OVER_CE").strip() != "LSR_OVER_CE" or \
+            mux["CEMUX"] not in ("CE", "1") or mux["LSRMUX"] not in ("LSR", "0"):
+        return None                       # set, inverted or asynchronous controls: not a DSP's
+    ctl = {"CLK": con["CLK"][0],
+           "CE": con["CE"][0] if mux["CEMUX"] == "CE" else "1",
+           "RST": con["LSR"][0] if mux["LSRMUX"] == "LSR" else "0"}
+    if not _is_net(ctl["CLK"]) or not (_is_net(ctl["CE"]) or ctl["CE"] == "1") or \
+            not (_is_net(ctl["RST"]) or ctl["RST"] == "0"):
+        return None                       # never clocked or enabled, or always in reset
+    return ctl
 
 
 def _joined(ctl, ff: dict):
@@ -66,55 +72,43 @@ class _Nets:
         for name, cell in module["cells"].items():
             dirs = cell.get("port_directions", {})
             for port, bits in cell["connections"].items():
-                for i, bit in enumerate(bits):
-                    if bit in _CONSTANTS or isinstance(bit, str):
-                        continue
+                for bit in filter(_is_net, bits):
                     if dirs.get(port) == "output":
-                        self.driver[bit] = (name, port, i)
+                        self.driver[bit] = (name, port)
                     else:
-                        self.loads.setdefault(bit, []).append((name, port, i))
+                        self.loads.setdefault(bit, []).append((name, port))
         for pname, port in module.get("ports", {}).items():
-            for bit in port["bits"]:
-                if isinstance(bit, int):
-                    if port["direction"] == "input":
-                        self.driver[bit] = (None, pname, 0)
-                    else:
-                        self.loads.setdefault(bit, []).append((None, pname, 0))
+            for bit in filter(_is_net, port["bits"]):
+                if port["direction"] == "input":
+                    self.driver[bit] = (None, pname)
+                else:
+                    self.loads.setdefault(bit, []).append((None, pname))
 
 
 class _Controls:
-    """Assigns the DSP's CLK/CE/RST inputs (four of each) to the nets registers need."""
+    """Assigns the DSP's CLK/CE/RST inputs (four of each) to the nets its registers need."""
 
     def __init__(self, cell: dict):
         self.cell = cell
-        self.used = {"CLK": [], "CE": [], "RST": []}
+        self.used = {kind: [] for kind in _IDLE}
 
-    def pick(self, kind: str, net):
-        """The pin name (``CLK0``..``RST3``) carrying ``net``, or ``None`` if all four are taken."""
-        nets = self.used[kind]
-        if net not in nets:
-            if len(nets) == 4:
-                return None
-            nets.append(net)
-        return f"{kind}{nets.index(net)}"
+    def place(self, reg: str, ctl: dict) -> bool:
+        """Turn on register ``reg`` (``REG_INPUTA`` ...) with the controls ``ctl``; ``False`` (and
+        nothing changed) if the DSP's four pins of a kind are taken by other nets."""
+        if any(ctl[kind] not in nets and len(nets) == 4 for kind, nets in self.used.items()):
+            return False
+        for kind, nets in self.used.items():
+            if ctl[kind] not in nets:
+                nets.append(ctl[kind])
+            self.cell["parameters"][f"{reg}_{kind}"] = f"{kind}{nets.index(ctl[kind])}"
+        return True
 
     def apply(self):
         con, dirs = self.cell["connections"], self.cell.setdefault("port_directions", {})
         for kind, nets in self.used.items():
             for k in range(4):
-                con[f"{kind}{k}"] = [nets[k] if k < len(nets) else ("1" if kind == "CE" else "0")]
+                con[f"{kind}{k}"] = [nets[k] if k < len(nets) else _IDLE[kind]]
                 dirs[f"{kind}{k}"] = "input"
-
-
-def _register_settings(controls: _Controls, ctl) -> dict | None:
-    clk, ce, lsr = ctl
-    saved = {k: list(v) for k, v in controls.used.items()}
-    pins = (controls.pick("CLK", clk), controls.pick("CE", "1" if ce is None else ce),
-            controls.pick("RST", "0" if lsr is None else lsr))
-    if None in pins:
-        controls.used = saved
-        return None
-    return dict(zip(("CLK", "CE", "RST"), pins))
 
 
 def pack_dsp_registers(netlist: dict) -> int:
@@ -134,90 +128,89 @@ def pack_dsp_registers(netlist: dict) -> int:
             if any(par.get(f"{reg}_CLK", "NONE").strip() != "NONE"
                    for reg in ("REG_INPUTA", "REG_INPUTB", "REG_INPUTC", "REG_PIPELINE", "REG_OUTPUT")):
                 continue                                        # already registered: leave it
-            if any(con.get(f"{kind}{k}", ["0"])[0] not in _CONSTANTS
-                   for kind in ("CLK", "CE", "RST") for k in range(4)):
+            if any(_is_net(con.get(f"{kind}{k}", ["0"])[0]) for kind in _IDLE for k in range(4)):
                 continue                                        # control pins in use: leave it
-            packed += _pack_one(cells, nets, removed, name, dsp, _Controls(dsp))
+            packed += _pack_one(cells, nets, removed, name, dsp)
         for name in removed:
             del cells[name]
     return packed
 
 
-def _pack_one(cells, nets: _Nets, removed: set, name: str, dsp: dict, controls: _Controls) -> int:
-    par, con = dsp["parameters"], dsp["connections"]
-    count = 0
-    # Input sides.
-    for side, reg in _SIDES.items():
-        pins = [f"{side}{i}" for i in range(18)]
-        ffs, ctl = {}, None
-        ok = True
-        for pin in pins:
-            bit = con[pin][0]
-            if bit in _CONSTANTS or isinstance(bit, str):
-                continue
-            drv = nets.driver.get(bit)
-            if drv is None or drv[0] is None or drv[0] in removed:
-                ok = False
-                break
-            ff = cells[drv[0]]
-            if ff["type"] != "TRELLIS_FF" or drv[1] != "Q":
-                ok = False
-                break
-            if not all(load[0] == name and load[1][:1] == side and load[1][1:].isdigit()
-                       for load in nets.loads.get(bit, [])):
-                ok = False
-                break
-            source = nets.driver.get(ff["connections"]["DI"][0])
-            ctl = _joined(ctl, ff)
-            if ctl is None or (source is not None and source[0] is not None
-                               and cells[source[0]]["type"] in _HARD_BLOCKS):
-                ok = False                  # (a hard block's output register stays with it)
-                break
-            ffs[bit] = drv[0]
-        if not ok or not ffs:
+def pack_dsp_registers_file(path) -> int:
+    """:func:`pack_dsp_registers` on a yosys JSON file, rewritten in place."""
+    import json
+    from pathlib import Path
+    path = Path(path)
+    netlist = json.loads(path.read_text())
+    count = pack_dsp_registers(netlist)
+    path.write_text(json.dumps(netlist))
+    return count
+
+
+def _input_flops(cells, nets: _Nets, removed: set, name: str, con: dict, side: str):
+    """``({net: flip-flop}, controls)`` of the register feeding input ``side`` of DSP ``name``,
+    or ``None`` if that input cannot take it."""
+    ffs, ctl = {}, None
+    for pin in (f"{side}{i}" for i in range(18)):
+        bit = con[pin][0]
+        if not _is_net(bit):
             continue
-        settings = _register_settings(controls, ctl)
-        if settings is None:
-            continue
-        for pin in pins:
-            bit = con[pin][0]
-            if bit in ffs:
-                con[pin] = list(cells[ffs[bit]]["connections"]["DI"])
-        for ff in set(ffs.values()):
-            removed.add(ff)
-        for kind, pin in settings.items():
-            par[f"{reg}_{kind}"] = pin
-        count += 1
-    # Output side.
-    ffs, ctl, ok = {}, None, True
+        drv = nets.driver.get(bit)
+        if drv is None or drv[0] is None or drv[0] in removed or drv[1] != "Q":
+            return None
+        ff = cells[drv[0]]
+        source = nets.driver.get(ff["connections"]["DI"][0])
+        ctl = _joined(ctl, ff) if ff["type"] == "TRELLIS_FF" else None
+        if ctl is None or not all(load[0] == name and load[1][:1] == side and load[1][1:].isdigit()
+                                  for load in nets.loads.get(bit, [])):
+            return None
+        if source is not None and source[0] is not None and cells[source[0]]["type"] in _HARD_BLOCKS:
+            return None                                         # that block's output register
+        ffs[bit] = drv[0]
+    return (ffs, ctl) if ffs else None
+
+
+def _output_flops(cells, nets: _Nets, removed: set, con: dict):
+    """``({P index: flip-flop}, controls)`` of the register on the DSP's product, or ``None``."""
+    ffs, ctl = {}, None
     for i in range(36):
         bit = con.get(f"P{i}", ["x"])[0]
-        if bit in _CONSTANTS or isinstance(bit, str):
-            continue
-        loads = nets.loads.get(bit, [])
+        loads = nets.loads.get(bit, []) if _is_net(bit) else []
         if not loads:
             continue
-        if len(loads) != 1 or loads[0][0] is None or loads[0][1] != "DI":
-            ok = False
-            break
-        ff = cells[loads[0][0]]
-        ctl = None if ff["type"] != "TRELLIS_FF" or loads[0][0] in removed else _joined(ctl, ff)
+        if len(loads) != 1 or loads[0][0] is None or loads[0][1] != "DI" or loads[0][0] in removed:
+            return None
+        ff_name = loads[0][0]
+        ff = cells[ff_name]
+        ctl = _joined(ctl, ff) if ff["type"] == "TRELLIS_FF" else None
         if ctl is None:
-            ok = False
-            break
-        ffs[i] = loads[0][0]
-    if ok and ffs:
-        settings = _register_settings(controls, ctl)
-        if settings is not None:
-            for i, ff in ffs.items():
-                con[f"P{i}"] = list(cells[ff]["connections"]["Q"])
-                removed.add(ff)
-            for kind, pin in settings.items():
-                par[f"REG_OUTPUT_{kind}"] = pin
-            count += 1
+            return None
+        ffs[i] = ff_name
+    return (ffs, ctl) if ffs else None
+
+
+def _pack_one(cells, nets: _Nets, removed: set, name: str, dsp: dict) -> int:
+    con = dsp["connections"]
+    controls = _Controls(dsp)
+    count = 0
+    for side, reg in _SIDES.items():
+        found = _input_flops(cells, nets, removed, name, con, side)
+        if found is None or not controls.place(reg, found[1]):
+            continue
+        ffs = found[0]
+        for pin in (f"{side}{i}" for i in range(18)):
+            if con[pin][0] in ffs:
+                con[pin] = list(cells[ffs[con[pin][0]]]["connections"]["DI"])
+        removed.update(ffs.values())
+        count += 1
+    found = _output_flops(cells, nets, removed, con)
+    if found is not None and controls.place("REG_OUTPUT", found[1]):
+        for i, ff in found[0].items():
+            con[f"P{i}"] = list(cells[ff]["connections"]["Q"])
+            removed.add(ff)
+        count += 1
     if count:
-        par["RESETMODE"] = "SYNC"
-        par["GSR"] = "DISABLED"
+        dsp["parameters"].update(RESETMODE="SYNC", GSR="DISABLED")
         controls.apply()
     return count
 
@@ -225,14 +218,10 @@ def _pack_one(cells, nets: _Nets, removed: set, name: str, dsp: dict, controls: 
 def main(argv=None) -> int:
     """``python -m rnnrtl.ecp5_dsp NETLIST.json``: pack in place (a step of the ECP5 board build)."""
     import argparse
-    import json
-    from pathlib import Path
     ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("netlist", type=Path)
+    ap.add_argument("netlist")
     args = ap.parse_args(argv)
-    netlist = json.loads(args.netlist.read_text())
-    count = pack_dsp_registers(netlist)
-    args.netlist.write_text(json.dumps(netlist))
+    count = pack_dsp_registers_file(args.netlist)
     print(f"rnnrtl.ecp5_dsp: {count} MULT18X18D registers packed in {args.netlist}")
     return 0
 
