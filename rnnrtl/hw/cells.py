@@ -205,8 +205,7 @@ class GRULayer(RecurrentLayer):
         ax_now = _vector(ax_t, N, "ax_h")  # the candidate's input projection
         for n in range(N):
             m.d.comb += ax_now[n].eq(ax[2 * N + n])
-        late = mz if mz.latency >= mh.latency else mh
-        L1 = late.latency if L.reset_after else mz.latency
+        L1 = max(mz.latency, mh.latency) if L.reset_after else mz.latency
         A = self.sig.latency
         # The candidate needs it L1 + A + 1 cycles (reset_after) or L1 + A + 2 (before U_h's
         # start) later.

@@ -399,8 +399,10 @@ class MatVec(wiring.Component):
                             seg = seg_sig[mi][s]
                             with m.If(active_acc):
                                 m.d.sync += seg.eq(term if first else seg + term)
+            # The last MAC cycle as its product is accumulated: segments are valid one cycle later.
+            last_acc = delay(m, last, 2, "last_acc")
             seg_valid = Signal()
-            m.d.sync += seg_valid.eq(delay(m, last, 2, "last_acc"))
+            m.d.sync += seg_valid.eq(last_acc)
 
         # Tree leaves per row: (value, lo, hi) at the common fraction.
         shift = self._frac - self._term_frac
@@ -418,7 +420,7 @@ class MatVec(wiring.Component):
                 with m.If(last):
                     m.d.sync += addend_hold.eq(addend_reg)
                 addend_reg = Signal.like(self.addend)
-                with m.If(delay(m, last, 2, "last_hold")):
+                with m.If(last_acc):
                     m.d.sync += addend_reg.eq(addend_hold)
         for j in range(rows):
             row = []
