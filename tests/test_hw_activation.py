@@ -14,12 +14,12 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from rnnrtl.activations import Table, TableGeometry
 from rnnrtl.fixed import FixedFormat, IntType, Overflow, Rounding, requantize, shift_round
 from rnnrtl.hw import ActivationUnit
 from rnnrtl.ir import Activation
+from units import run_valid_unit
 
 
 def _table(function, fmt, *, size, half_range, out_fmt, index_rounding=Rounding.TRN, sample="center"):
@@ -49,41 +49,9 @@ def _expected(act: Activation, in_type: IntType, fmt: FixedFormat, codes):
 
 
 def run_unit(dut: ActivationUnit, vectors, rng):
-    """Feed ``vectors`` (one per valid cycle, random idle cycles between); return the outputs."""
-    outs = []
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    lanes = dut.lanes
-
-    async def testbench(ctx):
-        sent = []  # cycle of each valid input
-        pending = list(vectors)
-        cycle = 0
-        held = None
-        while pending or (sent and cycle <= sent[-1] + dut.latency + 1):
-            if pending and rng.random() < 0.8:
-                ctx.set(dut.i, pending.pop(0))
-                ctx.set(dut.i_valid, 1)
-                sent.append(cycle)
-            else:
-                ctx.set(dut.i_valid, 0)
-                ctx.set(dut.i, [rng.randint(0, 5) for _ in range(lanes)])  # garbage
-            o, code = ctx.get(dut.o), ctx.get(dut.code)
-            o, code = [o[l] for l in range(lanes)], [code[l] for l in range(lanes)]
-            if ctx.get(dut.o_valid):
-                outs.append((cycle, o, code, ctx.get(dut.overflow)))
-                held = (o, code)
-            else:
-                assert ctx.get(dut.overflow) == 0
-                if held is not None:
-                    assert (o, code) == held, "outputs changed without o_valid"
-            await ctx.tick()
-            cycle += 1
-        assert [c for c, *_ in outs] == [c + dut.latency for c in sent]
-
-    sim.add_testbench(testbench)
-    sim.run()
-    return outs
+    """``(o, code, overflow)`` of each vector, fed with random idle cycles between."""
+    return run_valid_unit(dut, vectors, rng, idle=0.2, outputs=("o", "code", "overflow"),
+                          quiet=("overflow",))
 
 
 IN8 = IntType(8, True, 5)
@@ -129,7 +97,7 @@ def test_exhaustive(case, lanes, deep):
     vectors = codes.reshape(-1, lanes).tolist()
     outs = run_unit(dut, vectors, rng)
     assert len(outs) == len(vectors)
-    for n, (_, o, code, over) in enumerate(outs):
+    for n, (o, code, over) in enumerate(outs):
         lanes_ = slice(n * lanes, (n + 1) * lanes)
         assert code == want_code[lanes_].tolist(), f"code of vector {n}: {vectors[n]}"
         assert o == want_out[lanes_].tolist(), f"output of vector {n}: {vectors[n]}"
@@ -210,7 +178,7 @@ def test_hls4ml_tables_and_accumulator(case):
     dut = ActivationUnit(in_type=in_type, fmt=fmt, activation=act, lanes=lanes, acc_fmt=acc)
     vectors = np.concatenate([codes, codes[:-len(codes) % lanes]])
     outs = run_unit(dut, vectors.reshape(-1, lanes).tolist(), rng)
-    got_code = np.array([c for _, _, c, _ in outs]).ravel()[:len(codes)]
-    got_out = np.array([o for _, o, _, _ in outs]).ravel()[:len(codes)]
+    got_code = np.array([c for _, c, _ in outs]).ravel()[:len(codes)]
+    got_out = np.array([o for o, _, _ in outs]).ravel()[:len(codes)]
     np.testing.assert_array_equal(got_code, want_code)
     np.testing.assert_array_equal(got_out, want_out)

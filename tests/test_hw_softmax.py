@@ -14,42 +14,11 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from rnnrtl.fixed import FixedFormat
 from rnnrtl.hls4ml import softmax_table
 from rnnrtl.hw.softmax import SoftmaxUnit
-
-
-def run_unit(dut: SoftmaxUnit, vectors, rng, idle):
-    outs = []
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-
-    async def testbench(ctx):
-        sent, pending, cycle, held = [], list(vectors), 0, None
-        while pending or (sent and cycle <= sent[-1] + dut.latency + 1):
-            if pending and rng.random() >= idle:
-                ctx.set(dut.i, pending.pop(0))
-                ctx.set(dut.i_valid, 1)
-                sent.append(cycle)
-            else:
-                ctx.set(dut.i_valid, 0)
-                ctx.set(dut.i, [rng.randint(-3, 3) for _ in range(dut.lanes)])  # garbage
-            o = ctx.get(dut.o)
-            o = [o[k] for k in range(dut.lanes)]
-            if ctx.get(dut.o_valid):
-                outs.append((cycle, o))
-                held = o
-            elif held is not None:
-                assert o == held, "o changed without o_valid"
-            await ctx.tick()
-            cycle += 1
-        assert [c for c, _ in outs] == [c + dut.latency for c in sent]
-
-    sim.add_testbench(testbench)
-    sim.run()
-    return [o for _, o in outs]
+from units import run_valid_unit
 
 
 def _fmt(text):
@@ -85,7 +54,7 @@ def test_softmax_unit_equals_apply(case, idle):
                 [0] * lanes, [3] * (lanes - 1) + [5]]
     dut = SoftmaxUnit(softmax=sm, lanes=lanes)
     assert dut.multipliers == (0 if sm.implementation == "argmax" else lanes)
-    got = run_unit(dut, vectors, rng, idle)
+    got = [o for (o,) in run_valid_unit(dut, vectors, rng, idle=idle, garbage=(-3, 3))]
     want = sm.apply(np.array(vectors, dtype=np.int64))
     np.testing.assert_array_equal(np.array(got), want)
     distinct = len({tuple(w) for w in want.tolist()})  # the vectors reach many outputs
