@@ -182,3 +182,14 @@ def test_hls4ml_tables_and_accumulator(case):
     got_out = np.array([o for o, _, _ in outs]).ravel()[:len(codes)]
     np.testing.assert_array_equal(got_code, want_code)
     np.testing.assert_array_equal(got_out, want_out)
+
+
+@pytest.mark.parametrize("deep", [False, True], ids=["shallow", "deep"])
+def test_many_lanes_convert(deep):
+    """A layer of hundreds of lanes (Dense(256) of the LSTM(128) model) converts to Verilog: the
+    lanes' overflow flags are one reduction, not a chain too deep for Amaranth's converters."""
+    from amaranth.back import rtlil
+    fmt = FixedFormat(6, 3)
+    relu = Activation("relu", 3, FixedFormat(8, 1))
+    dut = ActivationUnit(in_type=IN8, fmt=fmt, activation=relu, lanes=1024, deep=deep)
+    assert "out_over" in rtlil.convert(dut)

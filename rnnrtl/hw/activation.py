@@ -32,7 +32,7 @@ cycles after ``i_valid``; ``o`` and ``code`` are held until the next result.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -231,7 +231,6 @@ class ActivationUnit(wiring.Component):
 
 
 def _any(bits):
-    total = Const(0, 1)
-    for bit in bits:
-        total = total | bit
-    return total
+    """OR of ``bits`` as one reduction (a chain of ``|`` over hundreds of lanes is too deep for
+    Amaranth's converters)."""
+    return Cat(*bits).any() if bits else Const(0, 1)
