@@ -103,7 +103,17 @@ class TableGeometry:
 
     def index_value(self, value):
         """Amaranth: the table index of ``value`` (a signed code), shape ``unsigned(index_bits)``."""
-        from amaranth.hdl import Mux
+        from amaranth.hdl import Cat, Mux
+        n = self.index_bits
+        if self.index_rounding is Rounding.TRN and self.shift >= 0 and self.offset == self.size // 2:
+            # floor(code / 2^shift) is a bit slice t; t + size/2 in range is t with its bit n-1
+            # inverted, and t is in range iff its bits from n-1 up are all equal: no adder.
+            t = value.as_signed()[self.shift:] if self.shift < len(value) else value.as_signed()[-1]
+            if len(t) < n:
+                t = Cat(t, t[-1].replicate(n - len(t)))
+            top = t[n - 1:]
+            in_range = (top == 0) | (top == (1 << len(top)) - 1)
+            return Mux(in_range, Cat(t[:n - 1], ~t[n - 1]), Mux(t[-1], 0, self.size - 1))
         idx = shift_round_value(value, self.shift, self.index_rounding) + self.offset
         clamped = Mux(idx < 0, 0, Mux(idx > self.size - 1, self.size - 1, idx))
         return clamped[:self.index_bits]

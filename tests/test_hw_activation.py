@@ -193,3 +193,34 @@ def test_many_lanes_convert(deep):
     relu = Activation("relu", 3, FixedFormat(8, 1))
     dut = ActivationUnit(in_type=IN8, fmt=fmt, activation=relu, lanes=1024, deep=deep)
     assert "out_over" in rtlil.convert(dut)
+
+
+@pytest.mark.parametrize("size, shift, offset, rounding", [
+    (16, 2, 8, Rounding.TRN), (16, 0, 8, Rounding.TRN), (64, 1, 32, Rounding.TRN),
+    (16, 9, 8, Rounding.TRN), (8, 3, 4, Rounding.TRN), (16, 2, 5, Rounding.TRN),
+    (16, -1, 8, Rounding.TRN), (16, 2, 8, Rounding.TRN_ZERO), (32, 1, 16, Rounding.TRN_ZERO),
+])
+@pytest.mark.parametrize("width", [3, 8, 10])
+def test_index_value_equals_index(size, shift, offset, rounding, width):
+    """The hardware table index (a carry-free form for floor-indexed tables centred on zero, an
+    adder otherwise) equals the numpy index for every code of a signed input."""
+    from amaranth.hdl import Module, Signal, signed
+    from amaranth.sim import Simulator
+    geo = TableGeometry(size, shift, offset, rounding)
+    codes = list(range(-(1 << (width - 1)), 1 << (width - 1)))
+    want = geo.index(np.array(codes, dtype=np.int64)).tolist()
+    m = Module()
+    code = Signal(signed(width))
+    idx = Signal(geo.index_bits)
+    m.d.comb += idx.eq(geo.index_value(code))
+    got = []
+
+    async def bench(ctx):
+        for c in codes:
+            ctx.set(code, c)
+            got.append(ctx.get(idx))
+
+    sim = Simulator(m)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == want

@@ -167,10 +167,10 @@ class ActivationUnit(wiring.Component):
         i, i_valid = self.i, self.i_valid
         if self._deep:
             # Stage 1: the input in registers.
-            i, i_valid = Signal.like(self.i, name="i_reg"), Signal(name="i_reg_valid")
-            with m.If(self.i_valid):
-                m.d.sync += i.eq(self.i)
-            m.d.sync += i_valid.eq(self.i_valid)
+            # Stages 1 to 3 load every cycle (no enable net over all lanes); the valid flag
+            # travels beside them and only the output stage holds.
+            i, i_valid = Signal.like(self.i, name="i_reg", reset_less=True), Signal(name="i_reg_valid")
+            m.d.sync += [i.eq(self.i), i_valid.eq(self.i_valid)]
         overflows = []
         codes = []
         for lane in lanes:
@@ -179,17 +179,16 @@ class ActivationUnit(wiring.Component):
             overflows.append(over)
         if self._deep:
             # Stage 2: the requantized codes (and their overflow) in registers.
-            code_reg = Signal.like(self.code, name="code_reg")
+            code_reg = Signal.like(self.code, name="code_reg", reset_less=True)
             over_reg, valid = Signal(), Signal()
-            with m.If(i_valid):
-                m.d.sync += [code_reg[lane].eq(codes[lane]) for lane in lanes]
+            m.d.sync += [code_reg[lane].eq(codes[lane]) for lane in lanes]
             m.d.sync += [over_reg.eq(_any(overflows)), valid.eq(i_valid)]
             codes, overflows = [code_reg[lane] for lane in lanes], [over_reg]
         else:
             valid = self.i_valid
 
         # The table read or the output requantization, registered: ``out`` valid with ``out_valid``.
-        out = Signal.like(self.o, name="out") if self._deep else self.o
+        out = Signal.like(self.o, name="out", reset_less=True) if self._deep else self.o
         out_valid = Signal()
         m.d.sync += out_valid.eq(valid)
         if act.table is not None:
@@ -201,7 +200,7 @@ class ActivationUnit(wiring.Component):
                 port = rom.read_port(domain="sync")
                 m.d.comb += [
                     port.addr.eq(table.geometry.index_value(codes[lane])),
-                    port.en.eq(valid),
+                    port.en.eq(1 if self._deep else valid),  # deep: the output stage holds
                     out[lane].eq(port.data),
                 ]
         else:
@@ -210,16 +209,15 @@ class ActivationUnit(wiring.Component):
                     code = Mux(code < 0, 0, code)
                 value, over = requantize_value(code, fmt.frac_bits, act.out_fmt)
                 overflows.append(over)
-                with m.If(valid):
+                with m.If(1 if self._deep else valid):
                     m.d.sync += out[lane].eq(value)
         out_over = Signal()
         m.d.sync += out_over.eq(valid & _any(overflows))
 
         if self._deep:
             # Stage 4: the output, its code and overflow registered together.
-            code_mid = Signal.like(self.code, name="code_mid")
-            with m.If(valid):
-                m.d.sync += code_mid.eq(code_reg)
+            code_mid = Signal.like(self.code, name="code_mid", reset_less=True)
+            m.d.sync += code_mid.eq(code_reg)
             with m.If(out_valid):
                 m.d.sync += [self.o.eq(out), self.code.eq(code_mid)]
             m.d.sync += [self.o_valid.eq(out_valid), self.overflow.eq(out_over)]

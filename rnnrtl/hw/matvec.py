@@ -19,12 +19,18 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
 
 * ``R = 1``: products of the ``x`` port are registered at the end of cycle 0 (segments valid in
   cycle 1).
-* ``R > 1``: ``x`` is registered at the end of cycle 0; MAC cycle ``k`` is cycle ``1 + k``: its
-  operands (the ``x`` lane and the weight of product ``k``) are registered at its end, their product
-  one cycle later, and it is added into its segment one cycle after that, so segments are valid
-  in cycle ``R + 3``. Only one multiplier or one adder lies between two registers.
+* ``R > 1``: ``x`` is registered at the end of cycle 0 into a register that turns by one lane per
+  cycle, so multiplier ``m`` always finds its operand in lane ``(m * R) % cols`` (its products are
+  consecutive): no operand multiplexer. MAC cycle ``k`` is cycle ``1 + k``: its operands (that
+  lane and the weight of product ``k``, a constant ROM indexed by the multiplier's own MAC-cycle
+  counter) are registered at its end, their product one cycle later, and it is added into its
+  segment one cycle after that, so segments are valid in cycle ``R + 3``. Only one multiplier or
+  one adder lies between two registers.
 * Each tree stage adds one cycle; the last stage is the ``y`` register, so ``done`` rises in cycle
-  ``latency = R + 3 (R > 1) + tree_stages``; ``y`` is held until the next result.
+  ``latency = R + 3 (R > 1) + tree_stages``; ``y`` is held until the next result. The inner tree
+  stages load every cycle (no enable).
+* ``registered_start``: every cycle above is one later (``start``, ``x`` and ``addend`` registered
+  first).
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
@@ -44,7 +50,7 @@ change.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -107,6 +113,10 @@ class MatVec(wiring.Component):
     product_fmt : FixedFormat (``WRAP``) or None
         Every product, and the bias, requantized into this format before summing (see the module
         docstring); ``None``: exact products.
+    registered_start : bool
+        ``start``, ``x`` and ``addend`` go through one register before anything else, so a
+        caller's combinational ``start`` drives one flip-flop instead of every operand register
+        (all cycles below shift by one; :attr:`latency` is one more).
 
     Ports
     -----
@@ -123,7 +133,7 @@ class MatVec(wiring.Component):
     """
 
     def __init__(self, *, weights, weight_frac, x_type, reuse=1, bias=None, bias_frac=None,
-                 addend_type=None, tree_fanin=4, product_fmt=None):
+                 addend_type=None, tree_fanin=4, product_fmt=None, registered_start=False):
         flat, shape = _int_array(weights, "weights", 2)
         rows, cols = shape
         if rows < 1 or cols < 1:
@@ -169,6 +179,9 @@ class MatVec(wiring.Component):
         self._addend_type = addend_type
         self._tree_fanin = tree_fanin
         self._product_fmt = product_fmt
+        if not isinstance(registered_start, bool):
+            raise TypeError(f"registered_start must be a bool, got {registered_start!r}")
+        self._registered_start = registered_start
         self._plan()
 
         sig = {
@@ -183,13 +196,14 @@ class MatVec(wiring.Component):
 
     @classmethod
     def of(cls, weights, *, x_type, reuse, bias=None, rows=slice(None), addend_type=None,
-           tree_fanin=4, product_fmt=None) -> "MatVec":
+           tree_fanin=4, product_fmt=None, registered_start=False) -> "MatVec":
         """A MatVec of IR :class:`~rnnrtl.ir.Weights` (rows ``rows`` of them) and an optional IR
         bias, taking their codes and fractional bits from the IR (``product_fmt``: the layer's)."""
         return cls(weights=weights.codes[rows], weight_frac=weights.fmt.frac_bits, x_type=x_type,
                    reuse=reuse, bias=None if bias is None else bias.codes[rows],
                    bias_frac=None if bias is None else bias.fmt.frac_bits,
-                   addend_type=addend_type, tree_fanin=tree_fanin, product_fmt=product_fmt)
+                   addend_type=addend_type, tree_fanin=tree_fanin, product_fmt=product_fmt,
+                   registered_start=registered_start)
 
     # -- the schedule, computed without hardware ---------------------------------------------------
 
@@ -327,9 +341,15 @@ class MatVec(wiring.Component):
         return self._tree_stages
 
     @property
+    def registered_start(self) -> bool:
+        """Whether ``start``, ``x`` and ``addend`` pass through a register first (one cycle more)."""
+        return self._registered_start
+
+    @property
     def latency(self) -> int:
-        """Cycles from ``start`` to ``done``: ``reuse + 3 * (reuse > 1) + tree_stages``."""
-        return self._reuse + 3 * (self._reuse > 1) + self._tree_stages
+        """Cycles from ``start`` to ``done``: ``reuse + 3 * (reuse > 1) + tree_stages``, plus one
+        with :attr:`registered_start`."""
+        return self._reuse + 3 * (self._reuse > 1) + self._tree_stages + self._registered_start
 
     # -- hardware ----------------------------------------------------------------------------------
 
@@ -338,49 +358,66 @@ class MatVec(wiring.Component):
         R, rows = self._reuse, self._rows
         xlo, xhi = self._x_type.min_value, self._x_type.max_value
 
+        start, x, addend = self.start, self.x, getattr(self, "addend", None)
+        if self._registered_start:
+            # One register between the caller's (combinational) start and the wide fanout of
+            # start, x and addend below; free-running, so no enable net either.
+            start, x = Signal(name="start_reg"), Signal.like(self.x, name="x_in", reset_less=True)
+            m.d.sync += [start.eq(self.start), x.eq(self.x)]
+            if addend is not None:
+                addend = Signal.like(self.addend, name="addend_in", reset_less=True)
+                m.d.sync += addend.eq(self.addend)
+
         # Segment accumulators: one per (multiplier, row it touches), at the product fraction.
-        seg_sig = [[Signal(signed(IntType.for_range(lo, hi, 0, True).width), name=f"seg{mi}_{j}")
+        # Datapath registers have no reset (their value means nothing until a valid flag says
+        # so): the reset net reaches only the control.
+        seg_sig = [[Signal(signed(IntType.for_range(lo, hi, 0, True).width), name=f"seg{mi}_{j}",
+                           reset_less=True)
                     for (j, _, _, lo, hi) in segs] for mi, segs in enumerate(self._segments)]
 
         if R == 1:
             # The product registers are the segments, loaded on start.
-            with m.If(self.start):
+            with m.If(start):
                 for mi, block in enumerate(self._blocks):
                     (_, _, i, w), = block
-                    m.d.sync += seg_sig[mi][0].eq(self._cast(self.x[i] * w))
+                    m.d.sync += seg_sig[mi][0].eq(self._cast(x[i] * w))
             seg_valid = Signal()
-            m.d.sync += seg_valid.eq(self.start)
+            m.d.sync += seg_valid.eq(start)
         else:
-            # Three register stages per MAC cycle: operand selection (x lane and weight chosen by
-            # the MAC cycle ``k``), the product, and the segment accumulator. Nothing but one
-            # multiplier or one adder sits between two registers.
-            x_reg = Signal.like(self.x)
-            k = Signal(range(R))
-            active = Signal()
+            # Three register stages per MAC cycle: operand selection, the product, and the segment
+            # accumulator. Nothing but one multiplier or one adder sits between two registers.
+            k, active = self._mac_counter(m, start, "k")
             last = Signal()
             m.d.comb += last.eq(active & (k == R - 1))
-            with m.If(self.start):
-                m.d.sync += [x_reg.eq(self.x), active.eq(1), k.eq(0)]
-            with m.Elif(active):
-                with m.If(k == R - 1):
-                    m.d.sync += active.eq(0)
-                with m.Else():
-                    m.d.sync += k.eq(k + 1)
-            # The MAC cycle and its flag, two cycles later (when its product is accumulated).
-            k_acc = delay(m, k, 2, "k_acc")
-            active_acc = delay(m, active, 2, "active_acc")
+            # The x lanes in a register that turns by one lane per MAC cycle: at MAC cycle k,
+            # rot[p] = x[(p + k) % cols]. Multiplier m's products are consecutive (f = m*R + k), so
+            # it always reads the same lane rot[(m*R) % cols]: no operand multiplexer.
+            cols = self._cols
+            rot = Signal.like(self.x, name="rot", reset_less=True)
+            with m.If(start):
+                m.d.sync += rot.eq(x)
+            with m.Else():
+                m.d.sync += [rot[i].eq(rot[(i + 1) % cols]) for i in range(cols)]
             for mi, (block, segs) in enumerate(zip(self._blocks, self._segments)):
+                # Each multiplier counts its own MAC cycles: its weight ROM and segment controls
+                # decode a local counter instead of one counter fanned out to every multiplier.
+                km, active_m = self._mac_counter(m, start, f"k{mi}")
                 ws = [w for (_, _, _, w) in block]
-                wsel = Signal(signed(IntType.for_range(min(ws), max(ws), 0, True).width), name=f"w{mi}")
-                xsel = Signal(_shape(self._x_type), name=f"x{mi}")
+                # The weight register starts at (and outside the block's cycles holds) the block's
+                # first weight, so a bit equal in every weight of the block is a constant, not a
+                # flip-flop.
+                wsel = Signal(signed(IntType.for_range(min(ws), max(ws), 0, True).width), name=f"w{mi}",
+                              init=ws[0], reset_less=True)
+                xsel = Signal(_shape(self._x_type), name=f"x{mi}", reset_less=True)
                 prod = Signal(signed(IntType.for_range(min(min(w * xlo, w * xhi) for w in ws),
                                                        max(max(w * xlo, w * xhi) for w in ws), 0,
-                                                       True).width), name=f"p{mi}")
-                m.d.sync += prod.eq(xsel * wsel)  # the multiplier of block mi
-                with m.Switch(k):
-                    for (kk, _, i, w) in block:
+                                                       True).width), name=f"p{mi}", reset_less=True)
+                m.d.sync += [xsel.eq(rot[(mi * R) % cols]), prod.eq(xsel * wsel)]  # the multiplier
+                m.d.sync += wsel.eq(ws[0])
+                with m.Switch(km):
+                    for (kk, _, _, w) in block:
                         with m.Case(kk):
-                            m.d.sync += [xsel.eq(x_reg[i]), wsel.eq(w)]
+                            m.d.sync += wsel.eq(w)
                 term = prod
                 if self._product_fmt is not None:
                     # The registered product cast into product_fmt on its way into the segment
@@ -388,17 +425,15 @@ class MatVec(wiring.Component):
                     cast = self._cast(prod)
                     term = Signal(cast.shape(), name=f"q{mi}")
                     m.d.comb += term.eq(cast)
-                seg_of = {}
                 for s, (_, k0, k1, _, _) in enumerate(segs):
-                    for kk in range(k0, k1 + 1):
-                        seg_of[kk] = (s, kk == k0)
-                with m.Switch(k_acc):
-                    for (kk, _, _, _) in block:
-                        with m.Case(kk):
-                            s, first = seg_of[kk]
-                            seg = seg_sig[mi][s]
-                            with m.If(active_acc):
-                                m.d.sync += seg.eq(term if first else seg + term)
+                    # Segment s takes MAC cycles k0..k1; decoded at the operand stage, used two
+                    # cycles later when their products arrive.
+                    en, first = Signal(name=f"en{mi}_{s}"), Signal(name=f"first{mi}_{s}")
+                    m.d.comb += [en.eq(active_m & (km >= k0) & (km <= k1)), first.eq(km == k0)]
+                    en, first = delay(m, en, 2, f"en{mi}_{s}_d"), delay(m, first, 2, f"first{mi}_{s}_d")
+                    seg = seg_sig[mi][s]
+                    with m.If(en):
+                        m.d.sync += seg.eq(Mux(first, term, seg + term))
             # The last MAC cycle as its product is accumulated: segments are valid one cycle later.
             last_acc = delay(m, last, 2, "last_acc")
             seg_valid = Signal()
@@ -410,16 +445,16 @@ class MatVec(wiring.Component):
         if self._addend_type is not None:
             a_shift = self._frac - self._addend_type.frac
             a_lo, a_hi = self._addend_type.min_value << a_shift, self._addend_type.max_value << a_shift
-            addend_reg = Signal.like(self.addend)
-            with m.If(self.start):
-                m.d.sync += addend_reg.eq(self.addend)
+            addend_reg = Signal.like(self.addend, reset_less=True)
+            with m.If(start):
+                m.d.sync += addend_reg.eq(addend)
             if R > 1:
                 # Held past the next start, which can come in the last MAC cycle (``last``), and
                 # then as long again as the operand and product stages delay the segments.
-                addend_hold = Signal.like(self.addend)
+                addend_hold = Signal.like(self.addend, reset_less=True)
                 with m.If(last):
                     m.d.sync += addend_hold.eq(addend_reg)
-                addend_reg = Signal.like(self.addend)
+                addend_reg = Signal.like(self.addend, reset_less=True)
                 with m.If(last_acc):
                     m.d.sync += addend_reg.eq(addend_hold)
         for j in range(rows):
@@ -444,11 +479,15 @@ class MatVec(wiring.Component):
                     group = row[g:g + fanin]
                     lo, hi = sum(t[1] for t in group), sum(t[2] for t in group)
                     t = IntType.for_range(min(lo, 0), max(hi, 0), 0, True)
-                    reg = Signal(signed(t.width), name=f"t{stage}_{j}_{g // fanin}")
+                    reg = Signal(signed(t.width), name=f"t{stage}_{j}_{g // fanin}",
+                                 reset_less=stage < self._tree_stages - 1)
                     total = group[0][0]
                     for value, _, _ in group[1:]:
                         total = total + value
-                    with m.If(valid):
+                    if stage == self._tree_stages - 1:
+                        with m.If(valid):  # the output register holds y until the next result
+                            m.d.sync += reg.eq(total)
+                    else:  # inner stages run free: no enable net reaching every register
                         m.d.sync += reg.eq(total)
                     new_row.append((reg, lo, hi))
                 new_terms.append(new_row)
@@ -462,6 +501,19 @@ class MatVec(wiring.Component):
             m.d.comb += self.y[j].eq(value)
         m.d.comb += self.done.eq(valid)
         return m
+
+    def _mac_counter(self, m, start, name):
+        """A MAC-cycle counter ``k`` (0 .. R-1 in the R cycles after ``start``) and its ``active`` flag."""
+        R = self._reuse
+        k, active = Signal(range(R), name=name), Signal(name=f"{name}_active")
+        with m.If(start):
+            m.d.sync += [active.eq(1), k.eq(0)]
+        with m.Elif(active):
+            with m.If(k == R - 1):
+                m.d.sync += active.eq(0)
+            with m.Else():
+                m.d.sync += k.eq(k + 1)
+        return k, active
 
     def _cast(self, product):
         """A product as it enters its segment: cast into ``product_fmt`` (rnnrtl.fixed's Amaranth

@@ -109,10 +109,12 @@ class RecurrentLayer(wiring.Component):
         projection and the loop's units, built but not elaborated."""
         self.layer = layer
         self.tree_fanin = tree_fanin
-        self.deep = layer.schedule.pipeline == "deep"  # activation units of latency 4
+        # deep: activation units of latency 4, the job scheduler's start registered once more
+        self.deep = layer.schedule.pipeline == "deep"
         self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
                                     reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
-                                    product_fmt=getattr(layer, "product_fmt", None))
+                                    product_fmt=getattr(layer, "product_fmt", None),
+                                    registered_start=self.deep)
         self._build_loop()
 
     def _state_layouts(self) -> dict:
