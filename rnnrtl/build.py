@@ -10,13 +10,14 @@ the testbenches verified.
   wraps the core (a UART bridge, :mod:`rnnrtl.uart`). Xilinx targets get their Vivado project
   files (TCL, XDC, Verilog) from Amaranth's build plan plus ``package_ip.tcl``, which packages the
   bare core as a Vivado IP with AXI4-Stream interfaces; Vivado runs only when it is on ``PATH``.
-  The ECP5 target runs yosys, :mod:`rnnrtl.ecp5_dsp` (DSP register packing), nextpnr-ecp5 and
+  The ECP5 target runs yosys, :mod:`rnnrtl.ecp5_pack` (DSP and block RAM register packing), nextpnr-ecp5 and
   ecppack (YoWASP) to a bitstream.
 * An **estimate** (``'xc7'``, ``'xcup'``, ``'ecp5'``) synthesises the bare core with yosys and
   counts LUT / FF / DSP / BRAM from ``stat -json``; for ``'ecp5'`` nextpnr also places and routes
   it out of context inside :class:`RegisteredPorts` (every port registered) for an Fmax and the
   critical path, after moving the flip-flops around each multiplier into its ``MULT18X18D``
-  (:func:`rnnrtl.ecp5_dsp.pack_dsp_registers`; yosys leaves the DSP registers off).
+  and the flip-flops behind each table ROM's read ports into the ``DP16KD`` output registers
+  (:mod:`rnnrtl.ecp5_pack`; yosys leaves both off).
 
 Before yosys maps memories, every ROM read by more than two ports (an activation table read by
 all lanes of a layer at once) is replicated per port pair (:func:`split_rom_ports`), as vendor tools
@@ -47,7 +48,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.vendor import XilinxPlatform
 
-from .ecp5_dsp import pack_dsp_registers_file
+from .ecp5_pack import pack_registers_file
 
 __all__ = ["BuildError", "Target", "Core", "BuildResult", "Estimate", "ESTIMATES", "build", "run_estimate",
            "targets", "read_core", "ManifestCore", "RegisteredPorts", "OutOfContextXilinxPlatform",
@@ -79,6 +80,19 @@ class Core:
     def verilog(self) -> Path:
         return self.dir / self.manifest["verilog"]
 
+    @property
+    def rtlil(self) -> Path | None:
+        """The same circuit as yosys RTLIL, if it was written (``Design.write(rtlil=True)``)."""
+        path = self.dir / self.manifest["rtlil"] if "rtlil" in self.manifest else None
+        return path if path is not None and path.is_file() else None
+
+    def read_commands(self, folder: Path) -> list[str]:
+        """Copy the core into ``folder`` and return the yosys command reading it: its RTLIL when
+        there is one (fast), else its Verilog."""
+        src = self.rtlil or self.verilog
+        shutil.copyfile(src, folder / src.name)
+        return [f"read_rtlil {src.name}" if src.suffix == ".il" else f"read_verilog {src.name}"]
+
 
 def read_core(design_or_outdir, *, outdir=None, samples: int = 64) -> Core:
     """The core of a :class:`~rnnrtl.Design` (written to ``outdir/core``) or of a folder
@@ -88,7 +102,7 @@ def read_core(design_or_outdir, *, outdir=None, samples: int = 64) -> Core:
         if outdir is None:
             raise ValueError("give outdir to write the design's core into")
         core_dir = Path(outdir) / "core"
-        design_or_outdir.write(core_dir, samples=samples)
+        design_or_outdir.write(core_dir, samples=samples, rtlil=True)
         network = design_or_outdir.network
     else:
         core_dir = Path(design_or_outdir)
@@ -494,6 +508,7 @@ class Estimate:
     fmax_source: str = ""            # 'routed' or 'placed (pre-routing estimate)'
     roms_split: int = 0              # multi-port ROMs replicated before memory mapping
     dsp_registers_packed: int = 0    # ecp5 only: MULT18X18D input/output registers packed
+    ebr_registers_packed: int = 0    # ecp5 only: DP16KD read ports given their output register
     runtime_s: float = 0.0
 
 
@@ -536,9 +551,10 @@ class BuildResult:
                 cp = est.critical_path
                 lines.append(f"  critical path {cp['from']} -> {cp['to']}: {cp['delay_ns']} ns "
                              f"({cp['logic_levels']} logic levels, {cp['routing_ns']} ns routing)")
-            if est.dsp_registers_packed:
+            if est.dsp_registers_packed or est.ebr_registers_packed:
                 lines.append(f"  {est.dsp_registers_packed} operand/product registers moved into "
-                             "MULT18X18D cells (rnnrtl.ecp5_dsp)")
+                             f"MULT18X18D cells, {est.ebr_registers_packed} table read registers into "
+                             "DP16KD output registers (rnnrtl.ecp5_pack)")
             lines.append("  " + est.multiplier_note)
         return "\n".join(lines)
 
@@ -706,8 +722,7 @@ def rom_split_verilog(core: Core, folder) -> Path:
     yosys as ``<top>_roms.v`` in ``folder``, for flows that read Verilog (the ECP5 board build)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(core.verilog, folder / core.verilog.name)
-    _yosys([f"read_verilog {core.verilog.name}", f"hierarchy -top {core.top}", "proc", "opt_clean",
+    _yosys([*core.read_commands(folder), f"hierarchy -top {core.top}", "proc", "opt_clean",
             "memory -nomap", "opt_clean", "write_json roms.json"], folder, "yosys (ROM split)",
            "roms_1.log")
     _split_roms_json(folder, "roms.json", "roms_split.json")
@@ -733,10 +748,10 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     top = core.top
-    shutil.copyfile(core.verilog, folder / core.verilog.name)
+    read_core_cmds = core.read_commands(folder)
     if family in ("xc7", "xcup"):
         synth = f"synth_xilinx -family {family} -top {top} -noiopad -flatten"
-        first = [f"read_verilog {core.verilog.name}", f"{synth} -run begin:map_memory",
+        first = [*read_core_cmds, f"{synth} -run begin:map_memory",
                  f"select {top}", "write_json -selected coarse.json"]
         second = _LIBS["xilinx"] + ["read_json coarse_split.json", f"hierarchy -top {top}",
                                     MULTIPORT_ROM_FIX, f"{synth} -run map_memory:"]
@@ -747,7 +762,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         (folder / f"{wrapper_name}.v").write_text(
             verilog.convert(wrapper, name=wrapper_name, emit_src=False))
         synth = f"synth_ecp5 -top {wrapper_name}"
-        first = [f"read_verilog {core.verilog.name}", f"read_verilog {wrapper_name}.v",
+        first = [*read_core_cmds, f"read_verilog {wrapper_name}.v",
                  f"{synth} -run begin:map_ram", f"select {top} {wrapper_name}",
                  "write_json -selected coarse.json"]
         second = _LIBS["ecp5"] + ["read_json coarse_split.json", f"hierarchy -top {wrapper_name}",
@@ -767,7 +782,8 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                    multiplier_note=multiplier_note(int(core.manifest.get("multipliers", 0)),
                                                    res["dsp"], family, inv))
     if family == "ecp5":
-        est.dsp_registers_packed = pack_dsp_registers_file(folder / f"{wrapper_name}.json")
+        est.ebr_registers_packed, est.dsp_registers_packed = pack_registers_file(
+            folder / f"{wrapper_name}.json")
         _run([_tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context", "--json", f"{wrapper_name}.json",
               "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--seed", str(seed), *NEXTPNR_OPTS,
               *(() if route else ("--no-route",)),
@@ -851,7 +867,7 @@ def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int):
     if tgt.family == "ecp5":
         # Between yosys and nextpnr: the flip-flops around each multiplier into its MULT18X18D.
         templates = list(platform._trellis_command_templates)
-        pack = f'"{sys.executable}" -m rnnrtl.ecp5_dsp {{{{name}}}}.json'
+        pack = f'"{sys.executable}" -m rnnrtl.ecp5_pack {{{{name}}}}.json'
         platform._trellis_command_templates = [templates[0], pack, *templates[1:]]
     plan = platform.prepare(top, name=name, **overrides)
     plan.extract(folder)

@@ -84,11 +84,11 @@ class Design:
             self._timing = network_timing(self.network, core.layers)
         return self._timing
 
-    def write(self, outdir, *, x=None, samples: int = 256, seed: int = 0) -> dict:
-        """Write ``<top>.v``, ``manifest.json`` and ``vectors.npz`` into ``outdir``
-        (see :func:`rnnrtl.writer.write_design`)."""
+    def write(self, outdir, *, x=None, samples: int = 256, seed: int = 0, rtlil: bool = False) -> dict:
+        """Write ``<top>.v``, ``manifest.json`` and ``vectors.npz`` (and ``<top>.il`` with
+        ``rtlil``) into ``outdir`` (see :func:`rnnrtl.writer.write_design`)."""
         from .writer import write_design
-        return write_design(self, outdir, x=x, samples=samples, seed=seed)
+        return write_design(self, outdir, x=x, samples=samples, seed=seed, rtlil=rtlil)
 
     def save(self, path) -> tuple[Path, Path]:
         """Write the IR as ``<path>.json`` + ``<path>.npz`` (see :func:`load_design`)."""

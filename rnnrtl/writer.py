@@ -50,13 +50,18 @@ def _stream(kind, fmt, lanes, width, beats, tlast):
             "lanes": lane_map(fmt, lanes), "beats_per_sequence": beats, "tlast": tlast}
 
 
-def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0) -> dict:
-    """Write ``<top>.v``, ``manifest.json`` and ``vectors.npz`` for ``design`` into ``outdir``.
+def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
+                 rtlil: bool = False) -> dict:
+    """Write ``<top>.v``, ``manifest.json`` and ``vectors.npz`` for ``design`` into ``outdir``;
+    with ``rtlil``, also ``<top>.il``: the same circuit as yosys's RTLIL (the Verilog is written
+    from it), which yosys reads in seconds where its Verilog front end takes an hour on a core
+    of thousands of multipliers.
 
     ``x`` are input sequences for the vectors (floats ``[batch, timesteps, features]``); without
     them, ``samples`` random sequences are drawn (standard normal, seed ``seed``). Returns the
     paths written.
     """
+    from amaranth.back import rtlil as rtlil_back
     from amaranth.back import verilog
     from amaranth.hdl import Shape
     from amaranth.lib import wiring
@@ -71,6 +76,10 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0) -
     text = verilog.convert(top, name=name, emit_src=False)
     v_path = outdir / f"{name}.v"
     v_path.write_text(text)
+    il_path = None
+    if rtlil:
+        il_path = outdir / f"{name}.il"
+        il_path.write_text(rtlil_back.convert(design.hardware(), name=name, emit_src=False))
 
     if x is None:
         x = np.random.default_rng(seed).standard_normal((samples, T, net.in_features))
@@ -91,6 +100,7 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0) -
         "rnnrtl_version": __version__,
         "top": name,
         "verilog": v_path.name,
+        **({"rtlil": il_path.name} if il_path else {}),
         "clock": {"name": "clk", "edge": "rising"},
         "reset": {"name": "rst", "active": "high", "synchronous": True},
         "ports": [{"name": pname, "direction": "in" if member.flow == wiring.In else "out",
@@ -113,4 +123,5 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0) -
     }
     m_path = outdir / "manifest.json"
     m_path.write_text(json.dumps(manifest, indent=1))
-    return {"verilog": v_path, "manifest": m_path, "vectors": vec_path}
+    return {"verilog": v_path, "manifest": m_path, "vectors": vec_path,
+            **({"rtlil": il_path} if il_path else {})}

@@ -107,7 +107,7 @@ def test_ulx3s_plan(tiny, tmp_path):
     script = r.files["build_script"].read_text()
     assert "--report tiny_ulx3s_85f_report.json" in script
     # the DSP register packing runs between yosys and nextpnr
-    assert script.index('"$YOSYS"') < script.index("-m rnnrtl.ecp5_dsp tiny_ulx3s_85f.json") \
+    assert script.index('"$YOSYS"') < script.index("-m rnnrtl.ecp5_pack tiny_ulx3s_85f.json") \
         < script.index('"$NEXTPNR_ECP5"')
 
 
@@ -116,6 +116,7 @@ def test_build_from_design_writes_core(tiny, tmp_path):
     r = rb.build(design, "vu9p", outdir=tmp_path, run=False)
     assert r.core.dir == (tmp_path / "core").resolve()
     assert (tmp_path / "core" / "vectors.npz").is_file()
+    assert r.core.rtlil is not None and r.core.rtlil.read_text().startswith("attribute")  # RTLIL
     assert r.timing["multipliers"] == design.timing.multipliers == r.multipliers
 
 
@@ -203,6 +204,7 @@ def test_estimate_xc7(tiny, tmp_path):
     assert est.resources["dsp"] == design.timing.multipliers
     assert "one DSP per multiplier" in est.multiplier_note
     assert "estimate xc7: LUT" in r.summary()
+    assert (est.folder / "yosys_1.ys").read_text().startswith("read_rtlil ")  # the fast reader
 
 
 # -- the UART bridge ---------------------------------------------------------------------------------

@@ -218,8 +218,13 @@ class ActivationUnit(wiring.Component):
             # Stage 4: the output, its code and overflow registered together.
             code_mid = Signal.like(self.code, name="code_mid", reset_less=True)
             m.d.sync += code_mid.eq(code_reg)
+            # Without a reset, the table's output register can be the block RAM's own
+            # (rnnrtl.ecp5_pack on ECP5; vendor tools do the same).
+            o_reg = Signal.like(self.o, name="o_reg", reset_less=True)
+            code_out = Signal.like(self.code, name="code_out", reset_less=True)
             with m.If(out_valid):
-                m.d.sync += [self.o.eq(out), self.code.eq(code_mid)]
+                m.d.sync += [o_reg.eq(out), code_out.eq(code_mid)]
+            m.d.comb += [self.o.eq(o_reg), self.code.eq(code_out)]
             m.d.sync += [self.o_valid.eq(out_valid), self.overflow.eq(out_over)]
         else:
             with m.If(self.i_valid):

@@ -429,7 +429,12 @@ class MatVec(wiring.Component):
                     # Segment s takes MAC cycles k0..k1; decoded at the operand stage, used two
                     # cycles later when their products arrive.
                     en, first = Signal(name=f"en{mi}_{s}"), Signal(name=f"first{mi}_{s}")
-                    m.d.comb += [en.eq(active_m & (km >= k0) & (km <= k1)), first.eq(km == k0)]
+                    in_seg = active_m
+                    if k0 > 0:                       # (comparisons that always hold are left out)
+                        in_seg = in_seg & (km >= k0)
+                    if k1 < (1 << len(km)) - 1:
+                        in_seg = in_seg & (km <= k1)
+                    m.d.comb += [en.eq(in_seg), first.eq(km == k0)]
                     en, first = delay(m, en, 2, f"en{mi}_{s}_d"), delay(m, first, 2, f"first{mi}_{s}_d")
                     seg = seg_sig[mi][s]
                     with m.If(en):

@@ -1,10 +1,12 @@
-"""Pack fabric registers into ECP5 ``MULT18X18D`` cells of a synthesised yosys JSON netlist.
+"""Pack fabric registers into the hard blocks of a synthesised ECP5 yosys JSON netlist.
 
-yosys 0.70's ``synth_ecp5`` maps every multiplier to a ``MULT18X18D`` with its input and output
-registers off (``REG_*_CLK = "NONE"``), so a registered product (``MatVec`` at reuse > 1 registers
-its operands and its product) still runs fabric flip-flop -> DSP -> fabric flip-flop, and the
-routing into and out of the DSP row dominates the clock period. :func:`pack_dsp_registers` moves
-those flip-flops into the DSP:
+yosys 0.70's ``synth_ecp5`` leaves the registers of ``MULT18X18D`` and ``DP16KD`` cells off, so a
+registered product (``MatVec`` at reuse > 1 registers its operands and its product) still runs
+fabric flip-flop -> DSP -> fabric flip-flop, and a registered table read runs block RAM ->
+fabric flip-flop with the block RAM's slow unregistered clock-to-out in the same cycle. Routing
+into and out of the hard blocks then dominates the clock period.
+
+:func:`pack_dsp_registers` moves flip-flops into each DSP:
 
 * input side (``A`` or ``B``): every non-constant bit is the ``Q`` of a ``TRELLIS_FF`` whose only
   loads are this DSP's pins of that side and whose ``DI`` does not come straight from a block RAM
@@ -12,6 +14,11 @@ those flip-flops into the DSP:
   flip-flops' ``DI`` and the side's ``REG_INPUT*`` register takes their clock, enable and reset;
 * output side: every ``P`` bit that has loads drives exactly one ``TRELLIS_FF`` ``DI`` and nothing
   else; those flip-flops are removed, their ``Q`` nets driven by ``P``, and ``REG_OUTPUT`` is on.
+
+:func:`pack_ebr_output_registers` moves the flip-flops behind each read port of a ``DP16KD``
+into its output register (``REGMODE = OUTREG``): every loaded data-out bit of the port drives
+exactly one ``TRELLIS_FF`` ``DI`` and nothing else, clocked by the port's clock, without a reset;
+their enable becomes the port's output clock enable (``OCE``).
 
 A flip-flop qualifies when it resets to 0 (``REGSET = RESET``), its reset is synchronous
 (``SRMODE = LSR_OVER_CE``, as the DSP's ``RESETMODE = SYNC``) and its clock is not inverted. The
@@ -23,7 +30,7 @@ did after its first clock).
 
 from __future__ import annotations
 
-__all__ = ["pack_dsp_registers", "pack_dsp_registers_file"]
+__all__ = ["pack_dsp_registers", "pack_ebr_output_registers", "pack_registers_file"]
 
 _SIDES = {"A": "REG_INPUTA", "B": "REG_INPUTB"}
 #: Cells whose output a fabric flip-flop should keep registering: moving that flip-flop into the
@@ -136,15 +143,50 @@ def pack_dsp_registers(netlist: dict) -> int:
     return packed
 
 
-def pack_dsp_registers_file(path) -> int:
-    """:func:`pack_dsp_registers` on a yosys JSON file, rewritten in place."""
+def pack_ebr_output_registers(netlist: dict) -> int:
+    """Pack the register behind each read port of every ``DP16KD`` of ``netlist`` into the port's
+    output register (in place); returns how many ports were packed."""
+    packed = 0
+    for module in netlist.get("modules", {}).values():
+        cells = module.get("cells", {})
+        rams = [n for n, c in cells.items() if c.get("type") == "DP16KD"]
+        if not rams:
+            continue
+        nets = _Nets(module)
+        removed = set()
+        for name in rams:
+            ram = cells[name]
+            par, con = ram.setdefault("parameters", {}), ram["connections"]
+            for port in "AB":
+                if par.get(f"REGMODE_{port}", "NOREG").strip() != "NOREG" or \
+                        con.get(f"OCE{port}", ["1"])[0] != "1" or con.get(f"RST{port}", ["0"])[0] != "0":
+                    continue
+                found = _output_flops(cells, nets, removed, con, f"DO{port}", 18)
+                if found is None or found[1]["CLK"] != con.get(f"CLK{port}", ["0"])[0] or \
+                        found[1]["RST"] != "0":
+                    continue
+                for i, ff in found[0].items():
+                    con[f"DO{port}{i}"] = list(cells[ff]["connections"]["Q"])
+                    removed.add(ff)
+                con[f"OCE{port}"] = [found[1]["CE"]]
+                par[f"REGMODE_{port}"] = "OUTREG"
+                packed += 1
+        for name in removed:
+            del cells[name]
+    return packed
+
+
+def pack_registers_file(path) -> tuple[int, int]:
+    """:func:`pack_ebr_output_registers` then :func:`pack_dsp_registers` on a yosys JSON file,
+    rewritten in place; returns the two counts (block RAM ports, DSP registers)."""
     import json
     from pathlib import Path
     path = Path(path)
     netlist = json.loads(path.read_text())
-    count = pack_dsp_registers(netlist)
+    ebr = pack_ebr_output_registers(netlist)
+    dsp = pack_dsp_registers(netlist)
     path.write_text(json.dumps(netlist))
-    return count
+    return ebr, dsp
 
 
 def _input_flops(cells, nets: _Nets, removed: set, name: str, con: dict, side: str):
@@ -170,11 +212,12 @@ def _input_flops(cells, nets: _Nets, removed: set, name: str, con: dict, side: s
     return (ffs, ctl) if ffs else None
 
 
-def _output_flops(cells, nets: _Nets, removed: set, con: dict):
-    """``({P index: flip-flop}, controls)`` of the register on the DSP's product, or ``None``."""
+def _output_flops(cells, nets: _Nets, removed: set, con: dict, pins: str = "P", count: int = 36):
+    """``({pin index: flip-flop}, controls)`` of the register on a hard block's output bits
+    ``<pins>0 .. <pins><count-1>`` (a DSP's product, a block RAM port's data), or ``None``."""
     ffs, ctl = {}, None
-    for i in range(36):
-        bit = con.get(f"P{i}", ["x"])[0]
+    for i in range(count):
+        bit = con.get(f"{pins}{i}", ["x"])[0]
         loads = nets.loads.get(bit, []) if _is_net(bit) else []
         if not loads:
             continue
@@ -216,13 +259,14 @@ def _pack_one(cells, nets: _Nets, removed: set, name: str, dsp: dict) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m rnnrtl.ecp5_dsp NETLIST.json``: pack in place (a step of the ECP5 board build)."""
+    """``python -m rnnrtl.ecp5_pack NETLIST.json``: pack in place (a step of the ECP5 board build)."""
     import argparse
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("netlist")
     args = ap.parse_args(argv)
-    count = pack_dsp_registers_file(args.netlist)
-    print(f"rnnrtl.ecp5_dsp: {count} MULT18X18D registers packed in {args.netlist}")
+    ebr, dsp = pack_registers_file(args.netlist)
+    print(f"rnnrtl.ecp5_pack: {ebr} DP16KD output registers and {dsp} MULT18X18D registers packed "
+          f"in {args.netlist}")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""``pack_dsp_registers`` on netlists that yosys's ``synth_ecp5`` made from small Amaranth designs."""
+"""``rnnrtl.ecp5_pack`` on netlists that yosys's ``synth_ecp5`` made from small Amaranth designs."""
 
 import json
 import subprocess
@@ -9,7 +9,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from rnnrtl.build import _tool
-from rnnrtl.ecp5_dsp import pack_dsp_registers
+from rnnrtl.ecp5_pack import pack_dsp_registers, pack_ebr_output_registers
+from amaranth.lib.memory import Memory
 
 class RegisteredProduct(wiring.Component):
     """``p = a_reg * b_reg`` registered, the operands registered under ``en``; ``tap`` exposes
@@ -35,9 +36,9 @@ class RegisteredProduct(wiring.Component):
         return m
 
 
-def _synth(tmp_path, shared: bool) -> dict:
-    (tmp_path / "top.v").write_text(verilog.convert(RegisteredProduct(shared), name="top",
-                                                    emit_src=False))
+def _synth(tmp_path, shared: bool = False, design=None) -> dict:
+    design = design if design is not None else RegisteredProduct(shared)
+    (tmp_path / "top.v").write_text(verilog.convert(design, name="top", emit_src=False))
     script = "read_verilog top.v\nsynth_ecp5 -top top -json top.json\n"
     (tmp_path / "s.ys").write_text(script)
     subprocess.run([_tool("yosys"), "-q", "-s", "s.ys"], cwd=tmp_path, check=True)
@@ -76,3 +77,52 @@ def test_a_register_with_other_loads_stays_in_the_fabric(tmp_path):
     (dsp,) = _cells(netlist, "MULT18X18D")
     assert dsp["parameters"].get("REG_INPUTA_CLK", "NONE") == "NONE"
     assert dsp["parameters"]["REG_INPUTB_CLK"] == "CLK0"
+
+
+class RegisteredTableRead(wiring.Component):
+    """A 1024 x 9 ROM read through a synchronous port, its data registered under ``en`` (the
+    ActivationUnit's table and output stages); ``reset``: that register has a reset; ``tap``:
+    the ROM's data also feeds other logic."""
+    addr: In(10)
+    en: In(1)
+    o: Out(9)
+    tap: Out(1)
+
+    def __init__(self, *, reset: bool = False, tap: bool = False):
+        self.reset, self.tap_data = reset, tap
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rom = rom = Memory(shape=9, depth=1024, init=[(7 * i) % 509 for i in range(1024)])
+        port = rom.read_port()
+        out = Signal(9, reset_less=not self.reset)
+        m.d.comb += [port.addr.eq(self.addr), self.o.eq(out)]
+        with m.If(self.en):
+            m.d.sync += out.eq(port.data)
+        if self.tap_data:
+            m.d.comb += self.tap.eq(port.data.any())
+        return m
+
+
+def test_table_read_register_moves_into_the_block_ram(tmp_path):
+    netlist = _synth(tmp_path, design=RegisteredTableRead())
+    ffs_before = len(_cells(netlist, "TRELLIS_FF"))
+    (ram,) = _cells(netlist, "DP16KD")
+    port = "A" if any(isinstance(ram["connections"][f"DOA{i}"][0], int) for i in range(9)) else "B"
+    en = netlist["modules"]["top"]["ports"]["en"]["bits"][0]
+    o = netlist["modules"]["top"]["ports"]["o"]["bits"]
+    assert pack_ebr_output_registers(netlist) == 1
+    (ram,) = _cells(netlist, "DP16KD")
+    assert ram["parameters"][f"REGMODE_{port}"] == "OUTREG"
+    assert ram["connections"][f"OCE{port}"] == [en]           # the register's enable
+    assert ffs_before - len(_cells(netlist, "TRELLIS_FF")) == 9
+    assert sorted(ram["connections"][f"DO{port}{i}"][0] for i in range(9)) == sorted(o)
+
+
+def test_table_read_register_with_a_reset_or_a_shared_data_bit_stays(tmp_path):
+    for design in (RegisteredTableRead(reset=True), RegisteredTableRead(tap=True)):
+        netlist = _synth(tmp_path, design=design)
+        assert pack_ebr_output_registers(netlist) == 0
+        (ram,) = _cells(netlist, "DP16KD")
+        assert {ram["parameters"]["REGMODE_A"], ram["parameters"]["REGMODE_B"]} == {"NOREG"}
