@@ -40,6 +40,10 @@ PRESETS = {
     "jet-ecp5": ("jet-lstm", {"reuse": 1, "pipeline": "deep", "adder_fanin": 2, "layers": {
         "lstm": {"reuse_input": 24, "reuse_recurrent": 27},
         "dense": {"reuse": 160}, "dense_1": {"reuse": 64}}}),
+    # Fewer multipliers (60 cell products + 10 + 20 + 9 = 99): less crowding around the DSP rows.
+    "jet-ecp5-r80": ("jet-lstm", {"reuse": 1, "pipeline": "deep", "adder_fanin": 2, "layers": {
+        "lstm": {"reuse_input": 48, "reuse_recurrent": 80},
+        "dense": {"reuse": 160}, "dense_1": {"reuse": 64}}}),
     # Reuse 16 with two sequences interleaved: a job every 16 cycles, a step of each sequence
     # every 26, so II = 100 steps x 16 = 1,600 cycles with 4,645 multipliers. The Dense layers run
     # once per sequence, so they can reuse each multiplier hundreds of times.

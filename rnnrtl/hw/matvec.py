@@ -55,6 +55,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType, Overflow, requantize, requantize_value, shift_round
+from .adder_tree import adder_tree, tree_stages
 from .common import delay
 
 __all__ = ["MatVec"]
@@ -84,14 +85,6 @@ def _check_int(value, what, lo, hi=None):
         valid = f"{lo}..{hi}" if hi is not None else f">= {lo}"
         raise ValueError(f"{what} {value} is out of range; valid: {valid}")
     return value
-
-
-def _tree_stages(leaves: int, fanin: int) -> int:
-    stages = 0
-    while leaves > 1:
-        leaves = -(-leaves // fanin)
-        stages += 1
-    return stages
 
 
 class MatVec(wiring.Component):
@@ -263,8 +256,7 @@ class MatVec(wiring.Component):
         self._out_type = IntType.for_range(min(min(row_lo), 0), max(max(row_hi), 0), self._frac, True)
         leaves = max(len(row_segments[j]) + (self._bias is not None) + (self._addend_type is not None)
                      for j in range(rows))
-        # At least one stage: the last stage is the held output register.
-        self._tree_stages = max(1, _tree_stages(leaves, self._tree_fanin))
+        self._tree_stages = tree_stages(leaves, self._tree_fanin)
 
     def _term_bounds(self, w, xlo, xhi):
         """Range of the term ``w * x`` enters its segment as (at :attr:`_term_frac`)."""
@@ -474,35 +466,8 @@ class MatVec(wiring.Component):
                 row.append((addend_reg[j] << a_shift, a_lo, a_hi))
             terms.append(row)
 
-        valid = seg_valid
-        fanin = self._tree_fanin
-        for stage in range(self._tree_stages):
-            new_terms = []
-            for j, row in enumerate(terms):
-                new_row = []
-                for g in range(0, len(row), fanin):
-                    group = row[g:g + fanin]
-                    lo, hi = sum(t[1] for t in group), sum(t[2] for t in group)
-                    t = IntType.for_range(min(lo, 0), max(hi, 0), 0, True)
-                    reg = Signal(signed(t.width), name=f"t{stage}_{j}_{g // fanin}",
-                                 reset_less=stage < self._tree_stages - 1)
-                    total = group[0][0]
-                    for value, _, _ in group[1:]:
-                        total = total + value
-                    if stage == self._tree_stages - 1:
-                        with m.If(valid):  # the output register holds y until the next result
-                            m.d.sync += reg.eq(total)
-                    else:  # inner stages run free: no enable net reaching every register
-                        m.d.sync += reg.eq(total)
-                    new_row.append((reg, lo, hi))
-                new_terms.append(new_row)
-            terms = new_terms
-            next_valid = Signal(name=f"v{stage}")
-            m.d.sync += next_valid.eq(valid)
-            valid = next_valid
-
-        for j, row in enumerate(terms):
-            (value, _, _), = row
+        sums, valid = adder_tree(m, terms, fanin=self._tree_fanin, valid=seg_valid)
+        for j, value in enumerate(sums):
             m.d.comb += self.y[j].eq(value)
         m.d.comb += self.done.eq(valid)
         return m

@@ -1,0 +1,59 @@
+"""The pipelined adder tree that reduces each row of a :class:`~rnnrtl.hw.matvec.MatVec` to one sum.
+
+Each row is a list of terms ``(value, lo, hi)``: an Amaranth value and the exact range of the
+integers it can hold. A stage adds groups of ``fanin`` consecutive terms into one register sized
+from the group's summed range, so nothing ever wraps. Inner stages load every cycle (no enable
+net over every register); only the last stage, the result, loads when its ``valid`` flag says so
+and holds until the next one.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Signal, signed
+
+from ..fixed import IntType
+
+__all__ = ["tree_stages", "adder_tree"]
+
+
+def tree_stages(leaves: int, fanin: int) -> int:
+    """Register stages that reduce ``leaves`` terms ``fanin`` at a time to one (at least one: the
+    result register)."""
+    stages = 0
+    while leaves > 1:
+        leaves = -(-leaves // fanin)
+        stages += 1
+    return max(1, stages)
+
+
+def adder_tree(m, rows, *, fanin: int, valid, name: str = "t"):
+    """Build the tree in module ``m``; ``rows`` are lists of ``(value, lo, hi)`` terms and ``valid``
+    is high in the cycle their values are to be summed. Returns ``(sums, done)``: one held
+    register per row and the flag that is high in the cycle they first hold the result,
+    :func:`tree_stages` cycles after ``valid``."""
+    stages = tree_stages(max(len(row) for row in rows), fanin)
+    for stage in range(stages):
+        last = stage == stages - 1
+        new_rows = []
+        for j, row in enumerate(rows):
+            new_row = []
+            for g in range(0, len(row), fanin):
+                group = row[g:g + fanin]
+                lo, hi = sum(t[1] for t in group), sum(t[2] for t in group)
+                t = IntType.for_range(min(lo, 0), max(hi, 0), 0, True)
+                reg = Signal(signed(t.width), name=f"{name}{stage}_{j}_{g // fanin}", reset_less=not last)
+                total = group[0][0]
+                for value, _, _ in group[1:]:
+                    total = total + value
+                if last:
+                    with m.If(valid):
+                        m.d.sync += reg.eq(total)
+                else:
+                    m.d.sync += reg.eq(total)
+                new_row.append((reg, lo, hi))
+            new_rows.append(new_row)
+        rows = new_rows
+        next_valid = Signal(name=f"v{stage}")
+        m.d.sync += next_valid.eq(valid)
+        valid = next_valid
+    return [row[0][0] for row in rows], valid
