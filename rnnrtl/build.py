@@ -23,7 +23,9 @@ Before yosys maps memories, every ROM read by more than two ports (an activation
 all lanes of a layer at once) is replicated per port pair (:func:`split_rom_ports`), as vendor tools
 do; yosys 0.70 would otherwise build it from logic or crash. yosys runs ``synth_xilinx`` with
 ``-flatten``: on Amaranth's hierarchical Verilog its ``abc9`` step otherwise fails an internal
-assertion.
+assertion; and its coarse step runs without ``share`` (SAT-based resource sharing, which took over
+half an hour on an LSTM(128) core and finds nothing to share in a MatVec). A core written with its
+RTLIL (``Design.write(rtlil=True)``, as :func:`read_core` does for a Design) is read from that.
 
 YoWASP tools cannot see ``/tmp`` by absolute path: every tool runs with its build folder as the
 working directory and relative file names.
@@ -751,7 +753,12 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     read_core_cmds = core.read_commands(folder)
     if family in ("xc7", "xcup"):
         synth = f"synth_xilinx -family {family} -top {top} -noiopad -flatten"
-        first = [*read_core_cmds, f"{synth} -run begin:map_memory",
+        # synth_xilinx's coarse step without ``share``: its SAT-based resource sharing ran for
+        # more than half an hour on the LSTM(128) core, and a MatVec has nothing to share (one
+        # multiplier per block, by design).
+        coarse = ["techmap -map +/cmp2lut.v -map +/cmp2lcu.v -D LUT_WIDTH=6", "alumacc", "opt",
+                  "memory -nomap", "opt_clean"]
+        first = [*read_core_cmds, f"{synth} -run begin:coarse", *coarse,
                  f"select {top}", "write_json -selected coarse.json"]
         second = _LIBS["xilinx"] + ["read_json coarse_split.json", f"hierarchy -top {top}",
                                     MULTIPORT_ROM_FIX, f"{synth} -run map_memory:"]
