@@ -9,9 +9,11 @@ into and out of the hard blocks then dominates the clock period.
 :func:`pack_dsp_registers` moves flip-flops into each DSP:
 
 * input side (``A`` or ``B``): every non-constant bit is the ``Q`` of a ``TRELLIS_FF`` whose only
-  loads are this DSP's pins of that side and whose ``DI`` does not come straight from a block RAM
-  or DSP (that flip-flop is the block's output register and stays); the pins are rewired to the
-  flip-flops' ``DI`` and the side's ``REG_INPUT*`` register takes their clock, enable and reset;
+  loads are DSP operand pins (yosys merges equal operand registers of several multipliers into
+  one; each DSP then gets a copy) and whose ``DI`` does not come straight from a block RAM or DSP
+  (that flip-flop is the block's output register and stays); the pins are rewired to the
+  flip-flops' ``DI``, the side's ``REG_INPUT*`` register takes their clock, enable and reset,
+  and a flip-flop goes once no pin reads it;
 * output side: every ``P`` bit that has loads drives exactly one ``TRELLIS_FF`` ``DI`` and nothing
   else; those flip-flops are removed, their ``Q`` nets driven by ``P``, and ``REG_OUTPUT`` is on.
 
@@ -203,13 +205,19 @@ def _input_flops(cells, nets: _Nets, removed: set, name: str, con: dict, side: s
         ff = cells[drv[0]]
         source = nets.driver.get(ff["connections"]["DI"][0])
         ctl = _joined(ctl, ff) if ff["type"] == "TRELLIS_FF" else None
-        if ctl is None or not all(load[0] == name and load[1][:1] == side and load[1][1:].isdigit()
-                                  for load in nets.loads.get(bit, [])):
+        if ctl is None or not all(_is_dsp_operand(cells, load) for load in nets.loads.get(bit, [])):
             return None
         if source is not None and source[0] is not None and cells[source[0]]["type"] in _HARD_BLOCKS:
             return None                                         # that block's output register
         ffs[bit] = drv[0]
     return (ffs, ctl) if ffs else None
+
+
+def _is_dsp_operand(cells, load) -> bool:
+    """Whether ``load`` (cell, pin) is an operand pin (``A*`` / ``B*``) of a ``MULT18X18D``."""
+    cell, pin = load
+    return cell is not None and cells[cell]["type"] == "MULT18X18D" and pin[:1] in _SIDES \
+        and pin[1:].isdigit()
 
 
 def _output_flops(cells, nets: _Nets, removed: set, con: dict, pins: str = "P", count: int = 36):
@@ -242,9 +250,12 @@ def _pack_one(cells, nets: _Nets, removed: set, name: str, dsp: dict) -> int:
             continue
         ffs = found[0]
         for pin in (f"{side}{i}" for i in range(18)):
-            if con[pin][0] in ffs:
-                con[pin] = list(cells[ffs[con[pin][0]]]["connections"]["DI"])
-        removed.update(ffs.values())
+            bit = con[pin][0]
+            if bit in ffs:
+                con[pin] = list(cells[ffs[bit]]["connections"]["DI"])
+                nets.loads[bit].remove((name, pin))
+                if not nets.loads[bit]:     # the flip-flop fed only packed operand registers
+                    removed.add(ffs[bit])
         count += 1
     found = _output_flops(cells, nets, removed, con)
     if found is not None and controls.place("REG_OUTPUT", found[1]):

@@ -79,6 +79,36 @@ def test_a_register_with_other_loads_stays_in_the_fabric(tmp_path):
     assert dsp["parameters"]["REG_INPUTB_CLK"] == "CLK0"
 
 
+class TwoProductsOneOperand(wiring.Component):
+    """``p = a_reg * b_reg`` and ``q = a_reg * c_reg``: one operand register read by two
+    multipliers (as yosys leaves MatVec operand registers it merged)."""
+    a: In(signed(12))
+    b: In(signed(10))
+    c: In(signed(10))
+    p: Out(signed(22))
+    q: Out(signed(22))
+
+    def elaborate(self, platform):
+        m = Module()
+        a_reg, b_reg, c_reg = Signal(signed(12)), Signal(signed(10)), Signal(signed(10))
+        m.d.sync += [a_reg.eq(self.a), b_reg.eq(self.b), c_reg.eq(self.c),
+                     self.p.eq(a_reg * b_reg), self.q.eq(a_reg * c_reg)]
+        return m
+
+
+def test_an_operand_register_read_by_two_multipliers_is_copied_into_both(tmp_path):
+    netlist = _synth(tmp_path, design=TwoProductsOneOperand())
+    ffs_before = len(_cells(netlist, "TRELLIS_FF"))
+    assert pack_dsp_registers(netlist) == 6          # A, B and the output of both
+    dsps = _cells(netlist, "MULT18X18D")
+    assert len(dsps) == 2
+    a_inputs = [{d["connections"][f"A{i}"][0] for i in range(12)} for d in dsps]
+    a_port = set(netlist["modules"]["top"]["ports"]["a"]["bits"])
+    assert a_inputs[0] == a_inputs[1] == a_port       # both read the port, each registers it
+    assert all(d["parameters"]["REG_INPUTA_CLK"] == "CLK0" for d in dsps)
+    assert ffs_before - len(_cells(netlist, "TRELLIS_FF")) == 12 + 2 * 10 + 2 * 22
+
+
 class RegisteredTableRead(wiring.Component):
     """A 1024 x 9 ROM read through a synchronous port, its data registered under ``en`` (the
     ActivationUnit's table and output stages); ``reset``: that register has a reset; ``tap``:
