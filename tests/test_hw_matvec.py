@@ -105,8 +105,9 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("spacing", ["back-to-back", "sparse"])
-@pytest.mark.parametrize("registered_start", [False, True], ids=["", "registered-start"])
-def test_matvec(case, spacing, registered_start):
+@pytest.mark.parametrize("registered_start, deep_operands", [(False, False), (True, False), (True, True)],
+                         ids=["", "registered-start", "deep"])
+def test_matvec(case, spacing, registered_start, deep_operands):
     name, rows, cols, x_type, wbits, wfrac, reuse, fanin, bias_spec, addend_type = case
     rng = random.Random(f"{name}-{spacing}")
     W = np.array([[rng.randint(-(1 << (wbits - 1)), (1 << (wbits - 1)) - 1) for _ in range(cols)]
@@ -119,10 +120,11 @@ def test_matvec(case, spacing, registered_start):
         bias = np.array([rng.randint(-(1 << (bbits - 1)), (1 << (bbits - 1)) - 1) for _ in range(rows)])
     dut = MatVec(weights=W, weight_frac=wfrac, x_type=x_type, reuse=reuse, bias=bias,
                  bias_frac=bias_frac, addend_type=addend_type, tree_fanin=fanin,
-                 registered_start=registered_start)
+                 registered_start=registered_start, deep_operands=deep_operands)
 
     assert dut.ii == reuse
-    assert dut.latency == reuse + 3 * (reuse > 1) + dut.tree_stages + registered_start
+    assert dut.latency == reuse + 3 * (reuse > 1) + dut.tree_stages + registered_start \
+        + (deep_operands and reuse > 1)
     assert dut.multipliers == math.ceil(rows * cols / reuse)
     fracs = [x_type.frac + wfrac] + ([bias_frac] if bias is not None else []) + \
             ([addend_type.frac] if addend_type is not None else [])
@@ -206,6 +208,7 @@ def test_latency_formula():
     (dict(addend_type="int8"), TypeError, r"addend_type"),
     (dict(weight_frac="3"), TypeError, r"weight_frac"),
     (dict(registered_start=1), TypeError, r"registered_start must be a bool"),
+    (dict(deep_operands="yes"), TypeError, r"deep_operands must be a bool"),
 ])
 def test_bad_arguments(kwargs, error, match):
     args = dict(weights=np.ones((2, 3), dtype=int), weight_frac=0, x_type=IntType(4, True, 0))

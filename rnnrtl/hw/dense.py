@@ -44,7 +44,8 @@ class DenseLayer(wiring.Component):
         self.matvec = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
                                 reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
                                 product_fmt=layer.product_fmt,
-                                registered_start=layer.schedule.pipeline == "deep")
+                                registered_start=layer.schedule.pipeline == "deep",
+                                deep_operands=layer.schedule.pipeline == "deep")
         activation, self.softmax = layer.activation, None
         if activation.softmax is not None:  # pre, then the softmax tables
             self.softmax = SoftmaxUnit(softmax=activation.softmax, lanes=layer.units)

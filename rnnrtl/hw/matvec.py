@@ -110,6 +110,10 @@ class MatVec(wiring.Component):
         ``start``, ``x`` and ``addend`` go through one register before anything else, so a
         caller's combinational ``start`` drives one flip-flop instead of every operand register
         (all cycles below shift by one; :attr:`latency` is one more).
+    deep_operands : bool
+        With ``reuse > 1``: the weight chosen by the MAC cycle and the ``x`` lane are registered
+        twice (in the fabric, then in the multiplier's input register), so the weight ROM's logic
+        and the route into the DSP are in different cycles; :attr:`latency` is one more.
 
     Ports
     -----
@@ -126,7 +130,8 @@ class MatVec(wiring.Component):
     """
 
     def __init__(self, *, weights, weight_frac, x_type, reuse=1, bias=None, bias_frac=None,
-                 addend_type=None, tree_fanin=4, product_fmt=None, registered_start=False):
+                 addend_type=None, tree_fanin=4, product_fmt=None, registered_start=False,
+                 deep_operands=False):
         flat, shape = _int_array(weights, "weights", 2)
         rows, cols = shape
         if rows < 1 or cols < 1:
@@ -175,6 +180,9 @@ class MatVec(wiring.Component):
         if not isinstance(registered_start, bool):
             raise TypeError(f"registered_start must be a bool, got {registered_start!r}")
         self._registered_start = registered_start
+        if not isinstance(deep_operands, bool):
+            raise TypeError(f"deep_operands must be a bool, got {deep_operands!r}")
+        self._deep_operands = deep_operands and reuse > 1
         self._plan()
 
         sig = {
@@ -189,14 +197,14 @@ class MatVec(wiring.Component):
 
     @classmethod
     def of(cls, weights, *, x_type, reuse, bias=None, rows=slice(None), addend_type=None,
-           tree_fanin=4, product_fmt=None, registered_start=False) -> "MatVec":
+           tree_fanin=4, product_fmt=None, registered_start=False, deep_operands=False) -> "MatVec":
         """A MatVec of IR :class:`~rnnrtl.ir.Weights` (rows ``rows`` of them) and an optional IR
         bias, taking their codes and fractional bits from the IR (``product_fmt``: the layer's)."""
         return cls(weights=weights.codes[rows], weight_frac=weights.fmt.frac_bits, x_type=x_type,
                    reuse=reuse, bias=None if bias is None else bias.codes[rows],
                    bias_frac=None if bias is None else bias.fmt.frac_bits,
                    addend_type=addend_type, tree_fanin=tree_fanin, product_fmt=product_fmt,
-                   registered_start=registered_start)
+                   registered_start=registered_start, deep_operands=deep_operands)
 
     # -- the schedule, computed without hardware ---------------------------------------------------
 
@@ -340,8 +348,9 @@ class MatVec(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from ``start`` to ``done``: ``reuse + 3 * (reuse > 1) + tree_stages``, plus one
-        with :attr:`registered_start`."""
-        return self._reuse + 3 * (self._reuse > 1) + self._tree_stages + self._registered_start
+        with :attr:`registered_start` and one with ``deep_operands`` (at ``reuse > 1``)."""
+        return (self._reuse + 3 * (self._reuse > 1) + self._tree_stages + self._registered_start
+                + self._deep_operands)
 
     # -- hardware ----------------------------------------------------------------------------------
 
@@ -404,12 +413,18 @@ class MatVec(wiring.Component):
                 prod = Signal(signed(IntType.for_range(min(min(w * xlo, w * xhi) for w in ws),
                                                        max(max(w * xlo, w * xhi) for w in ws), 0,
                                                        True).width), name=f"p{mi}", reset_less=True)
-                m.d.sync += [xsel.eq(rot[(mi * R) % cols]), prod.eq(xsel * wsel)]  # the multiplier
-                m.d.sync += wsel.eq(ws[0])
+                wrom = Signal.like(wsel, name=f"wrom{mi}", init=ws[0], reset_less=True) \
+                    if self._deep_operands else wsel
+                m.d.sync += wrom.eq(ws[0])
                 with m.Switch(km):
                     for (kk, _, _, w) in block:
                         with m.Case(kk):
-                            m.d.sync += wsel.eq(w)
+                            m.d.sync += wrom.eq(w)
+                lane = rot[(mi * R) % cols]
+                if self._deep_operands:
+                    lane = delay(m, lane, 1, f"xpre{mi}")
+                    m.d.sync += wsel.eq(wrom)
+                m.d.sync += [xsel.eq(lane), prod.eq(xsel * wsel)]  # the multiplier
                 term = prod
                 if self._product_fmt is not None:
                     # The registered product cast into product_fmt on its way into the segment
@@ -427,12 +442,13 @@ class MatVec(wiring.Component):
                     if k1 < (1 << len(km)) - 1:
                         in_seg = in_seg & (km <= k1)
                     m.d.comb += [en.eq(in_seg), first.eq(km == k0)]
-                    en, first = delay(m, en, 2, f"en{mi}_{s}_d"), delay(m, first, 2, f"first{mi}_{s}_d")
+                    en = delay(m, en, 2 + self._deep_operands, f"en{mi}_{s}_d")
+                    first = delay(m, first, 2 + self._deep_operands, f"first{mi}_{s}_d")
                     seg = seg_sig[mi][s]
                     with m.If(en):
                         m.d.sync += seg.eq(Mux(first, term, seg + term))
             # The last MAC cycle as its product is accumulated: segments are valid one cycle later.
-            last_acc = delay(m, last, 2, "last_acc")
+            last_acc = delay(m, last, 2 + self._deep_operands, "last_acc")
             seg_valid = Signal()
             m.d.sync += seg_valid.eq(last_acc)
 
@@ -451,6 +467,11 @@ class MatVec(wiring.Component):
                 addend_hold = Signal.like(self.addend, reset_less=True)
                 with m.If(last):
                     m.d.sync += addend_hold.eq(addend_reg)
+                if self._deep_operands:  # one more stage, so that reuse 2 still holds it long enough
+                    addend_mid = Signal.like(self.addend, reset_less=True)
+                    with m.If(delay(m, last, 1, "last_d")):
+                        m.d.sync += addend_mid.eq(addend_hold)
+                    addend_hold = addend_mid
                 addend_reg = Signal.like(self.addend, reset_less=True)
                 with m.If(last_acc):
                     m.d.sync += addend_reg.eq(addend_hold)

@@ -109,12 +109,13 @@ class RecurrentLayer(wiring.Component):
         projection and the loop's units, built but not elaborated."""
         self.layer = layer
         self.tree_fanin = tree_fanin
-        # deep: activation units of latency 4, the job scheduler's start registered once more
+        # deep: activation units of latency 4, the job scheduler's start registered once more,
+        # every MatVec's operands registered twice
         self.deep = layer.schedule.pipeline == "deep"
         self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
                                     reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
                                     product_fmt=getattr(layer, "product_fmt", None),
-                                    registered_start=self.deep)
+                                    registered_start=self.deep, deep_operands=self.deep)
         self._build_loop()
 
     def _state_layouts(self) -> dict:
