@@ -30,7 +30,9 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
   ``latency = R + 3 (R > 1) + tree_stages``; ``y`` is held until the next result. The inner tree
   stages load every cycle (no enable).
 * ``registered_start``: every cycle above is one later (``start``, ``x`` and ``addend`` registered
-  first).
+  first). ``deep_operands`` (``R > 1``): the operands pass one more register (the weight ROM's
+  output and the lane, in the fabric) before the multiplier's, so segments are valid one cycle
+  later.
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
