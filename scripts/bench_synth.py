@@ -13,8 +13,9 @@ run prints the table of all results (also ``results.md``) and redraws ``bench_sy
 
 Cost (2-core machine): the jet LSTM at reuse 40 takes ~20 s to write, ~2.5 min per Xilinx family in
 yosys, and ~30 min for ECP5 (most of it nextpnr placing and routing ~40k LUT4s); reuse 1 costs far
-more. The LSTM(128) at a reuse that fits a VU9P has ~4,600-6,700 multipliers: use --timing-only for it
-unless you have hours.
+more. The LSTM(128) at a reuse that fits a VU9P has ~4,600-6,700 multipliers: use --timing-only for it.
+(big-vu9p, xcup: 7 min to write, 11 min of yosys to DSP mapping (4,645 DSP48E2), then YoWASP's
+yosys ran out of its 32-bit WebAssembly memory in abc9 after another 33 min.)
 Targets checked: the jet LSTM within an ECP5-85F's 156 MULT18X18D at >= 150 MHz; the LSTM(128)
 within a VU9P's 6,840 DSPs at >= 100,000 sequences/s at 200 MHz (200e6 / II).
 """
