@@ -872,7 +872,7 @@ def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int):
         overrides["synth_opts"] = "-run begin:map_ram"
         overrides["script_after_synth"] = f"{MULTIPORT_ROM_FIX}\nsynth_ecp5 -top {name} -run map_ram:"
     if tgt.family == "ecp5":
-        # Between yosys and nextpnr: the flip-flops around each multiplier into its MULT18X18D.
+        # Between yosys and nextpnr: registers into the MULT18X18D and DP16KD cells (ecp5_pack).
         templates = list(platform._trellis_command_templates)
         pack = f'"{sys.executable}" -m rnnrtl.ecp5_pack {{{{name}}}}.json'
         platform._trellis_command_templates = [templates[0], pack, *templates[1:]]

@@ -120,61 +120,53 @@ class _Controls:
                 dirs[f"{kind}{k}"] = "input"
 
 
-def pack_dsp_registers(netlist: dict) -> int:
-    """Pack registers into every ``MULT18X18D`` of ``netlist`` (in place); returns how many DSP
-    registers (input A, input B, output) were packed."""
+def _pack_blocks(netlist: dict, cell_type: str, pack_one) -> int:
+    """Call ``pack_one(cells, nets, removed, name, cell)`` for every cell of ``cell_type`` in every
+    module of ``netlist``; flip-flops it adds to ``removed`` are deleted afterwards. Returns the
+    sum of what it returned."""
     packed = 0
     for module in netlist.get("modules", {}).values():
         cells = module.get("cells", {})
-        dsps = [n for n, c in cells.items() if c.get("type") == "MULT18X18D"]
-        if not dsps:
+        blocks = [n for n, c in cells.items() if c.get("type") == cell_type]
+        if not blocks:
             continue
         nets = _Nets(module)
         removed = set()
-        for name in dsps:
-            dsp = cells[name]
-            par, con = dsp.setdefault("parameters", {}), dsp["connections"]
-            if any(par.get(f"{reg}_CLK", "NONE").strip() != "NONE"
-                   for reg in ("REG_INPUTA", "REG_INPUTB", "REG_INPUTC", "REG_PIPELINE", "REG_OUTPUT")):
-                continue                                        # already registered: leave it
-            if any(_is_net(con.get(f"{kind}{k}", ["0"])[0]) for kind in _IDLE for k in range(4)):
-                continue                                        # control pins in use: leave it
-            packed += _pack_one(cells, nets, removed, name, dsp)
+        for name in blocks:
+            packed += pack_one(cells, nets, removed, name, cells[name])
         for name in removed:
             del cells[name]
     return packed
 
 
+def pack_dsp_registers(netlist: dict) -> int:
+    """Pack registers into every ``MULT18X18D`` of ``netlist`` (in place); returns how many DSP
+    registers (input A, input B, output) were packed."""
+    return _pack_blocks(netlist, "MULT18X18D", _pack_dsp)
+
+
 def pack_ebr_output_registers(netlist: dict) -> int:
     """Pack the register behind each read port of every ``DP16KD`` of ``netlist`` into the port's
     output register (in place); returns how many ports were packed."""
+    return _pack_blocks(netlist, "DP16KD", _pack_ebr)
+
+
+def _pack_ebr(cells, nets: _Nets, removed: set, name: str, ram: dict) -> int:
+    par, con = ram.setdefault("parameters", {}), ram["connections"]
     packed = 0
-    for module in netlist.get("modules", {}).values():
-        cells = module.get("cells", {})
-        rams = [n for n, c in cells.items() if c.get("type") == "DP16KD"]
-        if not rams:
+    for port in "AB":
+        if par.get(f"REGMODE_{port}", "NOREG").strip() != "NOREG" or \
+                con.get(f"OCE{port}", ["1"])[0] != "1" or con.get(f"RST{port}", ["0"])[0] != "0":
             continue
-        nets = _Nets(module)
-        removed = set()
-        for name in rams:
-            ram = cells[name]
-            par, con = ram.setdefault("parameters", {}), ram["connections"]
-            for port in "AB":
-                if par.get(f"REGMODE_{port}", "NOREG").strip() != "NOREG" or \
-                        con.get(f"OCE{port}", ["1"])[0] != "1" or con.get(f"RST{port}", ["0"])[0] != "0":
-                    continue
-                found = _output_flops(cells, nets, removed, con, f"DO{port}", 18)
-                if found is None or found[1]["CLK"] != con.get(f"CLK{port}", ["0"])[0] or \
-                        found[1]["RST"] != "0":
-                    continue
-                for i, ff in found[0].items():
-                    con[f"DO{port}{i}"] = list(cells[ff]["connections"]["Q"])
-                    removed.add(ff)
-                con[f"OCE{port}"] = [found[1]["CE"]]
-                par[f"REGMODE_{port}"] = "OUTREG"
-                packed += 1
-        for name in removed:
-            del cells[name]
+        found = _output_flops(cells, nets, removed, con, f"DO{port}", 18)
+        if found is None or found[1]["CLK"] != con.get(f"CLK{port}", ["0"])[0] or found[1]["RST"] != "0":
+            continue
+        for i, ff in found[0].items():
+            con[f"DO{port}{i}"] = list(cells[ff]["connections"]["Q"])
+            removed.add(ff)
+        con[f"OCE{port}"] = [found[1]["CE"]]
+        par[f"REGMODE_{port}"] = "OUTREG"
+        packed += 1
     return packed
 
 
@@ -240,8 +232,13 @@ def _output_flops(cells, nets: _Nets, removed: set, con: dict, pins: str = "P", 
     return (ffs, ctl) if ffs else None
 
 
-def _pack_one(cells, nets: _Nets, removed: set, name: str, dsp: dict) -> int:
-    con = dsp["connections"]
+def _pack_dsp(cells, nets: _Nets, removed: set, name: str, dsp: dict) -> int:
+    par, con = dsp.setdefault("parameters", {}), dsp["connections"]
+    if any(par.get(f"{reg}_CLK", "NONE").strip() != "NONE"
+           for reg in ("REG_INPUTA", "REG_INPUTB", "REG_INPUTC", "REG_PIPELINE", "REG_OUTPUT")):
+        return 0                                                # already registered: leave it
+    if any(_is_net(con.get(f"{kind}{k}", ["0"])[0]) for kind in _IDLE for k in range(4)):
+        return 0                                                # control pins in use: leave it
     controls = _Controls(dsp)
     count = 0
     for side, reg in _SIDES.items():

@@ -166,9 +166,8 @@ class ActivationUnit(wiring.Component):
         lanes = range(self._lanes)
         i, i_valid = self.i, self.i_valid
         if self._deep:
-            # Stage 1: the input in registers.
-            # Stages 1 to 3 load every cycle (no enable net over all lanes); the valid flag
-            # travels beside them and only the output stage holds.
+            # Stage 1: the input in registers. Stages 1 to 3 load every cycle (no enable net over
+            # all lanes); the valid flag travels beside them and only the output stage holds.
             i, i_valid = Signal.like(self.i, name="i_reg", reset_less=True), Signal(name="i_reg_valid")
             m.d.sync += [i.eq(self.i), i_valid.eq(self.i_valid)]
         overflows = []
