@@ -413,6 +413,29 @@ def shift_round_value(value, shift: int, mode: Rounding):
     return (value + Cat(k).as_unsigned()) >> shift
 
 
+def _out_of_range_value(value, dst: FixedFormat):
+    """``(value > dst.max_code, value < dst.min_code)`` for a value at least ``dst.width`` bits wide,
+    as bit tests rather than magnitude comparisons: a two's complement range is exceeded exactly
+    when the bits above it are not all copies of the sign, which is a reduction with no carry chain
+    (the comparisons cost two carry chains after the rounding adder's)."""
+    from amaranth.hdl import Const
+    n, w = len(value), dst.width
+    signed_src = value.shape().signed
+    sign = value[n - 1] if signed_src else Const(0, 1)
+    # ``value`` fits the dst's two's complement (or unsigned) range: the bits above it copy the sign.
+    top = w - 1 if dst.signed else w
+    upper = value[top:]
+    fits = ~(upper.any() & ~upper.all()) if signed_src else ~upper.any()
+    if len(upper) == 0:
+        fits = Const(1, 1)
+    too_high = ~sign & ~fits
+    too_low = sign & ~fits if dst.signed else sign
+    if dst.signed and dst.min_code == -dst.max_code:
+        # the symmetric range also excludes -2**(w-1), the one code whose low bits are all zero
+        too_low = too_low | (sign & fits & ~value[:w - 1].any())
+    return too_high, too_low
+
+
 def requantize_value(value, src_frac: int, dst: FixedFormat):
     """Amaranth half of :func:`requantize`.
 
@@ -430,8 +453,7 @@ def requantize_value(value, src_frac: int, dst: FixedFormat):
         shifted = shifted.as_signed() if is_signed else shifted.as_unsigned()
     shape = Shape(dst.width, dst.signed)
     lo, hi = dst.min_code, dst.max_code
-    too_high = shifted > hi
-    too_low = shifted < lo
+    too_high, too_low = _out_of_range_value(shifted, dst)
     overflow = too_high | too_low
     mode = dst.overflow
     if mode is Overflow.WRAP:
