@@ -10,8 +10,9 @@ into and out of the hard blocks then dominates the clock period.
 
 * input side (``A`` or ``B``): every non-constant bit is the ``Q`` of a ``TRELLIS_FF`` whose only
   loads are DSP operand pins (yosys merges equal operand registers of several multipliers into
-  one; each DSP then gets a copy) and whose ``DI`` does not come straight from a block RAM or DSP
-  (that flip-flop is the block's output register and stays); the pins are rewired to the
+  one; each DSP then gets a copy) and whose ``DI`` does not come straight from a block RAM or
+  DSP output without a register of its own (that flip-flop is then the block's output register
+  and stays; :func:`pack_ebr_output_registers` runs first); the pins are rewired to the
   flip-flops' ``DI``, the side's ``REG_INPUT*`` register takes their clock, enable and reset,
   and a flip-flop goes once no pin reads it;
 * output side: every ``P`` bit that has loads drives exactly one ``TRELLIS_FF`` ``DI`` and nothing
@@ -199,10 +200,26 @@ def _input_flops(cells, nets: _Nets, removed: set, name: str, con: dict, side: s
         ctl = _joined(ctl, ff) if ff["type"] == "TRELLIS_FF" else None
         if ctl is None or not all(_is_dsp_operand(cells, load) for load in nets.loads.get(bit, [])):
             return None
-        if source is not None and source[0] is not None and cells[source[0]]["type"] in _HARD_BLOCKS:
+        if source is not None and source[0] is not None and \
+                not _registered_output(cells[source[0]], source[1]):
             return None                                         # that block's output register
         ffs[bit] = drv[0]
     return (ffs, ctl) if ffs else None
+
+
+def _registered_output(cell: dict, pin: str) -> bool:
+    """Whether output ``pin`` of ``cell`` leaves a register, or is a fabric cell's: ``False`` for a
+    hard block's unregistered output (a ``DP16KD`` port without ``REGMODE = OUTREG``, a
+    ``MULT18X18D`` without ``REG_OUTPUT``, any ``ALU54B``), whose slow clock-to-out needs the
+    fabric flip-flop behind it to stay."""
+    par = cell.get("parameters", {})
+    if cell["type"] == "DP16KD":
+        return par.get(f"REGMODE_{pin[2:3]}", "NOREG").strip() == "OUTREG"   # DOA*, DOB*
+    if cell["type"] == "PDPW16KD":
+        return par.get("REGMODE", "NOREG").strip() == "OUTREG"
+    if cell["type"] == "MULT18X18D":
+        return par.get("REG_OUTPUT_CLK", "NONE").strip() != "NONE"
+    return cell["type"] not in _HARD_BLOCKS
 
 
 def _is_dsp_operand(cells, load) -> bool:
