@@ -79,10 +79,12 @@ class OutputQueue(wiring.Component):
         return m
 
 
-def delay(m, value, cycles: int, name: str = "d"):
-    """``value`` delayed by ``cycles`` register stages (``cycles = 0``: ``value`` itself)."""
+def delay(m, value, cycles: int, name: str = "d", *, reset_less: bool = False):
+    """``value`` delayed by ``cycles`` register stages (``cycles = 0``: ``value`` itself);
+    ``reset_less`` for a datapath delay line (registers without a reset, which can become a hard
+    block's own)."""
     for k in range(cycles):
-        reg = Signal.like(value, name=f"{name}_{k}")
+        reg = Signal.like(value, name=f"{name}_{k}", reset_less=reset_less)
         m.d.sync += reg.eq(value)
         value = reg
     return value

@@ -31,8 +31,9 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
   stages load every cycle (no enable).
 * ``registered_start``: every cycle above is one later (``start``, ``x`` and ``addend`` registered
   first). ``deep_operands`` (``R > 1``): the operands pass one more register (the weight ROM's
-  output and the lane, in the fabric) before the multiplier's, so segments are valid one cycle
-  later.
+  output and the lane, in the fabric) before the multiplier's, and the product one more after
+  it, so that the routes into and out of the DSP have cycles of their own: segments are valid
+  two cycles later.
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
@@ -115,7 +116,9 @@ class MatVec(wiring.Component):
     deep_operands : bool
         With ``reuse > 1``: the weight chosen by the MAC cycle and the ``x`` lane are registered
         twice (in the fabric, then in the multiplier's input register), so the weight ROM's logic
-        and the route into the DSP are in different cycles; :attr:`latency` is one more.
+        and the route into the DSP are in different cycles, and the product once more after the
+        multiplier's output register, so the route out of the DSP has a cycle of its own;
+        :attr:`latency` is two more.
 
     Ports
     -----
@@ -185,6 +188,9 @@ class MatVec(wiring.Component):
         if not isinstance(deep_operands, bool):
             raise TypeError(f"deep_operands must be a bool, got {deep_operands!r}")
         self._deep_operands = deep_operands and reuse > 1
+        #: Fabric registers around each multiplier (operands before, product after) besides the
+        #: DSP's own: 2 with deep_operands, else 0.
+        self._fabric_stages = 2 * self._deep_operands
         self._plan()
 
         sig = {
@@ -350,9 +356,9 @@ class MatVec(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from ``start`` to ``done``: ``reuse + 3 * (reuse > 1) + tree_stages``, plus one
-        with :attr:`registered_start` and one with ``deep_operands`` (at ``reuse > 1``)."""
+        with :attr:`registered_start` and two with ``deep_operands`` (at ``reuse > 1``)."""
         return (self._reuse + 3 * (self._reuse > 1) + self._tree_stages + self._registered_start
-                + self._deep_operands)
+                + self._fabric_stages)
 
     # -- hardware ----------------------------------------------------------------------------------
 
@@ -406,16 +412,18 @@ class MatVec(wiring.Component):
                 # decode a local counter instead of one counter fanned out to every multiplier.
                 km, active_m = self._mac_counter(m, start, f"k{mi}")
                 ws = [w for (_, _, _, w) in block]
-                # The weight register starts at (and outside the block's cycles holds) the block's
-                # first weight, so a bit equal in every weight of the block is a constant, not a
-                # flip-flop.
-                wsel = Signal(signed(IntType.for_range(min(ws), max(ws), 0, True).width), name=f"w{mi}",
-                              init=ws[0], reset_less=True)
+                # The weight register loads the block's first weight outside the block's cycles and
+                # starts with the bits that every weight of the block shares (others 0), so such a
+                # bit is a constant, not a flip-flop, and the others power up at 0 like a DSP's
+                # input register (rnnrtl.ecp5_pack moves them there).
+                w_width = IntType.for_range(min(ws), max(ws), 0, True).width
+                w_init = _shared_bits(ws, w_width)
+                wsel = Signal(signed(w_width), name=f"w{mi}", init=w_init, reset_less=True)
                 xsel = Signal(_shape(self._x_type), name=f"x{mi}", reset_less=True)
                 prod = Signal(signed(IntType.for_range(min(min(w * xlo, w * xhi) for w in ws),
                                                        max(max(w * xlo, w * xhi) for w in ws), 0,
                                                        True).width), name=f"p{mi}", reset_less=True)
-                wrom = Signal.like(wsel, name=f"wrom{mi}", init=ws[0], reset_less=True) \
+                wrom = Signal.like(wsel, name=f"wrom{mi}", init=w_init, reset_less=True) \
                     if self._deep_operands else wsel
                 m.d.sync += wrom.eq(ws[0])
                 with m.Switch(km):
@@ -424,14 +432,15 @@ class MatVec(wiring.Component):
                             m.d.sync += wrom.eq(w)
                 lane = rot[(mi * R) % cols]
                 if self._deep_operands:
-                    lane = delay(m, lane, 1, f"xpre{mi}")
+                    lane = delay(m, lane, 1, f"xpre{mi}", reset_less=True)
                     m.d.sync += wsel.eq(wrom)
                 m.d.sync += [xsel.eq(lane), prod.eq(xsel * wsel)]  # the multiplier
-                term = prod
+                # deep_operands: the product crosses to the fabric in a cycle of its own.
+                term = delay(m, prod, self._fabric_stages // 2, f"pf{mi}", reset_less=True)
                 if self._product_fmt is not None:
                     # The registered product cast into product_fmt on its way into the segment
                     # adder (a bit slice for TRN, one more adder for a rounding mode).
-                    cast = self._cast(prod)
+                    cast = self._cast(term)
                     term = Signal(cast.shape(), name=f"q{mi}")
                     m.d.comb += term.eq(cast)
                 for s, (_, k0, k1, _, _) in enumerate(segs):
@@ -444,13 +453,13 @@ class MatVec(wiring.Component):
                     if k1 < (1 << len(km)) - 1:
                         in_seg = in_seg & (km <= k1)
                     m.d.comb += [en.eq(in_seg), first.eq(km == k0)]
-                    en = delay(m, en, 2 + self._deep_operands, f"en{mi}_{s}_d")
-                    first = delay(m, first, 2 + self._deep_operands, f"first{mi}_{s}_d")
+                    en = delay(m, en, 2 + self._fabric_stages, f"en{mi}_{s}_d")
+                    first = delay(m, first, 2 + self._fabric_stages, f"first{mi}_{s}_d")
                     seg = seg_sig[mi][s]
                     with m.If(en):
                         m.d.sync += seg.eq(Mux(first, term, seg + term))
             # The last MAC cycle as its product is accumulated: segments are valid one cycle later.
-            last_acc = delay(m, last, 2 + self._deep_operands, "last_acc")
+            last_acc = delay(m, last, 2 + self._fabric_stages, "last_acc")
             seg_valid = Signal()
             m.d.sync += seg_valid.eq(last_acc)
 
@@ -469,9 +478,13 @@ class MatVec(wiring.Component):
                 addend_hold = Signal.like(self.addend, reset_less=True)
                 with m.If(last):
                     m.d.sync += addend_hold.eq(addend_reg)
-                if self._deep_operands:  # one more stage, so that reuse 2 still holds it long enough
-                    addend_mid = Signal.like(self.addend, reset_less=True)
-                    with m.If(delay(m, last, 1, "last_d")):
+                # It is read at last + 2 + fabric stages, after the next job's last (last + R)
+                # when R is small: one more hold stage per cycle short.
+                last_n = last
+                for n in range(1, max(0, self._fabric_stages + 2 - R) + 1):
+                    addend_mid = Signal.like(self.addend, name=f"addend_mid{n}", reset_less=True)
+                    last_n = delay(m, last_n, 1, f"last_d{n}")
+                    with m.If(last_n):
                         m.d.sync += addend_mid.eq(addend_hold)
                     addend_hold = addend_mid
                 addend_reg = Signal.like(self.addend, reset_less=True)
@@ -515,3 +528,15 @@ class MatVec(wiring.Component):
             return product
         code, _ = requantize_value(product, self._prod_frac, self._product_fmt)
         return code
+
+
+def _shared_bits(values, width: int) -> int:
+    """The signed ``width``-bit value whose bits are those equal in every one of ``values`` (two's
+    complement) and 0 where they differ."""
+    mask = (1 << width) - 1
+    first = values[0] & mask
+    differ = 0
+    for v in values:
+        differ |= (v & mask) ^ first
+    bits = first & ~differ & mask
+    return bits - (1 << width) if bits >> (width - 1) else bits
