@@ -210,19 +210,23 @@ class RecurrentLayer(wiring.Component):
 
         # Job scheduler.
         heads = [data.View(x_layout, q.r_data) for q in queues]
+        # Down-counters with a flag each that is high exactly when the counter is zero, kept in a
+        # register of its own so the start decision does not wait for a comparison.
         busy = [Signal(range(D), name=f"busy{k}") for k in range(K)]
+        idle = [Signal(init=1, name=f"idle{k}") for k in range(K)]
         gap = Signal(range(J))
+        gap_zero = Signal(init=1)
         rr = Signal(range(K))
         next_out = Signal(range(K))
         ready = Signal(K)
         for k in range(K):
             last = heads[k].last
             emits = last if not L.return_sequences else 1
-            m.d.comb += ready[k].eq(queues[k].r_rdy & (busy[k] == 0)
+            m.d.comb += ready[k].eq(queues[k].r_rdy & idle[k]
                                     & (~last | (next_out == k)) & (~emits | outq.can_issue))
         start = Signal()
         slot = Signal(range(K))
-        m.d.comb += start.eq((gap == 0) & ready.any())
+        m.d.comb += start.eq(gap_zero & ready.any())
         # First ready slot at or after the round-robin pointer.
         for offset in reversed(range(K)):
             for base in range(K):
@@ -242,14 +246,14 @@ class RecurrentLayer(wiring.Component):
             m.d.comb += q.r_en.eq(start & (slot == k))
         for k in range(K):
             with m.If(start & (slot == k)):
-                m.d.sync += busy[k].eq(D - 1)
-            with m.Elif(busy[k] != 0):
-                m.d.sync += busy[k].eq(busy[k] - 1)
+                m.d.sync += [busy[k].eq(D - 1), idle[k].eq(D == 1)]
+            with m.Elif(~idle[k]):
+                m.d.sync += [busy[k].eq(busy[k] - 1), idle[k].eq(busy[k] == 1)]
         if J > 1:
             with m.If(start):
-                m.d.sync += gap.eq(J - 1)
-            with m.Elif(gap != 0):
-                m.d.sync += gap.eq(gap - 1)
+                m.d.sync += [gap.eq(J - 1), gap_zero.eq(0)]
+            with m.Elif(~gap_zero):
+                m.d.sync += [gap.eq(gap - 1), gap_zero.eq(gap == 1)]
         if K > 1:
             with m.If(start):
                 m.d.sync += rr.eq(Mux_wrap(slot, K))
