@@ -736,15 +736,19 @@ def rom_split_verilog(core: Core, folder) -> Path:
 
 
 def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, seed: int = 1,
-                 route: bool = True) -> Estimate:
+                 route: bool = True, router: str | None = None) -> Estimate:
     """Synthesise the bare core for ``family`` (see the module docstring) in ``folder``.
 
     Two yosys runs: up to memory mapping (then :func:`split_rom_ports` on the netlist), and the
     rest; ``stat -json`` of the core's module gives the counts. For ``'ecp5'``, ``route=False``
     stops nextpnr after placement: the Fmax and critical path are then its pre-routing estimate
-    (minutes instead of the half hour or more routing a ~40k-LUT design takes).
+    (minutes instead of the half hour or more routing a ~40k-LUT design takes); ``router``
+    (``'router1'`` or ``'router2'``) overrides :data:`NEXTPNR_OPTS`' choice.
     """
     if family not in ESTIMATES:
+        raise ValueError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
+    if router not in (None, "router1", "router2"):
+        raise ValueError(f"router {router!r} is unknown; valid: router1, router2")
         raise ValueError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
     t0 = time.perf_counter()
     folder = Path(folder)
@@ -792,7 +796,8 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         est.ebr_registers_packed, est.dsp_registers_packed = pack_registers_file(
             folder / f"{wrapper_name}.json")
         _run([_tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context", "--json", f"{wrapper_name}.json",
-              "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--seed", str(seed), *NEXTPNR_OPTS,
+              "--freq", f"{freq_mhz:g}", "--timing-allow-fail", "--seed", str(seed),
+              *(NEXTPNR_OPTS if router is None else ("--router", router)),
               *(() if route else ("--no-route",)),
               "--report", "nextpnr.json", "--log", "nextpnr.log", "--quiet"],
              folder, "nextpnr-ecp5 (out of context)", "nextpnr.log")

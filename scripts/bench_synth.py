@@ -67,6 +67,9 @@ def main():
     ap.add_argument("--freq", type=float, default=200.0, help="ECP5 clock nextpnr aims at (MHz)")
     ap.add_argument("--no-route", action="store_true",
                     help="ECP5 Fmax from placement only (routing a jet LSTM takes over half an hour)")
+    ap.add_argument("--router", choices=("router1", "router2"), default=None,
+                    help="nextpnr router for the ECP5 estimate (default: rnnrtl.build.NEXTPNR_OPTS); "
+                         "router2 can fail to converge on a congested ~40k-LUT design")
     ap.add_argument("--outdir", type=Path, default=_common.ROOT / "build" / "bench_synth")
     args = ap.parse_args()
     families = [f for f in args.families.split(",") if f]
@@ -116,7 +119,7 @@ def run_case(model, label, config, families, args) -> dict:
     def one(family):
         try:
             est = rb.run_estimate(core, family, folder / f"estimate-{family}", freq_mhz=args.freq,
-                                  route=not args.no_route)
+                                  route=not args.no_route, router=args.router)
         except rb.BuildError as e:
             print(f"   {family}: FAILED {e}", flush=True)
             return family, {"error": str(e)}
