@@ -749,7 +749,6 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         raise ValueError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
     if router not in (None, "router1", "router2"):
         raise ValueError(f"router {router!r} is unknown; valid: router1, router2")
-        raise ValueError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
     t0 = time.perf_counter()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
