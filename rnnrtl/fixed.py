@@ -34,7 +34,8 @@ import numpy as np
 __all__ = [
     "FixedPointError", "Rounding", "Overflow", "FixedFormat", "IntType",
     "requantize", "requantize_value", "requantize_through", "requantize_through_value",
-    "shift_round", "shift_round_value", "INT64_SAFE_BITS",
+    "requantize_through_rounded", "saturate_value", "shift_round", "shift_round_value",
+    "INT64_SAFE_BITS",
 ]
 
 #: Widest signed intermediate (in bits) the numpy half computes exactly.
@@ -441,10 +442,16 @@ def requantize_value(value, src_frac: int, dst: FixedFormat):
 
     Returns ``(code, overflow)``: ``code`` a combinational expression of shape
     ``signed(dst.width)`` / ``unsigned(dst.width)``, ``overflow`` a 1-bit expression that is high
-    when the value was saturated or wrapped.
+    when the value was saturated or wrapped. It is :func:`saturate_value` of
+    :func:`shift_round_value`, which a pipelined circuit may register in between.
     """
+    return saturate_value(shift_round_value(value, src_frac - dst.frac_bits, dst.rounding), dst)
+
+
+def saturate_value(shifted, dst: FixedFormat):
+    """The overflow half of :func:`requantize_value`: ``(code, overflow)`` of ``shifted`` (a value
+    already rounded to ``dst.frac_bits`` fractional bits) in ``dst``'s range and overflow mode."""
     from amaranth.hdl import Cat, Const, Mux, Shape
-    shifted = shift_round_value(value, src_frac - dst.frac_bits, dst.rounding)
     if len(shifted) < dst.width:
         # Extend to the destination width first, so that the slices below keep ``dst.width`` bits.
         is_signed = shifted.shape().signed
@@ -472,11 +479,22 @@ def requantize_value(value, src_frac: int, dst: FixedFormat):
 
 def requantize_through_value(value, src_frac: int, acc: FixedFormat | None, dst: FixedFormat):
     """Amaranth half of :func:`requantize_through`: ``(code, overflow)`` as
-    :func:`requantize_value` returns them."""
-    if acc is None:
-        return requantize_value(value, src_frac, dst)
-    code, over = requantize_value(value, src_frac, acc)
-    if dst == acc:
-        return code, over
-    code, more = requantize_value(code, acc.frac_bits, dst)
+    :func:`requantize_value` returns them (:func:`saturate_value` of
+    :func:`requantize_through_rounded`)."""
+    shifted, over = requantize_through_rounded(value, src_frac, acc, dst)
+    code, more = saturate_value(shifted, dst)
     return code, over | more
+
+
+def requantize_through_rounded(value, src_frac: int, acc: FixedFormat | None, dst: FixedFormat):
+    """:func:`requantize_through_value` up to its last saturation: ``(shifted, overflow)``, the
+    value rounded to ``dst.frac_bits`` fractional bits (through ``acc`` first, when given) and
+    whether that first requantization overflowed; :func:`saturate_value` of ``shifted`` in ``dst``
+    completes it."""
+    from amaranth.hdl import Const
+    if acc is not None and dst != acc:
+        value, over = requantize_value(value, src_frac, acc)
+        src_frac = acc.frac_bits
+    else:                      # no accumulator, or it is the destination: one requantization
+        over = Const(0, 1)
+    return shift_round_value(value, src_frac - dst.frac_bits, dst.rounding), over

@@ -20,10 +20,11 @@ Timing (:attr:`ActivationUnit.latency`):
 
 * ``deep=False``, latency 1: requantization and table index are combinational into the ROM's read
   address (or into the output register).
-* ``deep=True``, latency 4: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
-  its own), then the requantized code (cycle 2), its table index addresses the ROM (cycle 3), and
-  the table's output is registered (cycle 4); nothing but one requantization, one index
-  computation or one table read lies between two registers.
+* ``deep=True``, latency 5: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
+  its own), then the rounded value (cycle 2: :func:`rnnrtl.fixed.requantize_through_rounded`), the
+  saturated code (cycle 3: :func:`rnnrtl.fixed.saturate_value`), its table index addresses the
+  ROM (cycle 4), and the table's output is registered (cycle 5); nothing but one rounding, one
+  saturation, one index computation or one table read lies between two registers.
 
 ``o``, ``code`` and ``overflow`` belong to the same input and are valid with ``o_valid``, ``latency``
 cycles after ``i_valid``; ``o`` and ``code`` are held until the next result.
@@ -38,7 +39,9 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
-from ..fixed import FixedFormat, IntType, requantize_through_value, requantize_value
+from ..fixed import (FixedFormat, IntType, requantize_through_rounded, requantize_value,
+                     saturate_value)
+from .common import delay
 
 __all__ = ["ActivationUnit"]
 
@@ -67,7 +70,8 @@ class ActivationUnit(wiring.Component):
         The accumulator the input passes through before ``fmt`` (hls4ml's ``accum_t``; the
         emulator's ``_Layer.accumulate``), or ``None``.
     deep : bool
-        Register the input, the requantized code and the table's output (latency 4 instead of 1).
+        Register the input, the rounded value, the saturated code and the table's output (latency 5
+        instead of 1).
 
     Ports
     -----
@@ -140,8 +144,8 @@ class ActivationUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``i_valid`` to ``o_valid``: 1, or 4 with ``deep``."""
-        return 4 if self._deep else 1
+        """Cycles from ``i_valid`` to ``o_valid``: 1, or 5 with ``deep``."""
+        return 5 if self._deep else 1
 
     @property
     def lanes(self) -> int:
@@ -166,22 +170,29 @@ class ActivationUnit(wiring.Component):
         lanes = range(self._lanes)
         i, i_valid = self.i, self.i_valid
         if self._deep:
-            # Stage 1: the input in registers. Stages 1 to 3 load every cycle (no enable net over
+            # Stage 1: the input in registers. Stages 1 to 4 load every cycle (no enable net over
             # all lanes); the valid flag travels beside them and only the output stage holds.
             i, i_valid = Signal.like(self.i, name="i_reg", reset_less=True), Signal(name="i_reg_valid")
             m.d.sync += [i.eq(self.i), i_valid.eq(self.i_valid)]
         overflows = []
         codes = []
         for lane in lanes:
-            code, over = requantize_through_value(i[lane], self._in_type.frac, self._acc_fmt, fmt)
+            shifted, over = requantize_through_rounded(i[lane], self._in_type.frac, self._acc_fmt, fmt)
+            if self._deep:
+                # Stage 2: the rounded value (and the accumulator's overflow) in registers.
+                rounded = Signal(shifted.shape(), name=f"rounded{lane}", reset_less=True)
+                over_mid = Signal(name=f"over_mid{lane}", reset_less=True)
+                m.d.sync += [rounded.eq(shifted), over_mid.eq(over)]
+                shifted, over = rounded, over_mid
+            code, more = saturate_value(shifted, fmt)
             codes.append(code)
-            overflows.append(over)
+            overflows.append(over | more)
         if self._deep:
-            # Stage 2: the requantized codes (and their overflow) in registers.
+            # Stage 3: the saturated codes (and their overflow) in registers.
             code_reg = Signal.like(self.code, name="code_reg", reset_less=True)
             over_reg, valid = Signal(), Signal()
             m.d.sync += [code_reg[lane].eq(codes[lane]) for lane in lanes]
-            m.d.sync += [over_reg.eq(_any(overflows)), valid.eq(i_valid)]
+            m.d.sync += [over_reg.eq(_any(overflows)), valid.eq(delay(m, i_valid, 1, "rounded_valid"))]
             codes, overflows = [code_reg[lane] for lane in lanes], [over_reg]
         else:
             valid = self.i_valid
@@ -214,7 +225,7 @@ class ActivationUnit(wiring.Component):
         m.d.sync += out_over.eq(valid & _any(overflows))
 
         if self._deep:
-            # Stage 4: the output, its code and overflow registered together.
+            # Stage 5: the output, its code and overflow registered together.
             code_mid = Signal.like(self.code, name="code_mid", reset_less=True)
             m.d.sync += code_mid.eq(code_reg)
             # Without a reset, the table's output register can be the block RAM's own

@@ -34,10 +34,10 @@ sequence.
 from __future__ import annotations
 
 from amaranth.hdl import Array, Cat, Module, Signal
-from amaranth.lib import data, fifo, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import OutputQueue, beat_layout, beat_signature, delay, shape_of
+from .common import OutputQueue, Queue, beat_layout, beat_signature, delay, shape_of
 from .matvec import MatVec
 
 __all__ = ["RecurrentLayer", "HardwareError", "delay"]
@@ -109,7 +109,7 @@ class RecurrentLayer(wiring.Component):
         projection and the loop's units, built but not elaborated."""
         self.layer = layer
         self.tree_fanin = tree_fanin
-        # deep: activation units of latency 4, the job scheduler's start registered once more,
+        # deep: activation units of latency 5, the job scheduler's start registered once more,
         # every MatVec's operands registered twice, the cell's elementwise products' once
         self.deep = layer.schedule.pipeline == "deep"
         #: Register stages before each elementwise product of the cell's tail (its operands in
@@ -195,7 +195,7 @@ class RecurrentLayer(wiring.Component):
         width = data.Layout.cast(x_layout).size
         queues = []
         for k in range(K):
-            q = fifo.SyncFIFO(width=width, depth=self.x_depth)
+            q = Queue(width=width, depth=self.x_depth)
             m.submodules[f"x_queue{k}"] = q
             queues.append(q)
         in_slot = Signal(range(K))
