@@ -7,13 +7,14 @@ end of a sequence, carried inside the stream payload as a :class:`~amaranth.lib.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType
 
-__all__ = ["shape_of", "beat_layout", "beat_signature", "OutputQueue", "delay"]
+__all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "OutputQueue", "delay"]
 
 
 def shape_of(t):
@@ -32,6 +33,45 @@ def beat_layout(fmt: FixedFormat, lanes: int) -> data.StructLayout:
 
 def beat_signature(fmt: FixedFormat, lanes: int) -> stream.Signature:
     return stream.Signature(beat_layout(fmt, lanes))
+
+
+class Queue(wiring.Component):
+    """A first-word-fall-through FIFO with the ports and cycle behaviour of Amaranth's
+    :class:`~amaranth.lib.fifo.SyncFIFO` (``w_rdy`` while ``level != depth``, ``r_rdy`` while
+    ``level != 0``, ``r_data`` the oldest entry, combinationally), but ``w_rdy`` and ``r_rdy`` are
+    flip-flops, loaded from the next level: a stream's ``ready`` and a scheduler's decision start
+    at a register instead of a comparison of the level.
+    """
+
+    def __init__(self, *, width: int, depth: int):
+        if depth < 1:
+            raise ValueError(f"depth {depth} must be >= 1")
+        self.width, self.depth = width, depth
+        super().__init__({
+            "w_data": In(width), "w_en": In(1), "w_rdy": Out(1, init=1),
+            "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
+            "level": Out(range(depth + 1)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        depth = self.depth
+        m.submodules.storage = storage = Memory(shape=self.width, depth=depth, init=[])
+        w_port = storage.write_port()
+        r_port = storage.read_port(domain="comb")
+        produce, consume = Signal(range(depth)), Signal(range(depth))
+        do_write, do_read = self.w_en & self.w_rdy, self.r_en & self.r_rdy
+        m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data), w_port.en.eq(do_write),
+                     r_port.addr.eq(consume), self.r_data.eq(r_port.data)]
+        with m.If(do_write):
+            m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
+        with m.If(do_read):
+            m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
+        level_next = Signal(range(depth + 1))
+        m.d.comb += level_next.eq(self.level + do_write - do_read)
+        m.d.sync += [self.level.eq(level_next), self.w_rdy.eq(level_next != depth),
+                     self.r_rdy.eq(level_next != 0)]
+        return m
 
 
 class OutputQueue(wiring.Component):
@@ -53,7 +93,7 @@ class OutputQueue(wiring.Component):
         self._layout = layout
         super().__init__({
             "issue": In(1),
-            "can_issue": Out(1),
+            "can_issue": Out(1, init=1),
             "w_en": In(1),
             "w_data": In(layout),
             "o": Out(stream.Signature(layout)),
@@ -62,20 +102,20 @@ class OutputQueue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = data.Layout.cast(self._layout).size
-        m.submodules.fifo = q = fifo.SyncFIFO(width=width, depth=self._depth)
-        in_flight = Signal(range(self._depth + 1))
+        m.submodules.fifo = q = Queue(width=width, depth=self._depth)
         m.d.comb += [
             q.w_data.eq(self.w_data.as_value()),
             q.w_en.eq(self.w_en),
             self.o.payload.eq(q.r_data),
             self.o.valid.eq(q.r_rdy),
             q.r_en.eq(self.o.ready),
-            self.can_issue.eq(q.level + in_flight < self._depth),
         ]
-        with m.If(self.issue & ~self.w_en):
-            m.d.sync += in_flight.eq(in_flight + 1)
-        with m.Elif(~self.issue & self.w_en):
-            m.d.sync += in_flight.eq(in_flight - 1)
+        # Beats queued or in flight: one more per issue, one fewer per beat taken from ``o``;
+        # ``can_issue`` is a flip-flop loaded from the next count.
+        held = Signal(range(self._depth + 1))
+        held_next = Signal(range(self._depth + 1))
+        m.d.comb += held_next.eq(held + self.issue - (self.o.valid & self.o.ready))
+        m.d.sync += [held.eq(held_next), self.can_issue.eq(held_next < self._depth)]
         return m
 
 

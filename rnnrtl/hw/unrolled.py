@@ -50,12 +50,12 @@ Rules (mirrored exactly by :class:`rnnrtl.hw.timing._UnrolledModel`; keep in syn
 from __future__ import annotations
 
 from amaranth.hdl import Array, Const, Module, Signal
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
 from .cells import GRULayer, LSTMLayer, SimpleRNNLayer
-from .common import OutputQueue, beat_layout, beat_signature, shape_of
+from .common import OutputQueue, Queue, beat_layout, beat_signature, shape_of
 from .recurrent import HardwareError, Mux_wrap
 
 __all__ = ["UnrolledLayer", "handoff_signature"]
@@ -164,7 +164,7 @@ class _Stage:
         D = self.step_cycles
         m.submodules.projection = px = self.projection
         width = data.Layout.cast(self.x.payload.shape()).size
-        m.submodules.x_queue = q = fifo.SyncFIFO(width=width, depth=self.x_depth)
+        m.submodules.x_queue = q = Queue(width=width, depth=self.x_depth)
         m.d.comb += [q.w_data.eq(self.x.payload.as_value()), q.w_en.eq(self.x.valid),
                      self.x.ready.eq(q.w_rdy)]
 
