@@ -8,23 +8,23 @@ of ``docs/numerics.md`` exactly; ``L`` below is the latency of the recurrent
 ``A`` the latency of the activation units (1, or 5 with ``pipeline: deep``), and cycle ``S`` is the
 job's start. Every other stage is one register deep: a product, or a rounding and saturation.
 
-With ``pipeline: deep`` each elementwise product's operands are registered first (``op = 1``,
-:attr:`~rnnrtl.hw.recurrent.RecurrentLayer.operand_stages`; else ``op = 0``): registers that feed
-nothing but the multiplier, so they become the DSP's input registers.
+With ``pipeline: deep`` each elementwise product has a register stage on either side (``op = 1``,
+:attr:`~rnnrtl.hw.recurrent.RecurrentLayer.product_stages`; else ``op = 0``): its operands in
+registers that feed nothing but the multiplier (the DSP's input registers) and the product once
+more after the DSP's output register, so a product is valid ``1 + 2op`` cycles after its operands.
 
-* LSTM, ``step_cycles = L + 2A + 3 + 2op``: S+L gate tables (i f o sigmoid, g tanh); S+L+A
-  operands of f·c, i·g (c read from the job's slot), their products op cycles later;
-  S+L+A+1+op c = q_c(f·c + i·g) and its tanh table; S+L+2A+1+op operands of o·tanh(c) (o from a
-  delay line); S+L+2A+2+2op h = q_h(·).
-* GRU ``reset_after``, ``step_cycles = L + 2A + 3 + 2op``: S+L z, r tables; rec = q_rec(U_h·h + b'_h)
-  registered when ``U_h`` is done; S+L+A operands of r·rec; S+L+A+1+op candidate
-  q_gate(W_h·x + b_h + r·rec) and its tanh table; S+L+2A+1+op operands of z·h, (1−z)·hh;
-  S+L+2A+2+2op h = q_h(·). ``U_zr`` and ``U_h`` are two MatVecs started together (``L`` is the
+* LSTM, ``step_cycles = L + 2A + 3 + 4op``: S+L gate tables (i f o sigmoid, g tanh); S+L+A
+  operands of f·c, i·g (c read from the job's slot); S+L+A+1+2op c = q_c(f·c + i·g) and its tanh
+  table; S+L+2A+1+2op operands of o·tanh(c) (o from a delay line); S+L+2A+2+4op h = q_h(·).
+* GRU ``reset_after``, ``step_cycles = L + 2A + 3 + 4op``: S+L z, r tables; rec = q_rec(U_h·h + b'_h)
+  registered when ``U_h`` is done; S+L+A operands of r·rec; S+L+A+1+2op candidate
+  q_gate(W_h·x + b_h + r·rec) and its tanh table; S+L+2A+1+2op operands of z·h, (1−z)·hh;
+  S+L+2A+2+4op h = q_h(·). ``U_zr`` and ``U_h`` are two MatVecs started together (``L`` is the
   larger latency; the other's result waits in a delay line).
-* GRU ``reset_after=False``, ``step_cycles = Lz + Lh + 2A + 4 + 2op``: the reset gate multiplies
+* GRU ``reset_after=False``, ``step_cycles = Lz + Lh + 2A + 4 + 4op``: the reset gate multiplies
   the state before the second product, so ``U_h·(r⊙h)`` waits for ``r``: S+Lz tables; S+Lz+A
-  operands of r·h; S+Lz+A+1+op rec = q_rec(·); S+Lz+A+2+op start of U_h·rec (+ W_h·x + b_h in its
-  tree); then the candidate table, the products and h as above.
+  operands of r·h; S+Lz+A+1+2op rec = q_rec(·); S+Lz+A+2+2op start of U_h·rec (+ W_h·x + b_h in
+  its tree); then the candidate table, the products and h as above.
 * SimpleRNN, ``step_cycles = L + A + 1``: S+L activation; S+L+A h = q_h(·).
 
 Under ``numerics: hls4ml`` (``layer.product_fmt`` = ``P``, docs/hls4ml.md) only requantization points
@@ -52,18 +52,24 @@ def _vector(t, lanes, name):
     return Signal(data.ArrayLayout(shape_of(t), lanes), name=name)
 
 
-def _operands(m, stages, *named):
-    """Operand registers of a cell's elementwise products: for each ``name, lanes`` pair in
-    ``named``, the lanes (Amaranth values) after ``stages`` (0 or 1) reset-less registers that feed
-    nothing but the multiplier, so that they can become the DSP's own input registers."""
-    out = []
-    for name, lanes in zip(named[::2], named[1::2]):
-        if stages:
-            regs = [Signal.like(v, name=f"{name}{n}", reset_less=True) for n, v in enumerate(lanes)]
-            m.d.sync += [r.eq(v) for r, v in zip(regs, lanes)]
-            lanes = regs
-        out.append(lanes)
-    return out
+def _product(m, stages: int, name: str, a, b, t, cast=None):
+    """Lanewise products ``a[n] * b[n]`` (lists of Amaranth values) in a registered vector of
+    ``t`` (an :class:`IntType`; ``cast`` maps each product first, e.g. into an accumulator format),
+    valid ``1 + 2 * stages`` cycles after the operands: with ``stages`` = 1 the operands get
+    reset-less registers that feed nothing but the multiplier (the DSP's input registers) and the
+    product one more after the DSP's output register, so the routes into and out of the DSP have
+    cycles of their own."""
+    if stages:
+        regs = []
+        for side, lanes in (("a", a), ("b", b)):
+            regs.append([Signal.like(v, name=f"{name}_{side}{n}", reset_less=True)
+                         for n, v in enumerate(lanes)])
+            m.d.sync += [r.eq(v) for r, v in zip(regs[-1], lanes)]
+        a, b = regs
+    out = _vector(t, len(a), name)
+    for n, (x, y) in enumerate(zip(a, b)):
+        m.d.sync += out[n].eq(x * y if cast is None else cast(x * y))
+    return delay(m, out, stages, f"{name}_f", reset_less=True)
 
 
 def _aligned(terms):
@@ -107,7 +113,7 @@ class LSTMLayer(RecurrentLayer):
 
     @property
     def step_cycles(self):
-        return self.mh.latency + 2 * self.sig.latency + 3 + 2 * self.operand_stages
+        return self.mh.latency + 2 * self.sig.latency + 3 + 4 * self.product_stages
 
     def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
@@ -122,19 +128,17 @@ class LSTMLayer(RecurrentLayer):
         for n in range(N):  # gate order i f g o; the sigmoid unit takes i, f, o
             m.d.comb += [sig.i[n].eq(mh.y[n]), sig.i[N + n].eq(mh.y[N + n]),
                          sig.i[2 * N + n].eq(mh.y[3 * N + n]), cand.i[n].eq(mh.y[2 * N + n])]
-        # S+L+A: products f·c and i·g (c from the job's slot of the cell-state bank); with
-        # operand registers (deep) they are loaded first and the products are one cycle later.
-        op = self.operand_stages
+        # S+L+A: products f·c and i·g (c from the job's slot of the cell-state bank), valid
+        # 1 + 2op cycles later.
+        op = self.product_stages
         c_bank = self._state_bank("c")
         c = c_bank.read(tag(Lh + A)[0])
-        f, i, g = _operands(m, op, "fc_f", [sig.o[N + n] for n in range(N)], "ig_i",
-                            [sig.o[n] for n in range(N)], "ig_g", [cand.o[n] for n in range(N)])
-        (c,) = _operands(m, op, "fc_c", [c[n] for n in range(N)])
-        fc, ig = _vector(self.fc_t, N, "fc"), _vector(self.ig_t, N, "ig")
-        for n in range(N):
-            m.d.sync += [fc[n].eq(f[n] * c[n]), ig[n].eq(i[n] * g[n])]
-        products = delay(m, sig.o_valid, 1 + op, "products")
-        # S+L+A+1+op: c = q_c(f·c + i·g) and tanh(c), in the state activation unit.
+        fc = _product(m, op, "fc", [sig.o[N + n] for n in range(N)], [c[n] for n in range(N)],
+                      self.fc_t)
+        ig = _product(m, op, "ig", [sig.o[n] for n in range(N)], [cand.o[n] for n in range(N)],
+                      self.ig_t)
+        products = delay(m, sig.o_valid, 1 + 2 * op, "products")
+        # S+L+A+1+2op: c = q_c(f·c + i·g) and tanh(c), in the state activation unit.
         fr = L.recurrent_activation.out_fmt.frac_bits
         m.d.comb += st.i_valid.eq(products)
         for n in range(N):
@@ -145,17 +149,14 @@ class LSTMLayer(RecurrentLayer):
         o_gate = _vector(L.recurrent_activation.out_fmt, N, "o_gate")
         for n in range(N):
             m.d.comb += o_gate[n].eq(sig.o[2 * N + n])
-        o_late = delay(m, o_gate, A + 1 + op, "o_late", reset_less=True)
+        o_late = delay(m, o_gate, A + 1 + 2 * op, "o_late", reset_less=True)
         with m.If(st.o_valid):
-            c_slot, c_last = tag(Lh + 2 * A + 1 + op)
+            c_slot, c_last = tag(Lh + 2 * A + 1 + 2 * op)
             c_bank.write(m, c_slot, st.code, c_last)
-        # S+L+2A+1+op: o·tanh(c) (operands registered first with deep); then h = q_h(o·tanh(c)).
-        o, t = _operands(m, op, "oh_o", [o_late[n] for n in range(N)], "oh_t",
-                         [st.o[n] for n in range(N)])
-        oh = _vector(self.oh_t, N, "oh")
-        for n in range(N):
-            m.d.sync += oh[n].eq(o[n] * t[n])
-        h_we = delay(m, st.o_valid, 1 + op, "h_we")
+        # S+L+2A+1+2op: o·tanh(c); S+L+2A+2+4op: h = q_h(o·tanh(c)).
+        oh = _product(m, op, "oh", [o_late[n] for n in range(N)], [st.o[n] for n in range(N)],
+                      self.oh_t)
+        h_we = delay(m, st.o_valid, 1 + 2 * op, "h_we")
         h_new = _vector(L.output_fmt, N, "h_new")
         for n in range(N):
             code, _ = requantize_value(oh[n], fr + L.state_activation.out_fmt.frac_bits, L.output_fmt)
@@ -208,17 +209,17 @@ class GRULayer(RecurrentLayer):
 
     @property
     def step_cycles(self):
-        A, op = self.sig.latency, self.operand_stages
+        A, op = self.sig.latency, self.product_stages
         if self.layer.reset_after:
-            return max(self.mz.latency, self.mh.latency) + 2 * A + 3 + 2 * op
-        return self.mz.latency + self.mh.latency + 2 * A + 4 + 2 * op
+            return max(self.mz.latency, self.mh.latency) + 2 * A + 3 + 4 * op
+        return self.mz.latency + self.mh.latency + 2 * A + 4 + 4 * op
 
     def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
         N = L.units
         ra = L.recurrent_activation
         fr = ra.out_fmt.frac_bits
-        op = self.operand_stages
+        op = self.product_stages
         m.submodules.mz = mz = self.mz
         m.submodules.mh = mh = self.mh
         m.submodules.sig = sig = self.sig
@@ -229,9 +230,9 @@ class GRULayer(RecurrentLayer):
             m.d.comb += ax_now[n].eq(ax[2 * N + n])
         L1 = max(mz.latency, mh.latency) if L.reset_after else mz.latency
         A = self.sig.latency
-        # The candidate needs it L1 + A + 1 + op cycles (reset_after) or L1 + A + 2 + op (before
+        # The candidate needs it L1 + A + 1 + 2op cycles (reset_after) or L1 + A + 2 + 2op (before
         # U_h's start) later.
-        ax_h = delay(m, ax_now, L1 + A + op + (1 if L.reset_after else 2), "ax_h")
+        ax_h = delay(m, ax_now, L1 + A + 2 * op + (1 if L.reset_after else 2), "ax_h")
         m.d.comb += [mz.start.eq(start), mz.x.eq(h.read(tag(0)[0]))]
         # With reset_after, U_zr·h waits for U_h·h if that takes longer (an interleaved job's
         # result is overwritten by the next job's as soon as one initiation interval later).
@@ -242,8 +243,7 @@ class GRULayer(RecurrentLayer):
         z = _vector(ra.out_fmt, N, "z")  # valid (and held) from S+L1+A
         for n in range(N):
             m.d.comb += z[n].eq(sig.o[n])
-        rprod = _vector(self.r_t, N, "rprod")
-        r_valid = delay(m, sig.o_valid, 1 + op, "r_valid")
+        r_valid = delay(m, sig.o_valid, 1 + 2 * op, "r_valid")
         if L.reset_after:
             # U_h·h + b'_h runs beside U_zr·h; the earlier result waits in a delay line.
             m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])),
@@ -256,27 +256,22 @@ class GRULayer(RecurrentLayer):
                     m.d.sync += rec[n].eq(code)
             rec = delay(m, rec, L1 - mh.latency + A - 1, "rec")  # valid with r
             r_frac = fr + L.rec_fmt.frac_bits
-            r, rec = _operands(m, op, "rrec_r", [sig.o[N + n] for n in range(N)],
-                               "rrec_rec", [rec[n] for n in range(N)])
-            for n in range(N):
-                r_rec = r[n] * rec[n]
-                if P is not None:  # hls4ml casts r·rec to accum_t
-                    r_rec, _ = requantize_value(r_rec, r_frac, P)
-                m.d.sync += rprod[n].eq(r_rec)
+            # hls4ml casts r·rec to accum_t
+            cast = None if P is None else (lambda v, f=r_frac: requantize_value(v, f, P)[0])
+            rprod = _product(m, op, "rprod", [sig.o[N + n] for n in range(N)],
+                             [rec[n] for n in range(N)], self.r_t, cast)
             if P is not None:
                 r_frac = P.frac_bits
             m.d.comb += cand.i_valid.eq(r_valid)
             for n in range(N):
                 total, _ = _aligned([(ax_h[n], ax_t.frac), (rprod[n], r_frac)])
                 m.d.comb += cand.i[n].eq(total)
-            z_use = delay(m, z, A + 1 + op, "z", reset_less=True)  # z waits for the candidate
+            z_use = delay(m, z, A + 1 + 2 * op, "z", reset_less=True)  # z waits for the candidate
         else:
             m.d.comb += sig.i_valid.eq(mz.done)
             h_r = h.read(tag(L1 + A)[0])
-            r, h_r = _operands(m, op, "rh_r", [sig.o[N + n] for n in range(N)],
-                               "rh_h", [h_r[n] for n in range(N)])
-            for n in range(N):
-                m.d.sync += rprod[n].eq(r[n] * h_r[n])
+            rprod = _product(m, op, "rprod", [sig.o[N + n] for n in range(N)],
+                             [h_r[n] for n in range(N)], self.r_t)
             rec = _vector(L.rec_fmt, N, "rec")
             rec_valid = Signal()
             m.d.sync += rec_valid.eq(r_valid)
@@ -284,21 +279,19 @@ class GRULayer(RecurrentLayer):
                 for n in range(N):
                     code, _ = requantize_value(rprod[n], fr + L.output_fmt.frac_bits, L.rec_fmt)
                     m.d.sync += rec[n].eq(code)
-            # z waits for the candidate (L1 + Lh + 2A + 2 + op cycles after the start).
-            z_use = delay(m, z, mh.latency + A + 2 + op, "z", reset_less=True)
+            # z waits for the candidate (L1 + Lh + 2A + 2 + 2op cycles after the start).
+            z_use = delay(m, z, mh.latency + A + 2 + 2 * op, "z", reset_less=True)
             m.d.comb += [mh.start.eq(rec_valid), mh.x.eq(rec), cand.i_valid.eq(mh.done)]
             for n in range(N):
                 m.d.comb += [mh.addend[n].eq(ax_h[n]), cand.i[n].eq(mh.y[n])]
-        # Products z·h and (1 − z)·hh (operands registered first with deep), then h = q_h(sum).
+        # Products z·h and (1 − z)·hh, then h = q_h(sum).
         one = 1 << fr
-        h_z = h.read(tag(self.step_cycles - 2 - op)[0])
-        zh_z, zh_h, zc_z, zc_c = _operands(
-            m, op, "zh_z", [z_use[n] for n in range(N)], "zh_h", [h_z[n] for n in range(N)],
-            "zc_z", [one - z_use[n] for n in range(N)], "zc_c", [cand.o[n] for n in range(N)])
-        zh, zc = _vector(self.zh_t, N, "zh"), _vector(self.zc_t, N, "zc")
-        for n in range(N):
-            m.d.sync += [zh[n].eq(zh_z[n] * zh_h[n]), zc[n].eq(zc_z[n] * zc_c[n])]
-        h_we = delay(m, cand.o_valid, 1 + op, "h_we")
+        h_z = h.read(tag(self.step_cycles - 2 - 2 * op)[0])
+        zh = _product(m, op, "zh", [z_use[n] for n in range(N)], [h_z[n] for n in range(N)],
+                      self.zh_t)
+        zc = _product(m, op, "zc", [one - z_use[n] for n in range(N)],
+                      [cand.o[n] for n in range(N)], self.zc_t)
+        h_we = delay(m, cand.o_valid, 1 + 2 * op, "h_we")
         h_new = _vector(L.output_fmt, N, "h_new")
         for n in range(N):
             total, frac = _aligned([(zh[n], fr + L.output_fmt.frac_bits),
