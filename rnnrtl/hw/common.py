@@ -61,7 +61,10 @@ class Queue(wiring.Component):
         r_port = storage.read_port(domain="comb")
         produce, consume = Signal(range(depth)), Signal(range(depth))
         do_write, do_read = self.w_en & self.w_rdy, self.r_en & self.r_rdy
-        m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data), w_port.en.eq(do_write),
+        # The free slot at ``produce`` is written whenever there is one (``w_rdy``, a flip-flop);
+        # only ``w_en`` decides whether it is kept, so the storage's write enable is no wide net
+        # of handshake logic.
+        m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data), w_port.en.eq(self.w_rdy),
                      r_port.addr.eq(consume), self.r_data.eq(r_port.data)]
         with m.If(do_write):
             m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
