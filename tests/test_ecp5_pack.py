@@ -156,3 +156,48 @@ def test_table_read_register_with_a_reset_or_a_shared_data_bit_stays(tmp_path):
         assert pack_ebr_output_registers(netlist) == 0
         (ram,) = _cells(netlist, "DP16KD")
         assert {ram["parameters"]["REGMODE_A"], ram["parameters"]["REGMODE_B"]} == {"NOREG"}
+
+
+class TableTimesOperand(wiring.Component):
+    """A table read (``Memory`` synchronous port, 512 x 9) times a registered operand, the product
+    registered. ``direct``: the table's data goes straight into the multiplier's operand register;
+    otherwise through a reset-less register first (the ActivationUnit's output stage, which can
+    become the block RAM's output register)."""
+    addr: In(9)
+    b: In(signed(10))
+    p: Out(signed(20))
+
+    def __init__(self, *, direct: bool):
+        self.direct = direct
+        super().__init__()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.rom = rom = Memory(shape=9, depth=512, init=[(5 * i) % 509 for i in range(512)])
+        port = rom.read_port()
+        m.d.comb += port.addr.eq(self.addr)
+        data = port.data
+        if not self.direct:
+            data = Signal(9, reset_less=True)
+            m.d.sync += data.eq(port.data)
+        a_reg, b_reg = Signal(9, reset_less=True), Signal(signed(10), reset_less=True)
+        m.d.sync += [a_reg.eq(data), b_reg.eq(self.b), self.p.eq(a_reg * b_reg)]
+        return m
+
+
+def test_operand_register_behind_a_registered_table_moves_into_the_dsp(tmp_path):
+    netlist = _synth(tmp_path, design=TableTimesOperand(direct=False))
+    assert pack_ebr_output_registers(netlist) == 1
+    assert pack_dsp_registers(netlist) == 3           # A (behind OUTREG), B and the output
+    (dsp,) = _cells(netlist, "MULT18X18D")
+    assert dsp["parameters"]["REG_INPUTA_CLK"] == dsp["parameters"]["REG_INPUTB_CLK"] == "CLK0"
+
+
+def test_operand_register_behind_an_unregistered_table_stays(tmp_path):
+    # (pack_ebr_output_registers would move that operand register into the block RAM instead.)
+    netlist = _synth(tmp_path, design=TableTimesOperand(direct=True))
+    assert pack_dsp_registers(netlist) == 2           # B and the output
+    (dsp,) = _cells(netlist, "MULT18X18D")
+    # The table's slow clock-to-out keeps a fabric flip-flop behind it: that side stays unpacked.
+    registered = {side: dsp["parameters"].get(f"REG_INPUT{side}_CLK", "NONE") != "NONE" for side in "AB"}
+    assert sorted(registered.values()) == [False, True], registered
