@@ -51,8 +51,9 @@ def _extreme_inputs(W, x_type):
     return vecs
 
 
-def run_matvec(dut: MatVec, xs, addends, starts, rng):
-    """Drive ``start`` on the cycles in ``starts``; return ``[(cycle, y)]`` of every ``done``."""
+def run_matvec(dut: MatVec, xs, addends, starts, rng, hold_addend=False):
+    """Drive ``start`` on the cycles in ``starts``; return ``[(cycle, y)]`` of every ``done``.
+    Between starts ``x`` (and ``addend``, unless ``hold_addend``) carry garbage."""
     results = []
     held = []
     sim = Simulator(dut)
@@ -72,7 +73,7 @@ def run_matvec(dut: MatVec, xs, addends, starts, rng):
             else:  # garbage: the caller need not hold its inputs
                 ctx.set(dut.start, 0)
                 ctx.set(dut.x, [_rand_lane(rng, dut.x_type) for _ in range(dut.cols)])
-                if has_addend:
+                if has_addend and not hold_addend:
                     ctx.set(dut.addend, [_rand_lane(rng, dut.addend_type) for _ in range(dut.rows)])
             y = ctx.get(dut.y)
             y = [y[j] for j in range(dut.rows)]
@@ -153,6 +154,40 @@ def test_matvec(case, spacing, registered_start, deep_operands):
                          addend_type=addend_type)
         assert y == want, f"result {n}"
         assert all(lo <= v <= hi for v in want)
+
+
+ADDEND_CASES = [c for c in CASES if c[-1] is not None]
+
+
+@pytest.mark.parametrize("case", ADDEND_CASES, ids=[c[0] for c in ADDEND_CASES])
+@pytest.mark.parametrize("deep_operands", [False, True], ids=["", "deep"])
+def test_matvec_addend_held(case, deep_operands):
+    """With ``addend_held`` the caller holds the addend until ``done`` and starts nothing sooner:
+    the results are the same, without the MatVec's own copies of the addend."""
+    name, rows, cols, x_type, wbits, wfrac, reuse, fanin, bias_spec, addend_type = case
+    rng = random.Random(f"{name}-held")
+    W = np.array([[rng.randint(-(1 << (wbits - 1)), (1 << (wbits - 1)) - 1) for _ in range(cols)]
+                  for _ in range(rows)], dtype=np.int64)
+    bias = bias_frac = None
+    if bias_spec is not None:
+        bbits, bias_frac = bias_spec
+        bias = np.array([rng.randint(-(1 << (bbits - 1)), (1 << (bbits - 1)) - 1) for _ in range(rows)])
+    kw = dict(weights=W, weight_frac=wfrac, x_type=x_type, reuse=reuse, bias=bias,
+              bias_frac=bias_frac, addend_type=addend_type, tree_fanin=fanin,
+              deep_operands=deep_operands)
+    dut = MatVec(**kw, addend_held=True)
+    assert dut.latency == MatVec(**kw).latency
+    xs = _extreme_inputs(W, x_type) + [[_rand_lane(rng, x_type) for _ in range(cols)] for _ in range(6)]
+    addends = [[_rand_lane(rng, addend_type) for _ in range(rows)] for _ in xs]
+    starts, c = [], 1
+    for _ in xs:
+        starts.append(c)
+        c += dut.latency + rng.randint(0, 3)
+    results = run_matvec(dut, xs, addends, starts, rng, hold_addend=True)
+    assert [c for c, _ in results] == [s + dut.latency for s in starts]
+    for n, (_, y) in enumerate(results):
+        assert y == _expected(W, xs[n], weight_frac=wfrac, x_type=x_type, frac=dut.frac, bias=bias,
+                              bias_frac=bias_frac, addend=addends[n], addend_type=addend_type), n
 
 
 @pytest.mark.parametrize("reuse", [1, 4, 12])

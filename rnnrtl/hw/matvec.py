@@ -113,6 +113,10 @@ class MatVec(wiring.Component):
         ``start``, ``x`` and ``addend`` go through one register before anything else, so a
         caller's combinational ``start`` drives one flip-flop instead of every operand register
         (all cycles below shift by one; :attr:`latency` is one more).
+    addend_held : bool
+        The caller holds ``addend`` from ``start`` until ``done`` and starts nothing before
+        ``done``: at ``reuse > 1`` the adder tree then reads it as it is, instead of from copies
+        kept past the next start (a row's worth of flip-flops for each copy).
     deep_operands : bool
         With ``reuse > 1``: the weight chosen by the MAC cycle and the ``x`` lane are registered
         twice (in the fabric, then in the multiplier's input register), so the weight ROM's logic
@@ -136,7 +140,7 @@ class MatVec(wiring.Component):
 
     def __init__(self, *, weights, weight_frac, x_type, reuse=1, bias=None, bias_frac=None,
                  addend_type=None, tree_fanin=4, product_fmt=None, registered_start=False,
-                 deep_operands=False):
+                 deep_operands=False, addend_held=False):
         flat, shape = _int_array(weights, "weights", 2)
         rows, cols = shape
         if rows < 1 or cols < 1:
@@ -185,6 +189,9 @@ class MatVec(wiring.Component):
         if not isinstance(registered_start, bool):
             raise TypeError(f"registered_start must be a bool, got {registered_start!r}")
         self._registered_start = registered_start
+        if not isinstance(addend_held, bool):
+            raise TypeError(f"addend_held must be a bool, got {addend_held!r}")
+        self._addend_held = addend_held
         if not isinstance(deep_operands, bool):
             raise TypeError(f"deep_operands must be a bool, got {deep_operands!r}")
         self._deep_operands = deep_operands and reuse > 1
@@ -205,14 +212,16 @@ class MatVec(wiring.Component):
 
     @classmethod
     def of(cls, weights, *, x_type, reuse, bias=None, rows=slice(None), addend_type=None,
-           tree_fanin=4, product_fmt=None, registered_start=False, deep_operands=False) -> "MatVec":
+           tree_fanin=4, product_fmt=None, registered_start=False, deep_operands=False,
+           addend_held=False) -> "MatVec":
         """A MatVec of IR :class:`~rnnrtl.ir.Weights` (rows ``rows`` of them) and an optional IR
         bias, taking their codes and fractional bits from the IR (``product_fmt``: the layer's)."""
         return cls(weights=weights.codes[rows], weight_frac=weights.fmt.frac_bits, x_type=x_type,
                    reuse=reuse, bias=None if bias is None else bias.codes[rows],
                    bias_frac=None if bias is None else bias.fmt.frac_bits,
                    addend_type=addend_type, tree_fanin=tree_fanin, product_fmt=product_fmt,
-                   registered_start=registered_start, deep_operands=deep_operands)
+                   registered_start=registered_start, deep_operands=deep_operands,
+                   addend_held=addend_held)
 
     # -- the schedule, computed without hardware ---------------------------------------------------
 
@@ -469,10 +478,13 @@ class MatVec(wiring.Component):
         if self._addend_type is not None:
             a_shift = self._frac - self._addend_type.frac
             a_lo, a_hi = self._addend_type.min_value << a_shift, self._addend_type.max_value << a_shift
-            addend_reg = Signal.like(self.addend, reset_less=True)
-            with m.If(start):
-                m.d.sync += addend_reg.eq(addend)
-            if R > 1:
+            if R > 1 and self._addend_held:
+                addend_reg = addend              # the caller holds it until done
+            else:
+                addend_reg = Signal.like(self.addend, reset_less=True)
+                with m.If(start):
+                    m.d.sync += addend_reg.eq(addend)
+            if R > 1 and not self._addend_held:
                 # Held past the next start, which can come in the last MAC cycle (``last``), and
                 # then as long again as the operand and product stages delay the segments.
                 addend_hold = Signal.like(self.addend, reset_less=True)

@@ -93,7 +93,9 @@ class RecurrentLayer(wiring.Component):
         if self.slots > 1 and not timesteps:
             raise HardwareError(f"layer {layer.name!r}: interleave needs a fixed sequence length")
         self.x_depth = timesteps if self.slots > 1 else 2
-        self._build_units(layer, tree_fanin)
+        # One slot: a job's next step starts step_cycles after this one, so the input projection
+        # (held until its next result) stays put while the loop's products use it.
+        self._build_units(layer, tree_fanin, addend_held=self.slots == 1)
         # An emitting job holds an output credit from its start until its beat is taken: enough
         # credits for the jobs in flight at full rate (one beat per step with return_sequences).
         held = self.projection.latency + self.step_cycles + 1
@@ -104,11 +106,14 @@ class RecurrentLayer(wiring.Component):
             "o": Out(beat_signature(layer.output_fmt, layer.units)),
         })
 
-    def _build_units(self, layer, tree_fanin):
+    def _build_units(self, layer, tree_fanin, *, addend_held=False):
         """The cell's units, for this shell or another one: the input
-        projection and the loop's units, built but not elaborated."""
+        projection and the loop's units, built but not elaborated. ``addend_held``: the shell
+        holds a job's input projection until the loop's products that add it are done
+        (:class:`~rnnrtl.hw.matvec.MatVec`'s ``addend_held``)."""
         self.layer = layer
         self.tree_fanin = tree_fanin
+        self.addend_held = addend_held
         # deep: activation units of latency 5, the job scheduler's start registered once more,
         # every MatVec's operands registered twice, a register on either side of each of the
         # cell's elementwise products
