@@ -92,7 +92,7 @@ class LSTMLayer(RecurrentLayer):
         self.mh = MatVec.of(L.recurrent, x_type=L.output_fmt.int_type,
                             reuse=L.schedule.reuse_recurrent, addend_type=self.projection.out_type,
                             tree_fanin=self.tree_fanin, product_fmt=P, deep_operands=self.deep,
-                            addend_held=self.addend_held)
+                            addend_held=self.results_held)
         ra, ga, sa = L.recurrent_activation, L.activation, L.state_activation
         self.sig = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ra, lanes=3 * N,
                                   acc_fmt=P, deep=self.deep)
@@ -150,7 +150,7 @@ class LSTMLayer(RecurrentLayer):
         o_gate = _vector(L.recurrent_activation.out_fmt, N, "o_gate")
         for n in range(N):
             m.d.comb += o_gate[n].eq(sig.o[2 * N + n])
-        o_late = delay(m, o_gate, A + 1 + 2 * op, "o_late", reset_less=True)
+        o_late = self._late(m, o_gate, A + 1 + 2 * op, "o_late")
         with m.If(st.o_valid):
             c_slot, c_last = tag(Lh + 2 * A + 1 + 2 * op)
             c_bank.write(m, c_slot, st.code, c_last)
@@ -181,7 +181,7 @@ class GRULayer(RecurrentLayer):
             return MatVec.of(L.recurrent, rows=rows, bias=bias, x_type=x_type,
                              reuse=L.schedule.reuse_recurrent, addend_type=addend_type,
                              tree_fanin=self.tree_fanin, product_fmt=P, deep_operands=self.deep,
-                             addend_held=self.addend_held)
+                             addend_held=self.results_held)
 
         ra, ha = L.recurrent_activation, L.activation
         fr = ra.out_fmt.frac_bits
@@ -234,12 +234,12 @@ class GRULayer(RecurrentLayer):
         A = self.sig.latency
         # The candidate needs it L1 + A + 1 + 2op cycles (reset_after) or L1 + A + 2 + 2op (before
         # U_h's start) later.
-        ax_h = delay(m, ax_now, L1 + A + 2 * op + (1 if L.reset_after else 2), "ax_h")
+        ax_h = self._late(m, ax_now, L1 + A + 2 * op + (1 if L.reset_after else 2), "ax_h")
         m.d.comb += [mz.start.eq(start), mz.x.eq(h.read(tag(0)[0]))]
         # With reset_after, U_zr·h waits for U_h·h if that takes longer (an interleaved job's
         # result is overwritten by the next job's as soon as one initiation interval later).
         z_wait = L1 - mz.latency
-        mz_y = delay(m, mz.y, z_wait, "mz_y")
+        mz_y = self._late(m, mz.y, z_wait, "mz_y")
         for n in range(2 * N):
             m.d.comb += [mz.addend[n].eq(ax[n]), sig.i[n].eq(mz_y[n])]
         z = _vector(ra.out_fmt, N, "z")  # valid (and held) from S+L1+A
@@ -256,7 +256,7 @@ class GRULayer(RecurrentLayer):
                 for n in range(N):
                     code, _ = requantize_through_value(mh.y[n], mh.frac, P, L.rec_fmt)
                     m.d.sync += rec[n].eq(code)
-            rec = delay(m, rec, L1 - mh.latency + A - 1, "rec")  # valid with r
+            rec = self._late(m, rec, L1 - mh.latency + A - 1, "rec")  # valid with r
             r_frac = fr + L.rec_fmt.frac_bits
             # hls4ml casts r·rec to accum_t
             cast = None if P is None else (lambda v, f=r_frac: requantize_value(v, f, P)[0])
@@ -268,7 +268,7 @@ class GRULayer(RecurrentLayer):
             for n in range(N):
                 total, _ = _aligned([(ax_h[n], ax_t.frac), (rprod[n], r_frac)])
                 m.d.comb += cand.i[n].eq(total)
-            z_use = delay(m, z, A + 1 + 2 * op, "z", reset_less=True)  # z waits for the candidate
+            z_use = self._late(m, z, A + 1 + 2 * op, "z")  # z waits for the candidate
         else:
             m.d.comb += sig.i_valid.eq(mz.done)
             h_r = h.read(tag(L1 + A)[0])
@@ -282,7 +282,7 @@ class GRULayer(RecurrentLayer):
                     code, _ = requantize_value(rprod[n], fr + L.output_fmt.frac_bits, L.rec_fmt)
                     m.d.sync += rec[n].eq(code)
             # z waits for the candidate (L1 + Lh + 2A + 2 + 2op cycles after the start).
-            z_use = delay(m, z, mh.latency + A + 2 + 2 * op, "z", reset_less=True)
+            z_use = self._late(m, z, mh.latency + A + 2 + 2 * op, "z")
             m.d.comb += [mh.start.eq(rec_valid), mh.x.eq(rec), cand.i_valid.eq(mh.done)]
             for n in range(N):
                 m.d.comb += [mh.addend[n].eq(ax_h[n]), cand.i[n].eq(mh.y[n])]
@@ -309,7 +309,7 @@ class SimpleRNNLayer(RecurrentLayer):
         self.mh = MatVec.of(L.recurrent, x_type=L.output_fmt.int_type,
                             reuse=L.schedule.reuse_recurrent, addend_type=self.projection.out_type,
                             tree_fanin=self.tree_fanin, deep_operands=self.deep,
-                            addend_held=self.addend_held)
+                            addend_held=self.results_held)
         self.act = ActivationUnit(in_type=self.mh.out_type, fmt=L.pre_fmt, activation=L.activation,
                                   lanes=L.units, deep=self.deep)
 

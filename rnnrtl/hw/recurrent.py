@@ -93,9 +93,9 @@ class RecurrentLayer(wiring.Component):
         if self.slots > 1 and not timesteps:
             raise HardwareError(f"layer {layer.name!r}: interleave needs a fixed sequence length")
         self.x_depth = timesteps if self.slots > 1 else 2
-        # One slot: a job's next step starts step_cycles after this one, so the input projection
-        # (held until its next result) stays put while the loop's products use it.
-        self._build_units(layer, tree_fanin, addend_held=self.slots == 1)
+        # One slot: a job's next step starts step_cycles after this one, so every unit's result
+        # (held until its next one) stays put for the rest of the step.
+        self._build_units(layer, tree_fanin, results_held=self.slots == 1)
         # An emitting job holds an output credit from its start until its beat is taken: enough
         # credits for the jobs in flight at full rate (one beat per step with return_sequences).
         held = self.projection.latency + self.step_cycles + 1
@@ -106,14 +106,15 @@ class RecurrentLayer(wiring.Component):
             "o": Out(beat_signature(layer.output_fmt, layer.units)),
         })
 
-    def _build_units(self, layer, tree_fanin, *, addend_held=False):
+    def _build_units(self, layer, tree_fanin, *, results_held=False):
         """The cell's units, for this shell or another one: the input
-        projection and the loop's units, built but not elaborated. ``addend_held``: the shell
-        holds a job's input projection until the loop's products that add it are done
-        (:class:`~rnnrtl.hw.matvec.MatVec`'s ``addend_held``)."""
+        projection and the loop's units, built but not elaborated. ``results_held``: the shell
+        starts a unit's next job only after the current step is over, so a unit's result (the
+        input projection's, a table's) can be read as it is until then: it needs no delay line
+        (:meth:`_late`) and the loop's MatVecs need no copy of their addend (``addend_held``)."""
         self.layer = layer
         self.tree_fanin = tree_fanin
-        self.addend_held = addend_held
+        self.results_held = results_held
         # deep: activation units of latency 5, the job scheduler's start registered once more,
         # every MatVec's operands registered twice, a register on either side of each of the
         # cell's elementwise products
@@ -127,6 +128,11 @@ class RecurrentLayer(wiring.Component):
                                     product_fmt=getattr(layer, "product_fmt", None),
                                     registered_start=self.deep, deep_operands=self.deep)
         self._build_loop()
+
+    def _late(self, m, value, cycles: int, name: str):
+        """A unit's held result ``value``, read ``cycles`` later in the same step: as it is when
+        :attr:`results_held`, else through a delay line."""
+        return value if self.results_held else delay(m, value, cycles, name, reset_less=True)
 
     def _state_layouts(self) -> dict:
         """The cell's state, carried from one step to the next: name -> layout of one copy."""
