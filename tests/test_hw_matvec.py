@@ -104,13 +104,10 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-@pytest.mark.parametrize("spacing", ["back-to-back", "sparse"])
-@pytest.mark.parametrize("registered_start, deep_operands", [(False, False), (True, False), (True, True)],
-                         ids=["", "registered-start", "deep"])
-def test_matvec(case, spacing, registered_start, deep_operands):
-    name, rows, cols, x_type, wbits, wfrac, reuse, fanin, bias_spec, addend_type = case
-    rng = random.Random(f"{name}-{spacing}")
+def _weights_and_bias(case, rng):
+    """Random weights of a case (a zero and the most negative weight among them) and its bias:
+    ``(W, bias, bias_frac)``."""
+    _, rows, cols, _, wbits, _, _, _, bias_spec, _ = case
     W = np.array([[rng.randint(-(1 << (wbits - 1)), (1 << (wbits - 1)) - 1) for _ in range(cols)]
                   for _ in range(rows)], dtype=np.int64)
     W[0, 1] = 0  # zero weights need no special handling
@@ -119,6 +116,17 @@ def test_matvec(case, spacing, registered_start, deep_operands):
     if bias_spec is not None:
         bbits, bias_frac = bias_spec
         bias = np.array([rng.randint(-(1 << (bbits - 1)), (1 << (bbits - 1)) - 1) for _ in range(rows)])
+    return W, bias, bias_frac
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("spacing", ["back-to-back", "sparse"])
+@pytest.mark.parametrize("registered_start, deep_operands", [(False, False), (True, False), (True, True)],
+                         ids=["", "registered-start", "deep"])
+def test_matvec(case, spacing, registered_start, deep_operands):
+    name, rows, cols, x_type, wbits, wfrac, reuse, fanin, bias_spec, addend_type = case
+    rng = random.Random(f"{name}-{spacing}")
+    W, bias, bias_frac = _weights_and_bias(case, rng)
     dut = MatVec(weights=W, weight_frac=wfrac, x_type=x_type, reuse=reuse, bias=bias,
                  bias_frac=bias_frac, addend_type=addend_type, tree_fanin=fanin,
                  registered_start=registered_start, deep_operands=deep_operands)
@@ -166,12 +174,7 @@ def test_matvec_addend_held(case, deep_operands):
     the results are the same, without the MatVec's own copies of the addend."""
     name, rows, cols, x_type, wbits, wfrac, reuse, fanin, bias_spec, addend_type = case
     rng = random.Random(f"{name}-held")
-    W = np.array([[rng.randint(-(1 << (wbits - 1)), (1 << (wbits - 1)) - 1) for _ in range(cols)]
-                  for _ in range(rows)], dtype=np.int64)
-    bias = bias_frac = None
-    if bias_spec is not None:
-        bbits, bias_frac = bias_spec
-        bias = np.array([rng.randint(-(1 << (bbits - 1)), (1 << (bbits - 1)) - 1) for _ in range(rows)])
+    W, bias, bias_frac = _weights_and_bias(case, rng)
     kw = dict(weights=W, weight_frac=wfrac, x_type=x_type, reuse=reuse, bias=bias,
               bias_frac=bias_frac, addend_type=addend_type, tree_fanin=fanin,
               deep_operands=deep_operands)
