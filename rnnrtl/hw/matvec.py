@@ -23,9 +23,10 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
   cycle, so multiplier ``m`` always finds its operand in lane ``(m * R) % cols`` (its products are
   consecutive): no operand multiplexer. MAC cycle ``k`` is cycle ``1 + k``: its operands (that
   lane and the weight of product ``k``, a constant ROM indexed by the multiplier's own MAC-cycle
-  counter) are registered at its end, their product one cycle later, and it is added into its
-  segment one cycle after that, so segments are valid in cycle ``R + 3``. Only one multiplier or
-  one adder lies between two registers.
+  counter) are registered at its end, their product one cycle later, and it is added into the
+  multiplier's accumulator one cycle after that (the segment of a row it touches is copied out of
+  the accumulator with the row's last product: one adder per multiplier), so segments are valid
+  in cycle ``R + 3``. Only one multiplier or one adder lies between two registers.
 * Each tree stage adds one cycle; the last stage is the ``y`` register, so ``done`` rises in cycle
   ``latency = R + 3 (R > 1) + tree_stages``; ``y`` is held until the next result. The inner tree
   stages load every cycle (no enable).
@@ -53,7 +54,7 @@ change.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -386,7 +387,8 @@ class MatVec(wiring.Component):
                 addend = Signal.like(self.addend, name="addend_in", reset_less=True)
                 m.d.sync += addend.eq(self.addend)
 
-        # Segment accumulators: one per (multiplier, row it touches), at the product fraction.
+        # Segments: one per (multiplier, row it touches), at the product fraction (at R > 1 the
+        # multiplier's one accumulator is copied into them).
         # Datapath registers have no reset (their value means nothing until a valid flag says
         # so): the reset net reaches only the control.
         seg_sig = [[Signal(signed(IntType.for_range(lo, hi, 0, True).width), name=f"seg{mi}_{j}",
@@ -452,21 +454,25 @@ class MatVec(wiring.Component):
                     cast = self._cast(term)
                     term = Signal(cast.shape(), name=f"q{mi}")
                     m.d.comb += term.eq(cast)
-                for s, (_, k0, k1, _, _) in enumerate(segs):
-                    # Segment s takes MAC cycles k0..k1; decoded at the operand stage, used two
-                    # cycles later when their products arrive.
-                    en, first = Signal(name=f"en{mi}_{s}"), Signal(name=f"first{mi}_{s}")
-                    in_seg = active_m
-                    if k0 > 0:                       # (comparisons that always hold are left out)
-                        in_seg = in_seg & (km >= k0)
-                    if k1 < (1 << len(km)) - 1:
-                        in_seg = in_seg & (km <= k1)
-                    m.d.comb += [en.eq(in_seg), first.eq(km == k0)]
-                    en = delay(m, en, 2 + self._fabric_stages, f"en{mi}_{s}_d")
-                    first = delay(m, first, 2 + self._fabric_stages, f"first{mi}_{s}_d")
-                    seg = seg_sig[mi][s]
-                    with m.If(en):
-                        m.d.sync += seg.eq(Mux(first, term, seg + term))
+                # One accumulator per multiplier: segment s takes MAC cycles k0..k1 (consecutive
+                # segments), restarts it at k0 and is copied out of it at k1; decoded at the
+                # operand stage, used when the products arrive 2 + fabric stages later. Between
+                # segments (a short last block) it adds garbage that no segment keeps.
+                acc = Signal(signed(max(len(seg) for seg in seg_sig[mi])), name=f"acc{mi}",
+                             reset_less=True)
+                restart, ends = Signal(name=f"restart{mi}"), []
+                m.d.comb += restart.eq(Cat(*(km == k0 for (_, k0, _, _, _) in segs)).any())
+                for s, (_, _, k1, _, _) in enumerate(segs):
+                    end = Signal(name=f"end{mi}_{s}")
+                    m.d.comb += end.eq(active_m & (km == k1))
+                    ends.append(delay(m, end, 2 + self._fabric_stages, f"end{mi}_{s}_d"))
+                restart = delay(m, restart, 2 + self._fabric_stages, f"restart{mi}_d")
+                total = Signal.like(acc, name=f"sum{mi}")
+                m.d.comb += total.eq(Mux(restart, term, acc + term))
+                m.d.sync += acc.eq(total)
+                for s, end in enumerate(ends):
+                    with m.If(end):
+                        m.d.sync += seg_sig[mi][s].eq(total)
             # The last MAC cycle as its product is accumulated: segments are valid one cycle later.
             last_acc = delay(m, last, 2 + self._fabric_stages, "last_acc")
             seg_valid = Signal()
