@@ -90,10 +90,13 @@ class DenseLayer(wiring.Component):
         m.submodules.queue = queue = OutputQueue(beat_layout(L.output_fmt, L.units),
                                                  depth=self._queue_depth)
         R = mv.ii
+        # A down-counter and a flag, in a register of its own, that is high exactly when it is
+        # zero: ``ready`` is two flip-flops ANDed.
         cooldown = Signal(range(R))
+        idle = Signal(init=1)
         start = Signal()
         m.d.comb += [
-            self.i.ready.eq((cooldown == 0) & queue.can_issue),
+            self.i.ready.eq(idle & queue.can_issue),
             start.eq(self.i.valid & self.i.ready),
             queue.issue.eq(start),
             mv.start.eq(start),
@@ -103,9 +106,9 @@ class DenseLayer(wiring.Component):
         ]
         if R > 1:
             with m.If(start):
-                m.d.sync += cooldown.eq(R - 1)
-            with m.Elif(cooldown != 0):
-                m.d.sync += cooldown.eq(cooldown - 1)
+                m.d.sync += [cooldown.eq(R - 1), idle.eq(0)]
+            with m.Elif(~idle):
+                m.d.sync += [cooldown.eq(cooldown - 1), idle.eq(cooldown == 1)]
         # The last flag rides a shift register as long as the datapath.
         depth = self._datapath_latency
         last_pipe = Signal(depth)
