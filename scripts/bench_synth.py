@@ -159,7 +159,6 @@ def print_table(results, outdir: Path):
                 "ecp5 LUT/FF/MULT/BRAM", "ECP5 Fmax MHz", "latency ns @ Fmax"]
     timing_rows, res_rows = [], []
     for row in results.values():
-        fmax = row["estimates"].get("ecp5", {}).get("fmax_mhz")
         timing_rows.append([row["model"], row["config"], str(row["cycles_per_step"]),
                             f"{row['latency']:,}", f"{row['ii']:,}",
                             f"{row['seq_per_s_200mhz']:,.0f}", f"{row['multipliers']:,}",

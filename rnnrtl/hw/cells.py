@@ -35,7 +35,7 @@ GRU's ``r·rec`` product is cast into ``P`` as it is registered.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Signal
 from amaranth.lib import data
 
 from .. import ir
