@@ -101,6 +101,9 @@ CASES = [
     ("last-block-short", 2, 4, IntType(5, True, 2), 5, 3, 7, 2, (6, 2), None),
     ("r2-addend", 3, 4, IntType(5, True, 1), 5, 2, 2, 2, (6, 3), IntType(6, True, 3)),
     ("single-multiplier", 2, 3, IntType(5, True, 2), 5, 3, 6, 4, (6, 4), IntType(5, False, 2)),
+    # deep reuse (> 16 MAC cycles: under deep_operands the weight ROM is split in groups of 16)
+    ("r20-rom-groups", 3, 13, IntType(6, True, 3), 6, 3, 20, 2, (8, 6), IntType(7, True, 4)),
+    ("r37-rom-groups", 2, 40, IntType(5, True, 2), 5, 2, 37, 3, None, None),
 ]
 
 

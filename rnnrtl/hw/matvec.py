@@ -54,7 +54,7 @@ change.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -434,17 +434,28 @@ class MatVec(wiring.Component):
                 prod = Signal(signed(IntType.for_range(min(min(w * xlo, w * xhi) for w in ws),
                                                        max(max(w * xlo, w * xhi) for w in ws), 0,
                                                        True).width), name=f"p{mi}", reset_less=True)
-                wrom = Signal.like(wsel, name=f"wrom{mi}", init=w_init, reset_less=True) \
-                    if self._deep_operands else wsel
-                m.d.sync += wrom.eq(ws[0])
-                with m.Switch(km):
-                    for (kk, _, _, w) in block:
-                        with m.Case(kk):
-                            m.d.sync += wrom.eq(w)
+                weight_at = {kk: w for (kk, _, _, w) in block}
+                if self._deep_operands and R > _ROM_GROUP:
+                    # Two register stages for the weight ROM: each group of 16 MAC cycles has its
+                    # own ROM indexed by the counter's low bits (one LUT per bit), and the next
+                    # stage picks a group by the high bits, registered beside them. A deep ROM in
+                    # one stage was six levels of logic (the jets' critical path at reuse 160).
+                    groups = [self._weight_rom(m, {kk % _ROM_GROUP: w for kk, w in weight_at.items()
+                                                   if kk // _ROM_GROUP == g},
+                                               ws[0], km[:_ROM_GROUP.bit_length() - 1], wsel,
+                                               f"wrom{mi}_{g}")
+                              for g in range(-(-R // _ROM_GROUP))]
+                    group = Signal(range(len(groups)), name=f"wgroup{mi}", reset_less=True)
+                    m.d.sync += [group.eq(km[_ROM_GROUP.bit_length() - 1:]),
+                                 wsel.eq(Array(groups)[group])]
+                elif self._deep_operands:
+                    wrom = self._weight_rom(m, weight_at, ws[0], km, wsel, f"wrom{mi}")
+                    m.d.sync += wsel.eq(wrom)
+                else:
+                    self._weight_rom(m, weight_at, ws[0], km, wsel, None)
                 lane = rot[(mi * R) % cols]
                 if self._deep_operands:
                     lane = delay(m, lane, 1, f"xpre{mi}", reset_less=True)
-                    m.d.sync += wsel.eq(wrom)
                 m.d.sync += [xsel.eq(lane), prod.eq(xsel * wsel)]  # the multiplier
                 # deep_operands: the product crosses to the fabric in a cycle of its own.
                 term = delay(m, prod, self._fabric_stages // 2, f"pf{mi}", reset_less=True)
@@ -526,6 +537,19 @@ class MatVec(wiring.Component):
         m.d.comb += self.done.eq(valid)
         return m
 
+    @staticmethod
+    def _weight_rom(m, weight_at, default, index, like, name):
+        """A register loaded with ``weight_at[index]`` (``default`` for an index not in it): a
+        new one shaped and initialised like ``like``, named ``name``, or ``like`` itself when
+        ``name`` is None."""
+        reg = like if name is None else Signal.like(like, name=name, reset_less=True)
+        m.d.sync += reg.eq(default)
+        with m.Switch(index):
+            for k, w in weight_at.items():
+                with m.Case(k):
+                    m.d.sync += reg.eq(w)
+        return reg
+
     def _mac_counter(self, m, start, name):
         """A MAC-cycle counter ``k`` (0 .. R-1 in the R cycles after ``start``) and its ``active`` flag."""
         R = self._reuse
@@ -546,6 +570,10 @@ class MatVec(wiring.Component):
             return product
         code, _ = requantize_value(product, self._prod_frac, self._product_fmt)
         return code
+
+
+#: MAC cycles per weight-ROM group when a deep-operand MatVec splits its ROM in two stages.
+_ROM_GROUP = 16
 
 
 def _shared_bits(values, width: int) -> int:
