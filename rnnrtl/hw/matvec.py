@@ -34,7 +34,8 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
   first). ``deep_operands`` (``R > 1``): the operands pass one more register (the weight ROM's
   output and the lane, in the fabric) before the multiplier's, and the product one more after
   it, so that the routes into and out of the DSP have cycles of their own: segments are valid
-  two cycles later.
+  two cycles later (three at ``R > 16``, where the weight ROM takes two stages: 16-entry ROMs,
+  then the pick of one).
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
@@ -123,7 +124,7 @@ class MatVec(wiring.Component):
         twice (in the fabric, then in the multiplier's input register), so the weight ROM's logic
         and the route into the DSP are in different cycles, and the product once more after the
         multiplier's output register, so the route out of the DSP has a cycle of its own;
-        :attr:`latency` is two more.
+        :attr:`latency` is two more (three at ``reuse > 16``: the weight ROM in two stages).
 
     Ports
     -----
@@ -197,8 +198,11 @@ class MatVec(wiring.Component):
             raise TypeError(f"deep_operands must be a bool, got {deep_operands!r}")
         self._deep_operands = deep_operands and reuse > 1
         #: Fabric registers around each multiplier (operands before, product after) besides the
-        #: DSP's own: 2 with deep_operands, else 0.
-        self._fabric_stages = 2 * self._deep_operands
+        #: DSP's own: 2 with deep_operands (3 at reuse > 16), else 0.
+        # Operand stages: one, and one more where the weight ROM takes two (reuse > 16); the
+        # product: one.
+        self._operand_stages = self._deep_operands * (1 + (reuse > _ROM_GROUP))
+        self._fabric_stages = self._operand_stages + self._deep_operands
         self._plan()
 
         sig = {
@@ -366,7 +370,8 @@ class MatVec(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from ``start`` to ``done``: ``reuse + 3 * (reuse > 1) + tree_stages``, plus one
-        with :attr:`registered_start` and two with ``deep_operands`` (at ``reuse > 1``)."""
+        with :attr:`registered_start` and two with ``deep_operands`` (at ``reuse > 1``; three at
+        ``reuse > 16``)."""
         return (self._reuse + 3 * (self._reuse > 1) + self._tree_stages + self._registered_start
                 + self._fabric_stages)
 
@@ -436,18 +441,20 @@ class MatVec(wiring.Component):
                                                        True).width), name=f"p{mi}", reset_less=True)
                 weight_at = {kk: w for (kk, _, _, w) in block}
                 if self._deep_operands and R > _ROM_GROUP:
-                    # Two register stages for the weight ROM: each group of 16 MAC cycles has its
-                    # own ROM indexed by the counter's low bits (one LUT per bit), and the next
-                    # stage picks a group by the high bits, registered beside them. A deep ROM in
-                    # one stage was six levels of logic (the jets' critical path at reuse 160).
+                    # Two register stages for the weight ROM, then the fabric register before
+                    # the DSP's: each group of 16 MAC cycles has its own ROM indexed by the
+                    # counter's low bits (one LUT per bit), and the next stage picks a group by the
+                    # high bits, registered beside them. A deep ROM in one stage was six levels of
+                    # logic (the jets' critical path at reuse 160).
                     groups = [self._weight_rom(m, {kk % _ROM_GROUP: w for kk, w in weight_at.items()
                                                    if kk // _ROM_GROUP == g},
                                                ws[0], km[:_ROM_GROUP.bit_length() - 1], wsel,
                                                f"wrom{mi}_{g}")
                               for g in range(-(-R // _ROM_GROUP))]
                     group = Signal(range(len(groups)), name=f"wgroup{mi}", reset_less=True)
+                    wrom = Signal.like(wsel, name=f"wrom{mi}", reset_less=True)
                     m.d.sync += [group.eq(km[_ROM_GROUP.bit_length() - 1:]),
-                                 wsel.eq(Array(groups)[group])]
+                                 wrom.eq(Array(groups)[group]), wsel.eq(wrom)]
                 elif self._deep_operands:
                     wrom = self._weight_rom(m, weight_at, ws[0], km, wsel, f"wrom{mi}")
                     m.d.sync += wsel.eq(wrom)
@@ -455,10 +462,10 @@ class MatVec(wiring.Component):
                     self._weight_rom(m, weight_at, ws[0], km, wsel, None)
                 lane = rot[(mi * R) % cols]
                 if self._deep_operands:
-                    lane = delay(m, lane, 1, f"xpre{mi}", reset_less=True)
+                    lane = delay(m, lane, self._operand_stages, f"xpre{mi}", reset_less=True)
                 m.d.sync += [xsel.eq(lane), prod.eq(xsel * wsel)]  # the multiplier
                 # deep_operands: the product crosses to the fabric in a cycle of its own.
-                term = delay(m, prod, self._fabric_stages // 2, f"pf{mi}", reset_less=True)
+                term = delay(m, prod, self._deep_operands, f"pf{mi}", reset_less=True)
                 if self._product_fmt is not None:
                     # The registered product cast into product_fmt on its way into the segment
                     # adder (a bit slice for TRN, one more adder for a rounding mode).
