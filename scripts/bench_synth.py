@@ -12,7 +12,7 @@ registered) and the latency in ns at that Fmax. Results accumulate in ``<outdir>
 run prints the table of all results (also ``results.md``) and redraws ``bench_synth.png``.
 
 Cost (2-core machine): the jet LSTM at reuse 40 takes ~20 s to write, ~2.5 min per Xilinx family in
-yosys; ECP5 with jet-ecp5-r80 (~29k LUT4s) ~15 min with --router router1 (yosys ~3 min, placement
+yosys; ECP5 with jet-ecp5-r80 (~25k LUT4s) ~13 min with --router router1 (yosys ~3 min, placement
 ~6 min, routing ~5 min; a run whose routing ends in a few contested nets can take far longer);
 reuse 1 costs far more. The LSTM(128) at a reuse that fits a VU9P has ~4,600-6,700 multipliers: use --timing-only for it.
 (big-vu9p, xcup: 7 min to write, 11 min of yosys to DSP mapping (4,645 DSP48E2), then YoWASP's
