@@ -7,14 +7,15 @@ end of a sequence, carried inside the stream payload as a :class:`~amaranth.lib.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType
 
-__all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "OutputQueue", "delay"]
+__all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "OutputQueue", "delay",
+           "countdown"]
 
 
 def shape_of(t):
@@ -131,3 +132,18 @@ def delay(m, value, cycles: int, name: str = "d", *, reset_less: bool = False):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def countdown(m, load, cycles: int, name: str):
+    """A flag that is low for the ``cycles`` cycles after each cycle with ``load`` high, and high
+    otherwise (``Const(1)`` when ``cycles`` is 0): a down-counter's "is zero", kept in a register
+    of its own so that a decision reading it waits for no comparison."""
+    if cycles == 0:
+        return Const(1, 1)
+    count = Signal(range(cycles + 1), name=name)
+    idle = Signal(init=1, name=f"{name}_idle")
+    with m.If(load):
+        m.d.sync += [count.eq(cycles), idle.eq(0)]
+    with m.Elif(~idle):
+        m.d.sync += [count.eq(count - 1), idle.eq(count == 1)]
+    return idle

@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 from .. import ir
 from ..fixed import requantize_value
 from .activation import ActivationUnit
-from .common import OutputQueue, beat_layout, beat_signature
+from .common import OutputQueue, beat_layout, beat_signature, countdown
 from .matvec import MatVec
 from .softmax import SoftmaxUnit
 
@@ -90,11 +90,8 @@ class DenseLayer(wiring.Component):
         m.submodules.queue = queue = OutputQueue(beat_layout(L.output_fmt, L.units),
                                                  depth=self._queue_depth)
         R = mv.ii
-        # A down-counter and a flag, in a register of its own, that is high exactly when it is
-        # zero: ``ready`` is two flip-flops ANDed.
-        cooldown = Signal(range(R))
-        idle = Signal(init=1)
         start = Signal()
+        idle = countdown(m, start, R - 1, "cooldown")  # ready: two flip-flops ANDed
         m.d.comb += [
             self.i.ready.eq(idle & queue.can_issue),
             start.eq(self.i.valid & self.i.ready),
@@ -104,11 +101,6 @@ class DenseLayer(wiring.Component):
             act.i.eq(mv.y),
             act.i_valid.eq(mv.done),
         ]
-        if R > 1:
-            with m.If(start):
-                m.d.sync += [cooldown.eq(R - 1), idle.eq(0)]
-            with m.Elif(~idle):
-                m.d.sync += [cooldown.eq(cooldown - 1), idle.eq(cooldown == 1)]
         # The last flag rides a shift register as long as the datapath.
         depth = self._datapath_latency
         last_pipe = Signal(depth)

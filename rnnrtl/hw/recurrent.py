@@ -37,7 +37,8 @@ from amaranth.hdl import Array, Cat, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import OutputQueue, Queue, beat_layout, beat_signature, delay, shape_of
+from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, delay,
+                     shape_of)
 from .matvec import MatVec
 
 __all__ = ["RecurrentLayer", "HardwareError", "delay"]
@@ -223,12 +224,11 @@ class RecurrentLayer(wiring.Component):
 
         # Job scheduler.
         heads = [data.View(x_layout, q.r_data) for q in queues]
-        # Down-counters with a flag each that is high exactly when the counter is zero, kept in a
-        # register of its own so the start decision does not wait for a comparison.
-        busy = [Signal(range(D), name=f"busy{k}") for k in range(K)]
-        idle = [Signal(init=1, name=f"idle{k}") for k in range(K)]
-        gap = Signal(range(J))
-        gap_zero = Signal(init=1)
+        start = Signal()
+        slot = Signal(range(K))
+        # Each slot's D-cycle step and the J-cycle gap between any two jobs (countdown flags).
+        idle = [countdown(m, start & (slot == k), D - 1, f"busy{k}") for k in range(K)]
+        gap_zero = countdown(m, start, J - 1, "gap")
         rr = Signal(range(K))
         next_out = Signal(range(K))
         ready = Signal(K)
@@ -237,8 +237,6 @@ class RecurrentLayer(wiring.Component):
             emits = last if not L.return_sequences else 1
             m.d.comb += ready[k].eq(queues[k].r_rdy & idle[k]
                                     & (~last | (next_out == k)) & (~emits | outq.can_issue))
-        start = Signal()
-        slot = Signal(range(K))
         m.d.comb += start.eq(gap_zero & ready.any())
         # First ready slot at or after the round-robin pointer.
         for offset in reversed(range(K)):
@@ -257,16 +255,6 @@ class RecurrentLayer(wiring.Component):
         ]
         for k, q in enumerate(queues):
             m.d.comb += q.r_en.eq(start & (slot == k))
-        for k in range(K):
-            with m.If(start & (slot == k)):
-                m.d.sync += [busy[k].eq(D - 1), idle[k].eq(D == 1)]
-            with m.Elif(~idle[k]):
-                m.d.sync += [busy[k].eq(busy[k] - 1), idle[k].eq(busy[k] == 1)]
-        if J > 1:
-            with m.If(start):
-                m.d.sync += [gap.eq(J - 1), gap_zero.eq(0)]
-            with m.Elif(~gap_zero):
-                m.d.sync += [gap.eq(gap - 1), gap_zero.eq(gap == 1)]
         if K > 1:
             with m.If(start):
                 m.d.sync += rr.eq(Mux_wrap(slot, K))

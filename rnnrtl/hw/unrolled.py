@@ -55,7 +55,7 @@ from amaranth.lib.wiring import In, Out
 
 from .. import ir
 from .cells import GRULayer, LSTMLayer, SimpleRNNLayer
-from .common import OutputQueue, Queue, beat_layout, beat_signature, shape_of
+from .common import OutputQueue, Queue, beat_layout, beat_signature, countdown, shape_of
 from .recurrent import HardwareError, Mux_wrap
 
 __all__ = ["UnrolledLayer", "handoff_signature"]
@@ -206,17 +206,13 @@ class _Stage:
             m.d.sync += ax_ready.eq(1)
 
         # Jobs: one at a time, D cycles apart.
-        busy = Signal(range(D))
         credit = Const(1)
         if self.emits:
             m.submodules.out_queue = outq = OutputQueue(beat_layout(L.output_fmt, L.units),
                                                         depth=self.out_depth)
             credit = outq.can_issue
-        m.d.comb += start.eq(ax_valid & has_state & (busy == 0) & successor_free & credit)
-        with m.If(start):
-            m.d.sync += busy.eq(D - 1)
-        with m.Elif(busy != 0):
-            m.d.sync += busy.eq(busy - 1)
+        idle = countdown(m, start, D - 1, "busy")
+        m.d.comb += start.eq(ax_valid & has_state & idle & successor_free & credit)
 
         zero = Const(0, 1)
         h_new, h_we = self._elaborate_loop(m, start=start, h=self._handoffs["h"], ax=px.y,
