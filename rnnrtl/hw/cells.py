@@ -15,12 +15,12 @@ more after the DSP's output register, so a product is valid ``1 + 2op`` cycles a
 
 * LSTM, ``step_cycles = L + 2A + 3 + 4op``: S+L gate tables (i f o sigmoid, g tanh); S+L+A
   operands of f·c, i·g (c read from the job's slot); S+L+A+1+2op c = q_c(f·c + i·g) and its tanh
-  table; S+L+2A+1+2op operands of o·tanh(c) (o from a delay line); S+L+2A+2+4op h = q_h(·).
+  table; S+L+2A+1+2op operands of o·tanh(c); S+L+2A+2+4op h = q_h(·).
 * GRU ``reset_after``, ``step_cycles = L + 2A + 3 + 4op``: S+L z, r tables; rec = q_rec(U_h·h + b'_h)
   registered when ``U_h`` is done; S+L+A operands of r·rec; S+L+A+1+2op candidate
   q_gate(W_h·x + b_h + r·rec) and its tanh table; S+L+2A+1+2op operands of z·h, (1−z)·hh;
   S+L+2A+2+4op h = q_h(·). ``U_zr`` and ``U_h`` are two MatVecs started together (``L`` is the
-  larger latency; the other's result waits in a delay line).
+  larger latency; the other's result waits for it: read as held, or from a delay line).
 * GRU ``reset_after=False``, ``step_cycles = Lz + Lh + 2A + 4 + 4op``: the reset gate multiplies
   the state before the second product, so ``U_h·(r⊙h)`` waits for ``r``: S+Lz tables; S+Lz+A
   operands of r·h; S+Lz+A+1+2op rec = q_rec(·); S+Lz+A+2+2op start of U_h·rec (+ W_h·x + b_h in
@@ -146,7 +146,7 @@ class LSTMLayer(RecurrentLayer):
             total, _ = _aligned([(fc[n], fr + L.state_fmt.frac_bits),
                                  (ig[n], fr + L.activation.out_fmt.frac_bits)])
             m.d.comb += st.i[n].eq(total)
-        # o (valid, and held, from S+L+A) waits for tanh(c) in a delay line.
+        # o (valid, and held, from S+L+A) is read with tanh(c), A + 1 + 2op cycles later.
         o_gate = _vector(L.recurrent_activation.out_fmt, N, "o_gate")
         for n in range(N):
             m.d.comb += o_gate[n].eq(sig.o[2 * N + n])
@@ -247,7 +247,7 @@ class GRULayer(RecurrentLayer):
             m.d.comb += z[n].eq(sig.o[n])
         r_valid = delay(m, sig.o_valid, 1 + 2 * op, "r_valid")
         if L.reset_after:
-            # U_h·h + b'_h runs beside U_zr·h; the earlier result waits in a delay line.
+            # U_h·h + b'_h runs beside U_zr·h; the earlier result waits for it (_late).
             m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])),
                          sig.i_valid.eq(delay(m, mz.done, z_wait, "mz_done"))]
             rec = _vector(L.rec_fmt, N, "rec")

@@ -197,10 +197,8 @@ class MatVec(wiring.Component):
         if not isinstance(deep_operands, bool):
             raise TypeError(f"deep_operands must be a bool, got {deep_operands!r}")
         self._deep_operands = deep_operands and reuse > 1
-        #: Fabric registers around each multiplier (operands before, product after) besides the
-        #: DSP's own: 2 with deep_operands (3 at reuse > 16), else 0.
-        # Operand stages: one, and one more where the weight ROM takes two (reuse > 16); the
-        # product: one.
+        # Fabric registers besides the DSP's own, with deep_operands: before the multiplier one
+        # (two where the weight ROM takes two stages, reuse > 16), after it one.
         self._operand_stages = self._deep_operands * (1 + (reuse > _ROM_GROUP))
         self._fabric_stages = self._operand_stages + self._deep_operands
         self._plan()
@@ -446,15 +444,14 @@ class MatVec(wiring.Component):
                     # counter's low bits (one LUT per bit), and the next stage picks a group by the
                     # high bits, registered beside them. A deep ROM in one stage was six levels of
                     # logic (the jets' critical path at reuse 160).
+                    low = _ROM_GROUP.bit_length() - 1          # counter bits within a group
                     groups = [self._weight_rom(m, {kk % _ROM_GROUP: w for kk, w in weight_at.items()
                                                    if kk // _ROM_GROUP == g},
-                                               ws[0], km[:_ROM_GROUP.bit_length() - 1], wsel,
-                                               f"wrom{mi}_{g}")
+                                               ws[0], km[:low], wsel, f"wrom{mi}_{g}")
                               for g in range(-(-R // _ROM_GROUP))]
                     group = Signal(range(len(groups)), name=f"wgroup{mi}", reset_less=True)
                     wrom = Signal.like(wsel, name=f"wrom{mi}", reset_less=True)
-                    m.d.sync += [group.eq(km[_ROM_GROUP.bit_length() - 1:]),
-                                 wrom.eq(Array(groups)[group]), wsel.eq(wrom)]
+                    m.d.sync += [group.eq(km[low:]), wrom.eq(Array(groups)[group]), wsel.eq(wrom)]
                 elif self._deep_operands:
                     wrom = self._weight_rom(m, weight_at, ws[0], km, wsel, f"wrom{mi}")
                     m.d.sync += wsel.eq(wrom)
@@ -508,24 +505,24 @@ class MatVec(wiring.Component):
                 addend_reg = Signal.like(self.addend, reset_less=True)
                 with m.If(start):
                     m.d.sync += addend_reg.eq(addend)
-            if R > 1 and not self._addend_held:
-                # Held past the next start, which can come in the last MAC cycle (``last``), and
-                # then as long again as the operand and product stages delay the segments.
-                addend_hold = Signal.like(self.addend, reset_less=True)
-                with m.If(last):
-                    m.d.sync += addend_hold.eq(addend_reg)
-                # It is read at last + 2 + fabric stages, after the next job's last (last + R)
-                # when R is small: one more hold stage per cycle short.
-                last_n = last
-                for n in range(1, max(0, self._fabric_stages + 2 - R) + 1):
-                    addend_mid = Signal.like(self.addend, name=f"addend_mid{n}", reset_less=True)
-                    last_n = delay(m, last_n, 1, f"last_d{n}")
-                    with m.If(last_n):
-                        m.d.sync += addend_mid.eq(addend_hold)
-                    addend_hold = addend_mid
-                addend_reg = Signal.like(self.addend, reset_less=True)
-                with m.If(last_acc):
-                    m.d.sync += addend_reg.eq(addend_hold)
+                if R > 1:
+                    # Held past the next start, which can come in the last MAC cycle (``last``),
+                    # and then as long again as the operand and product stages delay the segments.
+                    addend_hold = Signal.like(self.addend, reset_less=True)
+                    with m.If(last):
+                        m.d.sync += addend_hold.eq(addend_reg)
+                    # It is read at last + 2 + fabric stages, after the next job's last (last + R)
+                    # when R is small: one more hold stage per cycle short.
+                    last_n = last
+                    for n in range(1, max(0, self._fabric_stages + 2 - R) + 1):
+                        addend_mid = Signal.like(self.addend, name=f"addend_mid{n}", reset_less=True)
+                        last_n = delay(m, last_n, 1, f"last_d{n}")
+                        with m.If(last_n):
+                            m.d.sync += addend_mid.eq(addend_hold)
+                        addend_hold = addend_mid
+                    addend_reg = Signal.like(self.addend, reset_less=True)
+                    with m.If(last_acc):
+                        m.d.sync += addend_reg.eq(addend_hold)
         for j in range(rows):
             row = []
             if self._bias is not None:
