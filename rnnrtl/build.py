@@ -27,8 +27,10 @@ assertion; and its coarse step runs without ``share`` (SAT-based resource sharin
 half an hour on an LSTM(128) core and finds nothing to share in a MatVec). A core written with its
 RTLIL (``Design.write(rtlil=True)``, as :func:`read_core` does for a Design) is read from that.
 
-YoWASP tools cannot see ``/tmp`` by absolute path: every tool runs with its build folder as the
-working directory and relative file names.
+The estimates' yosys is the native one of ``pyosys`` when that is installed (the same release as
+YoWASP's, without WebAssembly's 4 GiB memory limit; :mod:`rnnrtl.native_yosys`), else YoWASP's;
+board builds run YoWASP's. YoWASP tools cannot see ``/tmp`` by absolute path: every tool runs with
+its build folder as the working directory and relative file names.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.vendor import XilinxPlatform
 
 from .ecp5_pack import pack_registers_file
+from .native_yosys import yosys_command
 
 __all__ = ["BuildError", "Target", "Core", "BuildResult", "Estimate", "ESTIMATES", "build", "run_estimate",
            "targets", "read_core", "ManifestCore", "RegisteredPorts", "OutOfContextXilinxPlatform",
@@ -702,7 +705,7 @@ def _yosys(lines, folder: Path, step: str, log: str):
     """Run a yosys script (``<log stem>.ys``) in ``folder``; compress a big log afterwards."""
     script = Path(log).with_suffix(".ys").name
     (folder / script).write_text("\n".join(lines) + "\n")
-    _run([_tool("yosys"), "-q", "-l", log, "-s", script], folder, step, log)
+    _run([*(yosys_command() or [_tool("yosys")]), "-q", "-l", log, "-s", script], folder, step, log)
     path = folder / log
     if path.is_file() and path.stat().st_size > 8 << 20:     # the jet LSTM's is ~200 MB
         import gzip

@@ -1,8 +1,8 @@
 """Builds (rnnrtl.build, platforms/) and the UART bridge (rnnrtl.uart).
 
 Build plans are checked without the vendor tools; an ECP5 bitstream and an xc7 estimate run
-yosys / nextpnr from YoWASP on a tiny model (the first YoWASP run on a machine compiles the tools,
-~75 s once). The bridge is simulated with Amaranth's simulator, with a toy core and with a real
+yosys (pyosys's native one for estimates, YoWASP's for boards) and nextpnr from YoWASP on a tiny
+model (the first YoWASP run on a machine compiles the tools, ~75 s once). The bridge is simulated with Amaranth's simulator, with a toy core and with a real
 rnnrtl core, over the serial lines.
 """
 
@@ -205,6 +205,50 @@ def test_estimate_xc7(tiny, tmp_path):
     assert "one DSP per multiplier" in est.multiplier_note
     assert "estimate xc7: LUT" in r.summary()
     assert (est.folder / "yosys_1.ys").read_text().startswith("read_rtlil ")  # the fast reader
+
+
+_MAC_VERILOG = """module mac(input clk, input [15:0] a, input [15:0] b, output reg [35:0] acc);
+  always @(posedge clk) acc <= acc + a * b;
+endmodule
+"""
+
+
+@pytest.mark.slow
+def test_native_yosys_matches_yowasp(tmp_path, monkeypatch):
+    """The estimates' yosys (pyosys, native) and YoWASP's map a design to the same cells; an error
+    in a script reaches the log and fails the step with yosys's message."""
+    from rnnrtl import native_yosys
+    assert native_yosys.available(), "pyosys is part of the test install (rnnrtl[test])"
+    stats = {}
+    for choice in ("native", "yowasp"):
+        monkeypatch.setenv(native_yosys.ENV, choice)
+        folder = tmp_path / choice
+        folder.mkdir()
+        (folder / "mac.v").write_text(_MAC_VERILOG)
+        rb._yosys(["read_verilog mac.v", "synth_xilinx -family xcup -top mac",
+                   "tee -q -o stat.json stat -json"], folder, f"yosys ({choice})", "y.log")
+        stats[choice] = json.loads((folder / "stat.json").read_text())["modules"]["\\mac"]
+        with pytest.raises(rb.BuildError, match="missing.v"):
+            rb._yosys(["read_verilog missing.v"], folder, f"yosys ({choice})", "bad.log")
+    assert stats["native"]["num_cells_by_type"] == stats["yowasp"]["num_cells_by_type"]
+    assert stats["native"]["num_cells_by_type"].get("DSP48E2") == 1
+
+
+def test_native_yosys_choice(monkeypatch):
+    from rnnrtl import native_yosys
+    monkeypatch.setenv(native_yosys.ENV, "yowasp")
+    assert native_yosys.yosys_command() is None
+    monkeypatch.setenv(native_yosys.ENV, "native")
+    monkeypatch.setattr(native_yosys, "available", lambda: True)
+    assert native_yosys.yosys_command()[-2:] == ["-m", "rnnrtl.native_yosys"]
+    monkeypatch.setattr(native_yosys, "available", lambda: False)
+    with pytest.raises(ValueError, match="pyosys is not installed"):
+        native_yosys.yosys_command()
+    monkeypatch.delenv(native_yosys.ENV)
+    assert native_yosys.yosys_command() is None      # no pyosys: YoWASP's
+    monkeypatch.setenv(native_yosys.ENV, "fast")
+    with pytest.raises(ValueError, match="valid: native, yowasp"):
+        native_yosys.yosys_command()
 
 
 # -- the UART bridge ---------------------------------------------------------------------------------
