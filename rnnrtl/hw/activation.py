@@ -20,11 +20,14 @@ Timing (:attr:`ActivationUnit.latency`):
 
 * ``deep=False``, latency 1: requantization and table index are combinational into the ROM's read
   address (or into the output register).
-* ``deep=True``, latency 5: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
+* ``deep=True``, latency 6: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
   its own), then the rounded value (cycle 2: :func:`rnnrtl.fixed.requantize_through_rounded`), the
-  saturated code (cycle 3: :func:`rnnrtl.fixed.saturate_value`), its table index addresses the
-  ROM (cycle 4), and the table's output is registered (cycle 5); nothing but one rounding, one
-  saturation, one index computation or one table read lies between two registers.
+  saturated code (cycle 3: :func:`rnnrtl.fixed.saturate_value`), its table index (cycle 4; the
+  block RAM's address comes straight from a register, so the route to a far block RAM has the
+  whole period), the table read (cycle 5) and the table's output register (cycle 6). ``relu`` /
+  ``linear`` take the same six cycles: the output requantization's rounding (cycle 4) and its
+  saturation (cycle 5) each get a stage. Nothing but one rounding, one saturation, one index
+  computation or one table read lies between two registers.
 
 ``o``, ``code`` and ``overflow`` belong to the same input and are valid with ``o_valid``, ``latency``
 cycles after ``i_valid``; ``o`` and ``code`` are held until the next result.
@@ -39,8 +42,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
-from ..fixed import (FixedFormat, IntType, requantize_through_rounded, requantize_value,
-                     saturate_value)
+from ..fixed import (FixedFormat, IntType, requantize_through_rounded, saturate_value,
+                     shift_round_value)
 from .common import delay
 
 __all__ = ["ActivationUnit"]
@@ -70,8 +73,8 @@ class ActivationUnit(wiring.Component):
         The accumulator the input passes through before ``fmt`` (hls4ml's ``accum_t``; the
         emulator's ``_Layer.accumulate``), or ``None``.
     deep : bool
-        Register the input, the rounded value, the saturated code and the table's output (latency 5
-        instead of 1).
+        Register the input, the rounded value, the saturated code, the table index (or the output's
+        rounded value) and the table's output (latency 6 instead of 1).
 
     Ports
     -----
@@ -144,8 +147,8 @@ class ActivationUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``i_valid`` to ``o_valid``: 1, or 5 with ``deep``."""
-        return 5 if self._deep else 1
+        """Cycles from ``i_valid`` to ``o_valid``: 1, or 6 with ``deep``."""
+        return 6 if self._deep else 1
 
     @property
     def lanes(self) -> int:
@@ -197,8 +200,13 @@ class ActivationUnit(wiring.Component):
         else:
             valid = self.i_valid
 
-        # The table read or the output requantization, registered: ``out`` valid with ``out_valid``.
+        # The table read or the output requantization, registered: ``out`` valid with ``out_valid``
+        # (deep: a cycle later, after the table index or the output's rounded value in registers).
         out = Signal.like(self.o, name="out", reset_less=True) if self._deep else self.o
+        if self._deep:
+            # Stage 4's valid flag and the overflow so far, beside its index or rounded registers.
+            valid = delay(m, valid, 1, "index_valid")
+            overflows = [delay(m, over_reg, 1, "index_over")]
         out_valid = Signal()
         m.d.sync += out_valid.eq(valid)
         if act.table is not None:
@@ -207,9 +215,15 @@ class ActivationUnit(wiring.Component):
             init = [int(v) for v in table.contents]
             m.submodules.rom = rom = Memory(shape=out_shape, depth=table.geometry.size, init=init)
             for lane in lanes:
+                index = table.geometry.index_value(codes[lane])
+                if self._deep:
+                    # Stage 4: the index in a register that drives the address pins alone.
+                    index_reg = Signal(len(index), name=f"index{lane}", reset_less=True)
+                    m.d.sync += index_reg.eq(index)
+                    index = index_reg
                 port = rom.read_port(domain="sync")
                 m.d.comb += [
-                    port.addr.eq(table.geometry.index_value(codes[lane])),
+                    port.addr.eq(index),
                     port.en.eq(1 if self._deep else valid),  # deep: the output stage holds
                     out[lane].eq(port.data),
                 ]
@@ -217,7 +231,14 @@ class ActivationUnit(wiring.Component):
             for lane, code in zip(lanes, codes):
                 if act.function == "relu" and fmt.signed:
                     code = Mux(code < 0, 0, code)
-                value, over = requantize_value(code, fmt.frac_bits, act.out_fmt)
+                shifted = shift_round_value(code, fmt.frac_bits - act.out_fmt.frac_bits,
+                                            act.out_fmt.rounding)
+                if self._deep:
+                    # Stage 4: the output's rounded value in registers.
+                    rounded = Signal(shifted.shape(), name=f"out_rounded{lane}", reset_less=True)
+                    m.d.sync += rounded.eq(shifted)
+                    shifted = rounded
+                value, over = saturate_value(shifted, act.out_fmt)
                 overflows.append(over)
                 with m.If(1 if self._deep else valid):
                     m.d.sync += out[lane].eq(value)
@@ -225,9 +246,8 @@ class ActivationUnit(wiring.Component):
         m.d.sync += out_over.eq(valid & _any(overflows))
 
         if self._deep:
-            # Stage 5: the output, its code and overflow registered together.
-            code_mid = Signal.like(self.code, name="code_mid", reset_less=True)
-            m.d.sync += code_mid.eq(code_reg)
+            # Stage 6: the output, its code and overflow registered together.
+            code_mid = delay(m, code_reg, 2, "code_mid", reset_less=True)
             # Without a reset, the table's output register can be the block RAM's own
             # (rnnrtl.ecp5_pack on ECP5; vendor tools do the same).
             o_reg = Signal.like(self.o, name="o_reg", reset_less=True)

@@ -5,27 +5,28 @@
 Each cell is a :class:`~rnnrtl.hw.recurrent.RecurrentLayer` whose loop follows the operation order
 of ``docs/numerics.md`` exactly; ``L`` below is the latency of the recurrent
 :class:`~rnnrtl.hw.matvec.MatVec` (``U·h`` with the input projection added in its adder tree),
-``A`` the latency of the activation units (1, or 5 with ``pipeline: deep``), and cycle ``S`` is the
+``A`` the latency of the activation units (1, or 6 with ``pipeline: deep``), and cycle ``S`` is the
 job's start. Every other stage is one register deep: a product, or a rounding and saturation.
 
 With ``pipeline: deep`` each elementwise product has a register stage on either side (``op = 1``,
 :attr:`~rnnrtl.hw.recurrent.RecurrentLayer.product_stages`; else ``op = 0``): its operands in
 registers that feed nothing but the multiplier (the DSP's input registers) and the product once
-more after the DSP's output register, so a product is valid ``1 + 2op`` cycles after its operands.
+more after the DSP's output register, so a product is valid ``1 + 2op`` cycles after its operands;
+and the new state's rounding is registered before its saturation (``op`` more cycles).
 
-* LSTM, ``step_cycles = L + 2A + 3 + 4op``: S+L gate tables (i f o sigmoid, g tanh); S+L+A
+* LSTM, ``step_cycles = L + 2A + 3 + 5op``: S+L gate tables (i f o sigmoid, g tanh); S+L+A
   operands of f·c, i·g (c read from the job's slot); S+L+A+1+2op c = q_c(f·c + i·g) and its tanh
-  table; S+L+2A+1+2op operands of o·tanh(c); S+L+2A+2+4op h = q_h(·).
-* GRU ``reset_after``, ``step_cycles = L + 2A + 3 + 4op``: S+L z, r tables; rec = q_rec(U_h·h + b'_h)
+  table; S+L+2A+1+2op operands of o·tanh(c); S+L+2A+2+5op h = q_h(·).
+* GRU ``reset_after``, ``step_cycles = L + 2A + 3 + 5op``: S+L z, r tables; rec = q_rec(U_h·h + b'_h)
   registered when ``U_h`` is done; S+L+A operands of r·rec; S+L+A+1+2op candidate
   q_gate(W_h·x + b_h + r·rec) and its tanh table; S+L+2A+1+2op operands of z·h, (1−z)·hh;
-  S+L+2A+2+4op h = q_h(·). ``U_zr`` and ``U_h`` are two MatVecs started together (``L`` is the
+  S+L+2A+2+5op h = q_h(·). ``U_zr`` and ``U_h`` are two MatVecs started together (``L`` is the
   larger latency; the other's result waits for it: read as held, or from a delay line).
-* GRU ``reset_after=False``, ``step_cycles = Lz + Lh + 2A + 4 + 4op``: the reset gate multiplies
+* GRU ``reset_after=False``, ``step_cycles = Lz + Lh + 2A + 4 + 5op``: the reset gate multiplies
   the state before the second product, so ``U_h·(r⊙h)`` waits for ``r``: S+Lz tables; S+Lz+A
   operands of r·h; S+Lz+A+1+2op rec = q_rec(·); S+Lz+A+2+2op start of U_h·rec (+ W_h·x + b_h in
   its tree); then the candidate table, the products and h as above.
-* SimpleRNN, ``step_cycles = L + A + 1``: S+L activation; S+L+A h = q_h(·).
+* SimpleRNN, ``step_cycles = L + A + 1 + op``: S+L activation; S+L+A+op h = q_h(·).
 
 Under ``numerics: hls4ml`` (``layer.product_fmt`` = ``P``, docs/hls4ml.md) only requantization points
 change, never the schedule: the MatVecs cast every product and bias into ``P``; gate, candidate and
@@ -39,7 +40,8 @@ from amaranth.hdl import Signal
 from amaranth.lib import data
 
 from .. import ir
-from ..fixed import IntType, requantize_through_value, requantize_value
+from ..fixed import (IntType, requantize_through_value, requantize_value, saturate_value,
+                     shift_round_value)
 from .activation import ActivationUnit
 from .common import shape_of
 from .matvec import MatVec
@@ -70,6 +72,22 @@ def _product(m, stages: int, name: str, a, b, t, cast=None):
     for n, (x, y) in enumerate(zip(a, b)):
         m.d.sync += out[n].eq(x * y if cast is None else cast(x * y))
     return delay(m, out, stages, f"{name}_f", reset_less=True)
+
+
+def _requantized(m, stages: int, name: str, values, src_frac: int, fmt):
+    """Codes of ``values`` (a list; ``src_frac`` fractional bits) requantized into ``fmt``
+    (:func:`rnnrtl.fixed.requantize_value`), ``stages`` cycles later: with ``stages`` = 1 the
+    rounded values (:func:`rnnrtl.fixed.shift_round_value`) are registered before the saturation
+    (:func:`rnnrtl.fixed.saturate_value`), so no stage holds both carry chains."""
+    codes = []
+    for n, value in enumerate(values):
+        if not stages:
+            codes.append(requantize_value(value, src_frac, fmt)[0])
+            continue
+        shifted = shift_round_value(value, src_frac - fmt.frac_bits, fmt.rounding)
+        rounded = delay(m, shifted, stages, f"{name}{n}", reset_less=True)
+        codes.append(saturate_value(rounded, fmt)[0])
+    return codes
 
 
 def _aligned(terms):
@@ -114,7 +132,7 @@ class LSTMLayer(RecurrentLayer):
 
     @property
     def step_cycles(self):
-        return self.mh.latency + 2 * self.sig.latency + 3 + 4 * self.product_stages
+        return self.mh.latency + 2 * self.sig.latency + 3 + 5 * self.product_stages
 
     def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
@@ -154,14 +172,14 @@ class LSTMLayer(RecurrentLayer):
         with m.If(st.o_valid):
             c_slot, c_last = tag(Lh + 2 * A + 1 + 2 * op)
             c_bank.write(m, c_slot, st.code, c_last)
-        # S+L+2A+1+2op: o·tanh(c); S+L+2A+2+4op: h = q_h(o·tanh(c)).
+        # S+L+2A+1+2op: o·tanh(c); S+L+2A+2+5op: h = q_h(o·tanh(c)).
         oh = _product(m, op, "oh", [o_late[n] for n in range(N)], [st.o[n] for n in range(N)],
                       self.oh_t)
-        h_we = delay(m, st.o_valid, 1 + 2 * op, "h_we")
+        h_we = delay(m, st.o_valid, 1 + 3 * op, "h_we")
         h_new = _vector(L.output_fmt, N, "h_new")
-        for n in range(N):
-            code, _ = requantize_value(oh[n], fr + L.state_activation.out_fmt.frac_bits, L.output_fmt)
-            m.d.comb += h_new[n].eq(code)
+        codes = _requantized(m, op, "h_rounded", [oh[n] for n in range(N)],
+                             fr + L.state_activation.out_fmt.frac_bits, L.output_fmt)
+        m.d.comb += [h_new[n].eq(code) for n, code in enumerate(codes)]
         return h_new, h_we
 
 
@@ -213,8 +231,8 @@ class GRULayer(RecurrentLayer):
     def step_cycles(self):
         A, op = self.sig.latency, self.product_stages
         if self.layer.reset_after:
-            return max(self.mz.latency, self.mh.latency) + 2 * A + 3 + 4 * op
-        return self.mz.latency + self.mh.latency + 2 * A + 4 + 4 * op
+            return max(self.mz.latency, self.mh.latency) + 2 * A + 3 + 5 * op
+        return self.mz.latency + self.mh.latency + 2 * A + 4 + 5 * op
 
     def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
@@ -288,18 +306,18 @@ class GRULayer(RecurrentLayer):
                 m.d.comb += [mh.addend[n].eq(ax_h[n]), cand.i[n].eq(mh.y[n])]
         # Products z·h and (1 − z)·hh, then h = q_h(sum).
         one = 1 << fr
-        h_z = h.read(tag(self.step_cycles - 2 - 2 * op)[0])
+        h_z = h.read(tag(self.step_cycles - 2 - 3 * op)[0])
         zh = _product(m, op, "zh", [z_use[n] for n in range(N)], [h_z[n] for n in range(N)],
                       self.zh_t)
         zc = _product(m, op, "zc", [one - z_use[n] for n in range(N)],
                       [cand.o[n] for n in range(N)], self.zc_t)
-        h_we = delay(m, cand.o_valid, 1 + 2 * op, "h_we")
+        h_we = delay(m, cand.o_valid, 1 + 3 * op, "h_we")
         h_new = _vector(L.output_fmt, N, "h_new")
-        for n in range(N):
-            total, frac = _aligned([(zh[n], fr + L.output_fmt.frac_bits),
-                                    (zc[n], fr + L.activation.out_fmt.frac_bits)])
-            code, _ = requantize_value(total, frac, L.output_fmt)
-            m.d.comb += h_new[n].eq(code)
+        sums = [_aligned([(zh[n], fr + L.output_fmt.frac_bits),
+                          (zc[n], fr + L.activation.out_fmt.frac_bits)]) for n in range(N)]
+        codes = _requantized(m, op, "h_rounded", [total for total, _ in sums], sums[0][1],
+                             L.output_fmt)
+        m.d.comb += [h_new[n].eq(code) for n, code in enumerate(codes)]
         return h_new, h_we
 
 
@@ -319,7 +337,7 @@ class SimpleRNNLayer(RecurrentLayer):
 
     @property
     def step_cycles(self):
-        return self.mh.latency + self.act.latency + 1
+        return self.mh.latency + self.act.latency + 1 + self.product_stages
 
     def _elaborate_loop(self, m, *, start, h, ax, tag):
         L = self.layer
@@ -328,10 +346,10 @@ class SimpleRNNLayer(RecurrentLayer):
         m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])), mh.addend.eq(ax),
                      act.i.eq(mh.y), act.i_valid.eq(mh.done)]
         h_new = _vector(L.output_fmt, L.units, "h_new")
-        for n in range(L.units):
-            code, _ = requantize_value(act.o[n], L.activation.out_fmt.frac_bits, L.output_fmt)
-            m.d.comb += h_new[n].eq(code)
-        return h_new, act.o_valid
+        codes = _requantized(m, self.product_stages, "h_rounded", [act.o[n] for n in range(L.units)],
+                             L.activation.out_fmt.frac_bits, L.output_fmt)
+        m.d.comb += [h_new[n].eq(code) for n, code in enumerate(codes)]
+        return h_new, delay(m, act.o_valid, self.product_stages, "h_we")
 
 
 def recurrent_layer(layer, **kwargs):

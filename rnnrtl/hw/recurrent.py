@@ -116,13 +116,14 @@ class RecurrentLayer(wiring.Component):
         self.layer = layer
         self.tree_fanin = tree_fanin
         self.results_held = results_held
-        # deep: activation units of latency 5, the job scheduler's start registered once more,
+        # deep: activation units of latency 6, the job scheduler's start registered once more,
         # every MatVec's operands registered twice, a register on either side of each of the
-        # cell's elementwise products
+        # cell's elementwise products, the new state's rounding registered before its saturation
         self.deep = layer.schedule.pipeline == "deep"
         #: Register stages on either side of each elementwise product of the cell's tail (the
         #: operands in registers of their own, which become the DSP's input registers, and the
-        #: product once more after the DSP's output register): 1 with deep, else 0.
+        #: product once more after the DSP's output register), and between the new state's
+        #: rounding and its saturation: 1 with deep, else 0.
         self.product_stages = 1 if self.deep else 0
         self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
                                     reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
