@@ -109,8 +109,8 @@ class LSTMLayer(RecurrentLayer):
         P = L.product_fmt
         self.mh = MatVec.of(L.recurrent, x_type=L.output_fmt.int_type,
                             reuse=L.schedule.reuse_recurrent, addend_type=self.projection.out_type,
-                            tree_fanin=self.tree_fanin, product_fmt=P, deep_operands=self.deep,
-                            addend_held=self.results_held)
+                            tree_fanin=self.tree_fanin, product_fmt=P, registered_start=self.deep,
+                            deep_operands=self.deep, addend_held=self.results_held)
         ra, ga, sa = L.recurrent_activation, L.activation, L.state_activation
         self.sig = ActivationUnit(in_type=self.mh.out_type, fmt=L.gate_fmt, activation=ra, lanes=3 * N,
                                   acc_fmt=P, deep=self.deep)
@@ -198,8 +198,8 @@ class GRULayer(RecurrentLayer):
         def matvec(rows, x_type, addend_type, bias):
             return MatVec.of(L.recurrent, rows=rows, bias=bias, x_type=x_type,
                              reuse=L.schedule.reuse_recurrent, addend_type=addend_type,
-                             tree_fanin=self.tree_fanin, product_fmt=P, deep_operands=self.deep,
-                             addend_held=self.results_held)
+                             tree_fanin=self.tree_fanin, product_fmt=P, registered_start=self.deep,
+                             deep_operands=self.deep, addend_held=self.results_held)
 
         ra, ha = L.recurrent_activation, L.activation
         fr = ra.out_fmt.frac_bits
@@ -326,8 +326,8 @@ class SimpleRNNLayer(RecurrentLayer):
         L = self.layer
         self.mh = MatVec.of(L.recurrent, x_type=L.output_fmt.int_type,
                             reuse=L.schedule.reuse_recurrent, addend_type=self.projection.out_type,
-                            tree_fanin=self.tree_fanin, deep_operands=self.deep,
-                            addend_held=self.results_held)
+                            tree_fanin=self.tree_fanin, registered_start=self.deep,
+                            deep_operands=self.deep, addend_held=self.results_held)
         self.act = ActivationUnit(in_type=self.mh.out_type, fmt=L.pre_fmt, activation=L.activation,
                                   lanes=L.units, deep=self.deep)
 
