@@ -555,16 +555,22 @@ class MatVec(wiring.Component):
         return reg
 
     def _mac_counter(self, m, start, name):
-        """A MAC-cycle counter ``k`` (0 .. R-1 in the R cycles after ``start``) and its ``active`` flag."""
+        """A MAC-cycle counter ``k`` (0 .. R-1 in the R cycles after ``start``) and its ``active`` flag.
+
+        ``k`` wraps from R-1 to 0 as a job ends, so it is 0 whenever the counter is idle and
+        ``start`` (at most once every R cycles: while active only in the last MAC cycle) has to
+        reach only the ``active`` flag: a start fanned out to every multiplier's counter is one
+        route into one flip-flop's logic each, not a reset net over all counter bits.
+        """
         R = self._reuse
         k, active = Signal(range(R), name=name), Signal(name=f"{name}_active")
+        last = k == R - 1
+        with m.If(active):
+            m.d.sync += k.eq(Mux(last, 0, k + 1))
         with m.If(start):
-            m.d.sync += [active.eq(1), k.eq(0)]
-        with m.Elif(active):
-            with m.If(k == R - 1):
-                m.d.sync += active.eq(0)
-            with m.Else():
-                m.d.sync += k.eq(k + 1)
+            m.d.sync += active.eq(1)
+        with m.Elif(last):
+            m.d.sync += active.eq(0)
         return k, active
 
     def _cast(self, product):
