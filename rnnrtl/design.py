@@ -81,7 +81,7 @@ class Design:
             from .hw.timing import network_timing
             self._check_buildable()
             core = NetworkCore(self.network, tree_fanin=self.config["adder_fanin"])
-            self._timing = network_timing(self.network, core.layers)
+            self._timing = network_timing(self.network, core.chain)
         return self._timing
 
     def write(self, outdir, *, x=None, samples: int = 256, seed: int = 0, rtlil: bool = False) -> dict:

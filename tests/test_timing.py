@@ -141,6 +141,10 @@ CASES = [
     ("lstm_softmax_seq", {"numerics": "hls4ml", "reuse": 3,
                           "layers": {"d1_softmax": {"softmax": {"implementation": "argmax"}}}}),
     ("lstm_softmax_seq", {"numerics": "hls4ml", "mode": "unrolled", "pipeline": "deep"}),
+    # pipeline: deep puts a stream slice between layers (either side deep)
+    ("stacked", {"pipeline": "deep", "reuse": 2}),
+    ("lstm_dense", {"pipeline": "deep", "layers": {"l1": {"interleave": 2}}}),
+    ("two_recurrent_last", {"layers": {"l1": {"pipeline": "deep", "reuse_recurrent": 3}}}),
 ]
 
 
@@ -170,7 +174,7 @@ def test_timing_matches_simulation(name, config):
 
     # The beat-level model predicts every transfer, not only these two figures.
     for n, (t_in, t_out) in runs.items():
-        m_in, m_out = timing_model._simulate(core.layers, n, T, out_beats)
+        m_in, m_out = timing_model._simulate(core.chain, n, T, out_beats)
         assert (m_in, m_out) == (t_in, t_out), f"{n} sequences"
 
     assert tm.multipliers == core.multipliers == sum(l.multipliers for l in tm.layers)

@@ -14,8 +14,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType
 
-__all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "OutputQueue", "delay",
-           "countdown"]
+__all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "StreamSlice", "OutputQueue",
+           "delay", "countdown"]
 
 
 def shape_of(t):
@@ -75,6 +75,36 @@ class Queue(wiring.Component):
         m.d.comb += level_next.eq(self.level + do_write - do_read)
         m.d.sync += [self.level.eq(level_next), self.w_rdy.eq(level_next != depth),
                      self.r_rdy.eq(level_next != 0)]
+        return m
+
+
+class StreamSlice(wiring.Component):
+    """A register slice on a stream: ``i.ready`` and ``o.valid`` are flip-flops (a two-entry
+    :class:`Queue`), so neither direction of the handshake crosses it combinationally; placed
+    between two layers, a long route between them carries a signal from a flip-flop.
+
+    A beat taken on ``i`` in cycle ``c`` is offered on ``o`` from cycle ``c + 1``
+    (:attr:`latency`); with ``o`` always ready it takes a beat every cycle.
+    """
+
+    latency = 1
+    depth = 2
+
+    def __init__(self, layout):
+        self._layout = layout
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.queue = q = Queue(width=data.Layout.cast(self._layout).size, depth=self.depth)
+        m.d.comb += [
+            q.w_data.eq(self.i.payload.as_value()),
+            q.w_en.eq(self.i.valid),
+            self.i.ready.eq(q.w_rdy),
+            self.o.payload.eq(q.r_data),
+            self.o.valid.eq(q.r_rdy),
+            q.r_en.eq(self.o.ready),
+        ]
         return m
 
 

@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from .. import ir
 from .cells import recurrent_layer
-from .common import beat_signature
+from .common import StreamSlice, beat_layout, beat_signature
 from .dense import DenseLayer
 
 __all__ = ["NetworkCore", "AXIStreamTop", "hardware_layer", "tdata_width"]
@@ -38,12 +38,25 @@ def tdata_width(fmt, lanes: int) -> int:
 
 
 class NetworkCore(wiring.Component):
-    """All layers of a :class:`~rnnrtl.ir.Network`, chained by streams of beats."""
+    """All layers of a :class:`~rnnrtl.ir.Network`, chained by streams of beats.
+
+    Between two layers of which either has ``pipeline: deep``, the stream passes a
+    :class:`~rnnrtl.hw.common.StreamSlice` (one cycle): the handshake between two layers placed
+    far apart then starts at a flip-flop on either side. :attr:`chain` lists the layers and slices
+    in stream order (what :func:`rnnrtl.hw.timing.network_timing` models).
+    """
 
     def __init__(self, network: ir.Network, *, tree_fanin: int = 4):
         self.network = network
         self.layers = [hardware_layer(layer, tree_fanin=tree_fanin, timesteps=network.timesteps)
                        for layer in network.layers]
+        self._named = [(network.layers[0].name, self.layers[0])]
+        for a, b, hw in zip(network.layers, network.layers[1:], self.layers[1:]):
+            if "deep" in (a.schedule.pipeline, b.schedule.pipeline):
+                self._named.append((f"{a.name}_slice", StreamSlice(beat_layout(a.output_fmt,
+                                                                               a.units))))
+            self._named.append((b.name, hw))
+        self.chain = [stage for _, stage in self._named]
         super().__init__({
             "i": In(beat_signature(network.input_fmt, network.in_features)),
             "o": Out(beat_signature(network.output_fmt, network.out_features)),
@@ -55,12 +68,12 @@ class NetworkCore(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        for ir_layer, layer in zip(self.network.layers, self.layers):
-            m.submodules[ir_layer.name] = layer
-        wiring.connect(m, wiring.flipped(self.i), self.layers[0].i)
-        for a, b in zip(self.layers, self.layers[1:]):
+        for name, stage in self._named:
+            m.submodules[name] = stage
+        wiring.connect(m, wiring.flipped(self.i), self.chain[0].i)
+        for a, b in zip(self.chain, self.chain[1:]):
             wiring.connect(m, a.o, b.i)
-        wiring.connect(m, self.layers[-1].o, wiring.flipped(self.o))
+        wiring.connect(m, self.chain[-1].o, wiring.flipped(self.o))
         return m
 
 

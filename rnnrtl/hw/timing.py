@@ -5,7 +5,8 @@ when a result reaches its output queue. :class:`_DenseModel`, :class:`_Recurrent
 :class:`_UnrolledModel` replay exactly the rules of :mod:`rnnrtl.hw.dense`,
 :mod:`rnnrtl.hw.recurrent` and :mod:`rnnrtl.hw.unrolled` (keep in sync; the simulation tests
 compare them), reading every delay from the hardware objects' own properties.
-:func:`network_timing` chains them like :class:`~rnnrtl.hw.network.NetworkCore` and measures, with
+:func:`network_timing` chains them (and :class:`_SliceModel` for the stream slices between them) like
+:class:`~rnnrtl.hw.network.NetworkCore` and measures, with
 the input offered at full rate and the output always ready:
 
 * ``latency``: cycles from the transfer of a sequence's first input beat to the transfer of its
@@ -22,6 +23,7 @@ from collections import deque
 from fractions import Fraction
 from dataclasses import dataclass, field
 
+from .common import StreamSlice
 from .dense import DenseLayer
 from .unrolled import UnrolledLayer
 
@@ -229,7 +231,33 @@ class _UnrolledModel:
         return take, last
 
 
+class _SliceModel:
+    """:class:`~rnnrtl.hw.common.StreamSlice`: a two-entry queue, ready while not full and valid
+    while not empty at the cycle's start; a beat taken is offered from the next cycle."""
+
+    def __init__(self, hw: StreamSlice):
+        self.depth, self.out = hw.depth, _Queue(hw.depth)
+
+    def in_ready(self):
+        return len(self.out.items) < self.depth
+
+    def out_valid(self):
+        return self.out.valid()
+
+    def snapshot(self, cycle):
+        return self.out.snapshot()
+
+    def tick(self, cycle, in_valid, in_last, out_ready):
+        take = in_valid and self.in_ready()
+        read = self.out.valid() and out_ready
+        last = self.out.head() if read else None
+        self.out.tick(issue=take, write=in_last if take else None, read=read)
+        return take, last
+
+
 def _model(hw):
+    if isinstance(hw, StreamSlice):
+        return _SliceModel(hw)
     if isinstance(hw, DenseLayer):
         return _DenseModel(hw)
     return _UnrolledModel(hw) if isinstance(hw, UnrolledLayer) else _RecurrentModel(hw)
@@ -347,11 +375,14 @@ def steady_ii(starts, period: int = 1):
     return int(ii) if ii.denominator == 1 else round(float(ii), 3)
 
 
-def network_timing(network, hw_layers, *, timesteps: int | None = None) -> NetworkTiming:
-    """Timing of a network (and of each layer alone) for sequences of ``timesteps`` steps."""
+def network_timing(network, hw_chain, *, timesteps: int | None = None) -> NetworkTiming:
+    """Timing of a network (and of each layer alone) for sequences of ``timesteps`` steps;
+    ``hw_chain``: the hardware layers and the stream slices between them, in stream order
+    (:attr:`rnnrtl.hw.network.NetworkCore.chain`)."""
     T = timesteps or network.timesteps
     if T is None:
         raise ValueError("the model has a variable sequence length; give timesteps")
+    hw_layers = [hw for hw in hw_chain if not isinstance(hw, StreamSlice)]
     layers, beats = [], T
     for ir_layer, hw in zip(network.layers, hw_layers):
         in_beats = beats
@@ -361,7 +392,7 @@ def network_timing(network, hw_layers, *, timesteps: int | None = None) -> Netwo
         per_step = hw.step_cycles if hasattr(hw, "step_cycles") else hw.ii
         layers.append(LayerTiming(ir_layer.name, ir_layer.kind, lat, ii, per_step, hw.multipliers))
         # A later layer sees beats per sequence; its own "timesteps" are those beats.
-    latency, ii, period, sequences = _measure(hw_layers, T, beats)
+    latency, ii, period, sequences = _measure(hw_chain, T, beats)
     per_step = max(l.cycles_per_step for l in layers if l.kind != "dense") \
         if any(l.kind != "dense" for l in layers) else layers[0].cycles_per_step
     return NetworkTiming(latency=latency, ii=ii, cycles_per_step=per_step,
