@@ -40,11 +40,16 @@ def tdata_width(fmt, lanes: int) -> int:
 class NetworkCore(wiring.Component):
     """All layers of a :class:`~rnnrtl.ir.Network`, chained by streams of beats.
 
-    Between two layers of which either has ``pipeline: deep``, the stream passes a
-    :class:`~rnnrtl.hw.common.StreamSlice` (one cycle): the handshake between two layers placed
-    far apart then starts at a flip-flop on either side. :attr:`chain` lists the layers and slices
-    in stream order (what :func:`rnnrtl.hw.timing.network_timing` models).
+    Between two layers of which either has ``pipeline: deep``, the stream passes :attr:`SLICES`
+    :class:`~rnnrtl.hw.common.StreamSlice` (a cycle each): two layers placed far apart then
+    exchange valid and ready between flip-flops, and the two slices let the placer put one near
+    each layer, so one long route lies between two registers, not a route into combinational
+    handshake logic and another out of it. :attr:`chain` lists the layers and slices in stream
+    order (what :func:`rnnrtl.hw.timing.network_timing` models).
     """
+
+    #: Stream slices between two layers of which either is deep.
+    SLICES = 2
 
     def __init__(self, network: ir.Network, *, tree_fanin: int = 4):
         self.network = network
@@ -53,8 +58,9 @@ class NetworkCore(wiring.Component):
         self._named = [(network.layers[0].name, self.layers[0])]
         for a, b, hw in zip(network.layers, network.layers[1:], self.layers[1:]):
             if "deep" in (a.schedule.pipeline, b.schedule.pipeline):
-                self._named.append((f"{a.name}_slice", StreamSlice(beat_layout(a.output_fmt,
-                                                                               a.units))))
+                for n in range(self.SLICES):
+                    self._named.append((f"{a.name}_slice{n}",
+                                        StreamSlice(beat_layout(a.output_fmt, a.units))))
             self._named.append((b.name, hw))
         self.chain = [stage for _, stage in self._named]
         super().__init__({
