@@ -2,8 +2,8 @@
 
 Build plans are checked without the vendor tools; an ECP5 bitstream and an xc7 estimate run
 yosys (pyosys's native one for estimates, YoWASP's for boards) and nextpnr from YoWASP on a tiny
-model (the first YoWASP run on a machine compiles the tools, ~75 s once). The bridge is simulated with Amaranth's simulator, with a toy core and with a real
-rnnrtl core, over the serial lines.
+model (the first YoWASP run on a machine compiles the tools, ~75 s once). The bridge is simulated
+with Amaranth's simulator, with a toy core and with a real rnnrtl core, over the serial lines.
 """
 
 import json

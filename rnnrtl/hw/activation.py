@@ -42,9 +42,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
-from ..fixed import (FixedFormat, IntType, requantize_through_rounded, saturate_value,
-                     shift_round_value)
-from .common import delay
+from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
+from .common import delay, requantized
 
 __all__ = ["ActivationUnit"]
 
@@ -231,14 +230,9 @@ class ActivationUnit(wiring.Component):
             for lane, code in zip(lanes, codes):
                 if act.function == "relu" and fmt.signed:
                     code = Mux(code < 0, 0, code)
-                shifted = shift_round_value(code, fmt.frac_bits - act.out_fmt.frac_bits,
-                                            act.out_fmt.rounding)
-                if self._deep:
-                    # Stage 4: the output's rounded value in registers.
-                    rounded = Signal(shifted.shape(), name=f"out_rounded{lane}", reset_less=True)
-                    m.d.sync += rounded.eq(shifted)
-                    shifted = rounded
-                value, over = saturate_value(shifted, act.out_fmt)
+                # deep: stage 4 holds the output's rounded value, stage 5 its saturation.
+                value, over = requantized(m, int(self._deep), f"out_rounded{lane}", code,
+                                          fmt.frac_bits, act.out_fmt)
                 overflows.append(over)
                 with m.If(1 if self._deep else valid):
                     m.d.sync += out[lane].eq(value)

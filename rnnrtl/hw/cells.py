@@ -40,10 +40,9 @@ from amaranth.hdl import Signal
 from amaranth.lib import data
 
 from .. import ir
-from ..fixed import (IntType, requantize_through_value, requantize_value, saturate_value,
-                     shift_round_value)
+from ..fixed import IntType, requantize_through_value, requantize_value
 from .activation import ActivationUnit
-from .common import shape_of
+from .common import requantized, shape_of
 from .matvec import MatVec
 from .recurrent import RecurrentLayer, delay
 
@@ -72,22 +71,6 @@ def _product(m, stages: int, name: str, a, b, t, cast=None):
     for n, (x, y) in enumerate(zip(a, b)):
         m.d.sync += out[n].eq(x * y if cast is None else cast(x * y))
     return delay(m, out, stages, f"{name}_f", reset_less=True)
-
-
-def _requantized(m, stages: int, name: str, values, src_frac: int, fmt):
-    """Codes of ``values`` (a list; ``src_frac`` fractional bits) requantized into ``fmt``
-    (:func:`rnnrtl.fixed.requantize_value`), ``stages`` cycles later: with ``stages`` = 1 the
-    rounded values (:func:`rnnrtl.fixed.shift_round_value`) are registered before the saturation
-    (:func:`rnnrtl.fixed.saturate_value`), so no stage holds both carry chains."""
-    codes = []
-    for n, value in enumerate(values):
-        if not stages:
-            codes.append(requantize_value(value, src_frac, fmt)[0])
-            continue
-        shifted = shift_round_value(value, src_frac - fmt.frac_bits, fmt.rounding)
-        rounded = delay(m, shifted, stages, f"{name}{n}", reset_less=True)
-        codes.append(saturate_value(rounded, fmt)[0])
-    return codes
 
 
 def _aligned(terms):
@@ -177,9 +160,10 @@ class LSTMLayer(RecurrentLayer):
                       self.oh_t)
         h_we = delay(m, st.o_valid, 1 + 3 * op, "h_we")
         h_new = _vector(L.output_fmt, N, "h_new")
-        codes = _requantized(m, op, "h_rounded", [oh[n] for n in range(N)],
-                             fr + L.state_activation.out_fmt.frac_bits, L.output_fmt)
-        m.d.comb += [h_new[n].eq(code) for n, code in enumerate(codes)]
+        for n in range(N):
+            code, _ = requantized(m, op, f"h_rounded{n}", oh[n],
+                                  fr + L.state_activation.out_fmt.frac_bits, L.output_fmt)
+            m.d.comb += h_new[n].eq(code)
         return h_new, h_we
 
 
@@ -313,11 +297,11 @@ class GRULayer(RecurrentLayer):
                       [cand.o[n] for n in range(N)], self.zc_t)
         h_we = delay(m, cand.o_valid, 1 + 3 * op, "h_we")
         h_new = _vector(L.output_fmt, N, "h_new")
-        sums = [_aligned([(zh[n], fr + L.output_fmt.frac_bits),
-                          (zc[n], fr + L.activation.out_fmt.frac_bits)]) for n in range(N)]
-        codes = _requantized(m, op, "h_rounded", [total for total, _ in sums], sums[0][1],
-                             L.output_fmt)
-        m.d.comb += [h_new[n].eq(code) for n, code in enumerate(codes)]
+        for n in range(N):
+            total, frac = _aligned([(zh[n], fr + L.output_fmt.frac_bits),
+                                    (zc[n], fr + L.activation.out_fmt.frac_bits)])
+            code, _ = requantized(m, op, f"h_rounded{n}", total, frac, L.output_fmt)
+            m.d.comb += h_new[n].eq(code)
         return h_new, h_we
 
 
@@ -346,9 +330,10 @@ class SimpleRNNLayer(RecurrentLayer):
         m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])), mh.addend.eq(ax),
                      act.i.eq(mh.y), act.i_valid.eq(mh.done)]
         h_new = _vector(L.output_fmt, L.units, "h_new")
-        codes = _requantized(m, self.product_stages, "h_rounded", [act.o[n] for n in range(L.units)],
-                             L.activation.out_fmt.frac_bits, L.output_fmt)
-        m.d.comb += [h_new[n].eq(code) for n, code in enumerate(codes)]
+        for n in range(L.units):
+            code, _ = requantized(m, self.product_stages, f"h_rounded{n}", act.o[n],
+                                  L.activation.out_fmt.frac_bits, L.output_fmt)
+            m.d.comb += h_new[n].eq(code)
         return h_new, delay(m, act.o_valid, self.product_stages, "h_we")
 
 

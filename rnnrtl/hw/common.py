@@ -12,10 +12,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..fixed import FixedFormat, IntType
+from ..fixed import FixedFormat, IntType, requantize_value, saturate_value, shift_round_value
 
 __all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "StreamSlice", "OutputQueue",
-           "delay", "countdown"]
+           "delay", "countdown", "requantized"]
 
 
 def shape_of(t):
@@ -177,3 +177,14 @@ def countdown(m, load, cycles: int, name: str):
     with m.Elif(~idle):
         m.d.sync += [count.eq(count - 1), idle.eq(count == 1)]
     return idle
+
+
+def requantized(m, stages: int, name: str, value, src_frac: int, fmt: FixedFormat):
+    """``(code, overflow)`` of ``value`` (``src_frac`` fractional bits) requantized into ``fmt``
+    (:func:`rnnrtl.fixed.requantize_value`), ``stages`` cycles later: with ``stages`` = 1 the
+    rounded value (:func:`rnnrtl.fixed.shift_round_value`) is registered before the saturation
+    (:func:`rnnrtl.fixed.saturate_value`), so no stage holds both carry chains."""
+    if not stages:
+        return requantize_value(value, src_frac, fmt)
+    shifted = shift_round_value(value, src_frac - fmt.frac_bits, fmt.rounding)
+    return saturate_value(delay(m, shifted, stages, name, reset_less=True), fmt)

@@ -118,8 +118,8 @@ class RecurrentLayer(wiring.Component):
         self.results_held = results_held
         # deep: activation units of latency 6, every MatVec's start registered once more (the
         # input projection's and the loop's: each fans out to every multiplier's counter), its
-        # operands registered twice, a register on either side of each of the
-        # cell's elementwise products, the new state's rounding registered before its saturation
+        # operands registered twice, a register on either side of each of the cell's elementwise
+        # products, the new state's rounding registered before its saturation
         self.deep = layer.schedule.pipeline == "deep"
         #: Register stages on either side of each elementwise product of the cell's tail (the
         #: operands in registers of their own, which become the DSP's input registers, and the

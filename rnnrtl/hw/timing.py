@@ -236,10 +236,10 @@ class _SliceModel:
     while not empty at the cycle's start; a beat taken is offered from the next cycle."""
 
     def __init__(self, hw: StreamSlice):
-        self.depth, self.out = hw.depth, _Queue(hw.depth)
+        self.out = _Queue(hw.depth)
 
     def in_ready(self):
-        return len(self.out.items) < self.depth
+        return len(self.out.items) < self.out.depth
 
     def out_valid(self):
         return self.out.valid()
