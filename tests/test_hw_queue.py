@@ -1,5 +1,6 @@
 """``Queue`` against Amaranth's ``SyncFIFO``: the same ports must behave identically, cycle by
-cycle, under random writes and reads (``Queue`` only moves its ready flags into flip-flops)."""
+cycle, under random writes and reads (``Queue`` only moves its ready flags into flip-flops).
+``CreditLink`` against the timing model's ``_LinkModel``, and its stated latency and rate."""
 
 import random
 
@@ -8,7 +9,9 @@ from amaranth.hdl import Module
 from amaranth.lib import fifo
 from amaranth.sim import Simulator
 
-from rnnrtl.hw.common import Queue
+from rnnrtl.hw import timing
+from rnnrtl.hw.common import CreditLink, Queue, beat_layout
+from rnnrtl.fixed import FixedFormat
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 5])
@@ -45,3 +48,67 @@ def test_queue_matches_syncfifo(depth):
     sim.run()
     assert not mismatches, mismatches[:5]
     assert seen["writes"] > 100 and seen["reads"] > 100 and seen["full"] > 10, seen
+
+
+def _run_link(link, cycles, offer, take):
+    """Drive ``link`` for ``cycles`` cycles: ``offer(cycle)`` says whether a beat is offered on
+    ``i``, ``take(cycle)`` whether ``o`` is ready. Returns the cycles and payloads of the
+    transfers on ``i`` and ``o``, and its flags (``i.ready``, ``o.valid``) in every cycle."""
+    sent, got, flags = [], [], []
+
+    async def testbench(ctx):
+        value = 0
+        for cycle in range(cycles):
+            valid, ready = offer(cycle), take(cycle)
+            ctx.set(link.i.valid, valid)
+            ctx.set(link.i.payload.data[0], value % 256 - 128)
+            ctx.set(link.i.payload.last, value % 3 == 2)
+            ctx.set(link.o.ready, ready)
+            i_ready, o_valid = ctx.get(link.i.ready), ctx.get(link.o.valid)
+            flags.append((i_ready, o_valid))
+            if valid and i_ready:
+                sent.append((cycle, value % 256 - 128, int(value % 3 == 2)))
+                value += 1
+            if ready and o_valid:
+                got.append((cycle, ctx.get(link.o.payload.data[0]), ctx.get(link.o.payload.last)))
+            await ctx.tick()
+
+    sim = Simulator(link)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    return sent, got, flags
+
+
+_BEAT = beat_layout(FixedFormat(8, 3), 2)
+
+
+@pytest.mark.parametrize("stages", [1, 2, 3])
+def test_credit_link_latency_and_rate(stages):
+    """A beat comes out ``latency`` cycles after it goes in, one every cycle at full rate."""
+    link = CreditLink(_BEAT, stages=stages)
+    assert link.latency == stages + 1 and link.depth == 2 * stages + 2
+    sent, got, _ = _run_link(link, 60, lambda c: True, lambda c: True)
+    assert [s[1:] for s in sent[:len(got)]] == [g[1:] for g in got]
+    assert got[0][0] - sent[0][0] == link.latency
+    assert [c for c, *_ in sent] == list(range(60))
+    assert [c for c, *_ in got] == list(range(link.latency, 60))
+
+
+@pytest.mark.parametrize("stages", [1, 2])
+def test_credit_link_backpressure_matches_model(stages):
+    """Under random offers and random back-pressure no beat is lost, duplicated or reordered, the
+    sender stops when its credits run out, and the timing model predicts every flag."""
+    link = CreditLink(_BEAT, stages=stages)
+    rng = random.Random(stages)
+    offers = [rng.random() < 0.7 for _ in range(800)]
+    takes = [rng.random() < 0.35 for _ in range(800)]
+    sent, got, flags = _run_link(link, 800, offers.__getitem__, takes.__getitem__)
+    assert [s[1:] for s in sent[:len(got)]] == [g[1:] for g in got]
+    assert len(sent) - len(got) <= link.depth
+    assert sum(1 for r, _ in flags if not r) > 50          # credits ran out, often
+    model = timing._LinkModel(link)
+    lasts = iter(s[2] for s in sent)
+    for cycle, (offer, take) in enumerate(zip(offers, takes)):
+        assert (model.in_ready(), model.out_valid()) == tuple(map(bool, flags[cycle])), cycle
+        model.tick(cycle, offer, offer and model.in_ready() and bool(next(lasts)), take)

@@ -141,7 +141,7 @@ CASES = [
     ("lstm_softmax_seq", {"numerics": "hls4ml", "reuse": 3,
                           "layers": {"d1_softmax": {"softmax": {"implementation": "argmax"}}}}),
     ("lstm_softmax_seq", {"numerics": "hls4ml", "mode": "unrolled", "pipeline": "deep"}),
-    # pipeline: deep puts a stream slice between layers (either side deep)
+    # pipeline: deep puts a credit link between layers (either side deep)
     ("stacked", {"pipeline": "deep", "reuse": 2}),
     ("lstm_dense", {"pipeline": "deep", "layers": {"l1": {"interleave": 2}}}),
     ("two_recurrent_last", {"layers": {"l1": {"pipeline": "deep", "reuse_recurrent": 3}}}),

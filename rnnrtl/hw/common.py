@@ -1,4 +1,5 @@
-"""Shared hardware pieces: shapes of formats, stream beat layouts, the output queue with credits.
+"""Shared hardware pieces: shapes of formats, stream beat layouts, queues, the credit link between
+layers, the output queue with credits.
 
 A *beat* is one vector (one time step, or one sequence result) with a ``last`` flag marking the
 end of a sequence, carried inside the stream payload as a :class:`~amaranth.lib.data.StructLayout`
@@ -14,7 +15,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType, requantize_value, saturate_value, shift_round_value
 
-__all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "StreamSlice", "OutputQueue",
+__all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "OutputQueue",
            "delay", "countdown", "requantized"]
 
 
@@ -78,32 +79,65 @@ class Queue(wiring.Component):
         return m
 
 
-class StreamSlice(wiring.Component):
-    """A register slice on a stream: ``i.ready`` and ``o.valid`` are flip-flops (a two-entry
-    :class:`Queue`), so neither direction of the handshake crosses it combinationally; placed
-    between two layers, a long route between them carries a signal from a flip-flop.
+class CreditLink(wiring.Component):
+    """A stream link between two components placed far apart, with no combinational path across
+    it: the beat and its valid go forward through :attr:`stages` registers into a queue on the
+    receiving side, and each beat taken from that queue returns a credit through :attr:`stages`
+    registers to the sending side, which sends while it holds a credit. ``i.ready`` is a
+    flip-flop (a credit is held), the queue's ``o.valid`` is a flip-flop, and every route between
+    the two sides runs from a register to a register.
 
-    A beat taken on ``i`` in cycle ``c`` is offered on ``o`` from cycle ``c + 1``
-    (:attr:`latency`); with ``o`` always ready it takes a beat every cycle.
+    A beat taken on ``i`` in cycle ``c`` is offered on ``o`` from cycle ``c + stages + 1``
+    (:attr:`latency`). A credit returns ``stages + 1`` cycles after its beat is taken from ``o``, so
+    the queue holds :attr:`depth` = ``2·stages + 2`` beats, enough to take a beat every cycle with
+    ``o`` always ready.
     """
 
-    latency = 1
-    depth = 2
-
-    def __init__(self, layout):
+    def __init__(self, layout, *, stages: int = 2):
+        if stages < 1:
+            raise ValueError(f"stages {stages} must be >= 1")
         self._layout = layout
+        self.stages = stages
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    @property
+    def latency(self) -> int:
+        """Cycles from a beat taken on ``i`` to the same beat offered on ``o``."""
+        return self.stages + 1
+
+    @property
+    def depth(self) -> int:
+        """Beats the receiving queue holds: the sender's credits at reset."""
+        return 2 * self.stages + 2
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.queue = q = Queue(width=data.Layout.cast(self._layout).size, depth=self.depth)
+        depth, stages = self.depth, self.stages
+        m.submodules.queue = q = Queue(width=data.Layout.cast(self._layout).size, depth=depth)
+        # Sending side: a credit per free entry of the queue, counting those in flight.
+        credits = Signal(range(depth + 1), init=depth)
+        credits_next = Signal(range(depth + 1))
+        can_send = Signal(init=1)
+        send = Signal()
+        returned = Signal()
         m.d.comb += [
-            q.w_data.eq(self.i.payload.as_value()),
-            q.w_en.eq(self.i.valid),
-            self.i.ready.eq(q.w_rdy),
+            self.i.ready.eq(can_send),
+            send.eq(self.i.valid & can_send),
+            credits_next.eq(credits - send + returned),
+        ]
+        m.d.sync += [credits.eq(credits_next), can_send.eq(credits_next != 0)]
+        # Forward: the beat and its valid through ``stages`` registers, into the queue (which
+        # has room: the sender held a credit for it).
+        m.d.comb += [
+            q.w_data.eq(delay(m, self.i.payload.as_value(), stages, "beat", reset_less=True)),
+            q.w_en.eq(delay(m, send, stages, "sent")),
+        ]
+        # Receiving side: the queue feeds ``o``; each beat taken returns a credit.
+        m.d.comb += [
             self.o.payload.eq(q.r_data),
             self.o.valid.eq(q.r_rdy),
             q.r_en.eq(self.o.ready),
+            returned.eq(delay(m, self.o.valid & self.o.ready, stages, "credit")),
         ]
         return m
 

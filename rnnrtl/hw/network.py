@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from .. import ir
 from .cells import recurrent_layer
-from .common import StreamSlice, beat_layout, beat_signature
+from .common import CreditLink, beat_layout, beat_signature
 from .dense import DenseLayer
 
 __all__ = ["NetworkCore", "AXIStreamTop", "hardware_layer", "tdata_width"]
@@ -40,16 +40,15 @@ def tdata_width(fmt, lanes: int) -> int:
 class NetworkCore(wiring.Component):
     """All layers of a :class:`~rnnrtl.ir.Network`, chained by streams of beats.
 
-    Between two layers of which either has ``pipeline: deep``, the stream passes :attr:`SLICES`
-    :class:`~rnnrtl.hw.common.StreamSlice` (a cycle each): two layers placed far apart then
-    exchange valid and ready between flip-flops, and the two slices let the placer put one near
-    each layer, so one long route lies between two registers, not a route into combinational
-    handshake logic and another out of it. :attr:`chain` lists the layers and slices in stream
+    Between two layers of which either has ``pipeline: deep``, the stream passes a
+    :class:`~rnnrtl.hw.common.CreditLink` of :attr:`LINK_STAGES` stages: two layers placed far
+    apart then exchange beats and credits through registers, and no handshake signal crosses
+    from one to the other combinationally. :attr:`chain` lists the layers and links in stream
     order (what :func:`rnnrtl.hw.timing.network_timing` models).
     """
 
-    #: Stream slices between two layers of which either is deep.
-    SLICES = 2
+    #: Register stages each way of the credit link between two layers of which either is deep.
+    LINK_STAGES = 2
 
     def __init__(self, network: ir.Network, *, tree_fanin: int = 4):
         self.network = network
@@ -58,9 +57,8 @@ class NetworkCore(wiring.Component):
         self._named = [(network.layers[0].name, self.layers[0])]
         for a, b, hw in zip(network.layers, network.layers[1:], self.layers[1:]):
             if "deep" in (a.schedule.pipeline, b.schedule.pipeline):
-                for n in range(self.SLICES):
-                    self._named.append((f"{a.name}_slice{n}",
-                                        StreamSlice(beat_layout(a.output_fmt, a.units))))
+                self._named.append((f"{a.name}_link", CreditLink(beat_layout(a.output_fmt, a.units),
+                                                                 stages=self.LINK_STAGES)))
             self._named.append((b.name, hw))
         self.chain = [stage for _, stage in self._named]
         super().__init__({

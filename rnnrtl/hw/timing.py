@@ -5,9 +5,9 @@ when a result reaches its output queue. :class:`_DenseModel`, :class:`_Recurrent
 :class:`_UnrolledModel` replay exactly the rules of :mod:`rnnrtl.hw.dense`,
 :mod:`rnnrtl.hw.recurrent` and :mod:`rnnrtl.hw.unrolled` (keep in sync; the simulation tests
 compare them), reading every delay from the hardware objects' own properties.
-:func:`network_timing` chains them (and :class:`_SliceModel` for the stream slices between them) like
-:class:`~rnnrtl.hw.network.NetworkCore` and measures, with
-the input offered at full rate and the output always ready:
+:func:`network_timing` chains them (and :class:`_LinkModel` for the credit links between them)
+like :class:`~rnnrtl.hw.network.NetworkCore` and measures, with the input offered at full rate
+and the output always ready:
 
 * ``latency``: cycles from the transfer of a sequence's first input beat to the transfer of its
   last output beat (the sequence entering an empty pipeline);
@@ -23,7 +23,7 @@ from collections import deque
 from fractions import Fraction
 from dataclasses import dataclass, field
 
-from .common import StreamSlice
+from .common import CreditLink
 from .dense import DenseLayer
 from .unrolled import UnrolledLayer
 
@@ -231,33 +231,40 @@ class _UnrolledModel:
         return take, last
 
 
-class _SliceModel:
-    """:class:`~rnnrtl.hw.common.StreamSlice`: a two-entry queue, ready while not full and valid
-    while not empty at the cycle's start; a beat taken is offered from the next cycle."""
+class _LinkModel:
+    """:class:`~rnnrtl.hw.common.CreditLink`: beats ``stages`` cycles forward into a queue visible
+    a cycle after its write, credits ``stages`` cycles back; ready while a credit is held (the
+    count after the previous cycle's send and return)."""
 
-    def __init__(self, hw: StreamSlice):
+    def __init__(self, hw: CreditLink):
         self.out = _Queue(hw.depth)
+        self.credits = hw.depth
+        self.forward = [None] * hw.stages    # last flags of beats on their way, newest first
+        self.back = [False] * hw.stages      # credits on their way back, newest first
 
     def in_ready(self):
-        return len(self.out.items) < self.out.depth
+        return self.credits != 0
 
     def out_valid(self):
         return self.out.valid()
 
     def snapshot(self, cycle):
-        return self.out.snapshot()
+        return self.out.snapshot(), self.credits, tuple(self.forward), tuple(self.back)
 
     def tick(self, cycle, in_valid, in_last, out_ready):
         take = in_valid and self.in_ready()
         read = self.out.valid() and out_ready
         last = self.out.head() if read else None
-        self.out.tick(issue=take, write=in_last if take else None, read=read)
+        self.out.tick(issue=self.forward[-1] is not None, write=self.forward[-1], read=read)
+        self.credits += int(self.back[-1]) - int(take)
+        self.forward = [in_last if take else None] + self.forward[:-1]
+        self.back = [read] + self.back[:-1]
         return take, last
 
 
 def _model(hw):
-    if isinstance(hw, StreamSlice):
-        return _SliceModel(hw)
+    if isinstance(hw, CreditLink):
+        return _LinkModel(hw)
     if isinstance(hw, DenseLayer):
         return _DenseModel(hw)
     return _UnrolledModel(hw) if isinstance(hw, UnrolledLayer) else _RecurrentModel(hw)
@@ -377,12 +384,12 @@ def steady_ii(starts, period: int = 1):
 
 def network_timing(network, hw_chain, *, timesteps: int | None = None) -> NetworkTiming:
     """Timing of a network (and of each layer alone) for sequences of ``timesteps`` steps;
-    ``hw_chain``: the hardware layers and the stream slices between them, in stream order
+    ``hw_chain``: the hardware layers and the credit links between them, in stream order
     (:attr:`rnnrtl.hw.network.NetworkCore.chain`)."""
     T = timesteps or network.timesteps
     if T is None:
         raise ValueError("the model has a variable sequence length; give timesteps")
-    hw_layers = [hw for hw in hw_chain if not isinstance(hw, StreamSlice)]
+    hw_layers = [hw for hw in hw_chain if not isinstance(hw, CreditLink)]
     layers, beats = [], T
     for ir_layer, hw in zip(network.layers, hw_layers):
         in_beats = beats
