@@ -72,6 +72,7 @@ def main():
     ap.add_argument("--router", choices=("router1", "router2"), default=None,
                     help="nextpnr router for the ECP5 estimate (default: rnnrtl.build.NEXTPNR_OPTS); "
                          "router2 can fail to converge on a congested ~40k-LUT design")
+    ap.add_argument("--seed", type=int, default=1, help="nextpnr placer seed of the ECP5 estimate")
     ap.add_argument("--outdir", type=Path, default=_common.ROOT / "build" / "bench_synth")
     args = ap.parse_args()
     families = [f for f in args.families.split(",") if f]
@@ -121,7 +122,7 @@ def run_case(model, label, config, families, args) -> dict:
     def one(family):
         try:
             est = rb.run_estimate(core, family, folder / f"estimate-{family}", freq_mhz=args.freq,
-                                  route=not args.no_route, router=args.router)
+                                  seed=args.seed, route=not args.no_route, router=args.router)
         except rb.BuildError as e:
             print(f"   {family}: FAILED {e}", flush=True)
             return family, {"error": str(e)}
@@ -129,6 +130,7 @@ def run_case(model, label, config, families, args) -> dict:
         return family, {"resources": est.resources, "fmax_mhz": est.fmax_mhz,
                         "fmax_source": est.fmax_source, "placed": est.placed,
                         "critical_path": est.critical_path, "note": est.multiplier_note,
+                        "seed": args.seed if family == "ecp5" else None,
                         "runtime_s": round(est.runtime_s, 1)}
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:

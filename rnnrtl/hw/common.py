@@ -150,15 +150,21 @@ class OutputQueue(wiring.Component):
     out. ``can_issue`` is high while ``depth`` exceeds the beats queued plus those in flight, so no
     beat is ever dropped however long ``o`` is back-pressured. A beat written in cycle ``c`` is
     offered on ``o`` from cycle ``c + 1`` (:attr:`latency`).
+
+    With ``release_stages`` = ``n``, a beat taken from ``o`` frees its credit ``n`` cycles later
+    (the transfer goes through ``n`` registers to the credit count): the queue, which sits where
+    its beats leave, and the count, which sits with the scheduler asking ``can_issue``, may then
+    be far apart with a register between them.
     """
 
     latency = 1
 
-    def __init__(self, layout, *, depth: int):
+    def __init__(self, layout, *, depth: int, release_stages: int = 0):
         if depth < 1:
             raise ValueError(f"depth {depth} must be >= 1")
         self._depth = depth
         self._layout = layout
+        self.release_stages = release_stages
         super().__init__({
             "issue": In(1),
             "can_issue": Out(1, init=1),
@@ -178,11 +184,12 @@ class OutputQueue(wiring.Component):
             self.o.valid.eq(q.r_rdy),
             q.r_en.eq(self.o.ready),
         ]
-        # Beats queued or in flight: one more per issue, one fewer per beat taken from ``o``;
-        # ``can_issue`` is a flip-flop loaded from the next count.
+        # Beats queued or in flight: one more per issue, one fewer per beat taken from ``o``
+        # (``release_stages`` cycles later); ``can_issue`` is a flip-flop loaded from the next count.
         held = Signal(range(self._depth + 1))
         held_next = Signal(range(self._depth + 1))
-        m.d.comb += held_next.eq(held + self.issue - (self.o.valid & self.o.ready))
+        released = delay(m, self.o.valid & self.o.ready, self.release_stages, "released")
+        m.d.comb += held_next.eq(held + self.issue - released)
         m.d.sync += [held.eq(held_next), self.can_issue.eq(held_next < self._depth)]
         return m
 

@@ -41,22 +41,24 @@ class DenseLayer(wiring.Component):
 
     def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int | None = None):
         self.layer = layer
+        deep = layer.schedule.pipeline == "deep"
         self.matvec = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
                                 reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
                                 product_fmt=layer.product_fmt,
-                                registered_start=layer.schedule.pipeline == "deep",
-                                deep_operands=layer.schedule.pipeline == "deep")
+                                registered_start=deep, deep_operands=deep)
         activation, self.softmax = layer.activation, None
         if activation.softmax is not None:  # pre, then the softmax tables
             self.softmax = SoftmaxUnit(softmax=activation.softmax, lanes=layer.units)
             activation = ir.Activation("linear", layer.pre_fmt.frac_bits, layer.pre_fmt)
         self.act = ActivationUnit(in_type=self.matvec.out_type, fmt=layer.pre_fmt,
                                   activation=activation, lanes=layer.units,
-                                  acc_fmt=layer.product_fmt, deep=layer.schedule.pipeline == "deep")
+                                  acc_fmt=layer.product_fmt, deep=deep)
         self._extra = int(layer.activation.out_fmt != layer.output_fmt)
-        # A beat holds a queue credit from its acceptance until it is taken, latency + 1 cycles:
-        # this many credits sustain one beat per ii cycles.
-        self._queue_depth = queue_depth or -(-(self.latency + 1) // self.ii) + 1
+        #: Cycles from a beat's transfer on ``o`` to its queue credit's release: 1 with deep, else 0.
+        self.release_stages = 1 if deep else 0
+        # A beat holds a queue credit from its acceptance until it is taken and released,
+        # latency + 1 + release_stages cycles: this many credits sustain one beat per ii cycles.
+        self._queue_depth = queue_depth or -(-(self.latency + 1 + self.release_stages) // self.ii) + 1
         super().__init__({
             "i": In(beat_signature(layer.input_fmt, layer.in_features)),
             "o": Out(beat_signature(layer.output_fmt, layer.units)),
@@ -88,7 +90,8 @@ class DenseLayer(wiring.Component):
         m.submodules.matvec = mv = self.matvec
         m.submodules.act = act = self.act
         m.submodules.queue = queue = OutputQueue(beat_layout(L.output_fmt, L.units),
-                                                 depth=self._queue_depth)
+                                                 depth=self._queue_depth,
+                                                 release_stages=self.release_stages)
         R = mv.ii
         start = Signal()
         idle = countdown(m, start, R - 1, "cooldown")  # ready: two flip-flops ANDed

@@ -97,9 +97,14 @@ class RecurrentLayer(wiring.Component):
         # One slot: a job's next step starts step_cycles after this one, so every unit's result
         # (held until its next one) stays put for the rest of the step.
         self._build_units(layer, tree_fanin, results_held=self.slots == 1)
-        # An emitting job holds an output credit from its start until its beat is taken: enough
-        # credits for the jobs in flight at full rate (one beat per step with return_sequences).
-        held = self.projection.latency + self.step_cycles + 1
+        #: Cycles from a beat's transfer on ``o`` to its output credit's release: 1 with deep (the
+        #: output queue sits where the new state leaves the tail, its credit count with the
+        #: scheduler), else 0.
+        self.release_stages = 1 if self.deep else 0
+        # An emitting job holds an output credit from its start until its beat is taken (and
+        # released): enough credits for the jobs in flight at full rate (one beat per step with
+        # return_sequences).
+        held = self.projection.latency + self.step_cycles + 1 + self.release_stages
         rate = max(self.step_cycles, self.job_spacing)
         self._queue_depth = queue_depth or (-(-held // rate) + 1 if layer.return_sequences else 2)
         super().__init__({
@@ -205,7 +210,8 @@ class RecurrentLayer(wiring.Component):
         D, J, Lx = self.step_cycles, self.job_spacing, self.projection.latency
         m.submodules.projection = px = self.projection
         m.submodules.out_queue = outq = OutputQueue(beat_layout(L.output_fmt, N),
-                                                    depth=self._queue_depth)
+                                                    depth=self._queue_depth,
+                                                    release_stages=self.release_stages)
         # Input: beats of sequence s into the queue of slot s mod K.
         x_layout = beat_layout(L.input_fmt, L.in_features)
         width = data.Layout.cast(x_layout).size

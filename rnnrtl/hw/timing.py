@@ -31,13 +31,15 @@ __all__ = ["LayerTiming", "NetworkTiming", "network_timing", "steady_ii"]
 
 
 class _Queue:
-    """:class:`~rnnrtl.hw.common.OutputQueue`: credits, then a FIFO visible one cycle after write."""
+    """:class:`~rnnrtl.hw.common.OutputQueue`: credits, then a FIFO visible one cycle after write;
+    a beat read frees its credit ``release_stages`` cycles later."""
 
-    def __init__(self, depth):
+    def __init__(self, depth, release_stages=0):
         self.depth, self.items, self.in_flight = depth, deque(), 0
+        self.releasing = [False] * release_stages   # reads whose credit is not back yet
 
     def can_issue(self):
-        return len(self.items) + self.in_flight < self.depth
+        return len(self.items) + self.in_flight + sum(self.releasing) < self.depth
 
     def valid(self):
         return bool(self.items)
@@ -46,11 +48,13 @@ class _Queue:
         return self.items[0]
 
     def snapshot(self):
-        return tuple(self.items), self.in_flight
+        return tuple(self.items), self.in_flight, tuple(self.releasing)
 
     def tick(self, *, issue, write, read):
         if read:
             self.items.popleft()
+        if self.releasing:
+            self.releasing = [read] + self.releasing[:-1]
         if write is not None:
             self.items.append(write)
         self.in_flight += int(issue) - int(write is not None)
@@ -59,7 +63,7 @@ class _Queue:
 class _DenseModel:
     def __init__(self, hw: DenseLayer):
         self.ii, self.latency = hw.ii, hw.latency
-        self.out = _Queue(hw._queue_depth)
+        self.out = _Queue(hw._queue_depth, hw.release_stages)
         self.cooldown, self.writes = 0, {}
 
     def in_ready(self):
@@ -89,7 +93,7 @@ class _RecurrentModel:
         self.lx, self.seq = hw.projection.latency, hw.layer.return_sequences
         self.queues = [deque() for _ in range(self.K)]   # x beats (their last flags), per slot
         self.x_depth = hw.x_depth
-        self.out = _Queue(hw._queue_depth)
+        self.out = _Queue(hw._queue_depth, hw.release_stages)
         self.in_slot, self.rr, self.next_out, self.gap = 0, 0, 0, 0
         self.busy = [0] * self.K
         self.writes = {}  # cycle -> (last, emits): the state write of a job
