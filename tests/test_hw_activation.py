@@ -92,7 +92,7 @@ def test_exhaustive(case, lanes, deep):
     want_code, want_out, want_over = _expected(act, in_type, fmt, codes)
     assert want_over.any() and not want_over.all()  # both cases are exercised
     dut = ActivationUnit(in_type=in_type, fmt=fmt, activation=act, lanes=lanes, deep=deep)
-    assert dut.latency == (6 if deep else 1)
+    assert dut.latency == (7 if deep else 1)
     assert dut.roms == (1 if act.table is not None else 0)
     vectors = codes.reshape(-1, lanes).tolist()
     outs = run_unit(dut, vectors, rng)

@@ -189,7 +189,7 @@ _RECURRENT_CASES += [
     ("gru_before", {"adder_fanin": 8}, True, {}),
     ("lstm", {"adder_fanin": 8, "reuse": 3}, False, {}),
     ("simplernn_tanh", {"adder_fanin": 2}, True, {}),
-    # deep pipeline (activation units of latency 6), alone and with reuse / interleave
+    # deep pipeline (activation units of latency 7), alone and with reuse / interleave
     ("lstm", {"pipeline": "deep"}, True, {}),
     ("lstm", {"pipeline": "deep", "reuse": 3, "interleave": 2}, False, {}),
     ("gru", {"pipeline": "deep", "reuse": 2}, True, {}),

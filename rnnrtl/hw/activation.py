@@ -20,14 +20,16 @@ Timing (:attr:`ActivationUnit.latency`):
 
 * ``deep=False``, latency 1: requantization and table index are combinational into the ROM's read
   address (or into the output register).
-* ``deep=True``, latency 6: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
+* ``deep=True``, latency 7: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
   its own), then the rounded value (cycle 2: :func:`rnnrtl.fixed.requantize_through_rounded`), the
   saturated code (cycle 3: :func:`rnnrtl.fixed.saturate_value`), its table index (cycle 4; the
   block RAM's address comes straight from a register, so the route to a far block RAM has the
-  whole period), the table read (cycle 5) and the table's output register (cycle 6). ``relu`` /
-  ``linear`` take the same six cycles: the output requantization's rounding (cycle 4) and its
-  saturation (cycle 5) each get a stage. Nothing but one rounding, one saturation, one index
-  computation or one table read lies between two registers.
+  whole period), the table read (cycle 5), the table's output register (cycle 6, the block RAM's
+  own on ECP5) and a fabric register after it (cycle 7: the route from the block RAM to its
+  readers, the DSPs of a cell's products, has a cycle of its own). ``relu`` / ``linear`` take the
+  same seven cycles: the output requantization's rounding (cycle 4) and its saturation (cycle 5)
+  each get a stage. Nothing but one rounding, one saturation, one index computation or one table
+  read lies between two registers.
 
 ``o``, ``code`` and ``overflow`` belong to the same input and are valid with ``o_valid``, ``latency``
 cycles after ``i_valid``; ``o`` and ``code`` are held until the next result.
@@ -73,7 +75,7 @@ class ActivationUnit(wiring.Component):
         emulator's ``_Layer.accumulate``), or ``None``.
     deep : bool
         Register the input, the rounded value, the saturated code, the table index (or the output's
-        rounded value) and the table's output (latency 6 instead of 1).
+        rounded value) and the table's output, twice (latency 7 instead of 1).
 
     Ports
     -----
@@ -146,8 +148,8 @@ class ActivationUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``i_valid`` to ``o_valid``: 1, or 6 with ``deep``."""
-        return 6 if self._deep else 1
+        """Cycles from ``i_valid`` to ``o_valid``: 1, or 7 with ``deep``."""
+        return 7 if self._deep else 1
 
     @property
     def lanes(self) -> int:
@@ -248,8 +250,13 @@ class ActivationUnit(wiring.Component):
             code_out = Signal.like(self.code, name="code_out", reset_less=True)
             with m.If(out_valid):
                 m.d.sync += [o_reg.eq(out), code_out.eq(code_mid)]
-            m.d.comb += [self.o.eq(o_reg), self.code.eq(code_out)]
-            m.d.sync += [self.o_valid.eq(out_valid), self.overflow.eq(out_over)]
+            # Stage 7: the output once more, in fabric registers without an enable (holding as
+            # stage 6 holds): the block RAM's output register and whatever reads the table (a
+            # DSP's input register) may sit far apart, with a register between them.
+            m.d.comb += [self.o.eq(delay(m, o_reg, 1, "o_far", reset_less=True)),
+                         self.code.eq(delay(m, code_out, 1, "code_far", reset_less=True))]
+            m.d.sync += [self.o_valid.eq(delay(m, out_valid, 1, "out_valid_far")),
+                         self.overflow.eq(delay(m, out_over, 1, "out_over_far"))]
         else:
             with m.If(self.i_valid):
                 m.d.sync += [self.code[lane].eq(code) for lane, code in zip(lanes, codes)]

@@ -33,9 +33,10 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
 * ``registered_start``: every cycle above is one later (``start``, ``x`` and ``addend`` registered
   first). ``deep_operands`` (``R > 1``): the operands pass one more register (the weight ROM's
   output and the lane, in the fabric) before the multiplier's, and the product one more after
-  it, so that the routes into and out of the DSP have cycles of their own: segments are valid
-  two cycles later (three at ``R > 16``, where the weight ROM takes two stages: 16-entry ROMs,
-  then the pick of one).
+  it, so that the routes into and out of the DSP have cycles of their own, and a segment is
+  copied from the accumulator's register a cycle after its last product is added (not from the
+  adder): segments are valid three cycles later (four at ``R > 16``, where the weight ROM takes
+  two stages: 16-entry ROMs, then the pick of one).
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
@@ -201,6 +202,8 @@ class MatVec(wiring.Component):
         # (two where the weight ROM takes two stages, reuse > 16), after it one.
         self._operand_stages = self._deep_operands * (1 + (reuse > _ROM_GROUP))
         self._fabric_stages = self._operand_stages + self._deep_operands
+        # With deep_operands, segments are copied from the accumulator's register, a cycle later.
+        self._copy_stages = int(self._deep_operands)
         self._plan()
 
         sig = {
@@ -368,10 +371,10 @@ class MatVec(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from ``start`` to ``done``: ``reuse + 3 * (reuse > 1) + tree_stages``, plus one
-        with :attr:`registered_start` and two with ``deep_operands`` (at ``reuse > 1``; three at
+        with :attr:`registered_start` and three with ``deep_operands`` (at ``reuse > 1``; four at
         ``reuse > 16``)."""
         return (self._reuse + 3 * (self._reuse > 1) + self._tree_stages + self._registered_start
-                + self._fabric_stages)
+                + self._fabric_stages + self._copy_stages)
 
     # -- hardware ----------------------------------------------------------------------------------
 
@@ -485,13 +488,17 @@ class MatVec(wiring.Component):
                 total = Signal.like(acc, name=f"sum{mi}")
                 m.d.comb += total.eq(Mux(restart, term, acc + term))
                 m.d.sync += acc.eq(total)
+                # deep_operands: a segment is copied from the accumulator register a cycle after
+                # its last product is added (a route from a register to its segment, which sits
+                # with the adder tree), not from the adder's output.
+                copied = acc if self._copy_stages else total
                 for s, end in enumerate(ends):
-                    with m.If(end):
-                        m.d.sync += seg_sig[mi][s].eq(total)
-            # The last MAC cycle as its product is accumulated: segments are valid one cycle later.
+                    with m.If(delay(m, end, self._copy_stages, f"copy{mi}_{s}")):
+                        m.d.sync += seg_sig[mi][s].eq(copied)
+            # The last MAC cycle as its product is accumulated: segments are valid one cycle later
+            # (one more when copied from the accumulator register).
             last_acc = delay(m, last, 2 + self._fabric_stages, "last_acc")
-            seg_valid = Signal()
-            m.d.sync += seg_valid.eq(last_acc)
+            seg_valid = delay(m, last_acc, 1 + self._copy_stages, "seg_valid")
 
         # Tree leaves per row: (value, lo, hi) at the common fraction.
         shift = self._frac - self._term_frac

@@ -121,7 +121,7 @@ class RecurrentLayer(wiring.Component):
         self.layer = layer
         self.tree_fanin = tree_fanin
         self.results_held = results_held
-        # deep: activation units of latency 6, every MatVec's start registered once more (the
+        # deep: activation units of latency 7, every MatVec's start registered once more (the
         # input projection's and the loop's: each fans out to every multiplier's counter), its
         # operands registered twice, a register on either side of each of the cell's elementwise
         # products, the new state's rounding registered before its saturation
