@@ -136,7 +136,7 @@ def test_matvec(case, spacing, registered_start, deep_operands):
 
     assert dut.ii == reuse
     assert dut.latency == reuse + 3 * (reuse > 1) + dut.tree_stages + registered_start \
-        + (deep_operands and reuse > 1) * (3 + (reuse > 16))
+        + (deep_operands and reuse > 1) * (3 + (reuse > 16) + registered_start)
     assert dut.multipliers == math.ceil(rows * cols / reuse)
     fracs = [x_type.frac + wfrac] + ([bias_frac] if bias is not None else []) + \
             ([addend_type.frac] if addend_type is not None else [])

@@ -31,8 +31,10 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
   ``latency = R + 3 (R > 1) + tree_stages``; ``y`` is held until the next result. The inner tree
   stages load every cycle (no enable).
 * ``registered_start``: every cycle above is one later (``start``, ``x`` and ``addend`` registered
-  first). ``deep_operands`` (``R > 1``): the operands pass one more register (the weight ROM's
-  output and the lane, in the fabric) before the multiplier's, and the product one more after
+  first); two later with ``deep_operands`` too (the multipliers' counters take the start from a
+  copy per group of four multipliers, a second register level). ``deep_operands`` (``R > 1``):
+  the operands pass one more register (the weight ROM's output and the lane, in the fabric)
+  before the multiplier's, and the product one more after
   it, so that the routes into and out of the DSP have cycles of their own, and a segment is
   copied from the accumulator's register a cycle after its last product is added (not from the
   adder): segments are valid three cycles later (four at ``R > 16``, where the weight ROM takes
@@ -202,8 +204,10 @@ class MatVec(wiring.Component):
         # (two where the weight ROM takes two stages, reuse > 16), after it one.
         self._operand_stages = self._deep_operands * (1 + (reuse > _ROM_GROUP))
         self._fabric_stages = self._operand_stages + self._deep_operands
-        # With deep_operands, segments are copied from the accumulator's register, a cycle later.
+        # With deep_operands, segments are copied from the accumulator's register, a cycle later,
+        # and a registered start reaches the multipliers' counters through a second register level.
         self._copy_stages = int(self._deep_operands)
+        self._start_stages = int(self._deep_operands and registered_start)
         self._plan()
 
         sig = {
@@ -372,9 +376,9 @@ class MatVec(wiring.Component):
     def latency(self) -> int:
         """Cycles from ``start`` to ``done``: ``reuse + 3 * (reuse > 1) + tree_stages``, plus one
         with :attr:`registered_start` and three with ``deep_operands`` (at ``reuse > 1``; four at
-        ``reuse > 16``)."""
+        ``reuse > 16``; one more with both)."""
         return (self._reuse + 3 * (self._reuse > 1) + self._tree_stages + self._registered_start
-                + self._fabric_stages + self._copy_stages)
+                + self._fabric_stages + self._copy_stages + self._start_stages)
 
     # -- hardware ----------------------------------------------------------------------------------
 
@@ -384,14 +388,27 @@ class MatVec(wiring.Component):
         xlo, xhi = self._x_type.min_value, self._x_type.max_value
 
         start, x, addend = self.start, self.x, getattr(self, "addend", None)
+        counter_starts = None
         if self._registered_start:
             # One register between the caller's (combinational) start and the wide fanout of
             # start, x and addend below; free-running, so no enable net either.
-            start, x = Signal(name="start_reg"), Signal.like(self.x, name="x_in", reset_less=True)
-            m.d.sync += [start.eq(self.start), x.eq(self.x)]
+            stages = 1 + self._start_stages
+            first = delay(m, self.start, 1, "start_reg")
+            start = delay(m, first, self._start_stages, "start_far")
+            x = delay(m, self.x, stages, "x_in", reset_less=True)
             if addend is not None:
-                addend = Signal.like(self.addend, name="addend_in", reset_less=True)
-                m.d.sync += addend.eq(self.addend)
+                addend = delay(m, self.addend, stages, "addend_in", reset_less=True)
+            if self._start_stages:
+                # The multipliers' counters, spread over the device, take the second stage from
+                # a register per group of _COUNTER_GROUP multipliers: a tree of two register
+                # levels instead of one route from one flip-flop to every counter. Each copy
+                # reads its own output (start ∧ ¬copy, the same pulse as start's: starts are at
+                # least R >= 2 cycles apart), so synthesis cannot merge the copies into one.
+                counter_starts = []
+                for g in range(-(-self._multipliers // _COUNTER_GROUP)):
+                    copy = Signal(name=f"start_group{g}")
+                    m.d.sync += copy.eq(first & ~copy)
+                    counter_starts.append(copy)
 
         # Segments: one per (multiplier, row it touches), at the product fraction (at R > 1 the
         # multiplier's one accumulator is copied into them).
@@ -427,7 +444,9 @@ class MatVec(wiring.Component):
             for mi, (block, segs) in enumerate(zip(self._blocks, self._segments)):
                 # Each multiplier counts its own MAC cycles: its weight ROM and segment controls
                 # decode a local counter instead of one counter fanned out to every multiplier.
-                km, active_m = self._mac_counter(m, start, f"k{mi}")
+                km, active_m = self._mac_counter(
+                    m, start if counter_starts is None else counter_starts[mi // _COUNTER_GROUP],
+                    f"k{mi}")
                 ws = [w for (_, _, _, w) in block]
                 # The weight register loads the block's first weight outside the block's cycles and
                 # starts with the bits that every weight of the block shares (others 0), so such a
@@ -591,6 +610,9 @@ class MatVec(wiring.Component):
 
 #: MAC cycles per weight-ROM group when a deep-operand MatVec splits its ROM in two stages.
 _ROM_GROUP = 16
+
+#: Multipliers whose counters share one copy of a deep MatVec's registered start.
+_COUNTER_GROUP = 4
 
 
 def _shared_bits(values, width: int) -> int:
