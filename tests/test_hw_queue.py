@@ -14,6 +14,13 @@ from rnnrtl.hw.common import CreditLink, OutputQueue, Queue, beat_layout
 from rnnrtl.fixed import FixedFormat
 
 
+def _simulate(dut, testbench):
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+
+
 @pytest.mark.parametrize("depth", [1, 2, 3, 5])
 def test_queue_matches_syncfifo(depth):
     m = Module()
@@ -42,10 +49,7 @@ def test_queue_matches_syncfifo(depth):
             seen["full"] += not want[0]
             await ctx.tick()
 
-    sim = Simulator(m)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    _simulate(m, testbench)
     assert not mismatches, mismatches[:5]
     assert seen["writes"] > 100 and seen["reads"] > 100 and seen["full"] > 10, seen
 
@@ -73,10 +77,7 @@ def _run_link(link, cycles, offer, take):
                 got.append((cycle, ctx.get(link.o.payload.data[0]), ctx.get(link.o.payload.last)))
             await ctx.tick()
 
-    sim = Simulator(link)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    _simulate(link, testbench)
     return sent, got, flags
 
 
@@ -153,10 +154,7 @@ def test_output_queue_credits_match_model(release_stages):
             model.tick(issue=issue, write=0 if write is not None else None, read=read)
             await ctx.tick()
 
-    sim = Simulator(q)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
+    _simulate(q, testbench)
     assert not mismatches, mismatches[:5]
     assert out == issued[:len(out)] and len(out) > 100
     assert stalls > 50

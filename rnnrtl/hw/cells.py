@@ -5,7 +5,7 @@
 Each cell is a :class:`~rnnrtl.hw.recurrent.RecurrentLayer` whose loop follows the operation order
 of ``docs/numerics.md`` exactly; ``L`` below is the latency of the recurrent
 :class:`~rnnrtl.hw.matvec.MatVec` (``U·h`` with the input projection added in its adder tree),
-``A`` the latency of the activation units (1, or 6 with ``pipeline: deep``), and cycle ``S`` is the
+``A`` the latency of the activation units (1, or 7 with ``pipeline: deep``), and cycle ``S`` is the
 job's start. Every other stage is one register deep: a product, or a rounding and saturation.
 
 With ``pipeline: deep`` each elementwise product has a register stage on either side (``op = 1``,
