@@ -4,7 +4,7 @@ Each row is a list of terms ``(value, lo, hi)``: an Amaranth value and the exact
 integers it can hold. A stage adds groups of ``fanin`` consecutive terms into one register sized
 from the group's summed range, so nothing ever wraps. Inner stages load every cycle (no enable
 net over every register); only the last stage, the result, loads when its ``valid`` flag says so
-and holds until the next one.
+and holds until the next one (``spaced``: from a copy of that flag per group of rows).
 """
 
 from __future__ import annotations
@@ -26,14 +26,33 @@ def tree_stages(leaves: int, fanin: int) -> int:
     return max(1, stages)
 
 
-def adder_tree(m, rows, *, fanin: int, valid, name: str = "t"):
+#: Result rows that share one copy of the result registers' enable (``spaced`` trees).
+ENABLE_GROUP = 8
+
+
+def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = False):
     """Build the tree in module ``m``; ``rows`` are lists of ``(value, lo, hi)`` terms and ``valid``
     is high in the cycle their values are to be summed. Returns ``(sums, done)``: one held
     register per row and the flag that is high in the cycle they first hold the result,
-    :func:`tree_stages` cycles after ``valid``."""
+    :func:`tree_stages` cycles after ``valid``.
+
+    ``spaced``: ``valid`` pulses are at least two cycles apart. With two stages or more, the result
+    registers then take their enable from a copy per :data:`ENABLE_GROUP` rows, each registered
+    from the previous stage's flag as ``flag ∧ ¬copy`` (the same pulse; a register reading its own
+    output, which synthesis keeps apart from the others): no one flip-flop drives the enable of
+    every result register, which may be spread over the device."""
     stages = tree_stages(max(len(row) for row in rows), fanin)
+    before = None     # the flag one stage before ``valid``
     for stage in range(stages):
         last = stage == stages - 1
+        enables = [valid] * len(rows)
+        if last and spaced and before is not None:
+            copies = []
+            for g in range(-(-len(rows) // ENABLE_GROUP)):
+                copy = Signal(name=f"{name}_enable{g}")
+                m.d.sync += copy.eq(before & ~copy)
+                copies.append(copy)
+            enables = [copies[j // ENABLE_GROUP] for j in range(len(rows))]
         new_rows = []
         for j, row in enumerate(rows):
             new_row = []
@@ -46,7 +65,7 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t"):
                 for value, _, _ in group[1:]:
                     total = total + value
                 if last:
-                    with m.If(valid):
+                    with m.If(enables[j]):
                         m.d.sync += reg.eq(total)
                 else:
                     m.d.sync += reg.eq(total)
@@ -55,5 +74,5 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t"):
         rows = new_rows
         next_valid = Signal(name=f"v{stage}")
         m.d.sync += next_valid.eq(valid)
-        valid = next_valid
+        before, valid = valid, next_valid
     return [row[0][0] for row in rows], valid

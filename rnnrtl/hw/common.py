@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from ..fixed import FixedFormat, IntType, requantize_value, saturate_value, shift_round_value
 
 __all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "OutputQueue",
-           "delay", "countdown", "requantized"]
+           "delay", "delayed_pulse", "countdown", "requantized"]
 
 
 def shape_of(t):
@@ -130,14 +130,14 @@ class CreditLink(wiring.Component):
         # has room: the sender held a credit for it).
         m.d.comb += [
             q.w_data.eq(delay(m, self.i.payload.as_value(), stages, "beat", reset_less=True)),
-            q.w_en.eq(delay(m, send, stages, "sent")),
+            q.w_en.eq(delayed_pulse(m, send, stages, "sent")),
         ]
         # Receiving side: the queue feeds ``o``; each beat taken returns a credit.
         m.d.comb += [
             self.o.payload.eq(q.r_data),
             self.o.valid.eq(q.r_rdy),
             q.r_en.eq(self.o.ready),
-            returned.eq(delay(m, self.o.valid & self.o.ready, stages, "credit")),
+            returned.eq(delayed_pulse(m, self.o.valid & self.o.ready, stages, "credit")),
         ]
         return m
 
@@ -188,7 +188,7 @@ class OutputQueue(wiring.Component):
         # (``release_stages`` cycles later); ``can_issue`` is a flip-flop loaded from the next count.
         held = Signal(range(self._depth + 1))
         held_next = Signal(range(self._depth + 1))
-        released = delay(m, self.o.valid & self.o.ready, self.release_stages, "released")
+        released = delayed_pulse(m, self.o.valid & self.o.ready, self.release_stages, "released")
         m.d.comb += held_next.eq(held + self.issue - released)
         m.d.sync += [held.eq(held_next), self.can_issue.eq(held_next < self._depth)]
         return m
@@ -203,6 +203,20 @@ def delay(m, value, cycles: int, name: str = "d", *, reset_less: bool = False):
         m.d.sync += reg.eq(value)
         value = reg
     return value
+
+
+def delayed_pulse(m, pulse, stages: int, name: str):
+    """``pulse`` (a 1-bit event) ``stages`` cycles later, carried by a toggle flip-flop that flips
+    on each event, through ``stages - 1`` registers, and an exclusive or with the toggle's previous
+    value. Unlike :func:`delay`'s registers, the toggle reads its own output, so synthesis cannot
+    merge it with another register of the same event elsewhere (a credit count's and a link's
+    copy of one transfer would be one flip-flop, placed near one of them only)."""
+    if stages == 0:
+        return pulse
+    toggle = Signal(name=f"{name}_toggle")
+    m.d.sync += toggle.eq(toggle ^ pulse)
+    late = delay(m, toggle, stages - 1, f"{name}_late")
+    return late ^ delay(m, late, 1, f"{name}_seen")
 
 
 def countdown(m, load, cycles: int, name: str):

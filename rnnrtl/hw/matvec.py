@@ -561,7 +561,8 @@ class MatVec(wiring.Component):
                 row.append((addend_reg[j] << a_shift, a_lo, a_hi))
             terms.append(row)
 
-        sums, valid = adder_tree(m, terms, fanin=self._tree_fanin, valid=seg_valid)
+        sums, valid = adder_tree(m, terms, fanin=self._tree_fanin, valid=seg_valid,
+                                 spaced=self._deep_operands)
         for j, value in enumerate(sums):
             m.d.comb += self.y[j].eq(value)
         m.d.comb += self.done.eq(valid)
