@@ -12,6 +12,7 @@ from __future__ import annotations
 from amaranth.hdl import Signal, signed
 
 from ..fixed import IntType
+from .common import pulse_copies
 
 __all__ = ["tree_stages", "adder_tree"]
 
@@ -37,9 +38,8 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
     :func:`tree_stages` cycles after ``valid``.
 
     ``spaced``: ``valid`` pulses are at least two cycles apart. With two stages or more, the result
-    registers then take their enable from a copy per :data:`ENABLE_GROUP` rows, each registered
-    from the previous stage's flag as ``flag ∧ ¬copy`` (the same pulse; a register reading its own
-    output, which synthesis keeps apart from the others): no one flip-flop drives the enable of
+    registers then take their enable from a copy per :data:`ENABLE_GROUP` rows of the previous
+    stage's flag (:func:`~rnnrtl.hw.common.pulse_copies`): no one flip-flop drives the enable of
     every result register, which may be spread over the device."""
     stages = tree_stages(max(len(row) for row in rows), fanin)
     before = None     # the flag one stage before ``valid``
@@ -47,11 +47,7 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
         last = stage == stages - 1
         enables = [valid] * len(rows)
         if last and spaced and before is not None:
-            copies = []
-            for g in range(-(-len(rows) // ENABLE_GROUP)):
-                copy = Signal(name=f"{name}_enable{g}")
-                m.d.sync += copy.eq(before & ~copy)
-                copies.append(copy)
+            copies = pulse_copies(m, before, -(-len(rows) // ENABLE_GROUP), f"{name}_enable")
             enables = [copies[j // ENABLE_GROUP] for j in range(len(rows))]
         new_rows = []
         for j, row in enumerate(rows):

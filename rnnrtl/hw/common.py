@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 from ..fixed import FixedFormat, IntType, requantize_value, saturate_value, shift_round_value
 
 __all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "OutputQueue",
-           "delay", "delayed_pulse", "countdown", "requantized"]
+           "delay", "delayed_pulse", "pulse_copies", "countdown", "requantized"]
 
 
 def shape_of(t):
@@ -217,6 +217,19 @@ def delayed_pulse(m, pulse, stages: int, name: str):
     m.d.sync += toggle.eq(toggle ^ pulse)
     late = delay(m, toggle, stages - 1, f"{name}_late")
     return late ^ delay(m, late, 1, f"{name}_seen")
+
+
+def pulse_copies(m, pulse, count: int, name: str):
+    """``count`` copies of ``pulse`` (a 1-bit event never high in two consecutive cycles), each one
+    cycle later: ``copy ← pulse ∧ ¬copy`` is the same pulse, and a register that reads its own
+    output, so synthesis keeps the copies apart and each can sit with the loads it drives (no one
+    flip-flop's route to loads spread over the device)."""
+    copies = []
+    for g in range(count):
+        copy = Signal(name=f"{name}{g}")
+        m.d.sync += copy.eq(pulse & ~copy)
+        copies.append(copy)
+    return copies
 
 
 def countdown(m, load, cycles: int, name: str):

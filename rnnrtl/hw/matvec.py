@@ -34,11 +34,11 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
   first); two later with ``deep_operands`` too (the multipliers' counters take the start from a
   copy per group of four multipliers, a second register level). ``deep_operands`` (``R > 1``):
   the operands pass one more register (the weight ROM's output and the lane, in the fabric)
-  before the multiplier's, and the product one more after
-  it, so that the routes into and out of the DSP have cycles of their own, and a segment is
-  copied from the accumulator's register a cycle after its last product is added (not from the
-  adder): segments are valid three cycles later (four at ``R > 16``, where the weight ROM takes
-  two stages: 16-entry ROMs, then the pick of one).
+  before the multiplier's, and the product one more after it, so that the routes into and out of
+  the DSP have cycles of their own, and a segment is copied from the accumulator's register a
+  cycle after its last product is added (not from the adder): segments are valid three cycles
+  later (four at ``R > 16``, where the weight ROM takes two stages: 16-entry ROMs, then the pick
+  of one).
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
@@ -64,7 +64,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType, Overflow, requantize, requantize_value, shift_round
 from .adder_tree import adder_tree, tree_stages
-from .common import delay
+from .common import delay, pulse_copies
 
 __all__ = ["MatVec"]
 
@@ -400,15 +400,11 @@ class MatVec(wiring.Component):
                 addend = delay(m, self.addend, stages, "addend_in", reset_less=True)
             if self._start_stages:
                 # The multipliers' counters, spread over the device, take the second stage from
-                # a register per group of _COUNTER_GROUP multipliers: a tree of two register
-                # levels instead of one route from one flip-flop to every counter. Each copy
-                # reads its own output (start ∧ ¬copy, the same pulse as start's: starts are at
-                # least R >= 2 cycles apart), so synthesis cannot merge the copies into one.
-                counter_starts = []
-                for g in range(-(-self._multipliers // _COUNTER_GROUP)):
-                    copy = Signal(name=f"start_group{g}")
-                    m.d.sync += copy.eq(first & ~copy)
-                    counter_starts.append(copy)
+                # a copy per group of _COUNTER_GROUP multipliers (starts are at least R >= 2
+                # cycles apart): a tree of two register levels instead of one route from one
+                # flip-flop to every counter.
+                counter_starts = pulse_copies(m, first, -(-self._multipliers // _COUNTER_GROUP),
+                                              "start_group")
 
         # Segments: one per (multiplier, row it touches), at the product fraction (at R > 1 the
         # multiplier's one accumulator is copied into them).
