@@ -403,7 +403,9 @@ class MatVec(wiring.Component):
                 # a copy per group of _COUNTER_GROUP multipliers (starts are at least R >= 2
                 # cycles apart): a tree of two register levels instead of one route from one
                 # flip-flop to every counter.
-                counter_starts = pulse_copies(m, first, -(-self._multipliers // _COUNTER_GROUP),
+                # One more copy for the global MAC counter (the row's last cycle, the segments'
+                # valid flag), which sits with the adder tree.
+                counter_starts = pulse_copies(m, first, -(-self._multipliers // _COUNTER_GROUP) + 1,
                                               "start_group")
 
         # Segments: one per (multiplier, row it touches), at the product fraction (at R > 1 the
@@ -425,7 +427,8 @@ class MatVec(wiring.Component):
         else:
             # Three register stages per MAC cycle: operand selection, the product, and the segment
             # accumulator. Nothing but one multiplier or one adder sits between two registers.
-            k, active = self._mac_counter(m, start, "k")
+            k, active = self._mac_counter(
+                m, start if counter_starts is None else counter_starts[-1], "k")
             last = Signal()
             m.d.comb += last.eq(active & (k == R - 1))
             # The x lanes in a register that turns by one lane per MAC cycle: at MAC cycle k,

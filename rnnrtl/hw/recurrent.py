@@ -270,18 +270,23 @@ class RecurrentLayer(wiring.Component):
                     m.d.sync += next_out.eq(Mux_wrap(slot, K))
 
         # Tags (slot, last, emits) travel with the job: Lx cycles to the loop start, then D more.
-        tag0 = Cat(slot, job_last, job_emits)
+        # deep: so does the job's start, and that copy is the loop start (the projection's done
+        # comes in the same cycle): a chain of free-running registers from the scheduler, which the
+        # placer can spread over the way to the loop, instead of one route from the projection's
+        # last register to the loop's wide fanout.
+        tag0 = Cat(slot, job_last, job_emits, start if self.deep else 0)
         tags = [delay(m, tag0, Lx, "jobtag")]
         for d in range(D):
             tags.append(delay(m, tags[-1], 1, f"looptag{d}"))
         nslot = len(slot)
+        loop_start = tags[0][nslot + 2] if self.deep else px.done
 
         def tag(d):
             t = tags[d]
             return t[:nslot], t[nslot]
 
         h = _Bank(self._state_layouts()["h"], K, "h")
-        h_new, h_we = self._elaborate_loop(m, start=px.done, h=h, ax=px.y, tag=tag)
+        h_new, h_we = self._elaborate_loop(m, start=loop_start, h=h, ax=px.y, tag=tag)
         we_slot, we_last = tag(D - 1)
         we_emits = tags[D - 1][nslot + 1]
         with m.If(h_we):
