@@ -159,6 +159,10 @@ class OutputQueue(wiring.Component):
 
     latency = 1
 
+    #: ``release_stages`` of a deep layer's queue: two registers between the beats' exit and the
+    #: credit count, so neither route has to span the distance between them alone.
+    DEEP_RELEASE_STAGES = 2
+
     def __init__(self, layout, *, depth: int, release_stages: int = 0):
         if depth < 1:
             raise ValueError(f"depth {depth} must be >= 1")

@@ -54,8 +54,9 @@ class DenseLayer(wiring.Component):
                                   activation=activation, lanes=layer.units,
                                   acc_fmt=layer.product_fmt, deep=deep)
         self._extra = int(layer.activation.out_fmt != layer.output_fmt)
-        #: Cycles from a beat's transfer on ``o`` to its queue credit's release: 1 with deep, else 0.
-        self.release_stages = 1 if deep else 0
+        #: Cycles from a beat's transfer on ``o`` to its queue credit's release:
+        #: :attr:`OutputQueue.DEEP_RELEASE_STAGES` with deep, else 0.
+        self.release_stages = OutputQueue.DEEP_RELEASE_STAGES if deep else 0
         # A beat holds a queue credit from its acceptance until it is taken and released,
         # latency + 1 + release_stages cycles: this many credits sustain one beat per ii cycles.
         self._queue_depth = queue_depth or -(-(self.latency + 1 + self.release_stages) // self.ii) + 1

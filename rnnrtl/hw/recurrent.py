@@ -97,10 +97,10 @@ class RecurrentLayer(wiring.Component):
         # One slot: a job's next step starts step_cycles after this one, so every unit's result
         # (held until its next one) stays put for the rest of the step.
         self._build_units(layer, tree_fanin, results_held=self.slots == 1)
-        #: Cycles from a beat's transfer on ``o`` to its output credit's release: 1 with deep (the
-        #: output queue sits where the new state leaves the tail, its credit count with the
-        #: scheduler), else 0.
-        self.release_stages = 1 if self.deep else 0
+        #: Cycles from a beat's transfer on ``o`` to its output credit's release:
+        #: :attr:`OutputQueue.DEEP_RELEASE_STAGES` with deep (the output queue sits where the new
+        #: state leaves the tail, its credit count with the scheduler), else 0.
+        self.release_stages = OutputQueue.DEEP_RELEASE_STAGES if self.deep else 0
         # An emitting job holds an output credit from its start until its beat is taken (and
         # released): enough credits for the jobs in flight at full rate (one beat per step with
         # return_sequences).
