@@ -32,7 +32,8 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
   stages load every cycle (no enable).
 * ``registered_start``: every cycle above is one later (``start``, ``x`` and ``addend`` registered
   first); two later with ``deep_operands`` too (the multipliers' counters take the start from a
-  copy per group of four multipliers, a second register level). ``deep_operands`` (``R > 1``):
+  copy per group of four multipliers, the global MAC counter from one of its own: a second
+  register level). ``deep_operands`` (``R > 1``):
   the operands pass one more register (the weight ROM's output and the lane, in the fabric)
   before the multiplier's, and the product one more after it, so that the routes into and out of
   the DSP have cycles of their own, and a segment is copied from the accumulator's register a
@@ -399,12 +400,12 @@ class MatVec(wiring.Component):
             if addend is not None:
                 addend = delay(m, self.addend, stages, "addend_in", reset_less=True)
             if self._start_stages:
-                # The multipliers' counters, spread over the device, take the second stage from
-                # a copy per group of _COUNTER_GROUP multipliers (starts are at least R >= 2
-                # cycles apart): a tree of two register levels instead of one route from one
-                # flip-flop to every counter.
-                # One more copy for the global MAC counter (the row's last cycle, the segments'
-                # valid flag), which sits with the adder tree.
+                # The counters, spread over the device, take the second stage from copies of the
+                # start (starts are at least R >= 2 cycles apart): one per group of
+                # _COUNTER_GROUP multipliers' counters, and a last one for the global MAC counter
+                # (the row's last cycle, the segments' valid flag), which sits with the adder
+                # tree. A tree of two register levels instead of one route from one flip-flop to
+                # every counter.
                 counter_starts = pulse_copies(m, first, -(-self._multipliers // _COUNTER_GROUP) + 1,
                                               "start_group")
 
