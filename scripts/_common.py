@@ -16,6 +16,29 @@ JET_GRU = "toptag-gru"            # GRU(20), same shape
 BIG_LSTM = "quickdraw-lstm"       # LSTM(128) on 100x3 -> Dense(256, relu) -> Dense(5, softmax)
 FIDELITY_MODELS = ("toptag-lstm", "toptag-gru", "digits-lstm", "digits-gru", "quickdraw-lstm")
 
+#: Benchmark model keys -> anchor names.
+MODELS = {"jet-lstm": JET_LSTM, "jet-gru": JET_GRU, "big-lstm": BIG_LSTM}
+
+#: Per-layer configurations aimed at the targets: model key -> (model key, configuration);
+#: layer names as in the anchor models.
+PRESETS = {
+    # Recurrent product at reuse 27 (60 multipliers), the once-per-sequence Dense layers slow:
+    # 140 + 8 + 1 = 149 multipliers <= 156; a deep pipeline and two-input adder stages for ECP5.
+    "jet-ecp5": ("jet-lstm", {"reuse": 1, "pipeline": "deep", "adder_fanin": 2, "layers": {
+        "lstm": {"reuse_input": 24, "reuse_recurrent": 27},
+        "dense": {"reuse": 160}, "dense_1": {"reuse": 64}}}),
+    # Fewer multipliers (60 cell products + 10 + 20 + 9 = 99): less crowding around the DSP rows.
+    "jet-ecp5-r80": ("jet-lstm", {"reuse": 1, "pipeline": "deep", "adder_fanin": 2, "layers": {
+        "lstm": {"reuse_input": 48, "reuse_recurrent": 80},
+        "dense": {"reuse": 160}, "dense_1": {"reuse": 64}}}),
+    # Reuse 16 with two sequences interleaved: a job every 16 cycles, a step of each sequence
+    # every 26, so II = 100 steps x 16 = 1,600 cycles with 4,645 multipliers. The Dense layers run
+    # once per sequence, so they can reuse each multiplier hundreds of times.
+    "big-vu9p": ("big-lstm", {"reuse": 1, "layers": {
+        "lstm": {"reuse_input": 16, "reuse_recurrent": 16, "interleave": 2},
+        "dense": {"reuse": 512}, "dense_1": {"reuse": 256}}}),
+}
+
 
 def anchor(name):
     """``(model_path, data, hls4ml_outputs)`` of an hls4ml-1.3 anchor model."""

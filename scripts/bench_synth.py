@@ -34,26 +34,8 @@ import _common
 import rnnrtl
 from rnnrtl import build as rb
 
-MODELS = {"jet-lstm": _common.JET_LSTM, "jet-gru": _common.JET_GRU, "big-lstm": _common.BIG_LSTM}
+MODELS = _common.MODELS
 DEFAULT_REUSE = {"jet-lstm": [40], "jet-gru": [40], "big-lstm": [12]}
-#: Per-layer configurations aimed at the targets (layer names as in the anchor models).
-PRESETS = {
-    # Recurrent product at reuse 27 (60 multipliers), the once-per-sequence Dense layers slow:
-    # 140 + 8 + 1 = 149 multipliers <= 156; a deep pipeline and two-input adder stages for ECP5.
-    "jet-ecp5": ("jet-lstm", {"reuse": 1, "pipeline": "deep", "adder_fanin": 2, "layers": {
-        "lstm": {"reuse_input": 24, "reuse_recurrent": 27},
-        "dense": {"reuse": 160}, "dense_1": {"reuse": 64}}}),
-    # Fewer multipliers (60 cell products + 10 + 20 + 9 = 99): less crowding around the DSP rows.
-    "jet-ecp5-r80": ("jet-lstm", {"reuse": 1, "pipeline": "deep", "adder_fanin": 2, "layers": {
-        "lstm": {"reuse_input": 48, "reuse_recurrent": 80},
-        "dense": {"reuse": 160}, "dense_1": {"reuse": 64}}}),
-    # Reuse 16 with two sequences interleaved: a job every 16 cycles, a step of each sequence
-    # every 26, so II = 100 steps x 16 = 1,600 cycles with 4,645 multipliers. The Dense layers run
-    # once per sequence, so they can reuse each multiplier hundreds of times.
-    "big-vu9p": ("big-lstm", {"reuse": 1, "layers": {
-        "lstm": {"reuse_input": 16, "reuse_recurrent": 16, "interleave": 2},
-        "dense": {"reuse": 512}, "dense_1": {"reuse": 256}}}),
-}
 ECP5_MULTS, VU9P_DSPS = 156, 6840
 CLOCK_HZ = 200e6
 
@@ -62,7 +44,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="jet-lstm", help=f"comma list of {', '.join(MODELS)}")
     ap.add_argument("--reuse", default=None, help="comma list of uniform reuse factors")
-    ap.add_argument("--preset", default="", help=f"comma list of {', '.join(PRESETS)}")
+    ap.add_argument("--preset", default="", help=f"comma list of {', '.join(_common.PRESETS)}")
     ap.add_argument("--families", default="xcup,xc7,ecp5", help="estimates to run")
     ap.add_argument("--timing-only", action="store_true", help="no synthesis, design.timing only")
     ap.add_argument("--jobs", type=int, default=2, help="synthesis runs at once")
@@ -80,7 +62,7 @@ def main():
     for model in filter(None, args.models.split(",")):
         reuses = [int(r) for r in args.reuse.split(",")] if args.reuse else DEFAULT_REUSE[model]
         cases += [(model, f"reuse {r}", {"reuse": r}) for r in reuses]
-    cases += [(PRESETS[p][0], p, PRESETS[p][1]) for p in filter(None, args.preset.split(","))]
+    cases += [(_common.PRESETS[p][0], p, _common.PRESETS[p][1]) for p in filter(None, args.preset.split(","))]
 
     args.outdir.mkdir(parents=True, exist_ok=True)
     store = args.outdir / "results.json"
