@@ -7,12 +7,12 @@ Typical use::
     y = design.emulate(x)          # exactly the integers the hardware computes
 """
 
-from .config import ConfigError
 from .design import Design, convert, load_design
-from .emulator import FixedPointOverflowWarning
-from .fixed import FixedFormat, FixedPointError
-from .frontend import UnsupportedModelError
+from .errors import (BuildError, ConfigError, FixedPointError, FixedPointOverflowWarning, FlowError,
+                     HardwareError, RnnrtlError, SimulationError, UnsupportedModelError)
+from .fixed import FixedFormat
 
-__all__ = ["convert", "load_design", "Design", "FixedFormat", "ConfigError", "FixedPointError",
-           "UnsupportedModelError", "FixedPointOverflowWarning"]
+__all__ = ["convert", "load_design", "Design", "FixedFormat", "RnnrtlError", "ConfigError",
+           "FixedPointError", "UnsupportedModelError", "FlowError", "HardwareError", "BuildError",
+           "SimulationError", "FixedPointOverflowWarning"]
 __version__ = "0.1.0"

@@ -54,6 +54,7 @@ from amaranth.vendor import XilinxPlatform
 
 from .ecp5_pack import pack_registers_file
 from .native_yosys import yosys_command
+from .errors import BuildError
 
 __all__ = ["BuildError", "Target", "Core", "BuildResult", "Estimate", "ESTIMATES", "build", "run_estimate",
            "targets", "read_core", "ManifestCore", "RegisteredPorts", "OutOfContextXilinxPlatform",
@@ -62,10 +63,6 @@ __all__ = ["BuildError", "Target", "Core", "BuildResult", "Estimate", "ESTIMATES
 
 #: Estimate families: yosys ``synth_xilinx -family xc7`` / ``-family xcup``, ``synth_ecp5``.
 ESTIMATES = ("xc7", "xcup", "ecp5")
-
-
-class BuildError(RuntimeError):
-    """A build step failed; the message names the step, its folder and the tool's complaint."""
 
 
 # -- the core, as written by Design.write ----------------------------------------------------------

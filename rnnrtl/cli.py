@@ -18,11 +18,10 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import click  # noqa: E402
 
 from . import __version__, flow  # noqa: E402
-from .config import ConfigError, load_config  # noqa: E402
+from .config import load_config  # noqa: E402
 from .design import convert as convert_model  # noqa: E402
+from .errors import RnnrtlError  # noqa: E402
 from .evaluation import evaluate, short_format, timing_of  # noqa: E402
-from .fixed import FixedPointError  # noqa: E402
-from .frontend import UnsupportedModelError  # noqa: E402
 from .report import write_report  # noqa: E402
 
 __all__ = ["cli", "main"]
@@ -30,21 +29,19 @@ __all__ = ["cli", "main"]
 #: Held-out samples written as test vectors next to the Verilog (when data is given).
 VECTOR_SAMPLES = 256
 
-_USER_ERRORS = (UnsupportedModelError, ConfigError, FixedPointError, flow.FlowError)
-
-
 class UsageError(click.ClickException):
     """A problem with the user's input: printed as one line, exit status 2."""
     exit_code = 2
 
 
 def _user_errors(command):
-    """Turn the library's user-facing errors into :class:`UsageError` (no traceback)."""
+    """Turn every user-facing error (:class:`rnnrtl.errors.RnnrtlError`) into :class:`UsageError`:
+    one line, exit 2. Any other exception is a bug and keeps its traceback."""
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except _USER_ERRORS as e:
+        except RnnrtlError as e:
             raise UsageError(str(e)) from None
     return wrapper
 
@@ -333,16 +330,13 @@ def simulate(ctx, outdir, samples, seed, backpressure, idle):
       rnnrtl simulate out/my_model
       rnnrtl simulate out/my_model --samples 1000 --seed 3 --backpressure 0.5
     """
-    from .verify import SimulationError, simulate as run_simulation
+    from .verify import simulate as run_simulation
     if not (outdir / "manifest.json").is_file():
         raise UsageError(f"{outdir} holds no manifest.json; write one with `rnnrtl convert MODEL -o {outdir}`")
     console = _console()
     with console.status("Verilator: starting") as status:
-        try:
-            summary = run_simulation(outdir, samples=samples, seed=seed, backpressure=backpressure,
-                                     idle=idle, progress=lambda text: status.update(f"Verilator: {text}"))
-        except SimulationError as e:
-            raise UsageError(str(e)) from None
+        summary = run_simulation(outdir, samples=samples, seed=seed, backpressure=backpressure,
+                                 idle=idle, progress=lambda text: status.update(f"Verilator: {text}"))
     console.print(
         f"{summary.samples} sequences, {summary.mismatches} mismatches; latency {summary.latency} "
         f"(manifest {summary.expected_latency}), II {summary.ii} (manifest {summary.expected_ii}); "
@@ -379,7 +373,7 @@ def build(outdir, target, estimate, no_run, build_dir):
       rnnrtl build out/my_model --target ulx3s_85f
       rnnrtl build out/my_model --target vu9p --estimate xcup
     """
-    from .build import BuildError, build as run_build, targets
+    from .build import build as run_build, targets
     if not (outdir / "manifest.json").is_file():
         raise UsageError(f"{outdir} holds no manifest.json; write one with `rnnrtl convert MODEL -o {outdir}`")
     if target is None and estimate is None:
@@ -389,10 +383,7 @@ def build(outdir, target, estimate, no_run, build_dir):
     folder = build_dir or outdir / f"build-{target or 'estimate'}"
     console = _console()
     with console.status(f"Building in {folder} (yosys/nextpnr can take minutes)"):
-        try:
-            result = run_build(outdir, target, outdir=folder, estimate=estimate, run=not no_run)
-        except BuildError as e:
-            raise UsageError(str(e)) from None
+        result = run_build(outdir, target, outdir=folder, estimate=estimate, run=not no_run)
     console.print(result.summary(), soft_wrap=True, markup=False)
     console.print(f"build files in {folder} ({result.runtime_s:.0f} s)", soft_wrap=True)
 

@@ -36,13 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .fixed import FixedFormat, FixedPointError
+from .errors import ConfigError
 
 __all__ = ["ConfigError", "PRECISION_KEYS", "PRECISION_KEYS_HLS4ML", "SOFTMAX_KEYS", "DEFAULT_CONFIG", "LayerConfig", "load_config",
            "normalize", "layer_config", "valid_reuse_factors", "check_reuse"]
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot be honoured; the message names the key and the valid choices."""
 
 
 #: Tensors whose format can be set, per layer kind.

@@ -24,14 +24,11 @@ from threadpoolctl import threadpool_limits
 
 from .fixed import IntType, Rounding, requantize, shift_round
 from .ir import GRU, LSTM, Activation, Dense, Network, SimpleRNN, Weights, matvec_type
+from .errors import FixedPointOverflowWarning
 
 __all__ = ["Emulator", "EmulationResult", "FixedPointOverflowWarning"]
 
 _FLOAT_EXACT = 2 ** 53
-
-
-class FixedPointOverflowWarning(UserWarning):
-    """Values were saturated or wrapped at some named point: a format is too narrow."""
 
 
 @dataclass

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import FixedPointError
+
 __all__ = [
     "FixedPointError", "Rounding", "Overflow", "FixedFormat", "IntType",
     "requantize", "requantize_value", "requantize_through", "requantize_through_value",
@@ -40,10 +42,6 @@ __all__ = [
 
 #: Widest signed intermediate (in bits) the numpy half computes exactly.
 INT64_SAFE_BITS = 62
-
-
-class FixedPointError(ValueError):
-    """A fixed-point format or operation that cannot be represented or computed exactly."""
 
 
 class Rounding(enum.Enum):

@@ -19,16 +19,13 @@ import numpy as np
 from .design import Design, convert, load_design
 from .frontend import load_keras
 from .evaluation import timing_of
+from .errors import FlowError
 
 __all__ = ["FlowError", "TestData", "load_model", "load_data", "keras_outputs", "with_reuse",
            "sweep_reuse", "save_design", "load_saved", "DESIGN_NAME"]
 
 #: ``<outdir>/design.json`` + ``design.npz``: the saved IR of a design directory.
 DESIGN_NAME = "design"
-
-
-class FlowError(ValueError):
-    """Input the flow cannot use (a data file, a design directory); the message says what to do."""
 
 
 @dataclass

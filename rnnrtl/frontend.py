@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .activations import FUNCTIONS, keras_activation
+from .errors import UnsupportedModelError
 
 __all__ = ["UnsupportedModelError", "FloatLayer", "FloatModel", "SUPPORTED_LAYERS",
            "SUPPORTED_ACTIVATIONS", "load_keras", "from_keras"]
@@ -29,10 +30,6 @@ SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", "Activati
 SUPPORTED_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softmax (final layer)")
 _CONTAINERS = ("Sequential", "Functional", "Model")
 _RECURRENT = ("LSTM", "GRU", "SimpleRNN")
-
-
-class UnsupportedModelError(ValueError):
-    """A model rnnrtl refuses; the message names the layer, the option and what is supported."""
 
 
 @dataclass

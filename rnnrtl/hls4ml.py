@@ -38,6 +38,7 @@ from .config import (HLS4ML_TABLE_PRECISION, HLS4ML_TABLE_SIZE, ConfigError, Lay
 from .fixed import FixedFormat, FixedPointError, Overflow, Rounding, requantize
 from .frontend import FloatLayer, FloatModel
 from .ir import GRU, LSTM, Activation, Dense, Network, Weights
+from .errors import HLS4MLConfigWarning
 
 __all__ = ["config_from_hls4ml", "quantize_hls4ml", "parse_hls4ml_precision", "weight_codes",
            "table_contents", "softmax_table", "HLS4MLConfigWarning", "HLS4ML_VERSION"]
@@ -53,10 +54,6 @@ SOFTMAX_TABLE_PRECISION = "ap_fixed<18,8,AP_RND,AP_SAT>"
 RNN_ACTIVATIONS = ("sigmoid", "tanh", "relu")
 #: Activations of a Dense layer this profile reproduces.
 DENSE_ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "softmax")
-
-
-class HLS4MLConfigWarning(UserWarning):
-    """An hls4ml setting that hls4ml 1.3 itself ignores; rnnrtl ignores it too, to stay identical."""
 
 
 # -- single-precision maths as hls4ml's C++ does it ------------------------------------------------

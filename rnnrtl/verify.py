@@ -36,6 +36,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from .errors import SimulationError
 
 __all__ = ["simulate", "lint", "SimulationSummary", "SimulationError", "LintReport", "LintWarning",
            "Waiver", "WAIVERS", "verilator_bin", "testbench_path", "TESTS"]
@@ -43,10 +44,6 @@ __all__ = ["simulate", "lint", "SimulationSummary", "SimulationError", "LintRepo
 #: The cocotb tests of ``sim/testbench.py``, in the order they run.
 TESTS = ("random_stalls", "full_rate_timing", "reset_mid_sequence")
 _TB_MODULE = "rnnrtl_sim_testbench"
-
-
-class SimulationError(RuntimeError):
-    """The simulator could not be built or run (not a mismatch: those are in the summary)."""
 
 
 # -- lint waivers ----------------------------------------------------------------------------------

@@ -204,6 +204,19 @@ def test_lambda_layer_is_refused_by_name(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_schedule_the_generator_cannot_build_is_one_line(tmp_path):
+    """A HardwareError (interleave on a layer returning sequences) is a user error too."""
+    import keras
+    keras.utils.set_random_seed(0)
+    keras.Sequential([keras.Input((5, 3), name="x"),
+                      keras.layers.LSTM(4, return_sequences=True, name="lstm"),
+                      keras.layers.Dense(1, name="out")], name="seq").save(tmp_path / "seq.keras")
+    (tmp_path / "c.yaml").write_text("interleave: 2\n")
+    result = _invoke("convert", tmp_path / "seq.keras", "-o", tmp_path / "out",
+                     "-c", tmp_path / "c.yaml")
+    _assert_user_error(result, "'lstm'", "interleave")
+
+
 def test_bad_config_key_lists_the_valid_keys(tiny, tmp_path):
     (tmp_path / "bad.yaml").write_text("reus: 2\n")
     result = _invoke("convert", tiny["model"], "-o", tmp_path / "out", "-c", tmp_path / "bad.yaml")

@@ -40,12 +40,9 @@ from amaranth.lib.wiring import In, Out
 from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, delay,
                      shape_of)
 from .matvec import MatVec
+from ..errors import HardwareError
 
 __all__ = ["RecurrentLayer", "HardwareError", "delay"]
-
-
-class HardwareError(ValueError):
-    """A schedule the hardware generator cannot build; the message says why and what works."""
 
 
 class _Bank:
