@@ -30,7 +30,7 @@ DESIGNS = {
     "big-vu9p": (_common.BIG_LSTM, _common.PRESETS["big-vu9p"][1], "timing"),
     "gru-reset-before": ("x-digits-gru-resetbefore", {"reuse": 4}, "write"),
     "hls4ml-softmax": ("digits-lstm", {"numerics": "hls4ml", "reuse": 8}, "write"),
-    "unrolled-retseq": ("x-digits-retseq-lstm", {"mode": "unrolled", "reuse": 16}, "write"),
+    "unrolled-retseq": ("stacked", {"mode": "unrolled", "reuse": 8}, "write"),
     "interleave-2": ("digits-gru", {"interleave": 2, "reuse": 8}, "write"),
     "simplernn": ("x-digits-simplernn", {"reuse": 2, "pipeline": "deep"}, "write"),
     "stacked-gru-lstm": ("stacked", {"reuse": 4, "adder_fanin": 2}, "write"),
