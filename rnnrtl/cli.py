@@ -7,6 +7,7 @@ the command with one line on stderr and exit status 2; success exits 0.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import time
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from .config import load_config  # noqa: E402
 from .design import convert as convert_model  # noqa: E402
 from .errors import RnnrtlError  # noqa: E402
 from .evaluation import evaluate, short_format, timing_of  # noqa: E402
+from .outdir import check_output_folder, staged_output  # noqa: E402
 from .report import write_report  # noqa: E402
 
 __all__ = ["cli", "main"]
@@ -43,6 +45,11 @@ def _user_errors(command):
             return command(*args, **kwargs)
         except RnnrtlError as e:
             raise UsageError(str(e)) from None
+        except OSError as e:
+            # The environment refused a file operation (permissions, a full disk): the user's
+            # to fix, not a bug in rnnrtl.
+            where = f"{e.filename}: " if e.filename else ""
+            raise UsageError(f"{where}{e.strerror or e}") from None
     return wrapper
 
 
@@ -70,6 +77,12 @@ def _reuse_list(ctx, param, value):
     if not factors or any(f < 1 for f in factors):
         raise click.BadParameter(f"{value!r}: reuse factors are whole numbers >= 1, e.g. 1,2,4,8")
     return sorted(set(factors))
+
+
+def _clock_mhz(ctx, param, value):
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value!r}: give a clock frequency in MHz, a finite number > 0")
+    return value
 
 
 # -- output ----------------------------------------------------------------------------------------
@@ -161,7 +174,7 @@ def cli():
 @click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
               help=".npz with x_test [batch, steps, features]; optional y_keras (Keras outputs, "
                    "else computed) and labels.")
-@click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True),
+@click.option("--clock-mhz", type=float, callback=_clock_mhz, metavar="MHZ",
               help="Clock frequency to express cycle counts in nanoseconds.")
 @_user_errors
 def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz):
@@ -178,6 +191,7 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz):
       rnnrtl convert model.keras -o out/model --sweep-reuse 1,2,4,8
     """
     console = _console()
+    check_output_folder(outdir)
     config = load_config(config_path)
     with _step(console, f"Loading {model}"):
         keras_model = flow.load_model(model)
@@ -195,7 +209,8 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz):
     if sweep_reuse:
         with _step(console, f"Converting at reuse {', '.join(map(str, sweep_reuse))}"):
             sweep = flow.sweep_reuse(keras_model, config, sweep_reuse)
-    summary = _write_outputs(console, design, outdir, data, sweep, clock_mhz)
+    with staged_output(outdir, version=__version__) as stage:
+        summary = _write_outputs(console, design, stage, data, sweep, clock_mhz)
     _print_design(console, design, summary)
     console.print(_one_line(design, summary, outdir), soft_wrap=True)
 
@@ -225,7 +240,7 @@ def _write_outputs(console, design, outdir: Path, data, sweep, clock_mhz, evalua
               help=".npz with x_test and optional y_keras (Keras outputs) and labels.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
               help="The Keras model, to compute the float outputs when the data has no y_keras.")
-@click.option("--clock-mhz", type=click.FloatRange(min=0, min_open=True),
+@click.option("--clock-mhz", type=float, callback=_clock_mhz, metavar="MHZ",
               help="Clock frequency to express cycle counts in nanoseconds.")
 @_user_errors
 def report(outdir, data_path, model_path, clock_mhz):
@@ -279,6 +294,7 @@ def demo(ctx, outdir, name, reuse):
     """
     from . import demo as bundled
     console = _console()
+    check_output_folder(outdir)
     console.print(f"[bold]rnnrtl {__version__} demo[/]: bundled model {name}, output in {outdir}")
     with _step(console, f"Loading {name}"):
         keras_model = flow.load_model(bundled.model_path(name))
@@ -294,7 +310,8 @@ def demo(ctx, outdir, name, reuse):
     if timing_of(design) is not None:
         with _step(console, "Converting at reuse 1, 2, 4, 8"):
             sweep = flow.sweep_reuse(keras_model, config, [1, 2, 4, 8])
-    summary = _write_outputs(console, design, outdir, data, sweep, None, evaluation)
+    with staged_output(outdir, version=__version__) as stage:
+        summary = _write_outputs(console, design, stage, data, sweep, None, evaluation)
     simulate = cli.commands.get("simulate")
     if simulate is not None:
         with _step(console, "Simulating the generated Verilog against the emulator"):

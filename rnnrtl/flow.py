@@ -19,7 +19,7 @@ import numpy as np
 from .design import Design, convert, load_design
 from .frontend import load_keras
 from .evaluation import timing_of
-from .errors import FlowError
+from .errors import FlowError, UnsupportedModelError
 
 __all__ = ["FlowError", "TestData", "load_model", "load_data", "keras_outputs", "with_reuse",
            "sweep_reuse", "save_design", "load_saved", "DESIGN_NAME"]
@@ -43,7 +43,10 @@ def load_model(path):
 
     Raises :class:`~rnnrtl.UnsupportedModelError` for a missing file or an unsupported model.
     """
-    return load_keras(Path(path))
+    path = Path(path)
+    if not path.is_file():  # before Keras is imported: that alone takes seconds
+        raise UnsupportedModelError(f"model file {str(path)!r} does not exist")
+    return load_keras(path)
 
 
 def load_data(path, *, in_features: int | None = None, timesteps: int | None = None,
@@ -52,32 +55,85 @@ def load_data(path, *, in_features: int | None = None, timesteps: int | None = N
     outputs on ``x_test``) and ``labels`` from an ``.npz``; shapes are checked against the model's
     input and output when ``in_features`` / ``timesteps`` / ``out_features`` are given."""
     path = Path(path)
+    where = f"data file {str(path)!r}"
     if not path.is_file():
-        raise FlowError(f"data file {str(path)!r} does not exist")
+        raise FlowError(f"{where} does not exist")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        npz = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise FlowError(f"{where} is not a readable .npz ({e})") from None
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise FlowError(f"{where} holds a single array (.npy); save the data with "
+                        "np.savez(path, x_test=x, y_keras=y, labels=labels)")
+    try:
+        with npz:
             arrays = {k: npz[k] for k in npz.files}
-    except (OSError, ValueError) as e:
-        raise FlowError(f"data file {str(path)!r} is not a readable .npz ({e})") from None
+    except (OSError, ValueError, EOFError) as e:
+        raise FlowError(f"{where} is not a readable .npz ({e})") from None
     if "x_test" not in arrays:
-        raise FlowError(f"data file {str(path)!r} has no 'x_test' array (it has: "
+        raise FlowError(f"{where} has no 'x_test' array (it has: "
                         f"{', '.join(arrays) or 'nothing'}); expected x_test [batch, steps, features] "
                         "and optionally y_keras and labels")
-    x = np.asarray(arrays["x_test"], dtype=np.float32)
+    x = _finite(arrays["x_test"], "x_test", where)
     if x.ndim != 3 or (in_features is not None and x.shape[2] != in_features) or \
             (timesteps is not None and x.shape[1] != timesteps):
         want = f"[batch, {timesteps if timesteps is not None else 'steps'}, " \
                f"{in_features if in_features is not None else 'features'}]"
-        raise FlowError(f"data file {str(path)!r}: x_test has shape {x.shape}; the model expects {want}")
+        raise FlowError(f"{where}: x_test has shape {x.shape}; the model expects {want}")
+    if len(x) == 0 or x.shape[1] == 0:
+        raise FlowError(f"{where}: x_test has shape {x.shape}: no sequences to evaluate")
     y = arrays.get("y_keras")
     labels = arrays.get("labels")
     for name, a in (("y_keras", y), ("labels", labels)):
-        if a is not None and len(a) != len(x):
-            raise FlowError(f"data file {str(path)!r}: {name} has {len(a)} rows, x_test has {len(x)}")
-    if y is not None and out_features is not None and np.shape(y)[-1] != out_features:
-        raise FlowError(f"data file {str(path)!r}: y_keras has shape {np.shape(y)}; the model has "
-                        f"{out_features} outputs")
+        if a is not None and (a.ndim == 0 or len(a) != len(x)):
+            rows = "no rows" if a.ndim == 0 else f"{len(a)} rows"
+            raise FlowError(f"{where}: {name} has {rows}, x_test has {len(x)}")
+    if y is not None:
+        y = _finite(y, "y_keras", where)
+        if out_features is not None and y.shape[-1] != out_features:
+            raise FlowError(f"{where}: y_keras has shape {y.shape}; the model has "
+                            f"{out_features} outputs")
+    if labels is not None:
+        labels = _class_labels(labels, out_features, where)
     return TestData(x=x, y_float=y, labels=labels)
+
+
+def _finite(a, name: str, where: str) -> np.ndarray:
+    """``a`` (``x_test`` as float32), refusing non-numeric arrays and NaN / infinity."""
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
+        raise FlowError(f"{where}: {name} holds {a.dtype} values; it must hold numbers")
+    bad = ~np.isfinite(np.asarray(a, dtype=np.float64))
+    if bad.any():
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise FlowError(f"{where}: {name} has {int(bad.sum())} NaN or infinite values "
+                        f"(the first at index {first}); every value must be a finite number")
+    return np.asarray(a, dtype=np.float32) if name == "x_test" else a
+
+
+def _class_labels(labels, out_features: int | None, where: str) -> np.ndarray:
+    """Integer class labels: 0/1 for one output, ``0 .. outputs-1`` for several; one-hot rows
+    (as many columns as classes) are turned into class indices."""
+    if not (np.issubdtype(labels.dtype, np.number) or labels.dtype == bool):
+        raise FlowError(f"{where}: labels hold {labels.dtype} values; give integer class labels")
+    classes = None if out_features is None else max(2, out_features)
+    valid = "0 or 1 (one output)" if classes == 2 else f"0 .. {classes - 1}" if classes else "0 .. n-1"
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim == 2:
+        one_hot = np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all()
+        if not one_hot or (classes is not None and labels.shape[1] != classes):
+            raise FlowError(f"{where}: labels have shape {labels.shape}; give one class label per "
+                            f"sample ({valid}) or one-hot rows of {classes or 'n'} columns")
+        labels = labels.argmax(axis=1)
+    if labels.ndim != 1:
+        raise FlowError(f"{where}: labels have shape {labels.shape}; give one class label per sample")
+    if not np.isfinite(labels.astype(np.float64)).all() or (labels != np.round(labels)).any():
+        raise FlowError(f"{where}: labels are not whole numbers; give class labels {valid}")
+    labels = labels.astype(np.int64)
+    if classes is not None and ((labels < 0) | (labels >= classes)).any():
+        bad = sorted(set(labels[(labels < 0) | (labels >= classes)].tolist()))[:5]
+        raise FlowError(f"{where}: labels {bad} are out of range; the model's classes are {valid}")
+    return labels
 
 
 def keras_outputs(model, x) -> np.ndarray:

@@ -1,0 +1,56 @@
+"""Reading a written core's ``manifest.json``, checked, for every client (simulate, build).
+
+``Design.write`` writes the manifest (:mod:`rnnrtl.writer`); this module is its reader. A damaged
+output folder — a manifest that is not JSON, lacks a key its readers need, or names a Verilog or
+vectors file that is missing — is a :class:`~rnnrtl.errors.FlowError` naming the file and what
+to do, never a ``KeyError`` deep inside a simulator or a build.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .errors import FlowError
+
+__all__ = ["load_manifest", "REQUIRED_KEYS"]
+
+#: Top-level keys every reader relies on, with the type each must have.
+REQUIRED_KEYS = {"top": str, "verilog": str, "clock": dict, "reset": dict, "ports": list,
+                 "input": dict, "output": dict, "timing": dict, "vectors": dict}
+_REWRITE = "write it again with `rnnrtl convert MODEL -o {outdir}`"
+
+
+def load_manifest(outdir, *, need_vectors: bool = False) -> dict:
+    """The manifest of the core written in ``outdir``, checked.
+
+    Checks that ``manifest.json`` is a JSON object with :data:`REQUIRED_KEYS` of the right types,
+    that the Verilog it names exists (and the RTLIL, when named), and with ``need_vectors`` that
+    the vectors file exists and the manifest says how many samples it holds."""
+    outdir = Path(outdir)
+    path = outdir / "manifest.json"
+    rewrite = _REWRITE.format(outdir=outdir)
+    if not path.is_file():
+        raise FlowError(f"{str(outdir)!r} holds no manifest.json; {rewrite}")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise FlowError(f"{str(path)!r} is not valid JSON ({e}); {rewrite}") from None
+    if not isinstance(manifest, dict):
+        raise FlowError(f"{str(path)!r} is not a JSON object; {rewrite}")
+    for key, kind in REQUIRED_KEYS.items():
+        if not isinstance(manifest.get(key), kind):
+            what = "lacks" if key not in manifest else f"has a {type(manifest[key]).__name__} for"
+            raise FlowError(f"{str(path)!r} {what} {key!r} (incomplete or damaged); {rewrite}")
+    for key in ("verilog", "rtlil"):
+        if key in manifest and not (outdir / str(manifest[key])).is_file():
+            raise FlowError(f"{str(outdir / str(manifest[key]))!r} named by the manifest is missing; "
+                            f"{rewrite}")
+    if need_vectors:
+        vectors = manifest["vectors"]
+        if not isinstance(vectors.get("file"), str) or not isinstance(vectors.get("samples"), int):
+            raise FlowError(f"{str(path)!r} does not say where its test vectors are; {rewrite}")
+        if not (outdir / vectors["file"]).is_file():
+            raise FlowError(f"{str(outdir / vectors['file'])!r} named by the manifest is missing; "
+                            f"{rewrite}")
+    return manifest
