@@ -18,71 +18,41 @@ Top-level keys (all optional)::
     layers:                    # per-layer overrides, by Keras layer name; same keys as above
       lstm: {precision: {state: "fixed<18,8>"}, reuse_recurrent: 2}   # quote formats inside {}
 
-With ``numerics: hls4ml`` the tensor keys are hls4ml's (:data:`PRECISION_KEYS_HLS4ML`) and a layer may
-hold a ``softmax`` mapping (:data:`SOFTMAX_KEYS`); an hls4ml configuration dict (one with a ``Model``
-key) is translated by :func:`rnnrtl.hls4ml.config_from_hls4ml` first.
+``numerics`` selects a profile (:mod:`rnnrtl.numerics`), and the profile declares the rest: which
+tensor keys each layer kind has (:data:`rnnrtl.numerics.default.PRECISION_KEYS`, hls4ml's in
+:mod:`rnnrtl.numerics.hls4ml`), the default precision and table size, tensors with a default of their
+own, whether formats may be ``auto``, and scope keys of its own (hls4ml's ``softmax``). A dict
+another tool wrote (an hls4ml configuration, with a ``Model`` key) is translated by the profile that
+reproduces it first. This module parses, validates and resolves generically.
 
-A ``precision`` dict may hold ``default`` and any tensor key of :data:`PRECISION_KEYS`; a string sets
-every tensor of its scope. The ``activation`` tensor (table outputs) defaults to ``fixed<18,2>``
-for bounded activations, independent of ``precision``'s default, because a 16-bit table output with
-6 integer bits throws away precision sigmoid and tanh never use.
+A ``precision`` dict may hold ``default`` and any tensor key of the layer kinds; a string sets every
+tensor of its scope except those with a default of their own (``numerics: default``: the
+``activation`` tensor, table outputs, ``fixed<18,2>`` for bounded activations, because a 16-bit
+table output with 6 integer bits throws away precision sigmoid and tanh never use).
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fixed import FixedFormat, FixedPointError
+from . import numerics
 from .errors import ConfigError
+from .fixed import FixedFormat, FixedPointError
+from .numerics import AUTO, FORMAT, SIZE, Choice
+from .schedule import DEFAULT_ADDER_FANIN
 
-__all__ = ["ConfigError", "PRECISION_KEYS", "PRECISION_KEYS_HLS4ML", "SOFTMAX_KEYS", "DEFAULT_CONFIG", "LayerConfig", "load_config",
-           "normalize", "layer_config", "valid_reuse_factors", "check_reuse"]
+__all__ = ["ConfigError", "DEFAULT_CONFIG", "LayerConfig", "load_config", "normalize", "layer_config",
+           "TABLE_SIZES", "MODES", "PIPELINES"]
 
-
-#: Tensors whose format can be set, per layer kind.
-PRECISION_KEYS = {
-    "input": ("result",),
-    "dense": ("weight", "bias", "accum", "activation", "result"),
-    "simplernn": ("weight", "recurrent_weight", "bias", "accum", "activation", "result"),
-    "lstm": ("weight", "recurrent_weight", "bias", "accum", "activation", "state", "result"),
-    "gru": ("weight", "recurrent_weight", "bias", "recurrent_bias", "accum", "activation",
-            "recurrent", "result"),
-}
-#: Tensors whose format can be set under ``numerics: hls4ml``, named as hls4ml names them
-#: (docs/hls4ml.md): ``accum`` is the accumulator every product is cast to, ``table`` the type
-#: table entries are stored in. As in hls4ml, a Dense layer's activation is a layer of its own,
-#: named ``<dense>_<activation>`` (kind ``activation``): the Dense ``result`` is the activation's
-#: input, the activation's ``result`` the output (``accum``: a softmax's sum of exponentials).
-PRECISION_KEYS_HLS4ML = {
-    "input": ("result",),
-    "dense": ("weight", "bias", "accum", "result"),
-    "activation": ("result", "table", "accum"),
-    "lstm": ("weight", "recurrent_weight", "bias", "recurrent_bias", "accum", "table", "result"),
-    "gru": ("weight", "recurrent_weight", "bias", "recurrent_bias", "accum", "table", "result"),
-}
-#: hls4ml's table type default (``ap_fixed<18,8>``), independent of the precision default.
-HLS4ML_TABLE_PRECISION = "ap_fixed<18,8>"
-#: Keys of a layer's ``softmax`` mapping (``numerics: hls4ml`` only; docs/hls4ml.md).
-SOFTMAX_KEYS = ("implementation", "table_size", "exp_table_size", "inv_table_size", "exp_table",
-                "inv_table", "inv_inp", "inp_norm")
-#: Table sizes under ``numerics: hls4ml`` unless set (hls4ml's default ``table_size``).
-HLS4ML_TABLE_SIZE = 1024
-SOFTMAX_IMPLEMENTATIONS = ("stable", "latency", "argmax")
-_ALL_PRECISION_KEYS = sorted({k for keys in (*PRECISION_KEYS.values(), *PRECISION_KEYS_HLS4ML.values())
-                              for k in keys} | {"default"})
-
-DEFAULT_PRECISION = "fixed<16,6>"
-DEFAULT_ACTIVATION_PRECISION = "fixed<18,2>"
 MODES = ("static", "unrolled")
 PIPELINES = ("shallow", "deep")
-NUMERICS = ("default", "hls4ml")
 TABLE_SIZES = tuple(1 << k for k in range(4, 17))
 
 DEFAULT_CONFIG = {
-    "precision": DEFAULT_PRECISION,
+    "precision": numerics.PROFILES[numerics.DEFAULT].default_precision,
     "reuse": 1,
     "mode": "static",
     "interleave": 1,
@@ -92,27 +62,37 @@ DEFAULT_CONFIG = {
         "tanh": {"size": 2048, "range": 4},
         "hard_sigmoid": {"size": 1024, "range": 4},
     },
-    "numerics": "default",
-    "adder_fanin": 4,
+    "numerics": numerics.DEFAULT,
+    "adder_fanin": DEFAULT_ADDER_FANIN,
     "layers": {},
 }
 
+#: Scope keys of every profile's own (e.g. hls4ml's ``softmax``): key -> (profile, Option).
+_OPTIONS = {key: (p, option) for p in numerics.PROFILES.values() for key, option in p.options.items()}
 _SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "interleave", "pipeline",
-               "tables", "softmax")
+               "tables") + tuple(_OPTIONS)
 _TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "layers")
+_ALL_PRECISION_KEYS = sorted({k for p in numerics.PROFILES.values() for keys in p.precision_keys.values()
+                              for k in keys} | {"default"})
 
 
 @dataclass(frozen=True)
 class LayerConfig:
     """The configuration in force for one layer, after defaults and overrides."""
-    precision: dict            # tensor key -> FixedFormat ('activation' may be None: by function)
+    precision: dict            # tensor key -> FixedFormat (None: chosen by the profile; or AUTO)
     reuse_input: int
     reuse_recurrent: int
     mode: str
     interleave: int
     tables: dict               # function -> {"size": int, "range": float}
-    softmax: dict | None = None  # numerics: hls4ml only; SOFTMAX_KEYS -> value (formats parsed)
     pipeline: str = "shallow"
+    adder_fanin: int = DEFAULT_ADDER_FANIN
+    #: The network's default format (top-level ``precision`` default): what a profile's inferred
+    #: (``auto``) types may fall back to.
+    model_default: FixedFormat | None = None
+    #: The profile's own scope keys (:attr:`rnnrtl.numerics.Profile.options`): key -> mapping
+    #: (formats parsed), the layer's settings over the top level's.
+    options: dict = field(default_factory=dict)
 
     def fmt(self, key: str) -> FixedFormat:
         return self.precision[key]
@@ -126,9 +106,10 @@ def load_config(source) -> dict:
     if source is None:
         return normalize({})
     if isinstance(source, dict):
-        if "Model" in source:  # an hls4ml configuration (hls4ml.utils.config_from_keras_model)
-            from .hls4ml import config_from_hls4ml
-            source = config_from_hls4ml(source)
+        for profile in numerics.PROFILES.values():  # another tool's configuration (hls4ml's)
+            translated = profile.translate(source)
+            if translated is not None:
+                return normalize(translated)
         return normalize(source)
     if not isinstance(source, (str, Path)) and not hasattr(source, "__fspath__"):
         raise ConfigError(f"configuration must be a dict or a path to a YAML/JSON file, got "
@@ -165,20 +146,19 @@ def normalize(config: dict) -> dict:
     _check_keys(config, _TOP_KEYS, "configuration")
     out = {k: v for k, v in DEFAULT_CONFIG.items() if k != "layers"}
     out["tables"] = {k: dict(v) for k, v in DEFAULT_CONFIG["tables"].items()}
-    numerics = config.get("numerics", "default")
-    if numerics not in NUMERICS:
-        raise ConfigError(f"numerics {numerics!r} is not supported; valid: {', '.join(NUMERICS)}")
-    if numerics == "hls4ml":  # hls4ml's defaults: ap_fixed<16,6> (truncate, wrap), 1024-entry tables
-        out["precision"] = "ap_fixed<16,6>"
+    profile = numerics.profile(config.get("numerics", numerics.DEFAULT))
+    out["precision"] = profile.default_precision
+    if profile.table_size is not None:
         for spec in out["tables"].values():
-            spec["size"] = HLS4ML_TABLE_SIZE
+            spec["size"] = profile.table_size
     _merge_scope(out, config, "configuration")
-    out["numerics"] = numerics
+    out["numerics"] = profile.name
     layer_scopes = config.get("layers") if isinstance(config.get("layers"), dict) else {}
-    if numerics != "hls4ml" and any("softmax" in scope for scope in
-                                    [config, *(s for s in layer_scopes.values() if isinstance(s, dict))]):
-        raise ConfigError("'softmax' settings describe hls4ml's softmax tables; they need "
-                          "numerics: hls4ml (with numerics: default the host applies softmax)")
+    for key, (owner, option) in _OPTIONS.items():
+        if key not in profile.options and any(key in scope for scope in [
+                config, *(s for s in layer_scopes.values() if isinstance(s, dict))]):
+            raise ConfigError(f"{key!r} settings {option.about}; they need numerics: {owner.name} "
+                              f"(numerics: {profile.name} has no {key!r} settings)")
     fanin = config.get("adder_fanin", DEFAULT_CONFIG["adder_fanin"])
     if isinstance(fanin, bool) or not isinstance(fanin, int) or fanin < 2:
         raise ConfigError(f"adder_fanin = {fanin!r}: must be a whole number >= 2")
@@ -245,28 +225,32 @@ def _merge_scope(out: dict, settings: dict, where: str):
                                       "(e.g. 2, 4, 8, 16)")
             merged.setdefault(fn, {}).update(spec)
         out["tables"] = merged
-    if "softmax" in settings:
-        out["softmax"] = _parse_softmax(settings["softmax"], f"{where}.softmax")
+    for key, (_, option) in _OPTIONS.items():
+        if key in settings:
+            out[key] = _parse_option(settings[key], option, f"{where}.{key}")
 
 
-def _parse_softmax(value, where: str) -> dict:
+def _parse_option(value, option, where: str) -> dict:
+    """A profile's own scope key (:class:`rnnrtl.numerics.Option`): a mapping of formats, table
+    sizes and choices."""
     if not isinstance(value, dict):
-        raise ConfigError(f"{where} must be a mapping with keys among {', '.join(SOFTMAX_KEYS)}")
-    _check_keys(value, SOFTMAX_KEYS, where)
+        raise ConfigError(f"{where} must be a mapping with keys among {', '.join(option.keys)}")
+    _check_keys(value, tuple(option.keys), where)
     out = {}
     for key, v in value.items():
-        if key == "implementation":
-            if v not in SOFTMAX_IMPLEMENTATIONS:
-                raise ConfigError(f"{where}.implementation = {v!r}: valid: "
-                                  f"{', '.join(SOFTMAX_IMPLEMENTATIONS)} (hls4ml's 'legacy' is not "
-                                  "reproduced)")
+        kind = option.keys[key]
+        if isinstance(kind, Choice):
+            if v not in kind.values:
+                note = f" ({kind.note})" if kind.note else ""
+                raise ConfigError(f"{where}.{key} = {v!r}: valid: {', '.join(kind.values)}{note}")
             out[key] = v
-        elif key.endswith("size"):
+        elif kind == SIZE:
             if type(v) is not int or v not in TABLE_SIZES:
                 raise ConfigError(f"{where}.{key} = {v!r}: valid sizes are powers of two "
                                   f"{TABLE_SIZES[0]}..{TABLE_SIZES[-1]}")
             out[key] = v
         else:
+            assert kind == FORMAT, kind
             out[key] = _fmt(v, f"{where}.{key}")
     return out
 
@@ -280,13 +264,9 @@ def _parse_precision(value, where: str):
     return {k: _fmt(v, f"{where}.{k}") for k, v in value.items()}
 
 
-#: ``numerics: hls4ml`` only: a type hls4ml infers (its 'auto'), resolved by rnnrtl/hls4ml.py.
-AUTO = "auto"
-
-
 def _fmt(value, where) -> FixedFormat:
     if isinstance(value, str) and value.strip().lower() == AUTO:
-        return AUTO   # checked in layer_config: numerics: hls4ml only
+        return AUTO   # inferred by the profile; checked in layer_config (Profile.auto_types)
     try:
         return FixedFormat.parse(value)
     except FixedPointError as e:
@@ -294,49 +274,50 @@ def _fmt(value, where) -> FixedFormat:
 
 
 def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
-    """The settings in force for layer ``name`` of ``kind`` (a key of :data:`PRECISION_KEYS`)."""
+    """The settings in force for layer ``name`` of ``kind`` (a layer kind of the configuration's
+    profile, e.g. ``lstm``; ``input`` for the network input)."""
     scope = config["layers"].get(name, {})
-    hls4ml = config.get("numerics") == "hls4ml"
-    keys_by_kind = PRECISION_KEYS_HLS4ML if hls4ml else PRECISION_KEYS
+    profile = numerics.profile(config.get("numerics", numerics.DEFAULT))
+    under = f"numerics: {profile.name}"
+    keys_by_kind = profile.precision_keys
     if kind not in keys_by_kind:
-        raise ConfigError(f"layer {name!r}: numerics: hls4ml has no {kind} layer (hls4ml 1.3's Vivado "
-                          f"backend does not compute one correctly); valid layers: "
-                          f"{', '.join(k for k in keys_by_kind if k != 'input')}")
+        raise ConfigError(f"layer {name!r}: {under} has no {kind} layer{profile.missing_kind_note}; "
+                          f"valid layers: {', '.join(k for k in keys_by_kind if k != 'input')}")
     top_prec = config["precision"]
-    if isinstance(top_prec, str):
+    if isinstance(top_prec, (str, FixedFormat)):
         top_prec = {"default": _fmt(top_prec, "precision")}
     layer_prec = scope.get("precision", {})
     for key in layer_prec:
         if key != "default" and key not in keys_by_kind[kind]:
-            raise ConfigError(f"layers.{name}.precision: {key!r} is not a tensor of a {kind} layer"
-                              f"{' under numerics: hls4ml' if hls4ml else ''}; "
-                              f"valid: default, {', '.join(keys_by_kind[kind])}")
+            raise ConfigError(f"layers.{name}.precision: {key!r} is not a tensor of a {kind} layer "
+                              f"under {under}; valid: default, {', '.join(keys_by_kind[kind])}")
     valid = {k for keys in keys_by_kind.values() for k in keys} | {"default"}
     wrong = [k for k in top_prec if k not in valid]
     if wrong:
-        raise ConfigError(f"precision: {wrong[0]!r} is not a tensor under numerics: "
-                          f"{config.get('numerics', 'default')}; valid: {', '.join(sorted(valid))} "
-                          "(docs/numerics.md, docs/hls4ml.md)")
-    default = layer_prec.get("default", top_prec.get("default", _fmt(DEFAULT_PRECISION, "")))
+        raise ConfigError(f"precision: {wrong[0]!r} is not a tensor under {under}; valid: "
+                          f"{', '.join(sorted(valid))} (docs/numerics.md, docs/hls4ml.md)")
+    model_default = top_prec.get("default", _fmt(profile.default_precision, ""))
+    default = layer_prec.get("default", model_default)
     precision = {}
     for key in keys_by_kind[kind]:
-        if hls4ml and key == "table" and key not in layer_prec and key not in top_prec:
-            precision[key] = _fmt(HLS4ML_TABLE_PRECISION, "")  # hls4ml's own table default
-        elif key in layer_prec:
+        if key in layer_prec:
             precision[key] = layer_prec[key]
-        elif "default" in layer_prec and key != "activation":  # as at top level: an explicit
-            precision[key] = layer_prec["default"]              # 'activation' key only
+        elif key in profile.own_precision:      # not set by a 'default': its own key only
+            own = profile.own_precision[key]
+            precision[key] = top_prec[key] if key in top_prec else own and _fmt(own, "")
+        elif "default" in layer_prec:
+            precision[key] = layer_prec["default"]
         elif key in top_prec:
             precision[key] = top_prec[key]
-        elif key == "activation":
-            precision[key] = None  # chosen by the activation function
         else:
             precision[key] = default
-    if precision.get("default", default) == AUTO or default == AUTO or \
-            (not hls4ml and AUTO in precision.values()):
-        bad = "default" if default == AUTO else next(k for k, v in precision.items() if v == AUTO)
+    if default == AUTO or model_default == AUTO or \
+            (not profile.auto_types and AUTO in precision.values()):
+        bad = "default" if AUTO in (default, model_default) else \
+            next(k for k, v in precision.items() if v == AUTO)
+        need = ", ".join(f"numerics: {p.name}" for p in numerics.PROFILES.values() if p.auto_types)
         raise ConfigError(f"layers.{name}.precision.{bad} = 'auto': 'auto' types are inferred as "
-                          "hls4ml infers them, so they need numerics: hls4ml, and the default "
+                          f"the profile infers them, so they need {need}, and the default "
                           "precision must be explicit")
     reuse = scope.get("reuse", config.get("reuse", 1))
     tables = {k: dict(v) for k, v in config["tables"].items()}
@@ -350,21 +331,8 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
         mode=scope.get("mode", config["mode"]),
         interleave=scope.get("interleave", config["interleave"]),
         pipeline=scope.get("pipeline", config["pipeline"]),
+        adder_fanin=config.get("adder_fanin", DEFAULT_ADDER_FANIN),
         tables=tables,
-        softmax={**config.get("softmax", {}), **scope.get("softmax", {})} if hls4ml else None,
+        model_default=model_default,
+        options={key: {**config.get(key, {}), **scope.get(key, {})} for key in profile.options},
     )
-
-
-def valid_reuse_factors(products: int) -> list[int]:
-    """Reuse factors that leave no multiplier idle: the divisors of ``products``."""
-    return [r for r in range(1, products + 1) if products % r == 0]
-
-
-def check_reuse(reuse: int, products: int, where: str):
-    """A reuse factor must be in ``1..products``; the error lists the valid ones."""
-    if not 1 <= reuse <= products:
-        divisors = valid_reuse_factors(products)
-        raise ConfigError(
-            f"{where}: reuse factor {reuse} is invalid for {products} products; valid: any whole "
-            f"number 1..{products} (ceil({products}/R) multipliers); these divide {products} and keep "
-            f"every multiplier busy: {', '.join(map(str, divisors))}")

@@ -10,6 +10,9 @@ Products ``W·x`` use float64 BLAS only when every partial sum provably stays be
 magnitude (so float64 is exact); otherwise they use exact ``int64`` matrix products. Every
 intermediate is sized with :class:`~rnnrtl.fixed.IntType` at construction and refused if it would
 not be exact in ``int64``.
+
+One concept, hence past ~400 lines: the emulator of each layer kind beside the others, sharing the
+step loop, the exact matrix products and the requantization bookkeeping.
 """
 
 from __future__ import annotations

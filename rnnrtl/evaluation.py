@@ -52,29 +52,9 @@ def _label_decisions(labels, y) -> np.ndarray | None:
 
 
 def point_formats(network: ir.Network) -> dict[str, FixedFormat]:
-    """The format of every named point (``input``, ``<layer>.<point>``), in computation order.
-
-    Keep in sync with the requantizations of :mod:`rnnrtl.emulator` (docs/numerics.md, "Operation
-    order per layer").
-    """
-    out = {"input": network.input_fmt}
-    for L in network.layers:
-        if isinstance(L, ir.Dense):
-            fmts = {"pre": L.pre_fmt, "out": L.output_fmt}
-        elif isinstance(L, ir.SimpleRNN):
-            fmts = {"pre": L.pre_fmt, "h": L.output_fmt}
-        elif isinstance(L, ir.LSTM):
-            sig = L.recurrent_activation.out_fmt
-            fmts = {"gate": L.gate_fmt, "i": sig, "f": sig, "g": L.activation.out_fmt, "o": sig,
-                    "c": L.state_fmt, "tanh_c": L.state_activation.out_fmt, "h": L.output_fmt}
-        elif isinstance(L, ir.GRU):
-            sig = L.recurrent_activation.out_fmt
-            fmts = {"gate": L.gate_fmt, "z": sig, "r": sig, "rec": L.rec_fmt, "cand": L.gate_fmt,
-                    "hh": L.activation.out_fmt, "h": L.output_fmt}
-        else:
-            raise TypeError(f"unknown layer type {type(L).__name__}")
-        out.update({f"{L.name}.{p}": fmts[p] for p in L.POINTS})
-    return out
+    """The format of every named point (``input``, ``<layer>.<point>``), in computation order: the
+    IR's own statement, :meth:`rnnrtl.ir.Network.point_formats`."""
+    return network.point_formats()
 
 
 def weight_formats(network: ir.Network) -> dict[str, ir.Weights]:

@@ -21,6 +21,9 @@ combinational expression. ``tests/test_fixed.py`` ties the two together exhausti
 
 Float → code conversion (:meth:`FixedFormat.quantize`) is the only place floats are rounded; it is
 used for weights, inputs and table contents, never inside the datapath.
+
+One concept, hence past ~400 lines: the formats and their requantization rules, each rule's numpy
+and Amaranth halves side by side so they cannot drift apart (they share :func:`_rounding_correction`).
 """
 
 from __future__ import annotations

@@ -13,8 +13,12 @@ arithmetic between them is in ``docs/numerics.md``:
 * LSTM: ``gate`` (the four gate pre-activations i f g o), ``i f g o`` (table outputs),
   ``c`` (cell state), ``tanh_c``, ``h``.
 * GRU: ``gate`` (z, r pre-activations), ``z r``, ``rec`` (``U_h·h + b_rh`` with
-  ``reset_after``) or ``rh`` (``r ⊙ h`` without), ``cand`` (candidate pre-activation), ``hh``
+  ``reset_after``, ``r ⊙ h`` without), ``cand`` (candidate pre-activation), ``hh``
   (candidate), ``h``.
+
+Each layer states its points' formats (:meth:`Dense.point_formats` …,
+:meth:`Network.point_formats`). A layer's :class:`~rnnrtl.schedule.Schedule` (how it is folded in
+time; re-exported here) never changes a number.
 
 The IR round-trips through JSON plus an ``.npz`` for the arrays (:func:`save` / :func:`load`).
 """
@@ -31,9 +35,10 @@ import numpy as np
 
 from .activations import SoftmaxTable, Table, TableGeometry
 from .fixed import FixedFormat, IntType, Rounding
+from .schedule import DEFAULT_ADDER_FANIN, Schedule
 
 __all__ = ["Weights", "Activation", "Schedule", "Dense", "SimpleRNN", "LSTM", "GRU", "Network",
-           "matvec_type", "save", "load", "IR_VERSION"]
+           "matvec_type", "save", "load", "load_extra", "IR_VERSION"]
 
 IR_VERSION = 1
 
@@ -67,18 +72,6 @@ class Activation:
 
 
 @dataclass
-class Schedule:
-    """How a layer is folded in time: a timing knob only, never a change of numbers."""
-    reuse_input: int = 1
-    reuse_recurrent: int = 1
-    mode: str = "static"
-    interleave: int = 1
-    #: ``shallow``: fewest cycles per step; ``deep``: a register on the input, the requantized code
-    #: and the table output of every activation (three more cycles each) for slower fabrics.
-    pipeline: str = "shallow"
-
-
-@dataclass
 class _Layer:
     name: str
     in_features: int
@@ -96,6 +89,17 @@ class _Layer:
         """The named points of this layer, in computation order."""
         return tuple(f"{self.name}.{p}" for p in self.POINTS)
 
+    def point_formats(self) -> dict[str, FixedFormat]:
+        """The format of each named point (``<layer>.<point>``), in computation order.
+
+        Keep in sync with the requantizations of :mod:`rnnrtl.emulator` (docs/numerics.md,
+        "Operation order per layer")."""
+        fmts = self._point_formats()
+        return {f"{self.name}.{p}": fmts[p] for p in self.POINTS}
+
+    def _point_formats(self) -> dict[str, FixedFormat]:
+        raise NotImplementedError
+
 
 @dataclass
 class Dense(_Layer):
@@ -110,6 +114,9 @@ class Dense(_Layer):
     #: exact sums (docs/numerics.md).
     product_fmt: FixedFormat | None = None
     POINTS = ("pre", "out")
+
+    def _point_formats(self):
+        return {"pre": self.pre_fmt, "out": self.output_fmt}
 
     @property
     def pre_type(self) -> IntType:
@@ -132,6 +139,9 @@ class SimpleRNN(_Recurrent):
     POINTS = ("pre", "h")
     GATES = 1
 
+    def _point_formats(self):
+        return {"pre": self.pre_fmt, "h": self.output_fmt}
+
 
 @dataclass
 class LSTM(_Recurrent):
@@ -148,6 +158,11 @@ class LSTM(_Recurrent):
     product_fmt: FixedFormat | None = None
     POINTS = ("gate", "i", "f", "g", "o", "c", "tanh_c", "h")
     GATES = 4
+
+    def _point_formats(self):
+        sig = self.recurrent_activation.out_fmt
+        return {"gate": self.gate_fmt, "i": sig, "f": sig, "g": self.activation.out_fmt, "o": sig,
+                "c": self.state_fmt, "tanh_c": self.state_activation.out_fmt, "h": self.output_fmt}
 
 
 @dataclass
@@ -166,6 +181,11 @@ class GRU(_Recurrent):
     product_fmt: FixedFormat | None = None
     POINTS = ("gate", "z", "r", "rec", "cand", "hh", "h")
     GATES = 3
+
+    def _point_formats(self):
+        sig = self.recurrent_activation.out_fmt
+        return {"gate": self.gate_fmt, "z": sig, "r": sig, "rec": self.rec_fmt, "cand": self.gate_fmt,
+                "hh": self.activation.out_fmt, "h": self.output_fmt}
 
 
 @dataclass
@@ -199,6 +219,13 @@ class Network:
     @property
     def points(self) -> tuple[str, ...]:
         return ("input",) + tuple(p for layer in self.layers for p in layer.points)
+
+    def point_formats(self) -> dict[str, FixedFormat]:
+        """The format of every named point (``input``, ``<layer>.<point>``), in computation order."""
+        out = {"input": self.input_fmt}
+        for layer in self.layers:
+            out.update(layer.point_formats())
+        return out
 
     def layer(self, name: str):
         for layer in self.layers:
@@ -301,8 +328,17 @@ def load(path) -> Network:
     doc = json.loads(path.with_suffix(".json").read_text())
     if doc.get("ir_version") != IR_VERSION:
         raise ValueError(f"{path}: IR version {doc.get('ir_version')!r}, this rnnrtl reads {IR_VERSION}")
+    _fill_adder_fanin(doc["network"])
     with np.load(path.with_suffix(".npz")) as arrays:
         return _decode(doc["network"], dict(arrays))
+
+
+def _fill_adder_fanin(network: dict):
+    """Networks saved before ``Schedule.adder_fanin`` existed kept the fan-in in their configuration
+    only: give every layer's schedule that value (or the default)."""
+    fanin = network.get("config", {}).get("adder_fanin", DEFAULT_ADDER_FANIN)
+    for layer in network.get("layers", []):
+        layer.get("schedule", {}).setdefault("adder_fanin", fanin)
 
 
 def load_extra(path) -> dict:

@@ -196,8 +196,11 @@ def _check_against_reference(model, cfg, x, stats=None):
     ref_out, ref_trace, ref_over = run_reference(design.network, weights, x, _tables(cfg), stats)
     assert set(result.trace) == set(design.network.points)
     assert set(ref_trace) == set(design.network.points)
+    fmts = design.network.point_formats()   # the IR states each point's format: its codes fit it
+    assert tuple(fmts) == design.network.points
     for point in design.network.points:
         got, want = np.asarray(result.trace[point]), ref_trace[point]
+        assert fmts[point].min_code <= got.min() and got.max() <= fmts[point].max_code, point
         assert got.shape == want.shape, (point, got.shape, want.shape)
         mismatch = np.argwhere(got != want)
         assert mismatch.size == 0, f"{point}: first mismatch at {mismatch[0]}: " \

@@ -1,4 +1,5 @@
-"""``numerics: hls4ml`` reproduces hls4ml 1.3.0's outputs bit for bit (tests/fixtures/hls4ml-1.3).
+"""``rnnrtl.numerics.hls4ml``: ``numerics: hls4ml`` reproduces hls4ml 1.3.0's outputs bit for bit
+(tests/fixtures/hls4ml-1.3).
 
 Each anchor model is converted with the configuration equivalent to the one hls4ml was given, and
 the emulator's outputs (and per-layer traces, where stored) must *equal* hls4ml's stored values —
@@ -16,9 +17,9 @@ import pytest
 
 import rnnrtl
 from rnnrtl import ir
-from rnnrtl.config import ConfigError, load_config
+from rnnrtl.config import load_config
+from rnnrtl.errors import ConfigError, HLS4MLConfigWarning
 from rnnrtl.frontend import from_keras
-from rnnrtl.hls4ml import HLS4MLConfigWarning, config_from_hls4ml, parse_hls4ml_precision
 
 #: hls4ml computes these correctly (the x-… failure cases are hls4ml bugs, not reproduced).
 MODELS = ["toptag-lstm", "toptag-gru", "digits-lstm", "digits-gru", "quickdraw-lstm",
@@ -153,48 +154,6 @@ def test_io_type_strategy_and_static_do_not_change_numbers(hls4ml_dir):
     np.testing.assert_array_equal(result.y, ref["viv-model"])
 
 
-def test_config_from_hls4ml_mapping():
-    cfg = config_from_hls4ml({"Model": {"Precision": "fixed<16,6>", "ReuseFactor": 2},
-                              "LayerName": {"lstm": {"Precision": {"accum": "ap_fixed<20,8>"},
-                                                     "Static": False, "TableSize": 4096,
-                                                     "table_t": "ap_fixed<18,4>"},
-                                            "dense_softmax": {"implementation": "latency",
-                                                              "exp_table_t": "ap_fixed<18,8,AP_RND,AP_SAT>",
-                                                              "TableSize": 2048}}})
-    assert cfg["numerics"] == "hls4ml" and cfg["reuse"] == 2
-    assert cfg["precision"]["default"] == "fixed<16,6,TRN,WRAP>"   # hls4ml's fixed = ap_fixed
-    lstm = cfg["layers"]["lstm"]
-    assert lstm["mode"] == "unrolled" and lstm["tables"]["tanh"]["size"] == 4096
-    assert lstm["precision"] == {"accum": "fixed<20,8,TRN,WRAP>", "table": "fixed<18,4,TRN,WRAP>"}
-    assert cfg["layers"]["dense_softmax"]["softmax"] == {
-        "implementation": "latency", "exp_table": "fixed<18,8,RND,SAT>", "table_size": 2048}
-    assert load_config(cfg)["numerics"] == "hls4ml"
-
-
-@pytest.mark.parametrize("hls, match", [
-    ({"Model": {"Precision": "fixed<16,6>"}, "LayerType": {}}, "LayerType"),
-    ({"Model": {"Precision": "fixed<16,6>"}, "SkipOptimizers": ["x"]}, "SkipOptimizers"),
-    ({"Model": {"Precision": "float"}}, "Model.Precision"),
-    ({"Model": {"Precision": "auto"}}, "explicit"),
-    ({"Model": {"Precision": {"default": "fixed<16,6>", "maximum": "fixed<24,10>"}}}, "maximum"),
-    ({"Model": {"Precision": "fixed<16,6>", "Strategy": "distributed_arithmetic"}}, "Strategy"),
-    ({"Model": {"Precision": "fixed<16,6>", "Bogus": 1}}, "Model.Bogus"),
-    ({"Model": {}, "LayerName": {"d_softmax": {"skip": True}}}, "skip"),
-    ({"Model": {}, "LayerName": {"d": {"Precision": {"weight": "ap_int<8>"}}}}, "LayerName.d.Precision.weight"),
-    ({"Model": {}, "LayerName": {"d": {"Precision": {"scale": "fixed<8,2>"}}}}, "'scale'"),
-    ({"Model": {}, "LayerName": {"d": {"Unknown": 1}}}, "LayerName.d.Unknown"),
-    ({"Model": {}, "Backend": "Quartus"}, "Backend"),
-])
-def test_config_from_hls4ml_refuses_what_it_cannot_honour(hls, match):
-    with pytest.raises(ConfigError, match=match):
-        config_from_hls4ml(hls)
-
-
-def test_ignored_table_precision_warns():
-    with pytest.warns(HLS4MLConfigWarning, match="table_t"):
-        config_from_hls4ml({"Model": {}, "LayerName": {"lstm": {"Precision": {"table": "fixed<24,8>"}}}})
-
-
 def test_profile_refusals(hls4ml_dir, gru_reset_before_model, simplernn_model):
     path = hls4ml_dir / "toptag-lstm.keras"
     cfg = model_config()
@@ -243,12 +202,6 @@ def test_ir_round_trip_keeps_hls4ml_numerics(hls4ml_dir, tmp_path):
     np.testing.assert_array_equal(again.run(x, warn=False).y, result.y)
 
 
-def test_precision_strings():
-    assert parse_hls4ml_precision("fixed<16,6>", "p") == "fixed<16,6,TRN,WRAP>"
-    assert parse_hls4ml_precision("ufixed<8,0,RND_CONV,SAT>", "p") == "ufixed<8,0,RND_CONV,SAT>"
-    assert parse_hls4ml_precision("ap_fixed<18,8,AP_RND,AP_SAT,0>", "p") == "fixed<18,8,RND,SAT>"
-
-
 #: Inputs per comparison with the installed hls4ml (the issue: at least 1,000).
 HLS4ML_INPUTS = 1000
 
@@ -280,7 +233,7 @@ def test_against_installed_hls4ml(hls4ml_dir, tmp_path, name, precision):
     import shutil
     if shutil.which("g++") is None:
         pytest.skip("hls4ml's emulation needs g++")
-    from rnnrtl.hls4ml import HLS4ML_VERSION
+    from rnnrtl.numerics.hls4ml_numbers import HLS4ML_VERSION
     assert hls4ml.__version__ == HLS4ML_VERSION, "numerics: hls4ml reproduces this hls4ml release"
     import keras
     model = keras.models.load_model(hls4ml_dir / f"{name}.keras")

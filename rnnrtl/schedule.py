@@ -1,0 +1,145 @@
+"""How a layer is folded in time: its :class:`Schedule`, and its matrix-vector units and multipliers.
+
+A schedule is a timing knob only, never a change of numbers: reuse, mode, interleave, pipelining and
+adder-tree fan-in change when the hardware computes, not what.
+
+:func:`matrix_units` is the one statement of which matrix-vector products a layer has and how many
+multipliers each is built with; :func:`multipliers` adds the products outside the matrices (a
+cell's elementwise products, a table softmax's) to give a layer's multiplier count. The quantizer
+checks reuse factors against the units, and the hardware's counts equal these (tests/test_schedule.py).
+
+This module reads layers by their ``kind`` (``dense``, ``simplernn``, ``lstm``, ``gru``) and sizes
+(``in_features``, ``units``), so a float layer of :mod:`rnnrtl.frontend` and an IR layer of
+:mod:`rnnrtl.ir` both do; it imports neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ConfigError
+
+__all__ = ["Schedule", "MatrixUnit", "matrix_units", "multipliers", "layer_schedule",
+           "valid_reuse_factors", "check_reuse", "DEFAULT_ADDER_FANIN"]
+
+#: Terms summed per register stage of the adder trees unless configured.
+DEFAULT_ADDER_FANIN = 4
+
+#: Matrices per layer kind: the weight rows per unit of ``units`` (gates), by reuse knob.
+_GATES = {"dense": 1, "simplernn": 1, "lstm": 4, "gru": 3}
+
+#: Elementwise products per unit in a recurrent cell's tail, besides the matrix products
+#: (LSTM: f·c, i·g, o·tanh(c); GRU: r·rec or r·h, z·h, (1−z)·hh).
+_TAIL_PRODUCTS = {"dense": 0, "simplernn": 0, "lstm": 3, "gru": 3}
+
+
+@dataclass
+class Schedule:
+    """How a layer is folded in time: a timing knob only, never a change of numbers."""
+    reuse_input: int = 1
+    reuse_recurrent: int = 1
+    mode: str = "static"
+    interleave: int = 1
+    #: ``shallow``: fewest cycles per step; ``deep``: a register on the input, the requantized code
+    #: and the table output of every activation (three more cycles each) for slower fabrics.
+    pipeline: str = "shallow"
+    #: Terms summed per register stage of the layer's adder trees.
+    adder_fanin: int = DEFAULT_ADDER_FANIN
+
+
+@dataclass(frozen=True)
+class MatrixUnit:
+    """One matrix-vector product of a layer, built as one MatVec.
+
+    ``name``: ``kernel`` (``W·x``), ``recurrent`` (``U·h``), or for a GRU ``recurrent_zr``
+    (``U_zr·h``, rows ``0..2N``) and ``recurrent_h`` (``U_h·h`` or ``U_h·(r⊙h)``, rows ``2N..3N``);
+    ``source``: ``input`` or ``recurrent``, the reuse knob that applies; ``reuse``: that knob's value.
+    """
+    name: str
+    source: str
+    rows: int
+    cols: int
+    reuse: int
+
+    @property
+    def products(self) -> int:
+        return self.rows * self.cols
+
+    @property
+    def multipliers(self) -> int:
+        """``ceil(rows * cols / reuse)``: each multiplier computes ``reuse`` products per pass."""
+        return -(-self.products // self.reuse)
+
+
+def matrix_units(layer, schedule: Schedule | None = None) -> tuple[MatrixUnit, ...]:
+    """The matrix-vector units of ``layer`` (a float or IR layer) under ``schedule`` (default: the
+    layer's own ``layer.schedule``), in the order the hardware builds them.
+
+    Dense: ``kernel`` [N, F]. SimpleRNN: ``kernel`` [N, F], ``recurrent`` [N, N]. LSTM: ``kernel``
+    [4N, F], ``recurrent`` [4N, N]. GRU: ``kernel`` [3N, F], ``recurrent_zr`` [2N, N],
+    ``recurrent_h`` [N, N] — its recurrent product is two units, the second waiting for ``r``.
+    """
+    s = schedule if schedule is not None else layer.schedule
+    kind, F, N = layer.kind, layer.in_features, layer.units
+    if kind not in _GATES:
+        raise ValueError(f"layer {layer.name!r}: unknown layer kind {kind!r}")
+    G = _GATES[kind]
+    units = [MatrixUnit("kernel", "input", G * N, F, s.reuse_input)]
+    if kind == "gru":
+        units += [MatrixUnit("recurrent_zr", "recurrent", 2 * N, N, s.reuse_recurrent),
+                  MatrixUnit("recurrent_h", "recurrent", N, N, s.reuse_recurrent)]
+    elif kind != "dense":
+        units.append(MatrixUnit("recurrent", "recurrent", G * N, N, s.reuse_recurrent))
+    return tuple(units)
+
+
+def multipliers(layer, timesteps: int | None = None) -> int:
+    """Multipliers the hardware builds for IR ``layer``: its :func:`matrix_units`', a recurrent
+    cell's elementwise products (3 per unit for LSTM and GRU), a table softmax's (one per lane);
+    ``timesteps`` times one cell's with ``mode: unrolled`` (one cell per step)."""
+    total = sum(u.multipliers for u in matrix_units(layer)) + _TAIL_PRODUCTS[layer.kind] * layer.units
+    softmax = getattr(getattr(layer, "activation", None), "softmax", None)
+    if layer.kind == "dense" and softmax is not None and softmax.implementation != "argmax":
+        total += layer.units          # e_i · inv, one per lane
+    if layer.kind != "dense" and layer.schedule.mode == "unrolled":
+        if not timesteps:
+            raise ValueError(f"layer {layer.name!r}: mode 'unrolled' builds one cell per time step; "
+                             "its multipliers need the sequence length")
+        total *= timesteps
+    return total
+
+
+def layer_schedule(layer, cfg) -> Schedule:
+    """The schedule of float ``layer`` from its resolved configuration ``cfg``
+    (:class:`rnnrtl.config.LayerConfig`), with every reuse factor checked against the layer's
+    matrix units (:func:`check_reuse`)."""
+    recurrent = layer.kind != "dense"
+    schedule = Schedule(reuse_input=cfg.reuse_input,
+                        reuse_recurrent=cfg.reuse_recurrent if recurrent else 1,
+                        mode=cfg.mode, interleave=cfg.interleave, pipeline=cfg.pipeline,
+                        adder_fanin=cfg.adder_fanin)
+    units = matrix_units(layer, schedule)
+    for source in ("input", "recurrent"):
+        mine = [u for u in units if u.source == source]
+        if not mine:
+            continue
+        # A GRU's recurrent reuse applies to each of its two units, so the smaller bounds it.
+        smallest = min(mine, key=lambda u: u.products)
+        note = (" (per unit: a GRU multiplies U_zr·h and U_h separately)" if len(mine) > 1 else "")
+        check_reuse(smallest.reuse, smallest.products, f"layer {layer.name!r} {source} products{note}")
+    return schedule
+
+
+def valid_reuse_factors(products: int) -> list[int]:
+    """Reuse factors that leave no multiplier idle: the divisors of ``products``."""
+    return [r for r in range(1, products + 1) if products % r == 0]
+
+
+def check_reuse(reuse: int, products: int, where: str):
+    """A reuse factor must be in ``1..products``; the error lists the valid ones."""
+    if not 1 <= reuse <= products:
+        divisors = valid_reuse_factors(products)
+        raise ConfigError(
+            f"{where}: reuse factor {reuse} is invalid for {products} products; valid: any whole "
+            f"number 1..{products} (ceil({products}/R) multipliers); these divide {products} and keep "
+            f"every multiplier busy: {', '.join(map(str, divisors))}")
