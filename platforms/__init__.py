@@ -1,6 +1,7 @@
 """Build targets: amaranth-boards platforms and the tops that put an rnnrtl core on them.
 
-Thin definitions only; the build flows are :mod:`rnnrtl.build`, the UART bridge :mod:`rnnrtl.uart`.
+Thin definitions only; the build flows are :mod:`rnnrtl.build`, the UART bridge
+:mod:`rnnrtl.synth.uart_bridge`.
 
 ========== ===================================================== =================================
 name       platform                                              top

@@ -1,25 +1,17 @@
-"""Builds (rnnrtl.build, platforms/) and the UART bridge (rnnrtl.uart).
+"""Builds (rnnrtl.build, platforms/).
 
 Build plans are checked without the vendor tools; an ECP5 bitstream and an xc7 estimate run
 yosys (pyosys's native one for estimates, YoWASP's for boards) and nextpnr from YoWASP on a tiny
-model (the first YoWASP run on a machine compiles the tools, ~75 s once). The bridge is simulated
-with Amaranth's simulator, with a toy core and with a real rnnrtl core, over the serial lines.
+model (the first YoWASP run on a machine compiles the tools, ~75 s once).
 """
 
 import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal
-from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
-from amaranth.sim import Simulator
 
 from rnnrtl import build as rb
-from rnnrtl.uart import (STATUS_LAST, STATUS_MARK, BeatCodec, UARTBridge, uart_divisor, uart_read,
-                         uart_write)
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # platforms/ is a folder of the source tree
@@ -249,143 +241,3 @@ def test_native_yosys_choice(monkeypatch):
     monkeypatch.setenv(native_yosys.ENV, "fast")
     with pytest.raises(ValueError, match="valid: native, yowasp"):
         native_yosys.yosys_command()
-
-
-# -- the UART bridge ---------------------------------------------------------------------------------
-
-class ToyCore(wiring.Component):
-    """3-byte beats in, 2-byte beats out: ``out = in[0:16] + in[16:24]``, ``tlast`` passed on;
-    accepts a beat only every 5 cycles (so the bridge must wait for it)."""
-    s_axis_tdata: In(24)
-    s_axis_tvalid: In(1)
-    s_axis_tready: Out(1)
-    s_axis_tlast: In(1)
-    m_axis_tdata: Out(16)
-    m_axis_tvalid: Out(1)
-    m_axis_tready: In(1)
-    m_axis_tlast: Out(1)
-
-    def elaborate(self, platform):
-        m = Module()
-        cool = Signal(range(5))
-        with m.If(cool != 0):
-            m.d.sync += cool.eq(cool - 1)
-        with m.If(self.m_axis_tvalid & self.m_axis_tready):
-            m.d.sync += self.m_axis_tvalid.eq(0)
-        m.d.comb += self.s_axis_tready.eq(~self.m_axis_tvalid & (cool == 0))
-        with m.If(self.s_axis_tvalid & self.s_axis_tready):
-            m.d.sync += [self.m_axis_tdata.eq(self.s_axis_tdata[:16] + self.s_axis_tdata[16:]),
-                         self.m_axis_tlast.eq(self.s_axis_tlast), self.m_axis_tvalid.eq(1),
-                         cool.eq(4)]
-        return m
-
-
-TOY_MANIFEST = {
-    "input": {"tdata_width": 24, "beats_per_sequence": 3,
-              "lanes": [{"lane": 0, "lsb": 0, "width": 16, "signed": True, "format": "a"},
-                        {"lane": 1, "lsb": 16, "width": 8, "signed": False, "format": "b"}]},
-    "output": {"tdata_width": 16, "beats_per_sequence": 3,
-               "lanes": [{"lane": 0, "lsb": 0, "width": 16, "signed": False, "format": "c"}]},
-}
-
-
-def _simulate(dut, send, nreply, divisor, *, max_cycles=50_000):
-    """Run ``send`` against ``dut`` until ``nreply`` bytes came back on ``tx`` (or time is up)."""
-    got = {}
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-
-    async def tx(ctx):
-        await ctx.tick().repeat(3)
-        await send(ctx)
-
-    async def rx(ctx):
-        got["bytes"] = await uart_read(ctx, dut.tx, nreply, divisor=divisor)
-
-    sim.add_testbench(tx, background=True)
-    sim.add_testbench(rx)
-    steps = 0
-    while steps < 2 * max_cycles and sim.advance():   # two time steps per clock cycle
-        steps += 1
-    assert "bytes" in got, "the bridge did not send every expected byte"
-    return got["bytes"]
-
-
-def test_codec():
-    codec = BeatCodec(TOY_MANIFEST)
-    frame = codec.encode_sequence([[-2, 200], [258, 1], [0, 255]])
-    assert frame == bytes([3, 0, 0xFE, 0xFF, 200, 0x02, 0x01, 1, 0, 0, 255])
-    assert codec.unpack(codec.pack([-2, 200], codec.in_lanes), codec.in_lanes) == [-2, 200]
-    with pytest.raises(ValueError, match="does not fit lane 1"):
-        codec.pack([0, 256], codec.in_lanes)
-    codes, lasts = codec.decode_reply(bytes([STATUS_MARK, 5, 0, STATUS_MARK | STATUS_LAST, 1, 2]))
-    assert codes == [[5], [0x201]] and lasts == [False, True]
-    with pytest.raises(ValueError, match="lost sync"):
-        codec.decode_reply(bytes([0x12, 0, 0]))
-    assert uart_divisor(25e6, 115200) == 217
-    with pytest.raises(ValueError, match="too fast"):
-        uart_divisor(1e6, 1_000_000)
-
-
-def _toy_reply(beats):
-    out = b""
-    for k, (a, b) in enumerate(beats):
-        out += bytes([STATUS_MARK | (STATUS_LAST if k == len(beats) - 1 else 0)])
-        out += ((a & 0xFFFF) + b & 0xFFFF).to_bytes(2, "little")
-    return out
-
-
-def test_bridge_toy_core():
-    """Two frames (with a zero-count header between them, ignored), bytes spaced at random."""
-    divisor = 4
-    codec = BeatCodec(TOY_MANIFEST)
-    seqs = [[[-2, 200], [258, 1], [0, 255]], [[32767, 255]]]
-    data = codec.encode_sequence(seqs[0]) + b"\x00\x00" + codec.encode_sequence(seqs[1])
-    expected = _toy_reply(seqs[0]) + _toy_reply(seqs[1])
-    dut = UARTBridge(ToyCore(), divisor=divisor, timeout=10_000)
-    gaps = np.random.default_rng(1).integers(0, 4, len(data))
-
-    async def send(ctx):
-        await uart_write(ctx, dut.rx, data, divisor=divisor, gaps=gaps)
-
-    assert _simulate(dut, send, len(expected), divisor) == expected
-
-
-def test_bridge_timeout_resets():
-    """A frame cut short is dropped after the timeout; the next frame is answered normally."""
-    divisor = 4
-    codec = BeatCodec(TOY_MANIFEST)
-    seq = [[1, 2], [3, 4]]
-    dut = UARTBridge(ToyCore(), divisor=divisor, timeout=300)
-    partial = codec.encode_sequence([[9, 9], [9, 9]])[:6]   # header, one beat and a byte
-
-    async def send(ctx):
-        await uart_write(ctx, dut.rx, partial, divisor=divisor)
-        await ctx.tick().repeat(400)
-        assert ctx.get(dut.aborts) == 1
-        await uart_write(ctx, dut.rx, codec.encode_sequence(seq), divisor=divisor)
-
-    # The half frame's first beat reached the core (whose result goes out, tlast low) before
-    # the timeout reset it; then the full frame's two beats.
-    expected = bytes([STATUS_MARK, 18, 0]) + _toy_reply(seq)
-    assert _simulate(dut, send, len(expected), divisor) == expected
-
-
-def test_bridge_tiny_core(tiny):
-    """A real core (the tiny SimpleRNN) over the serial lines: replies equal the emulator's."""
-    design, core = tiny
-    divisor = 4
-    vectors = np.load(core / "vectors.npz")
-    codec = BeatCodec(_manifest(core))
-    count = 3
-    data = b"".join(codec.encode_sequence(x) for x in vectors["x_codes"][:count])
-    dut = UARTBridge(design.hardware(), divisor=divisor, timeout=100_000)
-
-    async def send(ctx):
-        await uart_write(ctx, dut.rx, data, divisor=divisor)
-
-    raw = _simulate(dut, send, count * codec.reply_bytes, divisor, max_cycles=20_000)
-    codes, lasts = codec.decode_reply(raw)
-    assert np.array_equal(np.reshape(codes, vectors["y_codes"][:count].shape),
-                          vectors["y_codes"][:count])
-    assert lasts == [True] * count
