@@ -352,8 +352,9 @@ def simulate(ctx, outdir, samples, seed, backpressure, idle):
 
 @cli.command()
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--target", type=click.Choice(sorted(TARGETS)), default=None,
-              help="Board or part to build for (rnnrtl.platforms.TARGETS); omit for --estimate only.")
+@click.option("--target", default=None, metavar="NAME",
+              help=f"Board or part to build for: {', '.join(sorted(TARGETS))} "
+                   f"(rnnrtl.platforms.TARGETS); omit for --estimate only.")
 @click.option("--estimate", type=click.Choice(["xc7", "xcup", "ecp5"]), default=None,
               help="Also synthesise the bare core with yosys for LUT/FF/DSP/BRAM counts "
                    "(and an ECP5 Fmax from nextpnr).")
@@ -379,6 +380,8 @@ def build(outdir, target, estimate, no_run, build_dir):
         raise UsageError(f"{outdir} holds no manifest.json; write one with `rnnrtl convert MODEL -o {outdir}`")
     if target is None and estimate is None:
         raise UsageError(f"give --target (one of {', '.join(sorted(TARGETS))}) and/or --estimate")
+    if target is not None and target not in TARGETS:
+        raise UsageError(f"unknown target {target!r}; valid: {', '.join(sorted(TARGETS))}")
     folder = build_dir or outdir / f"build-{target or 'estimate'}"
     console = _console()
     with console.status(f"Building in {folder} (yosys/nextpnr can take minutes)"):
