@@ -1,5 +1,5 @@
-"""A board top: an rnnrtl core behind the board's USB UART (see :mod:`rnnrtl.uart` for the wire
-format and ``scripts/host_infer.py`` for the PC side).
+"""A board top: an rnnrtl core behind the board's USB UART (see :mod:`rnnrtl.synth.uart_wire` for
+the wire format and ``scripts/host_infer.py`` for the PC side).
 
 LEDs, when the board has them: 0 blinks (the clock runs), 1 lights while a beat is in flight,
 2 on a receive overrun (bytes lost: send fewer sequences at once), 3 on a UART framing error
@@ -10,7 +10,8 @@ from amaranth.build import ResourceError
 from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import io
 
-from rnnrtl.uart import UARTBridge, uart_divisor
+from rnnrtl.synth.uart import uart_divisor
+from rnnrtl.synth.uart_bridge import UARTBridge
 
 __all__ = ["UARTBoardTop"]
 

@@ -1,6 +1,6 @@
 """The Virtex UltraScale+ VU9P as an out-of-context target (no board: the core's ports are ports)."""
 
-from rnnrtl.build import OutOfContextXilinxPlatform
+from rnnrtl.synth.vivado import OutOfContextXilinxPlatform
 
 __all__ = ["VU9PPlatform"]
 

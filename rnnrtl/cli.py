@@ -24,12 +24,14 @@ from .design import convert as convert_model  # noqa: E402
 from .errors import RnnrtlError  # noqa: E402
 from .evaluation import evaluate, short_format, timing_of  # noqa: E402
 from .outdir import check_output_folder, staged_output  # noqa: E402
+from .platforms import TARGETS  # noqa: E402
 from .report import write_report  # noqa: E402
 
 __all__ = ["cli", "main"]
 
 #: Held-out samples written as test vectors next to the Verilog (when data is given).
 VECTOR_SAMPLES = 256
+
 
 class UsageError(click.ClickException):
     """A problem with the user's input: printed as one line, exit status 2."""
@@ -369,7 +371,8 @@ def simulate(ctx, outdir, samples, seed, backpressure, idle):
 @cli.command()
 @click.argument("outdir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--target", default=None, metavar="NAME",
-              help="Board or part to build for (see the list below); omit for --estimate only.")
+              help=f"Board or part to build for: {', '.join(sorted(TARGETS))} "
+                   f"(rnnrtl.platforms.TARGETS); omit for --estimate only.")
 @click.option("--estimate", type=click.Choice(["xc7", "xcup", "ecp5"]), default=None,
               help="Also synthesise the bare core with yosys for LUT/FF/DSP/BRAM counts "
                    "(and an ECP5 Fmax from nextpnr).")
@@ -390,17 +393,18 @@ def build(outdir, target, estimate, no_run, build_dir):
       rnnrtl build out/my_model --target ulx3s_85f
       rnnrtl build out/my_model --target vu9p --estimate xcup
     """
-    from .build import build as run_build, targets
+    from .synth.build import build as run_build
     if not (outdir / "manifest.json").is_file():
         raise UsageError(f"{outdir} holds no manifest.json; write one with `rnnrtl convert MODEL -o {outdir}`")
     if target is None and estimate is None:
-        raise UsageError(f"give --target (one of {', '.join(sorted(targets()))}) and/or --estimate")
-    if target is not None and target not in targets():
-        raise UsageError(f"unknown target {target!r}; valid: {', '.join(sorted(targets()))}")
+        raise UsageError(f"give --target (one of {', '.join(sorted(TARGETS))}) and/or --estimate")
+    if target is not None and target not in TARGETS:
+        raise UsageError(f"unknown target {target!r}; valid: {', '.join(sorted(TARGETS))}")
     folder = build_dir or outdir / f"build-{target or 'estimate'}"
     console = _console()
     with console.status(f"Building in {folder} (yosys/nextpnr can take minutes)"):
-        result = run_build(outdir, target, outdir=folder, estimate=estimate, run=not no_run)
+        result = run_build(outdir, TARGETS[target] if target else None, outdir=folder,
+                           estimate=estimate, run=not no_run)
     console.print(result.summary(), soft_wrap=True, markup=False)
     console.print(f"build files in {folder} ({result.runtime_s:.0f} s)", soft_wrap=True)
 

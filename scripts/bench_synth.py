@@ -32,7 +32,9 @@ from rich.table import Table
 
 import _common
 import rnnrtl
-from rnnrtl import build as rb
+from rnnrtl.errors import BuildError
+from rnnrtl.synth.core import read_core
+from rnnrtl.synth.estimate import run_estimate
 
 MODELS = _common.MODELS
 DEFAULT_REUSE = {"jet-lstm": [40], "jet-gru": [40], "big-lstm": [12]}
@@ -52,7 +54,7 @@ def main():
     ap.add_argument("--no-route", action="store_true",
                     help="ECP5 Fmax from placement only (routing a jet LSTM takes over half an hour)")
     ap.add_argument("--router", choices=("router1", "router2"), default=None,
-                    help="nextpnr router for the ECP5 estimate (default: rnnrtl.build.NEXTPNR_OPTS); "
+                    help="nextpnr router for the ECP5 estimate (default: rnnrtl.synth.yosys.NEXTPNR_OPTS); "
                          "router2 can fail to converge on a congested ~40k-LUT design")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placer seed of the ECP5 estimate")
     ap.add_argument("--outdir", type=Path, default=_common.ROOT / "build" / "bench_synth")
@@ -97,15 +99,15 @@ def run_case(model, label, config, families, args) -> dict:
         return row
     folder = args.outdir / f"{model}-{label.replace(' ', '')}"
     t = time.perf_counter()
-    core = rb.read_core(design, outdir=folder, samples=16)
+    core = read_core(design, outdir=folder, samples=16)
     row["write_s"] = round(time.perf_counter() - t, 1)
     print(f"   core written in {row['write_s']} s", flush=True)
 
     def one(family):
         try:
-            est = rb.run_estimate(core, family, folder / f"estimate-{family}", freq_mhz=args.freq,
-                                  seed=args.seed, route=not args.no_route, router=args.router)
-        except rb.BuildError as e:
+            est = run_estimate(core, family, folder / f"estimate-{family}", freq_mhz=args.freq,
+                               seed=args.seed, route=not args.no_route, router=args.router)
+        except BuildError as e:
             print(f"   {family}: FAILED {e}", flush=True)
             return family, {"error": str(e)}
         print(f"   {family}: {est.resources} Fmax {est.fmax_mhz} ({est.runtime_s:.0f} s)", flush=True)

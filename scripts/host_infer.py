@@ -3,11 +3,12 @@
 Usage: python scripts/host_infer.py CORE_DIR --port /dev/ttyUSB0 [--baud 115200] [--count N]
                                     [--window 1] [--timeout 2.0]
 
-CORE_DIR is the folder ``Design.write`` (or ``rnnrtl.build.build``, in ``<outdir>/core``) wrote:
-``manifest.json`` describes the lanes and ``vectors.npz`` holds ``x_codes`` (sent) and ``y_codes``
-(expected, bit-exact). The board runs the bitstream of ``rnnrtl.build.build(..., 'ulx3s_85f')`` or
-the Arty A7 project, at the same baud rate. The wire format is ``rnnrtl.uart``'s (``BeatCodec``);
-the serial port is driven with the standard library only (``termios``, POSIX), no pyserial.
+CORE_DIR is the folder ``Design.write`` (or ``rnnrtl.synth.build.build``, in ``<outdir>/core``)
+wrote: ``manifest.json`` describes the lanes and ``vectors.npz`` holds ``x_codes`` (sent) and
+``y_codes`` (expected, bit-exact). The board runs the bitstream of ``rnnrtl build --target
+ulx3s_85f`` or the Arty A7 project, at the same baud rate. The wire format is
+``rnnrtl.synth.uart_wire``'s (``BeatCodec``); the serial port is driven with the standard library
+only (``termios``, POSIX), no pyserial.
 
 ``--window`` sequences are kept in flight (1 = wait for each reply; more is faster, but the
 board's UART has no flow control, so keep it small unless the replies are short). Exit status:
@@ -28,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from rnnrtl.uart import BeatCodec  # noqa: E402
+from rnnrtl.synth.uart_wire import BeatCodec  # noqa: E402
 
 #: Longer than the board's frame timeout (platforms/uart_board.py), so a half frame left by an
 #: earlier, interrupted run is dropped before the first frame of this one.

@@ -1,4 +1,4 @@
-"""``rnnrtl.ecp5_pack`` on netlists that yosys's ``synth_ecp5`` made from small Amaranth designs."""
+"""``rnnrtl.synth.ecp5_pack`` on netlists that yosys's ``synth_ecp5`` made from small Amaranth designs."""
 
 import json
 import subprocess
@@ -6,11 +6,12 @@ import subprocess
 from amaranth.back import verilog
 from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from rnnrtl.build import _tool
-from rnnrtl.ecp5_pack import pack_dsp_registers, pack_ebr_output_registers
-from amaranth.lib.memory import Memory
+from rnnrtl.synth.ecp5_pack import pack_dsp_registers, pack_ebr_output_registers
+from rnnrtl.synth.yosys import tool
+
 
 class RegisteredProduct(wiring.Component):
     """``p = a_reg * b_reg`` registered, the operands registered under ``en``; ``tap`` exposes
@@ -41,7 +42,7 @@ def _synth(tmp_path, shared: bool = False, design=None) -> dict:
     (tmp_path / "top.v").write_text(verilog.convert(design, name="top", emit_src=False))
     script = "read_verilog top.v\nsynth_ecp5 -top top -json top.json\n"
     (tmp_path / "s.ys").write_text(script)
-    subprocess.run([_tool("yosys"), "-q", "-s", "s.ys"], cwd=tmp_path, check=True)
+    subprocess.run([tool("yosys"), "-q", "-s", "s.ys"], cwd=tmp_path, check=True)
     return json.loads((tmp_path / "top.json").read_text())
 
 

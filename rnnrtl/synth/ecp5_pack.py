@@ -284,13 +284,13 @@ def _pack_dsp(cells, nets: _Nets, removed: set, name: str, dsp: dict) -> int:
 
 
 def main(argv=None) -> int:
-    """``python -m rnnrtl.ecp5_pack NETLIST.json``: pack in place (a step of the ECP5 board build)."""
+    """``python -m rnnrtl.synth.ecp5_pack NETLIST.json``: pack in place (a step of the ECP5 board build)."""
     import argparse
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("netlist")
     args = ap.parse_args(argv)
     ebr, dsp = pack_registers_file(args.netlist)
-    print(f"rnnrtl.ecp5_pack: {ebr} DP16KD output registers and {dsp} MULT18X18D registers packed "
+    print(f"rnnrtl.synth.ecp5_pack: {ebr} DP16KD output registers and {dsp} MULT18X18D registers packed "
           f"in {args.netlist}")
     return 0
 

@@ -1,0 +1,215 @@
+"""Builds: a written core for a target (a Vivado project, an ECP5 bitstream) and/or a resource
+estimate. Orchestration only: each step is another module's.
+
+Contract: :func:`build` starts from a :class:`~rnnrtl.Design` (its core is written first, as
+:meth:`Design.write <rnnrtl.Design.write>` does, with its RTLIL) or from a folder that
+``Design.write`` wrote, and returns a :class:`BuildResult` naming every file it wrote. The core
+always enters a build as that Verilog file, instantiated by
+:class:`~rnnrtl.synth.core.ManifestCore` from the manifest's port list, so what is built is what
+the testbenches verified. A target is a :class:`~rnnrtl.synth.targets.Target` (the named ones are
+``rnnrtl.platforms.TARGETS``; the command line looks names up there).
+
+* Xilinx targets get their Vivado project files (TCL, XDC, Verilog) from Amaranth's build plan
+  plus ``package_ip.tcl`` (:mod:`rnnrtl.synth.vivado`); Vivado runs only when it is on ``PATH``.
+* ECP5 targets run yosys (reading the core with its multi-port ROMs replicated,
+  :mod:`rnnrtl.synth.rom_split`), :mod:`rnnrtl.synth.ecp5_pack`, nextpnr-ecp5 and ecppack
+  (YoWASP) to a bitstream.
+* An estimate is :func:`rnnrtl.synth.estimate.run_estimate`'s.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import BuildError, ConfigError
+from .core import Core, ManifestCore, read_core
+from .estimate import ESTIMATES, Estimate, run_estimate
+from .rom_split import MULTIPORT_ROM_FIX, rom_split_verilog
+from .targets import ECP5RegisterPacking, Target
+from .vivado import ip_package_tcl, vivado_results, xilinx_part
+from .yosys import NEXTPNR_OPTS, nextpnr_summary, yowasp_env
+
+__all__ = ["BuildResult", "build"]
+
+
+@dataclass
+class BuildResult:
+    """What :func:`build` did: files written, whether the tools ran, and what they reported."""
+    target: str | None
+    outdir: Path
+    core: Core
+    files: dict = field(default_factory=dict)     # role -> path
+    ran: bool = False                             # the target's tools ran to completion
+    message: str = ""
+    resources: dict | None = None                 # the target build's utilisation (if it ran)
+    fmax_mhz: float | None = None                 # the target build's achieved clock (if it ran)
+    critical_path: dict | None = None
+    estimate: Estimate | None = None
+    timing: dict = field(default_factory=dict)    # the manifest's latency / ii / multipliers
+    runtime_s: float = 0.0
+
+    @property
+    def multipliers(self) -> int:
+        return int(self.core.manifest.get("multipliers", 0))
+
+    def summary(self) -> str:
+        lines = [f"core {self.core.top}: latency {self.timing.get('latency')} cycles, "
+                 f"II {self.timing.get('ii')} cycles, {self.multipliers} multipliers"]
+        if self.target:
+            lines.append(f"target {self.target}: {self.message}")
+            if self.fmax_mhz:
+                lines.append(f"  Fmax {self.fmax_mhz:.1f} MHz")
+            if self.resources:
+                lines.append("  " + ", ".join(f"{k} {v}" for k, v in self.resources.items()))
+        est = self.estimate
+        if est:
+            r = est.resources
+            lines.append(f"estimate {est.family}: LUT {r['lut']}, FF {r['ff']}, DSP {r['dsp']}, "
+                         f"BRAM {r['bram']:g}" + (f", Fmax {est.fmax_mhz:.1f} MHz ({est.fmax_source})"
+                                                  if est.fmax_mhz else ""))
+            if est.critical_path:
+                cp = est.critical_path
+                lines.append(f"  critical path {cp['from']} -> {cp['to']}: {cp['delay_ns']} ns "
+                             f"({cp['logic_levels']} logic levels, {cp['routing_ns']} ns routing)")
+            if est.dsp_registers_packed or est.ebr_registers_packed:
+                lines.append(f"  {est.dsp_registers_packed} operand/product registers moved into "
+                             f"MULT18X18D cells, {est.ebr_registers_packed} table read registers into "
+                             "DP16KD output registers (rnnrtl.synth.ecp5_pack)")
+            lines.append("  " + est.multiplier_note)
+        return "\n".join(lines)
+
+
+def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
+          baud: int = 115200, freq_mhz: float = 200.0, seed: int = 1, route: bool = True) -> BuildResult:
+    """Build a core for ``target`` (a :class:`~rnnrtl.synth.targets.Target`, e.g.
+    ``rnnrtl.platforms.TARGETS['ulx3s_85f']``; ``None`` for an estimate only) in ``outdir``; with
+    ``estimate`` (``'xc7'``, ``'xcup'``, ``'ecp5'``) also synthesise the bare core for resource
+    counts (and an ECP5 Fmax).
+
+    ``run=False`` writes the build files without running any tool. ``baud`` is the board UART's
+    rate; ``freq_mhz`` the clock nextpnr aims at in an ECP5 estimate, ``seed`` its seed, and
+    ``route=False`` takes its Fmax from placement alone (see
+    :func:`~rnnrtl.synth.estimate.run_estimate`).
+    """
+    t0 = time.perf_counter()
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    if estimate is not None and estimate not in ESTIMATES:
+        raise ConfigError(f"estimate {estimate!r} is unknown; valid: {', '.join(ESTIMATES)}")
+    if target is not None and not isinstance(target, Target):
+        raise TypeError(f"target {target!r} is not a rnnrtl.synth.targets.Target; look a name up "
+                        f"in rnnrtl.platforms.TARGETS")
+    tgt = target
+    core = read_core(design_or_outdir, outdir=outdir)
+    result = BuildResult(tgt.name if tgt else None, outdir, core,
+                         files={"verilog": core.verilog, "manifest": core.dir / "manifest.json"},
+                         timing=dict(core.manifest.get("timing", {})))
+    if tgt is not None:
+        _build_target(result, tgt, run=run, baud=baud)
+    if estimate is not None and run:
+        result.estimate = run_estimate(core, estimate, outdir / f"estimate-{estimate}",
+                                       freq_mhz=freq_mhz, seed=seed, route=route)
+    elif estimate is not None:
+        result.message += f" Estimate {estimate!r} not run (run=False)."
+    result.runtime_s = time.perf_counter() - t0
+    return result
+
+
+def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int):
+    platform = tgt.platform()
+    if tgt.family == "ecp5" and not isinstance(platform, ECP5RegisterPacking):
+        raise ConfigError(f"target {tgt.name!r}: its platform {type(platform).__name__} does not "
+                          f"mix in rnnrtl.synth.targets.ECP5RegisterPacking, which an ECP5 build "
+                          f"needs")
+    core = result.core
+    top = ManifestCore(core.manifest)
+    if tgt.top is not None:
+        top = tgt.top(top, baud=baud)
+        name = f"{core.top}_{tgt.name}"
+    else:
+        name = f"{core.top}_ooc"
+    folder = result.outdir / tgt.name
+    if tgt.family == "ecp5":
+        _build_ecp5(result, platform, top, name, folder, run=run)
+    else:
+        _build_vivado(result, platform, top, name, folder, run=run, board=tgt.top is not None)
+
+
+def _build_vivado(result: BuildResult, platform, top, name: str, folder: Path, *, run: bool,
+                  board: bool):
+    """A Vivado project (and the IP packaging TCL); Vivado runs when ``run`` and on ``PATH``."""
+    core = result.core
+    platform.add_file(core.verilog.name, core.verilog.read_text())
+    plan = platform.prepare(top, name=name)
+    plan.extract(folder)
+    files = result.files
+    files["build_script"] = folder / f"{plan.script}.sh"
+    files.update(tcl=folder / f"{name}.tcl", xdc=folder / f"{name}.xdc",
+                 top_verilog=folder / f"{name}.v", core_verilog=folder / core.verilog.name)
+    ip = folder / "package_ip.tcl"
+    ip.write_text(ip_package_tcl(core.manifest, xilinx_part(platform)))
+    files["ip_tcl"] = ip
+    if not run:
+        result.message = f"Vivado project written to {folder} (run=False: not run)."
+    elif shutil.which("vivado") is None:
+        result.message = (f"Vivado project written to {folder}; vivado is not on PATH, so it "
+                          f"was not run (run `sh {plan.script}.sh` there, and "
+                          f"`vivado -mode batch -source package_ip.tcl` for the IP).")
+    else:
+        plan.execute_local(folder)
+        res = vivado_results(folder, name)
+        result.ran = True
+        result.resources = res
+        period = 1e9 / (platform.default_clk_frequency if board else platform.clock_frequency)
+        if "wns_ns" in res:
+            result.fmax_mhz = 1e3 / (period - res["wns_ns"])
+        result.message = f"Vivado ran in {folder}."
+
+
+def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, run: bool):
+    """yosys, register packing, nextpnr-ecp5 and ecppack (YoWASP) to a bitstream, when ``run``."""
+    core = result.core
+    if run:
+        # yosys reads the core with its multi-port ROMs replicated (see rom_split).
+        verilog_file = rom_split_verilog(core, result.outdir / "rom_split")
+        result.files["rom_split_verilog"] = verilog_file
+    else:
+        verilog_file = core.verilog
+    platform.add_file(verilog_file.name, verilog_file.read_text())
+    # Public Trellis overrides: the ROM fix between synth_ecp5's steps, and a nextpnr report.
+    plan = platform.prepare(
+        top, name=name,
+        nextpnr_opts=" ".join([f"--report {name}_report.json --timing-allow-fail", *NEXTPNR_OPTS]),
+        synth_opts="-run begin:map_ram",
+        script_after_synth=f"{MULTIPORT_ROM_FIX}\nsynth_ecp5 -top {name} -run map_ram:")
+    plan.extract(folder)
+    files = result.files
+    files["build_script"] = folder / f"{plan.script}.sh"
+    files.update(yosys_script=folder / f"{name}.ys", lpf=folder / f"{name}.lpf")
+    if not run:
+        result.message = f"ECP5 build files written to {folder} (run=False: not run)."
+        return
+    try:
+        plan.execute_local(folder, env=yowasp_env())
+    except subprocess.CalledProcessError as e:
+        logs = [p for p in (folder / f"{name}.tim", folder / f"{name}.rpt") if p.is_file()]
+        errors = [l for p in logs for l in p.read_text(errors="replace").splitlines() if "ERROR" in l]
+        raise BuildError(f"ECP5 build of {name} failed ({e}) in {folder}:\n"
+                         + "\n".join(errors[-5:])) from None
+    files["bitstream"] = folder / f"{name}.bit"
+    files["svf"] = folder / f"{name}.svf"
+    summary = nextpnr_summary(json.loads((folder / f"{name}_report.json").read_text()))
+    result.ran = True
+    result.fmax_mhz = summary["fmax_mhz"]
+    result.critical_path = summary["critical_path"]
+    result.resources = summary["utilization"]
+    clk = platform.default_clk_frequency / 1e6
+    met = result.fmax_mhz is not None and result.fmax_mhz >= clk
+    result.message = (f"bitstream {files['bitstream'].name} written in {folder}; Fmax "
+                      f"{result.fmax_mhz:.1f} MHz against the board's {clk:g} MHz clock"
+                      + ("" if met else " — TIMING NOT MET, the bitstream may misbehave") + ".")

@@ -1,0 +1,138 @@
+"""Resource estimates: the bare core synthesised by yosys, and for ECP5 placed and routed by
+nextpnr out of context.
+
+Contract: :func:`run_estimate` reads a written :class:`~rnnrtl.synth.core.Core` and writes only
+into its folder. An estimate (``'xc7'``, ``'xcup'``, ``'ecp5'``) counts LUT / FF / DSP / BRAM from
+yosys ``stat -json`` of the core's module; for ``'ecp5'`` nextpnr also places and routes the core
+inside :class:`~rnnrtl.synth.core.RegisteredPorts` (every port registered) for an Fmax and the
+critical path, after moving the flip-flops around each multiplier into its ``MULT18X18D`` and the
+flip-flops behind each table ROM's read ports into the ``DP16KD`` output registers
+(:mod:`rnnrtl.synth.ecp5_pack`; yosys leaves both off).
+
+yosys runs ``synth_xilinx`` with ``-flatten``: on Amaranth's hierarchical Verilog its ``abc9``
+step otherwise fails an internal assertion; and its coarse step runs without ``share``
+(SAT-based resource sharing, which took over half an hour on an LSTM(128) core and finds nothing
+to share in a MatVec). Multi-port ROMs are replicated between the two yosys runs
+(:mod:`rnnrtl.synth.rom_split`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import verilog
+
+from ..errors import BuildError, ConfigError
+from .core import Core, ManifestCore, RegisteredPorts
+from .ecp5_pack import pack_registers_file
+from .multipliers import multiplier_inventory, multiplier_note
+from .rom_split import MULTIPORT_ROM_FIX, split_roms_json
+from .yosys import NEXTPNR_OPTS, nextpnr_summary, run_tool, run_yosys, stat_resources, tool
+
+__all__ = ["ESTIMATES", "Estimate", "run_estimate"]
+
+#: Estimate families: yosys ``synth_xilinx -family xc7`` / ``-family xcup``, ``synth_ecp5``.
+ESTIMATES = ("xc7", "xcup", "ecp5")
+
+_LIBS = {  # what synth_xilinx / synth_ecp5 read in their 'begin' step (skipped by a resumed run)
+    "xilinx": ["read_verilog -lib -specify +/xilinx/cells_sim.v", "read_verilog -lib +/xilinx/cells_xtra.v"],
+    "ecp5": ["read_verilog -lib -specify +/lattice/cells_sim_ecp5.v +/lattice/cells_bb_ecp5.v"],
+}
+
+
+@dataclass
+class Estimate:
+    """A yosys synthesis of the bare core (and, for ECP5, an out-of-context place and route)."""
+    family: str
+    folder: Path
+    resources: dict                  # lut, ff, dsp, bram, ... (see stat_resources)
+    cells: dict                      # yosys cell type -> count, of the core module
+    fmax_mhz: float | None = None    # ecp5 only: nextpnr out of context, ports registered
+    critical_path: dict | None = None
+    placed: dict | None = None       # ecp5 only: nextpnr utilisation of the wrapper
+    multiplier_note: str = ""
+    fmax_source: str = ""            # 'routed' or 'placed (pre-routing estimate)'
+    roms_split: int = 0              # multi-port ROMs replicated before memory mapping
+    dsp_registers_packed: int = 0    # ecp5 only: MULT18X18D input/output registers packed
+    ebr_registers_packed: int = 0    # ecp5 only: DP16KD read ports given their output register
+    runtime_s: float = 0.0
+
+
+def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, seed: int = 1,
+                 route: bool = True, router: str | None = None) -> Estimate:
+    """Synthesise the bare core for ``family`` (see the module docstring) in ``folder``.
+
+    Two yosys runs: up to memory mapping (then :func:`~rnnrtl.synth.rom_split.split_rom_ports` on the netlist), and the
+    rest; ``stat -json`` of the core's module gives the counts. For ``'ecp5'``, ``route=False``
+    stops nextpnr after placement: the Fmax and critical path are then its pre-routing estimate
+    (minutes instead of the half hour or more routing a ~40k-LUT design takes); ``router``
+    (``'router1'`` or ``'router2'``) overrides :data:`NEXTPNR_OPTS`' choice.
+    """
+    if family not in ESTIMATES:
+        raise ConfigError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
+    if router not in (None, "router1", "router2"):
+        raise ConfigError(f"router {router!r} is unknown; valid: router1, router2")
+    t0 = time.perf_counter()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    top = core.top
+    read_core_cmds = core.read_commands(folder)
+    if family in ("xc7", "xcup"):
+        synth = f"synth_xilinx -family {family} -top {top} -noiopad -flatten"
+        # synth_xilinx's coarse step without ``share``: its SAT-based resource sharing ran for
+        # more than half an hour on the LSTM(128) core, and a MatVec has nothing to share (one
+        # multiplier per block, by design).
+        coarse = ["techmap -map +/cmp2lut.v -map +/cmp2lcu.v -D LUT_WIDTH=6", "alumacc", "opt",
+                  "memory -nomap", "opt_clean"]
+        first = [*read_core_cmds, f"{synth} -run begin:coarse", *coarse,
+                 f"select {top}", "write_json -selected coarse.json"]
+        second = _LIBS["xilinx"] + ["read_json coarse_split.json", f"hierarchy -top {top}",
+                                    MULTIPORT_ROM_FIX, f"{synth} -run map_memory:"]
+    else:
+        wrapper_name = f"{top}_regs"
+        wrapper = RegisteredPorts(ManifestCore(core.manifest, keep_hierarchy=True))
+        (folder / f"{wrapper_name}.v").write_text(
+            verilog.convert(wrapper, name=wrapper_name, emit_src=False))
+        synth = f"synth_ecp5 -top {wrapper_name}"
+        first = [*read_core_cmds, f"read_verilog {wrapper_name}.v",
+                 f"{synth} -run begin:map_ram", f"select {top} {wrapper_name}",
+                 "write_json -selected coarse.json"]
+        second = _LIBS["ecp5"] + ["read_json coarse_split.json", f"hierarchy -top {wrapper_name}",
+                                  MULTIPORT_ROM_FIX, f"{synth} -run map_ram: -json {wrapper_name}.json"]
+    run_yosys(first, folder, f"yosys ({family}, to memory mapping)", "yosys_1.log")
+    roms_split = split_roms_json(folder, "coarse.json", "coarse_split.json")
+    run_yosys(second + ["tee -q -o stat.json stat -json"], folder, f"yosys ({family})", "yosys_2.log")
+    (folder / "coarse_split.json").unlink()
+    stat = json.loads((folder / "stat.json").read_text())
+    mod = stat["modules"].get(f"\\{top}") or stat["modules"].get(top)
+    if mod is None:
+        raise BuildError(f"yosys stat in {folder} has no module {top!r}: {list(stat['modules'])}")
+    cells = {k: v for k, v in mod["num_cells_by_type"].items() if not k.startswith("$scopeinfo")}
+    res = stat_resources(cells, family)
+    inv = multiplier_inventory(core.network) if core.network is not None else None
+    est = Estimate(family, folder, res, cells, roms_split=roms_split,
+                   multiplier_note=multiplier_note(int(core.manifest.get("multipliers", 0)),
+                                                   res["dsp"], family, inv))
+    if family == "ecp5":
+        est.ebr_registers_packed, est.dsp_registers_packed = pack_registers_file(
+            folder / f"{wrapper_name}.json")
+        run_tool([tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context",
+                  "--json", f"{wrapper_name}.json", "--freq", f"{freq_mhz:g}", "--timing-allow-fail",
+                  "--seed", str(seed), *(NEXTPNR_OPTS if router is None else ("--router", router)),
+                  *(() if route else ("--no-route",)),
+                  "--report", "nextpnr.json", "--log", "nextpnr.log", "--quiet"],
+                 folder, "nextpnr-ecp5 (out of context)", "nextpnr.log")
+        summary = nextpnr_summary(json.loads((folder / "nextpnr.json").read_text()))
+        if summary["fmax_mhz"] is None:     # --no-route: the report has no timing, the log has
+            found = re.findall(r"Max frequency for clock '[^']*': ([0-9.]+) MHz",
+                               (folder / "nextpnr.log").read_text(errors="replace"))
+            summary["fmax_mhz"] = float(found[-1]) if found else None
+        est.fmax_mhz, est.critical_path, est.placed = (summary["fmax_mhz"], summary["critical_path"],
+                                                       summary["utilization"])
+        est.fmax_source = "routed" if route else "placed (pre-routing estimate)"
+    est.runtime_s = time.perf_counter() - t0
+    return est

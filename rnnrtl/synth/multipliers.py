@@ -1,0 +1,83 @@
+"""Where a core's multipliers go: the manifest's count against the DSP cells yosys mapped.
+
+Contract: :func:`multiplier_inventory` reads only the IR (``rnnrtl.ir.Network``) and
+:func:`multiplier_note` only numbers; neither changes a build, both explain one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ir
+
+__all__ = ["multiplier_inventory", "multiplier_note"]
+
+
+def multiplier_inventory(network) -> dict:
+    """Where the manifest's multipliers come from (keep in sync with rnnrtl.hw's ``multipliers``).
+
+    ``constant``: products of a matrix built at reuse 1, whose weight is a constant of the circuit
+    (``zero`` of them need no hardware, ``pow2`` are ± a power of two: a shift);
+    ``shared``: multipliers of matrices at reuse > 1 (weights from a ROM), and ``elementwise``:
+    the LSTM / GRU cell products (both operands variable).
+    """
+    inv = {"constant": 0, "zero": 0, "pow2": 0, "shared": 0, "elementwise": 0, "max_operand_bits": 0}
+
+    def matrix(w, x_fmt, reuse):
+        codes = np.asarray(w.codes, dtype=np.int64)
+        inv["max_operand_bits"] = max(inv["max_operand_bits"], w.fmt.width, x_fmt.width)
+        if reuse == 1:
+            inv["constant"] += codes.size
+            inv["zero"] += int((codes == 0).sum())
+            a = np.abs(codes[codes != 0])
+            inv["pow2"] += int(((a & (a - 1)) == 0).sum())
+        else:
+            inv["shared"] += -(-codes.size // reuse)
+
+    for layer in network.layers:
+        s = layer.schedule
+        matrix(layer.kernel, layer.input_fmt, s.reuse_input)
+        if isinstance(layer, (ir.SimpleRNN, ir.LSTM, ir.GRU)):
+            matrix(layer.recurrent, layer.output_fmt, s.reuse_recurrent)
+        if isinstance(layer, (ir.LSTM, ir.GRU)):
+            # FIXME(issue 16, item 7): a second statement of the cell's elementwise products,
+            # hard-coded as 3 per unit for LSTM and GRU alike; to be replaced at merge by the one
+            # statement, rnnrtl.schedule.matrix_units(layer). Keep the numbers until then.
+            inv["elementwise"] += 3 * layer.units
+    return inv
+
+
+_DSP_NAMES = {"xc7": "DSP48E1 (25x18)", "xcup": "DSP48E2 (27x18)", "ecp5": "MULT18X18D (18x18)"}
+_DSP_WIDTHS = {"xc7": (25, 18), "xcup": (27, 18), "ecp5": (18, 18)}
+
+
+def multiplier_note(multipliers: int, dsp: int, family: str, inventory: dict | None = None) -> str:
+    """Why yosys's DSP count differs from the manifest's multiplier count (or that it does not)."""
+    name = _DSP_NAMES.get(family, "DSP")
+    head = f"manifest {multipliers} multipliers, yosys {dsp} {name}"
+    if inventory:
+        inv = inventory
+        head += (f" [multipliers: {inv['constant']} constant-weight products at reuse 1 "
+                 f"({inv['zero']} zero, {inv['pow2']} ±2^k), {inv['shared']} time-shared, "
+                 f"{inv['elementwise']} elementwise]")
+    if dsp == multipliers:
+        return head + ": one DSP per multiplier."
+    reasons = []
+    if dsp < multipliers:
+        if inventory and inventory["constant"]:
+            free = inventory["zero"] + inventory["pow2"]
+            reasons.append(f"{inventory['constant']} products have a constant weight (reuse 1): "
+                           f"{free} of them are zero or ±2^k and vanish into wiring and shifts; "
+                           f"yosys builds others from LUT adders or shares them when that is cheaper")
+        elif not inventory:
+            reasons.append("products with a constant weight (reuse 1) vanish (0, ±2^k) or become LUT "
+                           "logic; products narrower than the DSP threshold stay in LUTs")
+        reasons.append("products whose operands yosys narrows (constant or bounded inputs) may fall "
+                       "below its DSP-mapping width and stay in LUTs")
+    else:
+        a, b = _DSP_WIDTHS.get(family, (18, 18))
+        widest = inventory["max_operand_bits"] if inventory else None
+        reasons.append(f"products wider than {a}x{b} bits take several DSPs"
+                       + (f" (widest operand here: {widest} bits)" if widest else ""))
+        reasons.append("yosys may map an adder or accumulator into a DSP (ECP5 ALU54B)")
+    return head + ": " + "; ".join(reasons) + "."

@@ -1,0 +1,97 @@
+"""rnnrtl.synth.build: build plans for every target of rnnrtl.platforms without the vendor tools,
+and an ECP5 bitstream with YoWASP's tools on a tiny model (the first YoWASP run on a machine
+compiles the tools, ~75 s once)."""
+
+import pytest
+from amaranth_boards.ulx3s import ULX3S_85F_Platform
+
+from rnnrtl.errors import ConfigError
+from rnnrtl.platforms import TARGETS, UARTBoardTop
+from rnnrtl.synth.build import build
+from rnnrtl.synth.targets import Target
+from synth_helpers import check_ip_tcl, manifest, write_tiny
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+def test_vu9p_plan(tiny, tmp_path):
+    _, core = tiny
+    r = build(core, TARGETS["vu9p"], outdir=tmp_path, run=False)
+    f = r.files
+    assert not r.ran and "not run" in r.message
+    tcl = f["tcl"].read_text()
+    assert "-part xcvu9p-flga2104-2L-e" in tcl and "-mode out_of_context" in tcl
+    assert "add_files \"tiny.v\"" in tcl and "write_bitstream" not in tcl
+    assert "create_clock -name clk -period 5.000 [get_ports clk]" in f["xdc"].read_text()
+    top = f["top_verilog"].read_text()
+    assert "module tiny_ooc(" in top and "tiny core (" in top
+    for port in manifest(core)["ports"]:
+        assert port["name"] in top
+    assert f["core_verilog"].read_text() == (core / "tiny.v").read_text()
+    check_ip_tcl(f["ip_tcl"].read_text(), "xcvu9p-flga2104-2L-e")
+
+
+def test_arty_plan(tiny, tmp_path):
+    _, core = tiny
+    r = build(core, TARGETS["arty_a7"], outdir=tmp_path, run=False)
+    f = r.files
+    tcl = f["tcl"].read_text()
+    assert "-part xc7a35ticsg324-1L" in tcl and "write_bitstream" in tcl
+    xdc = f["xdc"].read_text()
+    assert 'set_property LOC A9 [get_ports "uart_0__rx__io"]' in xdc      # the board's USB UART
+    assert 'set_property LOC D10 [get_ports "uart_0__tx__io"]' in xdc
+    assert "create_clock -name clk100_0__io -period 10.0" in xdc
+    assert "tiny core (" in f["top_verilog"].read_text()
+    check_ip_tcl(f["ip_tcl"].read_text(), "xc7a35ticsg324-1L")
+    assert f["build_script"].is_file()
+
+
+def test_ulx3s_plan(tiny, tmp_path):
+    _, core = tiny
+    r = build(core, TARGETS["ulx3s_85f"], outdir=tmp_path, run=False)
+    ys = r.files["yosys_script"].read_text()
+    assert "read_verilog  tiny.v" in ys or "read_verilog tiny.v" in ys
+    assert "synth_ecp5" in ys
+    lpf = r.files["lpf"].read_text()
+    assert 'LOCATE COMP "uart_0__rx__io" SITE "M1"' in lpf
+    script = r.files["build_script"].read_text()
+    assert "--report tiny_ulx3s_85f_report.json" in script
+    # the DSP register packing runs between yosys and nextpnr
+    assert script.index('"$YOSYS"') < script.index("-m rnnrtl.synth.ecp5_pack tiny_ulx3s_85f.json") \
+        < script.index('"$NEXTPNR_ECP5"')
+
+
+def test_build_from_design_writes_core(tiny, tmp_path):
+    design, _ = tiny
+    r = build(design, TARGETS["vu9p"], outdir=tmp_path, run=False)
+    assert r.core.dir == (tmp_path / "core").resolve()
+    assert (tmp_path / "core" / "vectors.npz").is_file()
+    assert r.core.rtlil is not None and r.core.rtlil.read_text().startswith("attribute")  # RTLIL
+    assert r.timing["multipliers"] == design.timing.multipliers == r.multipliers
+
+
+def test_build_refuses_names_and_unpacked_ecp5(tiny, tmp_path):
+    _, core = tiny
+    with pytest.raises(TypeError, match="rnnrtl.platforms.TARGETS"):
+        build(core, "vu9p", outdir=tmp_path, run=False)
+    with pytest.raises(ConfigError, match="estimate 'xc8' is unknown"):
+        build(core, None, outdir=tmp_path, estimate="xc8")
+    plain = Target("plain", ULX3S_85F_Platform, "ecp5", UARTBoardTop)
+    with pytest.raises(ConfigError, match="does not mix in .*ECP5RegisterPacking"):
+        build(core, plain, outdir=tmp_path, run=False)
+
+
+@pytest.mark.slow
+def test_ecp5_bitstream(tiny, tmp_path):
+    _, core = tiny
+    r = build(core, TARGETS["ulx3s_85f"], outdir=tmp_path)
+    assert r.ran, r.message
+    bit = r.files["bitstream"]
+    assert bit.is_file() and bit.stat().st_size > 100_000
+    assert r.files["rom_split_verilog"].is_file()          # what yosys read
+    assert r.fmax_mhz > 25                             # the ULX3S clock
+    assert r.resources["MULT18X18D"]["used"] == r.multipliers
+    assert r.critical_path["delay_ns"] > 0

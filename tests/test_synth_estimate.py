@@ -1,0 +1,38 @@
+"""rnnrtl.synth.estimate: a yosys estimate of the tiny core (the first YoWASP run on a machine
+compiles the tools, ~75 s once)."""
+
+import pytest
+
+from rnnrtl.errors import ConfigError
+from rnnrtl.synth.build import build
+from rnnrtl.synth.core import read_core
+from rnnrtl.synth.estimate import run_estimate
+from synth_helpers import write_tiny
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+def test_estimate_arguments(tiny, tmp_path):
+    _, folder = tiny
+    core = read_core(folder)
+    with pytest.raises(ConfigError, match="estimate 'xc8' is unknown"):
+        run_estimate(core, "xc8", tmp_path)
+    with pytest.raises(ConfigError, match="router 'router3' is unknown"):
+        run_estimate(core, "ecp5", tmp_path, router="router3")
+
+
+@pytest.mark.slow
+def test_estimate_xc7(tiny, tmp_path):
+    design, _ = tiny
+    r = build(design, None, outdir=tmp_path, estimate="xc7")
+    est = r.estimate
+    assert est.family == "xc7" and est.fmax_mhz is None
+    assert est.resources["lut"] > 100 and est.resources["ff"] > 100
+    # reuse 3: every multiplier has a variable operand (a weight from a ROM) -> one DSP48E1 each
+    assert est.resources["dsp"] == design.timing.multipliers
+    assert "one DSP per multiplier" in est.multiplier_note
+    assert "estimate xc7: LUT" in r.summary()
+    assert (est.folder / "yosys_1.ys").read_text().startswith("read_rtlil ")  # the fast reader

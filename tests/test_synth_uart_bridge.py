@@ -1,0 +1,132 @@
+"""rnnrtl.synth.uart_bridge: the bridge simulated over its serial lines with Amaranth's simulator,
+with a toy core and with a real rnnrtl core."""
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+from rnnrtl.synth.uart import uart_read, uart_write
+from rnnrtl.synth.uart_bridge import UARTBridge
+from rnnrtl.synth.uart_wire import STATUS_LAST, STATUS_MARK, BeatCodec
+from synth_helpers import TOY_MANIFEST, manifest, write_tiny
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return write_tiny(tmp_path_factory.mktemp("tiny"))
+
+
+class ToyCore(wiring.Component):
+    """3-byte beats in, 2-byte beats out: ``out = in[0:16] + in[16:24]``, ``tlast`` passed on;
+    accepts a beat only every 5 cycles (so the bridge must wait for it)."""
+    s_axis_tdata: In(24)
+    s_axis_tvalid: In(1)
+    s_axis_tready: Out(1)
+    s_axis_tlast: In(1)
+    m_axis_tdata: Out(16)
+    m_axis_tvalid: Out(1)
+    m_axis_tready: In(1)
+    m_axis_tlast: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        cool = Signal(range(5))
+        with m.If(cool != 0):
+            m.d.sync += cool.eq(cool - 1)
+        with m.If(self.m_axis_tvalid & self.m_axis_tready):
+            m.d.sync += self.m_axis_tvalid.eq(0)
+        m.d.comb += self.s_axis_tready.eq(~self.m_axis_tvalid & (cool == 0))
+        with m.If(self.s_axis_tvalid & self.s_axis_tready):
+            m.d.sync += [self.m_axis_tdata.eq(self.s_axis_tdata[:16] + self.s_axis_tdata[16:]),
+                         self.m_axis_tlast.eq(self.s_axis_tlast), self.m_axis_tvalid.eq(1),
+                         cool.eq(4)]
+        return m
+
+
+def _simulate(dut, send, nreply, divisor, *, max_cycles=50_000):
+    """Run ``send`` against ``dut`` until ``nreply`` bytes came back on ``tx`` (or time is up)."""
+    got = {}
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+
+    async def tx(ctx):
+        await ctx.tick().repeat(3)
+        await send(ctx)
+
+    async def rx(ctx):
+        got["bytes"] = await uart_read(ctx, dut.tx, nreply, divisor=divisor)
+
+    sim.add_testbench(tx, background=True)
+    sim.add_testbench(rx)
+    steps = 0
+    while steps < 2 * max_cycles and sim.advance():   # two time steps per clock cycle
+        steps += 1
+    assert "bytes" in got, "the bridge did not send every expected byte"
+    return got["bytes"]
+
+
+def _toy_reply(beats):
+    out = b""
+    for k, (a, b) in enumerate(beats):
+        out += bytes([STATUS_MARK | (STATUS_LAST if k == len(beats) - 1 else 0)])
+        out += ((a & 0xFFFF) + b & 0xFFFF).to_bytes(2, "little")
+    return out
+
+
+def test_bridge_toy_core():
+    """Two frames (with a zero-count header between them, ignored), bytes spaced at random."""
+    divisor = 4
+    codec = BeatCodec(TOY_MANIFEST)
+    seqs = [[[-2, 200], [258, 1], [0, 255]], [[32767, 255]]]
+    data = codec.encode_sequence(seqs[0]) + b"\x00\x00" + codec.encode_sequence(seqs[1])
+    expected = _toy_reply(seqs[0]) + _toy_reply(seqs[1])
+    dut = UARTBridge(ToyCore(), divisor=divisor, timeout=10_000)
+    gaps = np.random.default_rng(1).integers(0, 4, len(data))
+
+    async def send(ctx):
+        await uart_write(ctx, dut.rx, data, divisor=divisor, gaps=gaps)
+
+    assert _simulate(dut, send, len(expected), divisor) == expected
+
+
+def test_bridge_timeout_resets():
+    """A frame cut short is dropped after the timeout; the next frame is answered normally."""
+    divisor = 4
+    codec = BeatCodec(TOY_MANIFEST)
+    seq = [[1, 2], [3, 4]]
+    dut = UARTBridge(ToyCore(), divisor=divisor, timeout=300)
+    partial = codec.encode_sequence([[9, 9], [9, 9]])[:6]   # header, one beat and a byte
+
+    async def send(ctx):
+        await uart_write(ctx, dut.rx, partial, divisor=divisor)
+        await ctx.tick().repeat(400)
+        assert ctx.get(dut.aborts) == 1
+        await uart_write(ctx, dut.rx, codec.encode_sequence(seq), divisor=divisor)
+
+    # The half frame's first beat reached the core (whose result goes out, tlast low) before
+    # the timeout reset it; then the full frame's two beats.
+    expected = bytes([STATUS_MARK, 18, 0]) + _toy_reply(seq)
+    assert _simulate(dut, send, len(expected), divisor) == expected
+
+
+def test_bridge_tiny_core(tiny):
+    """A real core (the tiny SimpleRNN) over the serial lines: replies equal the emulator's."""
+    design, core = tiny
+    divisor = 4
+    vectors = np.load(core / "vectors.npz")
+    codec = BeatCodec(manifest(core))
+    count = 3
+    data = b"".join(codec.encode_sequence(x) for x in vectors["x_codes"][:count])
+    dut = UARTBridge(design.hardware(), divisor=divisor, timeout=100_000)
+
+    async def send(ctx):
+        await uart_write(ctx, dut.rx, data, divisor=divisor)
+
+    raw = _simulate(dut, send, count * codec.reply_bytes, divisor, max_cycles=20_000)
+    codes, lasts = codec.decode_reply(raw)
+    assert np.array_equal(np.reshape(codes, vectors["y_codes"][:count].shape),
+                          vectors["y_codes"][:count])
+    assert lasts == [True] * count

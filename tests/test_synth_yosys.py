@@ -1,0 +1,82 @@
+"""rnnrtl.synth.yosys: counting cells, reading nextpnr's report, and the two yosys builds
+(pyosys's native one and YoWASP's) agreeing."""
+
+import json
+
+import pytest
+
+from rnnrtl.errors import BuildError, ConfigError
+from rnnrtl.synth import yosys
+from rnnrtl.synth.yosys import nextpnr_summary, run_yosys, stat_resources
+
+
+def test_stat_resources():
+    xc7 = stat_resources({"LUT2": 3, "LUT6": 2, "RAM32M": 1, "FDRE": 7, "FDSE": 1,
+                          "DSP48E1": 4, "RAMB36E1": 1, "RAMB18E1": 1, "CARRY4": 2}, "xc7")
+    assert xc7 == {"lut": 9, "lut_logic": 5, "lut_memory": 4, "ff": 8, "dsp": 4, "bram": 1.5,
+                   "carry": 2}
+    ecp5 = stat_resources({"LUT4": 10, "CCU2C": 3, "TRELLIS_FF": 5, "MULT18X18D": 2,
+                           "DP16KD": 1}, "ecp5")
+    assert (ecp5["lut"], ecp5["ff"], ecp5["dsp"], ecp5["bram"]) == (16, 5, 2, 1)
+
+
+def test_nextpnr_summary():
+    report = {
+        "fmax": {"$glbnet$clk": {"achieved": 151.2, "constraint": 200.0}},
+        "critical_paths": [{"from": "$glbnet$clk", "to": "$glbnet$clk", "path": [
+            {"type": "clk-to-q", "from": {"cell": "a"}, "to": {"cell": "a"}, "delay": 0.5},
+            {"type": "routing", "from": {"cell": "a"}, "to": {"cell": "b"}, "delay": 2.0},
+            {"type": "logic", "from": {"cell": "b"}, "to": {"cell": "b"}, "delay": 1.0},
+            {"type": "routing", "from": {"cell": "b"}, "to": {"cell": "c"}, "delay": 1.5}]}],
+        "utilization": {"MULT18X18D": {"used": 3, "available": 156},
+                        "DCU": {"used": 0, "available": 2}},
+    }
+    s = nextpnr_summary(report)
+    assert s["fmax_mhz"] == 151.2
+    assert s["critical_path"] == {"from": "a", "to": "c", "cells": ["a", "b", "c"],
+                                  "logic_levels": 1, "delay_ns": 5.0, "logic_ns": 1.5,
+                                  "routing_ns": 3.5}
+    assert s["utilization"] == {"MULT18X18D": {"used": 3, "available": 156}}
+    assert nextpnr_summary({}) == {"fmax_mhz": None, "critical_path": None, "utilization": {}}
+
+
+_MAC_VERILOG = """module mac(input clk, input [15:0] a, input [15:0] b, output reg [35:0] acc);
+  always @(posedge clk) acc <= acc + a * b;
+endmodule
+"""
+
+
+@pytest.mark.slow
+def test_native_yosys_matches_yowasp(tmp_path, monkeypatch):
+    """The estimates' yosys (pyosys, native) and YoWASP's map a design to the same cells; an error
+    in a script reaches the log and fails the step with yosys's message."""
+    assert yosys.native_available(), "pyosys is part of the test install (rnnrtl[test])"
+    stats = {}
+    for choice in ("native", "yowasp"):
+        monkeypatch.setenv(yosys.YOSYS_ENV, choice)
+        folder = tmp_path / choice
+        folder.mkdir()
+        (folder / "mac.v").write_text(_MAC_VERILOG)
+        run_yosys(["read_verilog mac.v", "synth_xilinx -family xcup -top mac",
+                   "tee -q -o stat.json stat -json"], folder, f"yosys ({choice})", "y.log")
+        stats[choice] = json.loads((folder / "stat.json").read_text())["modules"]["\\mac"]
+        with pytest.raises(BuildError, match="missing.v"):
+            run_yosys(["read_verilog missing.v"], folder, f"yosys ({choice})", "bad.log")
+    assert stats["native"]["num_cells_by_type"] == stats["yowasp"]["num_cells_by_type"]
+    assert stats["native"]["num_cells_by_type"].get("DSP48E2") == 1
+
+
+def test_native_yosys_choice(monkeypatch):
+    monkeypatch.setenv(yosys.YOSYS_ENV, "yowasp")
+    assert yosys.yosys_command() is None
+    monkeypatch.setenv(yosys.YOSYS_ENV, "native")
+    monkeypatch.setattr(yosys, "native_available", lambda: True)
+    assert yosys.yosys_command()[-2:] == ["-m", "rnnrtl.synth.yosys"]
+    monkeypatch.setattr(yosys, "native_available", lambda: False)
+    with pytest.raises(ConfigError, match="pyosys is not installed"):
+        yosys.yosys_command()
+    monkeypatch.delenv(yosys.YOSYS_ENV)
+    assert yosys.yosys_command() is None      # no pyosys: YoWASP's
+    monkeypatch.setenv(yosys.YOSYS_ENV, "fast")
+    with pytest.raises(ConfigError, match="valid: native, yowasp"):
+        yosys.yosys_command()
