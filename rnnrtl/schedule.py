@@ -93,11 +93,24 @@ def matrix_units(layer, schedule: Schedule | None = None) -> tuple[MatrixUnit, .
     return tuple(units)
 
 
+def elementwise_products(layer) -> int:
+    """Elementwise products (both operands variable) in ``layer``'s recurrent cell tail: 3 per
+    unit for LSTM (f·c, i·g, o·tanh(c)) and GRU (r·rec or r·h, z·h, (1−z)·hh), else 0."""
+    return _TAIL_PRODUCTS[layer.kind] * layer.units
+
+
+def unit_rows(unit: MatrixUnit, units: tuple[MatrixUnit, ...]) -> slice:
+    """The rows of its layer's weight matrix (``kernel`` or ``recurrent``) that ``unit`` multiplies:
+    units of one source split that matrix's rows in order."""
+    start = sum(u.rows for u in units[:units.index(unit)] if u.source == unit.source)
+    return slice(start, start + unit.rows)
+
+
 def multipliers(layer, timesteps: int | None = None) -> int:
     """Multipliers the hardware builds for IR ``layer``: its :func:`matrix_units`', a recurrent
     cell's elementwise products (3 per unit for LSTM and GRU), a table softmax's (one per lane);
     ``timesteps`` times one cell's with ``mode: unrolled`` (one cell per step)."""
-    total = sum(u.multipliers for u in matrix_units(layer)) + _TAIL_PRODUCTS[layer.kind] * layer.units
+    total = sum(u.multipliers for u in matrix_units(layer)) + elementwise_products(layer)
     softmax = getattr(getattr(layer, "activation", None), "softmax", None)
     if layer.kind == "dense" and softmax is not None and softmax.implementation != "argmax":
         total += layer.units          # e_i · inv, one per lane

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ir
+from ..schedule import elementwise_products, matrix_units, unit_rows
 
 __all__ = ["multiplier_inventory", "multiplier_note"]
 
 
 def multiplier_inventory(network) -> dict:
-    """Where the manifest's multipliers come from (keep in sync with rnnrtl.hw's ``multipliers``).
+    """Where the manifest's multipliers come from, unit by unit as :func:`rnnrtl.schedule.matrix_units`
+    states them (a table softmax's lane products are not listed).
 
     ``constant``: products of a matrix built at reuse 1, whose weight is a constant of the circuit
     (``zero`` of them need no hardware, ``pow2`` are ± a power of two: a shift);
@@ -23,27 +24,21 @@ def multiplier_inventory(network) -> dict:
     """
     inv = {"constant": 0, "zero": 0, "pow2": 0, "shared": 0, "elementwise": 0, "max_operand_bits": 0}
 
-    def matrix(w, x_fmt, reuse):
-        codes = np.asarray(w.codes, dtype=np.int64)
-        inv["max_operand_bits"] = max(inv["max_operand_bits"], w.fmt.width, x_fmt.width)
-        if reuse == 1:
-            inv["constant"] += codes.size
-            inv["zero"] += int((codes == 0).sum())
-            a = np.abs(codes[codes != 0])
-            inv["pow2"] += int(((a & (a - 1)) == 0).sum())
-        else:
-            inv["shared"] += -(-codes.size // reuse)
-
     for layer in network.layers:
-        s = layer.schedule
-        matrix(layer.kernel, layer.input_fmt, s.reuse_input)
-        if isinstance(layer, (ir.SimpleRNN, ir.LSTM, ir.GRU)):
-            matrix(layer.recurrent, layer.output_fmt, s.reuse_recurrent)
-        if isinstance(layer, (ir.LSTM, ir.GRU)):
-            # FIXME(issue 16, item 7): a second statement of the cell's elementwise products,
-            # hard-coded as 3 per unit for LSTM and GRU alike; to be replaced at merge by the one
-            # statement, rnnrtl.schedule.matrix_units(layer). Keep the numbers until then.
-            inv["elementwise"] += 3 * layer.units
+        units = matrix_units(layer)
+        for unit in units:
+            w = layer.kernel if unit.source == "input" else layer.recurrent
+            x_fmt = layer.input_fmt if unit.source == "input" else layer.output_fmt
+            codes = np.asarray(w.codes, dtype=np.int64)[unit_rows(unit, units)]
+            inv["max_operand_bits"] = max(inv["max_operand_bits"], w.fmt.width, x_fmt.width)
+            if unit.reuse == 1:
+                inv["constant"] += codes.size
+                inv["zero"] += int((codes == 0).sum())
+                a = np.abs(codes[codes != 0])
+                inv["pow2"] += int(((a & (a - 1)) == 0).sum())
+            else:
+                inv["shared"] += unit.multipliers
+        inv["elementwise"] += elementwise_products(layer)
     return inv
 
 
