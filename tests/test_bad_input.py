@@ -175,3 +175,40 @@ def test_clock_must_be_a_finite_positive_number(tiny, tmp_path, value):
     result = _invoke("convert", tiny / "tiny.keras", "-o", tmp_path / "out", "--clock-mhz", value)
     assert result.exit_code == 2 and "clock frequency" in result.output
     assert not (tmp_path / "out").exists()
+
+
+# -- 8. damaged output folders --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def written(tiny, tmp_path_factory):
+    """A design written by `rnnrtl convert` (Verilog, manifest, vectors)."""
+    out = tmp_path_factory.mktemp("written") / "out"
+    result = _invoke("convert", tiny / "tiny.keras", "-o", out)
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def _damaged(written, tmp_path, damage):
+    import shutil
+    out = tmp_path / "out"
+    shutil.copytree(written, out)
+    damage(out)
+    return out
+
+
+DAMAGE = {
+    "manifest not JSON": (lambda d: (d / "manifest.json").write_text("{not json"), ("not valid JSON",)),
+    "manifest truncated": (lambda d: (d / "manifest.json").write_text('{"top": "tiny"}'),
+                           ("lacks 'verilog'", "rnnrtl convert")),
+    "manifest a list": (lambda d: (d / "manifest.json").write_text("[1, 2]"), ("not a JSON object",)),
+    "manifest not UTF-8": (lambda d: (d / "manifest.json").write_bytes(b"\xff\xfe{"), ("not valid JSON",)),
+    "Verilog deleted": (lambda d: (d / "tiny.v").unlink(), ("tiny.v", "missing")),
+}
+
+
+@pytest.mark.parametrize("case", DAMAGE)
+def test_build_on_a_damaged_folder(written, tmp_path, case):
+    damage, fragments = DAMAGE[case]
+    out = _damaged(written, tmp_path, damage)
+    result = _invoke("build", out, "--target", "vu9p", "--no-run")
+    _assert_user_error(result, *fragments)

@@ -8,7 +8,6 @@ Contract: a build never elaborates the network again. The core enters every flow
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,9 @@ from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ..design import Design, load_design
-from ..errors import BuildError
+from ..design import Design
+from ..flow import load_saved
+from ..manifest import load_manifest
 
 __all__ = ["Core", "read_core", "ManifestCore", "RegisteredPorts"]
 
@@ -56,8 +56,8 @@ def read_core(design_or_outdir, *, outdir=None, samples: int = 64) -> Core:
     """The core of a :class:`~rnnrtl.Design` (written to ``outdir/core``, with its RTLIL) or of a
     folder ``Design.write`` wrote (a saved IR beside it, ``design.json``, is read when present).
 
-    Raises :class:`~rnnrtl.errors.BuildError` when the folder holds no manifest or the manifest
-    names a Verilog file that is missing.
+    Raises :class:`~rnnrtl.errors.FlowError` when the folder holds no manifest, a damaged one, or
+    one naming a Verilog file that is missing (:func:`rnnrtl.manifest.load_manifest`).
     """
     if isinstance(design_or_outdir, Design):
         if outdir is None:
@@ -69,16 +69,9 @@ def read_core(design_or_outdir, *, outdir=None, samples: int = 64) -> Core:
         core_dir = Path(design_or_outdir)
         network = None
         if (core_dir / "design.json").is_file():
-            network = load_design(core_dir / "design").network
-    path = core_dir / "manifest.json"
-    if not path.is_file():
-        raise BuildError(f"{str(core_dir)!r} holds no manifest.json; pass a Design or a folder "
-                         f"written by Design.write / `rnnrtl convert`")
-    manifest = json.loads(path.read_text())
-    core = Core(core_dir.resolve(), manifest, network)
-    if not core.verilog.is_file():
-        raise BuildError(f"the manifest names {core.verilog.name!r}, missing in {str(core_dir)!r}")
-    return core
+            network = load_saved(core_dir).network
+    manifest = load_manifest(core_dir)
+    return Core(core_dir.resolve(), manifest, network)
 
 
 class ManifestCore(wiring.Component):
