@@ -507,7 +507,7 @@ def test_recurrent_multipliers_every_reuse(name):
         hw = _hardware(d)
         assert hw.multipliers == _recurrent_multipliers(layer), (rx, rh)
         assert hw.projection.ii == rx
-        assert all(mv.ii == rh for mv in hw.loop_matvecs)
+        assert all(mv.ii == rh for mv in hw.cell.loop_matvecs)
 
 
 def test_dense_multipliers_every_reuse():

@@ -10,8 +10,8 @@
 * :mod:`rnnrtl.hw.activation` — :class:`ActivationUnit`, a vector of full-width codes requantized
   into a fixed-point format and mapped through a ROM table, ``relu`` or ``linear``.
 * :mod:`rnnrtl.hw.softmax` — :class:`SoftmaxUnit`, hls4ml's table softmax (``numerics: hls4ml``).
-* :mod:`rnnrtl.hw.cells` — the LSTM, GRU and SimpleRNN cells (projection and loop), composed by the
-  shells :mod:`rnnrtl.hw.static` and :mod:`rnnrtl.hw.unrolled`, each with its beat-level timing
+* :mod:`rnnrtl.hw.cell` (the interface) and :mod:`rnnrtl.hw.cells` — the LSTM, GRU and SimpleRNN
+  cells (projection and loop), composed by the shells :mod:`rnnrtl.hw.static` and :mod:`rnnrtl.hw.unrolled`, each with its beat-level timing
   model beside it (:mod:`rnnrtl.hw.static_model`, :mod:`rnnrtl.hw.unrolled_model`);
   :mod:`rnnrtl.hw.dense` — the Dense layer (and its model).
 * :mod:`rnnrtl.hw.network` — the one choice of each layer's hardware, the chain, the AXI4-Stream

@@ -2,26 +2,16 @@
 # (a shell's timing model reads a cell's units without elaborating them)
 """The LSTM, GRU and SimpleRNN cells: the input projection and the recurrent loop, one object each.
 
-A cell (:class:`LSTMCell`, :class:`GRUCell`, :class:`SimpleRNNCell`; :func:`cell_of` picks one for an
-IR layer) owns its MatVecs and activation units and knows its figures (:attr:`Cell.step_cycles`,
-:attr:`Cell.multipliers`, :attr:`Cell.job_spacing`), but not where its jobs come from: a *shell*
-holds it and calls :meth:`Cell.elaborate_into`, which adds the loop's logic into the shell's own
-``Module`` (no hardware level of its own, so the loop's names are the shell's): the static shell
-(:mod:`rnnrtl.hw.static`, one cell for every step) and the unrolled one (:mod:`rnnrtl.hw.unrolled`,
-a cell per time step) compose the same cells.
+:class:`LSTMCell`, :class:`GRUCell` and :class:`SimpleRNNCell` are each a
+:class:`~rnnrtl.hw.cell.Cell` (what a shell sees of a cell); :func:`cell_of` picks one for an IR
+layer.
 
-Each loop follows the operation order of ``docs/numerics.md`` exactly; ``L`` below is the latency of the recurrent
-:class:`~rnnrtl.hw.matvec.MatVec` (``U·h`` with the input projection added in its adder tree),
-``A`` the latency of the activation units (the ``activation`` count: 1, or 7 with
-``pipeline: deep``), and cycle ``S`` is the
-job's start. Every other stage is one register deep: a product, or a rounding and saturation.
-
-Each elementwise product has ``e`` register stages on either side (the ``elementwise`` count of
-:class:`~rnnrtl.hw.pipelining.Pipelining`, 0 or 1): its operands in registers that feed nothing but
-the multiplier (the DSP's input registers) and the product once more after the DSP's output
-register, so a product is valid ``1 + 2e`` cycles after its operands; and the new state's rounded
-value passes ``r`` registers before its saturation (the ``rounding`` count). ``pipeline: deep``
-has ``e = r = 1``, ``shallow`` ``e = r = 0``.
+Each loop follows the operation order of ``docs/numerics.md`` exactly; ``L`` below is the latency
+of the recurrent :class:`~rnnrtl.hw.matvec.MatVec` (``U·h`` with the input projection added in its
+adder tree), ``A`` the latency of the activation units, ``e`` and ``r`` the ``elementwise`` and
+``rounding`` stages (:mod:`rnnrtl.hw.cell`; ``pipeline: deep``: ``A = 7``, ``e = r = 1``;
+``shallow``: ``A = 1``, ``e = r = 0``), and cycle ``S`` is the job's start. Every other stage is one
+register deep: a product, or a rounding and saturation.
 
 * LSTM, ``step_cycles = L + 2A + 3 + 4e + r``: S+L gate tables (i f o sigmoid, g tanh); S+L+A
   operands of f·c, i·g (c read from the job's slot); S+L+A+1+2e c = q_c(f·c + i·g) and its tanh
@@ -50,142 +40,10 @@ from amaranth.lib import data
 
 from .. import ir
 from ..fixed import IntType, requantize_through_value, requantize_value
-from .activation import ActivationUnit
+from .cell import Cell, aligned_sum, elementwise_product, vector
 from .common import delay, requantized, shape_of
-from .matvec import MatVec
-from .pipelining import Pipelining
 
-__all__ = ["Cell", "LSTMCell", "GRUCell", "SimpleRNNCell", "cell_of"]
-
-
-def _vector(t, lanes, name):
-    return Signal(data.ArrayLayout(shape_of(t), lanes), name=name)
-
-
-def _product(m, stages: int, name: str, a, b, t, cast=None):
-    """Lanewise products ``a[n] * b[n]`` (lists of Amaranth values) in a registered vector of
-    ``t`` (an :class:`IntType`; ``cast`` maps each product first, e.g. into an accumulator format),
-    valid ``1 + 2 * stages`` cycles after the operands: with ``stages`` = 1 the operands get
-    reset-less registers that feed nothing but the multiplier (the DSP's input registers) and the
-    product one more after the DSP's output register, so the routes into and out of the DSP have
-    cycles of their own."""
-    if stages:
-        regs = []
-        for side, lanes in (("a", a), ("b", b)):
-            regs.append([Signal.like(v, name=f"{name}_{side}{n}", reset_less=True)
-                         for n, v in enumerate(lanes)])
-            m.d.sync += [r.eq(v) for r, v in zip(regs[-1], lanes)]
-        a, b = regs
-    out = _vector(t, len(a), name)
-    for n, (x, y) in enumerate(zip(a, b)):
-        m.d.sync += out[n].eq(x * y if cast is None else cast(x * y))
-    return delay(m, out, stages, f"{name}_f", reset_less=True)
-
-
-def _aligned(terms):
-    """Amaranth sum of ``(value, frac)`` terms shifted to the finest fraction; ``(expr, frac)``."""
-    frac = max(f for _, f in terms)
-    total = None
-    for value, f in terms:
-        term = value << (frac - f)
-        total = term if total is None else total + term
-    return total, frac
-
-
-class Cell:
-    """The units and the loop of one recurrent layer, built (not elaborated) from the IR layer.
-
-    ``pipelining`` (:class:`~rnnrtl.hw.pipelining.Pipelining`) gives the stage counts the cell's
-    units use: its MatVecs' (``start``, ``operands``, …), ``activation`` (:attr:`activation_latency`),
-    ``elementwise`` and ``rounding`` (module docstring). ``results_held``: the shell starts a unit's
-    next job only after the current step is over, so a unit's result (the input projection's, a
-    table's) can be read as it is until then: it needs no delay line (:meth:`late`) and the
-    loop's MatVecs need no copy of their addend (``addend_held``).
-
-    Subclasses build :attr:`loop_matvecs` and the activation units in :meth:`_build_loop`, and
-    define :attr:`step_cycles`, :meth:`state_layouts` and :meth:`elaborate_into`.
-    """
-
-    #: Multipliers in the cell's tail (per unit), besides the matrix products.
-    TAIL_MULTIPLIERS = 0
-
-    def __init__(self, layer, *, pipelining: Pipelining, tree_fanin: int = 4,
-                 results_held: bool = False):
-        self.layer = layer
-        self.pipelining = pipelining
-        self.tree_fanin = tree_fanin
-        self.results_held = results_held
-        #: ``e``: register stages on either side of each elementwise product of the tail.
-        self.elementwise = pipelining.elementwise
-        #: ``r``: register stages between the new state's rounding and its saturation.
-        self.rounding = pipelining.rounding
-        #: ``A``: the latency of the cell's activation units.
-        self.activation_latency = pipelining.activation
-        #: The input projection ``W·x_t + b``, which the shell starts for every job.
-        self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
-                                    reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
-                                    product_fmt=getattr(layer, "product_fmt", None),
-                                    pipelining=pipelining)
-        self._build_loop()
-
-    def _matvec(self, weights, **kwargs):
-        """A loop MatVec of this cell's reuse, fan-in, pipelining and ``results_held``."""
-        return MatVec.of(weights, reuse=self.layer.schedule.reuse_recurrent,
-                         tree_fanin=self.tree_fanin, pipelining=self.pipelining,
-                         addend_held=self.results_held, **kwargs)
-
-    def _activation(self, **kwargs):
-        return ActivationUnit(latency=self.activation_latency, **kwargs)
-
-    def late(self, m, value, cycles: int, name: str):
-        """A unit's held result ``value``, read ``cycles`` later in the same step: as it is when
-        :attr:`results_held`, else through a delay line."""
-        return value if self.results_held else delay(m, value, cycles, name, reset_less=True)
-
-    def state_layouts(self) -> dict:
-        """The cell's state, carried from one step to the next: name -> layout of one copy."""
-        return {"h": data.ArrayLayout(shape_of(self.layer.output_fmt), self.layer.units)}
-
-    # -- for subclasses ------------------------------------------------------------------------------
-
-    def _build_loop(self):
-        """Create the loop's units (MatVecs, activation units) without elaborating them."""
-        raise NotImplementedError
-
-    @property
-    def step_cycles(self) -> int:
-        """``D``: cycles from a job's loop start to the next loop start of the same state."""
-        raise NotImplementedError
-
-    @property
-    def loop_matvecs(self) -> list:
-        """The loop's MatVecs (the recurrent products)."""
-        raise NotImplementedError
-
-    def elaborate_into(self, m, *, start, h, ax, tag, bank):
-        """Add the loop to the shell's module ``m`` (its units as submodules of ``m``).
-
-        ``start`` is the loop start (one cycle) with the job's input projection ``ax``;
-        ``tag(d)`` gives ``(slot, last)`` of the job that started ``d`` cycles ago; ``h`` is the
-        state store of ``h`` (``read(slot)``, ``write(m, slot, value, clear)``; read it with the
-        slot of the stage that uses it); ``bank(name)`` gives the store of another state element
-        (``c``), created when asked for. Returns ``(h_new, h_we)``: ``h_we`` high in cycle
-        ``start + step_cycles - 1`` with the new state ``h_new`` (the shell writes it). Other state
-        is written here, to zero when the job is its sequence's last."""
-        raise NotImplementedError
-
-    # -- figures ---------------------------------------------------------------------------------------
-
-    @property
-    def multipliers(self) -> int:
-        """The projection's, the loop MatVecs' and the tail's (:attr:`TAIL_MULTIPLIERS` per unit)."""
-        return (self.projection.multipliers + sum(mv.multipliers for mv in self.loop_matvecs)
-                + self.TAIL_MULTIPLIERS * self.layer.units)
-
-    @property
-    def job_spacing(self) -> int:
-        """Cycles between job starts: the multipliers' initiation interval."""
-        return max([self.projection.ii] + [mv.ii for mv in self.loop_matvecs])
+__all__ = ["LSTMCell", "GRUCell", "SimpleRNNCell", "cell_of"]
 
 
 class LSTMCell(Cell):
@@ -241,20 +99,20 @@ class LSTMCell(Cell):
         e, r = self.elementwise, self.rounding
         c_bank = bank("c")
         c = c_bank.read(tag(Lh + A)[0])
-        fc = _product(m, e, "fc", [sig.o[N + n] for n in range(N)], [c[n] for n in range(N)],
+        fc = elementwise_product(m, e, "fc", [sig.o[N + n] for n in range(N)], [c[n] for n in range(N)],
                       self.fc_t)
-        ig = _product(m, e, "ig", [sig.o[n] for n in range(N)], [cand.o[n] for n in range(N)],
+        ig = elementwise_product(m, e, "ig", [sig.o[n] for n in range(N)], [cand.o[n] for n in range(N)],
                       self.ig_t)
         products = delay(m, sig.o_valid, 1 + 2 * e, "products")
         # S+L+A+1+2e: c = q_c(f·c + i·g) and tanh(c), in the state activation unit.
         fr = L.recurrent_activation.out_fmt.frac_bits
         m.d.comb += st.i_valid.eq(products)
         for n in range(N):
-            total, _ = _aligned([(fc[n], fr + L.state_fmt.frac_bits),
+            total, _ = aligned_sum([(fc[n], fr + L.state_fmt.frac_bits),
                                  (ig[n], fr + L.activation.out_fmt.frac_bits)])
             m.d.comb += st.i[n].eq(total)
         # o (valid, and held, from S+L+A) is read with tanh(c), A + 1 + 2e cycles later.
-        o_gate = _vector(L.recurrent_activation.out_fmt, N, "o_gate")
+        o_gate = vector(L.recurrent_activation.out_fmt, N, "o_gate")
         for n in range(N):
             m.d.comb += o_gate[n].eq(sig.o[2 * N + n])
         o_late = self.late(m, o_gate, A + 1 + 2 * e, "o_late")
@@ -262,10 +120,10 @@ class LSTMCell(Cell):
             c_slot, c_last = tag(Lh + 2 * A + 1 + 2 * e)
             c_bank.write(m, c_slot, st.code, c_last)
         # S+L+2A+1+2e: o·tanh(c); S+L+2A+2+4e+r: h = q_h(o·tanh(c)).
-        oh = _product(m, e, "oh", [o_late[n] for n in range(N)], [st.o[n] for n in range(N)],
+        oh = elementwise_product(m, e, "oh", [o_late[n] for n in range(N)], [st.o[n] for n in range(N)],
                       self.oh_t)
         h_we = delay(m, st.o_valid, 1 + 2 * e + r, "h_we")
-        h_new = _vector(L.output_fmt, N, "h_new")
+        h_new = vector(L.output_fmt, N, "h_new")
         for n in range(N):
             code, _ = requantized(m, r, f"h_rounded{n}", oh[n],
                                   fr + L.state_activation.out_fmt.frac_bits, L.output_fmt)
@@ -335,7 +193,7 @@ class GRUCell(Cell):
         m.submodules.sig = sig = self.sig
         m.submodules.cand = cand = self.cand
         ax_t = self.projection.out_type
-        ax_now = _vector(ax_t, N, "ax_h")  # the candidate's input projection
+        ax_now = vector(ax_t, N, "ax_h")  # the candidate's input projection
         for n in range(N):
             m.d.comb += ax_now[n].eq(ax[2 * N + n])
         L1 = max(mz.latency, mh.latency) if L.reset_after else mz.latency
@@ -350,7 +208,7 @@ class GRUCell(Cell):
         mz_y = self.late(m, mz.y, z_wait, "mz_y")
         for n in range(2 * N):
             m.d.comb += [mz.addend[n].eq(ax[n]), sig.i[n].eq(mz_y[n])]
-        z = _vector(ra.out_fmt, N, "z")  # valid (and held) from S+L1+A
+        z = vector(ra.out_fmt, N, "z")  # valid (and held) from S+L1+A
         for n in range(N):
             m.d.comb += z[n].eq(sig.o[n])
         r_valid = delay(m, sig.o_valid, 1 + 2 * e, "r_valid")
@@ -358,7 +216,7 @@ class GRUCell(Cell):
             # U_h·h + b'_h runs beside U_zr·h; the earlier result waits for it (late).
             m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])),
                          sig.i_valid.eq(delay(m, mz.done, z_wait, "mz_done"))]
-            rec = _vector(L.rec_fmt, N, "rec")
+            rec = vector(L.rec_fmt, N, "rec")
             P = L.product_fmt
             with m.If(mh.done):
                 for n in range(N):
@@ -368,21 +226,21 @@ class GRUCell(Cell):
             r_frac = fr + L.rec_fmt.frac_bits
             # hls4ml casts r·rec to accum_t
             cast = None if P is None else (lambda v, f=r_frac: requantize_value(v, f, P)[0])
-            rprod = _product(m, e, "rprod", [sig.o[N + n] for n in range(N)],
+            rprod = elementwise_product(m, e, "rprod", [sig.o[N + n] for n in range(N)],
                              [rec[n] for n in range(N)], self.r_t, cast)
             if P is not None:
                 r_frac = P.frac_bits
             m.d.comb += cand.i_valid.eq(r_valid)
             for n in range(N):
-                total, _ = _aligned([(ax_h[n], ax_t.frac), (rprod[n], r_frac)])
+                total, _ = aligned_sum([(ax_h[n], ax_t.frac), (rprod[n], r_frac)])
                 m.d.comb += cand.i[n].eq(total)
             z_use = self.late(m, z, A + 1 + 2 * e, "z")  # z waits for the candidate
         else:
             m.d.comb += sig.i_valid.eq(mz.done)
             h_r = h.read(tag(L1 + A)[0])
-            rprod = _product(m, e, "rprod", [sig.o[N + n] for n in range(N)],
+            rprod = elementwise_product(m, e, "rprod", [sig.o[N + n] for n in range(N)],
                              [h_r[n] for n in range(N)], self.r_t)
-            rec = _vector(L.rec_fmt, N, "rec")
+            rec = vector(L.rec_fmt, N, "rec")
             rec_valid = Signal()
             m.d.sync += rec_valid.eq(r_valid)
             with m.If(r_valid):
@@ -397,14 +255,14 @@ class GRUCell(Cell):
         # Products z·h and (1 − z)·hh, then h = q_h(sum).
         one = 1 << fr
         h_z = h.read(tag(self.step_cycles - 2 - 2 * e - r)[0])
-        zh = _product(m, e, "zh", [z_use[n] for n in range(N)], [h_z[n] for n in range(N)],
+        zh = elementwise_product(m, e, "zh", [z_use[n] for n in range(N)], [h_z[n] for n in range(N)],
                       self.zh_t)
-        zc = _product(m, e, "zc", [one - z_use[n] for n in range(N)],
+        zc = elementwise_product(m, e, "zc", [one - z_use[n] for n in range(N)],
                       [cand.o[n] for n in range(N)], self.zc_t)
         h_we = delay(m, cand.o_valid, 1 + 2 * e + r, "h_we")
-        h_new = _vector(L.output_fmt, N, "h_new")
+        h_new = vector(L.output_fmt, N, "h_new")
         for n in range(N):
-            total, frac = _aligned([(zh[n], fr + L.output_fmt.frac_bits),
+            total, frac = aligned_sum([(zh[n], fr + L.output_fmt.frac_bits),
                                     (zc[n], fr + L.activation.out_fmt.frac_bits)])
             code, _ = requantized(m, r, f"h_rounded{n}", total, frac, L.output_fmt)
             m.d.comb += h_new[n].eq(code)
@@ -435,7 +293,7 @@ class SimpleRNNCell(Cell):
         m.submodules.act = act = self.act
         m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])), mh.addend.eq(ax),
                      act.i.eq(mh.y), act.i_valid.eq(mh.done)]
-        h_new = _vector(L.output_fmt, L.units, "h_new")
+        h_new = vector(L.output_fmt, L.units, "h_new")
         for n in range(L.units):
             code, _ = requantized(m, self.rounding, f"h_rounded{n}", act.o[n],
                                   L.activation.out_fmt.frac_bits, L.output_fmt)

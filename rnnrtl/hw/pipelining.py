@@ -26,8 +26,9 @@ Places (all counts are register stages; each adds that many cycles where it lies
 * ``rounding`` — a cell's new state: its rounded value registered before its saturation.
 * ``loop_start_chain`` — the static shell: the loop start is a copy of the job's start that
   travels with the job's tag registers, not the input projection's ``done`` (no latency).
-* ``release`` — :class:`~rnnrtl.hw.common.OutputQueue`: registers between a beat's transfer and
-  its credit's release.
+* ``release`` — the :class:`~rnnrtl.hw.common.OutputQueue` of a static shell or a Dense layer
+  (an unrolled stage's queue has none): registers between a beat's transfer and its credit's
+  release.
 * ``link`` — :class:`~rnnrtl.hw.common.CreditLink` stages each way between two layers (0: the
   layers' streams are connected directly); between two layers the larger of theirs.
 """
@@ -93,7 +94,7 @@ _PLACES = {
     "elementwise": "cell: each side of each elementwise product",
     "rounding": "cell: new state rounded, then saturated",
     "loop_start_chain": "static shell: loop start carried with the job's tag (no cycle)",
-    "release": "output queue: beat taken to credit released",
+    "release": "output queue (static shell, Dense): beat taken to credit released",
     "link": "credit link stages each way between layers (0: direct)",
 }
 

@@ -2,8 +2,8 @@
 # (the timing model builds these components to read their figures, without elaborating them)
 """``StaticLayer``: the static stream shell around one LSTM, GRU or SimpleRNN cell.
 
-The shell holds a :class:`~rnnrtl.hw.cells.Cell` (the input projection and the loop) and feeds it
-jobs; the cell adds its loop into the shell's module (:meth:`~rnnrtl.hw.cells.Cell.elaborate_into`).
+The shell holds a :class:`~rnnrtl.hw.cell.Cell` (the input projection and the loop) and feeds it
+jobs; the cell adds its loop into the shell's module (:meth:`~rnnrtl.hw.cell.Cell.elaborate_into`).
 
 Structure::
 

@@ -10,7 +10,7 @@ Structure, for a sequence length ``T``::
                      ⋮                                          ⋮
                      └──────────► x queue T-1 ─► projection T-1 ─► loop T-1 ─► h_T-1 ─► y queue T-1 ─► o
 
-Stage ``t`` holds a whole cell (a :class:`~rnnrtl.hw.cells.Cell`, with its own multipliers and tables)
+Stage ``t`` holds a whole cell (a :class:`~rnnrtl.hw.cell.Cell`, with its own multipliers and tables)
 that only ever computes step ``t``: it takes beat ``t`` of every sequence and the state the stage
 before produced for that sequence (zero for stage 0), and hands its new state to stage ``t + 1``.
 Sequences follow each other down the chain, so a new one can start while the previous is still in
@@ -131,7 +131,7 @@ class UnrolledStage(wiring.Component):
 
     @property
     def step_cycles(self) -> int:
-        """``D``: the cell's :attr:`~rnnrtl.hw.cells.Cell.step_cycles`."""
+        """``D``: the cell's :attr:`~rnnrtl.hw.cell.Cell.step_cycles`."""
         return self.cell.step_cycles
 
     @property
@@ -282,7 +282,7 @@ class UnrolledLayer(wiring.Component):
     @property
     def step_cycles(self) -> int:
         """``D``: cycles from a stage's job start to the job start it enables in the next stage
-        (one cell's :attr:`~rnnrtl.hw.cells.Cell.step_cycles`)."""
+        (one cell's :attr:`~rnnrtl.hw.cell.Cell.step_cycles`)."""
         return self.stages[0].step_cycles
 
     @property
