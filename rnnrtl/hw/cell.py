@@ -32,6 +32,7 @@ __all__ = ["Cell", "vector", "elementwise_product", "aligned_sum"]
 
 
 def vector(t, lanes, name):
+    """A signal named ``name`` of ``lanes`` codes of ``t`` (a FixedFormat or an IntType)."""
     return Signal(data.ArrayLayout(shape_of(t), lanes), name=name)
 
 
