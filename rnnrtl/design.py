@@ -1,5 +1,5 @@
 # amaranth: UnusedElaboratable=no
-# (timing builds hardware components only to read their figures)
+# (timing reads the hardware components' figures; a design never written elaborates none)
 """``Design``: a quantized network, its configuration, and what can be done with it."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from pathlib import Path
 from . import ir
 from .config import load_config
 from .emulator import EmulationResult, Emulator
+from .errors import HardwareError
 from .frontend import from_keras
 from .quantize import quantize
 
@@ -28,6 +29,7 @@ class Design:
         self.weight_overflows = dict(weight_overflows or {})
         self._emulator = Emulator(network)
         self.overflows: dict[str, int] = {}
+        self._hardware = None
         self._timing = None
 
     @property
@@ -50,7 +52,6 @@ class Design:
     # -- hardware ----------------------------------------------------------------------------------
 
     def _check_buildable(self):
-        from .hw.recurrent import HardwareError
         net = self.network
         if net.numerics not in ("default", "hls4ml"):
             raise HardwareError(f"numerics {net.numerics!r}: the hardware generator implements "
@@ -64,24 +65,25 @@ class Design:
                     "(product_fmt) has no hardware generator; use reset_after=True")
 
     def hardware(self):
-        """The Amaranth top (:class:`rnnrtl.hw.network.AXIStreamTop`) of this design.
+        """The Amaranth top (:class:`rnnrtl.hw.network.AXIStreamTop`) of this design, built once
+        and shared by :attr:`timing` and :meth:`write` (each conversion elaborates it anew).
 
-        Raises :class:`rnnrtl.hw.recurrent.HardwareError` for a schedule the generator cannot build
+        Raises :class:`rnnrtl.errors.HardwareError` for a schedule the generator cannot build
         (the emulator, whose numbers never depend on the schedule, works for every setting)."""
-        from .hw.network import AXIStreamTop
-        self._check_buildable()
-        return AXIStreamTop(self.network, tree_fanin=self.config["adder_fanin"])
+        if self._hardware is None:
+            from .hw.network import AXIStreamTop
+            self._check_buildable()
+            self._hardware = AXIStreamTop(self.network, tree_fanin=self.config["adder_fanin"])
+        return self._hardware
 
     @property
     def timing(self):
         """Latency, II, cycles per step and multipliers, per layer and in total
-        (:class:`rnnrtl.hw.timing.NetworkTiming`), known before any simulation."""
+        (:class:`rnnrtl.hw.timing.NetworkTiming`), known before any simulation: read from the
+        components of :meth:`hardware`."""
         if self._timing is None:
-            from .hw.network import NetworkCore
             from .hw.timing import network_timing
-            self._check_buildable()
-            core = NetworkCore(self.network, tree_fanin=self.config["adder_fanin"])
-            self._timing = network_timing(self.network, core.chain)
+            self._timing = network_timing(self.hardware().core)
         return self._timing
 
     def write(self, outdir, *, x=None, samples: int = 256, seed: int = 0, rtlil: bool = False) -> dict:

@@ -69,7 +69,7 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     net = design.network
-    top = design.hardware()
+    top = design.hardware()      # built once: the Verilog, the RTLIL and the timing share it
     name = verilog_name(net.name)
     timing = design.timing
     T = timing.timesteps
@@ -79,7 +79,7 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     il_path = None
     if rtlil:
         il_path = outdir / f"{name}.il"
-        il_path.write_text(rtlil_back.convert(design.hardware(), name=name, emit_src=False))
+        il_path.write_text(rtlil_back.convert(top, name=name, emit_src=False))
 
     if x is None:
         x = np.random.default_rng(seed).standard_normal((samples, T, net.in_features))

@@ -18,6 +18,7 @@ import pytest
 from rnnrtl.activations import Table, TableGeometry
 from rnnrtl.fixed import FixedFormat, IntType, Overflow, Rounding, requantize, shift_round
 from rnnrtl.hw import ActivationUnit
+from rnnrtl.hw.activation import LATENCIES
 from rnnrtl.ir import Activation
 from units import run_valid_unit
 
@@ -78,21 +79,21 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("deep", [False, True], ids=["shallow", "deep"])
+@pytest.mark.parametrize("latency", LATENCIES, ids=lambda n: f"latency{n}")
 @pytest.mark.parametrize("lanes", [3, 4])
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-def test_exhaustive(case, lanes, deep):
+def test_exhaustive(case, lanes, latency):
     name, in_type, fmt, make = case
     act = make(fmt)
-    rng = random.Random(f"{name}-{lanes}-{deep}")
+    rng = random.Random(f"{name}-{lanes}-{latency == 7}")
     codes = np.arange(in_type.min_value, in_type.max_value + 1, dtype=np.int64)
     rng.shuffle(codes)
     pad = -len(codes) % lanes
     codes = np.concatenate([codes, codes[:pad]])
     want_code, want_out, want_over = _expected(act, in_type, fmt, codes)
     assert want_over.any() and not want_over.all()  # both cases are exercised
-    dut = ActivationUnit(in_type=in_type, fmt=fmt, activation=act, lanes=lanes, deep=deep)
-    assert dut.latency == (7 if deep else 1)
+    dut = ActivationUnit(in_type=in_type, fmt=fmt, activation=act, lanes=lanes, latency=latency)
+    assert dut.latency == latency
     assert dut.roms == (1 if act.table is not None else 0)
     vectors = codes.reshape(-1, lanes).tolist()
     outs = run_unit(dut, vectors, rng)
@@ -184,14 +185,14 @@ def test_hls4ml_tables_and_accumulator(case):
     np.testing.assert_array_equal(got_out, want_out)
 
 
-@pytest.mark.parametrize("deep", [False, True], ids=["shallow", "deep"])
-def test_many_lanes_convert(deep):
+@pytest.mark.parametrize("latency", LATENCIES, ids=lambda n: f"latency{n}")
+def test_many_lanes_convert(latency):
     """A layer of hundreds of lanes (Dense(256) of the LSTM(128) model) converts to Verilog: the
     lanes' overflow flags are one reduction, not a chain too deep for Amaranth's converters."""
     from amaranth.back import rtlil
     fmt = FixedFormat(6, 3)
     relu = Activation("relu", 3, FixedFormat(8, 1))
-    dut = ActivationUnit(in_type=IN8, fmt=fmt, activation=relu, lanes=1024, deep=deep)
+    dut = ActivationUnit(in_type=IN8, fmt=fmt, activation=relu, lanes=1024, latency=latency)
     assert "out_over" in rtlil.convert(dut)
 
 

@@ -27,8 +27,10 @@ import pytest  # noqa: E402
 from amaranth.sim import Simulator  # noqa: E402
 
 import rnnrtl  # noqa: E402
-from rnnrtl.hw.cells import GRULayer, LSTMLayer, SimpleRNNLayer, recurrent_layer  # noqa: E402
-from rnnrtl.hw.dense import DenseLayer  # noqa: E402
+from rnnrtl.hw.cells import GRUCell, LSTMCell, SimpleRNNCell  # noqa: E402
+from rnnrtl.hw.network import hardware_layer  # noqa: E402
+from rnnrtl.hw.static import StaticLayer  # noqa: E402
+from rnnrtl.hw.unrolled import UnrolledLayer  # noqa: E402
 from rnnrtl.hw.streamsim import recv_beats, send_beats  # noqa: E402
 
 T, F, N = 4, 3, 3          # time steps, input features, units
@@ -76,11 +78,8 @@ def _design(kind, config=None, **kwargs):
 
 
 def _hardware(design):
-    layer = design.network.layers[0]
-    fanin = design.config["adder_fanin"]
-    if layer.kind == "dense":
-        return DenseLayer(layer, tree_fanin=fanin)
-    return recurrent_layer(layer, tree_fanin=fanin, timesteps=design.network.timesteps)
+    return hardware_layer(design.network.layers[0], tree_fanin=design.config["adder_fanin"],
+                          timesteps=design.network.timesteps)
 
 
 def _expected_beats(codes):
@@ -234,7 +233,8 @@ def test_recurrent_layer(case):
 def _check_recurrent(d, rs):
     layer = d.network.layers[0]
     hw = _hardware(d)
-    assert type(hw) is {"lstm": LSTMLayer, "gru": GRULayer, "simplernn": SimpleRNNLayer}[layer.kind]
+    assert type(hw) is StaticLayer
+    assert type(hw.cell) is {"lstm": LSTMCell, "gru": GRUCell, "simplernn": SimpleRNNCell}[layer.kind]
     assert hw.multipliers == _recurrent_multipliers(layer)
 
     out, expected = _run_two_phases(hw, d)
@@ -286,7 +286,6 @@ def _unrolled_id(case):
 @pytest.mark.parametrize("case", _UNROLLED_CASES, ids=_unrolled_id)
 def test_unrolled_layer(case):
     from rnnrtl.hw import timing as timing_model
-    from rnnrtl.hw.unrolled import UnrolledLayer
     name, config, rs, kwargs = case
     d = _design(**RECURRENT_KINDS[name], **kwargs, return_sequences=rs,
                 config={**config, "mode": "unrolled"})
@@ -305,7 +304,7 @@ def test_unrolled_layer(case):
     per_seq = steps if rs else 1
     assert t_out[per_seq - 1] - t_in[0] == hw.latency
     assert set(np.diff(t_in[::steps]).tolist()) == {hw.ii}, t_in
-    model = timing_model._simulate([hw], FULL_RATE_SEQS, steps, per_seq)
+    model = timing_model.simulate([hw], FULL_RATE_SEQS, steps, per_seq)
     assert model == (t_in, t_out)
     assert (d.timing.latency, d.timing.ii) == (hw.latency, hw.ii)
     # Sequences overlap: a new one starts before the previous one has left (when T > 1).
@@ -450,7 +449,6 @@ def test_recurrent_layer_hls4ml(case):
 def test_unrolled_layer_hls4ml(case):
     """mode: unrolled (hls4ml's non-static) under numerics: hls4ml: each stage's cell casts as the
     static cell does; bit-exact under stalls, figures as the timing model says."""
-    from rnnrtl.hw.unrolled import UnrolledLayer
     name, config, rs = case
     d = _design(name, {"numerics": "hls4ml", "mode": "unrolled", **config}, return_sequences=rs,
                 units=2, features=2)
@@ -509,7 +507,7 @@ def test_recurrent_multipliers_every_reuse(name):
         hw = _hardware(d)
         assert hw.multipliers == _recurrent_multipliers(layer), (rx, rh)
         assert hw.projection.ii == rx
-        assert all(mv.ii == rh for mv in hw.loop_matvecs)
+        assert all(mv.ii == rh for mv in hw.cell.loop_matvecs)
 
 
 def test_dense_multipliers_every_reuse():

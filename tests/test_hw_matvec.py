@@ -101,7 +101,7 @@ CASES = [
     ("last-block-short", 2, 4, IntType(5, True, 2), 5, 3, 7, 2, (6, 2), None),
     ("r2-addend", 3, 4, IntType(5, True, 1), 5, 2, 2, 2, (6, 3), IntType(6, True, 3)),
     ("single-multiplier", 2, 3, IntType(5, True, 2), 5, 3, 6, 4, (6, 4), IntType(5, False, 2)),
-    # deep reuse (> 16 MAC cycles: under deep_operands the weight ROM is split in groups of 16)
+    # deep reuse (> 16 MAC cycles: with operand stages the weight ROM is split in groups of 16)
     ("r20-rom-groups", 3, 13, IntType(6, True, 3), 6, 3, 20, 2, (8, 6), IntType(7, True, 4)),
     ("r37-rom-groups", 2, 40, IntType(5, True, 2), 5, 2, 37, 3, None, None),
 ]
@@ -122,21 +122,41 @@ def _weights_and_bias(case, rng):
     return W, bias, bias_frac
 
 
+_SHALLOW = dict(start_stages=0)
+_REGISTERED = dict(start_stages=1)
+_DEEP = dict(start_stages=1, counter_stages=1, operand_stages=1, product_stages=1, copy_stages=1,
+             enable_copies=True)
+#: Each stage alone (at reuse > 1), so each one's latency term is checked on its own.
+_ALONE = [dict(operand_stages=1), dict(product_stages=2), dict(copy_stages=1),
+          dict(enable_copies=True)]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("spacing", ["back-to-back", "sparse"])
-@pytest.mark.parametrize("registered_start, deep_operands", [(False, False), (True, False), (True, True)],
+@pytest.mark.parametrize("stages", [_SHALLOW, _REGISTERED, _DEEP],
                          ids=["", "registered-start", "deep"])
-def test_matvec(case, spacing, registered_start, deep_operands):
+def test_matvec(case, spacing, stages):
+    _check_matvec(case, spacing, stages)
+
+
+@pytest.mark.parametrize("case", CASES[-3:], ids=[c[0] for c in CASES[-3:]])
+@pytest.mark.parametrize("stages", _ALONE, ids=lambda s: "-".join(s))
+def test_matvec_stage_alone(case, stages):
+    _check_matvec(case, "back-to-back", stages)
+
+
+def _check_matvec(case, spacing, stages):
     name, rows, cols, x_type, wbits, wfrac, reuse, fanin, bias_spec, addend_type = case
     rng = random.Random(f"{name}-{spacing}")
     W, bias, bias_frac = _weights_and_bias(case, rng)
     dut = MatVec(weights=W, weight_frac=wfrac, x_type=x_type, reuse=reuse, bias=bias,
-                 bias_frac=bias_frac, addend_type=addend_type, tree_fanin=fanin,
-                 registered_start=registered_start, deep_operands=deep_operands)
+                 bias_frac=bias_frac, addend_type=addend_type, tree_fanin=fanin, **stages)
 
     assert dut.ii == reuse
-    assert dut.latency == reuse + 3 * (reuse > 1) + dut.tree_stages + registered_start \
-        + (deep_operands and reuse > 1) * (3 + (reuse > 16) + registered_start)
+    s = {k: stages.get(f"{k}_stages", 0) for k in ("start", "counter", "operand", "product", "copy")}
+    macs = reuse > 1
+    assert dut.latency == reuse + 3 * macs + dut.tree_stages + s["start"] + macs * (
+        s["counter"] * s["start"] + s["operand"] * (1 + (reuse > 16)) + s["product"] + s["copy"])
     assert dut.multipliers == math.ceil(rows * cols / reuse)
     fracs = [x_type.frac + wfrac] + ([bias_frac] if bias is not None else []) + \
             ([addend_type.frac] if addend_type is not None else [])
@@ -171,16 +191,15 @@ ADDEND_CASES = [c for c in CASES if c[-1] is not None]
 
 
 @pytest.mark.parametrize("case", ADDEND_CASES, ids=[c[0] for c in ADDEND_CASES])
-@pytest.mark.parametrize("deep_operands", [False, True], ids=["", "deep"])
-def test_matvec_addend_held(case, deep_operands):
+@pytest.mark.parametrize("stages", [_SHALLOW, _DEEP], ids=["", "deep"])
+def test_matvec_addend_held(case, stages):
     """With ``addend_held`` the caller holds the addend until ``done`` and starts nothing sooner:
     the results are the same, without the MatVec's own copies of the addend."""
     name, rows, cols, x_type, wbits, wfrac, reuse, fanin, bias_spec, addend_type = case
     rng = random.Random(f"{name}-held")
     W, bias, bias_frac = _weights_and_bias(case, rng)
     kw = dict(weights=W, weight_frac=wfrac, x_type=x_type, reuse=reuse, bias=bias,
-              bias_frac=bias_frac, addend_type=addend_type, tree_fanin=fanin,
-              deep_operands=deep_operands)
+              bias_frac=bias_frac, addend_type=addend_type, tree_fanin=fanin, **stages)
     dut = MatVec(**kw, addend_held=True)
     assert dut.latency == MatVec(**kw).latency
     xs = _extreme_inputs(W, x_type) + [[_rand_lane(rng, x_type) for _ in range(cols)] for _ in range(6)]
@@ -248,8 +267,11 @@ def test_latency_formula():
     (dict(x_type=FixedFormat(4, 2)), TypeError, r"x_type"),
     (dict(addend_type="int8"), TypeError, r"addend_type"),
     (dict(weight_frac="3"), TypeError, r"weight_frac"),
-    (dict(registered_start=1), TypeError, r"registered_start must be a bool"),
-    (dict(deep_operands="yes"), TypeError, r"deep_operands must be a bool"),
+    (dict(start_stages=2), ValueError, r"start_stages 2 .*0\.\.1"),
+    (dict(operand_stages=True), TypeError, r"operand_stages must be an integer"),
+    (dict(copy_stages=-1), ValueError, r"copy_stages -1"),
+    (dict(enable_copies=1), TypeError, r"enable_copies must be a bool"),
+    (dict(addend_held=1), TypeError, r"addend_held must be a bool"),
 ])
 def test_bad_arguments(kwargs, error, match):
     args = dict(weights=np.ones((2, 3), dtype=int), weight_frac=0, x_type=IntType(4, True, 0))

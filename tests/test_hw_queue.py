@@ -1,6 +1,6 @@
 """``Queue`` against Amaranth's ``SyncFIFO``: the same ports must behave identically, cycle by
 cycle, under random writes and reads (``Queue`` only moves its ready flags into flip-flops).
-``CreditLink`` against the timing model's ``_LinkModel``, and its stated latency and rate."""
+``CreditLink`` against its timing model ``CreditLinkModel``, and its stated latency and rate."""
 
 import random
 
@@ -9,8 +9,8 @@ from amaranth.hdl import Module
 from amaranth.lib import fifo
 from amaranth.sim import Simulator
 
-from rnnrtl.hw import timing
-from rnnrtl.hw.common import CreditLink, OutputQueue, Queue, beat_layout
+from rnnrtl.hw.common import (CreditLink, CreditLinkModel, OutputQueue, OutputQueueModel, Queue,
+                              beat_layout)
 from rnnrtl.fixed import FixedFormat
 
 
@@ -108,7 +108,7 @@ def test_credit_link_backpressure_matches_model(stages):
     assert [s[1:] for s in sent[:len(got)]] == [g[1:] for g in got]
     assert len(sent) - len(got) <= link.depth
     assert sum(1 for r, _ in flags if not r) > 50          # credits ran out, often
-    model = timing._LinkModel(link)
+    model = CreditLinkModel(link)
     lasts = iter(s[2] for s in sent)
     for cycle, (offer, take) in enumerate(zip(offers, takes)):
         assert (model.in_ready(), model.out_valid()) == tuple(map(bool, flags[cycle])), cycle
@@ -119,14 +119,14 @@ def test_credit_link_backpressure_matches_model(stages):
 def test_output_queue_credits_match_model(release_stages):
     """A pipeline of fixed latency that issues whenever ``can_issue`` allows, against random
     back-pressure: every beat comes out in order, none is dropped (the FIFO is never written
-    full), and the timing model's ``_Queue`` predicts ``can_issue`` and ``o.valid`` every cycle."""
+    full), and its timing model ``OutputQueueModel`` predicts ``can_issue`` and ``o.valid`` every cycle."""
     depth, latency = 3, 4
     q = OutputQueue(_BEAT, depth=depth, release_stages=release_stages)
     assert q.release_stages == release_stages
     rng = random.Random(release_stages)
     wants = [rng.random() < 0.8 for _ in range(600)]
     takes = [rng.random() < 0.3 for _ in range(600)]
-    model = timing._Queue(depth, release_stages)
+    model = OutputQueueModel(depth, release_stages)
     mismatches, out, issued = [], [], []
     stalls = 0
 

@@ -30,7 +30,7 @@ import rnnrtl  # noqa: E402
 from rnnrtl.config import ConfigError  # noqa: E402
 from rnnrtl.hw import timing as timing_model  # noqa: E402
 from rnnrtl.hw.network import NetworkCore  # noqa: E402
-from rnnrtl.hw.recurrent import HardwareError  # noqa: E402
+from rnnrtl.errors import HardwareError  # noqa: E402
 from rnnrtl.hw.streamsim import recv_beats, send_beats  # noqa: E402
 
 T, F = 4, 3
@@ -174,7 +174,7 @@ def test_timing_matches_simulation(name, config):
 
     # The beat-level model predicts every transfer, not only these two figures.
     for n, (t_in, t_out) in runs.items():
-        m_in, m_out = timing_model._simulate(core.chain, n, T, out_beats)
+        m_in, m_out = timing_model.simulate(core.chain, n, T, out_beats)
         assert (m_in, m_out) == (t_in, t_out), f"{n} sequences"
 
     assert tm.multipliers == core.multipliers == sum(l.multipliers for l in tm.layers)
@@ -223,6 +223,24 @@ def test_unrolled_raises_throughput(name, layers, reuse):
         assert u.latency == s.latency
         assert u.multipliers == T * s.multipliers
     assert unrolled.ii < static.ii and unrolled.latency == static.latency
+
+
+def test_hardware_is_built_once_per_design(tmp_path, monkeypatch):
+    """``Design.timing`` reads the figures of the very components ``Design.hardware()`` returns,
+    and ``Design.write`` builds that graph once for its Verilog, RTLIL and timing."""
+    from rnnrtl.hw import network
+    built = []
+    init = network.NetworkCore.__init__
+
+    def counting_init(self, *args, **kwargs):
+        built.append(self)
+        init(self, *args, **kwargs)
+
+    monkeypatch.setattr(network.NetworkCore, "__init__", counting_init)
+    d = _design("lstm_dense", {"pipeline": "deep"})
+    d.write(tmp_path, samples=2, rtlil=True)
+    assert len(built) == 1 and d.hardware().core is built[0]
+    assert d.timing.multipliers == built[0].multipliers
 
 
 # -- schedules the hardware cannot build, and impossible configurations ----------------------------------

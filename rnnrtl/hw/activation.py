@@ -18,9 +18,9 @@ the emulator's ``_Layer.activation`` does for an :class:`rnnrtl.ir.Activation` (
 
 Timing (:attr:`ActivationUnit.latency`):
 
-* ``deep=False``, latency 1: requantization and table index are combinational into the ROM's read
+* ``latency=1``: requantization and table index are combinational into the ROM's read
   address (or into the output register).
-* ``deep=True``, latency 7: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
+* ``latency=7``: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
   its own), then the rounded value (cycle 2: :func:`rnnrtl.fixed.requantize_through_rounded`), the
   saturated code (cycle 3: :func:`rnnrtl.fixed.saturate_value`), its table index (cycle 4; the
   block RAM's address comes straight from a register, so the route to a far block RAM has the
@@ -47,7 +47,10 @@ from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
 from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
 from .common import delay, requantized
 
-__all__ = ["ActivationUnit"]
+__all__ = ["ActivationUnit", "LATENCIES"]
+
+#: The latencies an ActivationUnit is built with (module docstring, "Timing").
+LATENCIES = (1, 7)
 
 #: Functions computed by requantization; ``softmax`` logits are requantized like ``linear``.
 _REQUANT_FUNCTIONS = PIECEWISE_FUNCTIONS + ("softmax",)
@@ -73,9 +76,10 @@ class ActivationUnit(wiring.Component):
     acc_fmt : FixedFormat or None
         The accumulator the input passes through before ``fmt`` (hls4ml's ``accum_t``; the
         emulator's ``_Layer.accumulate``), or ``None``.
-    deep : bool
-        Register the input, the rounded value, the saturated code, the table index (or the output's
-        rounded value) and the table's output, twice (latency 7 instead of 1).
+    latency : int, one of :data:`LATENCIES` (1 or 7)
+        7: register the input, the rounded value, the saturated code, the table index (or the
+        output's rounded value) and the table's output, twice (the ``activation`` count of
+        :class:`~rnnrtl.hw.pipelining.Pipelining`).
 
     Ports
     -----
@@ -86,7 +90,7 @@ class ActivationUnit(wiring.Component):
     (into ``acc_fmt`` or ``fmt``, or for ``relu``/``linear`` into ``out_fmt``).
     """
 
-    def __init__(self, *, in_type, fmt, activation, lanes, acc_fmt=None, deep=False):
+    def __init__(self, *, in_type, fmt, activation, lanes, acc_fmt=None, latency=1):
         if not isinstance(in_type, IntType):
             raise TypeError(f"in_type must be an rnnrtl.fixed.IntType, got {in_type!r}")
         if not isinstance(fmt, FixedFormat):
@@ -134,9 +138,11 @@ class ActivationUnit(wiring.Component):
         self._activation = activation
         self._lanes = lanes
         self._acc_fmt = acc_fmt
-        if not isinstance(deep, bool):
-            raise TypeError(f"deep must be a bool, got {deep!r}")
-        self._deep = deep
+        if isinstance(latency, bool) or latency not in LATENCIES:
+            raise ValueError(f"latency {latency!r} is not built; valid: "
+                             f"{', '.join(map(str, LATENCIES))}")
+        self._latency = latency
+        self._registered = latency == 7   # every stage of the module docstring
         super().__init__({
             "i": In(data.ArrayLayout(_shape(in_type.width, in_type.signed), lanes)),
             "i_valid": In(1),
@@ -148,8 +154,8 @@ class ActivationUnit(wiring.Component):
 
     @property
     def latency(self) -> int:
-        """Cycles from ``i_valid`` to ``o_valid``: 1, or 7 with ``deep``."""
-        return 7 if self._deep else 1
+        """Cycles from ``i_valid`` to ``o_valid``: the ``latency`` it was built with."""
+        return self._latency
 
     @property
     def lanes(self) -> int:
@@ -173,7 +179,7 @@ class ActivationUnit(wiring.Component):
         act, fmt = self._activation, self._fmt
         lanes = range(self._lanes)
         i, i_valid = self.i, self.i_valid
-        if self._deep:
+        if self._registered:
             # Stage 1: the input in registers. Stages 1 to 4 load every cycle (no enable net over
             # all lanes); the valid flag travels beside them and only the output stage holds.
             i, i_valid = Signal.like(self.i, name="i_reg", reset_less=True), Signal(name="i_reg_valid")
@@ -182,7 +188,7 @@ class ActivationUnit(wiring.Component):
         codes = []
         for lane in lanes:
             shifted, over = requantize_through_rounded(i[lane], self._in_type.frac, self._acc_fmt, fmt)
-            if self._deep:
+            if self._registered:
                 # Stage 2: the rounded value (and the accumulator's overflow) in registers.
                 rounded = Signal(shifted.shape(), name=f"rounded{lane}", reset_less=True)
                 over_mid = Signal(name=f"over_mid{lane}", reset_less=True)
@@ -191,7 +197,7 @@ class ActivationUnit(wiring.Component):
             code, more = saturate_value(shifted, fmt)
             codes.append(code)
             overflows.append(over | more)
-        if self._deep:
+        if self._registered:
             # Stage 3: the saturated codes (and their overflow) in registers.
             code_reg = Signal.like(self.code, name="code_reg", reset_less=True)
             over_reg, valid = Signal(), Signal()
@@ -203,8 +209,8 @@ class ActivationUnit(wiring.Component):
 
         # The table read or the output requantization, registered: ``out`` valid with ``out_valid``
         # (deep: a cycle later, after the table index or the output's rounded value in registers).
-        out = Signal.like(self.o, name="out", reset_less=True) if self._deep else self.o
-        if self._deep:
+        out = Signal.like(self.o, name="out", reset_less=True) if self._registered else self.o
+        if self._registered:
             # Stage 4's valid flag and the overflow so far, beside its index or rounded registers.
             valid = delay(m, valid, 1, "index_valid")
             overflows = [delay(m, over_reg, 1, "index_over")]
@@ -217,7 +223,7 @@ class ActivationUnit(wiring.Component):
             m.submodules.rom = rom = Memory(shape=out_shape, depth=table.geometry.size, init=init)
             for lane in lanes:
                 index = table.geometry.index_value(codes[lane])
-                if self._deep:
+                if self._registered:
                     # Stage 4: the index in a register that drives the address pins alone.
                     index_reg = Signal(len(index), name=f"index{lane}", reset_less=True)
                     m.d.sync += index_reg.eq(index)
@@ -225,7 +231,7 @@ class ActivationUnit(wiring.Component):
                 port = rom.read_port(domain="sync")
                 m.d.comb += [
                     port.addr.eq(index),
-                    port.en.eq(1 if self._deep else valid),  # deep: the output stage holds
+                    port.en.eq(1 if self._registered else valid),  # deep: the output stage holds
                     out[lane].eq(port.data),
                 ]
         else:
@@ -233,15 +239,15 @@ class ActivationUnit(wiring.Component):
                 if act.function == "relu" and fmt.signed:
                     code = Mux(code < 0, 0, code)
                 # deep: stage 4 holds the output's rounded value, stage 5 its saturation.
-                value, over = requantized(m, int(self._deep), f"out_rounded{lane}", code,
+                value, over = requantized(m, int(self._registered), f"out_rounded{lane}", code,
                                           fmt.frac_bits, act.out_fmt)
                 overflows.append(over)
-                with m.If(1 if self._deep else valid):
+                with m.If(1 if self._registered else valid):
                     m.d.sync += out[lane].eq(value)
         out_over = Signal()
         m.d.sync += out_over.eq(valid & _any(overflows))
 
-        if self._deep:
+        if self._registered:
             # Stage 6: the output, its code and overflow registered together.
             code_mid = delay(m, code_reg, 2, "code_mid", reset_less=True)
             # Without a reset, the table's output register can be the block RAM's own

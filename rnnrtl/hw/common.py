@@ -1,5 +1,6 @@
 """Shared hardware pieces: shapes of formats, stream beat layouts, queues, the credit link between
-layers, the output queue with credits.
+layers, the output queue with credits (each queue with its beat-level timing model beside it, for
+:mod:`rnnrtl.hw.timing`), and small register helpers.
 
 A *beat* is one vector (one time step, or one sequence result) with a ``last`` flag marking the
 end of a sequence, carried inside the stream payload as a :class:`~amaranth.lib.data.StructLayout`
@@ -8,6 +9,8 @@ end of a sequence, carried inside the stream payload as a :class:`~amaranth.lib.
 
 from __future__ import annotations
 
+from collections import deque
+
 from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
@@ -15,8 +18,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType, requantize_value, saturate_value, shift_round_value
 
-__all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "OutputQueue",
-           "delay", "delayed_pulse", "pulse_copies", "countdown", "requantized"]
+__all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "CreditLinkModel",
+           "OutputQueue", "OutputQueueModel", "pending", "delay", "delayed_pulse", "pulse_copies",
+           "countdown", "wrap_increment", "requantized"]
 
 
 def shape_of(t):
@@ -110,6 +114,9 @@ class CreditLink(wiring.Component):
         """Beats the receiving queue holds: the sender's credits at reset."""
         return 2 * self.stages + 2
 
+    def timing_model(self) -> "CreditLinkModel":
+        return CreditLinkModel(self)
+
     def elaborate(self, platform):
         m = Module()
         depth, stages = self.depth, self.stages
@@ -159,10 +166,6 @@ class OutputQueue(wiring.Component):
 
     latency = 1
 
-    #: ``release_stages`` of a deep layer's queue: two registers between the beats' exit and the
-    #: credit count, so neither route has to span the distance between them alone.
-    DEEP_RELEASE_STAGES = 2
-
     def __init__(self, layout, *, depth: int, release_stages: int = 0):
         if depth < 1:
             raise ValueError(f"depth {depth} must be >= 1")
@@ -196,6 +199,73 @@ class OutputQueue(wiring.Component):
         m.d.comb += held_next.eq(held + self.issue - released)
         m.d.sync += [held.eq(held_next), self.can_issue.eq(held_next < self._depth)]
         return m
+
+
+
+class OutputQueueModel:
+    """The beat-level model of an :class:`OutputQueue`: credits, then a FIFO visible one cycle after
+    write; a beat read frees its credit ``release_stages`` cycles later (keep in sync)."""
+
+    def __init__(self, depth, release_stages=0):
+        self.depth, self.items, self.in_flight = depth, deque(), 0
+        self.releasing = [False] * release_stages   # reads whose credit is not back yet
+
+    def can_issue(self):
+        return len(self.items) + self.in_flight + sum(self.releasing) < self.depth
+
+    def valid(self):
+        return bool(self.items)
+
+    def head(self):
+        return self.items[0]
+
+    def snapshot(self):
+        return tuple(self.items), self.in_flight, tuple(self.releasing)
+
+    def tick(self, *, issue, write, read):
+        if read:
+            self.items.popleft()
+        if self.releasing:
+            self.releasing = [read] + self.releasing[:-1]
+        if write is not None:
+            self.items.append(write)
+        self.in_flight += int(issue) - int(write is not None)
+
+
+class CreditLinkModel:
+    """The beat-level model of a :class:`CreditLink` (keep in sync): beats ``stages`` cycles forward
+    into a queue visible a cycle after its write, credits ``stages`` cycles back; ready while a
+    credit is held (the count after the previous cycle's send and return)."""
+
+    def __init__(self, hw: CreditLink):
+        self.out = OutputQueueModel(hw.depth)
+        self.credits = hw.depth
+        self.forward = [None] * hw.stages    # last flags of beats on their way, newest first
+        self.back = [False] * hw.stages      # credits on their way back, newest first
+
+    def in_ready(self):
+        return self.credits != 0
+
+    def out_valid(self):
+        return self.out.valid()
+
+    def snapshot(self, cycle):
+        return self.out.snapshot(), self.credits, tuple(self.forward), tuple(self.back)
+
+    def tick(self, cycle, in_valid, in_last, out_ready):
+        take = in_valid and self.in_ready()
+        read = self.out.valid() and out_ready
+        last = self.out.head() if read else None
+        self.out.tick(issue=self.forward[-1] is not None, write=self.forward[-1], read=read)
+        self.credits += int(self.back[-1]) - int(take)
+        self.forward = [in_last if take else None] + self.forward[:-1]
+        self.back = [read] + self.back[:-1]
+        return take, last
+
+
+def pending(events: dict, cycle: int):
+    """A model's scheduled events (cycle -> value), by cycles from now (for a ``snapshot``)."""
+    return tuple(sorted((c - cycle, v) for c, v in events.items() if c > cycle))
 
 
 def delay(m, value, cycles: int, name: str = "d", *, reset_less: bool = False):
@@ -249,6 +319,11 @@ def countdown(m, load, cycles: int, name: str):
     with m.Elif(~idle):
         m.d.sync += [count.eq(count - 1), idle.eq(count == 1)]
     return idle
+
+
+def wrap_increment(value, modulus: int):
+    """``(value + 1) mod modulus`` for a counter."""
+    return Mux(value == modulus - 1, 0, value + 1)
 
 
 def requantized(m, stages: int, name: str, value, src_frac: int, fmt: FixedFormat):

@@ -28,11 +28,12 @@ from amaranth.lib.wiring import In, Out
 from .. import ir
 from ..fixed import requantize_value
 from .activation import ActivationUnit
-from .common import OutputQueue, beat_layout, beat_signature, countdown
+from .common import OutputQueue, OutputQueueModel, beat_layout, beat_signature, countdown, pending
 from .matvec import MatVec
+from .pipelining import Pipelining
 from .softmax import SoftmaxUnit
 
-__all__ = ["DenseLayer"]
+__all__ = ["DenseLayer", "DenseModel"]
 
 
 class DenseLayer(wiring.Component):
@@ -41,25 +42,24 @@ class DenseLayer(wiring.Component):
 
     def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int | None = None):
         self.layer = layer
-        deep = layer.schedule.pipeline == "deep"
+        self.pipelining = pipelining = Pipelining.of(layer.schedule)
         self.matvec = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
                                 reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
-                                product_fmt=layer.product_fmt,
-                                registered_start=deep, deep_operands=deep)
+                                product_fmt=layer.product_fmt, pipelining=pipelining)
         activation, self.softmax = layer.activation, None
         if activation.softmax is not None:  # pre, then the softmax tables
             self.softmax = SoftmaxUnit(softmax=activation.softmax, lanes=layer.units)
             activation = ir.Activation("linear", layer.pre_fmt.frac_bits, layer.pre_fmt)
         self.act = ActivationUnit(in_type=self.matvec.out_type, fmt=layer.pre_fmt,
                                   activation=activation, lanes=layer.units,
-                                  acc_fmt=layer.product_fmt, deep=deep)
+                                  acc_fmt=layer.product_fmt, latency=pipelining.activation)
         self._extra = int(layer.activation.out_fmt != layer.output_fmt)
-        #: Cycles from a beat's transfer on ``o`` to its queue credit's release:
-        #: :attr:`OutputQueue.DEEP_RELEASE_STAGES` with deep, else 0.
-        self.release_stages = OutputQueue.DEEP_RELEASE_STAGES if deep else 0
+        #: Cycles from a beat's transfer on ``o`` to its queue credit's release (``release``).
+        self.release_stages = pipelining.release
         # A beat holds a queue credit from its acceptance until it is taken and released,
         # latency + 1 + release_stages cycles: this many credits sustain one beat per ii cycles.
-        self._queue_depth = queue_depth or -(-(self.latency + 1 + self.release_stages) // self.ii) + 1
+        #: Beats the output queue holds (its credits).
+        self.queue_depth = queue_depth or -(-(self.latency + 1 + self.release_stages) // self.ii) + 1
         super().__init__({
             "i": In(beat_signature(layer.input_fmt, layer.in_features)),
             "o": Out(beat_signature(layer.output_fmt, layer.units)),
@@ -85,13 +85,17 @@ class DenseLayer(wiring.Component):
         softmax = self.softmax.multipliers if self.softmax is not None else 0
         return self.matvec.multipliers + softmax
 
+    def timing_model(self) -> "DenseModel":
+        """The beat-level model of this layer's flow control (:mod:`rnnrtl.hw.timing`)."""
+        return DenseModel(self)
+
     def elaborate(self, platform):
         m = Module()
         L = self.layer
         m.submodules.matvec = mv = self.matvec
         m.submodules.act = act = self.act
         m.submodules.queue = queue = OutputQueue(beat_layout(L.output_fmt, L.units),
-                                                 depth=self._queue_depth,
+                                                 depth=self.queue_depth,
                                                  release_stages=self.release_stages)
         R = mv.ii
         start = Signal()
@@ -132,3 +136,34 @@ class DenseLayer(wiring.Component):
         ]
         wiring.connect(m, wiring.flipped(self.o), queue.o)
         return m
+
+
+class DenseModel:
+    """The beat-level model of a :class:`DenseLayer` (keep in sync): a beat accepted every ``ii``
+    cycles while the output queue has a credit; its result written into the queue ``latency - 1``
+    cycles later."""
+
+    def __init__(self, hw: DenseLayer):
+        self.ii, self.latency = hw.ii, hw.latency
+        self.out = OutputQueueModel(hw.queue_depth, hw.release_stages)
+        self.cooldown, self.writes = 0, {}
+
+    def in_ready(self):
+        return self.cooldown == 0 and self.out.can_issue()
+
+    def snapshot(self, cycle):
+        return self.cooldown, self.out.snapshot(), pending(self.writes, cycle)
+
+    def out_valid(self):
+        return self.out.valid()
+
+    def tick(self, cycle, in_valid, in_last, out_ready):
+        take = in_valid and self.in_ready()
+        read = self.out.valid() and out_ready
+        write = self.writes.pop(cycle, None)
+        last = self.out.head() if read else None
+        if take:  # the datapath writes the queue one cycle before the beat is offered
+            self.writes[cycle + self.latency - 1] = in_last
+        self.out.tick(issue=take, write=write, read=read)
+        self.cooldown = self.ii - 1 if take else max(self.cooldown - 1, 0)
+        return take, last

@@ -2,7 +2,10 @@
 # (the timing model builds these components to read their figures, without elaborating them)
 """The network top: layers chained by streams, and its AXI4-Stream face for Verilog users.
 
-:class:`NetworkCore` chains one hardware layer per IR layer (``i`` of the first to ``o`` of the
+:func:`hardware_layer` is the one place that chooses the hardware of an IR layer: a
+:class:`~rnnrtl.hw.dense.DenseLayer`, or for a recurrent layer the shell its schedule asks for
+(:class:`~rnnrtl.hw.static.StaticLayer` or :class:`~rnnrtl.hw.unrolled.UnrolledLayer`, each
+holding the layer's cell). :class:`NetworkCore` chains one hardware layer per IR layer (``i`` of the first to ``o`` of the
 last) with :func:`amaranth.lib.wiring.connect`. :class:`AXIStreamTop` wraps it with flat ports named
 as AXI4-Stream (``s_axis_tdata/tvalid/tready/tlast`` in, ``m_axis_*`` out) so the emitted Verilog
 drops into block designs: lane ``k`` of a beat occupies bits ``[k·W, (k+1)·W)`` of ``tdata``
@@ -18,18 +21,22 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
-from .cells import recurrent_layer
 from .common import CreditLink, beat_layout, beat_signature
 from .dense import DenseLayer
+from .pipelining import Pipelining
+from .static import StaticLayer
+from .unrolled import UnrolledLayer
 
 __all__ = ["NetworkCore", "AXIStreamTop", "hardware_layer", "tdata_width"]
 
 
 def hardware_layer(layer, *, tree_fanin: int = 4, timesteps: int | None = None):
-    """The hardware component of an IR layer (``timesteps``: the sequence length, if fixed)."""
+    """The hardware component of an IR layer (``timesteps``: the sequence length, if fixed): a
+    :class:`DenseLayer`, or the shell of a recurrent layer's ``mode`` around its cell."""
     if isinstance(layer, ir.Dense):
         return DenseLayer(layer, tree_fanin=tree_fanin)
-    return recurrent_layer(layer, tree_fanin=tree_fanin, timesteps=timesteps)
+    shell = UnrolledLayer if layer.schedule.mode == "unrolled" else StaticLayer
+    return shell(layer, tree_fanin=tree_fanin, timesteps=timesteps)
 
 
 def tdata_width(fmt, lanes: int) -> int:
@@ -40,15 +47,13 @@ def tdata_width(fmt, lanes: int) -> int:
 class NetworkCore(wiring.Component):
     """All layers of a :class:`~rnnrtl.ir.Network`, chained by streams of beats.
 
-    Between two layers of which either has ``pipeline: deep``, the stream passes a
-    :class:`~rnnrtl.hw.common.CreditLink` of :attr:`LINK_STAGES` stages: two layers placed far
-    apart then exchange beats and credits through registers, and no handshake signal crosses
-    from one to the other combinationally. :attr:`chain` lists the layers and links in stream
-    order (what :func:`rnnrtl.hw.timing.network_timing` models).
+    Between two layers of which either has a ``link`` count (:class:`~rnnrtl.hw.pipelining.Pipelining`;
+    ``pipeline: deep``), the stream passes a :class:`~rnnrtl.hw.common.CreditLink` of the larger
+    count of stages: two layers placed far apart then exchange beats and credits through
+    registers, and no handshake signal crosses from one to the other combinationally.
+    :attr:`chain` lists the layers and links in stream order (what
+    :func:`rnnrtl.hw.timing.network_timing` models).
     """
-
-    #: Register stages each way of the credit link between two layers of which either is deep.
-    LINK_STAGES = 2
 
     def __init__(self, network: ir.Network, *, tree_fanin: int = 4):
         self.network = network
@@ -56,9 +61,10 @@ class NetworkCore(wiring.Component):
                        for layer in network.layers]
         self._named = [(network.layers[0].name, self.layers[0])]
         for a, b, hw in zip(network.layers, network.layers[1:], self.layers[1:]):
-            if "deep" in (a.schedule.pipeline, b.schedule.pipeline):
+            stages = max(Pipelining.of(a.schedule).link, Pipelining.of(b.schedule).link)
+            if stages:
                 self._named.append((f"{a.name}_link", CreditLink(beat_layout(a.output_fmt, a.units),
-                                                                 stages=self.LINK_STAGES)))
+                                                                 stages=stages)))
             self._named.append((b.name, hw))
         self.chain = [stage for _, stage in self._named]
         super().__init__({

@@ -10,7 +10,7 @@ Structure, for a sequence length ``T``::
                      ⋮                                          ⋮
                      └──────────► x queue T-1 ─► projection T-1 ─► loop T-1 ─► h_T-1 ─► y queue T-1 ─► o
 
-Stage ``t`` is a whole cell (the loop of :mod:`rnnrtl.hw.cells`, with its own multipliers and tables)
+Stage ``t`` holds a whole cell (a :class:`~rnnrtl.hw.cell.Cell`, with its own multipliers and tables)
 that only ever computes step ``t``: it takes beat ``t`` of every sequence and the state the stage
 before produced for that sequence (zero for stage 0), and hands its new state to stage ``t + 1``.
 Sequences follow each other down the chain, so a new one can start while the previous is still in
@@ -19,7 +19,7 @@ later stages: the II is ``max(T, D + 1, Lx)`` cycles (``D`` = :attr:`step_cycles
 multipliers. The latency of one sequence
 is the static cell's.
 
-Rules (mirrored exactly by :class:`rnnrtl.hw.timing._UnrolledModel`; keep in sync):
+Rules (mirrored exactly by :class:`rnnrtl.hw.unrolled_model.UnrolledModel`; keep in sync):
 
 * Router: beat ``k`` of the input goes to the x queue of stage ``k mod T`` (the layer counts beats;
   a sequence is exactly ``T`` beats and the input's ``last`` flags are not looked at). A beat is
@@ -43,8 +43,9 @@ Rules (mirrored exactly by :class:`rnnrtl.hw.timing._UnrolledModel`; keep in syn
   successor's reads always see the old state and its next job the new one.
 * Output: with ``return_sequences`` every stage emits ``h_t`` into its own output queue and ``o``
   reads the queues round-robin (stage 0, 1, …, T-1, 0, …), so beats leave in sequence order;
-  otherwise stage ``T - 1`` alone emits. Queue depths (:attr:`_Stage.x_depth`,
-  :attr:`_Stage.out_depth`) are what the full-rate schedule needs (derived in their docstrings).
+  otherwise stage ``T - 1`` alone emits. Queue depths (:attr:`UnrolledStage.x_depth`,
+  :attr:`UnrolledStage.out_depth`) are what the full-rate schedule needs (derived in their
+  docstrings).
 """
 
 from __future__ import annotations
@@ -53,12 +54,14 @@ from amaranth.hdl import Array, Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .. import ir
-from .cells import GRULayer, LSTMLayer, SimpleRNNLayer
-from .common import OutputQueue, Queue, beat_layout, beat_signature, countdown, shape_of
-from .recurrent import HardwareError, Mux_wrap
+from ..errors import HardwareError
+from .cells import cell_of
+from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, shape_of,
+                     wrap_increment)
+from .pipelining import Pipelining
+from .unrolled_model import UnrolledModel
 
-__all__ = ["UnrolledLayer", "handoff_signature"]
+__all__ = ["UnrolledLayer", "UnrolledStage", "handoff_signature"]
 
 
 def handoff_signature(layouts: dict) -> wiring.Signature:
@@ -77,7 +80,7 @@ def handoff_signature(layouts: dict) -> wiring.Signature:
 
 class _Handoff:
     """A state element as a stage's loop sees it, with the interface of the static shell's
-    :class:`~rnnrtl.hw.recurrent._Bank`: :meth:`read` gives the state this stage received (zero in
+    state bank (``rnnrtl.hw.static``): :meth:`read` gives the state this stage received (zero in
     stage 0); :meth:`write` hands the new state to the next stage (nowhere from the last stage,
     whose step is a sequence's last: the static shell's ``clear`` is therefore never needed)."""
 
@@ -93,10 +96,9 @@ class _Handoff:
                          getattr(self.port, f"{self.name}_we").eq(1)]
 
 
-class _Stage:
-    """Stage ``index`` of an unrolled layer: the shell around one cell (mixed into the cell's class
-    by :class:`LSTMStage`, :class:`GRUStage`, :class:`SimpleRNNStage`, which bring the projection,
-    the loop and their figures).
+class UnrolledStage(wiring.Component):
+    """Stage ``index`` of an unrolled layer: the shell around one cell (:attr:`cell`, which brings
+    the projection, the loop and their figures).
 
     Ports: ``x`` (the beats of step ``index``: data lanes only); ``state_in`` (``In``
     :func:`handoff_signature`, all but stage 0); ``state_out`` (``Out``, all but the last stage);
@@ -105,22 +107,36 @@ class _Stage:
     """
 
     def __init__(self, layer, *, index: int, timesteps: int, tree_fanin: int = 4):
-        self._build_units(layer, tree_fanin)
-        self.slots = 1
+        self.layer = layer
+        self.cell = cell_of(layer, pipelining=Pipelining.of(layer.schedule), tree_fanin=tree_fanin)
         self.index, self.timesteps = index, timesteps
         self.first, self.last = index == 0, index == timesteps - 1
         self.emits = bool(layer.return_sequences) or self.last
         sig = {"x": In(stream.Signature(data.ArrayLayout(shape_of(layer.input_fmt),
                                                          layer.in_features)))}
         if not self.first:
-            sig["state_in"] = In(handoff_signature(self._state_layouts()))
+            sig["state_in"] = In(handoff_signature(self.cell.state_layouts()))
         if not self.last:
-            sig["state_out"] = Out(handoff_signature(self._state_layouts()))
+            sig["state_out"] = Out(handoff_signature(self.cell.state_layouts()))
         if self.emits:
             sig["y"] = Out(beat_signature(layer.output_fmt, layer.units))
-        wiring.Component.__init__(self, sig)
+        super().__init__(sig)
 
     # -- figures -------------------------------------------------------------------------------------
+
+    @property
+    def projection(self):
+        """The cell's input projection."""
+        return self.cell.projection
+
+    @property
+    def step_cycles(self) -> int:
+        """``D``: the cell's :attr:`~rnnrtl.hw.cell.Cell.step_cycles`."""
+        return self.cell.step_cycles
+
+    @property
+    def multipliers(self) -> int:
+        return self.cell.multipliers
 
     @property
     def period(self) -> int:
@@ -155,9 +171,6 @@ class _Stage:
 
     # -- hardware ------------------------------------------------------------------------------------
 
-    def _state_bank(self, name):
-        return self._handoffs[name]
-
     def elaborate(self, platform):
         m = Module()
         L = self.layer
@@ -170,15 +183,15 @@ class _Stage:
 
         # State received (registers written by the previous stage), and state handed on.
         start = Signal()
-        self._handoffs = {}
-        for name, layout in self._state_layouts().items():
+        handoffs = {}
+        for name, layout in self.cell.state_layouts().items():
             if self.first:
                 current = data.View(layout, Const(0, data.Layout.cast(layout).size))
             else:
                 current = Signal(layout, name=f"{name}_in")
                 with m.If(getattr(self.state_in, f"{name}_we")):
                     m.d.sync += current.eq(getattr(self.state_in, name))
-            self._handoffs[name] = _Handoff(current, None if self.last else self.state_out, name)
+            handoffs[name] = _Handoff(current, None if self.last else self.state_out, name)
         if self.first:
             has_state = Const(1)
         else:
@@ -215,10 +228,10 @@ class _Stage:
         m.d.comb += start.eq(ax_valid & has_state & idle & successor_free & credit)
 
         zero = Const(0, 1)
-        h_new, h_we = self._elaborate_loop(m, start=start, h=self._handoffs["h"], ax=px.y,
-                                           tag=lambda d: (zero, zero))
+        h_new, h_we = self.cell.elaborate_into(m, start=start, h=handoffs["h"], ax=px.y,
+                                               tag=lambda d: (zero, zero), bank=handoffs.__getitem__)
         with m.If(h_we):
-            self._handoffs["h"].write(m, None, h_new, None)
+            handoffs["h"].write(m, None, h_new, None)
         if self.emits:
             m.d.comb += [outq.issue.eq(start), outq.w_en.eq(h_we), outq.w_data.data.eq(h_new),
                          outq.w_data.last.eq(int(self.last))]
@@ -226,27 +239,11 @@ class _Stage:
         return m
 
 
-class LSTMStage(_Stage, LSTMLayer):
-    """A stage of an unrolled LSTM (:class:`_Stage` around :class:`~rnnrtl.hw.cells.LSTMLayer`)."""
-
-
-class GRUStage(_Stage, GRULayer):
-    """A stage of an unrolled GRU (:class:`_Stage` around :class:`~rnnrtl.hw.cells.GRULayer`)."""
-
-
-class SimpleRNNStage(_Stage, SimpleRNNLayer):
-    """A stage of an unrolled SimpleRNN (:class:`_Stage` around
-    :class:`~rnnrtl.hw.cells.SimpleRNNLayer`)."""
-
-
-_STAGES = {ir.LSTM: LSTMStage, ir.GRU: GRUStage, ir.SimpleRNN: SimpleRNNStage}
-
-
 class UnrolledLayer(wiring.Component):
     """A recurrent layer as ``T`` stages, one per time step (see the module docstring).
 
     Ports: ``i`` (beats of ``in_features`` lanes, ``input_fmt``), ``o`` (beats of ``units`` lanes,
-    ``output_fmt``), as :class:`~rnnrtl.hw.recurrent.RecurrentLayer`. ``timesteps`` is the sequence
+    ``output_fmt``), as :class:`~rnnrtl.hw.static.StaticLayer`. ``timesteps`` is the sequence
     length, which must be fixed.
     """
 
@@ -254,7 +251,7 @@ class UnrolledLayer(wiring.Component):
         where = f"layer {layer.name!r}: mode 'unrolled'"
         if layer.schedule.mode != "unrolled":
             raise HardwareError(f"layer {layer.name!r}: mode {layer.schedule.mode!r} is built by "
-                                "RecurrentLayer; UnrolledLayer builds mode 'unrolled' only")
+                                "StaticLayer; UnrolledLayer builds mode 'unrolled' only")
         if not timesteps:
             raise HardwareError(
                 f"{where} builds one cell per time step, so it needs a fixed sequence length, and "
@@ -269,8 +266,7 @@ class UnrolledLayer(wiring.Component):
                 "sequence already starts every ~max(T, step cycles) cycles); use interleave 1 with "
                 "'unrolled', or mode 'static' with interleave K")
         self.layer = layer
-        self.stages = [_STAGES[type(layer)](layer, index=t, timesteps=timesteps,
-                                            tree_fanin=tree_fanin)
+        self.stages = [UnrolledStage(layer, index=t, timesteps=timesteps, tree_fanin=tree_fanin)
                        for t in range(timesteps)]
         super().__init__({
             "i": In(beat_signature(layer.input_fmt, layer.in_features)),
@@ -286,12 +282,12 @@ class UnrolledLayer(wiring.Component):
     @property
     def step_cycles(self) -> int:
         """``D``: cycles from a stage's job start to the job start it enables in the next stage
-        (one cell's :attr:`~rnnrtl.hw.recurrent.RecurrentLayer.step_cycles`)."""
+        (one cell's :attr:`~rnnrtl.hw.cell.Cell.step_cycles`)."""
         return self.stages[0].step_cycles
 
     @property
     def ii(self) -> int:
-        """Cycles between sequence starts at full rate: :attr:`_Stage.period`,
+        """Cycles between sequence starts at full rate: :attr:`UnrolledStage.period`,
         ``max(T, D + 1, Lx)``."""
         return self.stages[0].period
 
@@ -310,6 +306,10 @@ class UnrolledLayer(wiring.Component):
     def multipliers(self) -> int:
         """``T`` times one cell's (projection, loop products and tail)."""
         return sum(stage.multipliers for stage in self.stages)
+
+    def timing_model(self) -> UnrolledModel:
+        """The beat-level model of this layer's flow control (:mod:`rnnrtl.hw.timing`)."""
+        return UnrolledModel(self)
 
     # -- hardware ------------------------------------------------------------------------------------
 
@@ -340,7 +340,7 @@ class UnrolledLayer(wiring.Component):
                          stage.x.valid.eq(self.i.valid & pace_ok & (step == t))]
         if T > 1:
             with m.If(take):
-                m.d.sync += step.eq(Mux_wrap(step, T))
+                m.d.sync += step.eq(wrap_increment(step, T))
 
         # Output: the last stage's beats, or every stage's read round-robin.
         if not self.layer.return_sequences or T == 1:
@@ -352,5 +352,5 @@ class UnrolledLayer(wiring.Component):
             for t, stage in enumerate(stages):
                 m.d.comb += stage.y.ready.eq(self.o.ready & (rd == t))
             with m.If(self.o.valid & self.o.ready):
-                m.d.sync += rd.eq(Mux_wrap(rd, T))
+                m.d.sync += rd.eq(wrap_increment(rd, T))
         return m

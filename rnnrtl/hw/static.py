@@ -1,6 +1,9 @@
 # amaranth: UnusedElaboratable=no
 # (the timing model builds these components to read their figures, without elaborating them)
-"""``RecurrentLayer``: the stream shell shared by the LSTM, GRU and SimpleRNN cells.
+"""``StaticLayer``: the static stream shell around one LSTM, GRU or SimpleRNN cell.
+
+The shell holds a :class:`~rnnrtl.hw.cell.Cell` (the input projection and the loop) and feeds it
+jobs; the cell adds its loop into the shell's module (:meth:`~rnnrtl.hw.cell.Cell.elaborate_into`).
 
 Structure::
 
@@ -20,8 +23,8 @@ only ``U·h`` and the cell's tail sit on the per-step path: a slot's next job ma
 times until ``K · job_spacing`` reaches ``D``. (``mode: unrolled`` is another shell around the same
 cells, one per time step: :mod:`rnnrtl.hw.unrolled`.)
 
-Rules (mirrored exactly by :mod:`rnnrtl.hw.timing`): an ``x`` beat is accepted while the queue of
-the slot it belongs to has room. A job of slot ``k`` starts when its queue holds a beat, ``D``
+Rules (mirrored exactly by :class:`rnnrtl.hw.static_model.StaticModel`; keep in sync): an ``x``
+beat is accepted while the queue of the slot it belongs to has room. A job of slot ``k`` starts when its queue holds a beat, ``D``
 cycles have passed since slot ``k``'s previous job, ``job_spacing`` cycles since any job, the job's
 output beat (if it emits one) has room in the output queue, and — for a sequence's last step —
 the previous sequence's last step has started (results leave in order). Among ready slots the
@@ -37,12 +40,14 @@ from amaranth.hdl import Array, Cat, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, delay,
-                     shape_of)
-from .matvec import MatVec
 from ..errors import HardwareError
+from .cells import cell_of
+from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, delay,
+                     wrap_increment)
+from .pipelining import Pipelining
+from .static_model import StaticModel
 
-__all__ = ["RecurrentLayer", "HardwareError", "delay"]
+__all__ = ["StaticLayer"]
 
 
 class _Bank:
@@ -68,8 +73,8 @@ class _Bank:
                     m.d.sync += reg.eq(value)
 
 
-class RecurrentLayer(wiring.Component):
-    """Base class; see :mod:`rnnrtl.hw.cells` for the concrete cells.
+class StaticLayer(wiring.Component):
+    """The static shell around the cell of an IR recurrent layer (see the module docstring).
 
     Ports: ``i`` (beats of ``in_features`` lanes, ``input_fmt``), ``o`` (beats of ``units`` lanes,
     ``output_fmt``). ``timesteps`` (the sequence length) sizes the slots' input queues when
@@ -81,8 +86,9 @@ class RecurrentLayer(wiring.Component):
         if layer.schedule.mode != "static":
             raise HardwareError(
                 f"layer {layer.name!r}: mode {layer.schedule.mode!r} is built by "
-                "rnnrtl.hw.unrolled.UnrolledLayer (rnnrtl.hw.cells.recurrent_layer picks it), not by "
-                "the static shell")
+                "rnnrtl.hw.unrolled.UnrolledLayer (rnnrtl.hw.network.hardware_layer picks it), not "
+                "by the static shell")
+        self.layer = layer
         self.slots = layer.schedule.interleave
         if self.slots > 1 and layer.return_sequences:
             raise HardwareError(
@@ -91,101 +97,47 @@ class RecurrentLayer(wiring.Component):
         if self.slots > 1 and not timesteps:
             raise HardwareError(f"layer {layer.name!r}: interleave needs a fixed sequence length")
         self.x_depth = timesteps if self.slots > 1 else 2
+        self.pipelining = pipelining = Pipelining.of(layer.schedule)
         # One slot: a job's next step starts step_cycles after this one, so every unit's result
         # (held until its next one) stays put for the rest of the step.
-        self._build_units(layer, tree_fanin, results_held=self.slots == 1)
-        #: Cycles from a beat's transfer on ``o`` to its output credit's release:
-        #: :attr:`OutputQueue.DEEP_RELEASE_STAGES` with deep (the output queue sits where the new
-        #: state leaves the tail, its credit count with the scheduler), else 0.
-        self.release_stages = OutputQueue.DEEP_RELEASE_STAGES if self.deep else 0
+        self.cell = cell_of(layer, pipelining=pipelining, tree_fanin=tree_fanin,
+                            results_held=self.slots == 1)
+        #: Cycles from a beat's transfer on ``o`` to its output credit's release (the
+        #: ``release`` count: the output queue sits where the new state leaves the tail, its
+        #: credit count with the scheduler).
+        self.release_stages = pipelining.release
         # An emitting job holds an output credit from its start until its beat is taken (and
         # released): enough credits for the jobs in flight at full rate (one beat per step with
         # return_sequences).
         held = self.projection.latency + self.step_cycles + 1 + self.release_stages
         rate = max(self.step_cycles, self.job_spacing)
-        self._queue_depth = queue_depth or (-(-held // rate) + 1 if layer.return_sequences else 2)
+        #: Beats the output queue holds (its credits).
+        self.queue_depth = queue_depth or (-(-held // rate) + 1 if layer.return_sequences else 2)
         super().__init__({
             "i": In(beat_signature(layer.input_fmt, layer.in_features)),
             "o": Out(beat_signature(layer.output_fmt, layer.units)),
         })
 
-    def _build_units(self, layer, tree_fanin, *, results_held=False):
-        """The cell's units, for this shell or another one: the input
-        projection and the loop's units, built but not elaborated. ``results_held``: the shell
-        starts a unit's next job only after the current step is over, so a unit's result (the
-        input projection's, a table's) can be read as it is until then: it needs no delay line
-        (:meth:`_late`) and the loop's MatVecs need no copy of their addend (``addend_held``)."""
-        self.layer = layer
-        self.tree_fanin = tree_fanin
-        self.results_held = results_held
-        # deep: activation units of latency 7, every MatVec's start registered once more (the
-        # input projection's and the loop's: each fans out to every multiplier's counter), its
-        # operands registered twice, a register on either side of each of the cell's elementwise
-        # products, the new state's rounding registered before its saturation
-        self.deep = layer.schedule.pipeline == "deep"
-        #: Register stages on either side of each elementwise product of the cell's tail (the
-        #: operands in registers of their own, which become the DSP's input registers, and the
-        #: product once more after the DSP's output register), and between the new state's
-        #: rounding and its saturation: 1 with deep, else 0.
-        self.product_stages = 1 if self.deep else 0
-        self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
-                                    reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
-                                    product_fmt=getattr(layer, "product_fmt", None),
-                                    registered_start=self.deep, deep_operands=self.deep)
-        self._build_loop()
+    # -- figures ---------------------------------------------------------------------------------------
 
-    def _late(self, m, value, cycles: int, name: str):
-        """A unit's held result ``value``, read ``cycles`` later in the same step: as it is when
-        :attr:`results_held`, else through a delay line."""
-        return value if self.results_held else delay(m, value, cycles, name, reset_less=True)
-
-    def _state_layouts(self) -> dict:
-        """The cell's state, carried from one step to the next: name -> layout of one copy."""
-        return {"h": data.ArrayLayout(shape_of(self.layer.output_fmt), self.layer.units)}
-
-    def _state_bank(self, name: str):
-        """Where the loop keeps state ``name`` (other than ``h``, which the shell passes in): one
-        :class:`_Bank` copy per slot here; a shell of its own may hand it elsewhere."""
-        return _Bank(self._state_layouts()[name], self.slots, name)
-
-    # -- for subclasses ------------------------------------------------------------------------------
-
-    #: Multipliers in the cell's tail (per unit), besides the matrix products.
-    TAIL_MULTIPLIERS = 0
-
-    def _build_loop(self):
-        """Create the loop's units (MatVecs, activation units) without elaborating them."""
-        raise NotImplementedError
+    @property
+    def projection(self):
+        """The cell's input projection (:class:`~rnnrtl.hw.matvec.MatVec`)."""
+        return self.cell.projection
 
     @property
     def step_cycles(self) -> int:
         """``D``: cycles from a job's loop start to the next loop start of the same slot."""
-        raise NotImplementedError
-
-    @property
-    def loop_matvecs(self) -> list:
-        raise NotImplementedError
-
-    def _elaborate_loop(self, m, *, start, h, ax, tag):
-        """Build the loop. ``start`` is the loop start (one cycle) with the job's input projection
-        ``ax``; ``tag(d)`` gives ``(slot, last)`` of the job that started ``d`` cycles ago; ``h`` is
-        the state bank (:class:`_Bank`; read it with the slot of the stage that uses it). Must
-        return ``(h_new, h_we)``: ``h_we`` high in cycle ``start + step_cycles - 1`` with the new
-        state ``h_new``. Other state (a bank of its own) must be written to zero when the job is
-        its sequence's last."""
-        raise NotImplementedError
-
-    # -- figures ---------------------------------------------------------------------------------------
+        return self.cell.step_cycles
 
     @property
     def multipliers(self) -> int:
-        return (self.projection.multipliers + sum(mv.multipliers for mv in self.loop_matvecs)
-                + self.TAIL_MULTIPLIERS * self.layer.units)
+        return self.cell.multipliers
 
     @property
     def job_spacing(self) -> int:
         """Cycles between job starts: the multipliers' initiation interval."""
-        return max([self.projection.ii] + [mv.ii for mv in self.loop_matvecs])
+        return self.cell.job_spacing
 
     @property
     def projection_latency(self) -> int:
@@ -198,6 +150,10 @@ class RecurrentLayer(wiring.Component):
         """Cycles from a job's loop start to its output beat offered on ``o``."""
         return self.step_cycles - 1 + OutputQueue.latency
 
+    def timing_model(self) -> StaticModel:
+        """The beat-level model of this shell's flow control (:mod:`rnnrtl.hw.timing`)."""
+        return StaticModel(self)
+
     # -- hardware ------------------------------------------------------------------------------------
 
     def elaborate(self, platform):
@@ -205,9 +161,10 @@ class RecurrentLayer(wiring.Component):
         L = self.layer
         N, K = L.units, self.slots
         D, J, Lx = self.step_cycles, self.job_spacing, self.projection.latency
+        chain = self.pipelining.loop_start_chain
         m.submodules.projection = px = self.projection
         m.submodules.out_queue = outq = OutputQueue(beat_layout(L.output_fmt, N),
-                                                    depth=self._queue_depth,
+                                                    depth=self.queue_depth,
                                                     release_stages=self.release_stages)
         # Input: beats of sequence s into the queue of slot s mod K.
         x_layout = beat_layout(L.input_fmt, L.in_features)
@@ -225,7 +182,7 @@ class RecurrentLayer(wiring.Component):
                          q.w_en.eq(self.i.valid & self.i.ready & (in_slot == k))]
         if K > 1:
             with m.If(self.i.valid & self.i.ready & self.i.payload.last):
-                m.d.sync += in_slot.eq(Mux_wrap(in_slot, K))
+                m.d.sync += in_slot.eq(wrap_increment(in_slot, K))
 
         # Job scheduler.
         heads = [data.View(x_layout, q.r_data) for q in queues]
@@ -262,28 +219,30 @@ class RecurrentLayer(wiring.Component):
             m.d.comb += q.r_en.eq(start & (slot == k))
         if K > 1:
             with m.If(start):
-                m.d.sync += rr.eq(Mux_wrap(slot, K))
+                m.d.sync += rr.eq(wrap_increment(slot, K))
                 with m.If(job_last):
-                    m.d.sync += next_out.eq(Mux_wrap(slot, K))
+                    m.d.sync += next_out.eq(wrap_increment(slot, K))
 
         # Tags (slot, last, emits) travel with the job: Lx cycles to the loop start, then D more.
-        # deep: so does the job's start, and that copy is the loop start (the projection's done
+        # loop_start_chain: so does the job's start, and that copy is the loop start (the projection's done
         # comes in the same cycle): a chain of free-running registers from the scheduler, which the
         # placer can spread over the way to the loop, instead of one route from the projection's
         # last register to the loop's wide fanout.
-        tag0 = Cat(slot, job_last, job_emits, start if self.deep else 0)
+        tag0 = Cat(slot, job_last, job_emits, start if chain else 0)
         tags = [delay(m, tag0, Lx, "jobtag")]
         for d in range(D):
             tags.append(delay(m, tags[-1], 1, f"looptag{d}"))
         nslot = len(slot)
-        loop_start = tags[0][nslot + 2] if self.deep else px.done
+        loop_start = tags[0][nslot + 2] if chain else px.done
 
         def tag(d):
             t = tags[d]
             return t[:nslot], t[nslot]
 
-        h = _Bank(self._state_layouts()["h"], K, "h")
-        h_new, h_we = self._elaborate_loop(m, start=loop_start, h=h, ax=px.y, tag=tag)
+        layouts = self.cell.state_layouts()
+        h = _Bank(layouts["h"], K, "h")
+        h_new, h_we = self.cell.elaborate_into(m, start=loop_start, h=h, ax=px.y, tag=tag,
+                                               bank=lambda name: _Bank(layouts[name], K, name))
         we_slot, we_last = tag(D - 1)
         we_emits = tags[D - 1][nslot + 1]
         with m.If(h_we):
@@ -295,9 +254,3 @@ class RecurrentLayer(wiring.Component):
         ]
         wiring.connect(m, wiring.flipped(self.o), outq.o)
         return m
-
-
-def Mux_wrap(value, modulus):
-    """``(value + 1) mod modulus`` for a counter."""
-    from amaranth.hdl import Mux
-    return Mux(value == modulus - 1, 0, value + 1)

@@ -1,0 +1,162 @@
+# amaranth: UnusedElaboratable=no
+# (a shell's timing model reads a cell's units without elaborating them)
+"""``Cell``: what a recurrent cell is to the shells that hold it, and the tail's shared pieces.
+
+A cell (the concrete ones are in :mod:`rnnrtl.hw.cells`) is the input projection and the recurrent
+loop of one layer: it owns its MatVecs and activation units and knows its figures
+(:attr:`Cell.step_cycles`, :attr:`Cell.multipliers`, :attr:`Cell.job_spacing`), but not where its
+jobs come from. A *shell* holds it and calls :meth:`Cell.elaborate_into`, which adds the loop's
+logic into the shell's own ``Module`` (no hardware level of its own, so the loop's names are the
+shell's): the static shell (:mod:`rnnrtl.hw.static`, one cell for every step) and the unrolled one
+(:mod:`rnnrtl.hw.unrolled`, a cell per time step) compose the same cells.
+
+Pipelining (:class:`~rnnrtl.hw.pipelining.Pipelining`): the MatVecs take their stage counts, the
+activation units their latency ``A``; each elementwise product of the tail has ``e`` register
+stages on either side (``elementwise``, 0 or 1: its operands in registers that feed nothing but the
+multiplier, the DSP's input registers, and the product once more after the DSP's output register,
+so a product is valid ``1 + 2e`` cycles after its operands, :func:`elementwise_product`), and the
+new state's rounded value passes ``r`` registers before its saturation (``rounding``).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Signal
+from amaranth.lib import data
+
+from .activation import ActivationUnit
+from .common import delay, shape_of
+from .matvec import MatVec
+from .pipelining import Pipelining
+
+__all__ = ["Cell", "vector", "elementwise_product", "aligned_sum"]
+
+
+def vector(t, lanes, name):
+    """A signal named ``name`` of ``lanes`` codes of ``t`` (a FixedFormat or an IntType)."""
+    return Signal(data.ArrayLayout(shape_of(t), lanes), name=name)
+
+
+def elementwise_product(m, stages: int, name: str, a, b, t, cast=None):
+    """Lanewise products ``a[n] * b[n]`` (lists of Amaranth values) in a registered vector of
+    ``t`` (an :class:`IntType`; ``cast`` maps each product first, e.g. into an accumulator format),
+    valid ``1 + 2 * stages`` cycles after the operands: with ``stages`` = 1 the operands get
+    reset-less registers that feed nothing but the multiplier (the DSP's input registers) and the
+    product one more after the DSP's output register, so the routes into and out of the DSP have
+    cycles of their own."""
+    if stages:
+        regs = []
+        for side, lanes in (("a", a), ("b", b)):
+            regs.append([Signal.like(v, name=f"{name}_{side}{n}", reset_less=True)
+                         for n, v in enumerate(lanes)])
+            m.d.sync += [r.eq(v) for r, v in zip(regs[-1], lanes)]
+        a, b = regs
+    out = vector(t, len(a), name)
+    for n, (x, y) in enumerate(zip(a, b)):
+        m.d.sync += out[n].eq(x * y if cast is None else cast(x * y))
+    return delay(m, out, stages, f"{name}_f", reset_less=True)
+
+
+def aligned_sum(terms):
+    """Amaranth sum of ``(value, frac)`` terms shifted to the finest fraction; ``(expr, frac)``."""
+    frac = max(f for _, f in terms)
+    total = None
+    for value, f in terms:
+        term = value << (frac - f)
+        total = term if total is None else total + term
+    return total, frac
+
+
+class Cell:
+    """The units and the loop of one recurrent layer, built (not elaborated) from the IR layer.
+
+    ``pipelining`` (:class:`~rnnrtl.hw.pipelining.Pipelining`) gives the stage counts the cell's
+    units use: its MatVecs' (``start``, ``operands``, …), ``activation`` (:attr:`activation_latency`),
+    ``elementwise`` and ``rounding`` (module docstring). ``results_held``: the shell starts a unit's
+    next job only after the current step is over, so a unit's result (the input projection's, a
+    table's) can be read as it is until then: it needs no delay line (:meth:`late`) and the
+    loop's MatVecs need no copy of their addend (``addend_held``).
+
+    Subclasses build :attr:`loop_matvecs` and the activation units in :meth:`_build_loop`, and
+    define :attr:`step_cycles`, :meth:`state_layouts` and :meth:`elaborate_into`.
+    """
+
+    #: Multipliers in the cell's tail (per unit), besides the matrix products.
+    TAIL_MULTIPLIERS = 0
+
+    def __init__(self, layer, *, pipelining: Pipelining, tree_fanin: int = 4,
+                 results_held: bool = False):
+        self.layer = layer
+        self.pipelining = pipelining
+        self.tree_fanin = tree_fanin
+        self.results_held = results_held
+        #: ``e``: register stages on either side of each elementwise product of the tail.
+        self.elementwise = pipelining.elementwise
+        #: ``r``: register stages between the new state's rounding and its saturation.
+        self.rounding = pipelining.rounding
+        #: ``A``: the latency of the cell's activation units.
+        self.activation_latency = pipelining.activation
+        #: The input projection ``W·x_t + b``, which the shell starts for every job.
+        self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
+                                    reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
+                                    product_fmt=getattr(layer, "product_fmt", None),
+                                    pipelining=pipelining)
+        self._build_loop()
+
+    def _matvec(self, weights, **kwargs):
+        """A loop MatVec of this cell's reuse, fan-in, pipelining and ``results_held``."""
+        return MatVec.of(weights, reuse=self.layer.schedule.reuse_recurrent,
+                         tree_fanin=self.tree_fanin, pipelining=self.pipelining,
+                         addend_held=self.results_held, **kwargs)
+
+    def _activation(self, **kwargs):
+        return ActivationUnit(latency=self.activation_latency, **kwargs)
+
+    def late(self, m, value, cycles: int, name: str):
+        """A unit's held result ``value``, read ``cycles`` later in the same step: as it is when
+        :attr:`results_held`, else through a delay line."""
+        return value if self.results_held else delay(m, value, cycles, name, reset_less=True)
+
+    def state_layouts(self) -> dict:
+        """The cell's state, carried from one step to the next: name -> layout of one copy."""
+        return {"h": data.ArrayLayout(shape_of(self.layer.output_fmt), self.layer.units)}
+
+    # -- for subclasses ------------------------------------------------------------------------------
+
+    def _build_loop(self):
+        """Create the loop's units (MatVecs, activation units) without elaborating them."""
+        raise NotImplementedError
+
+    @property
+    def step_cycles(self) -> int:
+        """``D``: cycles from a job's loop start to the next loop start of the same state."""
+        raise NotImplementedError
+
+    @property
+    def loop_matvecs(self) -> list:
+        """The loop's MatVecs (the recurrent products)."""
+        raise NotImplementedError
+
+    def elaborate_into(self, m, *, start, h, ax, tag, bank):
+        """Add the loop to the shell's module ``m`` (its units as submodules of ``m``).
+
+        ``start`` is the loop start (one cycle) with the job's input projection ``ax``;
+        ``tag(d)`` gives ``(slot, last)`` of the job that started ``d`` cycles ago; ``h`` is the
+        state store of ``h`` (``read(slot)``, ``write(m, slot, value, clear)``; read it with the
+        slot of the stage that uses it); ``bank(name)`` gives the store of another state element
+        (``c``), created when asked for. Returns ``(h_new, h_we)``: ``h_we`` high in cycle
+        ``start + step_cycles - 1`` with the new state ``h_new`` (the shell writes it). Other state
+        is written here, to zero when the job is its sequence's last."""
+        raise NotImplementedError
+
+    # -- figures ---------------------------------------------------------------------------------------
+
+    @property
+    def multipliers(self) -> int:
+        """The projection's, the loop MatVecs' and the tail's (:attr:`TAIL_MULTIPLIERS` per unit)."""
+        return (self.projection.multipliers + sum(mv.multipliers for mv in self.loop_matvecs)
+                + self.TAIL_MULTIPLIERS * self.layer.units)
+
+    @property
+    def job_spacing(self) -> int:
+        """Cycles between job starts: the multipliers' initiation interval."""
+        return max([self.projection.ii] + [mv.ii for mv in self.loop_matvecs])

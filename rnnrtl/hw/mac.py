@@ -1,0 +1,142 @@
+"""The multipliers of a :class:`~rnnrtl.hw.matvec.MatVec` at ``reuse > 1``, one at a time.
+
+:func:`multiplier` builds multiplier ``mi`` of a :class:`~rnnrtl.hw.matvec_plan.MatVecPlan` into
+the MatVec's module: its own MAC-cycle counter (:func:`mac_counter`), a weight ROM indexed by it
+(:func:`weight_rom`, split in two stages of :data:`ROM_GROUP`-entry ROMs with ``rom_split``), the
+operand and product registers, one accumulator, and the copies of the accumulator into the
+segments of the rows its block touches (see :mod:`rnnrtl.hw.matvec` for the cycle-by-cycle
+schedule and the pipelining stages).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Array, Cat, Mux, Signal, signed, unsigned
+
+from ..fixed import IntType
+from .common import delay
+from .matvec_plan import shared_bits
+
+__all__ = ["ROM_GROUP", "mac_counter", "weight_rom", "multiplier"]
+
+#: MAC cycles per weight-ROM group when a MatVec with operand stages splits its ROM in two stages.
+ROM_GROUP = 16
+
+
+def _shape(t: IntType):
+    return signed(t.width) if t.signed else unsigned(t.width)
+
+
+def mac_counter(m, reuse: int, start, name: str):
+    """A MAC-cycle counter ``k`` (0 .. R-1 in the R = ``reuse`` cycles after ``start``) and its
+    ``active`` flag.
+
+    ``k`` wraps from R-1 to 0 as a job ends, so it is 0 whenever the counter is idle and
+    ``start`` (at most once every R cycles: while active only in the last MAC cycle) has to
+    reach only the ``active`` flag: a start fanned out to every multiplier's counter is one
+    route into one flip-flop's logic each, not a reset net over all counter bits.
+    """
+    R = reuse
+    k, active = Signal(range(R), name=name), Signal(name=f"{name}_active")
+    last = k == R - 1
+    with m.If(active):
+        m.d.sync += k.eq(Mux(last, 0, k + 1))
+    with m.If(start):
+        m.d.sync += active.eq(1)
+    with m.Elif(last):
+        m.d.sync += active.eq(0)
+    return k, active
+
+
+def weight_rom(m, weight_at, default, index, like, name):
+    """A register loaded with ``weight_at[index]`` (``default`` for an index not in it): a
+    new one shaped and initialised like ``like``, named ``name``, or ``like`` itself when
+    ``name`` is None."""
+    reg = like if name is None else Signal.like(like, name=name, reset_less=True)
+    m.d.sync += reg.eq(default)
+    with m.Switch(index):
+        for k, w in weight_at.items():
+            with m.Case(k):
+                m.d.sync += reg.eq(w)
+    return reg
+
+
+def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, rom_split: bool,
+               operand_stages: int, product_stages: int, copy_stages: int):
+    """Multiplier ``mi`` of ``plan`` (its ``block`` and ``segs``), in module ``m``: started by
+    ``start`` (its counter's copy), reading the ``x`` lane ``lane`` (a lane of the turning
+    register), loading its segment registers ``segments`` (one per entry of ``segs``) when each
+    row's last product is accumulated. ``cast`` maps a product into the plan's ``product_fmt``
+    (None: exact). The stage counts are the MatVec's (``operand_stages`` with the ROM's second
+    stage counted when ``rom_split``)."""
+    R = plan.reuse
+    xlo, xhi = plan.x_type.min_value, plan.x_type.max_value
+    fabric_stages = operand_stages + product_stages
+    # Each multiplier counts its own MAC cycles: its weight ROM and segment controls
+    # decode a local counter instead of one counter fanned out to every multiplier.
+    km, active_m = mac_counter(m, R, start, f"k{mi}")
+    ws = [w for (_, _, _, w) in block]
+    # The weight register loads the block's first weight outside the block's cycles and
+    # starts with the bits that every weight of the block shares (others 0), so such a
+    # bit is a constant, not a flip-flop, and the others power up at 0 like a DSP's
+    # input register (rnnrtl.ecp5_pack moves them there).
+    w_width = IntType.for_range(min(ws), max(ws), 0, True).width
+    w_init = shared_bits(ws, w_width)
+    wsel = Signal(signed(w_width), name=f"w{mi}", init=w_init, reset_less=True)
+    xsel = Signal(_shape(plan.x_type), name=f"x{mi}", reset_less=True)
+    prod = Signal(signed(IntType.for_range(min(min(w * xlo, w * xhi) for w in ws),
+                                           max(max(w * xlo, w * xhi) for w in ws), 0,
+                                           True).width), name=f"p{mi}", reset_less=True)
+    weight_at = {kk: w for (kk, _, _, w) in block}
+    if rom_split:
+        # Two register stages for the weight ROM, then the fabric register before
+        # the DSP's: each group of 16 MAC cycles has its own ROM indexed by the
+        # counter's low bits (one LUT per bit), and the next stage picks a group by the
+        # high bits, registered beside them. A deep ROM in one stage was six levels of
+        # logic (the jets' critical path at reuse 160).
+        low = ROM_GROUP.bit_length() - 1          # counter bits within a group
+        groups = [weight_rom(m, {kk % ROM_GROUP: w for kk, w in weight_at.items()
+                                 if kk // ROM_GROUP == g},
+                             ws[0], km[:low], wsel, f"wrom{mi}_{g}")
+                  for g in range(-(-R // ROM_GROUP))]
+        group = Signal(range(len(groups)), name=f"wgroup{mi}", reset_less=True)
+        wrom = Signal.like(wsel, name=f"wrom{mi}", reset_less=True)
+        m.d.sync += [group.eq(km[low:]), wrom.eq(Array(groups)[group]), wsel.eq(wrom)]
+    elif operand_stages:
+        wrom = weight_rom(m, weight_at, ws[0], km, wsel, f"wrom{mi}")
+        m.d.sync += wsel.eq(wrom)
+    else:
+        weight_rom(m, weight_at, ws[0], km, wsel, None)
+    if operand_stages:
+        lane = delay(m, lane, operand_stages, f"xpre{mi}", reset_less=True)
+    m.d.sync += [xsel.eq(lane), prod.eq(xsel * wsel)]  # the multiplier
+    # product_stages: the product crosses to the fabric in a cycle of its own.
+    term = delay(m, prod, product_stages, f"pf{mi}", reset_less=True)
+    if cast is not None:
+        # The registered product cast into product_fmt on its way into the segment
+        # adder (a bit slice for TRN, one more adder for a rounding mode).
+        cast_term = cast(term)
+        term = Signal(cast_term.shape(), name=f"q{mi}")
+        m.d.comb += term.eq(cast_term)
+    # One accumulator per multiplier: segment s takes MAC cycles k0..k1 (consecutive
+    # segments), restarts it at k0 and is copied out of it at k1; decoded at the
+    # operand stage, used when the products arrive 2 + fabric stages later. Between
+    # segments (a short last block) it adds garbage that no segment keeps.
+    acc = Signal(signed(max(len(seg) for seg in segments)), name=f"acc{mi}",
+                 reset_less=True)
+    restart, ends = Signal(name=f"restart{mi}"), []
+    m.d.comb += restart.eq(Cat(*(km == k0 for (_, k0, _, _, _) in segs)).any())
+    for s, (_, _, k1, _, _) in enumerate(segs):
+        end = Signal(name=f"end{mi}_{s}")
+        m.d.comb += end.eq(active_m & (km == k1))
+        ends.append(delay(m, end, 2 + fabric_stages, f"end{mi}_{s}_d"))
+    restart = delay(m, restart, 2 + fabric_stages, f"restart{mi}_d")
+    total = Signal.like(acc, name=f"sum{mi}")
+    m.d.comb += total.eq(Mux(restart, term, acc + term))
+    m.d.sync += acc.eq(total)
+    # copy_stages: a segment is copied from the accumulator register a cycle after
+    # its last product is added (a route from a register to its segment, which sits
+    # with the adder tree), not from the adder's output.
+    copied = acc if copy_stages else total
+    for s, end in enumerate(ends):
+        with m.If(delay(m, end, copy_stages, f"copy{mi}_{s}")):
+            m.d.sync += segments[s].eq(copied)

@@ -1,0 +1,114 @@
+"""``Pipelining``: how many register stages each place of the hardware gets, decoded once.
+
+A layer's ``pipeline`` setting (``ir.Schedule.pipeline``) names a preset; :meth:`Pipelining.of`
+turns it into this value, and every hardware component takes the counts of the places it owns
+(nothing else reads the preset's name). A component's ``latency`` is the sum of its own counts
+and of its fixed stages (see each one's docstring); :func:`preset_table` lists what each preset
+adds, in cycles (README's ``pipeline`` row points to it).
+
+Places (all counts are register stages; each adds that many cycles where it lies on a path):
+
+* ``start`` — :class:`~rnnrtl.hw.matvec.MatVec`: ``start``, ``x`` and ``addend`` registered before
+  their fanout to every operand register.
+* ``counter_start`` — MatVec with ``reuse > 1`` and a registered ``start``: a second level of
+  ``start`` copies, one per group of multipliers' MAC counters.
+* ``operands`` — MatVec with ``reuse > 1``: fabric registers on the weight ROM's output and the
+  ``x`` lane before the multiplier's input register (one more where the weight ROM is split in
+  two stages, ``reuse > 16``).
+* ``product`` — MatVec with ``reuse > 1``: registers after the multiplier's output register.
+* ``copy`` — MatVec with ``reuse > 1``: a segment copied from the accumulator's register, a cycle
+  after its last product is added, instead of from the adder.
+* ``enable_copies`` — MatVec with ``reuse > 1``: the adder tree's result registers take their
+  enable from a copy per group of rows (no latency).
+* ``activation`` — :class:`~rnnrtl.hw.activation.ActivationUnit`: its latency, 1 or 7.
+* ``elementwise`` — a cell's elementwise products (f·c, i·g, o·tanh(c), z·h, …): registers on
+  either side of each (operands, and the product after the multiplier's output register).
+* ``rounding`` — a cell's new state: its rounded value registered before its saturation.
+* ``loop_start_chain`` — the static shell: the loop start is a copy of the job's start that
+  travels with the job's tag registers, not the input projection's ``done`` (no latency).
+* ``release`` — the :class:`~rnnrtl.hw.common.OutputQueue` of a static shell or a Dense layer
+  (an unrolled stage's queue has none): registers between a beat's transfer and its credit's
+  release.
+* ``link`` — :class:`~rnnrtl.hw.common.CreditLink` stages each way between two layers (0: the
+  layers' streams are connected directly); between two layers the larger of theirs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from ..errors import HardwareError
+
+__all__ = ["Pipelining", "SHALLOW", "DEEP", "PRESETS", "preset_table"]
+
+
+@dataclass(frozen=True)
+class Pipelining:
+    """Register stages per place (see the module docstring)."""
+    name: str
+    start: int = 0
+    counter_start: int = 0
+    operands: int = 0
+    product: int = 0
+    copy: int = 0
+    enable_copies: bool = False
+    activation: int = 1
+    elementwise: int = 0
+    rounding: int = 0
+    loop_start_chain: bool = False
+    release: int = 0
+    link: int = 0
+
+    @classmethod
+    def of(cls, schedule) -> "Pipelining":
+        """The pipelining of an :class:`~rnnrtl.ir.Schedule` (its ``pipeline`` preset)."""
+        try:
+            return PRESETS[schedule.pipeline]
+        except KeyError:
+            raise HardwareError(f"pipeline {schedule.pipeline!r} has no hardware; valid: "
+                                f"{', '.join(PRESETS)}") from None
+
+
+#: Fewest cycles per step.
+SHALLOW = Pipelining("shallow")
+
+#: For slower fabrics (ECP5, a large design on a large device): no route spans two components
+#: without a register, no carry chain shares a stage with another, and every table read and
+#: multiplier has registers of its own on both sides.
+DEEP = Pipelining("deep", start=1, counter_start=1, operands=1, product=1, copy=1,
+                  enable_copies=True, activation=7, elementwise=1, rounding=1,
+                  loop_start_chain=True, release=2, link=2)
+
+PRESETS = {p.name: p for p in (SHALLOW, DEEP)}
+
+#: What each place is, for :func:`preset_table` (a line each).
+_PLACES = {
+    "start": "MatVec: `start`, `x`, addend registered before their fanout",
+    "counter_start": "MatVec (reuse > 1, registered start): start copies per 4 MAC counters",
+    "operands": "MatVec (reuse > 1): weight ROM output and `x` lane before the multiplier "
+                "(+1 more at reuse > 16: ROM in two stages)",
+    "product": "MatVec (reuse > 1): product after the multiplier",
+    "copy": "MatVec (reuse > 1): segment copied from the accumulator register",
+    "enable_copies": "MatVec (reuse > 1): adder-tree result enables from copies (no cycle)",
+    "activation": "activation unit latency (each of the cell's tables)",
+    "elementwise": "cell: each side of each elementwise product",
+    "rounding": "cell: new state rounded, then saturated",
+    "loop_start_chain": "static shell: loop start carried with the job's tag (no cycle)",
+    "release": "output queue (static shell, Dense): beat taken to credit released",
+    "link": "credit link stages each way between layers (0: direct)",
+}
+
+
+def preset_table() -> str:
+    """A Markdown table of the presets: for each place, what each preset sets (cycles)."""
+    presets = list(PRESETS.values())
+    head = "| place | " + " | ".join(f"`{p.name}`" for p in presets) + " |"
+    rule = "|---|" + "---|" * len(presets)
+    rows = []
+    for f in fields(Pipelining):
+        if f.name == "name":
+            continue
+        values = [getattr(p, f.name) for p in presets]
+        cells = ["yes" if v is True else "no" if v is False else str(v) for v in values]
+        rows.append(f"| `{f.name}`: {_PLACES[f.name]} | " + " | ".join(cells) + " |")
+    return "\n".join([head, rule, *rows])
