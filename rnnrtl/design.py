@@ -52,11 +52,7 @@ class Design:
     # -- hardware ----------------------------------------------------------------------------------
 
     def _check_buildable(self):
-        net = self.network
-        if net.numerics not in ("default", "hls4ml"):
-            raise HardwareError(f"numerics {net.numerics!r}: the hardware generator implements "
-                                "'default' and 'hls4ml'")
-        for layer in net.layers:
+        for layer in self.network.layers:
             if getattr(layer, "product_fmt", None) is not None and isinstance(layer, ir.GRU) \
                     and not layer.reset_after:
                 # (numerics: hls4ml refuses this layer; only a hand-made IR gets here)
@@ -73,7 +69,7 @@ class Design:
         if self._hardware is None:
             from .hw.network import AXIStreamTop
             self._check_buildable()
-            self._hardware = AXIStreamTop(self.network, tree_fanin=self.config["adder_fanin"])
+            self._hardware = AXIStreamTop(self.network)
         return self._hardware
 
     @property

@@ -78,7 +78,7 @@ def _design(kind, config=None, **kwargs):
 
 
 def _hardware(design):
-    return hardware_layer(design.network.layers[0], tree_fanin=design.config["adder_fanin"],
+    return hardware_layer(design.network.layers[0],
                           timesteps=design.network.timesteps)
 
 

@@ -141,7 +141,7 @@ CASES = [
                          ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
 def test_network_bit_exact(network, config):
     d = _design(network, config)
-    core = NetworkCore(d.network, tree_fanin=d.config["adder_fanin"])
+    core = NetworkCore(d.network)
     inputs, outputs = _emulate(d, 4)
     _run(core, inputs, outputs, idle=0.3, stall=0.3)
 
@@ -167,7 +167,7 @@ def test_network_bit_exact_hls4ml(network, config, seed):
     """numerics: hls4ml through whole networks (casts wrapping in the narrow case; hls4ml's
     softmax, stable and latency, on every time step), under random stalls."""
     d = _design(network, {"numerics": "hls4ml", **config})
-    core = NetworkCore(d.network, tree_fanin=d.config["adder_fanin"])
+    core = NetworkCore(d.network)
     inputs, outputs = _emulate(d, 4, seed=seed)
     _run(core, inputs, outputs, idle=0.3, stall=0.3)
 
@@ -176,7 +176,7 @@ def test_network_bit_exact_hls4ml(network, config, seed):
 def test_network_heavy_backpressure(network):
     """Output ready only 20 % of cycles, input always offered: every internal queue fills."""
     d = _design(network, {"reuse": 2})
-    core = NetworkCore(d.network, tree_fanin=d.config["adder_fanin"])
+    core = NetworkCore(d.network)
     inputs, outputs = _emulate(d, 6, seed=7)
     _run(core, inputs, outputs, idle=0.0, stall=0.8, seed=4)
 
@@ -205,7 +205,7 @@ def test_network_reset_mid_sequence(network, config, cycles):
     sync domain is reset for 2 cycles. Sequences C and D sent afterwards must give exactly their
     own results, and nothing else may come out."""
     d = _design(network, config)
-    core = NetworkCore(d.network, tree_fanin=d.config["adder_fanin"])
+    core = NetworkCore(d.network)
     inputs, outputs = _emulate(d, 4, seed=11)
     before = inputs[0] + inputs[1][:3]
     after = inputs[2] + inputs[3]

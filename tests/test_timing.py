@@ -77,7 +77,7 @@ def _measure(design):
     for enough back-to-back sequences to reach a steady state, at full rate with the output
     always ready."""
     net = design.network
-    core = NetworkCore(net, tree_fanin=design.config["adder_fanin"])
+    core = NetworkCore(net)
     out_beats = T if net.returns_sequence else 1
     rng = np.random.default_rng(0)
     fmt = net.input_fmt

@@ -30,9 +30,11 @@ from .unrolled import UnrolledLayer
 __all__ = ["NetworkCore", "AXIStreamTop", "hardware_layer", "tdata_width"]
 
 
-def hardware_layer(layer, *, tree_fanin: int = 4, timesteps: int | None = None):
+def hardware_layer(layer, *, timesteps: int | None = None):
     """The hardware component of an IR layer (``timesteps``: the sequence length, if fixed): a
-    :class:`DenseLayer`, or the shell of a recurrent layer's ``mode`` around its cell."""
+    :class:`DenseLayer`, or the shell of a recurrent layer's ``mode`` around its cell; its adder
+    trees sum ``layer.schedule.adder_fanin`` terms per register stage."""
+    tree_fanin = layer.schedule.adder_fanin
     if isinstance(layer, ir.Dense):
         return DenseLayer(layer, tree_fanin=tree_fanin)
     shell = UnrolledLayer if layer.schedule.mode == "unrolled" else StaticLayer
@@ -55,9 +57,9 @@ class NetworkCore(wiring.Component):
     :func:`rnnrtl.hw.timing.network_timing` models).
     """
 
-    def __init__(self, network: ir.Network, *, tree_fanin: int = 4):
+    def __init__(self, network: ir.Network):
         self.network = network
-        self.layers = [hardware_layer(layer, tree_fanin=tree_fanin, timesteps=network.timesteps)
+        self.layers = [hardware_layer(layer, timesteps=network.timesteps)
                        for layer in network.layers]
         self._named = [(network.layers[0].name, self.layers[0])]
         for a, b, hw in zip(network.layers, network.layers[1:], self.layers[1:]):
@@ -90,8 +92,8 @@ class NetworkCore(wiring.Component):
 class AXIStreamTop(wiring.Component):
     """:class:`NetworkCore` with AXI4-Stream named, flat ports (see the module docstring)."""
 
-    def __init__(self, network: ir.Network, *, tree_fanin: int = 4):
-        self.core = NetworkCore(network, tree_fanin=tree_fanin)
+    def __init__(self, network: ir.Network):
+        self.core = NetworkCore(network)
         self.network = network
         self.in_width = tdata_width(network.input_fmt, network.in_features)
         self.out_width = tdata_width(network.output_fmt, network.out_features)
