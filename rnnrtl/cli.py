@@ -17,12 +17,13 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import click  # noqa: E402
 
-from . import __version__, flow, verify  # noqa: E402
+from . import flow, verify  # noqa: E402
 from .config import load_config  # noqa: E402
 from .design import convert as convert_model  # noqa: E402
 from .errors import RnnrtlError  # noqa: E402
 from .evaluation import evaluate, short_format  # noqa: E402
 from .report import write_report  # noqa: E402
+from .version import __version__  # noqa: E402
 
 __all__ = ["cli", "main"]
 

@@ -18,6 +18,7 @@ import numpy as np
 from . import ir, plots
 from .evaluation import Evaluation, Range, cycles_text, evaluate, point_formats, weight_formats
 from .fixed import FixedFormat
+from .version import __version__
 
 __all__ = ["write_report"]
 
@@ -135,7 +136,6 @@ def write_report(outdir, design, *, x=None, y_float=None, labels=None, sweep=Non
 
     Returns the numbers (as in ``report.json``) plus the paths written (``"files"``).
     """
-    from . import __version__
     outdir = Path(outdir)
     doc = _Doc(outdir / "plots")
     doc.plot_dir.mkdir(parents=True, exist_ok=True)
