@@ -11,7 +11,8 @@ How an import becomes an edge (to the most specific module the source names):
 
 * ``import a.b.c`` -> ``a.b.c``; ``from a.b import c`` -> ``a.b.c`` when that is a module, else
   ``a.b`` (a name defined in ``a/b.py`` or ``a/b/__init__.py``); relative imports are resolved
-  against the importing module's package first.
+  against the importing module's package first. ``importlib.import_module("a.b")`` and
+  ``__import__("a.b")`` with a literal name count as ``import a.b``.
 * The ``__init__`` of the packages above a module (run first by Python) are not added as edges:
   each package's ``__init__`` has its own edges. An explicit import of a package (``from . import
   __version__``) is an edge to its ``__init__``.
@@ -148,7 +149,15 @@ class Graph:
         module_names: dict[str, str] = {}     # local name -> our module it is bound to
         for node in ast.walk(tree):
             lazy = id(node) in lazy_lines
-            if isinstance(node, ast.Import):
+            if isinstance(node, ast.Call) and _dynamic_import(node):
+                name = node.args[0].value
+                if name.startswith("."):
+                    level = len(name) - len(name.lstrip("."))
+                    name = self._base(source, level, name.lstrip(".") or None)
+                target = self._known(self._canonical(name))
+                if target is not None:
+                    self._edge(source, target, path, node.lineno, lazy)
+            elif isinstance(node, ast.Import):
                 for a in node.names:
                     target = self._known(self._canonical(a.name))
                     if target is None:
@@ -206,6 +215,14 @@ class Graph:
 
     def components(self) -> list[list[str]]:
         return [sorted(c) for c in _components(self.adjacency()) if len(c) > 1]
+
+
+def _dynamic_import(call: ast.Call) -> bool:
+    """``importlib.import_module("literal", ...)`` or ``__import__("literal", ...)``."""
+    func = call.func
+    name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+    return name in ("import_module", "__import__") and bool(call.args) \
+        and isinstance(call.args[0], ast.Constant) and isinstance(call.args[0].value, str)
 
 
 def _private(name: str) -> bool:
@@ -393,6 +410,17 @@ def test_walker_maps_a_shipped_folder_and_its_top_level_name(tmp_path):
     roots = {"pkg": tmp_path / "pkg", "pkg.boards": tmp_path / "boards"}
     graph = Graph(discover(roots), aliases(roots, tmp_path))
     assert graph.components() == [["pkg.boards", "pkg.build"]]
+
+
+def test_walker_sees_import_module_with_a_literal_name(tmp_path):
+    graph = _package(tmp_path, {
+        "a.py": "import importlib\ndef f():\n    return importlib.import_module('pkg.b')\n",
+        "b.py": "from importlib import import_module\nc = import_module('.c', __package__)\n",
+        "c.py": "def g():\n    return __import__('pkg.a')\n",
+    })
+    assert {(e.source, e.target) for e in graph.edges} == \
+        {("pkg.a", "pkg.b"), ("pkg.b", "pkg.c"), ("pkg.c", "pkg.a")}
+    assert graph.components() == [["pkg.a", "pkg.b", "pkg.c"]]
 
 
 @pytest.mark.parametrize("source", ["import pkg.a as mod\nmod._x\n", "from pkg import a\na._x\n"])
