@@ -3,10 +3,14 @@
 Nothing here knows the hardware: port names, the bit map of each ``tdata`` lane (with sign
 extension), beats per sequence, clock, reset, latency and II all come from the manifest the core
 was written with, and the stimulus and expected outputs from ``vectors.npz`` (``x_codes``
-``[samples, T, F]``, ``y_codes`` ``[samples, beats, lanes]``). It imports numpy and cocotb only.
+``[samples, T, F]``, ``y_codes`` ``[samples, beats, lanes]``). It imports numpy, cocotb and its
+sibling pieces only: ``core`` (settings, the manifest's view of the core, the clock), ``stream``
+(:class:`Driver`, :class:`Monitor`) and ``scoreboard`` (:class:`Scoreboard`, the II measurement),
+relatively, so it is imported as a module of its package (``rnnrtl.sim.testbench``, or the copy
+:func:`rnnrtl.verify.simulate` makes in each run folder).
 
 Run it through :func:`rnnrtl.verify.simulate` (which builds the core once and sets the
-environment), or with any cocotb runner, setting:
+environment), or with any cocotb runner (test module ``rnnrtl.sim.testbench``), setting:
 
 =========================  =========================================================================
 ``RNNRTL_OUTDIR``          the design directory (``manifest.json``, ``vectors.npz``, ``<top>.v``)
