@@ -11,8 +11,8 @@ from .design import Design, convert, load_design
 from .errors import (BuildError, ConfigError, FixedPointError, FixedPointOverflowWarning, FlowError,
                      HardwareError, RnnrtlError, SimulationError, UnsupportedModelError)
 from .fixed import FixedFormat
+from .version import __version__
 
 __all__ = ["convert", "load_design", "Design", "FixedFormat", "RnnrtlError", "ConfigError",
            "FixedPointError", "UnsupportedModelError", "FlowError", "HardwareError", "BuildError",
            "SimulationError", "FixedPointOverflowWarning"]
-__version__ = "0.1.0"

@@ -18,14 +18,15 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import click  # noqa: E402
 
-from . import __version__, flow  # noqa: E402
+from . import flow, verify  # noqa: E402
 from .config import load_config  # noqa: E402
 from .design import convert as convert_model  # noqa: E402
 from .errors import RnnrtlError  # noqa: E402
-from .evaluation import evaluate, short_format, timing_of  # noqa: E402
+from .evaluation import evaluate, short_format  # noqa: E402
 from .outdir import check_output_folder, staged_output  # noqa: E402
 from .platforms import TARGETS  # noqa: E402
 from .report import write_report  # noqa: E402
+from .version import __version__  # noqa: E402
 
 __all__ = ["cli", "main"]
 
@@ -118,21 +119,16 @@ def _print_design(console, design, summary: dict):
     if "overflows" in summary:
         numbers.add_row("overflows on the data", str(sum(summary["overflows"].values())))
     numbers.add_row("weight values saturated", str(sum(summary["weight_overflows"].values())))
-    timing = summary.get("timing")
-    if timing:
-        numbers.add_row("latency / II", f"{timing['latency']} / {timing['ii']} cycles")
-        numbers.add_row("multipliers", str(timing["multipliers"]))
+    timing = summary["timing"]
+    numbers.add_row("latency / II", f"{timing['latency']} / {timing['ii']} cycles")
+    numbers.add_row("multipliers", str(timing["multipliers"]))
     sweep = summary.get("sweep", [])
     same = {row["identical_outputs"] for row in sweep} - {None}
     if same:
         numbers.add_row("outputs identical at every reuse", "yes" if same == {"yes"} else "NO")
-    if sweep and all(row["latency"] is None for row in sweep):
-        numbers.add_row(f"reuse {', '.join(str(r['reuse']) for r in sweep)}",
-                        "no hardware figures in this rnnrtl yet")
-    elif sweep:
-        for row in sweep:
-            numbers.add_row(f"reuse {row['reuse']}",
-                            f"latency {row['latency']}, II {row['ii']}, {row['multipliers']} multipliers")
+    for row in sweep:
+        numbers.add_row(f"reuse {row['reuse']}",
+                        f"latency {row['latency']}, II {row['ii']}, {row['multipliers']} multipliers")
     console.print(numbers)
 
 
@@ -144,9 +140,8 @@ def _one_line(design, summary: dict, outdir: Path, verb: str = "converted") -> s
     if "overflows" in summary:
         n = sum(summary["overflows"].values())
         parts.append("no overflow" if not n else f"{n} overflows")
-    if summary.get("timing"):
-        t = summary["timing"]
-        parts.append(f"latency {t['latency']} cycles, II {t['ii']}, {t['multipliers']} multipliers")
+    t = summary["timing"]
+    parts.append(f"latency {t['latency']} cycles, II {t['ii']}, {t['multipliers']} multipliers")
     return "; ".join(parts) + f" → {outdir / 'report.html'}"
 
 
@@ -168,7 +163,8 @@ def cli():
 @cli.command()
 @click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the design, the report and (when available) the Verilog.")
+              help="Directory for the design, the Verilog, its manifest and test vectors, and the "
+                   "report.")
 @click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Configuration file (.yaml/.yml/.json); defaults when absent.")
 @click.option("--sweep-reuse", callback=_reuse_list, metavar="R1,R2,...",
@@ -183,8 +179,9 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz):
     """Convert a Keras model into a fixed-point design and report on it.
 
     Writes OUTDIR/design.json + design.npz (the quantized network, reloadable with
-    rnnrtl.load_design), OUTDIR/report.md and report.html, and the hardware files when this rnnrtl
-    generates them. With --data the design is emulated on the data and compared with Keras float.
+    rnnrtl.load_design), the Verilog core with manifest.json and vectors.npz, and OUTDIR/report.md
+    and report.html. With --data the design is emulated on the data and compared with Keras float
+    (and the test vectors are taken from it).
 
     \b
     Examples:
@@ -218,15 +215,11 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz):
 
 
 def _write_outputs(console, design, outdir: Path, data, sweep, clock_mhz, evaluation=None) -> dict:
-    """Save the design, the hardware files (when the design can write them) and the report."""
+    """Save the design, write its Verilog, manifest and test vectors, and the report."""
     with _step(console, f"Saving the design to {outdir}"):
         flow.save_design(design, outdir)
-    if hasattr(design, "write"):
-        try:
-            with _step(console, "Writing Verilog, manifest and test vectors"):
-                design.write(outdir, x=None if data is None else data.x[:VECTOR_SAMPLES])
-        except NotImplementedError as e:
-            console.print(f"[yellow]–[/] Hardware not written: {e}")
+    with _step(console, "Writing Verilog, manifest and test vectors"):
+        design.write(outdir, x=None if data is None else data.x[:VECTOR_SAMPLES])
     with _step(console, "Emulating and writing the report" if data is not None and evaluation is None
                else "Writing the report"):
         kwargs = {}
@@ -286,8 +279,8 @@ def demo(ctx, outdir, name, reuse):
 
     Converts the bundled Keras model (20 constituents × 6 features → LSTM(20) or GRU(20) →
     Dense(64, relu) → Dense(1, sigmoid)), emulates it bit-accurately on 2000 held-out jets, compares
-    the decisions with the stored Keras float outputs and the labels, writes the hardware files
-    and simulates them when this rnnrtl can, and writes the report.
+    the decisions with the stored Keras float outputs and the labels, writes the Verilog and
+    simulates it on Verilator against the emulator, and writes the report.
 
     \b
     Examples:
@@ -308,18 +301,12 @@ def demo(ctx, outdir, name, reuse):
                          labels=stored["labels"])
     with _step(console, f"Emulating {len(data.x)} held-out jets bit-accurately"):
         evaluation = evaluate(design, data.x, data.y_float, data.labels)
-    sweep = None
-    if timing_of(design) is not None:
-        with _step(console, "Converting at reuse 1, 2, 4, 8"):
-            sweep = flow.sweep_reuse(keras_model, config, [1, 2, 4, 8])
+    with _step(console, "Converting at reuse 1, 2, 4, 8"):
+        sweep = flow.sweep_reuse(keras_model, config, [1, 2, 4, 8])
     with staged_output(outdir, version=__version__) as stage:
         summary = _write_outputs(console, design, stage, data, sweep, None, evaluation)
-    simulate = cli.commands.get("simulate")
-    if simulate is not None:
-        with _step(console, "Simulating the generated Verilog against the emulator"):
-            ctx.invoke(simulate, outdir=outdir)
-    else:
-        console.print("[yellow]–[/] Simulation skipped: this rnnrtl has no `simulate` command yet.")
+    with _step(console, "Simulating the generated Verilog against the emulator"):
+        ctx.invoke(simulate, outdir=outdir)
     _print_design(console, design, summary)
     console.print(f"Report: {outdir / 'report.html'} (and report.md)")
     console.print(_one_line(design, summary, outdir), soft_wrap=True)
@@ -349,12 +336,9 @@ def simulate(ctx, outdir, samples, seed, backpressure, idle):
       rnnrtl simulate out/my_model
       rnnrtl simulate out/my_model --samples 1000 --seed 3 --backpressure 0.5
     """
-    from .verify import simulate as run_simulation
-    if not (outdir / "manifest.json").is_file():
-        raise UsageError(f"{outdir} holds no manifest.json; write one with `rnnrtl convert MODEL -o {outdir}`")
     console = _console()
     with console.status("Verilator: starting") as status:
-        summary = run_simulation(outdir, samples=samples, seed=seed, backpressure=backpressure,
+        summary = verify.simulate(outdir, samples=samples, seed=seed, backpressure=backpressure,
                                  idle=idle, progress=lambda text: status.update(f"Verilator: {text}"))
     console.print(
         f"{summary.samples} sequences, {summary.mismatches} mismatches; latency {summary.latency} "

@@ -4,10 +4,6 @@
 the magnitudes seen at every named point) and compares the result with Keras float outputs and
 labels. Decisions are what a trigger acts on: ``output > 0.5`` for a single output, the argmax for
 several (:func:`decisions`); agreement is the fraction of decisions equal to Keras float's.
-
-Hardware figures are read from ``design.timing`` (:func:`timing_of`): an object with ``latency``,
-``ii``, ``multipliers`` and ``layers`` (each with ``name``, ``latency``, ``ii``,
-``cycles_per_step``, ``multipliers``), or ``None`` when the design has none.
 """
 
 from __future__ import annotations
@@ -17,9 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import ir
+from .errors import FlowError
 from .fixed import FixedFormat, Overflow, Rounding
 
-__all__ = ["decisions", "agreement", "point_formats", "weight_formats", "timing_of", "Range",
+__all__ = ["decisions", "agreement", "point_formats", "weight_formats", "Range",
            "Evaluation", "evaluate", "roc", "short_format", "cycles_text", "RANGE_CHUNK"]
 
 #: Samples emulated at once while collecting value ranges (bounds the trace's memory).
@@ -36,7 +33,7 @@ def agreement(y_fixed, y_float) -> tuple[int, int]:
     """``(equal, total)``: how many decisions of ``y_fixed`` equal those of ``y_float``."""
     a, b = decisions(y_fixed), decisions(y_float)
     if a.shape != b.shape:
-        raise ValueError(f"outputs of shape {np.shape(y_fixed)} and {np.shape(y_float)} differ")
+        raise FlowError(f"outputs of shape {np.shape(y_fixed)} and {np.shape(y_float)} differ")
     return int((a == b).sum()), int(a.size)
 
 
@@ -68,14 +65,6 @@ def weight_formats(network: ir.Network) -> dict[str, ir.Weights]:
             if w is not None:
                 out[f"{L.name}.{name}"] = w
     return out
-
-
-def timing_of(design):
-    """``design.timing`` when the design has hardware figures, else ``None``."""
-    try:
-        return getattr(design, "timing", None)
-    except NotImplementedError:
-        return None
 
 
 @dataclass
@@ -174,7 +163,7 @@ def evaluate(design, x, y_float=None, labels=None, *, ranges: bool = True) -> Ev
     if y_float is not None:
         y_float = np.asarray(y_float, dtype=np.float64)
         if y_float.size != result.y.size:
-            raise ValueError(f"float outputs of shape {y_float.shape} do not match the design's "
+            raise FlowError(f"float outputs of shape {y_float.shape} do not match the design's "
                              f"outputs of shape {result.y.shape}")
         y_float = y_float.reshape(result.y.shape)
         ev.y_float = y_float

@@ -18,7 +18,6 @@ import numpy as np
 
 from .design import Design, convert, load_design
 from .frontend import load_keras
-from .evaluation import timing_of
 from .errors import FlowError, UnsupportedModelError
 
 __all__ = ["FlowError", "TestData", "load_model", "load_data", "keras_outputs", "with_reuse",
@@ -152,11 +151,11 @@ def with_reuse(config: dict, reuse: int) -> dict:
 
 
 def sweep_reuse(model, config: dict, factors) -> list[tuple[int, object, Design]]:
-    """``[(reuse, timing or None, design)]``: ``model`` converted at each reuse factor."""
+    """``[(reuse, design.timing, design)]``: ``model`` converted at each reuse factor."""
     out = []
     for reuse in factors:
         design = convert(model, with_reuse(config, reuse))
-        out.append((reuse, timing_of(design), design))
+        out.append((reuse, design.timing, design))
     return out
 
 

@@ -174,7 +174,6 @@ def hardware(timing, path: Path, clock_mhz=None) -> Path:
 
 
 def sweep(points, path: Path, clock_mhz=None) -> Path:
-    points = [(r, t) for r, t in points if t is not None]
     reuse = np.array([r for r, _ in points])
     fig = _figure(10, 3.8)
     ax_t, ax_m = fig.subplots(1, 2)

@@ -2,8 +2,9 @@
 
 :func:`write_report` writes ``report.md``, a self-contained ``report.html`` (the same text with
 the plots embedded as base64 PNGs), ``report.json`` (the numbers) and the plots under ``plots/``.
-The numbers come from :func:`rnnrtl.evaluation.evaluate`, the figures from :mod:`rnnrtl.plots`.
-The hardware section is written when the design has hardware figures (``design.timing``).
+The numbers come from :func:`rnnrtl.evaluation.evaluate`, the figures from :mod:`rnnrtl.plots`,
+the hardware section from ``design.timing`` (an object with ``latency``, ``ii``, ``multipliers``
+and ``layers``, each with ``name``, ``latency``, ``ii``, ``cycles_per_step``, ``multipliers``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ from pathlib import Path
 import numpy as np
 
 from . import ir, plots
-from .evaluation import (Evaluation, Range, cycles_text, evaluate, point_formats, timing_of,
-                         weight_formats)
+from .evaluation import Evaluation, Range, cycles_text, evaluate, point_formats, weight_formats
 from .fixed import FixedFormat
+from .version import __version__
 
 __all__ = ["write_report"]
 
@@ -94,10 +95,9 @@ def _summary_rows(design, ev, timing, clock_mhz):
     wover = sum(design.weight_overflows.values())
     rows.append(["weight values saturated", "none" if not wover else
                  f"{wover} in {len(design.weight_overflows)} tensors"])
-    if timing is not None:
-        rows.append(["latency", cycles_text(timing.latency, clock_mhz)])
-        rows.append(["initiation interval (II)", cycles_text(timing.ii, clock_mhz)])
-        rows.append(["multipliers", timing.multipliers])
+    rows.append(["latency", cycles_text(timing.latency, clock_mhz)])
+    rows.append(["initiation interval (II)", cycles_text(timing.ii, clock_mhz)])
+    rows.append(["multipliers", timing.multipliers])
     return [[f"**{k}**", v] for k, v in rows]
 
 
@@ -131,12 +131,11 @@ def write_report(outdir, design, *, x=None, y_float=None, labels=None, sweep=Non
     ``x`` (float inputs ``[batch, steps, features]``) is emulated; ``y_float`` (Keras outputs on
     ``x``) adds the fidelity section, ``labels`` the accuracy section; ``evaluation`` passes an
     :func:`evaluate` result instead of ``x``/``y_float``/``labels``. ``sweep`` is a list of
-    ``(reuse, timing or None, design)``; its designs are emulated on ``x`` to check that their
+    ``(reuse, timing, design)``; its designs are emulated on ``x`` to check that their
     outputs are identical. ``clock_mhz`` adds nanoseconds next to cycle counts.
 
     Returns the numbers (as in ``report.json``) plus the paths written (``"files"``).
     """
-    from . import __version__
     outdir = Path(outdir)
     doc = _Doc(outdir / "plots")
     doc.plot_dir.mkdir(parents=True, exist_ok=True)
@@ -144,7 +143,7 @@ def write_report(outdir, design, *, x=None, y_float=None, labels=None, sweep=Non
     if ev is None and x is not None:
         ev = evaluate(design, x, y_float, labels)
     net = design.network
-    timing = timing_of(design)
+    timing = design.timing
     doc.add(f"# rnnrtl report: {net.name}",
             f"Written by rnnrtl {__version__}. All fixed-point numbers are from the bit-accurate "
             "emulator, which computes the same integers as the generated hardware.",
@@ -160,8 +159,7 @@ def write_report(outdir, design, *, x=None, y_float=None, labels=None, sweep=Non
     if ev is not None:
         _fidelity_sections(doc, ev)
     _overflow_section(doc, design, ev)
-    if timing is not None:
-        _hardware_section(doc, timing, clock_mhz)
+    _hardware_section(doc, timing, clock_mhz)
     sweep_rows = _sweep_section(doc, sweep, x, ev, clock_mhz) if sweep else []
 
     md_path = outdir / "report.md"
@@ -262,8 +260,7 @@ def _sweep_section(doc: _Doc, sweep, x, ev: Evaluation | None, clock_mhz) -> lis
         same = None
         if check:
             same = "yes" if np.array_equal(d.run(x, warn=False).codes, ev.codes) else "NO"
-        rows.append({"reuse": reuse, "latency": getattr(t, "latency", None),
-                     "ii": getattr(t, "ii", None), "multipliers": getattr(t, "multipliers", None),
+        rows.append({"reuse": reuse, "latency": t.latency, "ii": t.ii, "multipliers": t.multipliers,
                      "identical_outputs": same})
     headers = ["reuse", "latency", "II", "multipliers"] + (["outputs identical"] if check else [])
     doc.add("## Reuse sweep",
@@ -271,12 +268,7 @@ def _sweep_section(doc: _Doc, sweep, x, ev: Evaluation | None, clock_mhz) -> lis
             "still apply)" + (", emulated on the same data." if check else "."),
             _table(headers, [[r["reuse"], r["latency"], r["ii"], r["multipliers"]]
                              + ([r["identical_outputs"]] if check else []) for r in rows]))
-    if any(t is not None for _, t, _ in sweep):
-        doc.plot("reuse sweep", "sweep", plots.sweep, [(r, t) for r, t, _ in sweep],
-                 clock_mhz=clock_mhz)
-    else:
-        doc.add("Hardware figures are not available for this design, so latency and multipliers "
-                "are not shown.")
+    doc.plot("reuse sweep", "sweep", plots.sweep, [(r, t) for r, t, _ in sweep], clock_mhz=clock_mhz)
     return rows
 
 
@@ -290,11 +282,10 @@ def _summary(design, ev, timing, sweep_rows) -> dict:
                    agree=list(ev.agree) if ev.agree else None, max_abs_error=ev.max_abs_error,
                    mean_abs_error=ev.mean_abs_error, accuracy_float=ev.accuracy_float,
                    accuracy_fixed=ev.accuracy_fixed)
-    if timing is not None:
-        out["timing"] = {"latency": timing.latency, "ii": timing.ii, "multipliers": timing.multipliers,
-                         "layers": [{k: getattr(l, k, None) for k in
-                                     ("name", "latency", "ii", "cycles_per_step", "multipliers")}
-                                    for l in timing.layers]}
+    out["timing"] = {"latency": timing.latency, "ii": timing.ii, "multipliers": timing.multipliers,
+                     "layers": [{k: getattr(l, k, None) for k in
+                                 ("name", "latency", "ii", "cycles_per_step", "multipliers")}
+                                for l in timing.layers]}
     if sweep_rows:
         out["sweep"] = sweep_rows
     return _plain(out)

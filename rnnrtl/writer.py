@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from .version import __version__
 from .fixed import FixedFormat
 
 __all__ = ["verilog_name", "write_design", "lane_map", "MANIFEST_VERSION"]

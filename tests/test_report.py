@@ -14,7 +14,6 @@ import pytest  # noqa: E402
 
 import rnnrtl  # noqa: E402
 from rnnrtl import report  # noqa: E402
-from rnnrtl.evaluation import timing_of  # noqa: E402
 from conftest import anchor  # noqa: E402
 
 FIXTURES = "tests/fixtures/hls4ml-1.3"
@@ -55,8 +54,8 @@ def test_files_exist_and_html_embeds_every_image(toptag, tmp_path):
     md = (tmp_path / "report.md").read_text()
     html = (tmp_path / "report.html").read_text()
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
-    hardware = {"plots/hardware.png"} if timing_of(design) is not None else set()
-    assert set(images) == {"plots/ranges.png", "plots/fidelity.png", "plots/roc.png"} | hardware
+    assert set(images) == {"plots/ranges.png", "plots/fidelity.png", "plots/roc.png",
+                           "plots/hardware.png"}
     for image in images:
         assert (tmp_path / image).read_bytes().startswith(b"\x89PNG")
     embedded = re.findall(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
@@ -107,7 +106,7 @@ def test_without_data_only_the_model_and_configuration(toptag, tmp_path):
         assert section in md
     for section in ("## Fidelity", "## Accuracy", "## Reuse sweep"):
         assert section not in md
-    assert ("## Hardware" in md) == (timing_of(design) is not None)
+    assert "## Hardware" in md
     assert "samples" not in summary
     assert "| `input` | `fixed<16,6,RND,SAT>` | 0.000977 | 31.999 | — | — | — |" in md
 
@@ -147,12 +146,3 @@ def test_hardware_section_and_sweep_from_timing_objects(toptag, tmp_path):
     assert [row["reuse"] for row in summary["sweep"]] == [1, 2, 4]
     assert all(row["identical_outputs"] == "yes" for row in summary["sweep"])
     assert summary["timing"]["multipliers"] == t.multipliers
-
-
-def test_sweep_without_timing_has_no_plot(toptag, tmp_path):
-    design, data = toptag
-    sweep = [(r, None, design) for r in (1, 2)]
-    report.write_report(tmp_path, design, x=data["x_test"][:20], sweep=sweep)
-    md = (tmp_path / "report.md").read_text()
-    assert "## Reuse sweep" in md and "Hardware figures are not available" in md
-    assert not (tmp_path / "plots" / "sweep.png").exists()

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import FlowError
+
 __all__ = ["MODEL_NAMES", "model_path", "load_data"]
 
 #: Names accepted by :func:`model_path`.
@@ -58,10 +60,10 @@ def _resource_path(filename: str) -> pathlib.Path:
 def model_path(name: str) -> pathlib.Path:
     """Path of the bundled ``.keras`` file of demo model ``name`` (one of :data:`MODEL_NAMES`).
 
-    Raises :class:`ValueError` for an unknown name.
+    Raises :class:`~rnnrtl.errors.FlowError` (a ``ValueError``) for an unknown name.
     """
     if name not in MODEL_NAMES:
-        raise ValueError(f"unknown demo model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+        raise FlowError(f"unknown demo model {name!r}; valid names: {', '.join(MODEL_NAMES)}")
     return _resource_path(f"{name}.keras")
 
 
