@@ -23,6 +23,7 @@ from __future__ import annotations
 from amaranth.hdl import Signal
 from amaranth.lib import data
 
+from ..schedule import elementwise_products
 from .activation import ActivationUnit
 from .common import delay, shape_of
 from .matvec import MatVec
@@ -79,9 +80,6 @@ class Cell:
     Subclasses build :attr:`loop_matvecs` and the activation units in :meth:`_build_loop`, and
     define :attr:`step_cycles`, :meth:`state_layouts` and :meth:`elaborate_into`.
     """
-
-    #: Multipliers in the cell's tail (per unit), besides the matrix products.
-    TAIL_MULTIPLIERS = 0
 
     def __init__(self, layer, *, pipelining: Pipelining, tree_fanin: int = 4,
                  results_held: bool = False):
@@ -152,9 +150,10 @@ class Cell:
 
     @property
     def multipliers(self) -> int:
-        """The projection's, the loop MatVecs' and the tail's (:attr:`TAIL_MULTIPLIERS` per unit)."""
+        """The projection's, the loop MatVecs' and the tail's elementwise products
+        (:func:`rnnrtl.schedule.elementwise_products`)."""
         return (self.projection.multipliers + sum(mv.multipliers for mv in self.loop_matvecs)
-                + self.TAIL_MULTIPLIERS * self.layer.units)
+                + elementwise_products(self.layer))
 
     @property
     def job_spacing(self) -> int:

@@ -49,8 +49,6 @@ __all__ = ["LSTMCell", "GRUCell", "SimpleRNNCell", "cell_of"]
 class LSTMCell(Cell):
     """The LSTM loop (module docstring)."""
 
-    TAIL_MULTIPLIERS = 3  # f·c, i·g, o·tanh(c)
-
     def _build_loop(self):
         L = self.layer
         N = L.units
@@ -133,8 +131,6 @@ class LSTMCell(Cell):
 
 class GRUCell(Cell):
     """The GRU loop, ``reset_after`` either way (module docstring)."""
-
-    TAIL_MULTIPLIERS = 3  # r·rec (or r·h), z·h, (1−z)·hh
 
     def _build_loop(self):
         L = self.layer
