@@ -434,7 +434,7 @@ def _overflows(d):
 @pytest.mark.parametrize("case", _HLS4ML_RECURRENT_CASES, ids=_hls4ml_id)
 def test_recurrent_layer_hls4ml(case):
     """LSTM and GRU under numerics: hls4ml: the hardware equals the emulator (which equals hls4ml
-    1.3, tests/test_hls4ml.py), bit for bit, at full rate and under random stalls."""
+    1.3, tests/numerics/test_hls4ml.py), bit for bit, at full rate and under random stalls."""
     name, config, rs, kwargs, wraps = case
     d = _design(name, {"numerics": "hls4ml", **config}, return_sequences=rs, **kwargs)
     assert d.network.layers[0].product_fmt is not None

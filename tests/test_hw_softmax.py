@@ -1,7 +1,7 @@
 # amaranth: UnusedElaboratable=no
 # (Amaranth's own linter switch: components refused by their constructor are never elaborated.)
 """Tests of ``rnnrtl.hw.softmax``: the SoftmaxUnit against :meth:`SoftmaxTable.apply` (the emulator's
-softmax, itself equal to hls4ml 1.3's, tests/test_hls4ml.py).
+softmax, itself equal to hls4ml 1.3's, tests/numerics/test_hls4ml.py).
 
 Tables are built by :func:`rnnrtl.hls4ml.softmax_table` as the hls4ml profile builds them. Vectors
 are random codes over the whole input range plus ties and extremes, fed with random idle cycles

@@ -220,7 +220,7 @@ def test_build_is_shared(designs, build_root):
 
 #: digits-gru (GRU(32) -> Dense(10, softmax)), the smallest anchor, converted from the hls4ml config
 #: of its 'viv-model' outputs (granularity='model', ap_fixed<16,6>) with ReuseFactor 16 to keep the
-#: core small: hls4ml's numbers do not depend on the reuse factor (tests/test_hls4ml.py). Its build
+#: core small: hls4ml's numbers do not depend on the reuse factor (tests/numerics/test_hls4ml.py). Its build
 #: is the slowest of this file (~2-3 min on two busy cores).
 HLS4ML_ANCHOR = "digits-gru"
 HLS4ML_ANCHOR_CONFIG = {"Model": {"Precision": {"default": "fixed<16,6>"}, "ReuseFactor": 16,

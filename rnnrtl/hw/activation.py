@@ -251,7 +251,7 @@ class ActivationUnit(wiring.Component):
             # Stage 6: the output, its code and overflow registered together.
             code_mid = delay(m, code_reg, 2, "code_mid", reset_less=True)
             # Without a reset, the table's output register can be the block RAM's own
-            # (rnnrtl.ecp5_pack on ECP5; vendor tools do the same).
+            # (rnnrtl.synth.ecp5_pack on ECP5; vendor tools do the same).
             o_reg = Signal.like(self.o, name="o_reg", reset_less=True)
             code_out = Signal.like(self.code, name="code_out", reset_less=True)
             with m.If(out_valid):

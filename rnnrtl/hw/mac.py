@@ -78,7 +78,7 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
     # The weight register loads the block's first weight outside the block's cycles and
     # starts with the bits that every weight of the block shares (others 0), so such a
     # bit is a constant, not a flip-flop, and the others power up at 0 like a DSP's
-    # input register (rnnrtl.ecp5_pack moves them there).
+    # input register (rnnrtl.synth.ecp5_pack moves them there).
     w_width = IntType.for_range(min(ws), max(ws), 0, True).width
     w_init = shared_bits(ws, w_width)
     wsel = Signal(signed(w_width), name=f"w{mi}", init=w_init, reset_less=True)
