@@ -26,9 +26,16 @@ def is_hls4ml_config(source) -> bool:
 
 
 _AP_RE = re.compile(r"^\s*(ap_)?(u?)(fixed|int)\s*<([^>]*)>\s*$")
-#: Model-level keys with no effect on the numbers (accepted, ignored).
+#: Model-level keys with no effect on the numbers (accepted, ignored). hls4ml 1.3 writes
+#: ``Strategy``, ``BramFactor``, ``TraceOutput`` (``config_from_keras_model``), ``BitExact``
+#: (``convert_from_keras_model``, into the caller's own dict), ``ChannelsLastConversion`` and
+#: ``TransposeOutputs`` (``config_from_pytorch_model``: layout passes that leave a Keras model's
+#: channels-last data as it is); it reads ``AllowDAFallback`` / ``AllowV2Fallback`` (which converter
+#: handles a Keras 3 layer; the layers rnnrtl takes have one handler). ``BitExact`` is checked in
+#: :func:`_bit_exact`.
 _MODEL_IGNORED = ("Strategy", "BramFactor", "TraceOutput", "PipelineStyle", "PipelineInterval",
-                  "Compression", "TargetCycles", "ConvImplementation")
+                  "Compression", "TargetCycles", "ConvImplementation", "BitExact",
+                  "ChannelsLastConversion", "TransposeOutputs", "AllowDAFallback", "AllowV2Fallback")
 #: Top-level keys of an hls4ml HLSConfig / convert() arguments with no effect on the numbers.
 _TOP_IGNORED = ("IOType", "Backend", "OutputDir", "ProjectName", "Part", "ClockPeriod",
                 "ClockUncertainty", "WriterConfig", "Namespace", "WriteWeightsTxt", "WriteTar",
@@ -159,6 +166,8 @@ def config_from_hls4ml(hls_config: dict) -> dict:
             if key == "Strategy" and str(value).lower() not in ("latency", "resource"):
                 raise ConfigError(f"Model.Strategy = {value!r}: numerics: hls4ml reproduces the "
                                   "Latency and Resource strategies (identical numbers) only")
+            if key == "BitExact":
+                _bit_exact(value)
         else:
             raise ConfigError(f"Model.{key}: unknown hls4ml model setting; rnnrtl reads Precision "
                               f"and ReuseFactor and ignores {', '.join(_MODEL_IGNORED)}")
@@ -173,6 +182,21 @@ def config_from_hls4ml(hls_config: dict) -> dict:
     for name, settings in names.items():
         out["layers"][name] = _layer(name, settings)
     return out
+
+
+def _bit_exact(value):
+    """``Model.BitExact``, which ``hls4ml.converters.convert_from_keras_model(bit_exact=...)`` writes
+    into the caller's dict: ``None`` (hls4ml's default: on only for a model with HGQ
+    ``FixedPointQuantizer`` layers, which rnnrtl does not take) and ``False`` change nothing;
+    ``True`` makes hls4ml re-derive every type by interval arithmetic, which rnnrtl does not do."""
+    if value is None or value is False:
+        return
+    if value is not True:
+        raise ConfigError(f"Model.BitExact = {value!r}: must be true, false or null (hls4ml's "
+                          "bit_exact argument)")
+    warnings.warn("Model.BitExact = True is ignored: hls4ml would re-derive every type by its "
+                  "bit-exact precision propagation; rnnrtl uses the types as configured, so its "
+                  "numbers are those of hls4ml with bit_exact=False", HLS4MLConfigWarning, stacklevel=4)
 
 
 def _layer(name: str, settings) -> dict:
