@@ -34,11 +34,13 @@ _PRECISION_KEYS = {"kernel": "weight", "recurrent_kernel": "recurrent_weight", "
                    "recurrent_bias": "recurrent_bias"}
 
 
-#: Share of a tensor's nonzero values lost to underflow above which :func:`quantize` warns. Rounding
-#: a few values far below the LSB to 0 is ordinary rounding (a trained tensor nearly always holds
-#: some); losing a noticeable share means the format's LSB is too coarse for the tensor. Every count
-#: is reported (``Design.weight_underflows``, report.md / report.json) whatever the share.
-UNDERFLOW_WARN_SHARE = 0.05
+#: Share of a tensor's magnitude (``sum |value|``) carried by values lost to underflow above which
+#: :func:`quantize` warns. A value below the LSB that rounds to 0 errs by less than an LSB, as every
+#: rounded value does, and a trained tensor nearly always holds a few (a 10-entry bias of a trained
+#: anchor loses one at the default format); losing a noticeable part of the tensor's magnitude means
+#: its format's LSB is too coarse. Every count is reported (``Design.weight_underflows``, report.md /
+#: report.json) whatever the share.
+UNDERFLOW_WARN_SHARE = 0.01
 
 
 @dataclass
@@ -55,7 +57,7 @@ def quantize(model: FloatModel, config: dict) -> tuple[Network, WeightReport]:
     (:class:`WeightReport`).
 
     Every tensor that loses values to underflow is counted in ``report.underflows``; one that loses
-    more than :data:`UNDERFLOW_WARN_SHARE` of its nonzero values is named in a
+    values carrying more than :data:`UNDERFLOW_WARN_SHARE` of its magnitude is named in a
     :class:`WeightUnderflowWarning`; a format whose LSB swallows every nonzero value of a tensor
     raises :class:`ConfigError`.
     """
@@ -68,23 +70,23 @@ def quantize(model: FloatModel, config: dict) -> tuple[Network, WeightReport]:
     if unknown:  # a misspelt layer name would otherwise be ignored silently
         raise ConfigError(f"layers: no layer {unknown[0]!r} in model {model.name!r}; its layers"
                           f"{profile.names_note} are {', '.join(names)}")
-    report, nonzero = WeightReport(), {}
+    report, lost_share = WeightReport(), {}
     input_fmt = profile.format(layer_config(config, model.input_name, "input"), "result")
     fmt, layers = input_fmt, []
     for fl in model.layers:
         cfg = layer_config(config, fl.name, fl.kind)
         subs = {name: layer_config(config, name, kind) for name, kind in sublayers[fl.name].items()}
         layer = profile.build_layer(fl, cfg, in_fmt=fmt, schedule=layer_schedule(fl, cfg),
-                                    weights=_weights(profile, fl, report, nonzero),
+                                    weights=_weights(profile, fl, report, lost_share),
                                     sublayers=subs)
         layers.append(layer)
         fmt = layer.output_fmt
     network = Network(name=model.name, timesteps=model.timesteps, in_features=model.in_features,
                       input_fmt=input_fmt, layers=layers, numerics=profile.name, config=config)
-    lossy = {name: n for name, n in report.underflows.items()
-             if n > UNDERFLOW_WARN_SHARE * nonzero[name]}
+    lossy = [name for name, share in lost_share.items() if share > UNDERFLOW_WARN_SHARE]
     if lossy:
-        lost = ", ".join(f"{name}: {n} of {nonzero[name]}" for name, n in lossy.items())
+        lost = "; ".join(f"{name}: {report.underflows[name]} lost, {lost_share[name]:.1%} of its "
+                         "magnitude" for name in lossy)
         warnings.warn(f"model {model.name!r}: nonzero weights quantized to 0 because they are smaller "
                       f"than their format's LSB ({lost}); give those tensors fewer integer bits or "
                       "more bits (every count: report.md, weight underflows)",
@@ -92,11 +94,11 @@ def quantize(model: FloatModel, config: dict) -> tuple[Network, WeightReport]:
     return network, report
 
 
-def _weights(profile, fl: FloatLayer, report: WeightReport, nonzero: dict):
+def _weights(profile, fl: FloatLayer, report: WeightReport, lost_share: dict):
     """``weights(tensor, fmt)`` for the profile: ``fl``'s tensor as :class:`Weights` of ``fmt``
     (codes by :meth:`~rnnrtl.numerics.Profile.weight_codes`), overflows and underflows counted in
-    ``report`` (and each tensor's nonzero values in ``nonzero``); a tensor all of whose nonzero
-    values underflow is refused."""
+    ``report`` (and the share of each tensor's magnitude lost to underflow in ``lost_share``); a
+    tensor all of whose nonzero values underflow is refused."""
     def weights(tensor: str, fmt) -> Weights | None:
         values = getattr(fl, _TENSORS[tensor])
         if values is None:
@@ -105,21 +107,22 @@ def _weights(profile, fl: FloatLayer, report: WeightReport, nonzero: dict):
         name = f"{fl.name}.{tensor}"
         if over:
             report.overflows[name] = over
-        under = _underflows(values, codes, fmt)
-        if under:
-            nonzero[name] = int(np.count_nonzero(np.asarray(values)))
-            if under == nonzero[name]:
+        lost = _underflows(values, codes, fmt)
+        if lost.any():
+            magnitude = np.abs(np.asarray(values, dtype=np.float64))
+            if np.count_nonzero(lost) == np.count_nonzero(magnitude):
                 raise ConfigError(_all_lost(fl.name, tensor, values, fmt))
-            report.underflows[name] = under
+            report.underflows[name] = int(np.count_nonzero(lost))
+            lost_share[name] = float(magnitude[lost].sum() / magnitude.sum())
         return Weights(fmt, codes)
     return weights
 
 
-def _underflows(values, codes, fmt) -> int:
-    """Nonzero ``values`` smaller in magnitude than ``fmt``'s LSB whose code is 0 (lost to the
+def _underflows(values, codes, fmt) -> np.ndarray:
+    """Where nonzero ``values`` smaller in magnitude than ``fmt``'s LSB got code 0 (lost to the
     format's resolution; a value that overflowed to 0 under ``SAT_ZERO`` is an overflow)."""
     values = np.abs(np.asarray(values, dtype=np.float64))
-    return int(np.count_nonzero((values != 0) & (values < fmt.step) & (np.asarray(codes) == 0)))
+    return (values != 0) & (values < fmt.step) & (np.asarray(codes) == 0)
 
 
 def _all_lost(layer: str, tensor: str, values, fmt) -> str:
