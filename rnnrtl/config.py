@@ -273,6 +273,7 @@ def _merge_scope(out: dict, settings: dict, where: str):
                 r = spec["range"]
                 if not _power_of_two(r):
                     raise ConfigError(f"{where}.tables.{fn}.range = {r!r}: must be a power of two "
+                                      f"from 2**-{TABLE_RANGE_EXPONENT} to 2**{TABLE_RANGE_EXPONENT} "
                                       "(e.g. 2, 4, 8, 16)")
             merged.setdefault(fn, {}).update(spec)
         out["tables"] = merged
@@ -281,8 +282,14 @@ def _merge_scope(out: dict, settings: dict, where: str):
             out[key] = _parse_option(settings[key], option, f"{where}.{key}")
 
 
+#: Table half-ranges accepted: powers of two ``2**-k .. 2**k`` (the table geometry's shifts stay
+#: within int64 for any input format).
+TABLE_RANGE_EXPONENT = 32
+
+
 def _power_of_two(r) -> bool:
-    """Whether ``r`` is a finite number (not a bool) equal to a power of two."""
+    """Whether ``r`` is a number (not a bool) equal to a power of two within
+    ``2**±TABLE_RANGE_EXPONENT``."""
     if isinstance(r, bool) or not isinstance(r, (int, float)):
         return False
     try:
@@ -291,7 +298,8 @@ def _power_of_two(r) -> bool:
         return False
     if not math.isfinite(r) or r <= 0:
         return False
-    return r == 2.0 ** round(math.log2(r))
+    exponent = round(math.log2(r))
+    return abs(exponent) <= TABLE_RANGE_EXPONENT and r == 2.0 ** exponent
 
 
 def _parse_option(value, option, where: str) -> dict:

@@ -64,6 +64,7 @@ CASES = [
     ("list.yaml", b"tables:\n  tanh: {range: [4]}\n", ("tables.tanh.range = [4]", "power of two")),
     ("huge.json", b'{"tables": {"tanh": {"range": 1' + b"0" * 400 + b"}}}",
      ("tables.tanh.range", "power of two")),
+    ("far.yaml", b"tables:\n  tanh: {range: 8589934592}\n", ("range = 8589934592", "2**-32 to 2**32")),
     ("sizef.yaml", b"tables:\n  sigmoid: {size: 1024.0}\n", ("tables.sigmoid.size = 1024.0", "powers of two")),
     ("sizes.yaml", b"tables:\n  sigmoid: {size: '1024'}\n", ("tables.sigmoid.size = '1024'", "powers of two")),
     ("sizei.yaml", b"tables:\n  sigmoid: {size: .inf}\n", ("tables.sigmoid.size = inf", "powers of two")),
@@ -253,6 +254,20 @@ def test_model_keys_hls4ml_writes(tiny, model_keys, outcome):
     else:
         with pytest.warns(outcome[0], match=outcome[1]):
             rnnrtl.convert(model, cfg)
+
+
+@pytest.mark.parametrize("layer_settings, fragments", [
+    ({"lstm": {"TableSize": "abc"}}, ("LayerName.lstm.TableSize = 'abc'", "whole number")),
+    ({"lstm": {"TableSize": 1024.5}}, ("LayerName.lstm.TableSize = 1024.5", "whole number")),
+    ({"out_softmax": {"exp_table_size": None}}, ("exp_table_size = None",)),
+    ({"lstm": {5: True}}, ("LayerName.lstm.5", "strings")),
+])
+def test_hls4ml_layer_settings_of_wrong_types(tiny, layer_settings, fragments):
+    _, model = tiny
+    with pytest.raises(ConfigError) as info:
+        rnnrtl.convert(model, {"Model": {"Precision": "fixed<16,6>"}, "LayerName": layer_settings})
+    for fragment in fragments:
+        assert fragment in str(info.value)
 
 
 def test_hls4ml_saturation_bits_refused(tiny):

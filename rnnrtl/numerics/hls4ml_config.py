@@ -184,6 +184,14 @@ def config_from_hls4ml(hls_config: dict) -> dict:
     return out
 
 
+def _table_size(value, where: str) -> int:
+    """A table size as hls4ml takes it: a whole number (checked against the valid sizes later)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where} = {value!r}: a table size is a whole number, a power of two "
+                          "such as 1024")
+    return value
+
+
 def _bit_exact(value):
     """``Model.BitExact``, which ``hls4ml.converters.convert_from_keras_model(bit_exact=...)`` writes
     into the caller's dict: ``None`` (hls4ml's default: on only for a model with HGQ
@@ -207,8 +215,10 @@ def _layer(name: str, settings) -> dict:
     precision: dict = {}
     softmax: dict = {}
     for raw, value in settings.items():
-        key = _snake(raw)
         here = f"{where}.{raw}"
+        if not isinstance(raw, str):
+            raise ConfigError(f"{here}: hls4ml layer settings are named by strings, got {raw!r}")
+        key = _snake(raw)
         if key == "precision":
             _precision_dict(value, here, precision)
         elif key == "reuse_factor":
@@ -220,13 +230,13 @@ def _layer(name: str, settings) -> dict:
                 raise ConfigError(f"{here} = {value!r}: must be true or false")
             scope["mode"] = "static" if value else "unrolled"
         elif key == "table_size":
-            size = int(value)
+            size = _table_size(value, here)
             if name.endswith("_softmax"):
                 softmax["table_size"] = size
             else:
                 scope["tables"] = {fn: {"size": size} for fn in TABLE_RANGES}
         elif key in ("exp_table_size", "inv_table_size"):
-            softmax[key] = int(value)
+            softmax[key] = _table_size(value, here)
         elif key == "implementation":
             softmax["implementation"] = value
         elif key == "skip":
