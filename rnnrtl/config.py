@@ -124,7 +124,7 @@ def load_config(source) -> dict:
     if not path.is_file():
         raise ConfigError(f"configuration file {str(path)!r} does not exist")
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")   # (a byte-order mark is dropped)
     except UnicodeDecodeError as e:
         raise ConfigError(f"configuration file {str(path)!r} is not UTF-8 text (byte {e.start} is "
                           f"0x{e.object[e.start]:02x}); save it as UTF-8") from None

@@ -121,6 +121,13 @@ def test_yaml_merge_keys_are_not_duplicates(tiny, tmp_path):
     assert cfg["layers"]["hidden"] == {"pipeline": "shallow"}
 
 
+def test_utf8_byte_order_mark_is_accepted(tmp_path):
+    """Editors on Windows write UTF-8 with a byte-order mark; JSON's parser would refuse it."""
+    for name, text in (("bom.json", b'{"reuse": 2}'), ("bom.yaml", b"reuse: 2\n")):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + text)
+        assert load_config(tmp_path / name)["reuse"] == 2
+
+
 @pytest.mark.parametrize("text, want", [
     ("ap_fixed<16,6,AP_RND,AP_SAT,0>", FixedFormat(16, 6, True, "RND", "SAT")),
     ("ap_fixed<16,6,AP_TRN,AP_WRAP,0>", FixedFormat(16, 6, True, "TRN", "WRAP")),
