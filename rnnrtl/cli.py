@@ -119,6 +119,8 @@ def _print_design(console, design, summary: dict):
     if "overflows" in summary:
         numbers.add_row("overflows on the data", str(sum(summary["overflows"].values())))
     numbers.add_row("weight values saturated", str(sum(summary["weight_overflows"].values())))
+    numbers.add_row("weight values lost to underflow",
+                    str(sum(summary.get("weight_underflows", {}).values())))
     timing = summary["timing"]
     numbers.add_row("latency / II", f"{timing['latency']} / {timing['ii']} cycles")
     numbers.add_row("multipliers", str(timing["multipliers"]))

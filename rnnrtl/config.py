@@ -71,6 +71,8 @@ DEFAULT_CONFIG = {
 _OPTIONS = {key: (p, option) for p in numerics.PROFILES.values() for key, option in p.options.items()}
 _SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "interleave", "pipeline",
                "tables") + tuple(_OPTIONS)
+#: Scope keys of recurrent layers only (refused on a Dense layer's own settings).
+_RECURRENT_KEYS = ("reuse_recurrent", "mode", "interleave")
 _TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "layers")
 _ALL_PRECISION_KEYS = sorted({k for p in numerics.PROFILES.values() for keys in p.precision_keys.values()
                               for k in keys} | {"default"})
@@ -93,6 +95,10 @@ class LayerConfig:
     #: The profile's own scope keys (:attr:`rnnrtl.numerics.Profile.options`): key -> mapping
     #: (formats parsed), the layer's settings over the top level's.
     options: dict = field(default_factory=dict)
+    #: Reuse knobs (``input``, ``recurrent``) whose factor is the top level's, not the layer's own:
+    #: a factor too large for this layer's products is clamped (with a warning) rather than refused
+    #: (:func:`rnnrtl.schedule.layer_schedule`).
+    model_reuse: frozenset = frozenset()
 
     def fmt(self, key: str) -> FixedFormat:
         return self.precision[key]
@@ -117,26 +123,72 @@ def load_config(source) -> dict:
     path = Path(source)
     if not path.is_file():
         raise ConfigError(f"configuration file {str(path)!r} does not exist")
-    text = path.read_text()
+    try:
+        text = path.read_bytes().decode("utf-8-sig")   # (a byte-order mark is dropped)
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"configuration file {str(path)!r} is not UTF-8 text (byte {e.start} is "
+                          f"0x{e.object[e.start]:02x}); save it as UTF-8") from None
+    except OSError as e:
+        raise ConfigError(f"configuration file {str(path)!r} cannot be read: {e.strerror}") from None
     try:
         if path.suffix.lower() == ".json":
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_json_mapping)
         elif path.suffix.lower() in (".yaml", ".yml"):
-            import yaml
-            data = yaml.safe_load(text)
+            data = _load_yaml(text)
         else:
             raise ConfigError(f"configuration file {str(path)!r}: use a .yaml, .yml or .json file")
+    except _DuplicateKey as e:
+        raise ConfigError(f"configuration file {str(path)!r}: {e}") from None
     except (json.JSONDecodeError, ImportError) as e:
         raise ConfigError(f"configuration file {str(path)!r} cannot be read: {e}") from None
     except Exception as e:  # yaml.YAMLError
         if type(e).__module__.startswith("yaml"):
-            raise ConfigError(f"configuration file {str(path)!r} is not valid YAML: {e}") from None
+            raise ConfigError(f"configuration file {str(path)!r} is not valid YAML: "
+                              f"{' '.join(str(e).split())}") from None
         raise
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"configuration file {str(path)!r} must hold a mapping at its top level")
     return load_config(data)
+
+
+class _DuplicateKey(Exception):
+    """A key given twice in one mapping of a configuration file (the later would win silently)."""
+
+
+def _json_mapping(pairs):
+    out = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(f"key {key!r} is given twice in one mapping; keep one")
+        out[key] = value
+    return out
+
+
+def _load_yaml(text: str):
+    """``yaml.safe_load`` refusing a key given twice in one mapping (PyYAML keeps the last one)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            if isinstance(node, yaml.MappingNode):
+                seen = {}
+                for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":   # '<<: *anchor': keys merged in
+                        continue                                    # may be overridden, as in YAML
+                    key = self.construct_object(key_node, deep=True)
+                    try:
+                        first = seen.setdefault(key, key_node)
+                    except TypeError:       # an unhashable key: SafeLoader's own error follows
+                        continue
+                    if first is not key_node:
+                        raise _DuplicateKey(
+                            f"key {key!r} on line {key_node.start_mark.line + 1} is given twice in "
+                            f"one mapping (first on line {first.start_mark.line + 1}); keep one")
+            return super().construct_mapping(node, deep=deep)
+
+    return yaml.load(text, Loader=Loader)
 
 
 def normalize(config: dict) -> dict:
@@ -219,15 +271,35 @@ def _merge_scope(out: dict, settings: dict, where: str):
                                   f"powers of two {TABLE_SIZES[0]}..{TABLE_SIZES[-1]}")
             if "range" in spec:
                 r = spec["range"]
-                if isinstance(r, bool) or not isinstance(r, (int, float)) or r <= 0 or \
-                        float(r) != 2.0 ** round(math.log2(r)):
+                if not _power_of_two(r):
                     raise ConfigError(f"{where}.tables.{fn}.range = {r!r}: must be a power of two "
+                                      f"from 2**-{TABLE_RANGE_EXPONENT} to 2**{TABLE_RANGE_EXPONENT} "
                                       "(e.g. 2, 4, 8, 16)")
             merged.setdefault(fn, {}).update(spec)
         out["tables"] = merged
     for key, (_, option) in _OPTIONS.items():
         if key in settings:
             out[key] = _parse_option(settings[key], option, f"{where}.{key}")
+
+
+#: Table half-ranges accepted: powers of two ``2**-k .. 2**k`` (the table geometry's shifts stay
+#: within int64 for any input format).
+TABLE_RANGE_EXPONENT = 32
+
+
+def _power_of_two(r) -> bool:
+    """Whether ``r`` is a number (not a bool) equal to a power of two within
+    ``2**±TABLE_RANGE_EXPONENT``."""
+    if isinstance(r, bool) or not isinstance(r, (int, float)):
+        return False
+    try:
+        r = float(r)
+    except OverflowError:       # an int beyond float's range
+        return False
+    if not math.isfinite(r) or r <= 0:
+        return False
+    exponent = round(math.log2(r))
+    return abs(exponent) <= TABLE_RANGE_EXPONENT and r == 2.0 ** exponent
 
 
 def _parse_option(value, option, where: str) -> dict:
@@ -283,6 +355,14 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
     if kind not in keys_by_kind:
         raise ConfigError(f"layer {name!r}: {under} has no {kind} layer{profile.missing_kind_note}; "
                           f"valid layers: {', '.join(k for k in keys_by_kind if k != 'input')}")
+    if "recurrent_weight" not in keys_by_kind[kind]:    # not a recurrent layer: no time axis
+        wrong = [key for key in _RECURRENT_KEYS if key in scope]
+        if wrong:
+            takes = [k for k in _SCOPE_KEYS if k not in _RECURRENT_KEYS
+                     and (k not in _OPTIONS or k in profile.options)]
+            raise ConfigError(f"layers.{name}.{wrong[0]}: a {kind} layer has no time steps or "
+                              f"recurrent products, so {wrong[0]!r} means nothing there; a {kind} "
+                              f"layer takes {', '.join(takes)}")
     top_prec = config["precision"]
     if isinstance(top_prec, (str, FixedFormat)):
         top_prec = {"default": _fmt(top_prec, "precision")}
@@ -335,4 +415,6 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
         tables=tables,
         model_default=model_default,
         options={key: {**config.get(key, {}), **scope.get(key, {})} for key in profile.options},
+        model_reuse=frozenset(source for source in ("input", "recurrent")
+                              if "reuse" not in scope and f"reuse_{source}" not in scope),
     )

@@ -20,13 +20,17 @@ class Design:
     """A network quantized for hardware.
 
     ``network`` is the IR (:class:`rnnrtl.ir.Network`); ``config`` the normalised configuration it
-    was built with; ``weight_overflows`` counts weight values that did not fit their format.
+    was built with; ``weight_overflows`` counts weight values that did not fit their format and
+    ``weight_underflows`` nonzero weight values that became 0 (smaller than their format's LSB),
+    per tensor ``<layer>.<tensor>``.
     """
 
-    def __init__(self, network: ir.Network, *, weight_overflows: dict | None = None):
+    def __init__(self, network: ir.Network, *, weight_overflows: dict | None = None,
+                 weight_underflows: dict | None = None):
         self.network = network
         self.config = network.config
         self.weight_overflows = dict(weight_overflows or {})
+        self.weight_underflows = dict(weight_underflows or {})
         self._emulator = Emulator(network)
         self.overflows: dict[str, int] = {}
         self._hardware = None
@@ -90,7 +94,8 @@ class Design:
 
     def save(self, path) -> tuple[Path, Path]:
         """Write the IR as ``<path>.json`` + ``<path>.npz`` (see :func:`load_design`)."""
-        return ir.save(self.network, path, extra={"weight_overflows": self.weight_overflows})
+        return ir.save(self.network, path, extra={"weight_overflows": self.weight_overflows,
+                                                  "weight_underflows": self.weight_underflows})
 
     def __repr__(self):
         layers = ", ".join(f"{l.kind}:{l.name}({l.units})" for l in self.network.layers)
@@ -106,9 +111,11 @@ def convert(model, config=None) -> Design:
     cfg = load_config(config)
     float_model = from_keras(model)
     network, report = quantize(float_model, cfg)
-    return Design(network, weight_overflows=report)
+    return Design(network, weight_overflows=report.overflows, weight_underflows=report.underflows)
 
 
 def load_design(path) -> Design:
     """A design saved with :meth:`Design.save`."""
-    return Design(ir.load(path), weight_overflows=ir.load_extra(path).get("weight_overflows"))
+    extra = ir.load_extra(path)
+    return Design(ir.load(path), weight_overflows=extra.get("weight_overflows"),
+                  weight_underflows=extra.get("weight_underflows"))

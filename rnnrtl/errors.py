@@ -10,7 +10,8 @@ from __future__ import annotations
 
 __all__ = ["RnnrtlError", "ConfigError", "FixedPointError", "UnsupportedModelError", "FlowError",
            "HardwareError", "BuildError", "SimulationError", "RnnrtlWarning",
-           "FixedPointOverflowWarning", "HLS4MLConfigWarning"]
+           "FixedPointOverflowWarning", "WeightUnderflowWarning", "ConfigWarning",
+           "HLS4MLConfigWarning"]
 
 
 class RnnrtlError(Exception):
@@ -53,6 +54,14 @@ class RnnrtlWarning(UserWarning):
 
 class FixedPointOverflowWarning(RnnrtlWarning):
     """Values saturated or wrapped at a named point during emulation."""
+
+
+class WeightUnderflowWarning(RnnrtlWarning):
+    """Nonzero weights or biases that quantized to 0: their format's LSB is larger than they are."""
+
+
+class ConfigWarning(RnnrtlWarning):
+    """A configuration setting rnnrtl changed to one that works (the message says which and why)."""
 
 
 class HLS4MLConfigWarning(RnnrtlWarning):

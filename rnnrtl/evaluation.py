@@ -56,7 +56,7 @@ def point_formats(network: ir.Network) -> dict[str, FixedFormat]:
 
 def weight_formats(network: ir.Network) -> dict[str, ir.Weights]:
     """Every weight tensor by name (``<layer>.kernel``, ``.recurrent_kernel``, ``.bias``,
-    ``.recurrent_bias``, as in :attr:`Design.weight_overflows`)."""
+    ``.recurrent_bias``, as in :attr:`Design.weight_overflows` and ``weight_underflows``)."""
     out = {}
     for L in network.layers:
         for attr, name in (("kernel", "kernel"), ("recurrent", "recurrent_kernel"), ("bias", "bias"),

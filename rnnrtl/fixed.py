@@ -66,14 +66,15 @@ class Overflow(enum.Enum):
     SAT_SYM = "SAT_SYM"    # saturate, signed range made symmetric (min = -max)
 
 
-_SYNTAX = ("accepted syntax: fixed<W,I>, ufixed<W,I>, ap_fixed<W,I[,Q[,O]]>, ap_ufixed<W,I[,Q[,O]]> "
-           "with 1 <= W <= 48, Q one of " + ", ".join("AP_" + r.value for r in Rounding)
+_SYNTAX = ("accepted syntax: fixed<W,I>, ufixed<W,I>, ap_fixed<W,I[,Q[,O[,0]]]>, "
+           "ap_ufixed<W,I[,Q[,O[,0]]]> with 1 <= W <= 48, Q one of "
+           + ", ".join("AP_" + r.value for r in Rounding)
            + " and O one of " + ", ".join("AP_" + o.value for o in Overflow)
            + "; e.g. 'fixed<16,6>', 'ufixed<8,0>', 'ap_fixed<16,6,AP_RND,AP_SAT>'")
 
 _FORMAT_RE = re.compile(
     r"^\s*(?P<kind>ap_fixed|ap_ufixed|fixed|ufixed)\s*<\s*(?P<w>-?\d+)\s*,\s*(?P<i>-?\d+)\s*"
-    r"(?:,\s*(?P<q>[A-Za-z_]+)\s*)?(?:,\s*(?P<o>[A-Za-z_]+)\s*)?(?:,\s*(?P<n>\d+)\s*)?>\s*$")
+    r"(?:,\s*(?P<q>[A-Za-z_]+)\s*(?:,\s*(?P<o>[A-Za-z_]+)\s*(?:,\s*(?P<n>\d+)\s*)?)?)?>\s*$")
 
 #: Widest format accepted; products of two such codes still fit the int64 datapath model.
 MAX_WIDTH = 48
@@ -128,6 +129,15 @@ class FixedFormat:
             rounding = _parse_mode(Rounding, match["q"], text)
         if match["o"]:
             overflow = _parse_mode(Overflow, match["o"], text)
+        if match["n"] and int(match["n"]) != 0:
+            # Vivado HLS's ap_fixed<W,I,Q,O,N>: N saturation bits for the AP_WRAP / AP_WRAP_SM
+            # overflow modes. rnnrtl's wrap keeps the low W bits only, which is N = 0; honouring
+            # N > 0 would need it in both halves of every requantization, so it is refused, never
+            # dropped.
+            raise FixedPointError(
+                f"precision {text!r}: the 5th parameter N = {match['n']} (saturation bits of the "
+                "AP_WRAP / AP_WRAP_SM overflow modes) is not supported; rnnrtl wraps by keeping the "
+                "low W bits (N = 0): write 0 or leave it out, or use AP_SAT")
         return cls(int(match["w"]), int(match["i"]), signed, rounding, overflow)
 
     def __str__(self):

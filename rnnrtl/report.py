@@ -95,6 +95,9 @@ def _summary_rows(design, ev, timing, clock_mhz):
     wover = sum(design.weight_overflows.values())
     rows.append(["weight values saturated", "none" if not wover else
                  f"{wover} in {len(design.weight_overflows)} tensors"])
+    under = design.weight_underflows
+    rows.append(["weight values lost to underflow (nonzero, quantized to 0)",
+                 "none" if not under else f"{sum(under.values())} in {len(under)} tensors"])
     rows.append(["latency", cycles_text(timing.latency, clock_mhz)])
     rows.append(["initiation interval (II)", cycles_text(timing.ii, clock_mhz)])
     rows.append(["multipliers", timing.multipliers])
@@ -189,14 +192,15 @@ def _formats_section(doc: _Doc, design, ev: Evaluation | None):
         r = Range(w.fmt)
         r.add(w.codes)
         wrows.append([f"`{name}`", f"`{w.fmt}`", "×".join(map(str, w.codes.shape)),
-                      f"{r.max_value:.4g}", r.spare_bits, design.weight_overflows.get(name, 0)])
+                      f"{r.max_value:.4g}", r.spare_bits, design.weight_overflows.get(name, 0),
+                      design.weight_underflows.get(name, 0)])
     doc.add("## Formats and value ranges per named point",
             "Named points are where values are requantized (docs/numerics.md). *Spare int bits*: "
             "integer bits above the largest magnitude seen on the data (0: the top bit is used).",
             _table(["point", "format", "LSB", "largest value", "overflows", "max |value| seen",
                     "spare int bits"], rows),
-            _table(["weights", "format", "shape", "max |value|", "spare int bits", "saturated"],
-                   wrows))
+            _table(["weights", "format", "shape", "max |value|", "spare int bits", "saturated",
+                    "underflowed to 0"], wrows))
     if ev is not None and ev.ranges:
         doc.plot("value ranges per named point", "ranges", plots.ranges, ev.ranges, weights,
                  {**over, **design.weight_overflows})
@@ -237,6 +241,11 @@ def _overflow_section(doc: _Doc, design, ev: Evaluation | None):
                        [[f"`{k}`", v] for k, v in design.weight_overflows.items()]))
     else:
         doc.add("Every weight fits its format.")
+    under = design.weight_underflows
+    if under:
+        doc.add("Nonzero weight values smaller than their format's LSB, quantized to 0 (underflow) — "
+                "give these tensors fewer integer bits or more bits:",
+                _table(["tensor", "values"], [[f"`{k}`", v] for k, v in under.items()]))
 
 
 def _hardware_section(doc: _Doc, timing, clock_mhz):
@@ -276,7 +285,8 @@ def _summary(design, ev, timing, sweep_rows) -> dict:
     out = {"model": design.network.name,
            "layers": [{"name": L.name, "kind": L.kind, "units": L.units} for L in design.network.layers],
            "formats": {p: str(f) for p, f in point_formats(design.network).items()},
-           "weight_overflows": dict(design.weight_overflows)}
+           "weight_overflows": dict(design.weight_overflows),
+           "weight_underflows": dict(design.weight_underflows)}
     if ev is not None:
         out.update(samples=ev.samples, overflows=dict(ev.overflows), agreement=ev.agreement,
                    agree=list(ev.agree) if ev.agree else None, max_abs_error=ev.max_abs_error,

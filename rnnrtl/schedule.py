@@ -15,9 +15,10 @@ This module reads layers by their ``kind`` (``dense``, ``simplernn``, ``lstm``, 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from .errors import ConfigError, ConfigWarning
 
 __all__ = ["Schedule", "MatrixUnit", "matrix_units", "multipliers", "layer_schedule",
            "valid_reuse_factors", "check_reuse", "DEFAULT_ADDER_FANIN"]
@@ -125,21 +126,36 @@ def multipliers(layer, timesteps: int | None = None) -> int:
 def layer_schedule(layer, cfg) -> Schedule:
     """The schedule of float ``layer`` from its resolved configuration ``cfg``
     (:class:`rnnrtl.config.LayerConfig`), with every reuse factor checked against the layer's
-    matrix units (:func:`check_reuse`)."""
+    matrix units (:func:`check_reuse`).
+
+    A factor the layer sets itself must be valid (:class:`~rnnrtl.errors.ConfigError` otherwise).
+    A factor from the top level (``cfg.model_reuse``, e.g. ``--sweep-reuse 1,2,4,8`` on a model with
+    a layer of 6 products) that exceeds a reuse knob's smallest matrix is clamped to that matrix's
+    product count — the largest factor valid for every matrix the knob folds — with a
+    :class:`~rnnrtl.errors.ConfigWarning` naming the layer and the factor used. Reuse is a timing
+    knob, so the numbers are the same either way.
+    """
     recurrent = layer.kind != "dense"
     schedule = Schedule(reuse_input=cfg.reuse_input,
                         reuse_recurrent=cfg.reuse_recurrent if recurrent else 1,
                         mode=cfg.mode, interleave=cfg.interleave, pipeline=cfg.pipeline,
                         adder_fanin=cfg.adder_fanin)
-    units = matrix_units(layer, schedule)
     for source in ("input", "recurrent"):
-        mine = [u for u in units if u.source == source]
+        mine = [u for u in matrix_units(layer, schedule) if u.source == source]
         if not mine:
             continue
         # A GRU's recurrent reuse applies to each of its two units, so the smaller bounds it.
         smallest = min(mine, key=lambda u: u.products)
         note = (" (per unit: a GRU multiplies U_zr·h and U_h separately)" if len(mine) > 1 else "")
-        check_reuse(smallest.reuse, smallest.products, f"layer {layer.name!r} {source} products{note}")
+        where = f"layer {layer.name!r} {source} products{note}"
+        if smallest.reuse > smallest.products and source in getattr(cfg, "model_reuse", ()):
+            setattr(schedule, f"reuse_{source}", smallest.products)
+            warnings.warn(f"{where}: the configuration's reuse factor {smallest.reuse} exceeds its "
+                          f"{smallest.products} products; layer {layer.name!r} uses reuse_{source} "
+                          f"{smallest.products} (set layers.{layer.name}.reuse_{source} to choose)",
+                          ConfigWarning, stacklevel=3)
+            continue
+        check_reuse(smallest.reuse, smallest.products, where)
     return schedule
 
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 import rnnrtl
 from rnnrtl import ConfigError, FixedFormat
 from rnnrtl.config import load_config
+from rnnrtl.errors import ConfigWarning
 
 keras = pytest.importorskip("keras")
 
@@ -208,19 +211,43 @@ def test_reuse_must_be_a_whole_number(value, key):
 
 
 @pytest.mark.parametrize("cfg, layer, products, divisors", [
-    ({"reuse": 7}, "out", 6, "1, 2, 3, 6"),                          # fits lstm/gru, not the 6 out products
+    ({"layers": {"out": {"reuse": 7}}}, "out", 6, "1, 2, 3, 6"),
     ({"layers": {"lstm": {"reuse_input": 49}}}, "lstm", 48, "1, 2, 3, 4, 6, 8, 12, 16, 24, 48"),
     ({"layers": {"lstm": {"reuse_recurrent": 65}}}, "lstm", 64, "1, 2, 4, 8, 16, 32, 64"),
     # A GRU's recurrent products are two units (U_zr·h: 18, U_h: 9); the reuse applies to each.
     ({"layers": {"gru": {"reuse": 30}}}, "gru", 9, "1, 3, 9"),
-    ({"reuse_recurrent": 28, "layers": {"lstm": {"reuse_recurrent": 2}}}, "gru", 9, "1, 3, 9"),
+    ({"reuse_recurrent": 28, "layers": {"gru": {"reuse_recurrent": 10}}}, "gru", 9, "1, 3, 9"),
 ])
-def test_reuse_larger_than_products_lists_divisors(model, cfg, layer, products, divisors):
+def test_layer_reuse_larger_than_products_lists_divisors(model, cfg, layer, products, divisors):
+    """A factor a layer sets itself is the user's explicit choice: invalid is an error."""
     with pytest.raises(ConfigError) as info:
         convert(model, cfg)
     message = str(info.value)
     assert f"'{layer}'" in message and f"{products} products" in message, message
     assert divisors in message and f"1..{products}" in message
+
+
+@pytest.mark.parametrize("cfg, want, clamped", [
+    ({"reuse": 7}, {"lstm": (7, 7), "gru": (7, 7), "out": (6, 1)}, {("out", "input", 6)}),
+    ({"reuse_recurrent": 28}, {"lstm": (1, 28), "gru": (1, 9), "out": (1, 1)},
+     {("gru", "recurrent", 9)}),
+    ({"reuse": 50, "layers": {"lstm": {"reuse": 2}}}, {"lstm": (2, 2), "gru": (36, 9), "out": (6, 1)},
+     {("gru", "input", 36), ("gru", "recurrent", 9), ("out", "input", 6)}),
+])
+def test_global_reuse_is_clamped_per_layer_with_a_warning(model, cfg, want, clamped):
+    """A top-level factor (``--sweep-reuse 1,2,4,8``) too large for some layer's products is
+    clamped there to the largest factor valid for its matrices (a GRU's recurrent knob: the smaller
+    unit's 9), each clamp named in a warning; the numbers do not change (reuse is timing only)."""
+    with pytest.warns(ConfigWarning) as record:
+        design = convert(model, cfg)
+    got = {l.name: (l.schedule.reuse_input, l.schedule.reuse_recurrent) for l in design.network.layers}
+    assert got == want
+    messages = [str(w.message) for w in record if w.category is ConfigWarning]
+    assert len(messages) == len(clamped), messages
+    for name, source, factor in clamped:
+        assert any(f"layer {name!r} uses reuse_{source} {factor}" in m for m in messages), messages
+    x = np.random.default_rng(0).normal(size=(4, 5, 3))
+    assert np.array_equal(design.run(x).codes, convert(model, {}).run(x).codes)
 
 
 def test_valid_reuse_is_kept_as_given(model):

@@ -395,6 +395,23 @@ def test_parse_rejects_malformed(text):
         FixedFormat.parse(text)
 
 
+@pytest.mark.parametrize("text", ["ap_fixed<16,6,1>", "ap_fixed<16,6,AP_WRAP,1>", "fixed<16,6,0>"])
+def test_parse_fifth_parameter_needs_both_modes(text):
+    """``N`` is the fifth parameter: with Q or O missing, a number there is malformed."""
+    with pytest.raises(FixedPointError, match="accepted syntax"):
+        FixedFormat.parse(text)
+
+
+@pytest.mark.parametrize("n", [1, 2, 15])
+@pytest.mark.parametrize("overflow", ["AP_WRAP", "AP_SAT"])
+def test_parse_refuses_saturation_bits(n, overflow):
+    """``ap_fixed<W,I,Q,O,N>``: rnnrtl's wrap is N = 0; any other N is refused, never dropped."""
+    with pytest.raises(FixedPointError, match=rf"5th parameter N = {n}.*saturation bits"):
+        FixedFormat.parse(f"ap_fixed<16,6,AP_TRN,{overflow},{n}>")
+    assert FixedFormat.parse(f"ap_fixed<16,6,AP_TRN,{overflow},0>") == \
+        FixedFormat.parse(f"ap_fixed<16,6,AP_TRN,{overflow}>")
+
+
 def test_parse_rejects_non_string():
     with pytest.raises(FixedPointError, match="accepted syntax"):
         FixedFormat.parse(16)

@@ -26,9 +26,16 @@ def is_hls4ml_config(source) -> bool:
 
 
 _AP_RE = re.compile(r"^\s*(ap_)?(u?)(fixed|int)\s*<([^>]*)>\s*$")
-#: Model-level keys with no effect on the numbers (accepted, ignored).
+#: Model-level keys with no effect on the numbers (accepted, ignored). hls4ml 1.3 writes
+#: ``Strategy``, ``BramFactor``, ``TraceOutput`` (``config_from_keras_model``), ``BitExact``
+#: (``convert_from_keras_model``, into the caller's own dict), ``ChannelsLastConversion`` and
+#: ``TransposeOutputs`` (``config_from_pytorch_model``: layout passes that leave a Keras model's
+#: channels-last data as it is); it reads ``AllowDAFallback`` / ``AllowV2Fallback`` (which converter
+#: handles a Keras 3 layer; the layers rnnrtl takes have one handler). ``BitExact`` is checked in
+#: :func:`_bit_exact`.
 _MODEL_IGNORED = ("Strategy", "BramFactor", "TraceOutput", "PipelineStyle", "PipelineInterval",
-                  "Compression", "TargetCycles", "ConvImplementation")
+                  "Compression", "TargetCycles", "ConvImplementation", "BitExact",
+                  "ChannelsLastConversion", "TransposeOutputs", "AllowDAFallback", "AllowV2Fallback")
 #: Top-level keys of an hls4ml HLSConfig / convert() arguments with no effect on the numbers.
 _TOP_IGNORED = ("IOType", "Backend", "OutputDir", "ProjectName", "Part", "ClockPeriod",
                 "ClockUncertainty", "WriterConfig", "Namespace", "WriteWeightsTxt", "WriteTar",
@@ -159,6 +166,8 @@ def config_from_hls4ml(hls_config: dict) -> dict:
             if key == "Strategy" and str(value).lower() not in ("latency", "resource"):
                 raise ConfigError(f"Model.Strategy = {value!r}: numerics: hls4ml reproduces the "
                                   "Latency and Resource strategies (identical numbers) only")
+            if key == "BitExact":
+                _bit_exact(value)
         else:
             raise ConfigError(f"Model.{key}: unknown hls4ml model setting; rnnrtl reads Precision "
                               f"and ReuseFactor and ignores {', '.join(_MODEL_IGNORED)}")
@@ -175,6 +184,29 @@ def config_from_hls4ml(hls_config: dict) -> dict:
     return out
 
 
+def _table_size(value, where: str) -> int:
+    """A table size as hls4ml takes it: a whole number (checked against the valid sizes later)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{where} = {value!r}: a table size is a whole number, a power of two "
+                          "such as 1024")
+    return value
+
+
+def _bit_exact(value):
+    """``Model.BitExact``, which ``hls4ml.converters.convert_from_keras_model(bit_exact=...)`` writes
+    into the caller's dict: ``None`` (hls4ml's default: on only for a model with HGQ
+    ``FixedPointQuantizer`` layers, which rnnrtl does not take) and ``False`` change nothing;
+    ``True`` makes hls4ml re-derive every type by interval arithmetic, which rnnrtl does not do."""
+    if value is None or value is False:
+        return
+    if value is not True:
+        raise ConfigError(f"Model.BitExact = {value!r}: must be true, false or null (hls4ml's "
+                          "bit_exact argument)")
+    warnings.warn("Model.BitExact = True is ignored: hls4ml would re-derive every type by its "
+                  "bit-exact precision propagation; rnnrtl uses the types as configured, so its "
+                  "numbers are those of hls4ml with bit_exact=False", HLS4MLConfigWarning, stacklevel=4)
+
+
 def _layer(name: str, settings) -> dict:
     where = f"LayerName.{name}"
     if not isinstance(settings, dict):
@@ -183,8 +215,10 @@ def _layer(name: str, settings) -> dict:
     precision: dict = {}
     softmax: dict = {}
     for raw, value in settings.items():
-        key = _snake(raw)
         here = f"{where}.{raw}"
+        if not isinstance(raw, str):
+            raise ConfigError(f"{here}: hls4ml layer settings are named by strings, got {raw!r}")
+        key = _snake(raw)
         if key == "precision":
             _precision_dict(value, here, precision)
         elif key == "reuse_factor":
@@ -196,13 +230,13 @@ def _layer(name: str, settings) -> dict:
                 raise ConfigError(f"{here} = {value!r}: must be true or false")
             scope["mode"] = "static" if value else "unrolled"
         elif key == "table_size":
-            size = int(value)
+            size = _table_size(value, here)
             if name.endswith("_softmax"):
                 softmax["table_size"] = size
             else:
                 scope["tables"] = {fn: {"size": size} for fn in TABLE_RANGES}
         elif key in ("exp_table_size", "inv_table_size"):
-            softmax[key] = int(value)
+            softmax[key] = _table_size(value, here)
         elif key == "implementation":
             softmax["implementation"] = value
         elif key == "skip":
