@@ -10,6 +10,7 @@ import functools
 import math
 import os
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import click  # noqa: E402
 from . import flow, verify  # noqa: E402
 from .config import load_config  # noqa: E402
 from .design import convert as convert_model  # noqa: E402
-from .errors import RnnrtlError  # noqa: E402
+from .errors import RnnrtlError, RnnrtlWarning  # noqa: E402
 from .evaluation import evaluate, short_format  # noqa: E402
 from .outdir import check_output_folder, staged_output  # noqa: E402
 from .platforms import TARGETS  # noqa: E402
@@ -218,7 +219,7 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz):
 
 def _write_outputs(console, design, outdir: Path, data, sweep, clock_mhz, evaluation=None) -> dict:
     """Save the design, write its Verilog, manifest and test vectors, and the report."""
-    with _step(console, f"Saving the design to {outdir}"):
+    with _step(console, "Saving the design"):
         flow.save_design(design, outdir)
     with _step(console, "Writing Verilog, manifest and test vectors"):
         design.write(outdir, x=None if data is None else data.x[:VECTOR_SAMPLES])
@@ -395,8 +396,20 @@ def build(outdir, target, estimate, no_run, build_dir):
     console.print(f"build files in {folder} ({result.runtime_s:.0f} s)", soft_wrap=True)
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """rnnrtl's own warnings as one line on stderr (``Warning: ...``); others as Python shows them."""
+    if issubclass(category, RnnrtlWarning):
+        click.echo(f"Warning: {message}", err=True)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main():
     """Entry point of the ``rnnrtl`` console script."""
+    warnings.showwarning = _show_warning
     cli(prog_name="rnnrtl")
 
 
