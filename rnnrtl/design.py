@@ -87,6 +87,14 @@ class Design:
                     f"layer {layer.name!r}: GRU(reset_after=False) with per-product casts "
                     "(product_fmt) has no hardware generator; use reset_after=True")
 
+    def _check_length(self):
+        """A :class:`ConfigError` if a layer's hardware needs a sequence length and none is known."""
+        for layer in self.network.layers:
+            mode, slots = layer.schedule.mode, layer.schedule.interleave
+            if not isinstance(layer, ir.Dense) and (mode == "unrolled" or slots > 1):
+                what = "mode: unrolled" if mode == "unrolled" else f"interleave: {slots}"
+                self._need_timesteps(f"layer {layer.name!r} with {what}")
+
     def hardware(self):
         """The Amaranth top (:class:`rnnrtl.hw.network.AXIStreamTop`) of this design, built once
         and shared by :attr:`timing` and :meth:`write` (each conversion elaborates it anew).
@@ -96,12 +104,8 @@ class Design:
         if self._hardware is None:
             from .hw.network import AXIStreamTop
             self._check_buildable()
+            self._check_length()
             network = self.network
-            for layer in network.layers:
-                mode, slots = layer.schedule.mode, layer.schedule.interleave
-                if not isinstance(layer, ir.Dense) and (mode == "unrolled" or slots > 1):
-                    what = "mode: unrolled" if mode == "unrolled" else f"interleave: {slots}"
-                    self._need_timesteps(f"layer {layer.name!r} with {what}")
             if network.timesteps is None and self.timesteps is not None:
                 # the hardware built for the configured length (only unrolled and interleaved
                 # layers depend on it); the emulator keeps the model's variable length
@@ -116,6 +120,7 @@ class Design:
         components of :meth:`hardware`, for sequences of :attr:`timesteps` steps."""
         if self._timing is None:
             from .hw.timing import network_timing
+            self._check_length()
             steps = self._need_timesteps("the timing (latency, II)")
             self._timing = network_timing(self.hardware().core, timesteps=steps)
         return self._timing
