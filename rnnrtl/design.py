@@ -91,7 +91,9 @@ class Design:
         """A :class:`ConfigError` if a layer's hardware needs a sequence length and none is known."""
         for layer in self.network.layers:
             mode, slots = layer.schedule.mode, layer.schedule.interleave
-            if not isinstance(layer, ir.Dense) and (mode == "unrolled" or slots > 1):
+            if isinstance(layer, ir.Dense) or (mode == "static" and layer.return_sequences):
+                continue  # (static interleave with return_sequences: StaticLayer refuses it first)
+            if mode == "unrolled" or slots > 1:
                 what = "mode: unrolled" if mode == "unrolled" else f"interleave: {slots}"
                 self._need_timesteps(f"layer {layer.name!r} with {what}")
 

@@ -285,3 +285,13 @@ def test_report_model_api(files):
         flow.check_model_matches(flow.load_model(files / "other_in.keras"), design)
     # a variable-length model matches a design of a fixed length with its features
     flow.check_model_matches(flow.load_model(files / "var.keras"), design)
+
+
+def test_no_length_asked_for_what_no_length_builds():
+    """Interleave with return_sequences is refused for what it is, not for a missing length."""
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential([keras.Input((None, 3)), keras.layers.LSTM(3, return_sequences=True,
+                                                                        name="l1")])
+    design = rnnrtl.convert(model, {"interleave": 2})
+    with pytest.raises(rnnrtl.HardwareError, match="return_sequences"):
+        design.hardware()
