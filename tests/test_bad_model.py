@@ -212,8 +212,9 @@ def test_variable_length_core_passes_verilator(files, tmp_path):
     """Static hardware is the same for every length: the core written with --timesteps runs its
     vectors bit-exactly on Verilator, at the manifest's latency and II."""
     pytest.importorskip("cocotb")
-    if shutil.which("verilator") is None:
-        pytest.skip("verilator not on PATH")
+    from rnnrtl.verify import verilator_bin
+    if verilator_bin() is None:
+        pytest.skip("no Verilator (rnnrtl.verify.verilator_bin)")
     out = tmp_path / "out"
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text("reuse: 4\n")
