@@ -3,8 +3,8 @@
 The manifest is the one description testbenches, scripts and users read: top module, clock and
 reset, every port, the bit map and format of each payload lane, latency / II / multipliers per
 layer and in total, the configuration used, and ``names``: each generated Verilog name (the top
-module, the layers' submodules) -> the Keras name it comes from. Vectors are inputs and the emulator's outputs, as
-integer codes (what the hardware sees) and floats.
+module, the layers' submodules) -> the Keras name it comes from. Vectors are inputs and the
+emulator's outputs, as integer codes (what the hardware sees) and floats.
 """
 
 from __future__ import annotations
