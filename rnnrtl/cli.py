@@ -268,11 +268,12 @@ def report(outdir, data_path, model_path, clock_mhz):
         data = flow.load_data(data_path, in_features=design.network.in_features,
                               timesteps=design.network.timesteps,
                               out_features=design.network.out_features)
-        if data.y_float is None and model_path is not None:
+        if model_path is not None:   # checked even when the data holds y_keras: it was given
             keras_model = flow.load_model(model_path)
             flow.check_model_matches(keras_model, design, f"model {str(model_path)!r}")
-            with _step(console, f"Keras float outputs on {len(data.x)} samples"):
-                data.y_float = flow.keras_outputs(keras_model, data.x)
+            if data.y_float is None:
+                with _step(console, f"Keras float outputs on {len(data.x)} samples"):
+                    data.y_float = flow.keras_outputs(keras_model, data.x)
     with _step(console, "Writing the report"):
         kwargs = {} if data is None else dict(x=data.x, y_float=data.y_float, labels=data.labels)
         summary = write_report(outdir, design, clock_mhz=clock_mhz, **kwargs)

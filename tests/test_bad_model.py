@@ -278,6 +278,15 @@ def test_report_model_output_count_differs(files, saved, tmp_path):
     _assert_user_error(result, "three_out.keras", "output shape [batch, 3]", "[batch, 2]")
 
 
+def test_report_model_checked_even_with_y_keras(files, saved, tmp_path):
+    data = tmp_path / "with_y.npz"
+    x = np.random.default_rng(0).standard_normal((8, 5, 3))
+    np.savez(data, x_test=x, y_keras=np.zeros((8, 2)))
+    result = _invoke("report", saved, "--data", data, "--model", files / "other_in.keras")
+    _assert_user_error(result, "input shape [batch, 5, 2]")
+    assert _invoke("report", saved, "--data", data, "--model", files / "tiny.keras").exit_code == 0
+
+
 def test_report_model_api(files):
     from rnnrtl import flow
     design = rnnrtl.convert(files / "tiny.keras")
