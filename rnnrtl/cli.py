@@ -177,8 +177,12 @@ def cli():
                    "else computed) and labels.")
 @click.option("--clock-mhz", type=float, callback=_clock_mhz, metavar="MHZ",
               help="Clock frequency to express cycle counts in nanoseconds.")
+@click.option("--timesteps", type=click.IntRange(min=1), metavar="N",
+              help="Sequence length for a model whose input has none (Input((None, F))): the "
+                   "timing, test vectors and unrolled / interleaved hardware are for N steps "
+                   "(overrides the configuration's timesteps).")
 @_user_errors
-def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz):
+def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, timesteps):
     """Convert a Keras model into a fixed-point design and report on it.
 
     Writes OUTDIR/design.json + design.npz (the quantized network, reloadable with
@@ -191,10 +195,13 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz):
       rnnrtl convert model.keras -o out/model
       rnnrtl convert model.keras -o out/model -c config.yaml --data test.npz
       rnnrtl convert model.keras -o out/model --sweep-reuse 1,2,4,8
+      rnnrtl convert variable_length.keras -o out/model --timesteps 20
     """
     console = _console()
     check_output_folder(outdir)
     config = load_config(config_path)
+    if timesteps is not None:
+        config["timesteps"] = timesteps
     with _step(console, f"Loading {model}"):
         keras_model = flow.load_model(model)
     with _step(console, "Converting to fixed point"):
@@ -257,9 +264,12 @@ def report(outdir, data_path, model_path, clock_mhz):
         data = flow.load_data(data_path, in_features=design.network.in_features,
                               timesteps=design.network.timesteps,
                               out_features=design.network.out_features)
-        if data.y_float is None and model_path is not None:
-            with _step(console, f"Keras float outputs on {len(data.x)} samples"):
-                data.y_float = flow.keras_outputs(flow.load_model(model_path), data.x)
+        if model_path is not None:   # checked even when the data holds y_keras: it was given
+            keras_model = flow.load_model(model_path)
+            flow.check_model_matches(keras_model, design, f"model {str(model_path)!r}")
+            if data.y_float is None:
+                with _step(console, f"Keras float outputs on {len(data.x)} samples"):
+                    data.y_float = flow.keras_outputs(keras_model, data.x)
     with _step(console, "Writing the report"):
         kwargs = {} if data is None else dict(x=data.x, y_float=data.y_float, labels=data.labels)
         summary = write_report(outdir, design, clock_mhz=clock_mhz, **kwargs)

@@ -15,6 +15,7 @@ Top-level keys (all optional)::
       hard_sigmoid: {size: 1024, range: 4}
     numerics: default          # default | hls4ml (hls4ml 1.3's arithmetic: docs/hls4ml.md)
     adder_fanin: 4             # terms summed per register stage of the adder trees (timing knob)
+    timesteps: 20              # sequence length, for a model whose input has none (Input((None, F)))
     layers:                    # per-layer overrides, by Keras layer name; same keys as above
       lstm: {precision: {state: "fixed<18,8>"}, reuse_recurrent: 2}   # quote formats inside {}
 
@@ -73,7 +74,7 @@ _SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "
                "tables") + tuple(_OPTIONS)
 #: Scope keys of recurrent layers only (refused on a Dense layer's own settings).
 _RECURRENT_KEYS = ("reuse_recurrent", "mode", "interleave")
-_TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "layers")
+_TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "timesteps", "layers")
 _ALL_PRECISION_KEYS = sorted({k for p in numerics.PROFILES.values() for keys in p.precision_keys.values()
                               for k in keys} | {"default"})
 
@@ -215,6 +216,12 @@ def normalize(config: dict) -> dict:
     if isinstance(fanin, bool) or not isinstance(fanin, int) or fanin < 2:
         raise ConfigError(f"adder_fanin = {fanin!r}: must be a whole number >= 2")
     out["adder_fanin"] = fanin
+    if "timesteps" in config:  # absent unless given: the model's own length (rnnrtl.design)
+        steps = config["timesteps"]
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+            raise ConfigError(f"timesteps = {steps!r}: must be a whole number >= 1 (the sequence "
+                              "length of a model whose input has none)")
+        out["timesteps"] = steps
     layers = config.get("layers") or {}
     if not isinstance(layers, dict):
         raise ConfigError("'layers' must map Keras layer names to settings")

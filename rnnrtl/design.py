@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from . import ir
 from .config import load_config
 from .emulator import EmulationResult, Emulator
-from .errors import HardwareError
+from .errors import ConfigError, HardwareError
 from .frontend import from_keras
 from .quantize import quantize
 
@@ -23,12 +24,23 @@ class Design:
     was built with; ``weight_overflows`` counts weight values that did not fit their format and
     ``weight_underflows`` nonzero weight values that became 0 (smaller than their format's LSB),
     per tensor ``<layer>.<tensor>``.
+
+    A model whose input has no fixed length (``keras.Input((None, F))``) is emulated at any length;
+    what needs one (:attr:`timing`, :meth:`write`'s manifest and vectors, ``mode: unrolled``,
+    ``interleave`` > 1) takes the configuration's ``timesteps`` (:attr:`timesteps`), and without it
+    raises :class:`~rnnrtl.errors.ConfigError`. Static-mode hardware without ``interleave`` is the
+    same circuit for every length (``tlast`` ends a sequence).
     """
 
     def __init__(self, network: ir.Network, *, weight_overflows: dict | None = None,
                  weight_underflows: dict | None = None):
         self.network = network
         self.config = network.config
+        given = (network.config or {}).get("timesteps")
+        if given is not None and network.timesteps is not None and given != network.timesteps:
+            raise ConfigError(f"timesteps = {given}: model {network.name!r} has a fixed sequence "
+                              f"length of {network.timesteps}; give timesteps {network.timesteps} or "
+                              "none")
         self.weight_overflows = dict(weight_overflows or {})
         self.weight_underflows = dict(weight_underflows or {})
         self._emulator = Emulator(network)
@@ -39,6 +51,21 @@ class Design:
     @property
     def name(self) -> str:
         return self.network.name
+
+    @property
+    def timesteps(self) -> int | None:
+        """The sequence length the hardware figures are for: the model's fixed length, else the
+        configuration's ``timesteps``; ``None`` when neither gives one."""
+        return self.network.timesteps or (self.config or {}).get("timesteps")
+
+    def _need_timesteps(self, what: str) -> int:
+        """:attr:`timesteps`, or a :class:`ConfigError` saying that ``what`` needs it."""
+        if self.timesteps is None:
+            raise ConfigError(
+                f"model {self.name!r} has a variable sequence length (Keras input shape "
+                f"[batch, None, {self.network.in_features}]); {what} needs a fixed one: give "
+                "timesteps: N in the configuration (rnnrtl convert --timesteps N)")
+        return self.timesteps
 
     def run(self, x, *, trace: bool = False, warn: bool = True) -> EmulationResult:
         """Emulate a batch ``x`` (floats ``[batch, timesteps, features]``); the full result."""
@@ -64,6 +91,16 @@ class Design:
                     f"layer {layer.name!r}: GRU(reset_after=False) with per-product casts "
                     "(product_fmt) has no hardware generator; use reset_after=True")
 
+    def _check_length(self):
+        """A :class:`ConfigError` if a layer's hardware needs a sequence length and none is known."""
+        for layer in self.network.layers:
+            mode, slots = layer.schedule.mode, layer.schedule.interleave
+            if isinstance(layer, ir.Dense) or (mode == "static" and layer.return_sequences):
+                continue  # (static interleave with return_sequences: StaticLayer refuses it first)
+            if mode == "unrolled" or slots > 1:
+                what = "mode: unrolled" if mode == "unrolled" else f"interleave: {slots}"
+                self._need_timesteps(f"layer {layer.name!r} with {what}")
+
     def hardware(self):
         """The Amaranth top (:class:`rnnrtl.hw.network.AXIStreamTop`) of this design, built once
         and shared by :attr:`timing` and :meth:`write` (each conversion elaborates it anew).
@@ -73,17 +110,25 @@ class Design:
         if self._hardware is None:
             from .hw.network import AXIStreamTop
             self._check_buildable()
-            self._hardware = AXIStreamTop(self.network)
+            self._check_length()
+            network = self.network
+            if network.timesteps is None and self.timesteps is not None:
+                # the hardware built for the configured length (only unrolled and interleaved
+                # layers depend on it); the emulator keeps the model's variable length
+                network = dataclasses.replace(network, timesteps=self.timesteps)
+            self._hardware = AXIStreamTop(network)
         return self._hardware
 
     @property
     def timing(self):
         """Latency, II, cycles per step and multipliers, per layer and in total
         (:class:`rnnrtl.hw.timing.NetworkTiming`), known before any simulation: read from the
-        components of :meth:`hardware`."""
+        components of :meth:`hardware`, for sequences of :attr:`timesteps` steps."""
         if self._timing is None:
             from .hw.timing import network_timing
-            self._timing = network_timing(self.hardware().core)
+            self._check_length()
+            steps = self._need_timesteps("the timing (latency, II)")
+            self._timing = network_timing(self.hardware().core, timesteps=steps)
         return self._timing
 
     def write(self, outdir, *, x=None, samples: int = 256, seed: int = 0, rtlil: bool = False) -> dict:

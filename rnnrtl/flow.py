@@ -3,6 +3,7 @@
 * :func:`load_model` — a Keras model loaded once, safely (see :mod:`rnnrtl.frontend`);
 * :func:`load_data` — a test set from an ``.npz`` (``x_test``, optional ``y_keras``, ``labels``);
 * :func:`keras_outputs` — the Keras float outputs a fixed-point design is compared with;
+* :func:`check_model_matches` — a Keras model given for a saved design has its shapes;
 * :func:`sweep_reuse` — the same model converted at several reuse factors;
 * :func:`save_design` / :func:`load_saved` — a design directory as ``convert`` writes it.
 """
@@ -17,10 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from .design import Design, convert, load_design
-from .frontend import load_keras
-from .errors import FlowError, UnsupportedModelError
+from .frontend import check_model_path, load_keras
+from .errors import FlowError
 
-__all__ = ["FlowError", "TestData", "load_model", "load_data", "keras_outputs", "with_reuse",
+__all__ = ["FlowError", "TestData", "load_model", "load_data", "keras_outputs",
+           "check_model_matches", "with_reuse",
            "sweep_reuse", "save_design", "load_saved", "DESIGN_NAME"]
 
 #: ``<outdir>/design.json`` + ``design.npz``: the saved IR of a design directory.
@@ -43,8 +45,7 @@ def load_model(path):
     Raises :class:`~rnnrtl.UnsupportedModelError` for a missing file or an unsupported model.
     """
     path = Path(path)
-    if not path.is_file():  # before Keras is imported: that alone takes seconds
-        raise UnsupportedModelError(f"model file {str(path)!r} does not exist")
+    check_model_path(path)  # before Keras is imported: that alone takes seconds
     return load_keras(path)
 
 
@@ -138,6 +139,31 @@ def _class_labels(labels, out_features: int | None, where: str) -> np.ndarray:
 def keras_outputs(model, x) -> np.ndarray:
     """The Keras float outputs of ``model`` on ``x``."""
     return np.asarray(model.predict(x, batch_size=256, verbose=0))
+
+
+def _shape(dims) -> str:
+    return "[" + ", ".join("batch" if k == 0 else "any" if d is None else str(d)
+                           for k, d in enumerate(dims)) + "]"
+
+
+def check_model_matches(model, design: Design, where: str = "model"):
+    """Refuse a Keras ``model`` whose input or output shape is not ``design``'s (its float outputs
+    would be compared with another network's), naming both shapes."""
+    net = design.network
+    want_in = (None, net.timesteps, net.in_features)
+    want_out = (None, net.timesteps, net.out_features) if net.returns_sequence else \
+        (None, net.out_features)
+    has_in, has_out = model.input_shape, model.output_shape
+    if isinstance(has_in, list) or isinstance(has_out, list):
+        raise FlowError(f"{where} has several inputs or outputs; the design "
+                        f"{design.name!r} has input {_shape(want_in)} and output {_shape(want_out)}")
+    for what, has, want in (("input", tuple(has_in), want_in), ("output", tuple(has_out), want_out)):
+        same = len(has) == len(want) and all(
+            a is None or b is None or a == b for a, b in zip(has[1:], want[1:])) and has[-1] == want[-1]
+        if not same:
+            raise FlowError(f"{where} has {what} shape {_shape(has)}; the design {design.name!r} "
+                            f"has {what} shape {_shape(want)}: give the model the design was "
+                            "converted from")
 
 
 def with_reuse(config: dict, reuse: int) -> dict:

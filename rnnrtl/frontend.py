@@ -24,7 +24,7 @@ from .activations import FUNCTIONS, keras_activation
 from .errors import UnsupportedModelError
 
 __all__ = ["UnsupportedModelError", "FloatLayer", "FloatModel", "SUPPORTED_LAYERS",
-           "SUPPORTED_ACTIVATIONS", "load_keras", "from_keras"]
+           "SUPPORTED_ACTIVATIONS", "check_model_path", "load_keras", "from_keras"]
 
 SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", "Activation", "Dropout")
 SUPPORTED_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softmax (final layer)")
@@ -69,24 +69,55 @@ def _keras():
 # -- safe loading ----------------------------------------------------------------------------------
 
 def _stored_config(path: Path) -> dict:
-    """The model configuration stored in a ``.keras`` or ``.h5`` file, read as plain JSON."""
+    """The model configuration stored in a ``.keras`` or ``.h5`` file, read as plain JSON.
+
+    Raises :class:`UnsupportedModelError` for a file that is not of its kind (not a zip, not
+    HDF5, empty) or whose stored configuration is not UTF-8 JSON."""
+    where = f"model file {str(path)!r}"
     if path.suffix == ".keras":
         try:
             with zipfile.ZipFile(path) as zf:
-                return json.loads(zf.read("config.json"))
-        except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as e:
-            raise UnsupportedModelError(f"{path}: not a readable .keras file ({e})") from None
+                raw = zf.read("config.json")
+        except zipfile.BadZipFile:
+            empty = " (the file is empty)" if path.stat().st_size == 0 else ""
+            raise UnsupportedModelError(f"{where} is not a .keras archive (a zip file){empty}; save "
+                                        "the model with model.save('model.keras')") from None
+        except KeyError:
+            raise UnsupportedModelError(f"{where}: the .keras archive holds no config.json; save "
+                                        "the model with model.save('model.keras')") from None
+        return _json_config(raw, f"{where}: config.json")
     if path.suffix in (".h5", ".hdf5"):
         import h5py
         try:
             with h5py.File(path, "r") as f:
                 raw = f.attrs.get("model_config")
-        except OSError as e:
-            raise UnsupportedModelError(f"{path}: not a readable HDF5 model file ({e})") from None
+        except OSError:
+            empty = " (the file is empty)" if path.stat().st_size == 0 else ""
+            raise UnsupportedModelError(f"{where} is not an HDF5 file{empty}; save the model with "
+                                        "model.save('model.h5') or use .keras") from None
         if raw is None:
-            raise UnsupportedModelError(f"{path}: HDF5 file holds weights only, no model configuration")
-        return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-    raise UnsupportedModelError(f"{path}: unknown model file type {path.suffix!r}; use .keras or .h5")
+            raise UnsupportedModelError(f"{where}: HDF5 file holds weights only, no model configuration")
+        return _json_config(raw, f"{where}: its model_config attribute")
+    raise UnsupportedModelError(f"{where}: unknown model file type {path.suffix!r}; use .keras or .h5")
+
+
+def _json_config(raw, where: str) -> dict:
+    """A stored model configuration (``bytes`` or ``str``) parsed as a JSON object."""
+    try:
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        if not isinstance(text, str):
+            raise TypeError(f"it holds {type(raw).__name__}, not text")
+        config = json.loads(text)
+    except UnicodeDecodeError as e:
+        raise UnsupportedModelError(f"{where} is not UTF-8 text ({e.reason} at byte {e.start}); "
+                                    "it must be the JSON Keras writes") from None
+    except (json.JSONDecodeError, TypeError) as e:
+        raise UnsupportedModelError(f"{where} is not JSON ({e}); it must be the JSON Keras "
+                                    "writes") from None
+    if not isinstance(config, dict):
+        raise UnsupportedModelError(f"{where} holds a JSON {type(config).__name__}, not the "
+                                    "object Keras writes")
+    return config
 
 
 def _check_classes(cfg, where="model"):
@@ -119,6 +150,15 @@ def _check_classes(cfg, where="model"):
                 f"{', '.join(SUPPORTED_LAYERS)}")
 
 
+def check_model_path(path: Path):
+    """Refuse a model path that is not a file (missing, or a directory) with one line."""
+    if path.is_dir():
+        raise UnsupportedModelError(f"model {str(path)!r} is a directory; give a .keras or .h5 "
+                                    "model file")
+    if not path.is_file():
+        raise UnsupportedModelError(f"model file {str(path)!r} does not exist")
+
+
 def load_keras(model):
     """A ``keras.Model`` from a model object or a ``.keras`` / ``.h5`` path, loaded safely."""
     keras = _keras()
@@ -127,8 +167,7 @@ def load_keras(model):
     if not isinstance(model, (str, os.PathLike)):
         raise UnsupportedModelError(f"expected a keras.Model or a .keras/.h5 path, got {type(model).__name__}")
     path = Path(model)
-    if not path.is_file():
-        raise UnsupportedModelError(f"model file {str(path)!r} does not exist")
+    check_model_path(path)
     _check_classes(_stored_config(path))
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)

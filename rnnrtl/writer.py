@@ -2,8 +2,9 @@
 
 The manifest is the one description testbenches, scripts and users read: top module, clock and
 reset, every port, the bit map and format of each payload lane, latency / II / multipliers per
-layer and in total, and the configuration used. Vectors are inputs and the emulator's outputs, as
-integer codes (what the hardware sees) and floats.
+layer and in total, the configuration used, and ``names``: each generated Verilog name (the top
+module, the layers' submodules) -> the Keras name it comes from. Vectors are inputs and the
+emulator's outputs, as integer codes (what the hardware sees) and floats.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .version import __version__
+from .errors import ConfigError
 from .fixed import FixedFormat
 
 __all__ = ["verilog_name", "write_design", "lane_map", "MANIFEST_VERSION"]
@@ -58,8 +60,9 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     of thousands of multipliers.
 
     ``x`` are input sequences for the vectors (floats ``[batch, timesteps, features]``); without
-    them, ``samples`` random sequences are drawn (standard normal, seed ``seed``). Returns the
-    paths written.
+    them, ``samples`` random sequences are drawn (standard normal, seed ``seed``). Either way they
+    have the design's :attr:`~rnnrtl.design.Design.timesteps` steps (the manifest's timing is for
+    that length). Returns the paths written.
     """
     from amaranth.back import rtlil as rtlil_back
     from amaranth.back import verilog
@@ -83,6 +86,10 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
 
     if x is None:
         x = np.random.default_rng(seed).standard_normal((samples, T, net.in_features))
+    elif np.ndim(x) == 3 and np.shape(x)[1] != T:
+        raise ConfigError(f"the test vectors have {np.shape(x)[1]} time steps; the hardware's "
+                          f"timing is for timesteps = {T}: give timesteps {np.shape(x)[1]}, or "
+                          "vectors of that length")
     result = design.run(x, trace=True, warn=False)
     out_beats = T if net.returns_sequence else 1
     y_codes = result.codes.reshape(len(x), out_beats, net.out_features)
@@ -113,6 +120,8 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
         "output_activation": "softmax, applied by the host to the output logits" if host_softmax else None,
         "timing": timing.to_dict(),
         "multipliers": timing.multipliers,
+        "names": {"top": {name: net.name},
+                  "layers": dict(top.core.names)},
         "config": _jsonable(net.config),
         "numerics": net.numerics,
         "vectors": {"file": vec_path.name, "samples": int(len(x)),

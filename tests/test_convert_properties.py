@@ -2,8 +2,9 @@
 raises the documented :class:`rnnrtl.RnnrtlError` — never any other exception.
 
 Configurations are drawn from valid and invalid keys, values and types alike; models from the
-supported recurrent kinds and a few refused options. A result must also emulate, and report its
-timing or refuse the schedule with a :class:`rnnrtl.HardwareError`.
+supported recurrent kinds (of a fixed or a variable length) and a few refused options. A result
+must also emulate, and report its timing or refuse the schedule with a :class:`rnnrtl.RnnrtlError`
+(a variable length without ``timesteps``: a :class:`rnnrtl.ConfigError`).
 """
 
 import os
@@ -59,6 +60,7 @@ KEYS = {
     "interleave": _mostly(st.integers(1, 4)),
     "pipeline": st.sampled_from(["shallow", "deep", "deep", "deeper", None]),
     "adder_fanin": _mostly(st.integers(1, 8)),
+    "timesteps": _mostly(st.integers(0, 4)),
     "numerics": st.sampled_from(["default", "hls4ml", "hls4ml", "exact"]),
     "tables": st.one_of(st.none(), st.dictionaries(
         st.sampled_from(["sigmoid", "tanh", "softmax", "relu"]),
@@ -81,6 +83,7 @@ VALID = {
     "interleave": st.integers(1, 3),
     "pipeline": st.sampled_from(["shallow", "deep"]),
     "adder_fanin": st.integers(2, 6),
+    "timesteps": st.integers(2, 4),
     "numerics": st.sampled_from(["default", "hls4ml"]),
     "tables": st.just({"sigmoid": {"size": 64, "range": 8}, "tanh": {"size": 128, "range": 4}}),
 }
@@ -90,7 +93,7 @@ CONFIGS = st.one_of(
     st.fixed_dictionaries({}, optional=KEYS),
     st.fixed_dictionaries({"bogus_key": VALUES}))
 MODELS = st.tuples(st.sampled_from(["lstm", "gru", "simplernn"]), st.integers(1, 4),
-                   st.sampled_from([2, 3]), st.integers(1, 3), st.booleans(),
+                   st.sampled_from([2, 3, None]), st.integers(1, 3), st.booleans(),
                    st.sampled_from([0, 2]), st.sampled_from([False] * 5 + [True]))
 
 
@@ -103,10 +106,20 @@ def test_convert_works_or_raises_the_documented_error(model, config):
         design = rnnrtl.convert(keras_model, config)
     except rnnrtl.RnnrtlError:
         return
-    steps = model[2] or 3
-    y = design.emulate(np.random.default_rng(0).standard_normal((4, steps, model[3])))
-    assert np.isfinite(y).all()
+    for steps in [model[2]] if model[2] else [1, 3]:   # a variable length: any length
+        y = design.emulate(np.random.default_rng(0).standard_normal((4, steps, model[3])))
+        assert np.isfinite(y).all()
     try:
         assert design.timing.latency >= 1
+    except rnnrtl.ConfigError as e:
+        if design.timesteps is not None or "give timesteps" not in str(e):
+            return
+        # a variable length without timesteps: given them, the same design has its timing for them
+        # (or the schedule is refused for another reason)
+        try:
+            timed = rnnrtl.convert(keras_model, {**config, "timesteps": 3})
+            assert timed.timing.latency >= 1 and timed.timing.timesteps == 3
+        except rnnrtl.RnnrtlError:
+            pass
     except rnnrtl.RnnrtlError:
         pass

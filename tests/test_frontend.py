@@ -198,7 +198,7 @@ def test_missing_file_and_wrong_suffix(tmp_path):
     _refused(other, "'.onnx'", ".keras", ".h5")
     bad = tmp_path / "broken.keras"
     bad.write_text("not a zip file")
-    _refused(bad, "broken.keras", "not a readable .keras file")
+    _refused(bad, "broken.keras", "not a .keras archive")
     with pytest.raises(rnnrtl.UnsupportedModelError, match="keras.Model or a .keras/.h5 path"):
         rnnrtl.convert(42)
 

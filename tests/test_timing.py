@@ -267,11 +267,11 @@ def test_unrolled_needs_a_fixed_sequence_length():
     model = keras.Sequential([keras.Input((None, F)), *_layers("lstm_dense")])
     d = rnnrtl.convert(model, {"mode": "unrolled"})
     assert d.run(np.zeros((2, 7, F)), warn=False).codes.shape == (2, 3)  # the emulator runs
-    match = r"layer 'l1': mode 'unrolled' builds one cell per time step, so it needs a fixed " \
-            r"sequence length.*or use mode 'static'"
-    with pytest.raises(HardwareError, match=match):
+    match = r"variable sequence length.*layer 'l1' with mode: unrolled needs a fixed one: give " \
+            r"timesteps"
+    with pytest.raises(ConfigError, match=match):
         d.hardware()
-    with pytest.raises(HardwareError, match=match):
+    with pytest.raises(ConfigError, match=match):
         d.timing
 
 

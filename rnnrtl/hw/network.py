@@ -12,9 +12,15 @@ drops into block designs: lane ``k`` of a beat occupies bits ``[k·W, (k+1)·W)`
 (two's complement for signed formats), ``tdata`` is padded with zeros to a whole number of bytes,
 and ``tlast`` marks the last beat of a sequence (input: the last time step; output: the last beat
 of the sequence's result).
+
+Submodule names come from Keras layer names, which may hold any character (a space ends a Verilog
+escaped identifier: yosys cannot read it back): :func:`hardware_names` makes them identifiers,
+unique, and leaves clean names as they are; :attr:`NetworkCore.names` maps each back.
 """
 
 from __future__ import annotations
+
+import re
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
@@ -27,7 +33,25 @@ from .pipelining import Pipelining
 from .static import StaticLayer
 from .unrolled import UnrolledLayer
 
-__all__ = ["NetworkCore", "AXIStreamTop", "hardware_layer", "tdata_width"]
+__all__ = ["NetworkCore", "AXIStreamTop", "hardware_layer", "hardware_names", "tdata_width"]
+
+
+def hardware_names(names) -> list[str]:
+    """One identifier per name, in order: every character outside ``[A-Za-z0-9_]`` replaced by
+    ``_`` (a name with none is kept as it is), then ``_2``, ``_3`` … appended to a name already
+    taken (by an earlier name, or by a later name that is clean)."""
+    names = list(names)
+    clean = [re.sub(r"[^A-Za-z0-9_]", "_", name) or "_" for name in names]
+    kept = {c for c, name in zip(clean, names) if c == name}
+    out, taken = [], set()
+    for c, name in zip(clean, names):
+        candidate, k = c, 1
+        while candidate in taken or (candidate != name and candidate in kept):
+            k += 1
+            candidate = f"{c}_{k}"
+        taken.add(candidate)
+        out.append(candidate)
+    return out
 
 
 def hardware_layer(layer, *, timesteps: int | None = None):
@@ -54,20 +78,25 @@ class NetworkCore(wiring.Component):
     count of stages: two layers placed far apart then exchange beats and credits through
     registers, and no handshake signal crosses from one to the other combinationally.
     :attr:`chain` lists the layers and links in stream order (what
-    :func:`rnnrtl.hw.timing.network_timing` models).
+    :func:`rnnrtl.hw.timing.network_timing` models); :attr:`names` maps each submodule's name
+    (:func:`hardware_names`) to the Keras layer it comes from.
     """
 
     def __init__(self, network: ir.Network):
         self.network = network
         self.layers = [hardware_layer(layer, timesteps=network.timesteps)
                        for layer in network.layers]
-        self._named = [(network.layers[0].name, self.layers[0])]
+        named = [(network.layers[0].name, network.layers[0].name, self.layers[0])]
         for a, b, hw in zip(network.layers, network.layers[1:], self.layers[1:]):
             stages = max(Pipelining.of(a.schedule).link, Pipelining.of(b.schedule).link)
             if stages:
-                self._named.append((f"{a.name}_link", CreditLink(beat_layout(a.output_fmt, a.units),
-                                                                 stages=stages)))
-            self._named.append((b.name, hw))
+                named.append((f"{a.name}_link", a.name,
+                              CreditLink(beat_layout(a.output_fmt, a.units), stages=stages)))
+            named.append((b.name, b.name, hw))
+        generated = hardware_names(name for name, _, _ in named)
+        self._named = [(g, stage) for g, (_, _, stage) in zip(generated, named)]
+        #: submodule name -> the Keras layer name it comes from (a link: the layer it follows).
+        self.names = {g: keras_name for g, (_, keras_name, _) in zip(generated, named)}
         self.chain = [stage for _, stage in self._named]
         super().__init__({
             "i": In(beat_signature(network.input_fmt, network.in_features)),
