@@ -276,8 +276,10 @@ def test_unrolled_needs_a_fixed_sequence_length():
 
 
 @pytest.mark.parametrize("config,match", [
-    ({"mode": "unrolled", "reuse": 49}, r"layer 'l1' input products: reuse factor 49 is invalid "
-                                        r"for 48 products; valid: any whole number 1..48"),
+    # (a top-level reuse too large for a layer is clamped for it; a layer's own is refused)
+    ({"mode": "unrolled", "layers": {"l1": {"reuse": 49}}},
+     r"layer 'l1' input products: reuse factor 49 is invalid for 48 products; valid: any whole "
+     r"number 1..48"),
     ({"mode": "unrolled", "layers": {"l1": {"reuse_recurrent": 0}}},
      r"layers\.l1\.reuse_recurrent = 0: must be a whole number >= 1"),
     ({"interleave": 0}, r"interleave = 0: must be a whole number >= 1"),
