@@ -11,16 +11,18 @@ limit and the knob that brings it down (``force=True`` / ``--force`` writes it a
 **Cost model.** A design's *cost units* are, per layer,
 
 * the products of its weight matrices (:func:`rnnrtl.schedule.matrix_units`: one per weight) and
-  its other multipliers (a cell's elementwise products, a table softmax's), times ``T`` for an
-  unrolled layer (one cell per step);
+  its other multipliers (a cell's elementwise products, a table softmax's), times
+  :data:`UNROLLED_WEIGHT` · ``T`` for an unrolled layer (one cell per step, each with its own
+  pipeline registers);
 * plus :data:`SLOT_UNITS` · ``K²`` for an interleaved static layer (``K`` slots, each with state,
   queue and a ``K``-way multiplexer).
 
 The write takes about ``FIXED_SECONDS + SECONDS_PER_UNIT · units`` seconds and
 ``FIXED_MB + MB_PER_UNIT · units`` MB of memory above the process's own. The reuse factor hardly
 changes it: at reuse 1 each weight is a constant multiplier, at reuse R > 1 an entry of a
-multiplier's weight ROM, and both cost about the same to generate (measured below). So what
-brings a large static design down is fewer weights (smaller layers); for an unrolled one, mode
+multiplier's weight ROM, and both cost about the same to generate (reuse 4 as much as reuse 1,
+reuse 32 about 60 % of its memory, measured below). So what brings a large static design down is
+fewer weights (smaller layers), and a large reuse factor a little; for an unrolled one, mode
 ``static``; for an interleaved one, a smaller ``interleave``.
 
 **Calibration** (``scripts/measure_write.py``: one fresh process each, ``Design.write`` of
@@ -31,11 +33,13 @@ load average of 5-9 from other jobs; Dec 2026), and larger writes measured earli
 design                                     units    measured   peak MB   estimate s  est. MB
 =========================================  =======  =========  ========  ==========  =========
 LSTM(8) T=8 reuse 1                        544      18 s       96        13          94
+LSTM(8) T=8 reuse 1 interleave 8           550      16 s       99        14          95
+LSTM(8) T=4 reuse 1 unrolled               4 296    118 s      359       51          470
 LSTM(32) T=8 reuse 1                       5 248    95 s       579       60          565
 LSTM(32) T=8 reuse 4                       5 248    140 s      573       60          565
-LSTM(8) T=8 reuse 1 interleave 8           550      see ``scripts/measure_write.py``
+LSTM(32) T=8 reuse 32                      5 248    82 s       357       60          565
 jet LSTM(20) 20x6 reuse 40 (bench_synth)   3 484    ~20 s      —         43          388
-LSTM(128) 100x3 (bench_synth, VU9P fit)    ~101 k   ~14 min    —         17 min      10.2 GB
+LSTM(128) 100x3 (bench_synth, VU9P fit)    ~101 k   ~14 min    —         17 min      10.0 GB
 issue 17: interleave 250 on an LSTM(4)     ~6 450   105 s      —         73          685
 =========================================  =======  =========  ========  ==========  =========
 
@@ -76,6 +80,8 @@ FIXED_SECONDS = 8.0
 SECONDS_PER_UNIT = 0.01
 FIXED_MB = 40.0
 MB_PER_UNIT = 0.10
+#: Cost of an unrolled layer's weight relative to a static one's (the measured unrolled LSTM(8)).
+UNROLLED_WEIGHT = 2.0
 #: Cost units per interleaved layer, times ``K²`` (issue 17: K = 250 on an LSTM(4) took 105 s).
 SLOT_UNITS = 0.1
 
@@ -120,20 +126,22 @@ def _knob(layer, timesteps) -> str:
                 "here)")
     if layer.kind != "dense" and s.interleave > 1:
         return f"lower its interleave (now {s.interleave})"
-    return ("make it smaller (generation cost grows with its weights, whatever the reuse factor: "
-            "a weight costs the same as a constant multiplier or as an entry of a weight ROM)")
+    return ("make it smaller (generation cost grows with its weights: a weight costs about as "
+            "much as a constant multiplier at reuse 1 as in a weight ROM at reuse R; a large "
+            "reuse factor saves a little memory)")
 
 
 def _units(layer, timesteps) -> tuple[int, int, float]:
     """``(weights, multipliers, cost units)`` of one IR layer."""
     unrolled = layer.kind != "dense" and layer.schedule.mode == "unrolled"
     copies = timesteps if unrolled else 1
+    scale = UNROLLED_WEIGHT if unrolled else 1.0
     mults = multipliers(layer, timesteps if unrolled else None)
     units = matrix_units(layer)
     weights = sum(u.products for u in units) * copies
     others = mults - sum(u.multipliers for u in units) * copies
     K = layer.schedule.interleave if layer.kind != "dense" and not unrolled else 1
-    return weights, mults, weights + others + (SLOT_UNITS * K * K if K > 1 else 0.0)
+    return weights, mults, scale * (weights + others) + (SLOT_UNITS * K * K if K > 1 else 0.0)
 
 
 def estimate(network) -> Estimate:

@@ -72,8 +72,10 @@ def test_estimate_grows_with_units_steps_and_slots(small):
     assert bigger.units > base.units and bigger.seconds > base.seconds
     assert bigger.memory_mb > base.memory_mb
     unrolled = budget.estimate(_with(small.network, mode="unrolled"))
-    # Unrolled: one cell per time step (8 here).
-    assert unrolled.per_layer["rnn"] == pytest.approx(8 * base.per_layer["rnn"])
+    # Unrolled: one cell per time step (8 here), each weight dearer (the documented factor).
+    assert unrolled.per_layer["rnn"] == pytest.approx(8 * budget.UNROLLED_WEIGHT
+                                                      * base.per_layer["rnn"])
+    assert unrolled.multipliers == 8 * (base.multipliers - 4) + 4     # Dense(1): 4 multipliers
     slots = [budget.estimate(_with(small.network, interleave=k)).units for k in (1, 2, 8, 64)]
     assert slots == sorted(slots) and len(set(slots)) == 4
 
