@@ -133,10 +133,11 @@ def _knob(layer, timesteps) -> str:
 
 def _units(layer, timesteps) -> tuple[int, int, float]:
     """``(weights, multipliers, cost units)`` of one IR layer."""
-    unrolled = layer.kind != "dense" and layer.schedule.mode == "unrolled"
+    # (unrolled without a fixed length: counted once; the hardware generator refuses it, saying why)
+    unrolled = layer.kind != "dense" and layer.schedule.mode == "unrolled" and bool(timesteps)
     copies = timesteps if unrolled else 1
     scale = UNROLLED_WEIGHT if unrolled else 1.0
-    mults = multipliers(layer, timesteps if unrolled else None)
+    mults = multipliers(layer, timesteps or 1)
     units = matrix_units(layer)
     weights = sum(u.products for u in units) * copies
     others = mults - sum(u.multipliers for u in units) * copies

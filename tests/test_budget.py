@@ -80,6 +80,16 @@ def test_estimate_grows_with_units_steps_and_slots(small):
     assert slots == sorted(slots) and len(set(slots)) == 4
 
 
+def test_unrolled_without_a_length_is_left_to_the_generator(small, tmp_path):
+    """No fixed length: the estimate counts one cell, and the hardware's own error (a
+    HardwareError that says what works) is what the user sees, not a ValueError."""
+    network = dataclasses.replace(_with(small.network, mode="unrolled"), timesteps=None)
+    est = budget.check(network)
+    assert est.per_layer["rnn"] == budget.estimate(small.network).per_layer["rnn"]
+    with pytest.raises(HardwareError, match="fixed"):
+        rnnrtl.design.Design(network).write(tmp_path / "core")
+
+
 def test_reuse_changes_multipliers_not_weights(small):
     base = budget.estimate(small.network)
     folded = budget.estimate(_with(small.network, reuse_input=4, reuse_recurrent=4))
