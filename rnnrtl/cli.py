@@ -19,7 +19,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 import click  # noqa: E402
 
-from . import flow, verify  # noqa: E402
+from . import budget, flow, verify  # noqa: E402
 from .config import load_config  # noqa: E402
 from .design import convert as convert_model  # noqa: E402
 from .errors import RnnrtlError, RnnrtlWarning  # noqa: E402
@@ -148,6 +148,12 @@ def _one_line(design, summary: dict, outdir: Path, verb: str = "converted") -> s
     return "; ".join(parts) + f" → {outdir / 'report.html'}"
 
 
+#: ``--force``: write a design beyond rnnrtl.budget's size limit.
+_FORCE = click.option("--force", is_flag=True,
+                      help="Write the hardware even when its estimated generation time or memory "
+                           "exceeds the limit (rnnrtl.budget; README, Configuration reference).")
+
+
 # -- commands --------------------------------------------------------------------------------------
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -181,8 +187,9 @@ def cli():
               help="Sequence length for a model whose input has none (Input((None, F))): the "
                    "timing, test vectors and unrolled / interleaved hardware are for N steps "
                    "(overrides the configuration's timesteps).")
+@_FORCE
 @_user_errors
-def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, timesteps):
+def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, timesteps, force):
     """Convert a Keras model into a fixed-point design and report on it.
 
     Writes OUTDIR/design.json + design.npz (the quantized network, reloadable with
@@ -206,6 +213,7 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, times
         keras_model = flow.load_model(model)
     with _step(console, "Converting to fixed point"):
         design = convert_model(keras_model, config)
+    budget.check(design.network, timesteps=design.timesteps, force=force)
     data = None
     if data_path is not None:
         data = flow.load_data(data_path, in_features=design.network.in_features,
@@ -219,17 +227,19 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, times
         with _step(console, f"Converting at reuse {', '.join(map(str, sweep_reuse))}"):
             sweep = flow.sweep_reuse(keras_model, config, sweep_reuse)
     with staged_output(outdir, version=__version__) as stage:
-        summary = _write_outputs(console, design, stage, data, sweep, clock_mhz)
+        summary = _write_outputs(console, design, stage, data, sweep, clock_mhz, force=force)
     _print_design(console, design, summary)
     console.print(_one_line(design, summary, outdir), soft_wrap=True)
 
 
-def _write_outputs(console, design, outdir: Path, data, sweep, clock_mhz, evaluation=None) -> dict:
+def _write_outputs(console, design, outdir: Path, data, sweep, clock_mhz, evaluation=None,
+                   force=False) -> dict:
     """Save the design, write its Verilog, manifest and test vectors, and the report."""
     with _step(console, "Saving the design"):
         flow.save_design(design, outdir)
-    with _step(console, "Writing Verilog, manifest and test vectors"):
-        design.write(outdir, x=None if data is None else data.x[:VECTOR_SAMPLES])
+    cost = budget.estimate(design.network, design.timesteps)
+    with _step(console, f"Writing Verilog, manifest and test vectors (estimated: {cost})"):
+        design.write(outdir, x=None if data is None else data.x[:VECTOR_SAMPLES], force=force)
     with _step(console, "Emulating and writing the report" if data is not None and evaluation is None
                else "Writing the report"):
         kwargs = {}
@@ -285,9 +295,10 @@ def report(outdir, data_path, model_path, clock_mhz):
 @click.option("--reuse", type=click.IntRange(min=1), default=4, show_default=True,
               help="Reuse factor of the generated core. 4 keeps the Verilator build near a minute; "
                    "1 gives the lowest latency but takes about five minutes to build.")
+@_FORCE
 @click.pass_context
 @_user_errors
-def demo(ctx, outdir, name, reuse):
+def demo(ctx, outdir, name, reuse, force):
     """Run the whole flow offline on a bundled jet-tagging model.
 
     Converts the bundled Keras model (20 constituents × 6 features → LSTM(20) or GRU(20) →
@@ -310,6 +321,7 @@ def demo(ctx, outdir, name, reuse):
     with _step(console, f"Converting to fixed point (default formats, reuse {reuse})"):
         config = load_config({"reuse": reuse})
         design = convert_model(keras_model, config)
+    budget.check(design.network, timesteps=design.timesteps, force=force)
     data = flow.TestData(x=stored["x_test"], y_float=stored["y_" + name.split("-")[1]],
                          labels=stored["labels"])
     with _step(console, f"Emulating {len(data.x)} held-out jets bit-accurately"):
@@ -317,7 +329,7 @@ def demo(ctx, outdir, name, reuse):
     with _step(console, "Converting at reuse 1, 2, 4, 8"):
         sweep = flow.sweep_reuse(keras_model, config, [1, 2, 4, 8])
     with staged_output(outdir, version=__version__) as stage:
-        summary = _write_outputs(console, design, stage, data, sweep, None, evaluation)
+        summary = _write_outputs(console, design, stage, data, sweep, None, evaluation, force=force)
     with _step(console, "Simulating the generated Verilog against the emulator"):
         ctx.invoke(simulate, outdir=outdir)
     _print_design(console, design, summary)

@@ -131,10 +131,14 @@ class Design:
             self._timing = network_timing(self.hardware().core, timesteps=steps)
         return self._timing
 
-    def write(self, outdir, *, x=None, samples: int = 256, seed: int = 0, rtlil: bool = False) -> dict:
+    def write(self, outdir, *, x=None, samples: int = 256, seed: int = 0, rtlil: bool = False,
+              force: bool = False) -> dict:
         """Write ``<top>.v``, ``manifest.json`` and ``vectors.npz`` (and ``<top>.il`` with
-        ``rtlil``) into ``outdir`` (see :func:`rnnrtl.writer.write_design`)."""
+        ``rtlil``) into ``outdir`` (see :func:`rnnrtl.writer.write_design`). A design too large to
+        generate is refused first unless ``force`` (:func:`rnnrtl.budget.check`)."""
+        from .budget import check
         from .writer import write_design
+        check(self.network, timesteps=self.timesteps, force=force)
         return write_design(self, outdir, x=x, samples=samples, seed=seed, rtlil=rtlil)
 
     def save(self, path) -> tuple[Path, Path]:

