@@ -15,27 +15,16 @@ import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
 
 import rnnrtl  # noqa: E402
-from rnnrtl.cli import cli  # noqa: E402
 from rnnrtl.config import load_config  # noqa: E402
 from rnnrtl.errors import (ConfigError, ConfigWarning, HLS4MLConfigWarning,  # noqa: E402
                            WeightUnderflowWarning)
 from rnnrtl.fixed import FixedFormat  # noqa: E402
+from cli_helpers import assert_user_error as _assert_user_error  # noqa: E402
+from cli_helpers import invoke as _invoke  # noqa: E402
 
 
-def _invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def _assert_user_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    message = result.output.strip().splitlines()[-1]
-    assert message.startswith("Error: "), message
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 @pytest.fixture(scope="module")

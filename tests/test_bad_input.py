@@ -10,24 +10,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
 
-from rnnrtl.cli import cli  # noqa: E402
 from rnnrtl.outdir import MARKER, check_output_folder, staged_output  # noqa: E402
 from rnnrtl.errors import FlowError  # noqa: E402
+from cli_helpers import assert_user_error as _assert_user_error  # noqa: E402
+from cli_helpers import invoke as _invoke  # noqa: E402
 
 
-def _invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def _assert_user_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    message = result.output.strip().splitlines()[-1]
-    assert message.startswith("Error: "), message
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 def _snapshot(folder):

@@ -15,27 +15,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
 
 import rnnrtl  # noqa: E402
-from rnnrtl.cli import cli  # noqa: E402
 from rnnrtl.errors import ConfigError, RnnrtlError, UnsupportedModelError  # noqa: E402
 from rnnrtl.hw.network import hardware_names  # noqa: E402
+from cli_helpers import assert_user_error as _assert_user_error  # noqa: E402
+from cli_helpers import invoke as _invoke  # noqa: E402
 
 keras = pytest.importorskip("keras")
 
 
-def _invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def _assert_user_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    message = result.output.strip().splitlines()[-1]
-    assert message.startswith("Error: "), message
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 def _lstm(steps, name="m", layer_names=("lstm", "out"), seed=0):

@@ -11,12 +11,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from click.testing import CliRunner  # noqa: E402
 
 import rnnrtl  # noqa: E402
 from rnnrtl import demo as bundled  # noqa: E402
-from rnnrtl.cli import cli  # noqa: E402
 from rnnrtl.evaluation import decisions  # noqa: E402
+from cli_helpers import assert_user_error as _assert_user_error  # noqa: E402
+from cli_helpers import invoke as _invoke  # noqa: E402
 
 CONFIG = """\
 precision: fixed<14,5>
@@ -41,9 +41,6 @@ def _tiny_model(path, *, lambda_layer=False):
     model.save(path)
     return model
 
-
-def _invoke(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 def _last_line(output):
@@ -180,14 +177,6 @@ def test_demo_end_to_end(tmp_path):
 
 
 # -- errors: one line, exit status 2 ---------------------------------------------------------------
-
-def _assert_user_error(result, *fragments):
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    message = result.output.strip().splitlines()[-1]
-    assert message.startswith("Error: ")
-    for fragment in fragments:
-        assert fragment in message
 
 
 def test_missing_model_file(tmp_path):
