@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import rnnrtl
 from rnnrtl import budget
 from rnnrtl.cli import cli
-from rnnrtl.errors import DesignTooLargeError, HardwareError, RnnrtlError
+from rnnrtl.errors import ConfigError, DesignTooLargeError, HardwareError, RnnrtlError
 
 keras = pytest.importorskip("keras")
 
@@ -80,13 +80,13 @@ def test_estimate_grows_with_units_steps_and_slots(small):
     assert slots == sorted(slots) and len(set(slots)) == 4
 
 
-def test_unrolled_without_a_length_is_left_to_the_generator(small, tmp_path):
-    """No fixed length: the estimate counts one cell, and the hardware's own error (a
-    HardwareError that says what works) is what the user sees, not a ValueError."""
+def test_unrolled_without_a_length_asks_for_timesteps(small, tmp_path):
+    """No fixed length: the estimate counts one cell, and the design's own error (a ConfigError
+    saying to give timesteps) is what the user sees, not a ValueError."""
     network = dataclasses.replace(_with(small.network, mode="unrolled"), timesteps=None)
     est = budget.check(network)
     assert est.per_layer["rnn"] == budget.estimate(small.network).per_layer["rnn"]
-    with pytest.raises(HardwareError, match="fixed"):
+    with pytest.raises(ConfigError, match="give timesteps"):
         rnnrtl.design.Design(network).write(tmp_path / "core")
 
 

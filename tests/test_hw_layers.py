@@ -518,6 +518,13 @@ def test_dense_multipliers_every_reuse():
 
 
 def test_gru_reuse_recurrent_above_n_squared():
-    # A GRU's recurrent products are two units; the reuse factor applies to each, so N·N bounds it.
+    # A GRU's recurrent products are two units; the reuse factor applies to each, so N·N bounds a
+    # layer's own reuse_recurrent (a top-level one too large for it is clamped, with a warning).
+    from rnnrtl.errors import ConfigWarning
+    model = _model("gru", units=2, features=3)
+    name = model.layers[-1].name
     with pytest.raises(rnnrtl.ConfigError, match="valid: any whole number 1..4"):
-        _design("gru", {"reuse_recurrent": 8}, units=2, features=3)
+        rnnrtl.convert(model, {"layers": {name: {"reuse_recurrent": 8}}})
+    with pytest.warns(ConfigWarning):
+        design = rnnrtl.convert(model, {"reuse_recurrent": 8})
+    assert design.network.layers[0].schedule.reuse_recurrent == 4
