@@ -52,9 +52,9 @@ def _write(model, config, folder, queue):
     design = rnnrtl.convert(path, config)
     before = _vm_hwm_mb()
     t = time.perf_counter()
-    manifest = design.write(folder, samples=16)
+    files = design.write(folder, samples=16)
     seconds = time.perf_counter() - t
-    verilog = Path(folder) / manifest["verilog"]
+    verilog = Path(files["verilog"])
     text = verilog.read_bytes()
     queue.put({"write_s": round(seconds, 1), "peak_mb": round(_vm_hwm_mb()),
                "convert_peak_mb": round(before), "verilog_bytes": len(text),
@@ -69,7 +69,13 @@ def run_case(name, model, config, folder: Path, verilator: bool) -> dict:
     queue = ctx.Queue()
     child = ctx.Process(target=_write, args=(model, config, str(folder), queue))
     child.start()
-    row = queue.get()
+    while True:
+        try:
+            row = queue.get(timeout=5)
+            break
+        except Exception:        # queue.Empty: fail if the child died without a result
+            if not child.is_alive():
+                raise SystemExit(f"{name}: the write failed (exit {child.exitcode})") from None
     child.join()
     row.update(case=name, model=model, config=config, load=os.getloadavg()[0])
     print(f"   written in {row['write_s']} s, peak {row['peak_mb']} MB, "
