@@ -39,7 +39,7 @@ from amaranth.hdl import Signal
 from amaranth.lib import data
 
 from .. import ir
-from ..fixed import IntType, requantize_value
+from ..fixed import IntType
 from .cell import Cell, aligned_sum, elementwise_product, vector
 from .common import delay, requantized, shape_of
 
@@ -225,7 +225,7 @@ class GRUCell(Cell):
             rec = self.late(m, rec, L1 - mh.latency + A - 1, "rec")  # valid with r
             r_frac = fr + L.rec_fmt.frac_bits
             # hls4ml casts r·rec to accum_t
-            cast = None if P is None else (lambda v, f=r_frac: requantize_value(v, f, P)[0])
+            cast = None if P is None else (lambda m, v, name, f=r_frac: requantized(m, 0, name, v, f, P)[0])
             rprod = elementwise_product(m, e, "rprod", [sig.o[N + n] for n in range(N)],
                              [rec[n] for n in range(N)], self.r_t, cast)
             if P is not None:
