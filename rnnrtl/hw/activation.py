@@ -45,7 +45,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
 from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
-from .common import delay, requantized
+from .common import delay, requantized, wire
 
 __all__ = ["ActivationUnit", "LATENCIES"]
 
@@ -194,8 +194,10 @@ class ActivationUnit(wiring.Component):
                 over_mid = Signal(name=f"over_mid{lane}", reset_less=True)
                 m.d.sync += [rounded.eq(shifted), over_mid.eq(over)]
                 shifted, over = rounded, over_mid
+            else:
+                shifted = wire(m, shifted, f"rounded{lane}")
             code, more = saturate_value(shifted, fmt)
-            codes.append(code)
+            codes.append(code if self._registered else wire(m, code, f"code{lane}"))
             overflows.append(over | more)
         if self._registered:
             # Stage 3: the saturated codes (and their overflow) in registers.
@@ -237,7 +239,7 @@ class ActivationUnit(wiring.Component):
         else:
             for lane, code in zip(lanes, codes):
                 if act.function == "relu" and fmt.signed:
-                    code = Mux(code < 0, 0, code)
+                    code = wire(m, Mux(code < 0, 0, code), f"relu{lane}")
                 # deep: stage 4 holds the output's rounded value, stage 5 its saturation.
                 value, over = requantized(m, int(self._registered), f"out_rounded{lane}", code,
                                           fmt.frac_bits, act.out_fmt)

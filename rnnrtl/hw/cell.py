@@ -20,7 +20,7 @@ new state's rounded value passes ``r`` registers before its saturation (``roundi
 
 from __future__ import annotations
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Signal, Value
 from amaranth.lib import data
 
 from ..schedule import elementwise_products
@@ -39,7 +39,8 @@ def vector(t, lanes, name):
 
 def elementwise_product(m, stages: int, name: str, a, b, t, cast=None):
     """Lanewise products ``a[n] * b[n]`` (lists of Amaranth values) in a registered vector of
-    ``t`` (an :class:`IntType`; ``cast`` maps each product first, e.g. into an accumulator format),
+    ``t`` (an :class:`IntType`; ``cast(m, product, name)`` maps each product first, e.g. into an
+    accumulator format),
     valid ``1 + 2 * stages`` cycles after the operands: with ``stages`` = 1 the operands get
     reset-less registers that feed nothing but the multiplier (the DSP's input registers) and the
     product one more after the DSP's output register, so the routes into and out of the DSP have
@@ -53,7 +54,7 @@ def elementwise_product(m, stages: int, name: str, a, b, t, cast=None):
         a, b = regs
     out = vector(t, len(a), name)
     for n, (x, y) in enumerate(zip(a, b)):
-        m.d.sync += out[n].eq(x * y if cast is None else cast(x * y))
+        m.d.sync += out[n].eq(x * y if cast is None else cast(m, x * y, f"{name}_cast{n}"))
     return delay(m, out, stages, f"{name}_f", reset_less=True)
 
 
@@ -62,7 +63,7 @@ def aligned_sum(terms):
     frac = max(f for _, f in terms)
     total = None
     for value, f in terms:
-        term = value << (frac - f)
+        term = Value.cast(value).shift_left(frac - f)   # wiring, not a shifter cell
         total = term if total is None else total + term
     return total, frac
 

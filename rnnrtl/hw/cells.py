@@ -39,7 +39,7 @@ from amaranth.hdl import Signal
 from amaranth.lib import data
 
 from .. import ir
-from ..fixed import IntType, requantize_through_value, requantize_value
+from ..fixed import IntType
 from .cell import Cell, aligned_sum, elementwise_product, vector
 from .common import delay, requantized, shape_of
 
@@ -214,14 +214,14 @@ class GRUCell(Cell):
                          sig.i_valid.eq(delay(m, mz.done, z_wait, "mz_done"))]
             rec = vector(L.rec_fmt, N, "rec")
             P = L.product_fmt
+            codes = [requantized(m, 0, f"rec_rounded{n}", mh.y[n], mh.frac, L.rec_fmt, P)[0]
+                     for n in range(N)]
             with m.If(mh.done):
-                for n in range(N):
-                    code, _ = requantize_through_value(mh.y[n], mh.frac, P, L.rec_fmt)
-                    m.d.sync += rec[n].eq(code)
+                m.d.sync += [rec[n].eq(codes[n]) for n in range(N)]
             rec = self.late(m, rec, L1 - mh.latency + A - 1, "rec")  # valid with r
             r_frac = fr + L.rec_fmt.frac_bits
             # hls4ml casts r·rec to accum_t
-            cast = None if P is None else (lambda v, f=r_frac: requantize_value(v, f, P)[0])
+            cast = None if P is None else (lambda m, v, name, f=r_frac: requantized(m, 0, name, v, f, P)[0])
             rprod = elementwise_product(m, e, "rprod", [sig.o[N + n] for n in range(N)],
                              [rec[n] for n in range(N)], self.r_t, cast)
             if P is not None:
@@ -239,10 +239,10 @@ class GRUCell(Cell):
             rec = vector(L.rec_fmt, N, "rec")
             rec_valid = Signal()
             m.d.sync += rec_valid.eq(r_valid)
+            codes = [requantized(m, 0, f"rec_rounded{n}", rprod[n], fr + L.output_fmt.frac_bits,
+                                 L.rec_fmt)[0] for n in range(N)]
             with m.If(r_valid):
-                for n in range(N):
-                    code, _ = requantize_value(rprod[n], fr + L.output_fmt.frac_bits, L.rec_fmt)
-                    m.d.sync += rec[n].eq(code)
+                m.d.sync += [rec[n].eq(codes[n]) for n in range(N)]
             # z waits for the candidate (L1 + Lh + 2A + 2 + 2e cycles after the start).
             z_use = self.late(m, z, mh.latency + A + 2 + 2 * e, "z")
             m.d.comb += [mh.start.eq(rec_valid), mh.x.eq(rec), cand.i_valid.eq(mh.done)]

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 from collections import deque
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..fixed import FixedFormat, IntType, requantize_value, saturate_value, shift_round_value
+from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
 
 __all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "CreditLinkModel",
            "OutputQueue", "OutputQueueModel", "pending", "delay", "delayed_pulse", "pulse_copies",
-           "countdown", "wrap_increment", "requantized"]
+           "countdown", "wrap_increment", "wire", "requantized"]
 
 
 def shape_of(t):
@@ -326,12 +326,38 @@ def wrap_increment(value, modulus: int):
     return Mux(value == modulus - 1, 0, value + 1)
 
 
-def requantized(m, stages: int, name: str, value, src_frac: int, fmt: FixedFormat):
+def wire(m, value, name: str):
+    """``value`` through a combinational Signal named ``name`` (``value`` itself when it is a
+    Signal, a constant or a slice of a Signal).
+
+    Amaranth's lowering copies an expression for every place it is used (``Fragment.prepare``
+    rebuilds each statement's expression as a tree), so an expression read ``n`` times is emitted
+    ``n`` times, and nested reads multiply: a requantization's rounded value read by the
+    saturation's bit tests and its multiplexers was emitted dozens of times per lane. A named wire
+    is emitted once, whatever reads it; the circuit is the same."""
+    value = Value.cast(value)
+    inner = getattr(value, "value", value)          # a Slice's operand
+    if isinstance(inner, (Signal, Const)):
+        return value
+    sig = Signal(value.shape(), name=name)
+    m.d.comb += sig.eq(value)
+    return sig
+
+
+def requantized(m, stages: int, name: str, value, src_frac: int, fmt: FixedFormat, acc=None):
     """``(code, overflow)`` of ``value`` (``src_frac`` fractional bits) requantized into ``fmt``
-    (:func:`rnnrtl.fixed.requantize_value`), ``stages`` cycles later: with ``stages`` = 1 the
-    rounded value (:func:`rnnrtl.fixed.shift_round_value`) is registered before the saturation
-    (:func:`rnnrtl.fixed.saturate_value`), so no stage holds both carry chains."""
-    if not stages:
-        return requantize_value(value, src_frac, fmt)
-    shifted = shift_round_value(value, src_frac - fmt.frac_bits, fmt.rounding)
-    return saturate_value(delay(m, shifted, stages, name, reset_less=True), fmt)
+    (through ``acc`` first when given: :func:`rnnrtl.fixed.requantize_through_value`, else
+    :func:`rnnrtl.fixed.requantize_value`), ``stages`` cycles later: with ``stages`` = 1 the
+    rounded value (:func:`rnnrtl.fixed.requantize_through_rounded`) is registered before the
+    saturation (:func:`rnnrtl.fixed.saturate_value`), so no stage holds both carry chains. The
+    input, the rounded value and the code pass through named wires (:func:`wire`): each is
+    emitted once."""
+    shifted, over = requantize_through_rounded(wire(m, value, f"{name}_in"), src_frac, acc, fmt)
+    if stages:
+        shifted = delay(m, shifted, stages, name, reset_less=True)
+        if acc is not None:
+            over = delay(m, over, stages, f"{name}_over")
+    else:
+        shifted = wire(m, shifted, name)
+    code, more = saturate_value(shifted, fmt)
+    return wire(m, code, f"{name}_code"), over | more

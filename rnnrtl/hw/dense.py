@@ -26,9 +26,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
-from ..fixed import requantize_value
 from .activation import ActivationUnit
-from .common import OutputQueue, OutputQueueModel, beat_layout, beat_signature, countdown, pending
+from .common import (OutputQueue, OutputQueueModel, beat_layout, beat_signature, countdown, pending,
+                     requantized)
 from .matvec import MatVec
 from .pipelining import Pipelining
 from .softmax import SoftmaxUnit
@@ -121,11 +121,11 @@ class DenseLayer(wiring.Component):
         if self._extra:
             out_data = Signal.like(queue.w_data.data)
             out_valid = Signal()
+            codes = [requantized(m, 0, f"out_rounded{lane}", act_o[lane],
+                                 L.activation.out_fmt.frac_bits, L.output_fmt)[0]
+                     for lane in range(L.units)]
             with m.If(act_valid):
-                for lane in range(L.units):
-                    code, _ = requantize_value(act_o[lane], L.activation.out_fmt.frac_bits,
-                                               L.output_fmt)
-                    m.d.sync += out_data[lane].eq(code)
+                m.d.sync += [out_data[lane].eq(codes[lane]) for lane in range(L.units)]
             m.d.sync += out_valid.eq(act_valid)
         else:
             out_data, out_valid = act_o, act_valid

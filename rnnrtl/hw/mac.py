@@ -65,8 +65,8 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
     """Multiplier ``mi`` of ``plan`` (its ``block`` and ``segs``), in module ``m``: started by
     ``start`` (its counter's copy), reading the ``x`` lane ``lane`` (a lane of the turning
     register), loading its segment registers ``segments`` (one per entry of ``segs``) when each
-    row's last product is accumulated. ``cast`` maps a product into the plan's ``product_fmt``
-    (None: exact). The stage counts are the MatVec's (``operand_stages`` with the ROM's second
+    row's last product is accumulated. ``cast(m, product, name)`` maps a product into the plan's
+    ``product_fmt`` (a wire named ``name``; None: exact). The stage counts are the MatVec's (``operand_stages`` with the ROM's second
     stage counted when ``rom_split``)."""
     R = plan.reuse
     xlo, xhi = plan.x_type.min_value, plan.x_type.max_value
@@ -114,9 +114,7 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
     if cast is not None:
         # The registered product cast into product_fmt on its way into the segment
         # adder (a bit slice for TRN, one more adder for a rounding mode).
-        cast_term = cast(term)
-        term = Signal(cast_term.shape(), name=f"q{mi}")
-        m.d.comb += term.eq(cast_term)
+        term = cast(m, term, f"q{mi}")
     # One accumulator per multiplier: segment s takes MAC cycles k0..k1 (consecutive
     # segments), restarts it at k0 and is copied out of it at k1; decoded at the
     # operand stage, used when the products arrive 2 + fabric stages later. Between

@@ -61,9 +61,9 @@ from amaranth.hdl import Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..fixed import FixedFormat, IntType, requantize_value
+from ..fixed import FixedFormat, IntType
 from .adder_tree import adder_tree
-from .common import delay, pulse_copies
+from .common import delay, pulse_copies, requantized
 from .mac import ROM_GROUP, mac_counter, multiplier
 from .matvec_plan import MatVecPlan, check_int
 from .pipelining import SHALLOW
@@ -283,10 +283,10 @@ class MatVec(wiring.Component):
 
         if R == 1:
             # The product registers are the segments, loaded on start.
+            products = [self._cast(m, x[i] * w, f"q{mi}")
+                        for mi, ((_, _, i, w),) in enumerate(plan.blocks)]
             with m.If(start):
-                for mi, block in enumerate(plan.blocks):
-                    (_, _, i, w), = block
-                    m.d.sync += seg_sig[mi][0].eq(self._cast(x[i] * w))
+                m.d.sync += [seg_sig[mi][0].eq(p) for mi, p in enumerate(products)]
             seg_valid = Signal()
             m.d.sync += seg_valid.eq(start)
         else:
@@ -316,7 +316,8 @@ class MatVec(wiring.Component):
             last_acc = delay(m, last, 2 + self._fabric_stages, "last_acc")
             seg_valid = delay(m, last_acc, 1 + self._copy_stages, "seg_valid")
 
-        # Tree leaves per row: (value, lo, hi) at the common fraction.
+        # Tree leaves per row: (value, lo, hi) at the common fraction. ``shift_left`` is wiring
+        # (a concatenation); ``<<`` by an int is a shifter cell that Amaranth elaborates bit by bit.
         shift = plan.frac - plan.term_frac
         terms = []
         if plan.addend_type is not None:
@@ -353,9 +354,9 @@ class MatVec(wiring.Component):
                 row.append((Const(b), b, b))
             for mi, s in plan.row_segments[j]:
                 _, _, _, lo, hi = plan.segments[mi][s]
-                row.append((seg_sig[mi][s] << shift, lo << shift, hi << shift))
+                row.append((seg_sig[mi][s].shift_left(shift), lo << shift, hi << shift))
             if plan.addend_type is not None:
-                row.append((addend_reg[j] << a_shift, a_lo, a_hi))
+                row.append((addend_reg[j].shift_left(a_shift), a_lo, a_hi))
             terms.append(row)
 
         sums, valid = adder_tree(m, terms, fanin=plan.tree_fanin, valid=seg_valid,
@@ -365,11 +366,12 @@ class MatVec(wiring.Component):
         m.d.comb += self.done.eq(valid)
         return m
 
-    def _cast(self, product):
+    def _cast(self, m, product, name):
         """A product as it enters its segment: cast into ``product_fmt`` (rnnrtl.fixed's Amaranth
-        half of the requantization), or exact."""
+        half of the requantization, through named wires in ``m``: :func:`~rnnrtl.hw.common.requantized`),
+        or exact."""
         plan = self.plan
         if plan.product_fmt is None:
             return product
-        code, _ = requantize_value(product, plan.prod_frac, plan.product_fmt)
+        code, _ = requantized(m, 0, name, product, plan.prod_frac, plan.product_fmt)
         return code

@@ -29,8 +29,8 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..activations import SoftmaxTable
-from ..fixed import requantize, requantize_value
-from .common import shape_of
+from ..fixed import requantize
+from .common import requantized, shape_of
 
 __all__ = ["SoftmaxUnit"]
 
@@ -116,15 +116,17 @@ class SoftmaxUnit(wiring.Component):
                 m.d.sync += self.o[k].eq(Mux(first_max, one, 0))
         m.d.sync += self.o_valid.eq(self.i_valid)
 
-    def _tree(self, e):
-        """hls4ml's ``reduce`` over ``e`` (codes of ``accum``), each partial sum requantized."""
+    def _tree(self, m, e, name="sum"):
+        """hls4ml's ``reduce`` over ``e`` (codes of ``accum``), each partial sum requantized (in a
+        named wire: read by the next level's rounding and saturation, an expression would be
+        copied for each read, level after level)."""
         acc = self._sm.accum_fmt
         if len(e) == 1:
             return e[0]
         n = len(e)
         left = 1 << ((n - 1).bit_length() - 1) if n > 2 else 1
-        a, b = self._tree(e[:left]), self._tree(e[left:])
-        code, _ = requantize_value(a + b, acc.frac_bits, acc)
+        a, b = self._tree(m, e[:left], f"{name}l"), self._tree(m, e[left:], f"{name}r")
+        code, _ = requantized(m, 0, name, a + b, acc.frac_bits, acc)
         return code
 
     def _tables(self, m):
@@ -138,7 +140,8 @@ class SoftmaxUnit(wiring.Component):
                 m.d.comb += running.eq(Mux(v > top, v, top))
                 top = running
             addr_fmt = sm.norm_fmt
-            d = [requantize_value(top - v, sm.in_fmt.frac_bits, sm.norm_fmt)[0] for v in x]
+            d = [requantized(m, 0, f"d{k}", top - v, sm.in_fmt.frac_bits, sm.norm_fmt)[0]
+                 for k, v in enumerate(x)]
         else:
             addr_fmt, d = sm.in_fmt, x
         m.submodules.exp_rom = exp_rom = Memory(
@@ -154,8 +157,8 @@ class SoftmaxUnit(wiring.Component):
         m.d.sync += [v1.eq(self.i_valid), v2.eq(v1), v3.eq(v2), self.o_valid.eq(v3)]
         # Cycle 1: e = q_accum(exp), s = q_inv_in(tree(e)).
         acc = sm.accum_fmt
-        e = [requantize_value(r, sm.exp_fmt.frac_bits, acc)[0] for r in raw]
-        s, _ = requantize_value(self._tree(e), acc.frac_bits, sm.inv_in_fmt)
+        e = [requantized(m, 0, f"e{k}", r, sm.exp_fmt.frac_bits, acc)[0] for k, r in enumerate(raw)]
+        s, _ = requantized(m, 0, "s", self._tree(m, e), acc.frac_bits, sm.inv_in_fmt)
         e1 = Signal(data.ArrayLayout(shape_of(acc), n), name="e1")
         s1 = Signal(shape_of(sm.inv_in_fmt), name="s1")
         with m.If(v1):
@@ -171,8 +174,7 @@ class SoftmaxUnit(wiring.Component):
         with m.If(v2):
             m.d.sync += e2.eq(e1)
         # Cycle 3: out = q_out(e · inv).
+        codes = [requantized(m, 0, f"out{k}", e2[k] * inv.data, acc.frac_bits + sm.inv_fmt.frac_bits,
+                             sm.out_fmt)[0] for k in range(n)]
         with m.If(v3):
-            for k in range(n):
-                code, _ = requantize_value(e2[k] * inv.data, acc.frac_bits + sm.inv_fmt.frac_bits,
-                                           sm.out_fmt)
-                m.d.sync += self.o[k].eq(code)
+            m.d.sync += [self.o[k].eq(codes[k]) for k in range(n)]
