@@ -24,6 +24,7 @@ from .config import load_config  # noqa: E402
 from .design import convert as convert_model  # noqa: E402
 from .errors import RnnrtlError, RnnrtlWarning  # noqa: E402
 from .evaluation import evaluate, short_format  # noqa: E402
+from .manifest import load_manifest  # noqa: E402
 from .outdir import check_output_folder, staged_output  # noqa: E402
 from .platforms import TARGETS  # noqa: E402
 from .report import write_report  # noqa: E402
@@ -403,8 +404,7 @@ def build(outdir, target, estimate, no_run, build_dir):
       rnnrtl build out/my_model --target vu9p --estimate xcup
     """
     from .synth.build import build as run_build
-    if not (outdir / "manifest.json").is_file():
-        raise UsageError(f"{outdir} holds no manifest.json; write one with `rnnrtl convert MODEL -o {outdir}`")
+    load_manifest(outdir)       # a missing or damaged core is the first thing to say
     if target is None and estimate is None:
         raise UsageError(f"give --target (one of {', '.join(sorted(TARGETS))}) and/or --estimate")
     if target is not None and target not in TARGETS:
