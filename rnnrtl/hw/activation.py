@@ -153,6 +153,17 @@ class ActivationUnit(wiring.Component):
         })
 
     @property
+    def function(self) -> str:
+        """The activation function (``sigmoid``, ``relu``, …): the first part of the name a layer
+        gives this unit in the hierarchy (e.g. ``sigmoid_gates``)."""
+        return self._activation.function
+
+    def instance_name(self, role: str) -> str:
+        """``<function>_<role>``: the submodule name a layer gives this unit (Verilog module
+        ``<top>.core.<layer>.<function>_<role>``)."""
+        return f"{self.function}_{role}"
+
+    @property
     def latency(self) -> int:
         """Cycles from ``i_valid`` to ``o_valid``: the ``latency`` it was built with."""
         return self._latency
@@ -222,7 +233,7 @@ class ActivationUnit(wiring.Component):
             table = act.table
             out_shape = _shape(act.out_fmt.width, act.out_fmt.signed)
             init = [int(v) for v in table.contents]
-            m.submodules.rom = rom = Memory(shape=out_shape, depth=table.geometry.size, init=init)
+            m.submodules.table = rom = Memory(shape=out_shape, depth=table.geometry.size, init=init)
             for lane in lanes:
                 index = table.geometry.index_value(codes[lane])
                 if self._registered:

@@ -83,10 +83,10 @@ class LSTMCell(Cell):
         L = self.layer
         N = L.units
         Lh, A = self.mh.latency, self.sig.latency
-        m.submodules.mh = mh = self.mh
-        m.submodules.sig = sig = self.sig
-        m.submodules.cand = cand = self.cand
-        m.submodules.state = st = self.state
+        m.submodules.matvec_recurrent = mh = self.mh
+        m.submodules[self.sig.instance_name("gates")] = sig = self.sig
+        m.submodules[self.cand.instance_name("candidate")] = cand = self.cand
+        m.submodules[self.state.instance_name("state")] = st = self.state
         m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])), mh.addend.eq(ax),
                      sig.i_valid.eq(mh.done), cand.i_valid.eq(mh.done)]
         for n in range(N):  # gate order i f g o; the sigmoid unit takes i, f, o
@@ -184,10 +184,10 @@ class GRUCell(Cell):
         ra = L.recurrent_activation
         fr = ra.out_fmt.frac_bits
         e, r = self.elementwise, self.rounding
-        m.submodules.mz = mz = self.mz
-        m.submodules.mh = mh = self.mh
-        m.submodules.sig = sig = self.sig
-        m.submodules.cand = cand = self.cand
+        m.submodules.matvec_recurrent_zr = mz = self.mz
+        m.submodules.matvec_recurrent_h = mh = self.mh
+        m.submodules[self.sig.instance_name("gates")] = sig = self.sig
+        m.submodules[self.cand.instance_name("candidate")] = cand = self.cand
         ax_t = self.projection.out_type
         ax_now = vector(ax_t, N, "ax_h")  # the candidate's input projection
         for n in range(N):
@@ -285,8 +285,8 @@ class SimpleRNNCell(Cell):
 
     def elaborate_into(self, m, *, start, h, ax, tag, bank):
         L = self.layer
-        m.submodules.mh = mh = self.mh
-        m.submodules.act = act = self.act
+        m.submodules.matvec_recurrent = mh = self.mh
+        m.submodules[self.act.instance_name("output")] = act = self.act
         m.d.comb += [mh.start.eq(start), mh.x.eq(h.read(tag(0)[0])), mh.addend.eq(ax),
                      act.i.eq(mh.y), act.i_valid.eq(mh.done)]
         h_new = vector(L.output_fmt, L.units, "h_new")

@@ -93,7 +93,7 @@ class DenseLayer(wiring.Component):
         m = Module()
         L = self.layer
         m.submodules.matvec = mv = self.matvec
-        m.submodules.act = act = self.act
+        m.submodules[self.act.instance_name("output")] = act = self.act
         m.submodules.queue = queue = OutputQueue(beat_layout(L.output_fmt, L.units),
                                                  depth=self.queue_depth,
                                                  release_stages=self.release_stages)

@@ -162,7 +162,7 @@ class StaticLayer(wiring.Component):
         N, K = L.units, self.slots
         D, J, Lx = self.step_cycles, self.job_spacing, self.projection.latency
         chain = self.pipelining.loop_start_chain
-        m.submodules.projection = px = self.projection
+        m.submodules.matvec_input = px = self.projection
         m.submodules.out_queue = outq = OutputQueue(beat_layout(L.output_fmt, N),
                                                     depth=self.queue_depth,
                                                     release_stages=self.release_stages)

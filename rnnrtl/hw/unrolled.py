@@ -175,7 +175,7 @@ class UnrolledStage(wiring.Component):
         m = Module()
         L = self.layer
         D = self.step_cycles
-        m.submodules.projection = px = self.projection
+        m.submodules.matvec_input = px = self.projection
         width = data.Layout.cast(self.x.payload.shape()).size
         m.submodules.x_queue = q = Queue(width=width, depth=self.x_depth)
         m.d.comb += [q.w_data.eq(self.x.payload.as_value()), q.w_en.eq(self.x.valid),
