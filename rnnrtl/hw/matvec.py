@@ -13,7 +13,7 @@ Cycle by cycle (cycle 0 is the ``start`` cycle, where ``x`` and ``addend`` are s
 factor ``R``, with no pipelining stages:
 
 * ``R = 1``: products of the ``x`` port are registered at the end of cycle 0 (segments valid in
-  cycle 1).
+  cycle 1, and only then: they load every cycle).
 * ``R > 1``: ``x`` is registered at the end of cycle 0 into a register that turns by one lane per
   cycle, so multiplier ``m`` always finds its operand in lane ``(m * R) % cols`` (its products are
   consecutive): no operand multiplexer. MAC cycle ``k`` is cycle ``1 + k``: its operands (that
@@ -282,11 +282,13 @@ class MatVec(wiring.Component):
                     for (j, _, _, lo, hi) in segs] for mi, segs in enumerate(plan.segments)]
 
         if R == 1:
-            # The product registers are the segments, loaded on start.
+            # The product registers are the segments. They load every cycle, without an enable:
+            # the adder tree's first stage (or ``y``) reads them only in the cycle after
+            # ``start``, and a start-enabled load was a multiplexer per bit and a ``start`` net
+            # to every segment flip-flop.
             products = [self._cast(m, x[i] * w, f"q{mi}")
                         for mi, ((_, _, i, w),) in enumerate(plan.blocks)]
-            with m.If(start):
-                m.d.sync += [seg_sig[mi][0].eq(p) for mi, p in enumerate(products)]
+            m.d.sync += [seg_sig[mi][0].eq(p) for mi, p in enumerate(products)]
             seg_valid = Signal()
             m.d.sync += seg_valid.eq(start)
         else:
