@@ -87,8 +87,8 @@ def _where(path: Path) -> str:
 
 
 def _chain_layers(config: dict, where: str) -> tuple[str, list[dict], bool]:
-    """``(model name, layer configurations in chain order, sequential?)`` of a Keras 2 model
-    configuration; a functional model must be a single chain."""
+    """``(model name, stored layer entries in order, sequential?)`` of a Keras 2 model
+    configuration (a ``Sequential``'s ``layers`` or, from Keras ≤ 2.1, its plain list)."""
     cls = config.get("class_name")
     inner = config.get("config")
     if cls not in CONTAINERS:
@@ -105,6 +105,8 @@ def _chain_layers(config: dict, where: str) -> tuple[str, list[dict], bool]:
                                                for l in layers):
         raise UnsupportedModelError(f"{where}: the stored configuration has no list of named layers; "
                                     "it is not the JSON Keras 2 writes")
+    if not layers:
+        raise UnsupportedModelError(f"{where}: the stored model has no layers")
     for layer in layers:
         if layer.get("class_name") in CONTAINERS or "layers" in layer["config"]:
             raise UnsupportedModelError(
