@@ -61,11 +61,10 @@ def test_fixture_is_a_keras2_file_keras3_refuses(name):
         assert f.attrs["keras_version"].startswith("2.")
         config = f.attrs["model_config"]
         assert "model_weights" in f
-    assert '"time_major": false' in config or "time_major" not in config and name == "time_distributed"
-    if "time_major" in config:
-        # The symptom of issue 19: Keras 3 itself cannot load the file.
-        with pytest.raises(Exception, match="time_major"):
-            keras.models.load_model(path, compile=False)
+    assert '"time_major": false' in config                  # Keras 2's legacy recurrent option
+    # The symptom of issue 19: Keras 3 itself cannot load the file.
+    with pytest.raises(Exception, match="time_major"):
+        keras.models.load_model(path, compile=False)
 
 
 # -- what converts ---------------------------------------------------------------------------------
