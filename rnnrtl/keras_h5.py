@@ -167,11 +167,12 @@ def _input(layers: list[dict], where: str) -> tuple[str | None, list]:
 
 
 def _refuse_keras2_activations(layer: dict):
-    """Refuse an activation Keras 2 defines differently from Keras 3 (in the layer or the layer a
-    wrapper holds)."""
+    """Refuse an activation Keras 2 defines differently from Keras 3 (in the layer or the layers a
+    wrapper holds: ``layer``, and ``backward_layer`` of a ``Bidirectional``)."""
     cfg = layer["config"]
-    wrapped = cfg.get("layer") if isinstance(cfg.get("layer"), dict) else {}
-    for c in (cfg, wrapped.get("config") if isinstance(wrapped.get("config"), dict) else {}):
+    wrapped = [cfg[key].get("config") for key in ("layer", "backward_layer")
+               if isinstance(cfg.get(key), dict)]
+    for c in [cfg] + [w for w in wrapped if isinstance(w, dict)]:
         for key in ("activation", "recurrent_activation"):
             if c.get(key) in KERAS2_ACTIVATIONS_REFUSED:
                 raise UnsupportedModelError(

@@ -159,6 +159,10 @@ def _wrap_activation(config):
         "class_name": "Activation", "config": {"name": "act", "activation": "relu"}}
 
 
+def _inner_hard_sigmoid(config):
+    _layer(config, "per_step")["config"]["layer"]["config"]["activation"] = "hard_sigmoid"
+
+
 def _feed_from_input(config):
     _layer(config, "out")["inbound_nodes"] = [[["x", 0, 0, {}]]]
 
@@ -169,6 +173,7 @@ def _feed_from_input(config):
     ("lstm", _set("lstm", return_state=True), ["'lstm'", "return_state=True", "return_state=False"]),
     ("gru_reset_before", _set("gru", activation="elu"), ["'gru'", "activation='elu'", "tanh"]),
     ("stacked", _wrap_activation, ["'per_step'", "TimeDistributed(Activation)", "TimeDistributed(Dense)"]),
+    ("stacked", _inner_hard_sigmoid, ["'per_step'", "activation='hard_sigmoid'", "Keras 2"]),
     ("simplernn", _feed_from_input, ["'out'", "not fed by the layer before it", "single-chain"]),
     ("lstm", _set("out", units=5), ["'out'", "(8, 5)", "inconsistent"]),
 ])
