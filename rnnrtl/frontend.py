@@ -3,11 +3,15 @@
 A model file is inspected *before* Keras deserializes it: its stored configuration is read as
 JSON, and any layer class outside :data:`SUPPORTED_LAYERS` (a ``Lambda``, a custom object, a
 ``Bidirectional`` …) is refused with its name — nothing from the file is executed. Loading then
-uses Keras' ``safe_mode=True`` as a second line of defence.
+uses Keras' ``safe_mode=True`` as a second line of defence. A ``.h5`` file written by Keras 2 is
+never given to Keras: :mod:`rnnrtl.keras_h5` reads its JSON and weights with h5py.
 
 The result is a list of :class:`FloatLayer` — Keras semantics normalised: matrices as
 ``[outputs, inputs]``, gates in Keras order (LSTM i f c o, GRU z r h), GRU biases split into input
-and recurrent parts, ``Activation`` layers folded into the preceding ``Dense``, ``Dropout`` dropped.
+and recurrent parts, ``Activation`` layers folded into the preceding ``Dense``, ``Dropout`` dropped,
+``TimeDistributed(Dense)`` the same as a ``Dense`` on a sequence. Each Keras class has one small
+normaliser taking ``(class name, config dict, weight arrays, chain so far, final?)``
+(:data:`NORMALISERS`), shared by Keras 3 objects / ``.keras`` files and Keras 2 ``.h5`` files.
 """
 
 from __future__ import annotations
@@ -22,13 +26,19 @@ import numpy as np
 
 from .activations import FUNCTIONS, keras_activation
 from .errors import UnsupportedModelError
+from .keras_h5 import CONTAINERS
+from .keras_h5 import is_keras2_h5, read_keras2_h5
 
 __all__ = ["UnsupportedModelError", "FloatLayer", "FloatModel", "SUPPORTED_LAYERS",
-           "SUPPORTED_ACTIVATIONS", "check_model_path", "load_keras", "from_keras"]
+           "SUPPORTED_ACTIVATIONS", "SUPPORTED_WRAPPED", "RECURRENT_OPTIONS", "NORMALISERS", "Chain",
+           "check_model_path", "load_keras", "from_keras", "normalise_layers", "reject_options",
+           "keras_from_float"]
 
-SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", "Activation", "Dropout")
+SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", "TimeDistributed", "Activation",
+                    "Dropout")
+#: Wrapper layers and the classes each may wrap.
+SUPPORTED_WRAPPED = {"TimeDistributed": ("Dense",)}
 SUPPORTED_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softmax (final layer)")
-_CONTAINERS = ("Sequential", "Functional", "Model")
 _RECURRENT = ("LSTM", "GRU", "SimpleRNN")
 
 
@@ -57,6 +67,12 @@ class FloatModel:
     in_features: int
     layers: list[FloatLayer] = field(default_factory=list)
     keras_model: object = field(default=None, repr=False)
+
+
+def _supported_text() -> str:
+    """The supported layer classes for a message, wrappers with what they may wrap."""
+    return ", ".join(f"{cls}({'/'.join(SUPPORTED_WRAPPED[cls])})" if cls in SUPPORTED_WRAPPED else cls
+                     for cls in SUPPORTED_LAYERS)
 
 
 def _keras():
@@ -121,7 +137,11 @@ def _json_config(raw, where: str) -> dict:
 
 
 def _check_classes(cfg, where="model"):
-    """Walk a stored configuration; refuse any class rnnrtl does not support, before loading."""
+    """Walk a stored configuration; refuse any class rnnrtl does not support, before loading.
+
+    Containers are walked into (their ``layers``, or the plain list an old Keras 2 ``Sequential``
+    stores), and so is the layer a wrapper (``TimeDistributed``) holds, which must be one of
+    :data:`SUPPORTED_WRAPPED`."""
     if isinstance(cfg, list):
         for item in cfg:
             _check_classes(item, where)
@@ -130,11 +150,12 @@ def _check_classes(cfg, where="model"):
         return
     cls = cfg.get("class_name")
     inner = cfg.get("config") if isinstance(cfg.get("config"), dict) else {}
-    if cls is not None and ("layers" in inner or cls in _CONTAINERS):
-        if cls not in _CONTAINERS:
+    if cls is not None and ("layers" in inner or cls in CONTAINERS):
+        if cls not in CONTAINERS:
             raise UnsupportedModelError(f"model container {cls!r} is not supported; use a Keras "
                                         "Sequential or functional model")
-        _check_classes(inner.get("layers", []), where)
+        _check_classes(cfg.get("config") if isinstance(cfg.get("config"), list)
+                       else inner.get("layers", []), where)
         return
     if cls is not None and "name" in inner:
         if cfg.get("registered_name") not in (None, cls) or \
@@ -142,12 +163,21 @@ def _check_classes(cfg, where="model"):
             raise UnsupportedModelError(
                 f"layer {inner['name']!r} is a custom object ({cfg.get('registered_name') or cls}); "
                 f"custom objects are refused (their code is never run). Supported layers: "
-                f"{', '.join(SUPPORTED_LAYERS)}")
+                f"{_supported_text()}")
         if cls not in SUPPORTED_LAYERS:
             extra = " (its code is never run)" if cls == "Lambda" else ""
             raise UnsupportedModelError(
                 f"layer {inner['name']!r} of type {cls} is not supported{extra}; supported layers: "
-                f"{', '.join(SUPPORTED_LAYERS)}")
+                f"{_supported_text()}")
+        if cls in SUPPORTED_WRAPPED:
+            wrapped = inner.get("layer")
+            wrapped_cls = wrapped.get("class_name") if isinstance(wrapped, dict) else None
+            if wrapped_cls not in SUPPORTED_WRAPPED[cls]:
+                extra = " (its code is never run)" if wrapped_cls == "Lambda" else ""
+                raise UnsupportedModelError(
+                    f"layer {inner['name']!r}: {cls}({wrapped_cls}) is not supported{extra}; "
+                    f"supported: {', '.join(f'{cls}({c})' for c in SUPPORTED_WRAPPED[cls])}")
+            _check_classes(wrapped, where)
 
 
 def check_model_path(path: Path):
@@ -160,7 +190,11 @@ def check_model_path(path: Path):
 
 
 def load_keras(model):
-    """A ``keras.Model`` from a model object or a ``.keras`` / ``.h5`` path, loaded safely."""
+    """A ``keras.Model`` from a model object or a ``.keras`` / ``.h5`` path, loaded safely.
+
+    A Keras 2 ``.h5`` file is never given to Keras (Keras 3 cannot read its legacy options): the
+    model returned is rebuilt in Keras 3 from the validated float layers
+    (:func:`keras_from_float`), computing the same float outputs."""
     keras = _keras()
     if isinstance(model, keras.Model):
         return model
@@ -168,6 +202,8 @@ def load_keras(model):
         raise UnsupportedModelError(f"expected a keras.Model or a .keras/.h5 path, got {type(model).__name__}")
     path = Path(model)
     check_model_path(path)
+    if is_keras2_h5(path):
+        return _from_keras2_h5(path).keras_model
     _check_classes(_stored_config(path))
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
@@ -175,37 +211,187 @@ def load_keras(model):
         raise UnsupportedModelError(f"{path}: Keras refused to load the model in safe mode: {e}") from None
 
 
-# -- normalisation ---------------------------------------------------------------------------------
+# -- normalisation: one small function per Keras class ---------------------------------------------
+#
+# Each takes (class name, the layer's configuration dict, its weight arrays in Keras' order, the
+# chain built so far, whether it is the last computing layer) and returns the FloatLayer it adds,
+# or None when it adds none (an Activation folded into the Dense before it). The .keras / model
+# object path (``layer.get_config()``, ``layer.get_weights()``) and the Keras 2 HDF5 reader
+# (:mod:`rnnrtl.keras_h5`: the stored JSON and weight datasets) share them through
+# :func:`normalise_layers`.
 
-def _act(layer, key, final: bool) -> str:
-    name = layer.get_config().get(key)
-    name = keras_activation(name) if isinstance(name, (str, type(None))) else repr(name)
+@dataclass
+class Chain:
+    """What a layer's normaliser sees of the layers before it."""
+    layers: list[FloatLayer]
+    features: int          # the features each step (or the single vector) carries into the layer
+    sequence: bool         # a sequence flows into the layer (not a single vector)
+
+
+def _act(name: str, cfg: dict, key: str, final: bool) -> str:
+    value = cfg.get(key)
+    value = keras_activation(value) if isinstance(value, (str, type(None))) else repr(value)
     ok = [a for a in FUNCTIONS if a != "softmax" or final]
-    if name not in ok:
-        where = "" if name != "softmax" else " except on the final layer"
+    if value not in ok:
+        where = "" if value != "softmax" else " except on the final layer"
         raise UnsupportedModelError(
-            f"layer {layer.name!r}: {key}={name!r} is not supported{where}; supported: "
+            f"layer {name!r}: {key}={value!r} is not supported{where}; supported: "
             f"{', '.join(SUPPORTED_ACTIVATIONS)}")
-    return name
+    return value
 
 
-def _reject_options(layer, cfg):
-    for option, bad in (("go_backwards", True), ("return_state", True), ("stateful", True)):
-        if cfg.get(option) == bad:
+#: Options of a recurrent layer (Keras 3 and Keras 2's legacy ones) whose other value changes what
+#: the layer computes at inference, with the one value rnnrtl supports.
+RECURRENT_OPTIONS = {"go_backwards": False, "return_state": False, "stateful": False,
+                     "time_major": False}
+
+
+def reject_options(name: str, cfg: dict):
+    """Refuse a recurrent layer configuration with an option rnnrtl does not reproduce (naming the
+    layer, the option and the supported value). Options that only act in training (``dropout``,
+    ``recurrent_dropout``) or only choose how the same arithmetic is run (``unroll``,
+    ``implementation``) are accepted whatever their value."""
+    for option, good in RECURRENT_OPTIONS.items():
+        if option in cfg and cfg[option] != good:
             raise UnsupportedModelError(
-                f"layer {layer.name!r}: option {option}={bad} is not supported; supported: "
-                f"{option}={not bad} (LSTM/GRU/SimpleRNN with return_sequences true or false)")
+                f"layer {name!r}: option {option}={cfg[option]} is not supported; supported: "
+                f"{option}={good} (LSTM/GRU/SimpleRNN with return_sequences true or false)")
+
+
+def _check_weights(name: str, cls: str, weights, shapes):
+    """Refuse weight arrays whose shapes are not ``shapes`` (a file inconsistent with its
+    configuration), naming the layer and both lists of shapes."""
+    have = [tuple(np.shape(w)) for w in weights]
+    if have != [tuple(s) for s in shapes]:
+        raise UnsupportedModelError(
+            f"layer {name!r} ({cls}): weights of shapes {have or 'none'} do not fit its configuration "
+            f"(expected {[tuple(s) for s in shapes]}); the model file is inconsistent")
+
+
+_GATES = {"LSTM": 4, "GRU": 3, "SimpleRNN": 1}
+
+
+def _recurrent(cls: str, cfg: dict, weights, chain: Chain, final: bool) -> FloatLayer:
+    name = cfg["name"]
+    if not chain.sequence:
+        raise UnsupportedModelError(
+            f"layer {name!r}: a recurrent layer needs a sequence input; set "
+            "return_sequences=True on the recurrent layer before it")
+    reject_options(name, cfg)
+    units, features = int(cfg["units"]), chain.features
+    gn = _GATES[cls] * units
+    reset_after = bool(cfg.get("reset_after", False)) if cls == "GRU" else True
+    use_bias = cfg.get("use_bias", True)
+    shapes = [(features, gn), (units, gn)]
+    if use_bias:
+        shapes.append((2, gn) if cls == "GRU" and reset_after else (gn,))
+    _check_weights(name, cls, weights, shapes)
+    bias = recurrent_bias = None
+    if use_bias:
+        if cls == "GRU" and reset_after:
+            bias, recurrent_bias = weights[2][0], weights[2][1]
+        else:
+            bias = weights[2]
+    return FloatLayer(
+        kind=cls.lower(), name=name, in_features=features, units=units,
+        kernel=weights[0].T, bias=bias, activation=_act(name, cfg, "activation", False),
+        recurrent=weights[1].T, recurrent_bias=recurrent_bias,
+        recurrent_activation=(_act(name, cfg, "recurrent_activation", False)
+                              if cls != "SimpleRNN" else None),
+        return_sequences=bool(cfg.get("return_sequences", False)), reset_after=reset_after)
+
+
+def _dense(cls: str, cfg: dict, weights, chain: Chain, final: bool) -> FloatLayer:
+    name, units = cfg["name"], int(cfg["units"])
+    use_bias = cfg.get("use_bias", True)
+    _check_weights(name, cls, weights, [(chain.features, units)] + ([(units,)] if use_bias else []))
+    return FloatLayer(kind="dense", name=name, in_features=chain.features, units=units,
+                      kernel=weights[0].T, bias=weights[1] if use_bias else None,
+                      activation=_act(name, cfg, "activation", final))
+
+
+def _time_distributed(cls: str, cfg: dict, weights, chain: Chain, final: bool) -> FloatLayer:
+    """``TimeDistributed(Dense)``: the same float layer as a ``Dense`` on a sequence, under the
+    wrapper's name (the name Keras reports)."""
+    name = cfg["name"]
+    inner = cfg.get("layer") if isinstance(cfg.get("layer"), dict) else {}
+    inner_cls = inner.get("class_name")
+    if inner_cls not in SUPPORTED_WRAPPED[cls]:
+        raise UnsupportedModelError(
+            f"layer {name!r}: {cls}({inner_cls}) is not supported; supported: "
+            f"{', '.join(f'{cls}({c})' for c in SUPPORTED_WRAPPED[cls])}")
+    if not chain.sequence:
+        raise UnsupportedModelError(f"layer {name!r}: {cls} needs a sequence input; set "
+                                    "return_sequences=True on the recurrent layer before it")
+    return _dense(inner_cls, {**inner.get("config", {}), "name": name}, weights, chain, final)
+
+
+def _activation(cls: str, cfg: dict, weights, chain: Chain, final: bool) -> None:
+    """An ``Activation`` folded into the linear ``Dense`` directly before it."""
+    name = cfg["name"]
+    act = _act(name, cfg, "activation", final)
+    prev = chain.layers[-1] if chain.layers else None
+    if act == "linear":
+        return None
+    if prev is None or prev.kind != "dense" or prev.activation != "linear":
+        raise UnsupportedModelError(
+            f"layer {name!r}: an Activation layer is supported only directly after a "
+            "Dense layer with linear activation")
+    prev.activation = act
+    return None
+
+
+#: The normaliser of each Keras class that computes something (InputLayer and Dropout add nothing).
+NORMALISERS = {"LSTM": _recurrent, "GRU": _recurrent, "SimpleRNN": _recurrent, "Dense": _dense,
+               "TimeDistributed": _time_distributed, "Activation": _activation}
+#: Classes that add nothing at inference.
+_PASSIVE = ("InputLayer", "Dropout")
+
+
+def normalise_layers(out: FloatModel, layers) -> FloatModel:
+    """Append to ``out.layers`` the float layers of ``layers``, an iterable of ``(class name,
+    configuration dict, weight arrays)`` in chain order (the configuration holds ``name``).
+    Raises :class:`UnsupportedModelError` for a class or option rnnrtl does not reproduce."""
+    compute = [(cls, cfg, weights) for cls, cfg, weights in layers if cls not in _PASSIVE]
+    chain = Chain(layers=out.layers, features=out.in_features, sequence=True)
+    for index, (cls, cfg, weights) in enumerate(compute):
+        final = index == len(compute) - 1
+        if cls not in NORMALISERS:
+            raise UnsupportedModelError(
+                f"layer {cfg.get('name')!r} of type {cls} is not supported; supported layers: "
+                f"{_supported_text()}")
+        weights = [np.asarray(w, dtype=np.float64) for w in weights]
+        fl = NORMALISERS[cls](cls, cfg, weights, chain, final)
+        if fl is None:
+            continue
+        if fl.activation == "softmax" and not final:
+            raise UnsupportedModelError(f"layer {fl.name!r}: softmax is supported on the final layer only")
+        out.layers.append(fl)
+        chain.features = fl.units
+        if fl.kind != "dense":
+            chain.sequence = fl.return_sequences
+    if not out.layers:
+        raise UnsupportedModelError("the model has no LSTM, GRU, SimpleRNN or Dense layer")
+    return out
 
 
 def from_keras(model) -> FloatModel:
-    """Normalise a Keras model (object or path) into a :class:`FloatModel`."""
+    """Normalise a Keras model (object or path) into a :class:`FloatModel`.
+
+    A ``.h5`` file written by Keras 2 is read without Keras (:mod:`rnnrtl.keras_h5`); its
+    ``keras_model`` is a Keras 3 model rebuilt from the validated float layers."""
+    if isinstance(model, (str, os.PathLike)):
+        path = Path(model)
+        check_model_path(path)
+        if is_keras2_h5(path):
+            return _from_keras2_h5(path)
     keras_model = load_keras(model)
     layers = list(keras_model.layers)
     # Unsupported recurrent options first: return_state=True would otherwise be reported as a
     # broken chain (the next layer is fed one of the layer's several outputs).
     for layer in layers:
         if type(layer).__name__ in _RECURRENT:
-            _reject_options(layer, layer.get_config())
+            reject_options(layer.name, layer.get_config())
     # A functional model must be a single chain: every layer fed by the previous one.
     chain = [] if isinstance(keras_model, _keras().Sequential) else zip(layers, layers[1:])
     for prev, layer in chain:
@@ -218,7 +404,7 @@ def from_keras(model) -> FloatModel:
         if type(layer).__name__ not in SUPPORTED_LAYERS:
             raise UnsupportedModelError(
                 f"layer {layer.name!r} of type {type(layer).__name__} is not supported; supported "
-                f"layers: {', '.join(SUPPORTED_LAYERS)}")
+                f"layers: {_supported_text()}")
     shape = keras_model.input_shape
     if isinstance(shape, list):
         raise UnsupportedModelError("models with several inputs are not supported")
@@ -228,57 +414,73 @@ def from_keras(model) -> FloatModel:
     input_name = layers[0].name if type(layers[0]).__name__ == "InputLayer" else "input"
     out = FloatModel(name=keras_model.name, input_name=input_name, timesteps=shape[1],
                      in_features=int(shape[2]), keras_model=keras_model)
-    features = out.in_features
-    sequence = True
-    compute = [l for l in layers if type(l).__name__ not in ("InputLayer", "Dropout")]
-    for index, layer in enumerate(compute):
-        final = index == len(compute) - 1
-        cls = type(layer).__name__
-        cfg = layer.get_config()
-        weights = [np.asarray(w, dtype=np.float64) for w in layer.get_weights()]
+    return normalise_layers(out, ((type(layer).__name__, {**layer.get_config(), "name": layer.name},
+                                   layer.get_weights()) for layer in layers))
+
+
+def _from_keras2_h5(path: Path) -> FloatModel:
+    """A Keras 2 ``.h5`` file read without Keras (:mod:`rnnrtl.keras_h5`), checked and normalised
+    as any model, with a Keras 3 float reference rebuilt from its float layers."""
+    config = _stored_config(path)
+    _check_classes(config)
+    stored = read_keras2_h5(path, config)
+    # Refused recurrent options first: return_state would otherwise read as a broken chain.
+    for cls, cfg, _ in stored.layers:
         if cls in _RECURRENT:
-            if not sequence:
-                raise UnsupportedModelError(
-                    f"layer {layer.name!r}: a recurrent layer needs a sequence input; set "
-                    "return_sequences=True on the recurrent layer before it")
-            _reject_options(layer, cfg)
-            kernel, recurrent = weights[0].T, weights[1].T
-            bias = recurrent_bias = None
-            reset_after = bool(cfg.get("reset_after", False)) if cls == "GRU" else True
-            if cfg.get("use_bias", True):
-                if cls == "GRU" and reset_after:
-                    bias, recurrent_bias = weights[2][0], weights[2][1]
-                else:
-                    bias = weights[2]
-            fl = FloatLayer(
-                kind=cls.lower(), name=layer.name, in_features=features, units=int(cfg["units"]),
-                kernel=kernel, bias=bias, activation=_act(layer, "activation", False),
-                recurrent=recurrent, recurrent_bias=recurrent_bias,
-                recurrent_activation=(_act(layer, "recurrent_activation", False)
-                                      if cls != "SimpleRNN" else None),
-                return_sequences=bool(cfg.get("return_sequences", False)), reset_after=reset_after)
-            sequence = fl.return_sequences
-        elif cls == "Dense":
-            kernel = weights[0].T
-            bias = weights[1] if cfg.get("use_bias", True) else None
-            fl = FloatLayer(kind="dense", name=layer.name, in_features=features,
-                            units=int(cfg["units"]), kernel=kernel, bias=bias,
-                            activation=_act(layer, "activation", final))
-        else:  # Activation: fold into the Dense before it
-            act = _act(layer, "activation", final)
-            prev = out.layers[-1] if out.layers else None
-            if act == "linear":
-                continue
-            if prev is None or prev.kind != "dense" or prev.activation != "linear":
-                raise UnsupportedModelError(
-                    f"layer {layer.name!r}: an Activation layer is supported only directly after a "
-                    "Dense layer with linear activation")
-            prev.activation = act
-            continue
-        if fl.activation == "softmax" and not final:
-            raise UnsupportedModelError(f"layer {layer.name!r}: softmax is supported on the final layer only")
-        out.layers.append(fl)
-        features = fl.units
-    if not out.layers:
-        raise UnsupportedModelError("the model has no LSTM, GRU, SimpleRNN or Dense layer")
+            reject_options(cfg["name"], cfg)
+    stored.check_single_chain()
+    # A Sequential model's input is "input", as for a Keras 3 Sequential (whose layers omit it).
+    input_name = stored.input_layer if not stored.sequential and stored.input_layer else "input"
+    out = FloatModel(name=stored.name, input_name=input_name, timesteps=stored.batch_shape[1],
+                     in_features=int(stored.batch_shape[2]))
+    normalise_layers(out, stored.layers)
+    out.keras_model = keras_from_float(out, sequential=stored.sequential, input_layer=stored.input_layer)
     return out
+
+
+# -- a float reference rebuilt from float layers (the inverse of the normalisers) -------------------
+
+def _keras_layer(keras, fl: FloatLayer):
+    """``(Keras 3 layer, its weights in Keras order)`` computing ``fl`` in float."""
+    use_bias = fl.bias is not None
+    if fl.kind == "dense":
+        layer = keras.layers.Dense(fl.units, activation=fl.activation, use_bias=use_bias, name=fl.name)
+        return layer, [fl.kernel.T] + ([fl.bias] if use_bias else [])
+    classes = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simplernn": keras.layers.SimpleRNN}
+    if fl.kind not in classes:
+        raise UnsupportedModelError(f"layer {fl.name!r}: no Keras 3 float reference for a {fl.kind} "
+                                    "layer")
+    options = {"return_sequences": fl.return_sequences}
+    if fl.kind != "simplernn":
+        options["recurrent_activation"] = fl.recurrent_activation
+    if fl.kind == "gru":
+        options["reset_after"] = fl.reset_after
+    layer = classes[fl.kind](fl.units, activation=fl.activation, use_bias=use_bias, name=fl.name,
+                             **options)
+    weights = [fl.kernel.T, fl.recurrent.T]
+    if use_bias:
+        weights.append(np.stack([fl.bias, fl.recurrent_bias]) if fl.kind == "gru" and fl.reset_after
+                       else fl.bias)
+    return layer, weights
+
+
+def keras_from_float(model: FloatModel, *, sequential: bool = True, input_layer: str | None = None):
+    """A Keras 3 model computing ``model``'s float layers — a ``Sequential`` or a functional chain
+    whose input is named ``input_layer`` — with the float layers' weights set as float32.
+
+    It is the float reference of a model Keras 3 cannot load (a Keras 2 ``.h5`` file): its
+    ``from_keras`` gives back the same float layers (keep :func:`_keras_layer` in sync with
+    :data:`NORMALISERS`)."""
+    keras = _keras()
+    inp = keras.Input((model.timesteps, model.in_features), name=input_layer)
+    built = [_keras_layer(keras, fl) for fl in model.layers]
+    if sequential:
+        km = keras.Sequential([inp] + [layer for layer, _ in built], name=model.name)
+    else:
+        h = inp
+        for layer, _ in built:
+            h = layer(h)
+        km = keras.Model(inp, h, name=model.name)
+    for layer, weights in built:
+        layer.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
+    return km
