@@ -168,8 +168,9 @@ def check_pt2(path) -> None:
             try:
                 _torch().load(io.BytesIO(zf.read(samples)), weights_only=True)
             except Exception as e:  # noqa: BLE001 — torch's restricted unpickler refused it
+                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise UnsupportedModelError(
-                    f"{where}: its sample inputs do not load with weights_only=True ({e}); "
+                    f"{where}: its sample inputs do not load with weights_only=True ({first}); "
                     "they are refused rather than unpickled") from None
 
 
@@ -227,7 +228,7 @@ def _check_program_json(program: dict, where: str):
         op = target.removeprefix("torch.ops.")
         if op not in SUPPORTED_OPS:
             stack = str((node.get("metadata") or {}).get("nn_module_stack", ""))
-            raise _unsupported_op(op, _module_of(stack))
+            raise UnsupportedModelError(f"{where}: {_unsupported_op(op, _module_of(stack))}")
     walk(program)
 
 
@@ -264,8 +265,12 @@ def load_pt2(path) -> TorchModel:
             warnings.simplefilter("ignore")
             program = torch.export.load(path)
     except Exception as e:  # noqa: BLE001 — torch raises many kinds for a damaged archive
-        raise UnsupportedModelError(f"{where}: torch.export.load refused it: {e}") from None
-    return from_torch(program, name=_identifier(path.stem))
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnsupportedModelError(f"{where}: torch.export.load refused it: {first}") from None
+    try:
+        return from_torch(program, name=_identifier(path.stem))
+    except UnsupportedModelError as e:
+        raise UnsupportedModelError(f"{where}: {e}") from None
 
 
 # -- the graph walk --------------------------------------------------------------------------------
