@@ -111,8 +111,35 @@ def is_torch_model(model) -> bool:
 
 # -- .pt2 files ------------------------------------------------------------------------------------
 
-#: A shape expression sympy may be handed: a symbol or an integer, nothing to evaluate.
-_SAFE_EXPR = re.compile(r"-?[A-Za-z_][A-Za-z0-9_]*|-?\d+")
+#: Calls a shape expression may make (sympy constructors, as torch writes expressions such as
+#: ``Mul(Integer(4), Symbol('s77', positive=True, integer=True))``).
+_SYMPY_CALLS = frozenset({"Symbol", "Integer", "Rational", "Mul", "Add", "Pow", "Max", "Min",
+                          "FloorDiv", "CeilDiv", "Mod", "PythonMod", "CleanDiv", "floor", "ceiling"})
+
+
+def _safe_expr(text) -> bool:
+    """Whether ``text`` is a shape expression ``sympy.sympify`` (which evaluates Python) can be
+    given: names, numbers, arithmetic and calls of :data:`_SYMPY_CALLS` with literal arguments —
+    no attributes, subscripts, lambdas or other calls. Decided on the syntax tree, never run."""
+    import ast
+    try:
+        tree = ast.parse(str(text), mode="eval")
+    except (SyntaxError, ValueError):
+        return False
+    plain = (ast.Expression, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Add,
+             ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.USub, ast.UAdd,
+             ast.keyword)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if not (isinstance(node.func, ast.Name) and node.func.id in _SYMPY_CALLS):
+                return False
+        elif not isinstance(node, plain):
+            return False
+        if isinstance(node, ast.Name) and node.id.startswith("_"):
+            return False
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str, bool)):
+            return False
+    return True
 
 
 def check_pt2(path) -> None:
@@ -203,15 +230,16 @@ def _check_program_json(program: dict, where: str):
         raise UnsupportedModelError(f"{where}: the program carries guard code, which rnnrtl does "
                                     "not run; export with static shapes or plain dynamic dims")
     for key in (program.get("range_constraints") or {}):
-        if not _SAFE_EXPR.fullmatch(str(key)):
+        if not _safe_expr(key):
             raise UnsupportedModelError(f"{where}: shape constraint {key!r} is refused (only "
-                                        "plain symbols are read)")
+                                        "symbols, numbers and arithmetic are read)")
 
     def walk(value):
         if isinstance(value, dict):
-            if "expr_str" in value and not _SAFE_EXPR.fullmatch(str(value["expr_str"])):
+            if "expr_str" in value and not _safe_expr(value["expr_str"]):
                 raise UnsupportedModelError(f"{where}: shape expression {value['expr_str']!r} is "
-                                            "refused (only plain symbols and integers are read)")
+                                            "refused (only symbols, numbers and arithmetic are "
+                                            "read: sympy would evaluate it as Python)")
             for key in ("as_graph", "as_custom_obj", "as_custom_objs", "as_operator"):
                 if key in value:
                     raise UnsupportedModelError(f"{where}: the program passes a {key[3:]} as an "
@@ -242,7 +270,12 @@ def _module_of(stack: str) -> str:
 
 def _unsupported_op(op: str, module: str) -> UnsupportedModelError:
     what = f" in module {module}" if module else ""
-    return UnsupportedModelError(f"op {op}{what} is not supported; supported: {_SUPPORTED_TEXT}")
+    hint = ""
+    if module.endswith(("(LSTM)", "(GRU)", "(RNN)")):
+        hint = (" (the recurrent layer was decomposed into primitive ops, as run_decompositions "
+                "does: give the program as torch.export.export returns it)")
+    return UnsupportedModelError(f"op {op}{what} is not supported{hint}; supported: "
+                                 f"{_SUPPORTED_TEXT}")
 
 
 def load_pt2(path) -> TorchModel:

@@ -386,6 +386,42 @@ def test_pt2_with_time_first_layout_and_sequence_output(tmp_path):
     assert model.input_shape == (None, T, F) and model.output_shape == (None, T, 4)
 
 
+def test_pt2_with_dynamic_batch(tmp_path):
+    """Exported with a dynamic batch dimension: its shape expressions pass the check and the
+    program runs on the whole data at once."""
+    module = _seeded(Net(kind="lstm", layers=2, head="sigmoid"))
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(module, (torch.zeros(2, T, F),), dynamic_shapes=({0: batch},))
+    torch.export.save(program, str(tmp_path / "dyn.pt2"))
+    model = flow.load_model(tmp_path / "dyn.pt2")
+    assert model.batch is None
+    x = _x(9)
+    np.testing.assert_allclose(flow.float_outputs(model, x), _torch_forward(module, x, True), atol=1e-5)
+
+
+def test_decomposed_program_refused_with_a_hint():
+    module = _seeded(Net(kind="gru"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(module, (torch.zeros(1, T, F),)).run_decompositions()
+    with pytest.raises(UnsupportedModelError, match="rnn .GRU.* decomposed into primitive ops"):
+        rnnrtl.convert(program)
+
+
+@pytest.mark.parametrize("text, safe", [
+    ("s77", True), ("4", True), ("4*s0 + 1", True),
+    ("Symbol('s77', positive=True, integer=True)", True),
+    ("Mul(Integer(4), Symbol('s77', positive=True, integer=True))", True),
+    ("__import__('os').system('true')", False), ("os.system", False), ("(lambda: 1)()", False),
+    ("eval('1')", False), ("Symbol.__class__", False), ("[1][0]", False), ("Symbol(", False),
+])
+def test_shape_expressions_checked_before_sympy(text, safe):
+    from rnnrtl.torch_frontend import _safe_expr
+    assert _safe_expr(text) is safe
+
+
 CLI_REFUSED = {
     "conv1d": (Conv, ("aten.conv1d", "conv (Conv1d)")),
     "custom_op": (Custom, ("aten.cumsum",)),
