@@ -271,7 +271,9 @@ def _module_of(stack: str) -> str:
 def _unsupported_op(op: str, module: str) -> UnsupportedModelError:
     what = f" in module {module}" if module else ""
     hint = ""
-    if module.endswith(("(LSTM)", "(GRU)", "(RNN)")):
+    if "pack" in op:
+        hint = " (packed sequences are not supported: give the padded tensor)"
+    elif module.endswith(("(LSTM)", "(GRU)", "(RNN)")):
         hint = (" (the recurrent layer was decomposed into primitive ops, as run_decompositions "
                 "does: give the program as torch.export.export returns it)")
     return UnsupportedModelError(f"op {op}{what} is not supported{hint}; supported: "
@@ -716,11 +718,26 @@ def _export(torch, module, input_shape):
             warnings.simplefilter("ignore")   # "_flat_weights assigned during export": harmless
             return torch.export.export(module, (example,))
     except Exception as e:  # noqa: BLE001 — export reports untraceable code in many ways
+        if _packed_in(e.__traceback__, torch):
+            raise UnsupportedModelError(
+                f"module {type(module).__name__}: packed sequences (pack_padded_sequence) are not "
+                "supported; give the recurrent layer the padded [batch, steps, features] tensor "
+                "(every sequence is run for all its steps)") from None
         raise UnsupportedModelError(f"module {type(module).__name__}: torch.export could not trace "
                                     f"it with input shape {tuple(example.shape)}: "
                                     f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     finally:
         module.train(was_training)
+
+
+def _packed_in(tb, torch) -> bool:
+    """Whether a frame of the traceback ``tb`` held a ``PackedSequence`` (export fails on one)."""
+    packed = torch.nn.utils.rnn.PackedSequence
+    while tb is not None:
+        if any(isinstance(v, packed) for v in tb.tb_frame.f_locals.values()):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def torch_outputs(model: TorchModel, x) -> np.ndarray:

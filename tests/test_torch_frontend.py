@@ -197,6 +197,8 @@ def test_mapping_is_exact_and_emulator_tracks_torch(case):
         y = design.emulate(x)
     assert y.shape == y64.shape
     assert np.abs(y - y64).max() <= 0.05
+    # and at the default 16-bit formats, within the Keras frontend tests' tolerance
+    assert np.abs(rnnrtl.convert(module, None, input_shape=(T, F)).emulate(x) - y64).max() < 0.03
 
 
 def test_gate_order_and_biases_mapped():
@@ -299,6 +301,17 @@ class ActAfterRnn(nn.Module):
         return torch.relu(out[:, -1])
 
 
+class Packed(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(F, 4, batch_first=True)
+
+    def forward(self, x):
+        lengths = torch.full((x.shape[0],), x.shape[1], dtype=torch.int64)
+        out, h = self.rnn(nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True))
+        return h[-1]
+
+
 REFUSED = {
     # name: (module factory, message fragments)
     "conv1d": (Conv, ("aten.conv1d", "conv (Conv1d)", "supported: nn.LSTM")),
@@ -309,6 +322,7 @@ REFUSED = {
     "returns_tuple": (ReturnsTuple, ("returns", "outputs")),
     "middle_step": (Middle, ("select", "last step")),
     "activation_after_rnn": (ActAfterRnn, ("only directly after nn.Linear",)),
+    "packed_sequence": (Packed, ("packed sequences", "not supported")),
 }
 
 
