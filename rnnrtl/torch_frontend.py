@@ -22,24 +22,14 @@ PyTorch's GRU is Keras' ``reset_after=True`` GRU: ``n = tanh(W_in x + b_in + r *
 ``h' = (1 - z) * n + z * h``, so ``b_ih`` is the input bias and ``b_hh`` the recurrent bias, kept
 apart. ``nn.RNN``'s two biases are summed like the LSTM's.
 
-**Loading a .pt2 safely.** ``torch.export.load`` is not safe on an untrusted file as it is: it
-unpickles weights and constants marked ``use_pickle`` (``torch.load(weights_only=False)``), custom
-and opaque objects (``pickle.loads``), legacy ``.pt`` weight files, and the sample inputs when a
-``weights_only=True`` load fails; it loads AOTInductor shared libraries; it passes the shape
-expressions it finds to ``sympy.sympify`` (which evaluates Python); and ``ExportedProgram.module()``
-compiles the stored ``guards_code``. :func:`check_pt2` reads the archive as a zip of JSON and raw
-tensor bytes first and refuses every one of those (and any op outside :data:`SUPPORTED_OPS`) before
-``torch.export.load`` sees the file; the sample inputs are checked to load with
-``weights_only=True``. A ``.pt`` / ``.pth`` pickle is refused without being opened.
+**Loading a .pt2 safely**: :func:`load_pt2` refuses a pickle unopened and has
+:func:`rnnrtl.torch_archive.check_pt2` read the archive before ``torch.export.load`` does.
 """
 
 from __future__ import annotations
 
-import io
-import json
 import re
 import warnings
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -48,7 +38,7 @@ import numpy as np
 from .errors import UnsupportedModelError
 from .frontend import FloatLayer, FloatModel
 
-__all__ = ["TorchModel", "SUPPORTED_OPS", "is_torch_model", "check_pt2", "load_pt2", "from_torch",
+__all__ = ["TorchModel", "SUPPORTED_OPS", "is_torch_model", "load_pt2", "from_torch",
            "torch_outputs"]
 
 #: ATen ops (as ``torch.export`` names them) a program may hold; anything else is refused.
@@ -65,7 +55,7 @@ _IDENTITY_OPS = ("aten.dropout.default", "aten.clone.default", "aten.alias.defau
 _STATE_OPS = ("aten.zeros.default", "aten.sym_size.int")
 SUPPORTED_OPS = tuple(_RNN_OPS) + tuple(_ACTIVATION_OPS) + _SOFTMAX_OPS + _LINEAR_OPS + \
     _TRANSPOSE_OPS + _LAST_STEP_OPS + _IDENTITY_OPS + _STATE_OPS + ("_operator.getitem",)
-_SUPPORTED_TEXT = ("nn.LSTM / nn.GRU / nn.RNN (tanh or relu), nn.Linear, nn.ReLU / nn.Sigmoid / "
+SUPPORTED_TEXT = ("nn.LSTM / nn.GRU / nn.RNN (tanh or relu), nn.Linear, nn.ReLU / nn.Sigmoid / "
                    "nn.Tanh / nn.Softmax(dim=-1) after a Linear, nn.Dropout, and taking the last "
                    "step (out[:, -1], out[-1], h_n[-1])")
 _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
@@ -109,158 +99,7 @@ def is_torch_model(model) -> bool:
         c.__module__.startswith("torch.nn") for c in type(model).__mro__[1:])
 
 
-# -- .pt2 files ------------------------------------------------------------------------------------
-
-#: Calls a shape expression may make (sympy constructors, as torch writes expressions such as
-#: ``Mul(Integer(4), Symbol('s77', positive=True, integer=True))``).
-_SYMPY_CALLS = frozenset({"Symbol", "Integer", "Rational", "Mul", "Add", "Pow", "Max", "Min",
-                          "FloorDiv", "CeilDiv", "Mod", "PythonMod", "CleanDiv", "floor", "ceiling"})
-
-
-def _safe_expr(text) -> bool:
-    """Whether ``text`` is a shape expression ``sympy.sympify`` (which evaluates Python) can be
-    given: names, numbers, arithmetic and calls of :data:`_SYMPY_CALLS` with literal arguments —
-    no attributes, subscripts, lambdas or other calls. Decided on the syntax tree, never run."""
-    import ast
-    try:
-        tree = ast.parse(str(text), mode="eval")
-    except (SyntaxError, ValueError):
-        return False
-    plain = (ast.Expression, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Add,
-             ast.Sub, ast.Mult, ast.Div, ast.FloorDiv, ast.Mod, ast.Pow, ast.USub, ast.UAdd,
-             ast.keyword)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call):
-            if not (isinstance(node.func, ast.Name) and node.func.id in _SYMPY_CALLS):
-                return False
-        elif not isinstance(node, plain):
-            return False
-        if isinstance(node, ast.Name) and node.id.startswith("_"):
-            return False
-        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str, bool)):
-            return False
-    return True
-
-
-def check_pt2(path) -> None:
-    """Refuse a ``.pt2`` file that ``torch.export.load`` could not load without running code from it
-    or unpickling objects (see the module docstring), or whose graph holds an unsupported op.
-    Reads the file as a zip only."""
-    path = Path(path)
-    where = f"model file {str(path)!r}"
-    try:
-        zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile:
-        empty = " (the file is empty)" if path.stat().st_size == 0 else ""
-        raise UnsupportedModelError(f"{where} is not a torch.export program (a zip archive){empty}; "
-                                    "save one with torch.export.save(torch.export.export(model, "
-                                    "(x,)), 'model.pt2')") from None
-    with zf:
-        names = zf.namelist()
-        formats = [n for n in names if n.endswith("/archive_format") and n.count("/") == 1]
-        if len(formats) != 1 or zf.read(formats[0]).strip() != b"pt2":
-            raise UnsupportedModelError(
-                f"{where} is not a PT2 archive written by torch.export.save (no archive_format "
-                "'pt2'; a torch.save or older torch.export file is not read, as loading it would "
-                "unpickle objects); re-save it with torch.export.save")
-        root = formats[0].split("/")[0] + "/"
-        models = [n for n in names if n.startswith(root + "models/") and n.endswith(".json")]
-        if models != [root + "models/model.json"]:
-            raise UnsupportedModelError(f"{where} holds {len(models)} programs "
-                                        f"({', '.join(models) or 'none'}); expected one, 'model'")
-        for name in names:
-            rel = name[len(root):]
-            if not _allowed_member(rel):
-                raise UnsupportedModelError(
-                    f"{where}: archive member {rel!r} is refused (rnnrtl reads only a program's "
-                    "JSON, raw tensor data and sample inputs: no pickled objects, custom objects or "
-                    "compiled code)")
-        for rel, prefix in (("data/weights/model_weights_config.json", "weight_"),
-                            ("data/constants/model_constants_config.json", "tensor_")):
-            if root + rel not in names:
-                if prefix == "weight_":
-                    raise UnsupportedModelError(f"{where}: the archive has no {rel}")
-                continue
-            config = _json(zf.read(root + rel), f"{where}: {rel}")
-            for fqn, meta in (config.get("config") or {}).items():
-                if not isinstance(meta, dict) or meta.get("use_pickle") is not False or \
-                        not str(meta.get("path_name", "")).startswith(prefix):
-                    raise UnsupportedModelError(
-                        f"{where}: {fqn!r} is stored as a pickled or custom object; rnnrtl loads "
-                        "only plain tensors (export a module whose parameters are ordinary tensors)")
-        program = _json(zf.read(root + "models/model.json"), f"{where}: models/model.json")
-        _check_program_json(program, where)
-        samples = root + "data/sample_inputs/model.pt"
-        if samples in names:
-            try:
-                _torch().load(io.BytesIO(zf.read(samples)), weights_only=True)
-            except Exception as e:  # noqa: BLE001 — torch's restricted unpickler refused it
-                first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                raise UnsupportedModelError(
-                    f"{where}: its sample inputs do not load with weights_only=True ({first}); "
-                    "they are refused rather than unpickled") from None
-
-
-def _allowed_member(rel: str) -> bool:
-    if rel in ("archive_format", "archive_version", "byteorder", ".data/version",
-               ".data/serialization_id", "models/model.json", "data/sample_inputs/model.pt"):
-        return True
-    if rel.startswith("extra/"):
-        return True  # read as text (extra_files), never executed
-    if rel.startswith("data/weights/"):
-        return re.fullmatch(r"weight_\d+|model_weights_config\.json", rel[13:]) is not None
-    if rel.startswith("data/constants/"):
-        return re.fullmatch(r"tensor_\d+|model_constants_config\.json", rel[15:]) is not None
-    return False
-
-
-def _json(raw: bytes, where: str) -> dict:
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise UnsupportedModelError(f"{where} is not UTF-8 JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise UnsupportedModelError(f"{where} holds a JSON {type(value).__name__}, not an object")
-    return value
-
-
-def _check_program_json(program: dict, where: str):
-    """The serialized program: no guards code, only plain shape symbols, only supported ops."""
-    if program.get("guards_code"):
-        raise UnsupportedModelError(f"{where}: the program carries guard code, which rnnrtl does "
-                                    "not run; export with static shapes or plain dynamic dims")
-    for key in (program.get("range_constraints") or {}):
-        if not _safe_expr(key):
-            raise UnsupportedModelError(f"{where}: shape constraint {key!r} is refused (only "
-                                        "symbols, numbers and arithmetic are read)")
-
-    def walk(value):
-        if isinstance(value, dict):
-            if "expr_str" in value and not _safe_expr(value["expr_str"]):
-                raise UnsupportedModelError(f"{where}: shape expression {value['expr_str']!r} is "
-                                            "refused (only symbols, numbers and arithmetic are "
-                                            "read: sympy would evaluate it as Python)")
-            for key in ("as_graph", "as_custom_obj", "as_custom_objs", "as_operator"):
-                if key in value:
-                    raise UnsupportedModelError(f"{where}: the program passes a {key[3:]} as an "
-                                                "argument; rnnrtl supports " + _SUPPORTED_TEXT)
-            for v in value.values():
-                walk(v)
-        elif isinstance(value, list):
-            for v in value:
-                walk(v)
-
-    graph = (program.get("graph_module") or {}).get("graph") or {}
-    for node in graph.get("nodes") or []:
-        target = str(node.get("target", ""))
-        op = target.removeprefix("torch.ops.")
-        if op not in SUPPORTED_OPS:
-            stack = str((node.get("metadata") or {}).get("nn_module_stack", ""))
-            raise UnsupportedModelError(f"{where}: {_unsupported_op(op, _module_of(stack))}")
-    walk(program)
-
-
-def _module_of(stack: str) -> str:
+def module_of(stack: str) -> str:
     """``'name (type)'`` of the innermost module in an ``nn_module_stack`` string, or ``''``."""
     last = stack.split(";")[-1].split(",") if stack else []
     if len(last) >= 3 and last[1]:
@@ -268,7 +107,7 @@ def _module_of(stack: str) -> str:
     return ""
 
 
-def _unsupported_op(op: str, module: str) -> UnsupportedModelError:
+def unsupported_op(op: str, module: str) -> UnsupportedModelError:
     what = f" in module {module}" if module else ""
     hint = ""
     if "pack" in op:
@@ -277,7 +116,7 @@ def _unsupported_op(op: str, module: str) -> UnsupportedModelError:
         hint = (" (the recurrent layer was decomposed into primitive ops, as run_decompositions "
                 "does: give the program as torch.export.export returns it)")
     return UnsupportedModelError(f"op {op}{what} is not supported{hint}; supported: "
-                                 f"{_SUPPORTED_TEXT}")
+                                 f"{SUPPORTED_TEXT}")
 
 
 def load_pt2(path) -> TorchModel:
@@ -293,6 +132,7 @@ def load_pt2(path) -> TorchModel:
     if path.suffix.lower() != ".pt2":
         raise UnsupportedModelError(f"{where}: unknown PyTorch file type {path.suffix!r}; give a "
                                     ".pt2 file written by torch.export.save")
+    from .torch_archive import check_pt2
     check_pt2(path)
     torch = _torch()
     try:
@@ -360,11 +200,11 @@ class _Walker:
     def value(self, node, node_user) -> _Value:
         if node not in self.values:
             self.fail(node_user, f"its input {getattr(node, 'name', node)!r} is not a value "
-                                 "rnnrtl follows; supported: " + _SUPPORTED_TEXT)
+                                 "rnnrtl follows; supported: " + SUPPORTED_TEXT)
         v = self.values[node]
         if v.tip != len(self.layers) and v.kind != "rnn":
             self.fail(node_user, "the model is not a single chain (it uses a value from before the "
-                                 "previous layer); supported: one chain of " + _SUPPORTED_TEXT)
+                                 "previous layer); supported: one chain of " + SUPPORTED_TEXT)
         return v
 
     def array(self, node, user) -> np.ndarray:
@@ -449,7 +289,7 @@ class _Walker:
                 self.fail(node, "dropout in training mode; export the module after module.eval()")
             self.values[node] = self.value(args[0], node)
         else:
-            raise _unsupported_op(op.removeprefix("torch.ops."), _module_of_node(node))
+            raise unsupported_op(op.removeprefix("torch.ops."), _module_of_node(node))
 
     def rnn(self, node, kind: str):
         x, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first = node.args
@@ -597,13 +437,13 @@ class _Walker:
                     "other": "the final cell state"}.get(getattr(v, "kind", None), "this value")
             raise UnsupportedModelError(
                 f"model {self.name!r} returns {what}; rnnrtl supports a model that returns the "
-                "sequence or its last step after " + _SUPPORTED_TEXT)
+                "sequence or its last step after " + SUPPORTED_TEXT)
         self.out = v
 
     def finish(self, shape) -> FloatModel:
         if not any(l.kind != "dense" for l in self.layers):
             raise UnsupportedModelError(f"model {self.name!r} has no nn.LSTM, nn.GRU or nn.RNN; "
-                                        "supported: " + _SUPPORTED_TEXT)
+                                        "supported: " + SUPPORTED_TEXT)
         for layer in self.layers:
             if layer.activation == "softmax" and layer is not self.layers[-1]:
                 raise UnsupportedModelError(f"layer {layer.name!r}: softmax is supported on the "
@@ -693,7 +533,7 @@ def _check_ops(program):
         if node.op == "call_function":
             op = str(node.target)
             if op not in SUPPORTED_OPS and getattr(node.target, "__name__", "") != "getitem":
-                raise _unsupported_op(op, _module_of_node(node))
+                raise unsupported_op(op, _module_of_node(node))
 
 
 def _export(torch, module, input_shape):
