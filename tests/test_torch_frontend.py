@@ -311,13 +311,15 @@ def test_pt2_converts_from_the_command_line_with_torch_float_outputs(tmp_path):
     result = invoke("convert", path, "-o", tmp_path / "out", "--data", tmp_path / "data.npz")
     assert result.exit_code == 0, result.output
     design = flow.load_saved(tmp_path / "out")
+    assert design.network.out_features == 4 and design.network.timesteps == T
+    # the report compared the design with torch's float outputs (computed here from the module)
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    # the float outputs it compared with are torch's: the loaded program's outputs are the module's
+    error = np.abs(design.emulate(x) - torch_forward(module, x, True)).max()
+    assert report["max_abs_error"] == pytest.approx(error, abs=1e-5)
+    assert report["samples"] == len(x)
+    # and the loaded program is the module
     loaded = flow.load_model(path)
     np.testing.assert_allclose(flow.float_outputs(loaded, x), torch_forward(module, x, True), atol=1e-5)
-    assert design.network.out_features == 4 and design.network.timesteps == T
-    assert report  # written
-    assert "decisions agree" in result.output
 
 
 def test_pt2_with_time_first_layout_and_sequence_output(tmp_path):
@@ -405,13 +407,18 @@ def test_report_with_pt2_model_checks_shapes(tmp_path):
 # -- Verilator: a torch GRU, RTL == emulator -------------------------------------------------------
 
 @pytest.mark.slow
-def test_torch_gru_bit_exact_on_verilator(tmp_path):
-    from rnnrtl import verify
+def test_torch_gru_bit_exact_on_verilator_through_the_cli(tmp_path):
+    """``rnnrtl convert model.pt2`` then ``rnnrtl simulate``: every output lane equal to the
+    emulator's integers under random stalls, latency and II equal to the manifest's."""
     module = seeded(Net(kind="gru", units=4, outputs=2, head="sigmoid"))
-    design = rnnrtl.convert(module, None, input_shape=(T, F))
-    design.write(tmp_path / "out", x=sample_x(16))
-    summary = verify.simulate(tmp_path / "out", seed=1, build_dir=tmp_path / "build",
-                              backpressure=0.3, idle=0.3)
-    assert summary.mismatches == 0, summary.first_mismatch
-    assert summary.passed, summary.problems
-    assert (summary.latency, summary.ii) == (design.timing.latency, design.timing.ii)
+    path = save_pt2(module, tmp_path / "gru.pt2")
+    np.savez(tmp_path / "d.npz", x_test=sample_x(16))
+    out = tmp_path / "out"
+    converted = invoke("convert", path, "-o", out, "--data", tmp_path / "d.npz")
+    assert converted.exit_code == 0, converted.output
+    result = invoke("simulate", out, "--seed", 1, "--backpressure", 0.3, "--idle", 0.3)
+    assert result.exit_code == 0, result.output
+    timing = json.loads((out / "manifest.json").read_text())["timing"]
+    assert "16 sequences, 0 mismatches" in result.output, result.output
+    assert f"latency {timing['latency']} (manifest {timing['latency']})" in result.output
+    assert f"II {timing['ii']} (manifest {timing['ii']})" in result.output
