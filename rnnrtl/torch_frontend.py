@@ -6,7 +6,8 @@ the same :class:`~rnnrtl.frontend.FloatModel` a Keras model becomes.
 node by node and must be a single chain: ``aten.lstm`` / ``aten.gru`` / ``aten.rnn_tanh`` /
 ``aten.rnn_relu`` (the ops ``nn.LSTM`` / ``nn.GRU`` / ``nn.RNN`` export to; any ``num_layers``,
 ``batch_first`` either way, ``bias`` either way), ``aten.linear`` (or ``aten.addmm`` / ``aten.mm``
-of a transposed weight, as after ``run_decompositions``), and elementwise ``relu`` / ``sigmoid`` /
+of a transposed weight, as ``run_decompositions`` leaves it when the recurrent ops are kept out of
+its table), and elementwise ``relu`` / ``sigmoid`` /
 ``tanh`` and ``softmax`` on the last dimension directly after a linear layer. The last step is
 taken by ``out[:, -1]`` / ``out[:, -1:]`` (``out[-1]`` when ``batch_first=False``) or from the
 final hidden state (``h_n[-1]``, ``h_n.squeeze(0)``); without one the whole sequence is returned.
@@ -52,12 +53,12 @@ _TRANSPOSE_OPS = ("aten.t.default", "aten.permute.default", "aten.transpose.int"
 _LAST_STEP_OPS = ("aten.select.int", "aten.slice.Tensor", "aten.squeeze.dim", "aten.squeeze.dims")
 _IDENTITY_OPS = ("aten.dropout.default", "aten.clone.default", "aten.alias.default",
                  "aten.detach.default", "aten.contiguous.default")
-_STATE_OPS = ("aten.zeros.default", "aten.sym_size.int")
+_STATE_OPS = ("aten.zeros.default", "aten.full.default", "aten.sym_size.int")
 SUPPORTED_OPS = tuple(_RNN_OPS) + tuple(_ACTIVATION_OPS) + _SOFTMAX_OPS + _LINEAR_OPS + \
     _TRANSPOSE_OPS + _LAST_STEP_OPS + _IDENTITY_OPS + _STATE_OPS + ("_operator.getitem",)
 SUPPORTED_TEXT = ("nn.LSTM / nn.GRU / nn.RNN (tanh or relu), nn.Linear, nn.ReLU / nn.Sigmoid / "
-                   "nn.Tanh / nn.Softmax(dim=-1) after a Linear, nn.Dropout, and taking the last "
-                   "step (out[:, -1], out[-1], h_n[-1])")
+                  "nn.Tanh / nn.Softmax(dim=-1) after a Linear, nn.Dropout, and taking the last "
+                  "step (out[:, -1], out[-1], h_n[-1])")
 _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 
 
@@ -258,8 +259,9 @@ class _Walker:
 
     def call(self, node, op: str):
         args = node.args
-        if op in _STATE_OPS:
-            self.values[node] = _Value("zeros" if op == "aten.zeros.default" else "size", -1)
+        if op in _STATE_OPS:   # zeros (an initial state of 0), or a size for one
+            zeros = op == "aten.zeros.default" or (op == "aten.full.default" and args[1] == 0)
+            self.values[node] = _Value("zeros" if zeros else "size", -1)
         elif op in _RNN_OPS:
             self.rnn(node, _RNN_OPS[op])
         elif getattr(node.target, "__name__", "") == "getitem":

@@ -351,6 +351,24 @@ def test_pt2_with_dynamic_batch(tmp_path):
     np.testing.assert_allclose(flow.float_outputs(model, x), torch_forward(module, x, True), atol=1e-5)
 
 
+def test_decomposed_linear_and_softmax_with_the_recurrent_op_kept():
+    """run_decompositions with the GRU kept out of its table: the initial state becomes
+    aten.full(0), the Linear aten.addmm of a permuted weight, the softmax aten._softmax."""
+    module = seeded(Net(kind="gru", layers=2, head="softmax"))
+    table = torch.export.default_decompositions()
+    for op in [op for op in table if "gru" in str(op)]:
+        del table[op]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.export.export(module, (torch.zeros(1, T, F),)).run_decompositions(table)
+    ops = {str(n.target) for n in program.graph.nodes if n.op == "call_function"}
+    assert {"aten.full.default", "aten.addmm.default", "aten._softmax.default"} <= ops
+    x = sample_x()
+    model = from_torch(program)
+    np.testing.assert_allclose(float_forward(model.float_model, x), torch_forward(module, x, True),
+                               atol=1e-9, rtol=0)
+
+
 def test_decomposed_program_refused_with_a_hint():
     module = seeded(Net(kind="gru"))
     with warnings.catch_warnings():
