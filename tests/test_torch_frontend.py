@@ -28,7 +28,8 @@ from rnnrtl import flow  # noqa: E402
 from rnnrtl.errors import UnsupportedModelError  # noqa: E402
 from rnnrtl.torch_frontend import from_torch, torch_outputs  # noqa: E402
 from cli_helpers import assert_user_error, invoke  # noqa: E402
-from torch_models import F, T, Boom, Net, sample_x, save_pt2, seeded, torch_forward  # noqa: E402
+from torch_models import (F, T, Boom, Net, sample_x, save_pt2, seeded, torch_forward,  # noqa: E402
+                          trained_tagger)
 
 WIDE = {"precision": {"default": "fixed<32,16>", "activation": "fixed<24,4>"},
         "tables": {"sigmoid": {"size": 4096}, "tanh": {"size": 4096}}}
@@ -141,6 +142,21 @@ def test_mapping_is_exact_and_emulator_tracks_torch(case):
     assert np.abs(y - y64).max() <= 0.05
     # and at the default 16-bit formats, within the Keras frontend tests' tolerance
     assert np.abs(rnnrtl.convert(module, None, input_shape=(T, F)).emulate(x) - y64).max() < 0.03
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_trained_tagger_decisions_agree_at_default_formats(kind):
+    """Issue 19's check on trained models: decisions agree with torch float on >= 99 % of the
+    held-out digits at the default 16-bit formats."""
+    from models import digits
+    module, accuracy = trained_tagger(kind)
+    assert accuracy > 0.8, accuracy      # a trained model (chance: 0.1)
+    x = digits().x_test
+    y_float = torch_forward(module, x, True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", rnnrtl.FixedPointOverflowWarning)
+        y = rnnrtl.convert(module, None, input_shape=(8, 8)).emulate(x)
+    assert np.mean(y.argmax(-1) == y_float.argmax(-1)) >= 0.99
 
 
 def test_gate_order_and_biases_mapped():

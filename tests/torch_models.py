@@ -3,6 +3,7 @@ tests/test_torch_archive.py), and the pickle that must never be unpickled."""
 
 from __future__ import annotations
 
+import functools
 import pathlib
 import warnings
 
@@ -85,3 +86,45 @@ class Boom:
 
     def __reduce__(self):
         return (pathlib.Path.touch, (pathlib.Path(Boom.marker),))
+
+
+class Tagger(nn.Module):
+    """``kind``(16) on 8 steps of 8 features, then Linear(10) on the last step: a digit classifier
+    (tests/models.py's ``digits``), trained by :func:`trained_tagger`."""
+
+    def __init__(self, kind: str):
+        super().__init__()
+        self.rnn = _RNN[kind](input_size=8, hidden_size=16, batch_first=True)
+        self.fc = nn.Linear(16, 10)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.fc(out[:, -1])
+
+
+@functools.lru_cache(maxsize=None)
+def trained_tagger(kind: str, epochs: int = 6, seed: int = 1234):
+    """``(module, accuracy on the held-out digits)``, trained with Adam (seeded; one thread, a few
+    seconds)."""
+    from models import digits
+    data = digits()
+    torch.manual_seed(seed)
+    module = Tagger(kind)
+    optimiser = torch.optim.Adam(module.parameters(), lr=2e-2)
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    order = np.random.default_rng(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)   # tiny matrices: threads only contend
+    try:
+        for _ in range(epochs):
+            for batch in np.array_split(order.permutation(len(x)), len(x) // 64):
+                optimiser.zero_grad()
+                loss = nn.functional.cross_entropy(module(x[batch]), y[batch])
+                loss.backward()
+                optimiser.step()
+    finally:
+        torch.set_num_threads(threads)
+    module.eval()
+    with torch.no_grad():
+        predicted = module(torch.from_numpy(data.x_test)).argmax(-1).numpy()
+    return module, float(np.mean(predicted == data.y_test))
