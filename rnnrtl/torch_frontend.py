@@ -11,10 +11,15 @@ its table), and elementwise ``relu`` / ``sigmoid`` /
 ``tanh`` and ``softmax`` on the last dimension directly after a linear layer. The last step is
 taken by ``out[:, -1]`` / ``out[:, -1:]`` (``out[-1]`` when ``batch_first=False``) or from the
 final hidden state (``h_n[-1]``, ``h_n.squeeze(0)``); without one the whole sequence is returned.
-Any other op is refused with its name and the module it came from. Refused by name as well:
-``bidirectional=True``, ``proj_size``, an initial state passed in, a program exported in training
-mode with dropout, and several inputs or outputs. ``dropout`` of an exported (eval-mode) module
-acts only in training and is accepted.
+``bidirectional=True`` becomes a Bidirectional layer (``merge_mode='concat'``, the backward
+direction a ``go_backwards`` layer, its outputs aligned in time as PyTorch and Keras both return
+them), once rnnrtl has one (:class:`rnnrtl.frontend.FloatBidirectional`); its last step is
+``torch.cat((h_n[-2], h_n[-1]), -1)`` (both directions' final states, Keras'
+``return_sequences=False``), while ``out[:, -1]`` is refused: its backward half has seen one step
+only. Any other op is refused with its name and the module it came from. Refused by name as well:
+``proj_size``, an initial state passed in, a program exported in training mode with dropout, and
+several inputs or outputs. ``dropout`` of an exported (eval-mode) module acts only in training
+and is accepted.
 
 **The mapping** (exact, in float64, before quantization): matrices stay ``[outputs, inputs]`` as
 PyTorch stores them. LSTM gates i f g o are Keras' i f c o; PyTorch's two biases ``b_ih + b_hh``
@@ -39,6 +44,11 @@ import numpy as np
 from .errors import UnsupportedModelError
 from .frontend import FloatLayer, FloatModel
 
+try:
+    from .frontend import FloatBidirectional
+except ImportError:  # before issue 19's Bidirectional (rnnrtl.frontend, part C) is merged
+    FloatBidirectional = None
+
 __all__ = ["TorchModel", "SUPPORTED_OPS", "is_torch_model", "load_pt2", "from_torch",
            "torch_outputs"]
 
@@ -51,14 +61,16 @@ _SOFTMAX_OPS = ("aten.softmax.int", "aten._softmax.default")
 _LINEAR_OPS = ("aten.linear.default", "aten.addmm.default", "aten.mm.default")
 _TRANSPOSE_OPS = ("aten.t.default", "aten.permute.default", "aten.transpose.int")
 _LAST_STEP_OPS = ("aten.select.int", "aten.slice.Tensor", "aten.squeeze.dim", "aten.squeeze.dims")
+_CAT_OPS = ("aten.cat.default",)   # torch.cat((h_n[-2], h_n[-1]), -1): a bidirectional last step
 _IDENTITY_OPS = ("aten.dropout.default", "aten.clone.default", "aten.alias.default",
                  "aten.detach.default", "aten.contiguous.default")
 _STATE_OPS = ("aten.zeros.default", "aten.full.default", "aten.sym_size.int")
 SUPPORTED_OPS = tuple(_RNN_OPS) + tuple(_ACTIVATION_OPS) + _SOFTMAX_OPS + _LINEAR_OPS + \
-    _TRANSPOSE_OPS + _LAST_STEP_OPS + _IDENTITY_OPS + _STATE_OPS + ("_operator.getitem",)
+    _TRANSPOSE_OPS + _LAST_STEP_OPS + _CAT_OPS + _IDENTITY_OPS + _STATE_OPS + ("_operator.getitem",)
 SUPPORTED_TEXT = ("nn.LSTM / nn.GRU / nn.RNN (tanh or relu), nn.Linear, nn.ReLU / nn.Sigmoid / "
                   "nn.Tanh / nn.Softmax(dim=-1) after a Linear, nn.Dropout, and taking the last "
-                  "step (out[:, -1], out[-1], h_n[-1])")
+                  "step (out[:, -1], out[-1], h_n[-1]; bidirectional: torch.cat((h_n[-2], "
+                  "h_n[-1]), -1))")
 _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 
 
@@ -157,13 +169,15 @@ class _Value:
 
     ``kind``: ``"input"`` (the model input), ``"seq"`` (a sequence, time on ``time_dim``),
     ``"last"`` (one vector per sample: the last step), ``"rnn"`` (an RNN op's tuple), ``"h_n"`` (its
-    final hidden states ``[layers, batch, units]``), ``"other"`` (an unused output such as c_n).
+    final hidden states ``[layers, batch, units]``), ``"h_dir"`` (one direction's final state of a
+    bidirectional layer), ``"other"`` (an unused output such as c_n).
     ``tip``: how many layers the chain had when the value was made (a value is used only at the tip)."""
     kind: str
     tip: int
     time_dim: int | None = None
     rnn: object = None      # the recurrent layer of an "rnn" / "h_n" / "seq" value
     keepdim: bool = False   # "last" taken by a slice: the step dimension is kept (size 1)
+    direction: str = ""     # "h_dir" (one direction's final state): "forward" or "backward"
 
 
 def _identifier(text: str) -> str:
@@ -282,6 +296,8 @@ class _Walker:
             self.weights[node] = w.T
         elif op in _LAST_STEP_OPS:
             self.last_step(node, op)
+        elif op in _CAT_OPS:
+            self.cat(node)
         elif op in _LINEAR_OPS:
             self.linear(node, op)
         elif op in _ACTIVATION_OPS or op in _SOFTMAX_OPS:
@@ -296,7 +312,7 @@ class _Walker:
     def rnn(self, node, kind: str):
         x, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first = node.args
         v = self.value(x, node)
-        if bidirectional:
+        if bidirectional and FloatBidirectional is None:
             self.fail(node, "bidirectional=True is not supported yet; use a unidirectional "
                             "nn.LSTM / nn.GRU / nn.RNN")
         if train and dropout:
@@ -319,25 +335,37 @@ class _Walker:
         if self.batch_first is None:
             self.batch_first = bool(batch_first)
         per_layer = 4 if has_biases else 2
-        if len(params) != per_layer * num_layers:
+        dirs = 2 if bidirectional else 1
+        if len(params) != per_layer * num_layers * dirs:
             self.fail(node, f"{len(params)} weight tensors for {num_layers} layers: proj_size is "
                             "not supported (LSTM with a projection); use proj_size=0")
         features = self.layers[-1].units if self.layers else None
         for layer in range(num_layers):
-            p = [self.array(t, node) for t in params[per_layer * layer: per_layer * (layer + 1)]]
-            w_ih, w_hh = p[0], p[1]
-            b_ih, b_hh = (p[2], p[3]) if has_biases else (None, None)
-            gates = {"lstm": 4, "gru": 3}.get(kind, 1)
-            units = w_hh.shape[1]
-            if w_hh.shape[0] != gates * units or w_ih.shape[0] != gates * units:
-                self.fail(node, f"weight shapes {w_ih.shape} / {w_hh.shape} do not fit "
-                                f"{kind}: proj_size is not supported; use proj_size=0")
-            if features is not None and w_ih.shape[1] != features:
-                self.fail(node, f"layer {layer} takes {w_ih.shape[1]} features, its input has "
-                                f"{features}")
             name = self.layer_name(node, f"_l{layer}" if num_layers > 1 else "")
-            self.layers.append(_recurrent_layer(kind, name, w_ih, w_hh, b_ih, b_hh))
-            features = units
+            parts = []
+            for d, suffix in zip(range(dirs), ("_forward", "_backward") if dirs == 2 else ("",)):
+                first = per_layer * (dirs * layer + d)
+                p = [self.array(t, node) for t in params[first:first + per_layer]]
+                b_ih, b_hh = (p[2], p[3]) if has_biases else (None, None)
+                gates = {"lstm": 4, "gru": 3}.get(kind, 1)
+                units = p[1].shape[1]
+                if p[1].shape[0] != gates * units or p[0].shape[0] != gates * units:
+                    self.fail(node, f"weight shapes {p[0].shape} / {p[1].shape} do not fit "
+                                    f"{kind}: proj_size is not supported; use proj_size=0")
+                if features is not None and p[0].shape[1] != features:
+                    self.fail(node, f"layer {layer} takes {p[0].shape[1]} features, its input "
+                                    f"has {features}")
+                sub = self.layer_name(node, f"_l{layer}{suffix}") if suffix else name
+                parts.append(_recurrent_layer(kind, sub, p[0], p[1], b_ih, b_hh))
+            if dirs == 2:
+                forward, backward = parts
+                backward.go_backwards = True   # PyTorch's reverse direction, outputs in time order
+                self.layers.append(FloatBidirectional(
+                    name=name, in_features=forward.in_features, units=2 * units, forward=forward,
+                    backward=backward, merge_mode="concat", return_sequences=True))
+            else:
+                self.layers.append(parts[0])
+            features = self.layers[-1].units
         self.values[node] = _Value("rnn", len(self.layers), time_dim=time_dim, rnn=self.layers[-1])
 
     def last_step(self, node, op: str):
@@ -345,6 +373,22 @@ class _Walker:
         dims = [a for a in node.args[1:2]] if op != "aten.squeeze.dims" else list(node.args[1])
         dim = dims[0] if len(dims) == 1 else None
         steps = self.timesteps(node)
+        if v.kind == "seq" and v.rnn is self.layers[-1] and dim is not None and \
+                _is_bidirectional(v.rnn) and op in ("aten.select.int", "aten.slice.Tensor") and \
+                dim % 3 == v.time_dim:
+            self.fail(node, "the last step of a bidirectional=True layer's output sequence holds "
+                            "its backward direction after one step only; take both directions' "
+                            "final states, torch.cat((h_n[-2], h_n[-1]), -1), or the whole sequence")
+        if v.kind == "h_n" and v.rnn is self.layers[-1] and _is_bidirectional(v.rnn) and \
+                op == "aten.select.int" and dim is not None and dim % 3 == 0:
+            count = 2 * self._rnn_layers(v.rnn)
+            direction = {-2: "forward", count - 2: "forward", -1: "backward",
+                         count - 1: "backward"}.get(node.args[2])
+            if direction is None:
+                self.fail(node, f"h_n[{node.args[2]}] is not the last layer's final state; take "
+                                "torch.cat((h_n[-2], h_n[-1]), -1)")
+            self.values[node] = _Value("h_dir", len(self.layers), rnn=v.rnn, direction=direction)
+            return
         if v.kind == "seq" and v.rnn is self.layers[-1] and dim is not None:
             dim = dim % 3
             if op == "aten.select.int" and dim == v.time_dim and node.args[2] in (-1, steps - 1):
@@ -375,6 +419,16 @@ class _Walker:
                         "the last step (out[:, -1] with batch_first=True, out[-1] without, "
                         "h_n[-1]) or the whole sequence")
 
+    def cat(self, node):
+        """``torch.cat((h_n[-2], h_n[-1]), -1)`` of a bidirectional layer: its last step."""
+        tensors, dim = node.args[0], node.args[1] if len(node.args) > 1 else 0
+        values = [self.value(t, node) for t in tensors]
+        if [v.kind for v in values] != ["h_dir", "h_dir"] or values[0].rnn is not values[1].rnn \
+                or [v.direction for v in values] != ["forward", "backward"] or dim not in (-1, 1):
+            self.fail(node, "torch.cat is supported only as torch.cat((h_n[-2], h_n[-1]), -1) of a "
+                            "bidirectional layer (forward, then backward)")
+        self.values[node] = self.take_last(values[0], keepdim=False)
+
     def _rnn_layers(self, last: FloatLayer) -> int:
         """How many layers the RNN op ending in ``last`` holds (its ``h_n`` has as many rows)."""
         for node, v in self.values.items():
@@ -389,7 +443,9 @@ class _Walker:
         return -1
 
     def take_last(self, v: _Value, keepdim: bool) -> _Value:
-        v.rnn.return_sequences = False
+        for layer in (v.rnn, getattr(v.rnn, "forward", None), getattr(v.rnn, "backward", None)):
+            if layer is not None:
+                layer.return_sequences = False
         return _Value("last", len(self.layers), keepdim=keepdim)
 
     def linear(self, node, op: str):
@@ -455,6 +511,10 @@ class _Walker:
                            in_features=int(features), layers=self.layers)
         self.batch = shape[0] if self.batch_first else shape[1]
         return model
+
+
+def _is_bidirectional(layer) -> bool:
+    return FloatBidirectional is not None and isinstance(layer, FloatBidirectional)
 
 
 def _module_of_node(node) -> str:

@@ -76,6 +76,25 @@ def _step(layer, x, state):
     return h, (h,)
 
 
+def _run(layer, seq):
+    """A recurrent layer over ``seq`` (a list of vectors): its outputs, in processing order."""
+    state = tuple(np.zeros(layer.units) for _ in range(2 if layer.kind == "lstm" else 1))
+    hs = []
+    for v in seq:
+        h, state = _step(layer, v, state)
+        hs.append(h)
+    return hs
+
+
+def _bidirectional(layer, seq):
+    """Keras' Bidirectional(merge_mode='concat'): the backward layer runs on the reversed sequence;
+    with return_sequences its outputs are reversed back into time order."""
+    fwd, bwd = _run(layer.forward, seq), _run(layer.backward, seq[::-1])
+    if not layer.return_sequences:
+        return np.concatenate([fwd[-1], bwd[-1]]), False
+    return [np.concatenate([f, b]) for f, b in zip(fwd, bwd[::-1])], True
+
+
 def float_forward(model, x):
     """``model`` (a FloatModel) on ``x`` [batch, steps, features], in float64."""
     outs = []
@@ -88,11 +107,10 @@ def float_forward(model, x):
                     return _softmax(y) if layer.activation == "softmax" else _ACT[layer.activation](y)
                 seq = [dense(v) for v in seq] if is_seq else dense(seq)
                 continue
-            state = tuple(np.zeros(layer.units) for _ in range(2 if layer.kind == "lstm" else 1))
-            hs = []
-            for v in seq:
-                h, state = _step(layer, v, state)
-                hs.append(h)
+            if layer.kind == "bidirectional":
+                seq, is_seq = _bidirectional(layer, seq)
+                continue
+            hs = _run(layer, seq)
             seq, is_seq = (hs, True) if layer.return_sequences else (hs[-1], False)
         outs.append(np.array(seq))
     return np.array(outs)
@@ -193,6 +211,86 @@ def test_convert_accepts_an_exported_program_and_checks_input_shape():
         rnnrtl.convert(program, WIDE, input_shape=(7, 3))
     with pytest.raises(UnsupportedModelError, match="needs input_shape"):
         rnnrtl.convert(module, WIDE)
+
+
+# -- bidirectional (needs rnnrtl's Bidirectional, issue 19 part C) --------------------------------
+
+needs_bidirectional = pytest.mark.skipif(
+    getattr(__import__("rnnrtl.frontend").frontend, "FloatBidirectional", None) is None,
+    reason="rnnrtl has no Bidirectional layer yet (issue 19, part C)")
+
+
+class BiNet(nn.Module):
+    """A bidirectional ``kind`` then Linear: on the sequence, or on both final states."""
+
+    def __init__(self, kind="gru", layers=1, batch_first=True, last=True, bias=True):
+        super().__init__()
+        self.rnn = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind](
+            F, 4, num_layers=layers, batch_first=batch_first, bias=bias, bidirectional=True)
+        self.fc = nn.Linear(8, 3)
+        self.last, self.lstm = last, kind == "lstm"
+
+    def forward(self, x):
+        out, state = self.rnn(x)
+        if not self.last:
+            return self.fc(out)
+        h = state[0] if self.lstm else state
+        return torch.softmax(self.fc(torch.cat((h[-2], h[-1]), dim=-1)), dim=-1)
+
+
+BI_CASES = {
+    "gru_last": dict(kind="gru"),
+    "lstm_last_2_layers": dict(kind="lstm", layers=2),
+    "rnn_sequence_time_first": dict(kind="rnn", batch_first=False, last=False),
+    "gru_2_layers_sequence_no_bias": dict(kind="gru", layers=2, last=False, bias=False),
+}
+
+
+@needs_bidirectional
+@pytest.mark.parametrize("case", sorted(BI_CASES))
+def test_bidirectional_mapping_is_exact_and_emulator_tracks_torch(case):
+    kw = BI_CASES[case]
+    module = seeded(BiNet(**kw))
+    batch_first = kw.get("batch_first", True)
+    x = sample_x()
+    model = from_torch(module, (T, F))
+    kinds = [l.kind for l in model.float_model.layers]
+    assert kinds == ["bidirectional"] * kw.get("layers", 1) + ["dense"]
+    y64 = torch_forward(module, x, batch_first)
+    np.testing.assert_allclose(float_forward(model.float_model, x), y64, atol=1e-9, rtol=0)
+    design = rnnrtl.convert(module, WIDE, input_shape=(T, F))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", rnnrtl.FixedPointOverflowWarning)
+        y = design.emulate(x)
+    assert np.abs(y - y64).max() <= 0.05
+
+
+class BiLastStep(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(F, 4, batch_first=True, bidirectional=True)
+
+    def forward(self, x):
+        out, h = self.rnn(x)
+        return out[:, -1]
+
+
+class BiWrongCat(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = nn.GRU(F, 4, batch_first=True, bidirectional=True)
+
+    def forward(self, x):
+        out, h = self.rnn(x)
+        return torch.cat((h[-1], h[-2]), dim=-1)
+
+
+@needs_bidirectional
+@pytest.mark.parametrize("make, fragment", [
+    (BiLastStep, "after one step only"), (BiWrongCat, "forward, then backward")])
+def test_bidirectional_last_step_refused_unless_both_final_states(make, fragment):
+    with pytest.raises(UnsupportedModelError, match=fragment):
+        rnnrtl.convert(seeded(make()), None, input_shape=(T, F))
 
 
 # -- refusals (API) --------------------------------------------------------------------------------
