@@ -23,9 +23,9 @@ import zipfile
 from pathlib import Path
 
 from .errors import UnsupportedModelError
-from .torch_frontend import SUPPORTED_OPS, SUPPORTED_TEXT, _torch, module_of, unsupported_op
+from .torch_ops import SUPPORTED_OPS, SUPPORTED_TEXT, import_torch, module_of, unsupported_op
 
-__all__ = ["check_pt2"]
+__all__ = ["check_pt2", "safe_expr"]
 
 #: Calls a shape expression may make (sympy constructors, as torch writes expressions such as
 #: ``Mul(Integer(4), Symbol('s77', positive=True, integer=True))``).
@@ -33,7 +33,7 @@ _SYMPY_CALLS = frozenset({"Symbol", "Integer", "Rational", "Mul", "Add", "Pow", 
                           "FloorDiv", "CeilDiv", "Mod", "PythonMod", "CleanDiv", "floor", "ceiling"})
 
 
-def _safe_expr(text) -> bool:
+def safe_expr(text) -> bool:
     """Whether ``text`` is a shape expression ``sympy.sympify`` (which evaluates Python) can be
     given: names, numbers, arithmetic and calls of :data:`_SYMPY_CALLS` with literal arguments —
     no attributes, subscripts, lambdas or other calls. Decided on the syntax tree, never run."""
@@ -108,7 +108,7 @@ def check_pt2(path) -> None:
         samples = root + "data/sample_inputs/model.pt"
         if samples in names:
             try:
-                _torch().load(io.BytesIO(zf.read(samples)), weights_only=True)
+                import_torch().load(io.BytesIO(zf.read(samples)), weights_only=True)
             except Exception as e:  # noqa: BLE001 — torch's restricted unpickler refused it
                 first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
                 raise UnsupportedModelError(
@@ -145,13 +145,13 @@ def _check_program_json(program: dict, where: str):
         raise UnsupportedModelError(f"{where}: the program carries guard code, which rnnrtl does "
                                     "not run; export with static shapes or plain dynamic dims")
     for key in (program.get("range_constraints") or {}):
-        if not _safe_expr(key):
+        if not safe_expr(key):
             raise UnsupportedModelError(f"{where}: shape constraint {key!r} is refused (only "
                                         "symbols, numbers and arithmetic are read)")
 
     def walk(value):
         if isinstance(value, dict):
-            if "expr_str" in value and not _safe_expr(value["expr_str"]):
+            if "expr_str" in value and not safe_expr(value["expr_str"]):
                 raise UnsupportedModelError(f"{where}: shape expression {value['expr_str']!r} is "
                                             "refused (only symbols, numbers and arithmetic are "
                                             "read: sympy would evaluate it as Python)")

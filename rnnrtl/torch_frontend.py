@@ -43,34 +43,19 @@ import numpy as np
 
 from .errors import UnsupportedModelError
 from .frontend import FloatLayer, FloatModel
+from .torch_archive import check_pt2
+from .torch_ops import (ACTIVATION_OPS, CAT_OPS, IDENTITY_OPS, LAST_STEP_OPS, LINEAR_OPS, RNN_OPS,
+                        SOFTMAX_OPS, STATE_OPS, SUPPORTED_OPS, SUPPORTED_TEXT, TRANSPOSE_OPS,
+                        import_torch, unsupported_op)
 
 try:
     from .frontend import FloatBidirectional
 except ImportError:  # before issue 19's Bidirectional (rnnrtl.frontend, part C) is merged
     FloatBidirectional = None
 
-__all__ = ["TorchModel", "SUPPORTED_OPS", "is_torch_model", "load_pt2", "from_torch",
+__all__ = ["TorchModel", "is_torch_model", "load_pt2", "from_torch",
            "torch_outputs"]
 
-#: ATen ops (as ``torch.export`` names them) a program may hold; anything else is refused.
-_RNN_OPS = {"aten.lstm.input": "lstm", "aten.gru.input": "gru",
-            "aten.rnn_tanh.input": "tanh", "aten.rnn_relu.input": "relu"}
-_ACTIVATION_OPS = {"aten.relu.default": "relu", "aten.sigmoid.default": "sigmoid",
-                   "aten.tanh.default": "tanh"}
-_SOFTMAX_OPS = ("aten.softmax.int", "aten._softmax.default")
-_LINEAR_OPS = ("aten.linear.default", "aten.addmm.default", "aten.mm.default")
-_TRANSPOSE_OPS = ("aten.t.default", "aten.permute.default", "aten.transpose.int")
-_LAST_STEP_OPS = ("aten.select.int", "aten.slice.Tensor", "aten.squeeze.dim", "aten.squeeze.dims")
-_CAT_OPS = ("aten.cat.default",)   # torch.cat((h_n[-2], h_n[-1]), -1): a bidirectional last step
-_IDENTITY_OPS = ("aten.dropout.default", "aten.clone.default", "aten.alias.default",
-                 "aten.detach.default", "aten.contiguous.default")
-_STATE_OPS = ("aten.zeros.default", "aten.full.default", "aten.sym_size.int")
-SUPPORTED_OPS = tuple(_RNN_OPS) + tuple(_ACTIVATION_OPS) + _SOFTMAX_OPS + _LINEAR_OPS + \
-    _TRANSPOSE_OPS + _LAST_STEP_OPS + _CAT_OPS + _IDENTITY_OPS + _STATE_OPS + ("_operator.getitem",)
-SUPPORTED_TEXT = ("nn.LSTM / nn.GRU / nn.RNN (tanh or relu), nn.Linear, nn.ReLU / nn.Sigmoid / "
-                  "nn.Tanh / nn.Softmax(dim=-1) after a Linear, nn.Dropout, and taking the last "
-                  "step (out[:, -1], out[-1], h_n[-1]; bidirectional: torch.cat((h_n[-2], "
-                  "h_n[-1]), -1))")
 _PICKLE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".bin", ".ckpt")
 
 
@@ -93,14 +78,6 @@ class TorchModel:
         return (None, self.float_model.timesteps, self.float_model.in_features)
 
 
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        raise UnsupportedModelError("a PyTorch model needs torch: pip install 'rnnrtl[torch]'") from None
-    return torch
-
-
 def is_torch_model(model) -> bool:
     """Whether ``model`` is for this frontend: a torch object, a :class:`TorchModel`, or a path
     whose suffix is ``.pt2`` or a torch pickle's (refused by :func:`load_pt2`). Never imports torch."""
@@ -110,26 +87,6 @@ def is_torch_model(model) -> bool:
         return Path(model).suffix.lower() in (".pt2",) + _PICKLE_SUFFIXES
     return type(model).__module__.split(".")[0] == "torch" or any(
         c.__module__.startswith("torch.nn") for c in type(model).__mro__[1:])
-
-
-def module_of(stack: str) -> str:
-    """``'name (type)'`` of the innermost module in an ``nn_module_stack`` string, or ``''``."""
-    last = stack.split(";")[-1].split(",") if stack else []
-    if len(last) >= 3 and last[1]:
-        return f"{last[1]} ({last[-1].rsplit('.', 1)[-1]})"
-    return ""
-
-
-def unsupported_op(op: str, module: str) -> UnsupportedModelError:
-    what = f" in module {module}" if module else ""
-    hint = ""
-    if "pack" in op:
-        hint = " (packed sequences are not supported: give the padded tensor)"
-    elif module.endswith(("(LSTM)", "(GRU)", "(RNN)")):
-        hint = (" (the recurrent layer was decomposed into primitive ops, as run_decompositions "
-                "does: give the program as torch.export.export returns it)")
-    return UnsupportedModelError(f"op {op}{what} is not supported{hint}; supported: "
-                                 f"{SUPPORTED_TEXT}")
 
 
 def load_pt2(path) -> TorchModel:
@@ -145,9 +102,8 @@ def load_pt2(path) -> TorchModel:
     if path.suffix.lower() != ".pt2":
         raise UnsupportedModelError(f"{where}: unknown PyTorch file type {path.suffix!r}; give a "
                                     ".pt2 file written by torch.export.save")
-    from .torch_archive import check_pt2
     check_pt2(path)
-    torch = _torch()
+    torch = import_torch()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -230,7 +186,7 @@ class _Walker:
 
     # -- the walk
     def run(self) -> FloatModel:
-        torch = _torch()
+        torch = import_torch()
         from torch.export.graph_signature import InputKind
         sig = self.program.graph_signature
         specs = {s.arg.name: s for s in sig.input_specs}
@@ -273,11 +229,11 @@ class _Walker:
 
     def call(self, node, op: str):
         args = node.args
-        if op in _STATE_OPS:   # zeros (an initial state of 0), or a size for one
+        if op in STATE_OPS:   # zeros (an initial state of 0), or a size for one
             zeros = op == "aten.zeros.default" or (op == "aten.full.default" and args[1] == 0)
             self.values[node] = _Value("zeros" if zeros else "size", -1)
-        elif op in _RNN_OPS:
-            self.rnn(node, _RNN_OPS[op])
+        elif op in RNN_OPS:
+            self.rnn(node, RNN_OPS[op])
         elif getattr(node.target, "__name__", "") == "getitem":
             src = args[0]
             v = self.values.get(src)
@@ -289,20 +245,20 @@ class _Walker:
                 self.values[node] = _Value("h_n", v.tip, rnn=v.rnn)
             else:
                 self.values[node] = _Value("other", v.tip, rnn=v.rnn)
-        elif op in _TRANSPOSE_OPS:
+        elif op in TRANSPOSE_OPS:
             w = self.array(args[0], node)
             if op == "aten.permute.default" and list(args[1]) != [1, 0]:
                 self.fail(node, f"permute{tuple(args[1])} of a weight is not a transpose")
             self.weights[node] = w.T
-        elif op in _LAST_STEP_OPS:
+        elif op in LAST_STEP_OPS:
             self.last_step(node, op)
-        elif op in _CAT_OPS:
+        elif op in CAT_OPS:
             self.cat(node)
-        elif op in _LINEAR_OPS:
+        elif op in LINEAR_OPS:
             self.linear(node, op)
-        elif op in _ACTIVATION_OPS or op in _SOFTMAX_OPS:
+        elif op in ACTIVATION_OPS or op in SOFTMAX_OPS:
             self.activation(node, op)
-        elif op in _IDENTITY_OPS:
+        elif op in IDENTITY_OPS:
             if op == "aten.dropout.default" and len(args) > 2 and args[2]:
                 self.fail(node, "dropout in training mode; export the module after module.eval()")
             self.values[node] = self.value(args[0], node)
@@ -476,14 +432,14 @@ class _Walker:
         prev = self.layers[-1] if self.layers else None
         if prev is None or prev.kind != "dense" or prev.activation != "linear":
             self.fail(node, "an activation is supported only directly after nn.Linear")
-        if op in _SOFTMAX_OPS:
+        if op in SOFTMAX_OPS:
             dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim")
             if dim is None or dim % node.args[0].meta["val"].dim() != \
                     node.args[0].meta["val"].dim() - 1:
                 self.fail(node, f"softmax over dim {dim} is not supported; use dim=-1 (the features)")
             prev.activation = "softmax"
         else:
-            prev.activation = _ACTIVATION_OPS[op]
+            prev.activation = ACTIVATION_OPS[op]
         self.values[node] = v
 
     def output(self, node):
@@ -556,7 +512,7 @@ def from_torch(model, input_shape=None, name: str | None = None) -> TorchModel:
         if input_shape is not None:
             _check_shape(loaded, input_shape)
         return loaded
-    torch = _torch()
+    torch = import_torch()
     if isinstance(model, torch.nn.Module):
         program = _export(torch, model, input_shape)
         name = name or _identifier(type(model).__name__)
@@ -646,7 +602,7 @@ def torch_outputs(model: TorchModel, x) -> np.ndarray:
     """The float outputs of ``model``'s exported program on ``x`` (``[batch, steps, features]``),
     in rnnrtl's layout: ``[batch, outputs]`` or ``[batch, steps, outputs]``. A program exported for
     a fixed batch size runs on chunks of that size (the last one padded with zeros)."""
-    torch = _torch()
+    torch = import_torch()
     x = np.asarray(x, dtype=np.float32)
     run = model.program.module()
     chunk = model.batch or len(x)

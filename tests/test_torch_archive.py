@@ -13,7 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from cli_helpers import assert_user_error, invoke  # noqa: E402
-from rnnrtl.torch_archive import _safe_expr  # noqa: E402
+from rnnrtl.torch_archive import safe_expr  # noqa: E402
 from torch_models import Boom, Net, save_pt2, seeded  # noqa: E402
 
 
@@ -25,7 +25,7 @@ from torch_models import Boom, Net, save_pt2, seeded  # noqa: E402
     ("eval('1')", False), ("Symbol.__class__", False), ("[1][0]", False), ("Symbol(", False),
 ])
 def test_shape_expressions_checked_before_sympy(text, safe):
-    assert _safe_expr(text) is safe
+    assert safe_expr(text) is safe
 
 
 def _rewrite(src, dst, edit):
