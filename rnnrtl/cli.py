@@ -191,7 +191,8 @@ def cli():
 @_FORCE
 @_user_errors
 def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, timesteps, force):
-    """Convert a Keras model into a fixed-point design and report on it.
+    """Convert a Keras model (.keras, .h5) or a PyTorch torch.export program (.pt2) into a
+    fixed-point design and report on it.
 
     Writes OUTDIR/design.json + design.npz (the quantized network, reloadable with
     rnnrtl.load_design), the Verilog core with manifest.json and vectors.npz, and OUTDIR/report.md
@@ -204,6 +205,7 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, times
       rnnrtl convert model.keras -o out/model -c config.yaml --data test.npz
       rnnrtl convert model.keras -o out/model --sweep-reuse 1,2,4,8
       rnnrtl convert variable_length.keras -o out/model --timesteps 20
+      rnnrtl convert model.pt2 -o out/model --data test.npz
     """
     console = _console()
     check_output_folder(outdir)
@@ -222,7 +224,7 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, times
                               out_features=design.network.out_features)
         if data.y_float is None:
             with _step(console, f"Keras float outputs on {len(data.x)} samples"):
-                data.y_float = flow.keras_outputs(keras_model, data.x)
+                data.y_float = flow.float_outputs(keras_model, data.x)
     sweep = None
     if sweep_reuse:
         with _step(console, f"Converting at reuse {', '.join(map(str, sweep_reuse))}"):
@@ -255,7 +257,8 @@ def _write_outputs(console, design, outdir: Path, data, sweep, clock_mhz, evalua
 @click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
               help=".npz with x_test and optional y_keras (Keras outputs) and labels.")
 @click.option("--model", "model_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="The Keras model, to compute the float outputs when the data has no y_keras.")
+              help="The Keras model (or .pt2 program), to compute the float outputs when the data "
+                   "has no y_keras.")
 @click.option("--clock-mhz", type=float, callback=_clock_mhz, metavar="MHZ",
               help="Clock frequency to express cycle counts in nanoseconds.")
 @_user_errors
@@ -280,7 +283,7 @@ def report(outdir, data_path, model_path, clock_mhz):
             flow.check_model_matches(keras_model, design, f"model {str(model_path)!r}")
             if data.y_float is None:
                 with _step(console, f"Keras float outputs on {len(data.x)} samples"):
-                    data.y_float = flow.keras_outputs(keras_model, data.x)
+                    data.y_float = flow.float_outputs(keras_model, data.x)
     with _step(console, "Writing the report"):
         kwargs = {} if data is None else dict(x=data.x, y_float=data.y_float, labels=data.labels)
         summary = write_report(outdir, design, clock_mhz=clock_mhz, **kwargs)

@@ -10,7 +10,7 @@ from pathlib import Path
 from . import ir
 from .config import load_config
 from .emulator import EmulationResult, Emulator
-from .errors import ConfigError, HardwareError
+from .errors import ConfigError, HardwareError, UnsupportedModelError
 from .frontend import from_keras
 from .quantize import quantize
 
@@ -151,14 +151,24 @@ class Design:
         return f"<Design {self.name}: {layers}>"
 
 
-def convert(model, config=None) -> Design:
-    """Quantize a Keras model (``keras.Model`` or a ``.keras``/``.h5`` path) into a :class:`Design`.
+def convert(model, config=None, input_shape=None) -> Design:
+    """Quantize a model into a :class:`Design`: a Keras model (``keras.Model`` or a
+    ``.keras``/``.h5`` path), or a PyTorch one (an ``nn.Module`` with
+    ``input_shape=(timesteps, features)``, a ``torch.export`` program or its ``.pt2`` file; see
+    :mod:`rnnrtl.torch_frontend`).
 
     ``config`` is ``None`` (defaults), a dict, or a path to a YAML/JSON file; see
     :mod:`rnnrtl.config`.
     """
+    from .torch_frontend import from_torch, is_torch_model
     cfg = load_config(config)
-    float_model = from_keras(model)
+    if is_torch_model(model):
+        float_model = from_torch(model, input_shape).float_model
+    elif input_shape is not None:
+        raise UnsupportedModelError("input_shape is for a PyTorch module; a Keras model carries "
+                                    "its own input shape")
+    else:
+        float_model = from_keras(model)
     network, report = quantize(float_model, cfg)
     return Design(network, weight_overflows=report.overflows, weight_underflows=report.underflows)
 

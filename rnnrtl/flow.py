@@ -1,8 +1,10 @@
 """The steps the command line strings together, as plain functions (the CLI only sequences them).
 
-* :func:`load_model` — a Keras model loaded once, safely (see :mod:`rnnrtl.frontend`);
+* :func:`load_model` — a Keras model or a PyTorch ``.pt2`` program loaded once, safely (see
+  :mod:`rnnrtl.frontend`, :mod:`rnnrtl.torch_frontend`);
 * :func:`load_data` — a test set from an ``.npz`` (``x_test``, optional ``y_keras``, ``labels``);
-* :func:`keras_outputs` — the Keras float outputs a fixed-point design is compared with;
+* :func:`float_outputs` — the float outputs (Keras, or the exported PyTorch program) a
+  fixed-point design is compared with;
 * :func:`check_model_matches` — a Keras model given for a saved design has its shapes;
 * :func:`sweep_reuse` — the same model converted at several reuse factors;
 * :func:`save_design` / :func:`load_saved` — a design directory as ``convert`` writes it.
@@ -21,7 +23,7 @@ from .design import Design, convert, load_design
 from .frontend import check_model_path, load_keras
 from .errors import FlowError
 
-__all__ = ["FlowError", "TestData", "load_model", "load_data", "keras_outputs",
+__all__ = ["FlowError", "TestData", "load_model", "load_data", "keras_outputs", "float_outputs",
            "check_model_matches", "with_reuse",
            "sweep_reuse", "save_design", "load_saved", "DESIGN_NAME"]
 
@@ -40,12 +42,17 @@ class TestData:
 
 
 def load_model(path):
-    """The Keras model at ``path`` (``.keras`` / ``.h5``), checked before anything in it is run.
+    """The model at ``path``, checked before anything in it is run: a Keras model (``.keras`` /
+    ``.h5``) or a :class:`~rnnrtl.torch_frontend.TorchModel` (a ``torch.export`` program, ``.pt2``;
+    a torch pickle such as ``.pt`` is refused unopened).
 
     Raises :class:`~rnnrtl.UnsupportedModelError` for a missing file or an unsupported model.
     """
+    from .torch_frontend import is_torch_model, load_pt2
     path = Path(path)
     check_model_path(path)  # before Keras is imported: that alone takes seconds
+    if is_torch_model(path):
+        return load_pt2(path)
     return load_keras(path)
 
 
@@ -139,6 +146,15 @@ def _class_labels(labels, out_features: int | None, where: str) -> np.ndarray:
 def keras_outputs(model, x) -> np.ndarray:
     """The Keras float outputs of ``model`` on ``x``."""
     return np.asarray(model.predict(x, batch_size=256, verbose=0))
+
+
+def float_outputs(model, x) -> np.ndarray:
+    """The float outputs of ``model`` (as :func:`load_model` returns it) on ``x``: Keras' for a
+    Keras model, the exported program's for a PyTorch one (in rnnrtl's ``[batch, ...]`` layout)."""
+    from .torch_frontend import TorchModel, torch_outputs
+    if isinstance(model, TorchModel):
+        return torch_outputs(model, x)
+    return keras_outputs(model, x)
 
 
 def _shape(dims) -> str:
