@@ -26,7 +26,8 @@ from .errors import UnsupportedModelError
 __all__ = ["UnsupportedModelError", "FloatLayer", "FloatModel", "SUPPORTED_LAYERS",
            "SUPPORTED_ACTIVATIONS", "check_model_path", "load_keras", "from_keras"]
 
-SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", "Activation", "Dropout")
+SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", "Activation", "Dropout",
+                    "Masking")
 SUPPORTED_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softmax (final layer)")
 _CONTAINERS = ("Sequential", "Functional", "Model")
 _RECURRENT = ("LSTM", "GRU", "SimpleRNN")
@@ -57,6 +58,10 @@ class FloatModel:
     in_features: int
     layers: list[FloatLayer] = field(default_factory=list)
     keras_model: object = field(default=None, repr=False)
+    #: ``Masking(mask_value)`` right after the input (:mod:`rnnrtl.masking`): its value and the
+    #: layer's name; ``None`` without one.
+    mask_value: float | None = None
+    mask_layer: str | None = None
 
 
 def _keras():
@@ -197,6 +202,28 @@ def _reject_options(layer, cfg):
                 f"{option}={not bad} (LSTM/GRU/SimpleRNN with return_sequences true or false)")
 
 
+def _masking(layers) -> tuple[float | None, str | None]:
+    """``(mask_value, name)`` of a ``Masking`` layer directly after the input, ``(None, None)``
+    without one. A Masking anywhere else is refused by name: the hardware recognises a masked
+    step on the input stream (:mod:`rnnrtl.masking`)."""
+    body = [l for l in layers if type(l).__name__ != "InputLayer"]
+    found = [(i, l) for i, l in enumerate(body) if type(l).__name__ == "Masking"]
+    for index, layer in found:
+        if index != 0:
+            raise UnsupportedModelError(
+                f"layer {layer.name!r}: Masking is supported only as the first layer, right after "
+                f"the input (here it follows {body[index - 1].name!r}); masked steps are "
+                "recognised on the input stream")
+    if not found:
+        return None, None
+    layer = found[0][1]
+    value = layer.get_config().get("mask_value", 0.0)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise UnsupportedModelError(f"layer {layer.name!r}: mask_value={value!r} is not supported; "
+                                    "a single number (the value of every feature of a masked step)")
+    return float(value), layer.name
+
+
 def from_keras(model) -> FloatModel:
     """Normalise a Keras model (object or path) into a :class:`FloatModel`."""
     keras_model = load_keras(model)
@@ -230,7 +257,8 @@ def from_keras(model) -> FloatModel:
                      in_features=int(shape[2]), keras_model=keras_model)
     features = out.in_features
     sequence = True
-    compute = [l for l in layers if type(l).__name__ not in ("InputLayer", "Dropout")]
+    out.mask_value, out.mask_layer = _masking(layers)
+    compute = [l for l in layers if type(l).__name__ not in ("InputLayer", "Dropout", "Masking")]
     for index, layer in enumerate(compute):
         final = index == len(compute) - 1
         cls = type(layer).__name__

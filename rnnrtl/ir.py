@@ -198,6 +198,16 @@ class Network:
     layers: list
     numerics: str = "default"
     config: dict = field(default_factory=dict)
+    #: Keras ``Masking(mask_value)`` before the first layer (:mod:`rnnrtl.masking`), or ``None``.
+    mask_value: float | None = None
+
+    @property
+    def mask_code(self) -> int | None:
+        """The input code that marks a masked step (every feature equal to it), or ``None``."""
+        if self.mask_value is None:
+            return None
+        from .masking import mask_code
+        return mask_code(self.mask_value, self.input_fmt)
 
     @property
     def out_features(self) -> int:

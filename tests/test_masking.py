@@ -1,0 +1,220 @@
+"""Keras ``Masking`` (issue 19 item 4): Keras' own behaviour first, then the emulator against Keras,
+then the hardware against the emulator, and the refusals.
+
+What rnnrtl builds on is checked against Keras itself here (``test_keras_*``): a masked step keeps
+every recurrent layer's state and a ``return_sequences`` layer repeats its previous output there
+(zeros before the first unmasked step); a ``return_sequences=False`` layer ends with the state after
+the last unmasked step; Dense and ``TimeDistributed(Dense)`` compute masked steps as usual and pass
+the mask on to the next recurrent layer.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import rnnrtl  # noqa: E402
+from rnnrtl.errors import ConfigError, UnsupportedModelError  # noqa: E402
+
+keras = pytest.importorskip("keras")
+
+T, F = 7, 3
+WIDE = {"precision": {"default": "fixed<32,16>", "activation": "fixed<24,4>"},
+        "tables": {"sigmoid": {"size": 4096}, "tanh": {"size": 4096}}}
+KINDS = ("LSTM", "GRU", "SimpleRNN")
+
+
+def _padded(batch=12, *, seed=0, value=0.0):
+    """Random sequences with masked steps (every feature ``value``): padding at the end (the usual
+    case, of random lengths, one sequence all padding), at the start, and in the middle."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0, 1, (batch, T, F))
+    for b in range(batch):
+        pattern = b % 4
+        if pattern == 0:
+            x[b, rng.integers(1, T):] = value          # padding at the end
+        elif pattern == 1:
+            x[b, :rng.integers(1, T - 1)] = value      # at the start
+        elif pattern == 2:
+            x[b, 2:4] = value                           # in the middle
+            x[b, T - 1] = value                          # and the last step
+    x[batch - 1] = value                                 # a sequence that is all padding
+    return x
+
+
+def _masked(x, value=0.0):
+    return np.all(x == value, axis=-1)
+
+
+def _model(layers, *, mask_value=0.0, name="masked", seed=1):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((T, F)), keras.layers.Masking(mask_value, name="mask"),
+                              *layers], name=name)
+    rng = np.random.default_rng(seed)
+    for w in model.weights:  # large enough that every state visibly moves on every unmasked step
+        w.assign(rng.normal(0, 0.6, w.shape))
+    return model
+
+
+def _rnn(kind, units, **kwargs):
+    return getattr(keras.layers, kind)(units, **kwargs)
+
+
+# -- 1. Keras itself -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_keras_masked_step_repeats_previous_output(kind):
+    x = _padded()
+    model = _model([_rnn(kind, 4, return_sequences=True, name="r")])
+    y = model.predict(x, verbose=0)
+    unmasked = model.layers[-1](x.astype("float32"))  # the same layer without the mask
+    masked = _masked(x)
+    for b in range(len(x)):
+        previous = np.zeros(4)
+        for t in range(T):
+            if masked[b, t]:
+                np.testing.assert_array_equal(y[b, t], previous)
+            previous = y[b, t]
+    # the mask matters: where a step before was masked, the unmasked layer differs
+    assert np.abs(np.asarray(unmasked) - y).max() > 0.05
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_keras_last_output_is_state_after_last_unmasked_step(kind):
+    x = _padded()
+    seq = _model([_rnn(kind, 4, return_sequences=True, name="r")])
+    last = _model([_rnn(kind, 4, name="r")])
+    last.set_weights(seq.get_weights())
+    y_seq, y_last = seq.predict(x, verbose=0), last.predict(x, verbose=0)
+    np.testing.assert_allclose(y_last, y_seq[:, -1], atol=1e-6)
+    np.testing.assert_array_equal(y_last[-1], 0)  # all padding: zeros
+
+
+@pytest.mark.parametrize("wrap", [False, True], ids=["Dense", "TimeDistributed"])
+def test_keras_dense_computes_masked_steps_and_passes_the_mask(wrap):
+    x = _padded()
+    dense = keras.layers.Dense(3, name="d")
+    model = _model([_rnn("LSTM", 4, return_sequences=True, name="l"),
+                    keras.layers.TimeDistributed(dense, name="td") if wrap else dense,
+                    _rnn("GRU", 2, return_sequences=True, name="g")])
+    mid = keras.Model(model.inputs, model.layers[-2].output).predict(x, verbose=0)
+    y = model.predict(x, verbose=0)
+    masked = _masked(x)
+    bias = dense.get_weights()[1]
+    assert np.abs(bias).min() > 0.01
+    for b in range(len(x)):
+        for t in range(T):
+            if masked[b, t] and t == 0:  # the LSTM's output is zeros: Dense gives its bias, not 0
+                np.testing.assert_allclose(mid[b, t], bias, atol=1e-6)
+            if masked[b, t] and t > 0:   # the repeated LSTM output, the same Dense output
+                np.testing.assert_allclose(mid[b, t], mid[b, t - 1], atol=1e-6)
+                np.testing.assert_array_equal(y[b, t], y[b, t - 1])  # the GRU keeps its state
+
+
+# -- 2. the emulator against Keras ---------------------------------------------------------------------
+
+def _convert(model, config=None):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return rnnrtl.convert(model, config)
+
+
+def _emulate(design, x):
+    return design.run(x, warn=False)
+
+
+STACKS = {
+    "lstm-seq": lambda: [_rnn("LSTM", 4, return_sequences=True, name="r")],
+    "gru-last": lambda: [_rnn("GRU", 4, name="r"), keras.layers.Dense(2, name="d")],
+    "simplernn-seq": lambda: [_rnn("SimpleRNN", 4, return_sequences=True, name="r")],
+    "gru-before-last": lambda: [_rnn("GRU", 3, reset_after=False, name="r")],
+    "stacked": lambda: [_rnn("LSTM", 4, return_sequences=True, name="l1"),
+                        _rnn("GRU", 3, return_sequences=True, name="g1"),
+                        _rnn("SimpleRNN", 2, name="s1")],
+    "dense-between": lambda: [_rnn("GRU", 4, return_sequences=True, name="g1"),
+                              keras.layers.Dense(3, activation="relu", name="d"),
+                              _rnn("LSTM", 2, return_sequences=True, name="l2")],
+    "dense-first": lambda: [keras.layers.Dense(4, activation="tanh", name="d"),
+                            _rnn("LSTM", 3, return_sequences=True, name="l")],
+}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_emulator_tracks_keras_on_masked_sequences(stack):
+    x = _padded()
+    model = _model(STACKS[stack]())
+    y_keras = model.predict(x, verbose=0)
+    y = _emulate(_convert(model, WIDE), x).y
+    assert np.abs(y - y_keras).max() <= 0.05
+    # without honouring the mask the emulator would be far off
+    plain = keras.Sequential([keras.Input((T, F)), *model.layers[1:]])
+    assert np.abs(plain.predict(x, verbose=0) - y_keras).max() > 0.1
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_emulated_codes_hold_on_masked_steps(kind):
+    """In integers, at the default formats: a masked step's output codes are the previous step's
+    (zeros first); the last output of a return_sequences=False twin is the last sequence output."""
+    x = _padded(seed=4)
+    seq = _model([_rnn(kind, 4, return_sequences=True, name="r")], seed=2)
+    last = _model([_rnn(kind, 4, name="r")], seed=2)
+    last.set_weights(seq.get_weights())
+    codes = _emulate(_convert(seq), x).codes
+    masked = _masked(x)
+    for b in range(len(x)):
+        previous = np.zeros(4, dtype=np.int64)
+        for t in range(T):
+            if masked[b, t]:
+                np.testing.assert_array_equal(codes[b, t], previous)
+            else:
+                assert np.any(codes[b, t] != previous) or t == 0
+            previous = codes[b, t]
+    np.testing.assert_array_equal(_emulate(_convert(last), x).codes, codes[:, -1])
+
+
+def test_nonzero_mask_value():
+    """mask_value 0.5 (exact in the input format): only steps whose every feature is 0.5 are
+    masked; a step with some features 0.5 is not."""
+    x = _padded(value=0.5)
+    x[0, 1] = [0.5, 0.5, 0.0]
+    model = _model([_rnn("LSTM", 4, return_sequences=True, name="r")], mask_value=0.5)
+    y = _emulate(_convert(model, WIDE), x).y
+    assert np.abs(y - model.predict(x, verbose=0)).max() <= 0.05
+
+
+def test_design_round_trip_keeps_the_mask(tmp_path):
+    model = _model([_rnn("GRU", 3, return_sequences=True, name="r")], mask_value=0.25)
+    d = _convert(model)
+    d.save(tmp_path / "ir")
+    back = rnnrtl.load_design(tmp_path / "ir")
+    assert back.network.mask_value == 0.25
+    x = _padded(value=0.25)
+    np.testing.assert_array_equal(_emulate(back, x).codes, _emulate(d, x).codes)
+
+
+# -- refusals --------------------------------------------------------------------------------------------
+
+def test_mask_value_not_representable_is_refused():
+    model = _model([_rnn("LSTM", 2, name="r")], mask_value=0.3)
+    with pytest.raises(ConfigError, match=r"'mask'.*mask_value=0\.3.*fixed<16,6"):
+        _convert(model)
+
+
+def test_masking_not_first_is_refused():
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((T, F)), keras.layers.Dense(3, name="d"),
+                              keras.layers.Masking(0.0, name="late_mask"),
+                              keras.layers.LSTM(2, name="r")])
+    with pytest.raises(UnsupportedModelError, match=r"'late_mask'.*first layer.*'d'"):
+        _convert(model)
+
+
+def test_masking_under_hls4ml_numerics_is_refused():
+    model = _model([_rnn("LSTM", 2, name="r")])
+    with pytest.raises(ConfigError, match=r"numerics: hls4ml.*'mask'.*numerics: default"):
+        _convert(model, {"numerics": "hls4ml"})
