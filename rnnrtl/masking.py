@@ -24,7 +24,7 @@ import numpy as np
 from .errors import ConfigError
 from .fixed import FixedFormat
 
-__all__ = ["mask_code", "masked_steps", "check_masking"]
+__all__ = ["mask_code", "masked_steps", "check_masking", "pad_randomly", "manifest_entry"]
 
 
 def mask_code(mask_value: float, input_fmt: FixedFormat, *, where: str = "Masking") -> int:
@@ -64,3 +64,32 @@ def check_masking(mask_value: float | None, input_fmt: FixedFormat, numerics: st
         raise ConfigError(f"numerics: {numerics}: {where} is not supported (hls4ml has no Masking "
                           "layer, so there is nothing to be bit-identical to); use numerics: default")
     mask_code(mask_value, input_fmt, where=where)
+
+
+def pad_randomly(x: np.ndarray, mask_value: float, rng: np.random.Generator) -> np.ndarray:
+    """Test sequences for a masked model: ``x`` (``[batch, timesteps, features]``) with masked
+    steps (every feature ``mask_value``) as variable-length data has them. Sample ``k``: ``k mod 3
+    == 0`` keeps its first ``n`` steps (``n`` random, 1 .. timesteps) and is padded after them;
+    ``1``, the same with one more masked step among the kept ones (from the second step on);
+    ``2`` is not padded."""
+    x = np.array(x, dtype=np.float64)
+    steps = x.shape[1]
+    for k in range(len(x)):
+        if k % 3 == 2:
+            continue
+        n = int(rng.integers(1, steps + 1))
+        x[k, n:] = mask_value
+        if k % 3 == 1 and n > 1:
+            x[k, int(rng.integers(1, n))] = mask_value
+    return x
+
+
+def manifest_entry(mask_value: float, code: int) -> dict:
+    """The manifest's ``input.masking``: how a user marks a masked step on the input stream."""
+    return {"mask_value": mask_value, "mask_code": code,
+            "how": "a time step is masked (Keras Masking) when every lane of its input beat holds "
+                   "mask_code (mask_value in the input format); send padding steps as such beats, "
+                   "tlast on the sequence's last beat as usual. A masked step keeps every recurrent "
+                   "layer's state, costs the cycles of any other step, and repeats the previous "
+                   "output beat (zeros before the first unmasked step) where the output is a "
+                   "sequence"}

@@ -218,3 +218,135 @@ def test_masking_under_hls4ml_numerics_is_refused():
     model = _model([_rnn("LSTM", 2, name="r")])
     with pytest.raises(ConfigError, match=r"numerics: hls4ml.*'mask'.*numerics: default"):
         _convert(model, {"numerics": "hls4ml"})
+
+
+# -- 3. the hardware against the emulator ------------------------------------------------------------
+
+HW_STACKS = {
+    "stacked": lambda: [_rnn("LSTM", 4, return_sequences=True, name="l1"),
+                        _rnn("GRU", 3, return_sequences=True, name="g1"),
+                        _rnn("SimpleRNN", 2, name="s1"), keras.layers.Dense(2, name="d")],
+    "sequence-out": lambda: [_rnn("GRU", 3, reset_after=False, return_sequences=True, name="g1"),
+                             keras.layers.Dense(2, name="d")],
+    "last": lambda: [_rnn("LSTM", 3, name="l1")],
+}
+
+HW_CASES = [  # (stack, configuration, mask_value)
+    ("stacked", None, 0.0),
+    ("stacked", {"reuse": 2, "pipeline": "deep"}, 0.0),   # credit links between the layers
+    ("sequence-out", {"reuse": 3}, -1.5),                  # a negative mask code
+    ("last", None, 0.0),
+    ("last", {"interleave": 2}, 0.25),                     # two sequences' states side by side
+]
+
+
+def _beats(design, x):
+    """Input beats and expected output beats (the emulator's codes) of sequences ``x``."""
+    result = design.run(x, trace=True, warn=False)
+    xin, codes = result.trace["input"], np.asarray(result.codes)
+    inputs = [[(xin[b, t], t == T - 1) for t in range(T)] for b in range(len(x))]
+    if codes.ndim == 2:
+        outputs = [[(codes[b].tolist(), 1)] for b in range(len(x))]
+    else:
+        outputs = [[(codes[b, t].tolist(), int(t == T - 1)) for t in range(T)] for b in range(len(x))]
+    return inputs, outputs
+
+
+@pytest.mark.parametrize("stack,config,mask_value", HW_CASES,
+                         ids=[f"{s}-{i}" for i, (s, _, _) in enumerate(HW_CASES)])
+def test_hardware_matches_emulator_on_masked_sequences(stack, config, mask_value):
+    import dataclasses
+    from test_hw_network import _run  # the stream checker of the network tests
+    from rnnrtl.emulator import Emulator
+    from rnnrtl.hw.network import NetworkCore
+    d = _convert(_model(HW_STACKS[stack](), mask_value=mask_value), config)
+    x = _padded(8, seed=5, value=mask_value)
+    inputs, outputs = _beats(d, x)
+    unmasked = Emulator(dataclasses.replace(d.network, mask_value=None)).run(x, warn=False).codes
+    assert np.any(unmasked != d.run(x, warn=False).codes)  # the mask matters here
+    _run(NetworkCore(d.network), inputs, outputs, idle=0.3, stall=0.3)
+
+
+# -- 4. written cores: manifest, vectors, Verilator through `rnnrtl simulate` ----------------------------
+
+def _saved(tmp_path, layers, name, **kwargs):
+    path = tmp_path / f"{name}.keras"
+    _model(layers, name=name, **kwargs).save(path)
+    return path
+
+
+def test_manifest_says_how_to_mark_a_masked_step(tmp_path):
+    import json
+    d = _convert(_model([_rnn("GRU", 3, return_sequences=True, name="r")], mask_value=-1.5))
+    d.write(tmp_path / "out", samples=30)
+    masking = json.loads((tmp_path / "out" / "manifest.json").read_text())["input"]["masking"]
+    assert masking["mask_value"] == -1.5
+    assert masking["mask_code"] == -1.5 * 2 ** 10  # fixed<16,6>: 10 fractional bits
+    assert "every lane" in masking["how"]
+    with np.load(tmp_path / "out" / "vectors.npz") as vec:
+        masked = np.all(vec["x_codes"] == masking["mask_code"], axis=-1)
+        x = vec["x"]
+    # the random vectors are padded: some sequences end with masked steps, some are not masked
+    assert masked[:, -1].sum() >= 5 and (~masked.any(axis=1)).sum() >= 5
+    np.testing.assert_array_equal(masked, _masked(x, -1.5))
+
+
+VERILATOR_CASES = {
+    # name: (layers, convert options)
+    "lstm_gru_stacked": (lambda: [_rnn("LSTM", 4, return_sequences=True, name="l1"),
+                                  _rnn("GRU", 3, name="g1"), keras.layers.Dense(2, name="out")],
+                         ("--reuse", 2)),
+    "simplernn_sequence": (lambda: [_rnn("SimpleRNN", 3, return_sequences=True, name="s1"),
+                                    keras.layers.Dense(2, name="out")], ()),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", VERILATOR_CASES)
+def test_masked_core_passes_verilator(case, tmp_path):
+    """Written with padded vectors, simulated by `rnnrtl simulate` under random stalls: bit-exact
+    against the emulator, at the manifest's latency and II."""
+    pytest.importorskip("cocotb")
+    from cli_helpers import invoke
+    from rnnrtl.verify import verilator_bin
+    if verilator_bin() is None:
+        pytest.skip("no Verilator (rnnrtl.verify.verilator_bin)")
+    layers, options = VERILATOR_CASES[case]
+    out = tmp_path / "out"
+    result = invoke("convert", _saved(tmp_path, layers(), case), "-o", out, *options)
+    assert result.exit_code == 0, result.output
+    result = invoke("simulate", out, "--samples", 60)
+    assert result.exit_code == 0, result.output
+    assert "0 mismatches" in result.output
+
+
+BAD = [
+    # (model: "lstm" Masking -> LSTM, "dense" Masking -> Dense -> LSTM, "late" Dense -> Masking
+    #  -> LSTM; mask_value; configuration file text; fragments of the one-line error)
+    ("not_exact", "lstm", 0.3, None, ("'mask'", "mask_value=0.3", "fixed<16,6")),
+    ("not_first", "late", 0.0, None, ("'late_mask'", "first layer")),
+    ("hls4ml", "lstm", 0.0, "numerics: hls4ml\n", ("numerics: hls4ml", "'mask'")),
+    ("dense_first_hw", "dense", 0.0, None, ("'d'", "Dense layer before the recurrent layer 'r'")),
+    ("unrolled", "lstm", 0.0, "mode: unrolled\n", ("'r'", "unrolled", "Masking")),
+]
+
+
+@pytest.mark.parametrize("name,model,mask_value,config,fragments", BAD, ids=[b[0] for b in BAD])
+def test_bad_masking_is_refused_by_the_cli(name, model, mask_value, config, fragments, tmp_path):
+    from cli_helpers import assert_user_error, invoke
+    if model == "late":
+        keras.utils.set_random_seed(0)
+        path = tmp_path / "m.keras"
+        keras.Sequential([keras.Input((T, F)), keras.layers.Dense(3, name="d"),
+                          keras.layers.Masking(0.0, name="late_mask"),
+                          keras.layers.LSTM(2, name="r")]).save(path)
+    elif model == "dense":
+        path = _saved(tmp_path, [keras.layers.Dense(3, name="d"), _rnn("LSTM", 2, name="r")], name)
+    else:
+        path = _saved(tmp_path, [_rnn("LSTM", 2, name="r")], name, mask_value=mask_value)
+    args = ["convert", path, "-o", tmp_path / "out"]
+    if config:
+        (tmp_path / "cfg.yaml").write_text(config)
+        args += ["-c", tmp_path / "cfg.yaml"]
+    assert_user_error(invoke(*args), *fragments)
+    assert not (tmp_path / "out").exists()

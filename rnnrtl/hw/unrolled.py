@@ -90,7 +90,7 @@ class _Handoff:
     def read(self, slot=None):
         return self.current
 
-    def write(self, m, slot, value, clear):
+    def write(self, m, slot, value, clear, keep=None):
         if self.port is not None:
             m.d.comb += [getattr(self.port, self.name).eq(value),
                          getattr(self.port, f"{self.name}_we").eq(1)]
@@ -229,7 +229,7 @@ class UnrolledStage(wiring.Component):
 
         zero = Const(0, 1)
         h_new, h_we = self.cell.elaborate_into(m, start=start, h=handoffs["h"], ax=px.y,
-                                               tag=lambda d: (zero, zero), bank=handoffs.__getitem__)
+                                               tag=lambda d: (zero, zero, None), bank=handoffs.__getitem__)
         with m.If(h_we):
             handoffs["h"].write(m, None, h_new, None)
         if self.emits:
@@ -247,8 +247,12 @@ class UnrolledLayer(wiring.Component):
     length, which must be fixed.
     """
 
-    def __init__(self, layer, *, tree_fanin: int = 4, timesteps: int | None = None):
+    def __init__(self, layer, *, tree_fanin: int = 4, timesteps: int | None = None, mask=None):
         where = f"layer {layer.name!r}: mode 'unrolled'"
+        if mask is not None:
+            raise HardwareError(
+                f"{where} does not support Masking (masked steps, rnnrtl.hw.masking) yet; use "
+                "mode 'static' for the recurrent layers of a masked model")
         if layer.schedule.mode != "unrolled":
             raise HardwareError(f"layer {layer.name!r}: mode {layer.schedule.mode!r} is built by "
                                 "StaticLayer; UnrolledLayer builds mode 'unrolled' only")
