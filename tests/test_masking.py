@@ -292,12 +292,12 @@ def test_manifest_says_how_to_mark_a_masked_step(tmp_path):
 
 
 VERILATOR_CASES = {
-    # name: (layers, convert options)
+    # name: (layers, configuration file text, vectors from --data (padded like _padded) or written)
     "lstm_gru_stacked": (lambda: [_rnn("LSTM", 4, return_sequences=True, name="l1"),
                                   _rnn("GRU", 3, name="g1"), keras.layers.Dense(2, name="out")],
-                         ("--reuse", 2)),
+                         "reuse: 2\n", False),
     "simplernn_sequence": (lambda: [_rnn("SimpleRNN", 3, return_sequences=True, name="s1"),
-                                    keras.layers.Dense(2, name="out")], ()),
+                                    keras.layers.Dense(2, name="out")], "", True),
 }
 
 
@@ -311,10 +311,17 @@ def test_masked_core_passes_verilator(case, tmp_path):
     from rnnrtl.verify import verilator_bin
     if verilator_bin() is None:
         pytest.skip("no Verilator (rnnrtl.verify.verilator_bin)")
-    layers, options = VERILATOR_CASES[case]
+    layers, config, data = VERILATOR_CASES[case]
     out = tmp_path / "out"
-    result = invoke("convert", _saved(tmp_path, layers(), case), "-o", out, *options)
+    (tmp_path / "cfg.yaml").write_text(config or "{}\n")
+    args = ["convert", _saved(tmp_path, layers(), case), "-o", out, "-c", tmp_path / "cfg.yaml"]
+    if data:
+        np.savez(tmp_path / "data.npz", x_test=_padded(60, seed=9))
+        args += ["--data", tmp_path / "data.npz"]
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
+    with np.load(out / "vectors.npz") as vec:
+        assert np.all(vec["x_codes"] == 0, axis=-1).any()  # the vectors hold masked steps
     result = invoke("simulate", out, "--samples", 60)
     assert result.exit_code == 0, result.output
     assert "0 mismatches" in result.output
