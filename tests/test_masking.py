@@ -237,6 +237,10 @@ HW_CASES = [  # (stack, configuration, mask_value)
     ("sequence-out", {"reuse": 3}, -1.5),                  # a negative mask code
     ("last", None, 0.0),
     ("last", {"interleave": 2}, 0.25),                     # two sequences' states side by side
+    ("stacked", {"layers": {"l1": {"mode": "unrolled", "reuse": 4}, "g1": {"mode": "unrolled"}}},
+     0.0),                                                  # unrolled into unrolled into static
+    ("sequence-out", {"mode": "unrolled", "reuse": 2}, 0.0),  # every stage emits
+    ("last", {"mode": "unrolled"}, -1.5),
 ]
 
 
@@ -334,7 +338,6 @@ BAD = [
     ("not_first", "late", 0.0, None, ("'late_mask'", "first layer")),
     ("hls4ml", "lstm", 0.0, "numerics: hls4ml\n", ("numerics: hls4ml", "'mask'")),
     ("dense_first_hw", "dense", 0.0, None, ("'d'", "Dense layer before the recurrent layer 'r'")),
-    ("unrolled", "lstm", 0.0, "mode: unrolled\n", ("'r'", "unrolled", "Masking")),
 ]
 
 

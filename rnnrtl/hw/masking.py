@@ -6,7 +6,10 @@ codes (every lane equal to the mask code), as the emulator does. From there the 
 passed along with the job to the state write: on a masked step a recurrent layer computes as
 usual (a masked step costs what any other does, so the timing models need no change) but keeps its
 state (``h``, and ``c``) and emits its previous output ``h``. A recurrent layer that returns
-sequences hands the bit on to the next recurrent layer; one that does not ends the mask.
+sequences hands the bit on to the next recurrent layer; one that does not ends the mask. Both
+shells do so: the static one (:mod:`rnnrtl.hw.static`: the state bank's write is skipped, the bank
+read for the output beat) and the unrolled one (:mod:`rnnrtl.hw.unrolled`: a stage hands on the
+state its job started with).
 
 :func:`step_masks` gives each layer of a network its :class:`StepMask` (or ``None``). The hardware
 does not carry the bit through a Dense layer: a Dense layer between the input and a recurrent layer
