@@ -204,24 +204,26 @@ def _reject_options(layer, cfg):
 
 def _masking(layers) -> tuple[float | None, str | None]:
     """``(mask_value, name)`` of a ``Masking`` layer directly after the input, ``(None, None)``
-    without one. A Masking anywhere else is refused by name: the hardware recognises a masked
-    step on the input stream (:mod:`rnnrtl.masking`)."""
-    body = [l for l in layers if type(l).__name__ != "InputLayer"]
-    found = [(i, l) for i, l in enumerate(body) if type(l).__name__ == "Masking"]
-    for index, layer in found:
+    without one. ``layers``: the model's layers in order as ``(class name, layer name, config
+    dict)`` (from Keras objects or a stored JSON configuration alike). A Masking anywhere else is
+    refused by name: the hardware recognises a masked step on the input stream
+    (:mod:`rnnrtl.masking`)."""
+    body = [entry for entry in layers if entry[0] != "InputLayer"]
+    found = [i for i, (cls, _, _) in enumerate(body) if cls == "Masking"]
+    for index in found:
         if index != 0:
             raise UnsupportedModelError(
-                f"layer {layer.name!r}: Masking is supported only as the first layer, right after "
-                f"the input (here it follows {body[index - 1].name!r}); masked steps are "
+                f"layer {body[index][1]!r}: Masking is supported only as the first layer, right "
+                f"after the input (here it follows {body[index - 1][1]!r}); masked steps are "
                 "recognised on the input stream")
     if not found:
         return None, None
-    layer = found[0][1]
-    value = layer.get_config().get("mask_value", 0.0)
+    _, name, cfg = body[0]
+    value = cfg.get("mask_value", 0.0)
     if not isinstance(value, (int, float)) or isinstance(value, bool):
-        raise UnsupportedModelError(f"layer {layer.name!r}: mask_value={value!r} is not supported; "
+        raise UnsupportedModelError(f"layer {name!r}: mask_value={value!r} is not supported; "
                                     "a single number (the value of every feature of a masked step)")
-    return float(value), layer.name
+    return float(value), name
 
 
 def from_keras(model) -> FloatModel:
@@ -257,7 +259,8 @@ def from_keras(model) -> FloatModel:
                      in_features=int(shape[2]), keras_model=keras_model)
     features = out.in_features
     sequence = True
-    out.mask_value, out.mask_layer = _masking(layers)
+    out.mask_value, out.mask_layer = _masking([(type(l).__name__, l.name, l.get_config())
+                                               for l in layers])
     compute = [l for l in layers if type(l).__name__ not in ("InputLayer", "Dropout", "Masking")]
     for index, layer in enumerate(compute):
         final = index == len(compute) - 1

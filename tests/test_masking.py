@@ -360,3 +360,12 @@ def test_bad_masking_is_refused_by_the_cli(name, model, mask_value, config, frag
         args += ["-c", tmp_path / "cfg.yaml"]
     assert_user_error(invoke(*args), *fragments)
     assert not (tmp_path / "out").exists()
+
+
+def test_report_names_the_mask(tmp_path):
+    from cli_helpers import invoke
+    path = _saved(tmp_path, [_rnn("GRU", 2, name="r")], "rep", mask_value=0.5)
+    result = invoke("convert", path, "-o", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "every input code is 512 (mask_value 0.5)" in report  # fixed<16,6>: 0.5 · 2**10
