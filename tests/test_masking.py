@@ -374,3 +374,16 @@ def test_report_names_the_mask(tmp_path):
     assert result.exit_code == 0, result.output
     report = (tmp_path / "out" / "report.md").read_text()
     assert "every input code is 512 (mask_value 0.5)" in report  # fixed<16,6>: 0.5 · 2**10
+
+
+@pytest.mark.parametrize("config", [None, {"mode": "unrolled", "reuse": 3},
+                                    {"layers": {"l1": {"interleave": 2}}}])
+def test_masking_costs_no_cycles(config):
+    """The same network with and without Masking: the same latency, II and multipliers."""
+    import dataclasses
+    from rnnrtl.design import Design
+    d = _convert(_model([_rnn("GRU", 3, return_sequences=True, name="g1"),
+                         _rnn("LSTM", 2, name="l1")]), config)
+    plain = Design(dataclasses.replace(d.network, mask_value=None))
+    assert d.network.mask_value == 0.0
+    assert d.timing.to_dict() == plain.timing.to_dict()
