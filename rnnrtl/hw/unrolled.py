@@ -223,8 +223,8 @@ class UnrolledStage(wiring.Component):
         ax_valid = px.done | ax_ready
         px_start = q.r_rdy & (~held | start)
         head = data.View(self.x.payload.shape(), q.r_data)
-        m.d.comb += [px.start.eq(px_start), px.x.eq(q.r_data if self.mask is None else head.data.as_value()),
-                     q.r_en.eq(px_start)]
+        m.d.comb += [px.start.eq(px_start), q.r_en.eq(px_start),
+                     px.x.eq(q.r_data if self.mask is None else head.data.as_value())]
         with m.If(px_start):
             m.d.sync += held.eq(1)
         with m.Elif(start):
@@ -245,11 +245,12 @@ class UnrolledStage(wiring.Component):
         idle = countdown(m, start, D - 1, "busy")
         m.d.comb += start.eq(ax_valid & has_state & idle & successor_free & credit)
 
-        job_masked = None
+        px_masked = job_masked = None
         if self.mask is not None:
-            # The step's masked flag goes with its projection, then with its job (held until the
-            # next job, D cycles at least: past the job's state writes); the job keeps the state
-            # it started with (the predecessor may hand on the next sequence's meanwhile).
+            # The step's masked flag goes with its projection (px_masked, the job's flag in its
+            # start cycle), then with its job (job_masked, from the next cycle until the next job,
+            # D cycles at least: past the job's state writes); the job keeps the state it started
+            # with (the predecessor may hand on the next sequence's meanwhile).
             px_masked, job_masked = Signal(name="px_masked"), Signal(name="job_masked")
             with m.If(px_start):
                 m.d.sync += px_masked.eq(head.masked)
@@ -263,7 +264,8 @@ class UnrolledStage(wiring.Component):
 
         zero = Const(0, 1)
         h_new, h_we = self.cell.elaborate_into(m, start=start, h=handoffs["h"], ax=px.y,
-                                               tag=lambda d: (zero, zero, job_masked),
+                                               tag=lambda d: (zero, zero, job_masked if d
+                                                              else px_masked),
                                                bank=handoffs.__getitem__)
         with m.If(h_we):
             handoffs["h"].write(m, None, h_new, None, keep=job_masked)
@@ -283,7 +285,9 @@ class UnrolledLayer(wiring.Component):
 
     Ports: ``i`` (beats of ``in_features`` lanes, ``input_fmt``), ``o`` (beats of ``units`` lanes,
     ``output_fmt``), as :class:`~rnnrtl.hw.static.StaticLayer`. ``timesteps`` is the sequence
-    length, which must be fixed.
+    length, which must be fixed. ``mask`` (:class:`~rnnrtl.hw.masking.StepMask`, a masked model):
+    the router gives each stage the step's masked flag (from the beat's codes or its flag); a
+    masked job hands on and emits the state it started with.
     """
 
     def __init__(self, layer, *, tree_fanin: int = 4, timesteps: int | None = None, mask=None):
