@@ -35,6 +35,7 @@ import numpy as np
 
 from .activations import SoftmaxTable, Table, TableGeometry
 from .fixed import FixedFormat, IntType, Rounding
+from .masking import mask_code
 from .schedule import DEFAULT_ADDER_FANIN, Schedule
 
 __all__ = ["Weights", "Activation", "Schedule", "Dense", "SimpleRNN", "LSTM", "GRU", "Network",
@@ -206,7 +207,6 @@ class Network:
         """The input code that marks a masked step (every feature equal to it), or ``None``."""
         if self.mask_value is None:
             return None
-        from .masking import mask_code
         return mask_code(self.mask_value, self.input_fmt)
 
     @property
