@@ -387,3 +387,19 @@ def test_masking_costs_no_cycles(config):
     plain = Design(dataclasses.replace(d.network, mask_value=None))
     assert d.network.mask_value == 0.0
     assert d.timing.to_dict() == plain.timing.to_dict()
+
+
+def test_trace_holds_the_kept_state():
+    """In the trace, a masked step's ``h`` is the kept state; its other points (here the LSTM's
+    ``c``, computed and dropped) are the step's own values, as docs/numerics.md says."""
+    x = _padded(seed=6)
+    d = _convert(_model([_rnn("LSTM", 3, name="r")]))
+    trace = d.run(x, trace=True, warn=False).trace
+    h, c = trace["r.h"], trace["r.c"]
+    masked = _masked(x)
+    assert h.shape == c.shape == (len(x), T, 3)
+    for b, t in zip(*np.nonzero(masked)):
+        np.testing.assert_array_equal(h[b, t], h[b, t - 1] if t else 0)
+    # a masked step after an unmasked one: its c is computed (and dropped), not the kept c
+    b, t = next((b, t) for b, t in zip(*np.nonzero(masked)) if t > 0 and not masked[b, t - 1])
+    assert np.any(c[b, t] != c[b, t - 1])
