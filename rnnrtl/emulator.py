@@ -28,7 +28,7 @@ from threadpoolctl import threadpool_limits
 from .fixed import IntType, Rounding, requantize, shift_round
 from .ir import GRU, LSTM, Activation, Dense, Network, SimpleRNN, Weights, matvec_type
 from .errors import FixedPointOverflowWarning
-from .masking import masked_steps
+from .masking import check_layers, masked_steps
 
 __all__ = ["Emulator", "EmulationResult", "FixedPointOverflowWarning"]
 
@@ -365,6 +365,7 @@ class Emulator:
 
     def __init__(self, network: Network):
         self.network = network
+        check_layers(network.layers, network.mask_value)
         self.layers = [_EMULATORS[type(layer)](layer) for layer in network.layers]
 
     #: Samples per chunk: small enough for every per-step array to stay in cache.

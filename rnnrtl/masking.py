@@ -21,10 +21,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, UnsupportedModelError
 from .fixed import FixedFormat
 
-__all__ = ["mask_code", "masked_steps", "check_masking", "pad_randomly", "manifest_entry"]
+__all__ = ["mask_code", "masked_steps", "check_masking", "check_layers", "pad_randomly",
+           "manifest_entry", "MASKABLE"]
+
+#: Layer kinds (``layer.kind`` of the IR) that honour a mask: Dense computes masked steps as usual
+#: and passes the mask on; the recurrent ones keep their state.
+MASKABLE = ("dense", "simplernn", "lstm", "gru")
 
 
 def mask_code(mask_value: float, input_fmt: FixedFormat, *, where: str = "Masking") -> int:
@@ -64,6 +69,21 @@ def check_masking(mask_value: float | None, input_fmt: FixedFormat, numerics: st
         raise ConfigError(f"numerics: {numerics}: {where} is not supported (hls4ml has no Masking "
                           "layer, so there is nothing to be bit-identical to); use numerics: default")
     mask_code(mask_value, input_fmt, where=where)
+
+
+def check_layers(layers, mask_value) -> None:
+    """Refuse a layer the mask reaches (up to the first recurrent layer with
+    ``return_sequences=False``) whose kind has no masking here (not in :data:`MASKABLE`), by name:
+    it would otherwise ignore the mask silently."""
+    if mask_value is None:
+        return
+    for layer in layers:
+        if layer.kind not in MASKABLE:
+            raise UnsupportedModelError(
+                f"layer {layer.name!r} ({layer.kind}) after a Masking layer is not supported: it "
+                f"has no masked steps; layers a mask reaches: {', '.join(MASKABLE)}")
+        if layer.kind != "dense" and not layer.return_sequences:
+            return
 
 
 def pad_randomly(x: np.ndarray, mask_value: float, rng: np.random.Generator) -> np.ndarray:

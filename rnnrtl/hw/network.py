@@ -61,12 +61,11 @@ def hardware_layer(layer, *, timesteps: int | None = None, mask=None):
     trees sum ``layer.schedule.adder_fanin`` terms per register stage. ``mask``: the layer's
     :class:`~rnnrtl.hw.masking.StepMask` in a masked model (:func:`~rnnrtl.hw.masking.step_masks`)."""
     tree_fanin = layer.schedule.adder_fanin
+    masking = {} if mask is None else {"mask": mask}
     if isinstance(layer, ir.Dense):
-        return DenseLayer(layer, tree_fanin=tree_fanin)
+        return DenseLayer(layer, tree_fanin=tree_fanin, **masking)
     shell = UnrolledLayer if layer.schedule.mode == "unrolled" else StaticLayer
-    if mask is not None:
-        return shell(layer, tree_fanin=tree_fanin, timesteps=timesteps, mask=mask)
-    return shell(layer, tree_fanin=tree_fanin, timesteps=timesteps)
+    return shell(layer, tree_fanin=tree_fanin, timesteps=timesteps, **masking)
 
 
 def tdata_width(fmt, lanes: int) -> int:

@@ -42,7 +42,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..errors import HardwareError
 from .cells import cell_of
-from .masking import StepMask, masked_beat_layout, masked_beat_signature
+from .masking import StepMask, masked_beat_layout, masked_beat_signature, masked_flag
 from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, delay,
                      wrap_increment)
 from .pipelining import Pipelining
@@ -188,10 +188,8 @@ class StaticLayer(wiring.Component):
         entry = self.i.payload
         if mask is not None and not mask.carried:
             entry = Signal(x_layout, name="x_entry")
-            lanes = self.i.payload.data
-            m.d.comb += [entry.data.eq(lanes), entry.last.eq(self.i.payload.last),
-                         entry.masked.eq(Cat(lanes[f] == mask.code
-                                             for f in range(L.in_features)).all())]
+            m.d.comb += [entry.data.eq(self.i.payload.data), entry.last.eq(self.i.payload.last),
+                         entry.masked.eq(masked_flag(mask, self.i.payload, L.in_features))]
         queues = []
         for k in range(K):
             q = Queue(width=width, depth=self.x_depth)

@@ -50,13 +50,13 @@ Rules (mirrored exactly by :class:`rnnrtl.hw.unrolled_model.UnrolledModel`; keep
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HardwareError
 from .cells import cell_of
-from .masking import StepMask, masked_beat_layout, masked_beat_signature
+from .masking import StepMask, masked_beat_layout, masked_beat_signature, masked_flag
 from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, shape_of,
                      wrap_increment)
 from .pipelining import Pipelining
@@ -384,9 +384,7 @@ class UnrolledLayer(wiring.Component):
         m.d.comb += self.i.ready.eq(x_ready & pace_ok)
         mask = self.mask
         if mask is not None:  # the step's masked flag: from the beat, or from its codes
-            lanes = self.i.payload.data
-            masked = self.i.payload.masked if mask.carried else \
-                Cat(lanes[f] == mask.code for f in range(self.layer.in_features)).all()
+            masked = masked_flag(mask, self.i.payload, self.layer.in_features)
         for t, stage in enumerate(stages):
             if mask is None:
                 m.d.comb += stage.x.payload.eq(self.i.payload.data)
