@@ -28,6 +28,7 @@ from threadpoolctl import threadpool_limits
 from .fixed import IntType, Rounding, requantize, shift_round
 from .ir import GRU, LSTM, Activation, Dense, Network, SimpleRNN, Weights, matvec_type
 from .errors import FixedPointOverflowWarning
+from .masking import check_layers, masked_steps
 
 __all__ = ["Emulator", "EmulationResult", "FixedPointOverflowWarning"]
 
@@ -221,7 +222,13 @@ class _RecurrentEmu(_Layer):
                        s * layer.rec_fmt.int_type)                           # W_h·x + b_h + r·rec
             _check_sum(where, s * out, one_minus_z * layer.activation.out_fmt.int_type)  # h
 
-    def __call__(self, x, ctr):
+    def __call__(self, x, ctr, mask=None):
+        """The layer's output for input codes ``x`` ``[batch, steps, features]``.
+
+        ``mask`` (``[batch, steps]`` booleans, :mod:`rnnrtl.masking`): on a masked step the step is
+        computed as any other (so the hardware's and these overflow counts include it) but its new
+        state is dropped, the state (``h``, and ``c``) kept; the step's output is then the kept
+        ``h``: the previous output, zeros before the first unmasked step (Keras semantics)."""
         L = self.layer
         batch, steps, _ = x.shape
         ax = self.mx(x.reshape(batch * steps, -1)).reshape(batch, steps, -1)
@@ -232,7 +239,11 @@ class _RecurrentEmu(_Layer):
         state = self.initial_state(batch)
         outputs = []
         for t in range(steps):
-            state = self.step(ax[:, t], state, ctr)
+            new = self.step(ax[:, t], state, ctr)
+            if mask is not None:
+                keep = mask[:, t, None]
+                new = tuple(np.where(keep, old, value) for old, value in zip(state, new))
+            state = new
             h = state[0]
             ctr.record(f"{L.name}.h", h)
             outputs.append(h)
@@ -354,6 +365,7 @@ class Emulator:
 
     def __init__(self, network: Network):
         self.network = network
+        check_layers(network.layers, network.mask_value)
         self.layers = [_EMULATORS[type(layer)](layer) for layer in network.layers]
 
     #: Samples per chunk: small enough for every per-step array to stay in cache.
@@ -404,8 +416,15 @@ class Emulator:
             ctr.overflows["input"] = over
         if ctr.trace is not None:
             ctr.trace["input"] = [codes]
+        # Masked steps (rnnrtl.masking): recognised on the input codes, kept by the recurrent
+        # layers, passed on through Dense layers and recurrent ones that return sequences.
+        mask = masked_steps(codes, net.mask_code)
         for emu in self.layers:
-            codes = emu(codes, ctr)
+            if isinstance(emu, _RecurrentEmu):
+                codes = emu(codes, ctr, mask)
+                mask = mask if emu.layer.return_sequences else None
+            else:
+                codes = emu(codes, ctr)
         last = net.layers[-1]
         y = net.output_fmt.to_float(codes)
         if isinstance(last, Dense) and last.activation.function == "softmax" \

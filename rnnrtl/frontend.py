@@ -35,7 +35,7 @@ __all__ = ["UnsupportedModelError", "FloatLayer", "FloatModel", "SUPPORTED_LAYER
            "keras_from_float"]
 
 SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", "TimeDistributed", "Activation",
-                    "Dropout")
+                    "Dropout", "Masking")
 #: Wrapper layers and the classes each may wrap.
 SUPPORTED_WRAPPED = {"TimeDistributed": ("Dense",)}
 SUPPORTED_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softmax (final layer)")
@@ -67,6 +67,10 @@ class FloatModel:
     in_features: int
     layers: list[FloatLayer] = field(default_factory=list)
     keras_model: object = field(default=None, repr=False)
+    #: ``Masking(mask_value)`` right after the input (:mod:`rnnrtl.masking`): its value and the
+    #: layer's name; ``None`` without one.
+    mask_value: float | None = None
+    mask_layer: str | None = None
 
 
 def _supported_text() -> str:
@@ -345,13 +349,15 @@ def _activation(cls: str, cfg: dict, weights, chain: Chain, final: bool) -> None
 NORMALISERS = {"LSTM": _recurrent, "GRU": _recurrent, "SimpleRNN": _recurrent, "Dense": _dense,
                "TimeDistributed": _time_distributed, "Activation": _activation}
 #: Classes that add nothing at inference.
-_PASSIVE = ("InputLayer", "Dropout")
+_PASSIVE = ("InputLayer", "Dropout", "Masking")
 
 
 def normalise_layers(out: FloatModel, layers) -> FloatModel:
     """Append to ``out.layers`` the float layers of ``layers``, an iterable of ``(class name,
     configuration dict, weight arrays)`` in chain order (the configuration holds ``name``).
     Raises :class:`UnsupportedModelError` for a class or option rnnrtl does not reproduce."""
+    layers = list(layers)
+    out.mask_value, out.mask_layer = _masking([(cls, cfg.get("name"), cfg) for cls, cfg, _ in layers])
     compute = [(cls, cfg, weights) for cls, cfg, weights in layers if cls not in _PASSIVE]
     chain = Chain(layers=out.layers, features=out.in_features, sequence=True)
     for index, (cls, cfg, weights) in enumerate(compute):
@@ -373,6 +379,30 @@ def normalise_layers(out: FloatModel, layers) -> FloatModel:
     if not out.layers:
         raise UnsupportedModelError("the model has no LSTM, GRU, SimpleRNN or Dense layer")
     return out
+
+
+def _masking(layers) -> tuple[float | None, str | None]:
+    """``(mask_value, name)`` of a ``Masking`` layer directly after the input, ``(None, None)``
+    without one. ``layers``: the model's layers in order as ``(class name, layer name, config
+    dict)`` (from Keras objects or a stored JSON configuration alike). A Masking anywhere else is
+    refused by name: the hardware recognises a masked step on the input stream
+    (:mod:`rnnrtl.masking`)."""
+    body = [entry for entry in layers if entry[0] != "InputLayer"]
+    found = [i for i, (cls, _, _) in enumerate(body) if cls == "Masking"]
+    for index in found:
+        if index != 0:
+            raise UnsupportedModelError(
+                f"layer {body[index][1]!r}: Masking is supported only as the first layer, right "
+                f"after the input (here it follows {body[index - 1][1]!r}); masked steps are "
+                "recognised on the input stream")
+    if not found:
+        return None, None
+    _, name, cfg = body[0]
+    value = cfg.get("mask_value", 0.0)
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        raise UnsupportedModelError(f"layer {name!r}: mask_value={value!r} is not supported; "
+                                    "a single number (the value of every feature of a masked step)")
+    return float(value), name
 
 
 def from_keras(model) -> FloatModel:
@@ -474,6 +504,8 @@ def keras_from_float(model: FloatModel, *, sequential: bool = True, input_layer:
     keras = _keras()
     inp = keras.Input((model.timesteps, model.in_features), name=input_layer)
     built = [_keras_layer(keras, fl) for fl in model.layers]
+    if model.mask_value is not None:
+        built.insert(0, (keras.layers.Masking(model.mask_value, name=model.mask_layer), []))
     if sequential:
         km = keras.Sequential([inp] + [layer for layer, _ in built], name=model.name)
     else:

@@ -35,6 +35,7 @@ import numpy as np
 
 from .activations import SoftmaxTable, Table, TableGeometry
 from .fixed import FixedFormat, IntType, Rounding
+from .masking import mask_code
 from .schedule import DEFAULT_ADDER_FANIN, Schedule
 
 __all__ = ["Weights", "Activation", "Schedule", "Dense", "SimpleRNN", "LSTM", "GRU", "Network",
@@ -198,6 +199,15 @@ class Network:
     layers: list
     numerics: str = "default"
     config: dict = field(default_factory=dict)
+    #: Keras ``Masking(mask_value)`` before the first layer (:mod:`rnnrtl.masking`), or ``None``.
+    mask_value: float | None = None
+
+    @property
+    def mask_code(self) -> int | None:
+        """The input code that marks a masked step (every feature equal to it), or ``None``."""
+        if self.mask_value is None:
+            return None
+        return mask_code(self.mask_value, self.input_fmt)
 
     @property
     def out_features(self) -> int:

@@ -21,6 +21,7 @@ from .config import layer_config
 from .errors import ConfigError, WeightUnderflowWarning
 from .frontend import FloatLayer, FloatModel
 from .ir import Network, Weights
+from .masking import check_masking
 from .schedule import layer_schedule
 
 __all__ = ["quantize", "WeightReport", "UNDERFLOW_WARN_SHARE"]
@@ -72,6 +73,7 @@ def quantize(model: FloatModel, config: dict) -> tuple[Network, WeightReport]:
                           f"{profile.names_note} are {', '.join(names)}")
     report, lost_share = WeightReport(), {}
     input_fmt = profile.format(layer_config(config, model.input_name, "input"), "result")
+    check_masking(model.mask_value, input_fmt, profile.name, model.mask_layer)
     fmt, layers = input_fmt, []
     for fl in model.layers:
         cfg = layer_config(config, fl.name, fl.kind)
@@ -82,7 +84,8 @@ def quantize(model: FloatModel, config: dict) -> tuple[Network, WeightReport]:
         layers.append(layer)
         fmt = layer.output_fmt
     network = Network(name=model.name, timesteps=model.timesteps, in_features=model.in_features,
-                      input_fmt=input_fmt, layers=layers, numerics=profile.name, config=config)
+                      input_fmt=input_fmt, layers=layers, numerics=profile.name, config=config,
+                      mask_value=model.mask_value)
     lossy = [name for name, share in lost_share.items() if share > UNDERFLOW_WARN_SHARE]
     if lossy:
         lost = "; ".join(f"{name}: {report.underflows[name]} lost, {lost_share[name]:.1%} of its "

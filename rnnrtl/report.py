@@ -80,6 +80,9 @@ def _summary_rows(design, ev, timing, clock_mhz):
             ["input", f"{design.network.timesteps or 'any number of'} steps × "
                       f"{design.network.in_features} features, {design.network.input_fmt}"],
             ["output", f"{design.network.out_features} × {design.network.output_fmt}"]]
+    if design.network.mask_value is not None:  # rnnrtl.masking
+        rows.insert(2, ["masking", f"a step whose every input code is {design.network.mask_code} "
+                                   f"(mask_value {design.network.mask_value:g}) is masked"])
     if ev is not None:
         rows.append(["samples emulated", ev.samples])
         if ev.agree is not None:

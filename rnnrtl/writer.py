@@ -18,6 +18,7 @@ import numpy as np
 from .version import __version__
 from .errors import ConfigError
 from .fixed import FixedFormat
+from .masking import manifest_entry, pad_randomly
 
 __all__ = ["verilog_name", "write_design", "lane_map", "MANIFEST_VERSION"]
 
@@ -60,7 +61,8 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     of thousands of multipliers.
 
     ``x`` are input sequences for the vectors (floats ``[batch, timesteps, features]``); without
-    them, ``samples`` random sequences are drawn (standard normal, seed ``seed``). Either way they
+    them, ``samples`` random sequences are drawn (standard normal, seed ``seed``; for a masked
+    model, padded to random lengths by :func:`rnnrtl.masking.pad_randomly`). Either way they
     have the design's :attr:`~rnnrtl.design.Design.timesteps` steps (the manifest's timing is for
     that length). Returns the paths written.
     """
@@ -85,7 +87,10 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
         il_path.write_text(rtlil_back.convert(top, name=name, emit_src=False))
 
     if x is None:
-        x = np.random.default_rng(seed).standard_normal((samples, T, net.in_features))
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((samples, T, net.in_features))
+        if net.mask_value is not None:  # variable-length sequences, padded (rnnrtl.masking)
+            x = pad_randomly(x, net.mask_value, rng)
     elif np.ndim(x) == 3 and np.shape(x)[1] != T:
         raise ConfigError(f"the test vectors have {np.shape(x)[1]} time steps; the hardware's "
                           f"timing is for timesteps = {T}: give timesteps {np.shape(x)[1]}, or "
@@ -102,6 +107,10 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     last = net.layers[-1]
     host_softmax = getattr(last, "activation", None) is not None \
         and last.activation.function == "softmax" and last.activation.softmax is None
+    inputs = _stream("input", net.input_fmt, net.in_features, top.in_width, T,
+                     "high on the last time step of a sequence")
+    if net.mask_value is not None:
+        inputs["masking"] = manifest_entry(net.mask_value, net.mask_code)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "rnnrtl_version": __version__,
@@ -113,8 +122,7 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
         "ports": [{"name": pname, "direction": "in" if member.flow == wiring.In else "out",
                    "width": Shape.cast(member.shape).width}
                   for pname, member in top.signature.members.items()],
-        "input": _stream("input", net.input_fmt, net.in_features, top.in_width, T,
-                         "high on the last time step of a sequence"),
+        "input": inputs,
         "output": _stream("output", net.output_fmt, net.out_features, top.out_width, out_beats,
                           "high on the last beat of a sequence's result"),
         "output_activation": "softmax, applied by the host to the output logits" if host_softmax else None,

@@ -139,12 +139,15 @@ class Cell:
         """Add the loop to the shell's module ``m`` (its units as submodules of ``m``).
 
         ``start`` is the loop start (one cycle) with the job's input projection ``ax``;
-        ``tag(d)`` gives ``(slot, last)`` of the job that started ``d`` cycles ago; ``h`` is the
-        state store of ``h`` (``read(slot)``, ``write(m, slot, value, clear)``; read it with the
-        slot of the stage that uses it); ``bank(name)`` gives the store of another state element
-        (``c``), created when asked for. Returns ``(h_new, h_we)``: ``h_we`` high in cycle
-        ``start + step_cycles - 1`` with the new state ``h_new`` (the shell writes it). Other state
-        is written here, to zero when the job is its sequence's last."""
+        ``tag(d)`` gives ``(slot, last, masked)`` of the job that started ``d`` cycles ago
+        (``masked``: the job is a masked step, :mod:`rnnrtl.hw.masking`; ``None`` in a model
+        without masking); ``h`` is the state store of ``h`` (``read(slot)``,
+        ``write(m, slot, value, clear, keep=None)``; read it with the slot of the stage that uses
+        it); ``bank(name)`` gives the store of another state element (``c``), created when asked
+        for. Returns ``(h_new, h_we)``: ``h_we`` high in cycle ``start + step_cycles - 1`` with the
+        new state ``h_new`` (the shell writes it, or keeps the state on a masked step). Other
+        state is written here, to zero when the job is its sequence's last, and kept (``keep``)
+        when the job is masked."""
         raise NotImplementedError
 
     # -- figures ---------------------------------------------------------------------------------------

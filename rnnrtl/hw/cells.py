@@ -115,8 +115,8 @@ class LSTMCell(Cell):
             m.d.comb += o_gate[n].eq(sig.o[2 * N + n])
         o_late = self.late(m, o_gate, A + 1 + 2 * e, "o_late")
         with m.If(st.o_valid):
-            c_slot, c_last = tag(Lh + 2 * A + 1 + 2 * e)
-            c_bank.write(m, c_slot, st.code, c_last)
+            c_slot, c_last, c_masked = tag(Lh + 2 * A + 1 + 2 * e)
+            c_bank.write(m, c_slot, st.code, c_last, keep=c_masked)
         # S+L+2A+1+2e: o·tanh(c); S+L+2A+2+4e+r: h = q_h(o·tanh(c)).
         oh = elementwise_product(m, e, "oh", [o_late[n] for n in range(N)], [st.o[n] for n in range(N)],
                       self.oh_t)

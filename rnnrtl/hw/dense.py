@@ -29,6 +29,7 @@ from .. import ir
 from .activation import ActivationUnit
 from .common import (OutputQueue, OutputQueueModel, beat_layout, beat_signature, countdown, pending,
                      requantized)
+from .masking import StepMask, masked_beat_layout, masked_beat_signature, masked_flag
 from .matvec import MatVec
 from .pipelining import Pipelining
 from .softmax import SoftmaxUnit
@@ -38,10 +39,14 @@ __all__ = ["DenseLayer", "DenseModel"]
 
 class DenseLayer(wiring.Component):
     """Ports: ``i`` (beats of ``layer.in_features`` lanes in ``layer.input_fmt``), ``o`` (beats of
-    ``layer.units`` lanes in ``layer.output_fmt``)."""
+    ``layer.units`` lanes in ``layer.output_fmt``). ``mask`` (:class:`~rnnrtl.hw.masking.StepMask`,
+    a masked model whose mask a later recurrent layer needs): a step's masked flag (from ``i``'s
+    codes or its flag) travels with its beat, as ``last`` does, to ``o``'s flag."""
 
-    def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int | None = None):
+    def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int | None = None,
+                 mask: StepMask | None = None):
         self.layer = layer
+        self.mask = mask
         self.pipelining = pipelining = Pipelining.of(layer.schedule)
         self.matvec = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
                                 reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
@@ -60,9 +65,12 @@ class DenseLayer(wiring.Component):
         # latency + 1 + release_stages cycles: this many credits sustain one beat per ii cycles.
         #: Beats the output queue holds (its credits).
         self.queue_depth = queue_depth or -(-(self.latency + 1 + self.release_stages) // self.ii) + 1
+        carried, passes = mask is not None and mask.carried, mask is not None and mask.passes
         super().__init__({
-            "i": In(beat_signature(layer.input_fmt, layer.in_features)),
-            "o": Out(beat_signature(layer.output_fmt, layer.units)),
+            "i": In((masked_beat_signature if carried else beat_signature)(layer.input_fmt,
+                                                                           layer.in_features)),
+            "o": Out((masked_beat_signature if passes else beat_signature)(layer.output_fmt,
+                                                                           layer.units)),
         })
 
     @property
@@ -94,8 +102,9 @@ class DenseLayer(wiring.Component):
         L = self.layer
         m.submodules.matvec = mv = self.matvec
         m.submodules[self.act.instance_name("output")] = act = self.act
-        m.submodules.queue = queue = OutputQueue(beat_layout(L.output_fmt, L.units),
-                                                 depth=self.queue_depth,
+        passes = self.mask is not None and self.mask.passes
+        out_layout = (masked_beat_layout if passes else beat_layout)(L.output_fmt, L.units)
+        m.submodules.queue = queue = OutputQueue(out_layout, depth=self.queue_depth,
                                                  release_stages=self.release_stages)
         R = mv.ii
         start = Signal()
@@ -113,6 +122,11 @@ class DenseLayer(wiring.Component):
         depth = self._datapath_latency
         last_pipe = Signal(depth)
         m.d.sync += last_pipe.eq((last_pipe << 1) | (start & self.i.payload.last))
+        if passes:  # and so does the masked flag (rnnrtl.hw.masking)
+            mask_pipe = Signal(depth)
+            masked = masked_flag(self.mask, self.i.payload, L.in_features)
+            m.d.sync += mask_pipe.eq((mask_pipe << 1) | (start & masked))
+            m.d.comb += queue.w_data.masked.eq(mask_pipe[depth - 1])
         act_o, act_valid = act.o, act.o_valid
         if self.softmax is not None:
             m.submodules.softmax = sm = self.softmax

@@ -27,8 +27,9 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
-from .common import CreditLink, beat_layout, beat_signature
+from .common import CreditLink, beat_signature
 from .dense import DenseLayer
+from .masking import step_masks
 from .pipelining import Pipelining
 from .static import StaticLayer
 from .unrolled import UnrolledLayer
@@ -54,15 +55,17 @@ def hardware_names(names) -> list[str]:
     return out
 
 
-def hardware_layer(layer, *, timesteps: int | None = None):
+def hardware_layer(layer, *, timesteps: int | None = None, mask=None):
     """The hardware component of an IR layer (``timesteps``: the sequence length, if fixed): a
     :class:`DenseLayer`, or the shell of a recurrent layer's ``mode`` around its cell; its adder
-    trees sum ``layer.schedule.adder_fanin`` terms per register stage."""
+    trees sum ``layer.schedule.adder_fanin`` terms per register stage. ``mask``: the layer's
+    :class:`~rnnrtl.hw.masking.StepMask` in a masked model (:func:`~rnnrtl.hw.masking.step_masks`)."""
     tree_fanin = layer.schedule.adder_fanin
+    masking = {} if mask is None else {"mask": mask}
     if isinstance(layer, ir.Dense):
-        return DenseLayer(layer, tree_fanin=tree_fanin)
+        return DenseLayer(layer, tree_fanin=tree_fanin, **masking)
     shell = UnrolledLayer if layer.schedule.mode == "unrolled" else StaticLayer
-    return shell(layer, tree_fanin=tree_fanin, timesteps=timesteps)
+    return shell(layer, tree_fanin=tree_fanin, timesteps=timesteps, **masking)
 
 
 def tdata_width(fmt, lanes: int) -> int:
@@ -84,14 +87,14 @@ class NetworkCore(wiring.Component):
 
     def __init__(self, network: ir.Network):
         self.network = network
-        self.layers = [hardware_layer(layer, timesteps=network.timesteps)
-                       for layer in network.layers]
+        self.layers = [hardware_layer(layer, timesteps=network.timesteps, mask=mask)
+                       for layer, mask in zip(network.layers, step_masks(network))]
         named = [(network.layers[0].name, network.layers[0].name, self.layers[0])]
-        for a, b, hw in zip(network.layers, network.layers[1:], self.layers[1:]):
+        for a, b, a_hw, hw in zip(network.layers, network.layers[1:], self.layers, self.layers[1:]):
             stages = max(Pipelining.of(a.schedule).link, Pipelining.of(b.schedule).link)
-            if stages:
+            if stages:  # (the beat as the layer sends it: with a masked flag in a masked model)
                 named.append((f"{a.name}_link", a.name,
-                              CreditLink(beat_layout(a.output_fmt, a.units), stages=stages)))
+                              CreditLink(a_hw.o.signature.members["payload"].shape, stages=stages)))
             named.append((b.name, b.name, hw))
         generated = hardware_names(name for name, _, _ in named)
         self._named = [(g, stage) for g, (_, _, stage) in zip(generated, named)]

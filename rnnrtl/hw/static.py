@@ -36,12 +36,13 @@ sequence.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Signal
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HardwareError
 from .cells import cell_of
+from .masking import StepMask, masked_beat_layout, masked_beat_signature, masked_flag
 from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, delay,
                      wrap_increment)
 from .pipelining import Pipelining
@@ -63,14 +64,19 @@ class _Bank:
         flat = Array(reg.as_value() for reg in self.regs)[slot]
         return data.View(self.layout, flat)
 
-    def write(self, m, slot, value, clear):
-        """In ``m``'s current condition: the slot's state becomes ``value``, or zero if ``clear``."""
+    def write(self, m, slot, value, clear, keep=None):
+        """In ``m``'s current condition: the slot's state becomes ``value``, or zero if ``clear``;
+        else it stays as it is if ``keep`` (a masked step; ``None``: never)."""
         for k, reg in enumerate(self.regs):
             with m.If((slot == k) if len(self.regs) > 1 else 1):
                 with m.If(clear):
                     m.d.sync += reg.eq(0)
-                with m.Else():
-                    m.d.sync += reg.eq(value)
+                if keep is None:
+                    with m.Else():
+                        m.d.sync += reg.eq(value)
+                else:
+                    with m.Elif(~keep):
+                        m.d.sync += reg.eq(value)
 
 
 class StaticLayer(wiring.Component):
@@ -78,17 +84,21 @@ class StaticLayer(wiring.Component):
 
     Ports: ``i`` (beats of ``in_features`` lanes, ``input_fmt``), ``o`` (beats of ``units`` lanes,
     ``output_fmt``). ``timesteps`` (the sequence length) sizes the slots' input queues when
-    ``interleave > 1``.
+    ``interleave > 1``. ``mask`` (:class:`~rnnrtl.hw.masking.StepMask`, a masked model): how the
+    layer recognises masked steps (the codes of ``i``'s beats, or their ``masked`` flag) and
+    whether ``o``'s beats carry the flag on; a masked job keeps the slot's state and emits the
+    slot's current ``h`` (:mod:`rnnrtl.hw.masking`).
     """
 
     def __init__(self, layer, *, tree_fanin: int = 4, queue_depth: int | None = None,
-                 timesteps: int | None = None):
+                 timesteps: int | None = None, mask: StepMask | None = None):
         if layer.schedule.mode != "static":
             raise HardwareError(
                 f"layer {layer.name!r}: mode {layer.schedule.mode!r} is built by "
                 "rnnrtl.hw.unrolled.UnrolledLayer (rnnrtl.hw.network.hardware_layer picks it), not "
                 "by the static shell")
         self.layer = layer
+        self.mask = mask
         self.slots = layer.schedule.interleave
         if self.slots > 1 and layer.return_sequences:
             raise HardwareError(
@@ -113,9 +123,12 @@ class StaticLayer(wiring.Component):
         rate = max(self.step_cycles, self.job_spacing)
         #: Beats the output queue holds (its credits).
         self.queue_depth = queue_depth or (-(-held // rate) + 1 if layer.return_sequences else 2)
+        carried, passes = mask is not None and mask.carried, mask is not None and mask.passes
         super().__init__({
-            "i": In(beat_signature(layer.input_fmt, layer.in_features)),
-            "o": Out(beat_signature(layer.output_fmt, layer.units)),
+            "i": In((masked_beat_signature if carried else beat_signature)(layer.input_fmt,
+                                                                           layer.in_features)),
+            "o": Out((masked_beat_signature if passes else beat_signature)(layer.output_fmt,
+                                                                           layer.units)),
         })
 
     # -- figures ---------------------------------------------------------------------------------------
@@ -163,12 +176,20 @@ class StaticLayer(wiring.Component):
         D, J, Lx = self.step_cycles, self.job_spacing, self.projection.latency
         chain = self.pipelining.loop_start_chain
         m.submodules.matvec_input = px = self.projection
-        m.submodules.out_queue = outq = OutputQueue(beat_layout(L.output_fmt, N),
-                                                    depth=self.queue_depth,
+        mask = self.mask
+        out_layout = (masked_beat_layout if mask is not None and mask.passes else beat_layout)(
+            L.output_fmt, N)
+        m.submodules.out_queue = outq = OutputQueue(out_layout, depth=self.queue_depth,
                                                     release_stages=self.release_stages)
-        # Input: beats of sequence s into the queue of slot s mod K.
-        x_layout = beat_layout(L.input_fmt, L.in_features)
+        # Input: beats of sequence s into the queue of slot s mod K (a masked model: with the
+        # step's masked flag, from the beat or from its codes).
+        x_layout = (beat_layout if mask is None else masked_beat_layout)(L.input_fmt, L.in_features)
         width = data.Layout.cast(x_layout).size
+        entry = self.i.payload
+        if mask is not None and not mask.carried:
+            entry = Signal(x_layout, name="x_entry")
+            m.d.comb += [entry.data.eq(self.i.payload.data), entry.last.eq(self.i.payload.last),
+                         entry.masked.eq(masked_flag(mask, self.i.payload, L.in_features))]
         queues = []
         for k in range(K):
             q = Queue(width=width, depth=self.x_depth)
@@ -178,7 +199,7 @@ class StaticLayer(wiring.Component):
         w_rdy = Array(q.w_rdy for q in queues)[in_slot] if K > 1 else queues[0].w_rdy
         m.d.comb += self.i.ready.eq(w_rdy)
         for k, q in enumerate(queues):
-            m.d.comb += [q.w_data.eq(self.i.payload.as_value()),
+            m.d.comb += [q.w_data.eq(entry.as_value()),
                          q.w_en.eq(self.i.valid & self.i.ready & (in_slot == k))]
         if K > 1:
             with m.If(self.i.valid & self.i.ready & self.i.payload.last):
@@ -229,6 +250,8 @@ class StaticLayer(wiring.Component):
         # placer can spread over the way to the loop, instead of one route from the projection's
         # last register to the loop's wide fanout.
         tag0 = Cat(slot, job_last, job_emits, start if chain else 0)
+        if mask is not None:  # the job's masked flag travels with it to the state write
+            tag0 = Cat(tag0, Array(h.masked for h in heads)[slot] if K > 1 else heads[0].masked)
         tags = [delay(m, tag0, Lx, "jobtag")]
         for d in range(D):
             tags.append(delay(m, tags[-1], 1, f"looptag{d}"))
@@ -237,20 +260,26 @@ class StaticLayer(wiring.Component):
 
         def tag(d):
             t = tags[d]
-            return t[:nslot], t[nslot]
+            return t[:nslot], t[nslot], (t[nslot + 3] if mask is not None else None)
 
         layouts = self.cell.state_layouts()
         h = _Bank(layouts["h"], K, "h")
         h_new, h_we = self.cell.elaborate_into(m, start=loop_start, h=h, ax=px.y, tag=tag,
                                                bank=lambda name: _Bank(layouts[name], K, name))
-        we_slot, we_last = tag(D - 1)
+        we_slot, we_last, we_masked = tag(D - 1)
         we_emits = tags[D - 1][nslot + 1]
         with m.If(h_we):
-            h.write(m, we_slot, h_new, we_last)
+            h.write(m, we_slot, h_new, we_last, keep=we_masked)
         m.d.comb += [
             outq.w_en.eq(h_we & we_emits),
             outq.w_data.last.eq(we_last),
-            outq.w_data.data.eq(h_new),
         ]
+        if mask is None:
+            m.d.comb += outq.w_data.data.eq(h_new)
+        else:  # a masked step emits the state it keeps: the previous output
+            m.d.comb += outq.w_data.data.eq(Mux(we_masked, h.read(we_slot).as_value(),
+                                                h_new.as_value()))
+            if mask.passes:
+                m.d.comb += outq.w_data.masked.eq(we_masked)
         wiring.connect(m, wiring.flipped(self.o), outq.o)
         return m

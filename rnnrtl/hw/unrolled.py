@@ -50,12 +50,13 @@ Rules (mirrored exactly by :class:`rnnrtl.hw.unrolled_model.UnrolledModel`; keep
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Const, Module, Signal
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HardwareError
 from .cells import cell_of
+from .masking import StepMask, masked_beat_layout, masked_beat_signature, masked_flag
 from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, shape_of,
                      wrap_increment)
 from .pipelining import Pipelining
@@ -82,15 +83,20 @@ class _Handoff:
     """A state element as a stage's loop sees it, with the interface of the static shell's
     state bank (``rnnrtl.hw.static``): :meth:`read` gives the state this stage received (zero in
     stage 0); :meth:`write` hands the new state to the next stage (nowhere from the last stage,
-    whose step is a sequence's last: the static shell's ``clear`` is therefore never needed)."""
+    whose step is a sequence's last: the static shell's ``clear`` is therefore never needed), or,
+    with ``keep`` (a masked step), the state :attr:`kept`: the one the job started with."""
 
     def __init__(self, current, port=None, name: str = "h"):
         self.current, self.port, self.name = current, port, name
+        #: The state the current job started with (set by a stage of a masked model).
+        self.kept = current
 
     def read(self, slot=None):
         return self.current
 
-    def write(self, m, slot, value, clear):
+    def write(self, m, slot, value, clear, keep=None):
+        if keep is not None:
+            value = Mux(keep, Value.cast(self.kept), Value.cast(value))
         if self.port is not None:
             m.d.comb += [getattr(self.port, self.name).eq(value),
                          getattr(self.port, f"{self.name}_we").eq(1)]
@@ -100,26 +106,34 @@ class UnrolledStage(wiring.Component):
     """Stage ``index`` of an unrolled layer: the shell around one cell (:attr:`cell`, which brings
     the projection, the loop and their figures).
 
-    Ports: ``x`` (the beats of step ``index``: data lanes only); ``state_in`` (``In``
+    Ports: ``x`` (the beats of step ``index``: data lanes only; with ``mask``, a masked model, the
+    lanes as ``data`` beside the step's ``masked`` flag); ``state_in`` (``In``
     :func:`handoff_signature`, all but stage 0); ``state_out`` (``Out``, all but the last stage);
     ``y`` (output beats of ``h``, ``last`` high from the last stage; only on a stage that emits:
-    every stage with ``return_sequences``, else the last).
+    every stage with ``return_sequences``, else the last; with the ``masked`` flag when
+    ``mask.passes``). A masked job hands on the state it started with and emits its ``h``.
     """
 
-    def __init__(self, layer, *, index: int, timesteps: int, tree_fanin: int = 4):
+    def __init__(self, layer, *, index: int, timesteps: int, tree_fanin: int = 4,
+                 mask: StepMask | None = None):
         self.layer = layer
+        self.mask = mask
         self.cell = cell_of(layer, pipelining=Pipelining.of(layer.schedule), tree_fanin=tree_fanin)
         self.index, self.timesteps = index, timesteps
         self.first, self.last = index == 0, index == timesteps - 1
         self.emits = bool(layer.return_sequences) or self.last
-        sig = {"x": In(stream.Signature(data.ArrayLayout(shape_of(layer.input_fmt),
-                                                         layer.in_features)))}
+        lanes = data.ArrayLayout(shape_of(layer.input_fmt), layer.in_features)
+        if mask is not None:
+            lanes = data.StructLayout({"data": lanes, "masked": 1})
+        sig = {"x": In(stream.Signature(lanes))}
         if not self.first:
             sig["state_in"] = In(handoff_signature(self.cell.state_layouts()))
         if not self.last:
             sig["state_out"] = Out(handoff_signature(self.cell.state_layouts()))
         if self.emits:
-            sig["y"] = Out(beat_signature(layer.output_fmt, layer.units))
+            passes = mask is not None and mask.passes
+            sig["y"] = Out((masked_beat_signature if passes else beat_signature)(layer.output_fmt,
+                                                                                 layer.units))
         super().__init__(sig)
 
     # -- figures -------------------------------------------------------------------------------------
@@ -208,7 +222,9 @@ class UnrolledStage(wiring.Component):
         ax_ready = Signal()  # its result is in px.y
         ax_valid = px.done | ax_ready
         px_start = q.r_rdy & (~held | start)
-        m.d.comb += [px.start.eq(px_start), px.x.eq(q.r_data), q.r_en.eq(px_start)]
+        head = data.View(self.x.payload.shape(), q.r_data)
+        m.d.comb += [px.start.eq(px_start), q.r_en.eq(px_start),
+                     px.x.eq(q.r_data if self.mask is None else head.data.as_value())]
         with m.If(px_start):
             m.d.sync += held.eq(1)
         with m.Elif(start):
@@ -221,20 +237,45 @@ class UnrolledStage(wiring.Component):
         # Jobs: one at a time, D cycles apart.
         credit = Const(1)
         if self.emits:
-            m.submodules.out_queue = outq = OutputQueue(beat_layout(L.output_fmt, L.units),
-                                                        depth=self.out_depth)
+            passes = self.mask is not None and self.mask.passes
+            m.submodules.out_queue = outq = OutputQueue(
+                (masked_beat_layout if passes else beat_layout)(L.output_fmt, L.units),
+                depth=self.out_depth)
             credit = outq.can_issue
         idle = countdown(m, start, D - 1, "busy")
         m.d.comb += start.eq(ax_valid & has_state & idle & successor_free & credit)
 
+        px_masked = job_masked = None
+        if self.mask is not None:
+            # The step's masked flag goes with its projection (px_masked, the job's flag in its
+            # start cycle), then with its job (job_masked, from the next cycle until the next job,
+            # D cycles at least: past the job's state writes); the job keeps the state it started
+            # with (the predecessor may hand on the next sequence's meanwhile).
+            px_masked, job_masked = Signal(name="px_masked"), Signal(name="job_masked")
+            with m.If(px_start):
+                m.d.sync += px_masked.eq(head.masked)
+            with m.If(start):
+                m.d.sync += job_masked.eq(px_masked)
+            if not self.first:
+                for name, handoff in handoffs.items():
+                    handoff.kept = Signal.like(handoff.current, name=f"{name}_kept")
+                    with m.If(start):
+                        m.d.sync += handoff.kept.eq(handoff.current)
+
         zero = Const(0, 1)
         h_new, h_we = self.cell.elaborate_into(m, start=start, h=handoffs["h"], ax=px.y,
-                                               tag=lambda d: (zero, zero), bank=handoffs.__getitem__)
+                                               tag=lambda d: (zero, zero, job_masked if d
+                                                              else px_masked),
+                                               bank=handoffs.__getitem__)
         with m.If(h_we):
-            handoffs["h"].write(m, None, h_new, None)
+            handoffs["h"].write(m, None, h_new, None, keep=job_masked)
         if self.emits:
-            m.d.comb += [outq.issue.eq(start), outq.w_en.eq(h_we), outq.w_data.data.eq(h_new),
+            h_out = h_new if job_masked is None else \
+                Mux(job_masked, Value.cast(handoffs["h"].kept), Value.cast(h_new))
+            m.d.comb += [outq.issue.eq(start), outq.w_en.eq(h_we), outq.w_data.data.eq(h_out),
                          outq.w_data.last.eq(int(self.last))]
+            if self.mask is not None and self.mask.passes:
+                m.d.comb += outq.w_data.masked.eq(job_masked)
             wiring.connect(m, wiring.flipped(self.y), outq.o)
         return m
 
@@ -244,10 +285,12 @@ class UnrolledLayer(wiring.Component):
 
     Ports: ``i`` (beats of ``in_features`` lanes, ``input_fmt``), ``o`` (beats of ``units`` lanes,
     ``output_fmt``), as :class:`~rnnrtl.hw.static.StaticLayer`. ``timesteps`` is the sequence
-    length, which must be fixed.
+    length, which must be fixed. ``mask`` (:class:`~rnnrtl.hw.masking.StepMask`, a masked model):
+    the router gives each stage the step's masked flag (from the beat's codes or its flag); a
+    masked job hands on and emits the state it started with.
     """
 
-    def __init__(self, layer, *, tree_fanin: int = 4, timesteps: int | None = None):
+    def __init__(self, layer, *, tree_fanin: int = 4, timesteps: int | None = None, mask=None):
         where = f"layer {layer.name!r}: mode 'unrolled'"
         if layer.schedule.mode != "unrolled":
             raise HardwareError(f"layer {layer.name!r}: mode {layer.schedule.mode!r} is built by "
@@ -266,11 +309,15 @@ class UnrolledLayer(wiring.Component):
                 "sequence already starts every ~max(T, step cycles) cycles); use interleave 1 with "
                 "'unrolled', or mode 'static' with interleave K")
         self.layer = layer
-        self.stages = [UnrolledStage(layer, index=t, timesteps=timesteps, tree_fanin=tree_fanin)
-                       for t in range(timesteps)]
+        self.mask = mask
+        self.stages = [UnrolledStage(layer, index=t, timesteps=timesteps, tree_fanin=tree_fanin,
+                                     mask=mask) for t in range(timesteps)]
+        carried, passes = mask is not None and mask.carried, mask is not None and mask.passes
         super().__init__({
-            "i": In(beat_signature(layer.input_fmt, layer.in_features)),
-            "o": Out(beat_signature(layer.output_fmt, layer.units)),
+            "i": In((masked_beat_signature if carried else beat_signature)(layer.input_fmt,
+                                                                           layer.in_features)),
+            "o": Out((masked_beat_signature if passes else beat_signature)(layer.output_fmt,
+                                                                           layer.units)),
         })
 
     # -- figures -------------------------------------------------------------------------------------
@@ -335,9 +382,16 @@ class UnrolledLayer(wiring.Component):
                 m.d.sync += pace.eq(pace - 1)
         x_ready = Array(s.x.ready for s in stages)[step] if T > 1 else stages[0].x.ready
         m.d.comb += self.i.ready.eq(x_ready & pace_ok)
+        mask = self.mask
+        if mask is not None:  # the step's masked flag: from the beat, or from its codes
+            masked = masked_flag(mask, self.i.payload, self.layer.in_features)
         for t, stage in enumerate(stages):
-            m.d.comb += [stage.x.payload.eq(self.i.payload.data),
-                         stage.x.valid.eq(self.i.valid & pace_ok & (step == t))]
+            if mask is None:
+                m.d.comb += stage.x.payload.eq(self.i.payload.data)
+            else:
+                m.d.comb += [stage.x.payload.data.eq(self.i.payload.data),
+                             stage.x.payload.masked.eq(masked)]
+            m.d.comb += stage.x.valid.eq(self.i.valid & pace_ok & (step == t))
         if T > 1:
             with m.If(take):
                 m.d.sync += step.eq(wrap_increment(step, T))
