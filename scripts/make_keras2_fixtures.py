@@ -9,7 +9,7 @@ named by ``$RNNRTL_LAMBDA_MARKER`` when run) and ``hard_sigmoid.h5`` (Keras 2's 
 is not Keras 3's). The tests do not need tf_keras; rerun this only to change the fixtures:
 
     pip install "tf-keras==2.21.*"    # the line of the installed tensorflow
-    python scripts/make_keras2_fixtures.py
+    python scripts/make_keras2_fixtures.py [NAME ...]   # default: every model and refused file
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ import keras2_specs  # noqa: E402
 def main():
     import tf_keras
     OUT.mkdir(parents=True, exist_ok=True)
-    for name in keras2_specs.SPECS:
+    only = sys.argv[1:]          # names of specs to (re)write; default every one
+    for name in [n for n in keras2_specs.SPECS if not only or n in only]:
         tf_keras.utils.set_random_seed(0)
         model = keras2_specs.seed_weights(keras2_specs.build(tf_keras, name, keras2=True))
         model.save(OUT / f"{name}.h5")
@@ -42,6 +43,8 @@ def main():
         np.savez(OUT / f"{name}.npz", x=x, y=y,
                  **{f"weight_{k}": w for k, w in enumerate(model.get_weights())})
         print(f"{name}.h5: {model.count_params()} weights, outputs {y.shape}")
+    if only:
+        return
     # Refused files.
     marker = "lambda t: (open(__import__('os').environ['RNNRTL_LAMBDA_MARKER'], 'w').write('ran'), t)[1]"
     inp = tf_keras.Input((8, 3), name="x")

@@ -39,6 +39,13 @@ SPECS = {
         ("GRU", dict(units=5, return_sequences=True, reset_after=True, name="gru"), {}),
         ("TimeDistributed", dict(layer=("Dense", dict(units=3, activation="tanh")), name="per_step"), {}),
     ]),
+    # Zero-padded sequences (inputs() pads them): the mask reaches both recurrent layers.
+    "masked": dict(api="sequential", input=(8, 4), pad=True, layers=[
+        ("Masking", dict(mask_value=0.0, name="mask"), {}),
+        ("GRU", dict(units=5, return_sequences=True, name="gru"), {}),
+        ("LSTM", dict(units=4, name="lstm"), {}),
+        ("Dense", dict(units=2, name="out"), {}),
+    ]),
     "time_distributed": dict(api="sequential", input=(8, 4), layers=[
         ("SimpleRNN", dict(units=5, return_sequences=True, use_bias=False, name="rnn"), {}),
         ("TimeDistributed", dict(layer=("Dense", dict(units=4)), name="td"), {}),
@@ -82,6 +89,14 @@ def seed_weights(model, seed: int = 0):
 
 
 def inputs(name: str, n: int = 16, seed: int = 1) -> np.ndarray:
-    """The fixed inputs the stored float outputs were computed on: U(0, 1), ``[n, steps, features]``."""
+    """The fixed inputs the stored float outputs were computed on: U(0, 1), ``[n, steps, features]``;
+    for a spec with ``pad``, each sequence zero-padded after a random length (1 .. steps) and one
+    sequence with a zero step in the middle."""
     steps, features = SPECS[name]["input"]
-    return np.random.default_rng(seed).uniform(0, 1, size=(n, steps or STEPS, features)).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(0, 1, size=(n, steps or STEPS, features)).astype(np.float32)
+    if SPECS[name].get("pad"):
+        for row, length in zip(x, rng.integers(1, x.shape[1] + 1, size=n)):
+            row[length:] = 0.0
+        x[0, 1] = 0.0
+    return x
