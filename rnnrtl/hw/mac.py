@@ -1,7 +1,8 @@
 """The multipliers of a :class:`~rnnrtl.hw.matvec.MatVec` at ``reuse > 1``, one at a time.
 
 :func:`multiplier` builds multiplier ``mi`` of a :class:`~rnnrtl.hw.matvec_plan.MatVecPlan` into
-the MatVec's module: its own MAC-cycle counter (:func:`mac_counter`), a weight ROM indexed by it
+the MatVec's module: a MAC-cycle counter (:func:`mac_counter`; its own with a deep pipeline's
+``counter_stages``, else the MatVec's :class:`SharedCounter`), a weight ROM indexed by it
 (:func:`weight_rom`, split in two stages of :data:`ROM_GROUP`-entry ROMs with ``rom_split``), the
 operand and product registers, one accumulator, and the copies of the accumulator into the
 segments of the rows its block touches (see :mod:`rnnrtl.hw.matvec` for the cycle-by-cycle
@@ -16,7 +17,7 @@ from ..fixed import IntType
 from .common import delay
 from .matvec_plan import shared_bits
 
-__all__ = ["ROM_GROUP", "mac_counter", "weight_rom", "multiplier"]
+__all__ = ["ROM_GROUP", "SharedCounter", "mac_counter", "weight_rom", "multiplier"]
 
 #: MAC cycles per weight-ROM group when a MatVec with operand stages splits its ROM in two stages.
 ROM_GROUP = 16
@@ -47,6 +48,38 @@ def mac_counter(m, reuse: int, start, name: str):
     return k, active
 
 
+class SharedCounter:
+    """One MAC-cycle counter (:func:`mac_counter`) for every multiplier of a MatVec whose
+    multipliers all start together (no ``counter_stages``), with its decodes made once: the
+    per-multiplier counters it replaces would hold the same value in every cycle, so each
+    multiplier's controls are the same signals, shared (fewer flip-flops, comparators and
+    delay lines; the counter and its decodes fan out to every multiplier instead).
+
+    :meth:`at` is ``k == value`` and :meth:`ends_at` ``active & (k == value)``, each ``delay``
+    cycles late (register stages made once per value and delay)."""
+
+    def __init__(self, m, k, active, name: str):
+        """``k``, ``active``: a :func:`mac_counter` of ``m`` (the MatVec's own)."""
+        self.m, self.name = m, name
+        self.k, self.active = k, active
+        self._decodes = {}
+
+    def _decode(self, kind: str, value: int, delay_cycles: int):
+        key = (kind, value, delay_cycles)
+        if key not in self._decodes:
+            now = Signal(name=f"{self.name}_{kind}{value}")
+            hit = self.k == value
+            self.m.d.comb += now.eq(hit & self.active if kind == "end" else hit)
+            self._decodes[key] = delay(self.m, now, delay_cycles, f"{self.name}_{kind}{value}_d")
+        return self._decodes[key]
+
+    def at(self, value: int, delay_cycles: int):
+        return self._decode("at", value, delay_cycles)
+
+    def ends_at(self, value: int, delay_cycles: int):
+        return self._decode("end", value, delay_cycles)
+
+
 def weight_rom(m, weight_at, default, index, like, name):
     """A register loaded with ``weight_at[index]`` (``default`` for an index not in it): a
     new one shaped and initialised like ``like``, named ``name``, or ``like`` itself when
@@ -68,19 +101,25 @@ def weight_rom(m, weight_at, default, index, like, name):
 
 
 def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, rom_split: bool,
-               operand_stages: int, product_stages: int, copy_stages: int):
+               operand_stages: int, product_stages: int, copy_stages: int,
+               counter: SharedCounter | None = None):
     """Multiplier ``mi`` of ``plan`` (its ``block`` and ``segs``), in module ``m``: started by
     ``start`` (its counter's copy), reading the ``x`` lane ``lane`` (a lane of the turning
     register), loading its segment registers ``segments`` (one per entry of ``segs``) when each
     row's last product is accumulated. ``cast(m, product, name)`` maps a product into the plan's
     ``product_fmt`` (a wire named ``name``; None: exact). The stage counts are the MatVec's (``operand_stages`` with the ROM's second
-    stage counted when ``rom_split``)."""
+    stage counted when ``rom_split``). ``counter``: the MatVec's :class:`SharedCounter` (then
+    ``start`` is unused), or None for a counter of the multiplier's own."""
     R = plan.reuse
     xlo, xhi = plan.x_type.min_value, plan.x_type.max_value
     fabric_stages = operand_stages + product_stages
-    # Each multiplier counts its own MAC cycles: its weight ROM and segment controls
-    # decode a local counter instead of one counter fanned out to every multiplier.
-    km, active_m = mac_counter(m, R, start, f"k{mi}")
+    # Without a shared counter, each multiplier counts its own MAC cycles: its weight ROM and
+    # segment controls decode a local counter instead of one counter fanned out to every
+    # multiplier (a deep pipeline's copies of the start reach groups of multipliers).
+    if counter is None:
+        km, active_m = mac_counter(m, R, start, f"k{mi}")
+    else:
+        km = counter.k
     ws = [w for (_, _, _, w) in block]
     # The weight register loads the block's first weight outside the block's cycles and
     # starts with the bits that every weight of the block shares (others 0), so such a
@@ -128,13 +167,20 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
     # segments (a short last block) it adds garbage that no segment keeps.
     acc = Signal(signed(max(len(seg) for seg in segments)), name=f"acc{mi}",
                  reset_less=True)
-    restart, ends = Signal(name=f"restart{mi}"), []
-    m.d.comb += restart.eq(Cat(*(km == k0 for (_, k0, _, _, _) in segs)).any())
-    for s, (_, _, k1, _, _) in enumerate(segs):
-        end = Signal(name=f"end{mi}_{s}")
-        m.d.comb += end.eq(active_m & (km == k1))
-        ends.append(delay(m, end, 2 + fabric_stages, f"end{mi}_{s}_d"))
-    restart = delay(m, restart, 2 + fabric_stages, f"restart{mi}_d")
+    late = 2 + fabric_stages
+    if counter is None:
+        restart, ends = Signal(name=f"restart{mi}"), []
+        m.d.comb += restart.eq(Cat(*(km == k0 for (_, k0, _, _, _) in segs)).any())
+        for s, (_, _, k1, _, _) in enumerate(segs):
+            end = Signal(name=f"end{mi}_{s}")
+            m.d.comb += end.eq(active_m & (km == k1))
+            ends.append(delay(m, end, late, f"end{mi}_{s}_d"))
+        restart = delay(m, restart, late, f"restart{mi}_d")
+    else:
+        starts = sorted({k0 for (_, k0, _, _, _) in segs})
+        restart = Cat(*(counter.at(k0, late) for k0 in starts)).any() if len(starts) > 1 \
+            else counter.at(starts[0], late)
+        ends = [counter.ends_at(k1, late) for (_, _, k1, _, _) in segs]
     total = Signal.like(acc, name=f"sum{mi}")
     m.d.comb += total.eq(Mux(restart, term, acc + term))
     m.d.sync += acc.eq(total)

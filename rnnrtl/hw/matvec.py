@@ -17,8 +17,9 @@ factor ``R``, with no pipelining stages:
 * ``R > 1``: ``x`` is registered at the end of cycle 0 into a register that turns by one lane per
   cycle, so multiplier ``m`` always finds its operand in lane ``(m * R) % cols`` (its products are
   consecutive): no operand multiplexer. MAC cycle ``k`` is cycle ``1 + k``: its operands (that
-  lane and the weight of product ``k``, a constant ROM indexed by the multiplier's own MAC-cycle
-  counter) are registered at its end, their product one cycle later, and it is added into the
+  lane and the weight of product ``k``, a constant ROM indexed by the MAC-cycle counter: one
+  counter shared by every multiplier, or with ``counter_stages`` one per multiplier) are
+  registered at its end, their product one cycle later, and it is added into the
   multiplier's accumulator one cycle after that (the segment of a row it touches is copied out of
   the accumulator with the row's last product: one adder per multiplier), so segments are valid
   in cycle ``R + 3``. Only one multiplier or one adder lies between two registers.
@@ -64,7 +65,7 @@ from amaranth.lib.wiring import In, Out
 from ..fixed import FixedFormat, IntType
 from .adder_tree import adder_tree
 from .common import delay, pulse_copies, requantized
-from .mac import ROM_GROUP, mac_counter, multiplier
+from .mac import ROM_GROUP, SharedCounter, mac_counter, multiplier
 from .matvec_plan import MatVecPlan, check_int
 from .pipelining import SHALLOW
 
@@ -307,12 +308,16 @@ class MatVec(wiring.Component):
                 m.d.sync += rot.eq(x)
             with m.Else():
                 m.d.sync += [rot[i].eq(rot[(i + 1) % cols]) for i in range(cols)]
+            # Multipliers started by one start share one counter and its decodes; with the
+            # deep pipeline's copies of the start, each counts on its own.
+            shared = SharedCounter(m, k, active, "k") if counter_starts is None else None
             for mi, (block, segs) in enumerate(zip(plan.blocks, plan.segments)):
                 multiplier(m, plan, mi, block, segs, start=start if counter_starts is None
                            else counter_starts[mi // COUNTER_GROUP], lane=rot[(mi * R) % cols],
                            segments=seg_sig[mi], cast=None if plan.product_fmt is None else self._cast,
                            rom_split=self._rom_split, operand_stages=self._operand_stages,
-                           product_stages=self._product_stages, copy_stages=self._copy_stages)
+                           product_stages=self._product_stages, copy_stages=self._copy_stages,
+                           counter=shared)
             # The last MAC cycle as its product is accumulated: segments are valid one cycle later
             # (one more when copied from the accumulator register).
             last_acc = delay(m, last, 2 + self._fabric_stages, "last_acc")
