@@ -8,6 +8,8 @@ uses Keras' ``safe_mode=True`` as a second line of defence.
 The result is a list of :class:`FloatLayer` — Keras semantics normalised: matrices as
 ``[outputs, inputs]``, gates in Keras order (LSTM i f c o, GRU z r h), GRU biases split into input
 and recurrent parts, ``Activation`` layers folded into the preceding ``Dense``, ``Dropout`` dropped.
+A ``Bidirectional`` wrapper becomes a :class:`FloatBidirectional` holding its two recurrent layers
+(:func:`_bidirectional`).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ import numpy as np
 from .activations import FUNCTIONS, keras_activation
 from .errors import UnsupportedModelError
 
-__all__ = ["UnsupportedModelError", "FloatLayer", "FloatModel", "SUPPORTED_LAYERS",
+__all__ = ["UnsupportedModelError", "FloatLayer", "FloatBidirectional", "FloatModel", "SUPPORTED_LAYERS",
            "SUPPORTED_ACTIVATIONS", "check_model_path", "load_keras", "from_keras"]
 
-SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", "Activation", "Dropout")
+SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "Dense", "Activation",
+                    "Dropout")
 SUPPORTED_ACTIVATIONS = ("tanh", "sigmoid", "hard_sigmoid", "relu", "linear", "softmax (final layer)")
 _CONTAINERS = ("Sequential", "Functional", "Model")
 _RECURRENT = ("LSTM", "GRU", "SimpleRNN")
@@ -47,6 +50,23 @@ class FloatLayer:
     recurrent_activation: str | None = None
     return_sequences: bool = False
     reset_after: bool = True
+    go_backwards: bool = False
+
+
+@dataclass
+class FloatBidirectional:
+    """A Keras ``Bidirectional``: its ``forward`` and ``backward`` recurrent :class:`FloatLayer`
+    (the backward one with ``go_backwards`` set, as Keras builds it) and ``merge_mode``; ``units``
+    is the merged width."""
+    name: str
+    in_features: int
+    units: int
+    forward: FloatLayer
+    backward: FloatLayer
+    merge_mode: str
+    return_sequences: bool
+    kind: str = "bidirectional"
+    activation: str = "linear"
 
 
 @dataclass
@@ -143,6 +163,16 @@ def _check_classes(cfg, where="model"):
                 f"layer {inner['name']!r} is a custom object ({cfg.get('registered_name') or cls}); "
                 f"custom objects are refused (their code is never run). Supported layers: "
                 f"{', '.join(SUPPORTED_LAYERS)}")
+        if cls == "Bidirectional":  # the wrapped layers are refused here too, before loading
+            for key in ("layer", "backward_layer"):
+                sub = inner.get(key)
+                if sub is not None:
+                    _check_classes(sub, where)
+                    if not isinstance(sub, dict) or sub.get("class_name") not in _RECURRENT:
+                        got = sub.get("class_name") if isinstance(sub, dict) else type(sub).__name__
+                        raise UnsupportedModelError(
+                            f"layer {inner['name']!r}: Bidirectional {key} of type {got} is not "
+                            f"supported; it must be one of {', '.join(_RECURRENT)}")
         if cls not in SUPPORTED_LAYERS:
             extra = " (its code is never run)" if cls == "Lambda" else ""
             raise UnsupportedModelError(
@@ -190,11 +220,12 @@ def _act(layer, key, final: bool) -> str:
 
 
 def _reject_options(layer, cfg):
-    for option, bad in (("go_backwards", True), ("return_state", True), ("stateful", True)):
+    for option, bad in (("return_state", True), ("stateful", True)):
         if cfg.get(option) == bad:
             raise UnsupportedModelError(
                 f"layer {layer.name!r}: option {option}={bad} is not supported; supported: "
-                f"{option}={not bad} (LSTM/GRU/SimpleRNN with return_sequences true or false)")
+                f"{option}={not bad} (LSTM/GRU/SimpleRNN with return_sequences and go_backwards true or "
+                f"false)")
 
 
 def from_keras(model) -> FloatModel:
@@ -206,6 +237,9 @@ def from_keras(model) -> FloatModel:
     for layer in layers:
         if type(layer).__name__ in _RECURRENT:
             _reject_options(layer, layer.get_config())
+        if type(layer).__name__ == "Bidirectional":
+            for sub in (layer.forward_layer, layer.backward_layer):
+                _reject_options(sub, sub.get_config())
     # A functional model must be a single chain: every layer fed by the previous one.
     chain = [] if isinstance(keras_model, _keras().Sequential) else zip(layers, layers[1:])
     for prev, layer in chain:
@@ -256,7 +290,15 @@ def from_keras(model) -> FloatModel:
                 recurrent=recurrent, recurrent_bias=recurrent_bias,
                 recurrent_activation=(_act(layer, "recurrent_activation", False)
                                       if cls != "SimpleRNN" else None),
-                return_sequences=bool(cfg.get("return_sequences", False)), reset_after=reset_after)
+                return_sequences=bool(cfg.get("return_sequences", False)), reset_after=reset_after,
+                go_backwards=bool(cfg.get("go_backwards", False)))
+            sequence = fl.return_sequences
+        elif cls == "Bidirectional":
+            if not sequence:
+                raise UnsupportedModelError(
+                    f"layer {layer.name!r}: a recurrent layer needs a sequence input; set "
+                    "return_sequences=True on the recurrent layer before it")
+            fl = _bidirectional(layer.name, cfg, weights, in_features=features)
             sequence = fl.return_sequences
         elif cls == "Dense":
             kernel = weights[0].T
@@ -282,3 +324,76 @@ def from_keras(model) -> FloatModel:
     if not out.layers:
         raise UnsupportedModelError("the model has no LSTM, GRU, SimpleRNN or Dense layer")
     return out
+
+
+class _StoredLayer:
+    """A wrapped layer known by its stored configuration only (what :func:`_act` and
+    :func:`_reject_options` read of a layer)."""
+
+    def __init__(self, config: dict):
+        self.name, self._config = config.get("name", "?"), config
+
+    def get_config(self):
+        return self._config
+
+
+def _recurrent_from_config(cls: str, cfg: dict, weights: list, in_features: int) -> FloatLayer:
+    """One recurrent :class:`FloatLayer` from a Keras class name, its stored configuration and its
+    weights (``kernel, recurrent_kernel[, bias]``). Keep in sync with :func:`from_keras`'s recurrent
+    branch (the same normalisation, for a layer that exists as configuration only)."""
+    shim = _StoredLayer(cfg)
+    _reject_options(shim, cfg)
+    reset_after = bool(cfg.get("reset_after", False)) if cls == "GRU" else True
+    bias = recurrent_bias = None
+    if cfg.get("use_bias", True):
+        if cls == "GRU" and reset_after:
+            bias, recurrent_bias = weights[2][0], weights[2][1]
+        else:
+            bias = weights[2]
+    return FloatLayer(
+        kind=cls.lower(), name=shim.name, in_features=in_features, units=int(cfg["units"]),
+        kernel=weights[0].T, bias=bias, activation=_act(shim, "activation", False),
+        recurrent=weights[1].T, recurrent_bias=recurrent_bias,
+        recurrent_activation=_act(shim, "recurrent_activation", False) if cls != "SimpleRNN" else None,
+        return_sequences=bool(cfg.get("return_sequences", False)), reset_after=reset_after,
+        go_backwards=bool(cfg.get("go_backwards", False)))
+
+
+def _bidirectional(name: str, cfg: dict, weights: list, *, in_features: int) -> FloatBidirectional:
+    """A Keras ``Bidirectional`` from its configuration (``layer``, optional ``backward_layer``,
+    ``merge_mode``) and weights (the forward layer's, then the backward layer's).
+
+    Without ``backward_layer`` Keras builds the backward layer from ``layer``'s configuration with
+    ``go_backwards`` flipped and the name prefixed ``backward_`` (the forward one ``forward_``);
+    the stored configuration of a live Keras 3 model names both already."""
+    from copy import deepcopy
+    merge = cfg.get("merge_mode", "concat")
+    if merge not in ("concat", "sum", "ave", "mul"):
+        raise UnsupportedModelError(
+            f"layer {name!r}: Bidirectional merge_mode={merge!r} is not supported; supported: "
+            "concat, sum, ave, mul")
+    subs = []
+    fwd_cfg = deepcopy(cfg["layer"])
+    bwd_cfg = deepcopy(cfg.get("backward_layer") or cfg["layer"])
+    if cfg.get("backward_layer") is None:
+        bwd_cfg["config"]["go_backwards"] = not fwd_cfg["config"].get("go_backwards", False)
+    for prefix, sub in (("forward_", fwd_cfg), ("backward_", bwd_cfg)):
+        inner = sub["config"]
+        if not str(inner.get("name", "")).startswith(prefix):
+            inner["name"] = prefix + str(inner.get("name", sub["class_name"].lower()))
+        subs.append((sub["class_name"], inner))
+    (fcls, fcfg), (bcls, bcfg) = subs
+    if bool(fcfg.get("return_sequences", False)) != bool(bcfg.get("return_sequences", False)):
+        raise UnsupportedModelError(f"layer {name!r}: forward and backward layers must agree on "
+                                    "return_sequences")
+    n_fwd = 3 if fcfg.get("use_bias", True) else 2
+    forward = _recurrent_from_config(fcls, fcfg, weights[:n_fwd], in_features)
+    backward = _recurrent_from_config(bcls, bcfg, weights[n_fwd:], in_features)
+    if merge != "concat" and forward.units != backward.units:
+        raise UnsupportedModelError(
+            f"layer {name!r}: merge_mode={merge!r} needs forward and backward layers of equal "
+            f"units, got {forward.units} and {backward.units}; use merge_mode='concat'")
+    units = forward.units + backward.units if merge == "concat" else forward.units
+    return FloatBidirectional(name=name, in_features=in_features, units=units, forward=forward,
+                              backward=backward, merge_mode=merge,
+                              return_sequences=forward.return_sequences)
