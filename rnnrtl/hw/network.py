@@ -27,6 +27,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
+from .bidirectional import BidirectionalLayer, backwards_layer
 from .common import CreditLink, beat_layout, beat_signature
 from .dense import DenseLayer
 from .pipelining import Pipelining
@@ -57,12 +58,18 @@ def hardware_names(names) -> list[str]:
 def hardware_layer(layer, *, timesteps: int | None = None):
     """The hardware component of an IR layer (``timesteps``: the sequence length, if fixed): a
     :class:`DenseLayer`, or the shell of a recurrent layer's ``mode`` around its cell; its adder
-    trees sum ``layer.schedule.adder_fanin`` terms per register stage."""
+    trees sum ``layer.schedule.adder_fanin`` terms per register stage. A recurrent layer with
+    ``go_backwards`` gets a sequence reverser in front of its shell, a ``Bidirectional`` both
+    directions, their buffers and the merge (:mod:`rnnrtl.hw.bidirectional`)."""
+    if isinstance(layer, ir.Bidirectional):
+        return BidirectionalLayer(layer, timesteps=timesteps,
+                                  shell=lambda sub: hardware_layer(sub, timesteps=timesteps))
     tree_fanin = layer.schedule.adder_fanin
     if isinstance(layer, ir.Dense):
         return DenseLayer(layer, tree_fanin=tree_fanin)
     shell = UnrolledLayer if layer.schedule.mode == "unrolled" else StaticLayer
-    return shell(layer, tree_fanin=tree_fanin, timesteps=timesteps)
+    hw = shell(layer, tree_fanin=tree_fanin, timesteps=timesteps)
+    return backwards_layer(layer, hw, timesteps=timesteps) if layer.go_backwards else hw
 
 
 def tdata_width(fmt, lanes: int) -> int:

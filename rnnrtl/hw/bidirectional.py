@@ -1,0 +1,245 @@
+# amaranth: UnusedElaboratable=no
+# (the timing model builds these components to read their figures, without elaborating them)
+"""Recurrent layers that read a sequence backwards: ``go_backwards`` and ``Bidirectional``.
+
+:class:`Chain` runs stream components one after the other as one component (a standalone
+``go_backwards`` layer is a :class:`~rnnrtl.hw.sequence_buffer.SequenceReverser` feeding the layer's
+shell). :class:`BidirectionalLayer` builds Keras' ``Bidirectional``::
+
+                  ┌─► forward path:  [reverser] ─► shell ─► [queue of T beats]  ──┐
+    i ─► fork ────┤                                                                ├─► join ─► merge ─► queue ─► o
+                  └─► backward path: reverser ─► shell ─► [reverser]            ──┘
+
+The fork offers each input beat to both paths and takes it when both are ready. The backward
+direction cannot start before the sequence's last beat: its reverser collects the sequence (``T``
+beats) and replays it reversed. The forward direction takes the stream as it comes (from the buffer
+it would start only after the whole sequence, adding ``T`` cycles of latency for nothing). With
+``return_sequences`` the backward outputs come out in processing order and Keras pairs them with
+the forward outputs in input order: a second reverser re-reverses them, and a queue of ``T`` beats
+holds the forward outputs meanwhile (without it the forward direction would stall the fork before
+the backward reverser had the whole sequence). The join takes one beat of each path when both
+offer one and the output queue has room; :class:`Merge` combines them (bit-exact with
+:func:`rnnrtl.emulator.merge`).
+"""
+
+from __future__ import annotations
+
+import math
+
+from amaranth.hdl import Cat, Module
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from .. import ir
+from ..errors import HardwareError
+from .common import OutputQueueModel, Queue, beat_layout, beat_signature, requantized
+from .sequence_buffer import SequenceReverser, StreamQueue
+from .timing import ChainModel
+
+__all__ = ["Chain", "Merge", "BidirectionalLayer", "BidirectionalModel", "backwards_layer",
+           "needs_timesteps"]
+
+
+def needs_timesteps(layer, timesteps) -> int:
+    """The sequence length a reversing layer's buffers hold; :class:`HardwareError` without one."""
+    if not timesteps:
+        raise HardwareError(
+            f"layer {layer.name!r}: reading a sequence backwards (go_backwards, Bidirectional) "
+            "buffers the whole sequence, so the hardware needs a fixed sequence length; give the "
+            "model's Input a number of time steps or set 'timesteps' in the configuration")
+    return timesteps
+
+
+class Chain(wiring.Component):
+    """Stream components ``stages`` (name -> component, in stream order) chained as one: ``i`` of
+    the first, ``o`` of the last. Its figures sum (``multipliers``, ``bits`` of buffers) or take
+    the largest (``step_cycles``) of its stages'; ``layer`` is the IR layer it builds."""
+
+    def __init__(self, stages: dict, *, layer=None):
+        self.stages = dict(stages)
+        self.layer = layer
+        parts = list(self.stages.values())
+        super().__init__({"i": In(parts[0].signature.members["i"].signature.flip()),
+                          "o": Out(parts[-1].signature.members["o"].signature)})
+
+    def _figures(self, name):
+        return [getattr(s, name) for s in self.stages.values() if hasattr(s, name)]
+
+    @property
+    def multipliers(self) -> int:
+        return sum(self._figures("multipliers"))
+
+    @property
+    def step_cycles(self) -> int:
+        return max(self._figures("step_cycles"))
+
+    @property
+    def slots(self) -> int:
+        return math.lcm(*self._figures("slots"), 1)
+
+    @property
+    def buffer_bits(self) -> int:
+        """Bits of the sequence buffers and queues this chain adds to its layers' own."""
+        return sum(self._figures("bits")) + sum(self._figures("buffer_bits"))
+
+    @property
+    def shells(self) -> list:
+        """The recurrent shells in the chain (what it would be without its buffers)."""
+        out = []
+        for s in self.stages.values():
+            out += s.shells if hasattr(s, "shells") else ([s] if hasattr(s, "step_cycles") else [])
+        return out
+
+    def timing_model(self) -> ChainModel:
+        return ChainModel(s.timing_model() for s in self.stages.values())
+
+    def elaborate(self, platform):
+        m = Module()
+        for name, stage in self.stages.items():
+            m.submodules[name] = stage
+        parts = list(self.stages.values())
+        wiring.connect(m, wiring.flipped(self.i), parts[0].i)
+        for a, b in zip(parts, parts[1:]):
+            wiring.connect(m, a.o, b.i)
+        wiring.connect(m, parts[-1].o, wiring.flipped(self.o))
+        return m
+
+
+def backwards_layer(layer, shell, *, timesteps) -> Chain:
+    """A ``go_backwards`` recurrent layer: a reverser of its input sequence, then its ``shell``."""
+    T = needs_timesteps(layer, timesteps)
+    return Chain({"reverse": SequenceReverser(layer.input_fmt, layer.in_features, depth=T),
+                  "cell": shell}, layer=layer)
+
+
+class Merge:
+    """The merge of a :class:`~rnnrtl.ir.Bidirectional`, combinational: :meth:`apply` returns the
+    merged lanes (codes of ``output_fmt``) from the two directions' lanes. Keep in sync with
+    :func:`rnnrtl.emulator.merge` (the same requantizations)."""
+
+    def __init__(self, layer: ir.Bidirectional):
+        self.layer = layer
+
+    @property
+    def multipliers(self) -> int:
+        return self.layer.units if self.layer.merge_mode == "mul" else 0
+
+    def apply(self, m, hf, hb) -> list:
+        L, fmt = self.layer, self.layer.output_fmt
+        ff, fb = L.forward.output_fmt.frac_bits, L.backward.output_fmt.frac_bits
+        out = []
+        if L.merge_mode == "concat":
+            for k, (lane, frac) in enumerate([(v, ff) for v in hf] + [(v, fb) for v in hb]):
+                out.append(requantized(m, 0, f"merge{k}", lane, frac, fmt)[0])
+            return out
+        frac = max(ff, fb)
+        for k, (a, b) in enumerate(zip(hf, hb)):
+            if L.merge_mode == "mul":
+                value, src = a * b, ff + fb
+            else:
+                value = (a << (frac - ff)) + (b << (frac - fb))
+                src = frac + (L.merge_mode == "ave")   # ave: the sum with one more fractional bit
+            out.append(requantized(m, 0, f"merge{k}", value, src, fmt)[0])
+        return out
+
+
+class BidirectionalLayer(wiring.Component):
+    """The hardware of an IR :class:`~rnnrtl.ir.Bidirectional` (see the module docstring).
+
+    Ports: ``i`` (beats of ``in_features`` lanes, ``input_fmt``), ``o`` (beats of ``units`` lanes,
+    ``output_fmt``). ``shell(layer)`` builds a direction's recurrent shell
+    (:func:`rnnrtl.hw.network.hardware_layer`); ``timesteps`` (required) sizes the buffers."""
+
+    #: Beats the output queue holds (after the merge): enough for one beat every cycle.
+    QUEUE_DEPTH = 2
+
+    def __init__(self, layer: ir.Bidirectional, *, shell, timesteps: int | None):
+        T = needs_timesteps(layer, timesteps)
+        self.layer = layer
+        self.merge = Merge(layer)
+        paths = []
+        for direction, is_backward in ((layer.forward, False), (layer.backward, True)):
+            stages = {"cell": shell(direction)}
+            if layer.return_sequences:
+                buffer = SequenceReverser if is_backward else StreamQueue
+                stages["order"] = buffer(direction.output_fmt, direction.units, depth=T)
+            paths.append(Chain(stages, layer=direction))
+        self.forward, self.backward = paths
+        super().__init__({
+            "i": In(beat_signature(layer.input_fmt, layer.in_features)),
+            "o": Out(beat_signature(layer.output_fmt, layer.units)),
+        })
+
+    @property
+    def multipliers(self) -> int:
+        return self.forward.multipliers + self.backward.multipliers + self.merge.multipliers
+
+    @property
+    def step_cycles(self) -> int:
+        return max(self.forward.step_cycles, self.backward.step_cycles)
+
+    @property
+    def slots(self) -> int:
+        return math.lcm(self.forward.slots, self.backward.slots)
+
+    @property
+    def buffer_bits(self) -> int:
+        """Bits of the sequence buffers and queues the two directions add to their shells."""
+        return self.forward.buffer_bits + self.backward.buffer_bits
+
+    @property
+    def shells(self) -> list:
+        return self.forward.shells + self.backward.shells
+
+    def timing_model(self) -> "BidirectionalModel":
+        return BidirectionalModel(self)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.forward = fwd = self.forward
+        m.submodules.backward = bwd = self.backward
+        layout = beat_layout(self.layer.output_fmt, self.layer.units)
+        m.submodules.queue = q = Queue(width=data.Layout.cast(layout).size, depth=self.QUEUE_DEPTH)
+        # Fork: each path sees the beat while the other can take it too.
+        m.d.comb += [
+            fwd.i.payload.eq(self.i.payload), bwd.i.payload.eq(self.i.payload),
+            fwd.i.valid.eq(self.i.valid & bwd.i.ready), bwd.i.valid.eq(self.i.valid & fwd.i.ready),
+            self.i.ready.eq(fwd.i.ready & bwd.i.ready),
+        ]
+        # Join: one beat of each path into the output queue, merged.
+        merged = self.merge.apply(m, list(fwd.o.payload.data), list(bwd.o.payload.data))
+        m.d.comb += [
+            fwd.o.ready.eq(bwd.o.valid & q.w_rdy), bwd.o.ready.eq(fwd.o.valid & q.w_rdy),
+            q.w_en.eq(fwd.o.valid & bwd.o.valid),
+            q.w_data.eq(Cat(*merged, fwd.o.payload.last)),
+            self.o.payload.eq(q.r_data), self.o.valid.eq(q.r_rdy), q.r_en.eq(self.o.ready),
+        ]
+        return m
+
+
+class BidirectionalModel:
+    """The beat-level model of a :class:`BidirectionalLayer` (keep in sync): the two paths'
+    models behind the fork, the join into an output queue visible a cycle after its write."""
+
+    def __init__(self, hw: BidirectionalLayer):
+        self.fwd, self.bwd = hw.forward.timing_model(), hw.backward.timing_model()
+        self.out = OutputQueueModel(hw.QUEUE_DEPTH)
+
+    def in_ready(self):
+        return self.fwd.in_ready() and self.bwd.in_ready()
+
+    def out_valid(self):
+        return self.out.valid()
+
+    def snapshot(self, cycle):
+        return self.fwd.snapshot(cycle), self.bwd.snapshot(cycle), self.out.snapshot()
+
+    def tick(self, cycle, in_valid, in_last, out_ready):
+        rf, rb = self.fwd.in_ready(), self.bwd.in_ready()
+        vf, vb, room = self.fwd.out_valid(), self.bwd.out_valid(), self.out.can_issue()
+        read = self.out.valid() and out_ready
+        last = self.out.head() if read else None
+        take, joined = self.fwd.tick(cycle, in_valid and rb, in_last, vb and room)
+        self.bwd.tick(cycle, in_valid and rf, in_last, vf and room)
+        self.out.tick(issue=joined is not None, write=joined, read=read)   # forward's last flag
+        return take, last
