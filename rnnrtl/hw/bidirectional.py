@@ -6,9 +6,9 @@
 ``go_backwards`` layer is a :class:`~rnnrtl.hw.sequence_buffer.SequenceReverser` feeding the layer's
 shell). :class:`BidirectionalLayer` builds Keras' ``Bidirectional``::
 
-                  ┌─► forward path:  [reverser] ─► shell ─► [queue of T beats]  ──┐
-    i ─► fork ────┤                                                                ├─► join ─► merge ─► queue ─► o
-                  └─► backward path: reverser ─► shell ─► [reverser]            ──┘
+            ┌─► forward:  [reverser] ─► shell ─► [queue of T beats] ─┐
+    i ─► fork                                                         join ─► merge ─► queue ─► o
+            └─► backward:  reverser  ─► shell ─► [reverser]         ─┘
 
 The fork offers each input beat to both paths and takes it when both are ready. The backward
 direction cannot start before the sequence's last beat: its reverser collects the sequence (``T``
