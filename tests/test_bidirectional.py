@@ -237,6 +237,10 @@ HW_CASES = [
     ("bi_forward_backwards", None), ("lstm_back", {"layers": {"l1": {"interleave": 2}}}),
     ("bi_concat", {"layers": {"forward_lstm": {"interleave": 2}}}),
     ("bi_concat", {"pipeline": "deep"}),
+    ("bi_concat", {"layers": {"backward_lstm": {"interleave": 2}}}),
+    # mode: unrolled behind a reverser, and stacked behind an unrolled layer
+    ("lstm_back", {"mode": "unrolled"}), ("bi_seq_concat", {"mode": "unrolled"}),
+    ("gru_bi_dense", {"layers": {"g1": {"mode": "unrolled"}}}),
 ]
 
 

@@ -39,7 +39,11 @@ class ChainModel:
 
     def __init__(self, models):
         self.models = list(models)
-        self.out = self.models[-1].out
+
+    @property
+    def out(self):
+        """The last model's output queue (read anew: a model may switch queues)."""
+        return self.models[-1].out
 
     def in_ready(self):
         return self.models[0].in_ready()
