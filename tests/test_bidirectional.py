@@ -275,6 +275,7 @@ SIM_CASES = {
     "gru_back_seq": ("gru_back_seq", {"reuse": 2}),
     "bi_then_lstm": ("bi_then_lstm", {"reuse": 3}),
     "bi_seq_mul": ("bi_seq_mul", {"layers": {"bi": {"precision": {"result": "fixed<10,3>"}}}}),
+    "bi_seq_unrolled": ("bi_seq_concat", {"mode": "unrolled"}),   # two-bank reversers
 }
 
 
@@ -304,9 +305,10 @@ def test_verilator_bit_exact_timing_exact(name, tmp_path_factory):
 # -- what a backward direction costs ------------------------------------------------------------------
 
 def test_buffer_cost_in_the_timing():
-    """A go_backwards layer buffers T input beats; a Bidirectional with return_sequences also
-    T backward and T forward output beats. The latency they add is at least the sequence's
-    collection (T cycles) and is reported per layer."""
+    """A static go_backwards layer buffers T input beats (one bank); a Bidirectional queues T
+    input beats for its forward direction too, and with return_sequences T backward and T forward
+    output beats. The latency they add is at least the sequence's collection (T cycles) and is
+    reported per layer; the II stays the forward-only layer's."""
     d = rnnrtl.convert(_model("lstm_back"))
     layer = d.timing.layers[0]
     w = d.network.input_fmt.width
@@ -316,7 +318,17 @@ def test_buffer_cost_in_the_timing():
     seq = rnnrtl.convert(_model("bi_seq_concat"))
     bi = seq.network.layers[0]
     beat = bi.forward.units * bi.forward.output_fmt.width
-    assert seq.timing.layers[0].buffer_bits == T * F * w + T * beat + T * (beat + 1)
+    assert seq.timing.layers[0].buffer_bits == \
+        T * F * w + T * (F * w + 1) + T * beat + T * (beat + 1)
+    import keras
+    keras.utils.set_random_seed(1)
+    plain = rnnrtl.convert(keras.Sequential([keras.Input((T, F)), keras.layers.LSTM(3)]))
+    assert d.timing.layers[0].ii == plain.timing.ii
+    unrolled = rnnrtl.convert(_model("lstm_back"), {"mode": "unrolled"}).timing.layers[0]
+    assert unrolled.buffer_bits == 2 * T * F * w       # two banks: II not doubled
+    plain_unrolled = rnnrtl.convert(keras.Sequential([keras.Input((T, F)), keras.layers.LSTM(3)]),
+                                    {"mode": "unrolled"})
+    assert unrolled.ii == plain_unrolled.timing.ii
 
 
 # -- refused, with the layer's name ---------------------------------------------------------------------
@@ -381,3 +393,51 @@ def _functional(make):
     inp = keras.Input((T, F))
     out = make(keras.layers)(inp)
     return keras.Model(inp, out[0])
+
+
+# -- the sequence reverser alone ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("banks", [1, 2])
+@pytest.mark.parametrize("idle,stall", [(0.0, 0.0), (0.4, 0.4)])
+def test_sequence_reverser(banks, idle, stall):
+    """Sequences of different lengths (at most ``depth``) come out reversed, ``last`` on each one's
+    first beat, under random idle input and back-pressure; every transfer is where the model
+    says (its model driven with the same valid/ready pattern)."""
+    from rnnrtl.hw.sequence_buffer import SequenceReverser
+    fmt = FixedFormat.parse("fixed<6,3>")
+    hw = SequenceReverser(fmt, 2, depth=5, banks=banks)
+    rng = np.random.default_rng(1)
+    lengths = [5, 1, 3, 5, 2, 4]
+    seqs = [[rng.integers(fmt.min_code, fmt.max_code + 1, 2).tolist() for _ in range(n)]
+            for n in lengths]
+    beats = [(v, t == len(s) - 1) for s in seqs for t, v in enumerate(s)]
+    expected = [(v, int(t == len(s) - 1)) for s in seqs for t, v in enumerate(reversed(s))]
+    trace, got = [], []
+
+    async def bench(ctx):
+        model, sent, cycle = hw.timing_model(), 0, 0
+        while len(got) < len(expected):
+            offer = sent < len(beats) and not (idle and rng.random() < idle)
+            ready = not (stall and rng.random() < stall)
+            ctx.set(hw.i.valid, int(offer))
+            if offer:
+                ctx.set(hw.i.payload, {"data": beats[sent][0], "last": int(beats[sent][1])})
+            ctx.set(hw.o.ready, int(ready))
+            _, _, i_ready, o_valid, payload = await ctx.tick().sample(hw.i.ready, hw.o.valid,
+                                                                       hw.o.payload)
+            m_take, m_last = model.tick(cycle, offer, offer and beats[sent][1], ready)
+            trace.append(((offer and bool(i_ready), o_valid and ready), (m_take, m_last is not None)))
+            if offer and i_ready:
+                sent += 1
+            if o_valid and ready:
+                got.append(([int(payload.data[k]) for k in range(2)], int(payload.last)))
+            cycle += 1
+            assert cycle < 2000
+
+    sim = Simulator(hw)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert got == expected
+    assert all(a == b for a, b in trace), "the model and the hardware disagree on a transfer"
+    assert hw.bits == banks * 5 * 2 * 6

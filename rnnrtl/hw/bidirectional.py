@@ -6,20 +6,26 @@
 ``go_backwards`` layer is a :class:`~rnnrtl.hw.sequence_buffer.SequenceReverser` feeding the layer's
 shell). :class:`BidirectionalLayer` builds Keras' ``Bidirectional``::
 
-            ┌─► forward:  [reverser] ─► shell ─► [queue of T beats] ─┐
-    i ─► fork                                                         join ─► merge ─► queue ─► o
-            └─► backward:  reverser  ─► shell ─► [reverser]         ─┘
+            ┌─► forward:  queue of T ─► shell ─► [queue of T beats] ─┐
+    i ─► fork                                                          join ─► merge ─► queue ─► o
+            └─► backward:  reverser  ─► shell ─► [reverser]          ─┘
 
-The fork offers each input beat to both paths and takes it when both are ready. The backward
-direction cannot start before the sequence's last beat: its reverser collects the sequence (``T``
-beats) and replays it reversed. The forward direction takes the stream as it comes (from the buffer
-it would start only after the whole sequence, adding ``T`` cycles of latency for nothing). With
-``return_sequences`` the backward outputs come out in processing order and Keras pairs them with
-the forward outputs in input order: a second reverser re-reverses them, and a queue of ``T`` beats
-holds the forward outputs meanwhile (without it the forward direction would stall the fork before
-the backward reverser had the whole sequence). The join takes one beat of each path when both
-offer one and the output queue has room; :class:`Merge` combines them (bit-exact with
-:func:`rnnrtl.emulator.merge`).
+(a direction with ``go_backwards`` starts with a reverser, one without with a queue; the stages in
+brackets exist with ``return_sequences``.) The fork offers each input beat to both paths and takes
+it when both are ready. The backward direction cannot start before the sequence's last beat: its
+reverser collects the sequence (``T`` beats) and replays it reversed. The forward direction reads
+the stream as it arrives, through a queue of ``T`` beats so that it never holds up the fork: without
+it the input would enter at the forward cell's pace (one beat per step) and the backward direction
+would start only when the forward one is done, doubling the latency. (Reading the forward input
+from the reverser's memory instead would save the queue but start the forward direction ``T``
+cycles late and hold the buffer until both had read it.) With ``return_sequences`` the backward
+outputs come out in processing order and Keras pairs them with the forward outputs in input
+order: a second reverser re-reverses them, and a queue of ``T`` beats holds the forward outputs
+meanwhile. The join takes one beat of each path when both offer one and the output queue has
+room; :class:`Merge` combines them (bit-exact with :func:`rnnrtl.emulator.merge`). Measured by the
+timing model: the II is the slower direction's alone (reversers of an unrolled shell have two
+banks, :data:`BANKS_UNROLLED`), the latency grows by about ``T`` (``2T`` with
+``return_sequences``).
 """
 
 from __future__ import annotations
@@ -105,10 +111,24 @@ class Chain(wiring.Component):
         return m
 
 
+def reverser_banks(layer) -> int:
+    """Banks of the sequence reversers of recurrent ``layer``: ``BANKS_STATIC`` for a static shell,
+    ``BANKS_UNROLLED`` for an unrolled one (see :data:`BANKS_UNROLLED`)."""
+    return BANKS_UNROLLED if layer.schedule.mode == "unrolled" else BANKS_STATIC
+
+
+#: A static shell takes ``T·D`` cycles per sequence, so a reverser replaying one sequence while it
+#: collects nothing costs it little: one bank (``T`` beats). An unrolled shell takes a sequence
+#: every ``max(T, D + 1)`` cycles, and one bank would double its II (collect ``T``, then replay
+#: ``T``): two banks, the next sequence collected while this one is replayed.
+BANKS_STATIC, BANKS_UNROLLED = 1, 2
+
+
 def backwards_layer(layer, shell, *, timesteps) -> Chain:
     """A ``go_backwards`` recurrent layer: a reverser of its input sequence, then its ``shell``."""
     T = needs_timesteps(layer, timesteps)
-    return Chain({"reverse": SequenceReverser(layer.input_fmt, layer.in_features, depth=T),
+    return Chain({"reverse": SequenceReverser(layer.input_fmt, layer.in_features, depth=T,
+                                              banks=reverser_banks(layer)),
                   "cell": shell}, layer=layer)
 
 
@@ -159,10 +179,15 @@ class BidirectionalLayer(wiring.Component):
         self.merge = Merge(layer)
         paths = []
         for direction, is_backward in ((layer.forward, False), (layer.backward, True)):
-            stages = {"cell": shell(direction)}
-            if layer.return_sequences:
-                buffer = SequenceReverser if is_backward else StreamQueue
-                stages["order"] = buffer(direction.output_fmt, direction.units, depth=T)
+            stages = {}
+            if not direction.go_backwards:  # (a reversing direction's reverser takes it all)
+                stages["queue"] = StreamQueue(layer.input_fmt, layer.in_features, depth=T)
+            stages["cell"] = shell(direction)
+            if layer.return_sequences and is_backward:
+                stages["order"] = SequenceReverser(direction.output_fmt, direction.units, depth=T,
+                                                   banks=reverser_banks(direction))
+            elif layer.return_sequences:
+                stages["order"] = StreamQueue(direction.output_fmt, direction.units, depth=T)
             paths.append(Chain(stages, layer=direction))
         self.forward, self.backward = paths
         super().__init__({

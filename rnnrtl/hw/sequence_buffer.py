@@ -10,7 +10,7 @@ and :class:`StreamQueue` holds the forward direction's outputs meanwhile.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Array, Module, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -22,17 +22,20 @@ __all__ = ["SequenceReverser", "SequenceReverserModel", "StreamQueue", "StreamQu
 
 
 class SequenceReverser(wiring.Component):
-    """Collects one sequence of beats (``lanes`` codes of ``fmt``) and offers it in reverse order.
+    """Collects sequences of beats (``lanes`` codes of ``fmt``) and offers each in reverse order.
 
     Contract: a sequence is the beats up to and including the one with ``last``, at most
-    :attr:`depth` of them (the network's time steps). While *collecting*, ``i.ready`` is high and
-    each beat taken is written at the next address of a memory of ``depth × lanes × width`` bits
-    (:attr:`bits`); the beat with ``last`` ends the collection. From the next cycle the unit
-    *replays*: ``o.valid`` is high and ``o`` offers the stored beats from the last written to the
-    first, ``last`` set on the first one (the sequence's first beat); after it is taken the unit
-    collects again. ``i.ready`` and ``o.valid`` are flip-flops, and the two phases never overlap, so
-    one sequence takes ``T`` cycles to collect and ``T`` transfers to replay: a sequence's first
-    beat out is offered :attr:`latency` cycle after its last beat in.
+    :attr:`depth` of them (the network's time steps). The memory holds ``banks`` (1 or 2)
+    sequences of ``depth × lanes × width`` bits (:attr:`bits`). A bank *collects* a sequence
+    (``i.ready`` high while the bank being written is not full; each beat taken is written at its
+    next address) and, once it holds one, *replays* it: ``o`` offers the stored beats from the
+    last written to the first, ``last`` set on the first one (the sequence's first beat); after
+    that beat is taken the bank is free again. Banks are written and read in turn: with two, the
+    next sequence is collected while this one is replayed (double buffering: the input is never
+    held up by the replay, at twice the memory); with one, a sequence takes ``T`` cycles to collect
+    and ``T`` transfers to replay, one after the other. ``i.ready`` and ``o.valid`` are
+    flip-flops; a sequence's first beat out is offered :attr:`latency` cycle after its last beat
+    in (when its bank is the one read next).
 
     The memory is read asynchronously (as :class:`~rnnrtl.hw.common.Queue`'s): distributed RAM on
     an FPGA.
@@ -40,49 +43,60 @@ class SequenceReverser(wiring.Component):
 
     latency = 1
 
-    def __init__(self, fmt: FixedFormat, lanes: int, *, depth: int):
+    def __init__(self, fmt: FixedFormat, lanes: int, *, depth: int, banks: int = 1):
         if not isinstance(depth, int) or depth < 1:
             raise ValueError(f"depth {depth!r} must be a whole number >= 1 (the sequence length)")
         if lanes < 1:
             raise ValueError(f"lanes {lanes!r} must be >= 1")
-        self.fmt, self.lanes, self.depth = fmt, lanes, depth
+        if banks not in (1, 2):
+            raise ValueError(f"banks {banks!r} must be 1 or 2")
+        self.fmt, self.lanes, self.depth, self.banks = fmt, lanes, depth, banks
         super().__init__({"i": In(beat_signature(fmt, lanes)), "o": Out(beat_signature(fmt, lanes))})
 
     @property
     def bits(self) -> int:
-        """Bits of memory: ``depth`` beats of ``lanes`` codes."""
-        return self.depth * self.lanes * shape_of(self.fmt).width
+        """Bits of memory: ``banks × depth`` beats of ``lanes`` codes."""
+        return self.banks * self.depth * self.lanes * shape_of(self.fmt).width
 
     def timing_model(self) -> "SequenceReverserModel":
         return SequenceReverserModel(self)
 
     def elaborate(self, platform):
         m = Module()
+        T, banks = self.depth, self.banks
         width = self.lanes * shape_of(self.fmt).width
-        m.submodules.storage = storage = Memory(shape=width, depth=self.depth, init=[])
+        m.submodules.storage = storage = Memory(shape=width, depth=banks * T, init=[])
         w_port = storage.write_port()
         r_port = storage.read_port(domain="comb")
-        wr, rd = Signal(range(self.depth)), Signal(range(self.depth))
-        replay = Signal()
+        full = Signal(banks)                      # bank b holds a whole sequence
+        top = Array(Signal(range(T), name=f"top{b}") for b in range(banks))   # its last address
+        wb, rb = Signal(range(banks)), Signal(range(banks))   # the banks written and read
+        wr, k = Signal(range(T)), Signal(range(T))             # write address, beats replayed
+        base = (lambda b: b * T) if banks > 1 else (lambda b: 0)
+        take, read = self.i.valid & self.i.ready, self.o.valid & self.o.ready
         m.d.comb += [
-            self.i.ready.eq(~replay),
-            self.o.valid.eq(replay),
-            w_port.addr.eq(wr), w_port.data.eq(self.i.payload.data.as_value()),
-            w_port.en.eq(self.i.valid & ~replay),
-            r_port.addr.eq(rd),
+            self.i.ready.eq(~full.bit_select(wb, 1)),
+            self.o.valid.eq(full.bit_select(rb, 1)),
+            w_port.addr.eq(base(wb) + wr), w_port.data.eq(self.i.payload.data.as_value()),
+            w_port.en.eq(take),
+            r_port.addr.eq(base(rb) + top[rb] - k),
             self.o.payload.data.eq(r_port.data),
-            self.o.payload.last.eq(rd == 0),
+            self.o.payload.last.eq(k == top[rb]),
         ]
-        with m.If(self.i.valid & self.i.ready):
+        with m.If(take):
             with m.If(self.i.payload.last):
-                m.d.sync += [replay.eq(1), rd.eq(wr)]
+                m.d.sync += [full.bit_select(wb, 1).eq(1), top[wb].eq(wr), wr.eq(0)]
+                if banks > 1:
+                    m.d.sync += wb.eq(~wb)
             with m.Else():
                 m.d.sync += wr.eq(wr + 1)
-        with m.If(self.o.valid & self.o.ready):
-            with m.If(rd == 0):
-                m.d.sync += [replay.eq(0), wr.eq(0)]
+        with m.If(read):
+            with m.If(k == top[rb]):
+                m.d.sync += [full.bit_select(rb, 1).eq(0), k.eq(0)]
+                if banks > 1:
+                    m.d.sync += rb.eq(~rb)
             with m.Else():
-                m.d.sync += rd.eq(rd - 1)
+                m.d.sync += k.eq(k + 1)
         return m
 
 
@@ -94,36 +108,40 @@ class _Head:
 
 
 class SequenceReverserModel:
-    """The beat-level model of a :class:`SequenceReverser` (keep in sync): collect until ``last``,
-    then replay from the last address down to 0, ``last`` on address 0."""
+    """The beat-level model of a :class:`SequenceReverser` (keep in sync): banks collect in turn
+    until ``last``, then replay in turn from their last address down, ``last`` on address 0."""
 
     def __init__(self, hw: SequenceReverser):
-        self.replay, self.wr, self.rd = False, 0, 0
-        self.out = _Head(lambda: self.rd == 0)
+        self.banks = hw.banks
+        self.full, self.top = [False] * hw.banks, [0] * hw.banks
+        self.wb = self.rb = self.wr = self.k = 0
+        self.out = _Head(lambda: self.k == self.top[self.rb])
 
     def in_ready(self):
-        return not self.replay
+        return not self.full[self.wb]
 
     def out_valid(self):
-        return self.replay
+        return self.full[self.rb]
 
     def snapshot(self, cycle):
-        return self.replay, self.wr, self.rd
+        return tuple(self.full), tuple(self.top), self.wb, self.rb, self.wr, self.k
 
     def tick(self, cycle, in_valid, in_last, out_ready):
-        take = in_valid and not self.replay
-        read = self.replay and out_ready
-        last = (self.rd == 0) if read else None
+        take = in_valid and self.in_ready()
+        read = out_ready and self.out_valid()
+        last = (self.k == self.top[self.rb]) if read else None
+        if read:   # (a read and a write in one cycle touch different banks)
+            if last:
+                self.full[self.rb], self.k = False, 0
+                self.rb = (self.rb + 1) % self.banks
+            else:
+                self.k += 1
         if take:
             if in_last:
-                self.replay, self.rd = True, self.wr
+                self.full[self.wb], self.top[self.wb], self.wr = True, self.wr, 0
+                self.wb = (self.wb + 1) % self.banks
             else:
                 self.wr += 1
-        if read:
-            if self.rd == 0:
-                self.replay, self.wr = False, 0
-            else:
-                self.rd -= 1
         return take, last
 
 
