@@ -68,31 +68,35 @@ class SequenceReverser(wiring.Component):
         m.submodules.storage = storage = Memory(shape=width, depth=banks * T, init=[])
         w_port = storage.write_port()
         r_port = storage.read_port(domain="comb")
-        full = Signal(banks)                      # bank b holds a whole sequence
-        top = Array(Signal(range(T), name=f"top{b}") for b in range(banks))   # its last address
+        full = [Signal(name=f"full{b}") for b in range(banks)]  # bank b holds a whole sequence
+        top = [Signal(range(T), name=f"top{b}") for b in range(banks)]   # its last address
         wb, rb = Signal(range(banks)), Signal(range(banks))   # the banks written and read
         wr, k = Signal(range(T)), Signal(range(T))             # write address, beats replayed
+
+        def pick(regs, bank):   # (no index with one bank: Yosys would shift a 0-bit index)
+            return Array(regs)[bank] if banks > 1 else regs[0]
+
         base = (lambda b: b * T) if banks > 1 else (lambda b: 0)
         take, read = self.i.valid & self.i.ready, self.o.valid & self.o.ready
         m.d.comb += [
-            self.i.ready.eq(~full.bit_select(wb, 1)),
-            self.o.valid.eq(full.bit_select(rb, 1)),
+            self.i.ready.eq(~pick(full, wb)),
+            self.o.valid.eq(pick(full, rb)),
             w_port.addr.eq(base(wb) + wr), w_port.data.eq(self.i.payload.data.as_value()),
             w_port.en.eq(take),
-            r_port.addr.eq(base(rb) + top[rb] - k),
+            r_port.addr.eq(base(rb) + pick(top, rb) - k),
             self.o.payload.data.eq(r_port.data),
-            self.o.payload.last.eq(k == top[rb]),
+            self.o.payload.last.eq(k == pick(top, rb)),
         ]
         with m.If(take):
             with m.If(self.i.payload.last):
-                m.d.sync += [full.bit_select(wb, 1).eq(1), top[wb].eq(wr), wr.eq(0)]
+                m.d.sync += [pick(full, wb).eq(1), pick(top, wb).eq(wr), wr.eq(0)]
                 if banks > 1:
                     m.d.sync += wb.eq(~wb)
             with m.Else():
                 m.d.sync += wr.eq(wr + 1)
         with m.If(read):
-            with m.If(k == top[rb]):
-                m.d.sync += [full.bit_select(rb, 1).eq(0), k.eq(0)]
+            with m.If(k == pick(top, rb)):
+                m.d.sync += [pick(full, rb).eq(0), k.eq(0)]
                 if banks > 1:
                     m.d.sync += rb.eq(~rb)
             with m.Else():
