@@ -460,3 +460,13 @@ def test_cli_convert_report_simulate(tmp_path):
     result = invoke("simulate", out, "--samples", 30)
     assert result.exit_code == 0, result.output
     assert "0 mismatches" in result.output
+
+
+@pytest.mark.parametrize("name", ["bi_mul", "bi_then_lstm"])
+def test_multiplier_inventory_accounts_for_both_directions(name):
+    """rnnrtl.synth's inventory of multipliers adds up to the hardware's count: both directions'
+    units, and a 'mul' merge's lane products."""
+    from rnnrtl.synth.multipliers import multiplier_inventory
+    d = rnnrtl.convert(_model(name), {"reuse": 2})
+    inv = multiplier_inventory(d.network)
+    assert inv["constant"] + inv["shared"] + inv["elementwise"] == d.timing.multipliers
