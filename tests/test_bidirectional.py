@@ -470,3 +470,15 @@ def test_multiplier_inventory_accounts_for_both_directions(name):
     d = rnnrtl.convert(_model(name), {"reuse": 2})
     inv = multiplier_inventory(d.network)
     assert inv["constant"] + inv["shared"] + inv["elementwise"] == d.timing.multipliers
+
+
+def test_merge_overflow_is_reported_at_its_point():
+    """A merge format too narrow for the sum saturates, counted at ``<layer>.out`` (the overflow
+    report's name), with a FixedPointOverflowWarning; the directions' own points do not overflow."""
+    from rnnrtl.errors import FixedPointOverflowWarning
+    d = rnnrtl.convert(_model("bi_sum"), {"layers": {"bi": {"precision": {"result": "fixed<6,1>"}}}})
+    with pytest.warns(FixedPointOverflowWarning, match="bi.out"):
+        d.emulate(np.random.default_rng(0).normal(0, 2, (64, T, F)))
+    assert d.overflows.get("bi.out", 0) > 0
+    assert not any(p.startswith(("forward_gru.", "backward_gru.")) and p.endswith(".h")
+                   for p in d.overflows)
