@@ -43,7 +43,7 @@ from .sequence_buffer import SequenceReverser, StreamQueue
 from .timing import ChainModel
 
 __all__ = ["Chain", "Merge", "BidirectionalLayer", "BidirectionalModel", "backwards_layer",
-           "needs_timesteps"]
+           "needs_timesteps", "reverser_banks", "BANKS_STATIC", "BANKS_UNROLLED"]
 
 
 def needs_timesteps(layer, timesteps) -> int:
