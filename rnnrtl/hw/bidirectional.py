@@ -21,8 +21,9 @@ from the reverser's memory instead would save the queue but start the forward di
 cycles late and hold the buffer until both had read it.) With ``return_sequences`` the backward
 outputs come out in processing order and Keras pairs them with the forward outputs in input
 order: a second reverser re-reverses them, and a queue of ``T`` beats holds the forward outputs
-meanwhile. The join takes one beat of each path when both offer one and the output queue has
-room; :class:`Merge` combines them (bit-exact with :func:`rnnrtl.emulator.merge`). Measured by the
+meanwhile. The join takes one beat of each path when both offer one and the output queue has a
+credit for it; :class:`Merge` combines them (bit-exact with :func:`rnnrtl.emulator.merge`) through
+one register stage (:attr:`Merge.stages`) into the queue. Measured by the
 timing model: the II is the slower direction's alone (reversers of an unrolled shell have two
 banks, :data:`BANKS_UNROLLED`), the latency grows by about ``T`` (``2T`` with
 ``return_sequences``).
@@ -32,13 +33,14 @@ from __future__ import annotations
 
 import math
 
-from amaranth.hdl import Cat, Module
-from amaranth.lib import data, wiring
+from amaranth.hdl import Cat, Module, Signal
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
 from ..errors import HardwareError
-from .common import OutputQueueModel, Queue, beat_layout, beat_signature, requantized
+from .common import (OutputQueue, OutputQueueModel, beat_layout, beat_signature, delay, pending,
+                     requantized)
 from .sequence_buffer import SequenceReverser, StreamQueue
 from .timing import ChainModel
 
@@ -144,13 +146,19 @@ class Merge:
     def multipliers(self) -> int:
         return self.layer.units if self.layer.merge_mode == "mul" else 0
 
+    #: Register stages of the merge: the rounded value is registered before its saturation
+    #: (:func:`rnnrtl.hw.common.requantized`), so the buffer's read, the product or sum and the
+    #: rounding take one cycle and the saturation the next.
+    stages = 1
+
     def apply(self, m, hf, hb) -> list:
-        L, fmt = self.layer, self.layer.output_fmt
+        """The merged lanes, :attr:`stages` cycles after ``hf`` and ``hb``."""
+        L, fmt, S = self.layer, self.layer.output_fmt, self.stages
         ff, fb = L.forward.output_fmt.frac_bits, L.backward.output_fmt.frac_bits
         out = []
         if L.merge_mode == "concat":
             for k, (lane, frac) in enumerate([(v, ff) for v in hf] + [(v, fb) for v in hb]):
-                out.append(requantized(m, 0, f"merge{k}", lane, frac, fmt)[0])
+                out.append(requantized(m, S, f"merge{k}", lane, frac, fmt)[0])
             return out
         frac = max(ff, fb)
         for k, (a, b) in enumerate(zip(hf, hb)):
@@ -159,7 +167,7 @@ class Merge:
             else:
                 value = (a << (frac - ff)) + (b << (frac - fb))
                 src = frac + (L.merge_mode == "ave")   # ave: the sum with one more fractional bit
-            out.append(requantized(m, 0, f"merge{k}", value, src, fmt)[0])
+            out.append(requantized(m, S, f"merge{k}", value, src, fmt)[0])
         return out
 
 
@@ -170,8 +178,9 @@ class BidirectionalLayer(wiring.Component):
     ``output_fmt``). ``shell(layer)`` builds a direction's recurrent shell
     (:func:`rnnrtl.hw.network.hardware_layer`); ``timesteps`` (required) sizes the buffers."""
 
-    #: Beats the output queue holds (after the merge): enough for one beat every cycle.
-    QUEUE_DEPTH = 2
+    #: Beats the output queue holds, counting those in the merge: enough for one beat every cycle
+    #: (a credit is held from the join to the beat's transfer, ``Merge.stages + 1`` cycles).
+    QUEUE_DEPTH = Merge.stages + 2
 
     def __init__(self, layer: ir.Bidirectional, *, shell, timesteps: int | None):
         T = needs_timesteps(layer, timesteps)
@@ -224,21 +233,26 @@ class BidirectionalLayer(wiring.Component):
         m.submodules.forward = fwd = self.forward
         m.submodules.backward = bwd = self.backward
         layout = beat_layout(self.layer.output_fmt, self.layer.units)
-        m.submodules.queue = q = Queue(width=data.Layout.cast(layout).size, depth=self.QUEUE_DEPTH)
+        m.submodules.queue = q = OutputQueue(layout, depth=self.QUEUE_DEPTH)
         # Fork: each path sees the beat while the other can take it too.
         m.d.comb += [
             fwd.i.payload.eq(self.i.payload), bwd.i.payload.eq(self.i.payload),
             fwd.i.valid.eq(self.i.valid & bwd.i.ready), bwd.i.valid.eq(self.i.valid & fwd.i.ready),
             self.i.ready.eq(fwd.i.ready & bwd.i.ready),
         ]
-        # Join: one beat of each path into the output queue, merged.
+        # Join: one beat of each path, while the output queue has a credit for it; merged, it
+        # enters the queue ``Merge.stages`` cycles later.
+        S = self.merge.stages
+        join = Signal()
         merged = self.merge.apply(m, list(fwd.o.payload.data), list(bwd.o.payload.data))
         m.d.comb += [
-            fwd.o.ready.eq(bwd.o.valid & q.w_rdy), bwd.o.ready.eq(fwd.o.valid & q.w_rdy),
-            q.w_en.eq(fwd.o.valid & bwd.o.valid),
-            q.w_data.eq(Cat(*merged, fwd.o.payload.last)),
-            self.o.payload.eq(q.r_data), self.o.valid.eq(q.r_rdy), q.r_en.eq(self.o.ready),
+            fwd.o.ready.eq(bwd.o.valid & q.can_issue), bwd.o.ready.eq(fwd.o.valid & q.can_issue),
+            join.eq(fwd.o.valid & bwd.o.valid & q.can_issue),
+            q.issue.eq(join),
+            q.w_en.eq(delay(m, join, S, "joined")),
+            q.w_data.as_value().eq(Cat(*merged, delay(m, fwd.o.payload.last, S, "joined_last"))),
         ]
+        wiring.connect(m, q.o, wiring.flipped(self.o))
         return m
 
 
@@ -249,6 +263,8 @@ class BidirectionalModel:
     def __init__(self, hw: BidirectionalLayer):
         self.fwd, self.bwd = hw.forward.timing_model(), hw.backward.timing_model()
         self.out = OutputQueueModel(hw.QUEUE_DEPTH)
+        self.S = hw.merge.stages
+        self.merging = {}    # cycle a merged beat enters the output queue -> its last flag
 
     def in_ready(self):
         return self.fwd.in_ready() and self.bwd.in_ready()
@@ -257,7 +273,8 @@ class BidirectionalModel:
         return self.out.valid()
 
     def snapshot(self, cycle):
-        return self.fwd.snapshot(cycle), self.bwd.snapshot(cycle), self.out.snapshot()
+        return (self.fwd.snapshot(cycle), self.bwd.snapshot(cycle), self.out.snapshot(),
+                pending(self.merging, cycle))
 
     def tick(self, cycle, in_valid, in_last, out_ready):
         rf, rb = self.fwd.in_ready(), self.bwd.in_ready()
@@ -266,5 +283,7 @@ class BidirectionalModel:
         last = self.out.head() if read else None
         take, joined = self.fwd.tick(cycle, in_valid and rb, in_last, vb and room)
         self.bwd.tick(cycle, in_valid and rf, in_last, vf and room)
-        self.out.tick(issue=joined is not None, write=joined, read=read)   # forward's last flag
+        if joined is not None:   # (forward's last flag)
+            self.merging[cycle + self.S] = joined
+        self.out.tick(issue=joined is not None, write=self.merging.pop(cycle, None), read=read)
         return take, last
