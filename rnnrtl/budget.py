@@ -157,14 +157,14 @@ def estimate(network, timesteps: int | None = None) -> Estimate:
     (:attr:`rnnrtl.Design.timesteps`)."""
     T = network.timesteps or timesteps
     per_layer, weights, mults = {}, 0, 0
-    for layer in network.layers:
+    for layer in network.flat_layers:
         w, m, units = _units(layer, T)
         per_layer[layer.name] = units
         weights += w
         mults += m
     units = sum(per_layer.values())
     largest = max(per_layer, key=per_layer.get)
-    layer = next(l for l in network.layers if l.name == largest)
+    layer = next(l for l in network.flat_layers if l.name == largest)
     return Estimate(weights=weights, multipliers=mults, units=units,
                     seconds=FIXED_SECONDS + SECONDS_PER_UNIT * units,
                     memory_mb=FIXED_MB + MB_PER_UNIT * units, per_layer=per_layer,
@@ -193,7 +193,7 @@ def check(network, *, timesteps: int | None = None, force: bool = False) -> Esti
     design whose :func:`estimate` exceeds :data:`LIMIT_SECONDS` or :data:`LIMIT_MB`
     (:class:`~rnnrtl.errors.DesignTooLargeError`, unless ``force``). Returns the estimate."""
     est = estimate(network, timesteps)
-    for layer in network.layers:
+    for layer in network.flat_layers:
         s = layer.schedule
         if layer.kind == "dense" or s.mode != "static" or s.interleave == 1:
             continue

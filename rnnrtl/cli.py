@@ -102,7 +102,7 @@ def _print_design(console, design, summary: dict):
     table = Table(title=f"{design.name}", title_justify="left")
     for col in ("layer", "kind", "in → out", "reuse", "accum", "output", "overflows"):
         table.add_column(col, no_wrap=True)
-    for L in design.network.layers:
+    for L in design.network.flat_layers:
         s = L.schedule
         n = sum(v for k, v in over.items() if k.startswith(f"{L.name}."))
         table.add_row(L.name, L.kind, f"{L.in_features} → {L.units}",

@@ -93,6 +93,10 @@ class Design:
 
     def _check_length(self):
         """A :class:`ConfigError` if a layer's hardware needs a sequence length and none is known."""
+        for layer in self.network.flat_layers:
+            if getattr(layer, "go_backwards", False):
+                self._need_timesteps(f"layer {layer.name!r} reading its sequence backwards "
+                                     "(go_backwards, Bidirectional: it buffers the whole sequence)")
         for layer in self.network.layers:
             mode, slots = layer.schedule.mode, layer.schedule.interleave
             if isinstance(layer, ir.Dense) or (mode == "static" and layer.return_sequences):

@@ -26,7 +26,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .fixed import IntType, Rounding, requantize, shift_round
-from .ir import GRU, LSTM, Activation, Dense, Network, SimpleRNN, Weights, matvec_type
+from .ir import GRU, LSTM, Activation, Bidirectional, Dense, Network, SimpleRNN, Weights, matvec_type
 from .errors import FixedPointOverflowWarning
 from .masking import check_layers, masked_steps
 
@@ -357,6 +357,56 @@ class _GRUEmu(_RecurrentEmu):
         return (h,)
 
 
+class _BackwardsEmu:
+    """A recurrent layer with ``go_backwards``: its emulator run on the time-reversed input (its
+    outputs, and its trace, stay in processing order, as Keras returns them)."""
+
+    def __init__(self, inner):
+        self.inner, self.layer, self.name = inner, inner.layer, inner.name
+
+    def __call__(self, x, ctr):
+        return self.inner(x[:, ::-1], ctr)
+
+
+def _recurrent_emu(layer):
+    emu = _EMULATORS[type(layer)](layer)
+    return _BackwardsEmu(emu) if getattr(layer, "go_backwards", False) else emu
+
+
+class _BidirectionalEmu:
+    """Both directions on the same input; with ``return_sequences`` the backward outputs are
+    re-reversed (Keras); then the merge into ``output_fmt`` at the point ``<layer>.out``
+    (:class:`rnnrtl.ir.Bidirectional`)."""
+
+    def __init__(self, layer: Bidirectional):
+        self.layer, self.name = layer, layer.name
+        self.forward, self.backward = _recurrent_emu(layer.forward), _recurrent_emu(layer.backward)
+
+    def __call__(self, x, ctr):
+        L = self.layer
+        hf, hb = self.forward(x, ctr), self.backward(x, ctr)
+        if L.return_sequences:
+            hb = hb[:, ::-1]
+        out = merge(L, hf, hb, ctr.requant)
+        ctr.record(f"{L.name}.out", out)
+        return out
+
+
+def merge(layer: Bidirectional, hf, hb, requant):
+    """The merge of a :class:`~rnnrtl.ir.Bidirectional`'s direction outputs ``hf``, ``hb`` (codes
+    of ``forward.output_fmt``, ``backward.output_fmt``) into ``layer.output_fmt``;
+    ``requant(point, codes, src_frac, fmt)`` requantizes (and counts overflows). Keep in sync with
+    :class:`rnnrtl.hw.bidirectional.Merge`."""
+    point, fmt = f"{layer.name}.out", layer.output_fmt
+    ff, fb = layer.forward.output_fmt.frac_bits, layer.backward.output_fmt.frac_bits
+    if layer.merge_mode == "concat":
+        return np.concatenate([requant(point, hf, ff, fmt), requant(point, hb, fb, fmt)], axis=-1)
+    if layer.merge_mode == "mul":
+        return requant(point, hf * hb, ff + fb, fmt)
+    total, frac = _aligned_sum((hf, ff), (hb, fb))
+    return requant(point, total, frac + (layer.merge_mode == "ave"), fmt)   # ave: one more bit
+
+
 _EMULATORS = {Dense: _DenseEmu, SimpleRNN: _SimpleRNNEmu, LSTM: _LSTMEmu, GRU: _GRUEmu}
 
 
@@ -366,7 +416,8 @@ class Emulator:
     def __init__(self, network: Network):
         self.network = network
         check_layers(network.layers, network.mask_value)
-        self.layers = [_EMULATORS[type(layer)](layer) for layer in network.layers]
+        self.layers = [_BidirectionalEmu(layer) if isinstance(layer, Bidirectional)
+                       else _recurrent_emu(layer) for layer in network.layers]
 
     #: Samples per chunk: small enough for every per-step array to stay in cache.
     CHUNK = 512
@@ -436,7 +487,8 @@ class Emulator:
             tr = {}
             # Points of recurrent layers are recorded once per step: stack them on a time axis
             # (even for a single step); input and Dense points are recorded once, whole.
-            per_step = {p for layer in net.layers if not isinstance(layer, Dense) for p in layer.points}
+            per_step = {p for layer in net.flat_layers if not isinstance(layer, Dense)
+                        for p in layer.points}
             for point, values in ctr.trace.items():
                 tr[point] = np.stack(values, axis=1) if point in per_step else values[0]
         return EmulationResult(codes=codes, y=y, overflows=dict(ctr.overflows), trace=tr)

@@ -58,7 +58,7 @@ def weight_formats(network: ir.Network) -> dict[str, ir.Weights]:
     """Every weight tensor by name (``<layer>.kernel``, ``.recurrent_kernel``, ``.bias``,
     ``.recurrent_bias``, as in :attr:`Design.weight_overflows` and ``weight_underflows``)."""
     out = {}
-    for L in network.layers:
+    for L in network.flat_layers:
         for attr, name in (("kernel", "kernel"), ("recurrent", "recurrent_kernel"), ("bias", "bias"),
                            ("recurrent_bias", "recurrent_bias")):
             w = getattr(L, attr, None)

@@ -12,6 +12,8 @@ and recurrent parts, ``Activation`` layers folded into the preceding ``Dense``, 
 ``TimeDistributed(Dense)`` the same as a ``Dense`` on a sequence. Each Keras class has one small
 normaliser taking ``(class name, config dict, weight arrays, chain so far, final?)``
 (:data:`NORMALISERS`), shared by Keras 3 objects / ``.keras`` files and Keras 2 ``.h5`` files.
+A ``Bidirectional`` wrapper becomes a :class:`FloatBidirectional` holding its two recurrent
+layers (:func:`_bidirectional`).
 """
 
 from __future__ import annotations
@@ -29,12 +31,12 @@ from .errors import UnsupportedModelError
 from .keras_h5 import CONTAINERS
 from .keras_h5 import is_keras2_h5, read_keras2_h5
 
-__all__ = ["UnsupportedModelError", "FloatLayer", "FloatModel", "SUPPORTED_LAYERS",
+__all__ = ["UnsupportedModelError", "FloatLayer", "FloatBidirectional", "FloatModel", "SUPPORTED_LAYERS",
            "SUPPORTED_ACTIVATIONS", "SUPPORTED_WRAPPED", "RECURRENT_OPTIONS", "NORMALISERS", "Chain",
            "check_model_path", "load_keras", "from_keras", "normalise_layers", "reject_options",
            "keras_from_float"]
 
-SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Dense", "TimeDistributed", "Activation",
+SUPPORTED_LAYERS = ("InputLayer", "LSTM", "GRU", "SimpleRNN", "Bidirectional", "Dense", "TimeDistributed", "Activation",
                     "Dropout", "Masking")
 #: Wrapper layers and the classes each may wrap.
 SUPPORTED_WRAPPED = {"TimeDistributed": ("Dense",)}
@@ -57,6 +59,23 @@ class FloatLayer:
     recurrent_activation: str | None = None
     return_sequences: bool = False
     reset_after: bool = True
+    go_backwards: bool = False
+
+
+@dataclass
+class FloatBidirectional:
+    """A Keras ``Bidirectional``: its ``forward`` and ``backward`` recurrent :class:`FloatLayer`
+    (the backward one with ``go_backwards`` set, as Keras builds it) and ``merge_mode``; ``units``
+    is the merged width."""
+    name: str
+    in_features: int
+    units: int
+    forward: FloatLayer
+    backward: FloatLayer
+    merge_mode: str
+    return_sequences: bool
+    kind: str = "bidirectional"
+    activation: str = "linear"
 
 
 @dataclass
@@ -168,6 +187,16 @@ def _check_classes(cfg, where="model"):
                 f"layer {inner['name']!r} is a custom object ({cfg.get('registered_name') or cls}); "
                 f"custom objects are refused (their code is never run). Supported layers: "
                 f"{_supported_text()}")
+        if cls == "Bidirectional":  # the wrapped layers are refused here too, before loading
+            for key in ("layer", "backward_layer"):
+                sub = inner.get(key)
+                if sub is not None:
+                    _check_classes(sub, where)
+                    if not isinstance(sub, dict) or sub.get("class_name") not in _RECURRENT:
+                        got = sub.get("class_name") if isinstance(sub, dict) else type(sub).__name__
+                        raise UnsupportedModelError(
+                            f"layer {inner['name']!r}: Bidirectional {key} of type {got} is not "
+                            f"supported; it must be one of {', '.join(_RECURRENT)}")
         if cls not in SUPPORTED_LAYERS:
             extra = " (its code is never run)" if cls == "Lambda" else ""
             raise UnsupportedModelError(
@@ -246,8 +275,7 @@ def _act(name: str, cfg: dict, key: str, final: bool) -> str:
 
 #: Options of a recurrent layer (Keras 3 and Keras 2's legacy ones) whose other value changes what
 #: the layer computes at inference, with the one value rnnrtl supports.
-RECURRENT_OPTIONS = {"go_backwards": False, "return_state": False, "stateful": False,
-                     "time_major": False}
+RECURRENT_OPTIONS = {"return_state": False, "stateful": False, "time_major": False}
 
 
 def reject_options(name: str, cfg: dict):
@@ -302,7 +330,57 @@ def _recurrent(cls: str, cfg: dict, weights, chain: Chain, final: bool) -> Float
         recurrent=weights[1].T, recurrent_bias=recurrent_bias,
         recurrent_activation=(_act(name, cfg, "recurrent_activation", False)
                               if cls != "SimpleRNN" else None),
-        return_sequences=bool(cfg.get("return_sequences", False)), reset_after=reset_after)
+        return_sequences=bool(cfg.get("return_sequences", False)), reset_after=reset_after,
+        go_backwards=bool(cfg.get("go_backwards", False)))
+
+
+def _bidirectional(cls: str, cfg: dict, weights, chain: Chain, final: bool) -> FloatBidirectional:
+    """A Keras ``Bidirectional`` from its configuration (``layer``, optional ``backward_layer``,
+    ``merge_mode``) and weights (the forward layer's, then the backward layer's), each direction
+    normalised by :func:`_recurrent`.
+
+    Without ``backward_layer`` (Keras 2 files, or a Keras 3 wrapper given one layer) Keras builds
+    the backward layer from ``layer``'s configuration with ``go_backwards`` flipped; the directions
+    are named ``forward_<name>`` and ``backward_<name>`` as Keras names them."""
+    from copy import deepcopy
+    name = cfg["name"]
+    if not chain.sequence:
+        raise UnsupportedModelError(
+            f"layer {name!r}: a recurrent layer needs a sequence input; set "
+            "return_sequences=True on the recurrent layer before it")
+    merge = cfg.get("merge_mode", "concat")
+    if merge not in ("concat", "sum", "ave", "mul"):
+        raise UnsupportedModelError(
+            f"layer {name!r}: Bidirectional merge_mode={merge!r} is not supported; supported: "
+            "concat, sum, ave, mul")
+    fwd = deepcopy(cfg["layer"])
+    bwd = deepcopy(cfg.get("backward_layer") or cfg["layer"])
+    if cfg.get("backward_layer") is None:
+        bwd["config"]["go_backwards"] = not fwd["config"].get("go_backwards", False)
+    for prefix, sub in (("forward_", fwd), ("backward_", bwd)):
+        inner = sub["config"]
+        if not str(inner.get("name", "")).startswith(prefix):
+            inner["name"] = prefix + str(inner.get("name", sub["class_name"].lower()))
+        if sub["class_name"] not in _RECURRENT:
+            raise UnsupportedModelError(
+                f"layer {name!r}: Bidirectional of {sub['class_name']} is not supported; it must "
+                f"be one of {', '.join(_RECURRENT)}")
+    if bool(fwd["config"].get("return_sequences", False)) != \
+            bool(bwd["config"].get("return_sequences", False)):
+        raise UnsupportedModelError(f"layer {name!r}: forward and backward layers must agree on "
+                                    "return_sequences")
+    n_fwd = 3 if fwd["config"].get("use_bias", True) else 2
+    inner_chain = Chain(layers=[], features=chain.features, sequence=True)
+    forward = _recurrent(fwd["class_name"], fwd["config"], weights[:n_fwd], inner_chain, False)
+    backward = _recurrent(bwd["class_name"], bwd["config"], weights[n_fwd:], inner_chain, False)
+    if merge != "concat" and forward.units != backward.units:
+        raise UnsupportedModelError(
+            f"layer {name!r}: merge_mode={merge!r} needs forward and backward layers of equal "
+            f"units, got {forward.units} and {backward.units}; use merge_mode='concat'")
+    units = forward.units + backward.units if merge == "concat" else forward.units
+    return FloatBidirectional(name=name, in_features=chain.features, units=units, forward=forward,
+                              backward=backward, merge_mode=merge,
+                              return_sequences=forward.return_sequences)
 
 
 def _dense(cls: str, cfg: dict, weights, chain: Chain, final: bool) -> FloatLayer:
@@ -346,7 +424,8 @@ def _activation(cls: str, cfg: dict, weights, chain: Chain, final: bool) -> None
 
 
 #: The normaliser of each Keras class that computes something (InputLayer and Dropout add nothing).
-NORMALISERS = {"LSTM": _recurrent, "GRU": _recurrent, "SimpleRNN": _recurrent, "Dense": _dense,
+NORMALISERS = {"LSTM": _recurrent, "GRU": _recurrent, "SimpleRNN": _recurrent,
+               "Bidirectional": _bidirectional, "Dense": _dense,
                "TimeDistributed": _time_distributed, "Activation": _activation}
 #: Classes that add nothing at inference.
 _PASSIVE = ("InputLayer", "Dropout", "Masking")
@@ -422,6 +501,9 @@ def from_keras(model) -> FloatModel:
     for layer in layers:
         if type(layer).__name__ in _RECURRENT:
             reject_options(layer.name, layer.get_config())
+        if type(layer).__name__ == "Bidirectional":
+            for sub in (layer.forward_layer, layer.backward_layer):
+                reject_options(sub.name, sub.get_config())
     # A functional model must be a single chain: every layer fed by the previous one.
     chain = [] if isinstance(keras_model, _keras().Sequential) else zip(layers, layers[1:])
     for prev, layer in chain:
@@ -470,22 +552,30 @@ def _from_keras2_h5(path: Path) -> FloatModel:
 
 # -- a float reference rebuilt from float layers (the inverse of the normalisers) -------------------
 
-def _keras_layer(keras, fl: FloatLayer):
-    """``(Keras 3 layer, its weights in Keras order)`` computing ``fl`` in float."""
+def _keras_layer(keras, fl: FloatLayer, name: str | None = None):
+    """``(Keras 3 layer, its weights in Keras order)`` computing ``fl`` in float (named ``name``,
+    default ``fl.name``)."""
+    if isinstance(fl, FloatBidirectional):
+        # Keras names the directions forward_<layer name> / backward_<backward layer name>.
+        fwd, fw = _keras_layer(keras, fl.forward, fl.forward.name.removeprefix("forward_"))
+        bwd, bw = _keras_layer(keras, fl.backward, fl.backward.name.removeprefix("backward_"))
+        return (keras.layers.Bidirectional(fwd, backward_layer=bwd, merge_mode=fl.merge_mode,
+                                           name=fl.name), fw + bw)
+    name = fl.name if name is None else name
     use_bias = fl.bias is not None
     if fl.kind == "dense":
-        layer = keras.layers.Dense(fl.units, activation=fl.activation, use_bias=use_bias, name=fl.name)
+        layer = keras.layers.Dense(fl.units, activation=fl.activation, use_bias=use_bias, name=name)
         return layer, [fl.kernel.T] + ([fl.bias] if use_bias else [])
     classes = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simplernn": keras.layers.SimpleRNN}
     if fl.kind not in classes:
         raise UnsupportedModelError(f"layer {fl.name!r}: no Keras 3 float reference for a {fl.kind} "
                                     "layer")
-    options = {"return_sequences": fl.return_sequences}
+    options = {"return_sequences": fl.return_sequences, "go_backwards": fl.go_backwards}
     if fl.kind != "simplernn":
         options["recurrent_activation"] = fl.recurrent_activation
     if fl.kind == "gru":
         options["reset_after"] = fl.reset_after
-    layer = classes[fl.kind](fl.units, activation=fl.activation, use_bias=use_bias, name=fl.name,
+    layer = classes[fl.kind](fl.units, activation=fl.activation, use_bias=use_bias, name=name,
                              **options)
     weights = [fl.kernel.T, fl.recurrent.T]
     if use_bias:

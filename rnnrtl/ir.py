@@ -15,6 +15,14 @@ arithmetic between them is in ``docs/numerics.md``:
 * GRU: ``gate`` (z, r pre-activations), ``z r``, ``rec`` (``U_h·h + b_rh`` with
   ``reset_after``, ``r ⊙ h`` without), ``cand`` (candidate pre-activation), ``hh``
   (candidate), ``h``.
+* Bidirectional: the points of its two recurrent layers (each under its own name, e.g.
+  ``forward_lstm.h``), then ``out``, the merge in the layer's output format (``result``): ``concat``
+  requantizes each direction's ``h`` into it (an identity when the formats agree); ``sum``
+  requantizes ``h_f + h_b``; ``ave`` the same sum read with one more fractional bit (one exact
+  right shift, rounded as the format says); ``mul`` the product ``h_f · h_b``.
+
+A recurrent layer with ``go_backwards`` reads its input sequence from the last step to the first
+and, with ``return_sequences``, outputs its results in that (processing) order, as Keras does.
 
 Each layer states its points' formats (:meth:`Dense.point_formats` …,
 :meth:`Network.point_formats`). A layer's :class:`~rnnrtl.schedule.Schedule` (how it is folded in
@@ -38,7 +46,8 @@ from .fixed import FixedFormat, IntType, Rounding
 from .masking import mask_code
 from .schedule import DEFAULT_ADDER_FANIN, Schedule
 
-__all__ = ["Weights", "Activation", "Schedule", "Dense", "SimpleRNN", "LSTM", "GRU", "Network",
+__all__ = ["Weights", "Activation", "Schedule", "Dense", "SimpleRNN", "LSTM", "GRU", "Bidirectional",
+           "MERGE_MODES", "Network",
            "matvec_type", "save", "load", "load_extra", "IR_VERSION"]
 
 IR_VERSION = 1
@@ -130,6 +139,9 @@ class _Recurrent(_Layer):
     recurrent: Weights       # [G·N, N]
     bias: Weights | None     # [G·N]
     return_sequences: bool
+    #: Read the input sequence from its last step to its first (Keras ``go_backwards``); the
+    #: outputs keep the processing order.
+    go_backwards: bool = field(default=False, kw_only=True)
 
 
 @dataclass
@@ -189,6 +201,66 @@ class GRU(_Recurrent):
                 "hh": self.activation.out_fmt, "h": self.output_fmt}
 
 
+#: Keras ``Bidirectional`` merge modes rnnrtl builds.
+MERGE_MODES = ("concat", "sum", "ave", "mul")
+
+
+@dataclass
+class Bidirectional:
+    """Keras ``Bidirectional``: two recurrent layers reading the same input, merged.
+
+    ``forward`` and ``backward`` are complete recurrent IR layers (named as Keras names them,
+    ``forward_<layer>`` / ``backward_<layer>``), each with its own ``go_backwards`` (the backward
+    one's is set). With ``return_sequences`` the backward layer's outputs are re-reversed before
+    the merge (output step ``t`` pairs ``forward``'s step ``t`` with ``backward``'s result for
+    input step ``t``), as Keras does. ``units`` is the merged width: ``forward.units +
+    backward.units`` for ``concat``, else the common width. The merge is the point ``out`` in
+    ``output_fmt`` (see the module docstring)."""
+    name: str
+    in_features: int
+    units: int
+    input_fmt: FixedFormat
+    output_fmt: FixedFormat
+    forward: _Recurrent
+    backward: _Recurrent
+    merge_mode: str
+    return_sequences: bool
+    POINTS = ("out",)
+
+    def __post_init__(self):
+        if self.merge_mode not in MERGE_MODES:
+            raise ValueError(f"layer {self.name!r}: merge_mode {self.merge_mode!r}; valid: "
+                             f"{', '.join(MERGE_MODES)}")
+        f, b = self.forward.units, self.backward.units
+        if self.merge_mode != "concat" and f != b:
+            raise ValueError(f"layer {self.name!r}: merge_mode {self.merge_mode!r} needs directions "
+                             f"of equal width, got {f} and {b}")
+        if self.units != (f + b if self.merge_mode == "concat" else f):
+            raise ValueError(f"layer {self.name!r}: {self.units} units do not match the merge")
+
+    @property
+    def kind(self) -> str:
+        return "bidirectional"
+
+    @property
+    def directions(self) -> tuple:
+        return (self.forward, self.backward)
+
+    @property
+    def schedule(self) -> Schedule:
+        """The forward layer's schedule (each direction has its own)."""
+        return self.forward.schedule
+
+    @property
+    def points(self) -> tuple[str, ...]:
+        return self.forward.points + self.backward.points + (f"{self.name}.out",)
+
+    def point_formats(self) -> dict[str, FixedFormat]:
+        out = {**self.forward.point_formats(), **self.backward.point_formats()}
+        out[f"{self.name}.out"] = self.output_fmt
+        return out
+
+
 @dataclass
 class Network:
     """A chain of layers from the quantized input to the output."""
@@ -222,9 +294,16 @@ class Network:
         """Whether the output has one vector per time step (some layer keeps the sequence)."""
         seq = True
         for layer in self.layers:
-            if isinstance(layer, _Recurrent):
+            if isinstance(layer, (_Recurrent, Bidirectional)):
                 seq = layer.return_sequences
         return seq
+
+    @property
+    def flat_layers(self) -> list:
+        """The layers with each :class:`Bidirectional` replaced by its two recurrent layers: every
+        layer that owns weights and a schedule, in order."""
+        return [sub for layer in self.layers
+                for sub in (layer.directions if isinstance(layer, Bidirectional) else (layer,))]
 
     @property
     def points(self) -> tuple[str, ...]:
@@ -276,8 +355,8 @@ def matvec_type(in_fmt: FixedFormat, weights: Weights, bias: Weights | None = No
 # -- serialization ---------------------------------------------------------------------------------
 
 _CLASSES = {cls.__name__: cls for cls in
-            (Weights, Activation, Schedule, Dense, SimpleRNN, LSTM, GRU, Network, Table, TableGeometry,
-             SoftmaxTable)}
+            (Weights, Activation, Schedule, Dense, SimpleRNN, LSTM, GRU, Bidirectional, Network, Table,
+             TableGeometry, SoftmaxTable)}
 
 
 def _encode(obj, arrays: dict, path: str):

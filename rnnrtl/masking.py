@@ -78,6 +78,11 @@ def check_layers(layers, mask_value) -> None:
     if mask_value is None:
         return
     for layer in layers:
+        if getattr(layer, "go_backwards", False):
+            raise UnsupportedModelError(
+                f"layer {layer.name!r} (go_backwards) after a Masking layer is not supported: a "
+                "layer reading backwards would need the mask reversed with its input; remove "
+                "the Masking or go_backwards")
         if layer.kind not in MASKABLE:
             raise UnsupportedModelError(
                 f"layer {layer.name!r} ({layer.kind}) after a Masking layer is not supported: it "

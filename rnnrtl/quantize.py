@@ -6,6 +6,11 @@ driver serves every numerics profile (:mod:`rnnrtl.numerics`): it resolves each 
 (:func:`rnnrtl.config.layer_config`) and schedule (:func:`rnnrtl.schedule.layer_schedule`) and lets the
 profile build the layer. Weight codes that had to be saturated or wrapped are counted in the returned
 report.
+
+A ``Bidirectional`` (:class:`~rnnrtl.frontend.FloatBidirectional`) is built as its two recurrent
+layers, each configured under its own name (``layers: {forward_lstm: …}``) and reading the same
+input format, and the merge configured under the wrapper's name (kind ``bidirectional``: its
+``result`` format is the merged point's, :class:`rnnrtl.ir.Bidirectional`).
 """
 
 from __future__ import annotations
@@ -19,8 +24,8 @@ import numpy as np
 from . import numerics
 from .config import layer_config
 from .errors import ConfigError, WeightUnderflowWarning
-from .frontend import FloatLayer, FloatModel
-from .ir import Network, Weights
+from .frontend import FloatBidirectional, FloatLayer, FloatModel
+from .ir import Bidirectional, Network, Weights
 from .masking import check_masking
 from .schedule import layer_schedule
 
@@ -64,9 +69,10 @@ def quantize(model: FloatModel, config: dict) -> tuple[Network, WeightReport]:
     """
     profile = numerics.profile(config["numerics"])
     config = profile.prepare(model, config)
-    sublayers = {fl.name: profile.sublayers(fl) for fl in model.layers}
-    names = [model.input_name] + [fl.name for fl in model.layers] + \
-        [name for fl in model.layers for name in sublayers[fl.name]]
+    flat = [sub for fl in model.layers for sub in _parts(fl)]
+    sublayers = {fl.name: profile.sublayers(fl) for fl in flat}
+    names = [model.input_name] + [fl.name for fl in flat] + \
+        [name for fl in flat for name in sublayers[fl.name]]
     unknown = [name for name in config["layers"] if name not in names]
     if unknown:  # a misspelt layer name would otherwise be ignored silently
         raise ConfigError(f"layers: no layer {unknown[0]!r} in model {model.name!r}; its layers"
@@ -75,12 +81,24 @@ def quantize(model: FloatModel, config: dict) -> tuple[Network, WeightReport]:
     input_fmt = profile.format(layer_config(config, model.input_name, "input"), "result")
     check_masking(model.mask_value, input_fmt, profile.name, model.mask_layer)
     fmt, layers = input_fmt, []
-    for fl in model.layers:
+    def build(fl, in_fmt):
         cfg = layer_config(config, fl.name, fl.kind)
+        if isinstance(fl, FloatBidirectional):
+            forward, backward = build(fl.forward, in_fmt), build(fl.backward, in_fmt)
+            return Bidirectional(name=fl.name, in_features=fl.in_features, units=fl.units,
+                                 input_fmt=in_fmt, output_fmt=profile.format(cfg, "result"),
+                                 forward=forward, backward=backward, merge_mode=fl.merge_mode,
+                                 return_sequences=fl.return_sequences)
         subs = {name: layer_config(config, name, kind) for name, kind in sublayers[fl.name].items()}
-        layer = profile.build_layer(fl, cfg, in_fmt=fmt, schedule=layer_schedule(fl, cfg),
+        layer = profile.build_layer(fl, cfg, in_fmt=in_fmt, schedule=layer_schedule(fl, cfg),
                                     weights=_weights(profile, fl, report, lost_share),
                                     sublayers=subs)
+        if getattr(fl, "go_backwards", False):   # (only recurrent layers carry the flag)
+            layer.go_backwards = True
+        return layer
+
+    for fl in model.layers:
+        layer = build(fl, fmt)
         layers.append(layer)
         fmt = layer.output_fmt
     network = Network(name=model.name, timesteps=model.timesteps, in_features=model.in_features,
@@ -95,6 +113,11 @@ def quantize(model: FloatModel, config: dict) -> tuple[Network, WeightReport]:
                       "more bits (every count: report.md, weight underflows)",
                       WeightUnderflowWarning, stacklevel=3)
     return network, report
+
+
+def _parts(fl) -> tuple:
+    """A float layer and, for a ``Bidirectional``, its two recurrent layers (configured apart)."""
+    return (fl, fl.forward, fl.backward) if isinstance(fl, FloatBidirectional) else (fl,)
 
 
 def _weights(profile, fl: FloatLayer, report: WeightReport, lost_share: dict):

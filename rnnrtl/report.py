@@ -57,7 +57,7 @@ def _plain(obj):
 
 def _layer_rows(network: ir.Network):
     rows = []
-    for L in network.layers:
+    for L in network.flat_layers:
         acts = [L.activation.function]
         if getattr(L, "recurrent_activation", None) is not None:
             acts.insert(0, L.recurrent_activation.function)
@@ -66,6 +66,8 @@ def _layer_rows(network: ir.Network):
             extra.append(f"reset_after={L.reset_after}")
         if getattr(L, "return_sequences", False):
             extra.append("return_sequences")
+        if getattr(L, "go_backwards", False):
+            extra.append("go_backwards")
         s = L.schedule
         reuse = f"{s.reuse_input}" + (f" / {s.reuse_recurrent}" if L.kind != "dense" else "")
         rows.append([L.name, L.kind + (f" ({', '.join(extra)})" if extra else ""), L.in_features,

@@ -13,7 +13,7 @@ taken by ``out[:, -1]`` / ``out[:, -1:]`` (``out[-1]`` when ``batch_first=False`
 final hidden state (``h_n[-1]``, ``h_n.squeeze(0)``); without one the whole sequence is returned.
 ``bidirectional=True`` becomes a Bidirectional layer (``merge_mode='concat'``, the backward
 direction a ``go_backwards`` layer, its outputs aligned in time as PyTorch and Keras both return
-them), once rnnrtl has one (:class:`rnnrtl.frontend.FloatBidirectional`); its last step is
+them; :class:`rnnrtl.frontend.FloatBidirectional`); its last step is
 ``torch.cat((h_n[-2], h_n[-1]), -1)`` (both directions' final states, Keras'
 ``return_sequences=False``), while ``out[:, -1]`` is refused: its backward half has seen one step
 only. Any other op is refused with its name and the module it came from. Refused by name as well:
@@ -42,16 +42,12 @@ from pathlib import Path
 import numpy as np
 
 from .errors import UnsupportedModelError
-from .frontend import FloatLayer, FloatModel
+from .frontend import FloatBidirectional, FloatLayer, FloatModel
 from .torch_archive import check_pt2
 from .torch_ops import (ACTIVATION_OPS, CAT_OPS, IDENTITY_OPS, LAST_STEP_OPS, LINEAR_OPS, RNN_OPS,
                         SOFTMAX_OPS, STATE_OPS, SUPPORTED_OPS, SUPPORTED_TEXT, TRANSPOSE_OPS,
                         import_torch, unsupported_op)
 
-try:
-    from .frontend import FloatBidirectional
-except ImportError:  # before issue 19's Bidirectional (rnnrtl.frontend, part C) is merged
-    FloatBidirectional = None
 
 __all__ = ["TorchModel", "is_torch_model", "load_pt2", "from_torch",
            "torch_outputs"]
@@ -268,9 +264,6 @@ class _Walker:
     def rnn(self, node, kind: str):
         x, hx, params, has_biases, num_layers, dropout, train, bidirectional, batch_first = node.args
         v = self.value(x, node)
-        if bidirectional and FloatBidirectional is None:
-            self.fail(node, "bidirectional=True is not supported yet; use a unidirectional "
-                            "nn.LSTM / nn.GRU / nn.RNN")
         if train and dropout:
             self.fail(node, f"dropout={dropout} in training mode; export the module after "
                             "module.eval()")
@@ -470,7 +463,7 @@ class _Walker:
 
 
 def _is_bidirectional(layer) -> bool:
-    return FloatBidirectional is not None and isinstance(layer, FloatBidirectional)
+    return isinstance(layer, FloatBidirectional)
 
 
 def _module_of_node(node) -> str:

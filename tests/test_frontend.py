@@ -114,12 +114,6 @@ def test_custom_layer_refused_without_importing_or_running_it(tmp_path, monkeypa
 
 # -- unsupported layers and options ---------------------------------------------------------------
 
-def test_bidirectional_fixture_refused(hls4ml_dir):
-    message = _refused(hls4ml_dir / "x-digits-bidir-lstm.keras", "'bidirectional'", "Bidirectional",
-                       "not supported")
-    assert all(name in message for name in ("LSTM", "GRU", "SimpleRNN", "Dense"))
-
-
 def _seq(*layers, input_shape=SEQ, **input_kw):
     return keras.Sequential([keras.Input(input_shape, **input_kw), *layers])
 
@@ -137,13 +131,6 @@ def test_unsupported_layers_refused(tmp_path, make, name, cls, as_file):
         model.save(source)
     message = _refused(source, f"'{name}'", cls, "not supported", "supported layers")
     assert all(s in message for s in SUPPORTED_LAYERS)
-
-
-@pytest.mark.parametrize("kind", ["LSTM", "GRU", "SimpleRNN"])
-def test_go_backwards_refused(kind):
-    layer = getattr(keras.layers, kind)(4, go_backwards=True, name="backwards")
-    model = _seq(layer, keras.layers.Dense(2, name="out"))
-    _refused(model, "'backwards'", "go_backwards=True", "not supported", "go_backwards=False")
 
 
 def test_return_state_fixture_refused(hls4ml_dir, tmp_path):

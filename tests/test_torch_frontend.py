@@ -213,11 +213,8 @@ def test_convert_accepts_an_exported_program_and_checks_input_shape():
         rnnrtl.convert(module, WIDE)
 
 
-# -- bidirectional (needs rnnrtl's Bidirectional, issue 19 part C) --------------------------------
+# -- bidirectional ---------------------------------------------------------------------------------
 
-needs_bidirectional = pytest.mark.skipif(
-    getattr(__import__("rnnrtl.frontend").frontend, "FloatBidirectional", None) is None,
-    reason="rnnrtl has no Bidirectional layer yet (issue 19, part C)")
 
 
 class BiNet(nn.Module):
@@ -246,7 +243,6 @@ BI_CASES = {
 }
 
 
-@needs_bidirectional
 @pytest.mark.parametrize("case", sorted(BI_CASES))
 def test_bidirectional_mapping_is_exact_and_emulator_tracks_torch(case):
     kw = BI_CASES[case]
@@ -285,7 +281,6 @@ class BiWrongCat(nn.Module):
         return torch.cat((h[-1], h[-2]), dim=-1)
 
 
-@needs_bidirectional
 @pytest.mark.parametrize("make, fragment", [
     (BiLastStep, "after one step only"), (BiWrongCat, "forward, then backward")])
 def test_bidirectional_last_step_refused_unless_both_final_states(make, fragment):

@@ -14,6 +14,9 @@
   cells (projection and loop), composed by the shells :mod:`rnnrtl.hw.static` and :mod:`rnnrtl.hw.unrolled`, each with its beat-level timing
   model beside it (:mod:`rnnrtl.hw.static_model`, :mod:`rnnrtl.hw.unrolled_model`);
   :mod:`rnnrtl.hw.dense` — the Dense layer (and its model).
+* :mod:`rnnrtl.hw.sequence_buffer` — a sequence reverser and a beat queue (with their models);
+  :mod:`rnnrtl.hw.bidirectional` — ``go_backwards`` layers and ``Bidirectional`` (fork, the two
+  directions, their buffers, the merge) built from them and the shells.
 * :mod:`rnnrtl.hw.network` — the one choice of each layer's hardware, the chain, the AXI4-Stream
   top; :mod:`rnnrtl.hw.timing` — the generic chain simulation of the timing models.
 * :mod:`rnnrtl.hw.common` — beats, queues, the credit link, register helpers;

@@ -27,6 +27,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
+from .bidirectional import BidirectionalLayer, backwards_layer
 from .common import CreditLink, beat_signature
 from .dense import DenseLayer
 from .masking import step_masks
@@ -58,14 +59,22 @@ def hardware_names(names) -> list[str]:
 def hardware_layer(layer, *, timesteps: int | None = None, mask=None):
     """The hardware component of an IR layer (``timesteps``: the sequence length, if fixed): a
     :class:`DenseLayer`, or the shell of a recurrent layer's ``mode`` around its cell; its adder
-    trees sum ``layer.schedule.adder_fanin`` terms per register stage. ``mask``: the layer's
-    :class:`~rnnrtl.hw.masking.StepMask` in a masked model (:func:`~rnnrtl.hw.masking.step_masks`)."""
+    trees sum ``layer.schedule.adder_fanin`` terms per register stage. A recurrent layer with
+    ``go_backwards`` gets a sequence reverser in front of its shell, a ``Bidirectional`` both
+    directions, their buffers and the merge (:mod:`rnnrtl.hw.bidirectional`). ``mask``: the
+    layer's :class:`~rnnrtl.hw.masking.StepMask` in a masked model
+    (:func:`~rnnrtl.hw.masking.step_masks`; a mask never reaches a layer reading backwards:
+    :func:`rnnrtl.masking.check_layers`)."""
+    if isinstance(layer, ir.Bidirectional):
+        return BidirectionalLayer(layer, timesteps=timesteps,
+                                  shell=lambda sub: hardware_layer(sub, timesteps=timesteps))
     tree_fanin = layer.schedule.adder_fanin
     masking = {} if mask is None else {"mask": mask}
     if isinstance(layer, ir.Dense):
         return DenseLayer(layer, tree_fanin=tree_fanin, **masking)
     shell = UnrolledLayer if layer.schedule.mode == "unrolled" else StaticLayer
-    return shell(layer, tree_fanin=tree_fanin, timesteps=timesteps, **masking)
+    hw = shell(layer, tree_fanin=tree_fanin, timesteps=timesteps, **masking)
+    return backwards_layer(layer, hw, timesteps=timesteps) if layer.go_backwards else hw
 
 
 def tdata_width(fmt, lanes: int) -> int:

@@ -25,26 +25,54 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-__all__ = ["LayerTiming", "NetworkTiming", "network_timing", "simulate", "steady_ii"]
+__all__ = ["ChainModel", "LayerTiming", "NetworkTiming", "network_timing", "simulate", "steady_ii"]
 
 
 #: Most back-to-back sequences the model runs looking for its steady state.
 _MAX_II_SEQUENCES = 100_000
 
 
+class ChainModel:
+    """Models chained by streams, as one model (the timing model protocol): how
+    :func:`network_timing` runs a network's chain, and the model of a component made of a chain
+    (:class:`rnnrtl.hw.bidirectional.Chain`)."""
+
+    def __init__(self, models):
+        self.models = list(models)
+
+    @property
+    def out(self):
+        """The last model's output queue (read anew: a model may switch queues)."""
+        return self.models[-1].out
+
+    def in_ready(self):
+        return self.models[0].in_ready()
+
+    def out_valid(self):
+        return self.models[-1].out_valid()
+
+    def snapshot(self, cycle):
+        return tuple(m.snapshot(cycle) for m in self.models)
+
+    def tick(self, cycle, in_valid, in_last, out_ready):
+        """One cycle: ``(input taken, last flag of the output beat taken or None)``. Every decision
+        reads the state at the cycle's start."""
+        models = self.models
+        valid = [in_valid] + [m.out_valid() for m in models[:-1]]
+        lasts = [in_last] + [m.out.head() if m.out_valid() else False for m in models[:-1]]
+        ready = [m.in_ready() for m in models[1:]] + [out_ready]
+        ticks = [m.tick(cycle, valid[k], lasts[k], ready[k]) for k, m in enumerate(models)]
+        return ticks[0][0], ticks[-1][1]
+
+
 def _step(models, cycle, in_valid, in_last):
-    """One cycle of the chained models, output always ready: ``(input taken, last flag of the
-    output beat taken or None)``. Every decision reads the state at the cycle's start."""
-    valid = [in_valid] + [m.out_valid() for m in models[:-1]]
-    lasts = [in_last] + [m.out.head() if m.out_valid() else False for m in models[:-1]]
-    ready = [m.in_ready() for m in models[1:]] + [True]
-    ticks = [m.tick(cycle, valid[k], lasts[k], ready[k]) for k, m in enumerate(models)]
-    return ticks[0][0], ticks[-1][1]
+    """One cycle of the chained models (a :class:`ChainModel`), output always ready."""
+    return models.tick(cycle, in_valid, in_last, True)
 
 
 def simulate(hw_layers, sequences: int, timesteps: int, out_beats: int, limit: int = 10_000_000):
     """Cycle of every input and output transfer, ``sequences`` back to back at full rate."""
-    models = [hw.timing_model() for hw in hw_layers]
+    models = ChainModel(hw.timing_model() for hw in hw_layers)
     beats = [(s, t == timesteps - 1) for s in range(sequences) for t in range(timesteps)]
     in_times, out_times = [], []
     cycle = 0
@@ -69,7 +97,7 @@ def _steady_state(hw_layers, timesteps: int, limit: int = _MAX_II_SEQUENCES):
     state after start ``k`` equals the state after start ``k0``, starts repeat their spacing with
     a period of ``k - k0`` sequences from ``k0`` on, for ever. ``ii`` is the mean spacing over that
     period; ``sequences = k0 + 2·period + 1`` back-to-back sequences show two whole periods."""
-    models = [hw.timing_model() for hw in hw_layers]
+    models = ChainModel(hw.timing_model() for hw in hw_layers)
     seen, starts, sent, cycle = {}, [], 0, 0
     while len(starts) <= limit:
         step = sent % timesteps
@@ -78,7 +106,7 @@ def _steady_state(hw_layers, timesteps: int, limit: int = _MAX_II_SEQUENCES):
             sent += 1
             if step == 0:
                 starts.append(cycle)
-                key = tuple(m.snapshot(cycle) for m in models)
+                key = models.snapshot(cycle)
                 if key in seen:
                     k0, period = seen[key], len(starts) - 1 - seen[key]
                     return steady_ii(starts, period), period, k0 + 2 * period + 1
@@ -95,6 +123,16 @@ class LayerTiming:
     ii: int                # cycles between sequence starts through this layer alone
     cycles_per_step: int   # recurrent: loop depth; dense: cycles between beats
     multipliers: int
+    #: Bits of the sequence buffers a layer reading backwards adds (go_backwards, Bidirectional;
+    #: :mod:`rnnrtl.hw.bidirectional`), 0 for others.
+    buffer_bits: int = 0
+    #: Cycles of ``latency`` those buffers add: the layer's latency minus the largest of its
+    #: recurrent shells' alone (the backward direction waits for the whole sequence).
+    buffer_latency: int = 0
+
+    def to_dict(self) -> dict:
+        """The figures; the buffer figures only for a layer that has buffers."""
+        return {k: v for k, v in vars(self).items() if not (k.startswith("buffer_") and not v)}
 
 
 @dataclass
@@ -119,13 +157,20 @@ class NetworkTiming:
                 "ii_sequences": self.ii_sequences,
                 "cycles_per_step": self.cycles_per_step,
                 "multipliers": self.multipliers, "timesteps": self.timesteps,
-                "layers": [vars(l) for l in self.layers]}
+                "layers": [l.to_dict() for l in self.layers]}
 
 
 def _measure(hw_layers, timesteps, out_beats):
     """``(latency, ii, period, sequences)``; see :func:`_steady_state`."""
     in_t, out_t = simulate(hw_layers, 1, timesteps, out_beats)
     return (out_t[-1] - in_t[0], *_steady_state(hw_layers, timesteps))
+
+
+def _latency(shell, in_beats):
+    """Latency of one recurrent shell alone, for sequences of ``in_beats`` beats."""
+    out_beats = in_beats if shell.layer.return_sequences else 1
+    in_t, out_t = simulate([shell], 1, in_beats, out_beats)
+    return out_t[-1] - in_t[0]
 
 
 def steady_ii(starts, period: int = 1):
@@ -150,7 +195,10 @@ def network_timing(core, *, timesteps: int | None = None) -> NetworkTiming:
             beats = 1
         lat, ii, _, _ = _measure([hw], in_beats, beats)
         per_step = hw.step_cycles if hasattr(hw, "step_cycles") else hw.ii
-        layers.append(LayerTiming(ir_layer.name, ir_layer.kind, lat, ii, per_step, hw.multipliers))
+        bits = getattr(hw, "buffer_bits", 0)
+        added = lat - max(_latency(shell, in_beats) for shell in hw.shells) if bits else 0
+        layers.append(LayerTiming(ir_layer.name, ir_layer.kind, lat, ii, per_step, hw.multipliers,
+                                  buffer_bits=bits, buffer_latency=added))
         # A later layer sees beats per sequence; its own "timesteps" are those beats.
     latency, ii, period, sequences = _measure(core.chain, T, beats)
     per_step = max(l.cycles_per_step for l in layers if l.kind != "dense") \

@@ -22,6 +22,8 @@ PRECISION_KEYS = {
     "lstm": ("weight", "recurrent_weight", "bias", "accum", "activation", "state", "result"),
     "gru": ("weight", "recurrent_weight", "bias", "recurrent_bias", "accum", "activation",
             "recurrent", "result"),
+    # the merge of a Bidirectional's two directions (its ``out`` point; each direction has its own)
+    "bidirectional": ("result",),
 }
 DEFAULT_PRECISION = "fixed<16,6>"
 #: Table outputs of bounded activations, independent of the precision default: a 16-bit table output

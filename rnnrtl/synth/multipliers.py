@@ -24,7 +24,7 @@ def multiplier_inventory(network) -> dict:
     """
     inv = {"constant": 0, "zero": 0, "pow2": 0, "shared": 0, "elementwise": 0, "max_operand_bits": 0}
 
-    for layer in network.layers:
+    for layer in network.flat_layers:
         units = matrix_units(layer)
         for unit in units:
             w = layer.kernel if unit.source == "input" else layer.recurrent
@@ -39,6 +39,8 @@ def multiplier_inventory(network) -> dict:
             else:
                 inv["shared"] += unit.multipliers
         inv["elementwise"] += elementwise_products(layer)
+    # a Bidirectional's merge_mode='mul' multiplies the directions' outputs lane by lane
+    inv["elementwise"] += sum(l.units for l in network.layers if getattr(l, "merge_mode", None) == "mul")
     return inv
 
 
