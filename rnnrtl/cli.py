@@ -393,7 +393,9 @@ def simulate(ctx, outdir, samples, seed, backpressure, idle):
 @click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to build (default: OUTDIR/build-TARGET).")
 @_user_errors
-def build(outdir, target, estimate, no_run, build_dir):
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
+              help="nextpnr's placement seed (ECP5 targets and --estimate ecp5).")
+def build(outdir, target, estimate, no_run, build_dir, seed):
     """Build the core in OUTDIR for an FPGA target, or estimate its resources.
 
     Xilinx targets write a complete Vivado project (TCL, XDC, Verilog) and the TCL that packages
@@ -405,6 +407,7 @@ def build(outdir, target, estimate, no_run, build_dir):
       rnnrtl build out/my_model --estimate xcup
       rnnrtl build out/my_model --target ulx3s_85f
       rnnrtl build out/my_model --target vu9p --estimate xcup
+      rnnrtl build out/my_model --estimate ecp5 --seed 3
     """
     from .synth.build import build as run_build
     load_manifest(outdir)       # a missing or damaged core is the first thing to say
@@ -416,7 +419,7 @@ def build(outdir, target, estimate, no_run, build_dir):
     console = _console()
     with console.status(f"Building in {folder} (yosys/nextpnr can take minutes)"):
         result = run_build(outdir, TARGETS[target] if target else None, outdir=folder,
-                           estimate=estimate, run=not no_run)
+                           estimate=estimate, run=not no_run, seed=seed)
     console.print(result.summary(), soft_wrap=True, markup=False)
     console.print(f"build files in {folder} ({result.runtime_s:.0f} s)", soft_wrap=True)
 

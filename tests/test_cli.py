@@ -256,6 +256,18 @@ def test_build_writes_vivado_project_without_vivado(converted, tmp_path):
     assert "latency" in result.output
 
 
+@pytest.mark.parametrize("seed", [None, "7"])
+def test_build_passes_the_seed_to_nextpnr(converted, tmp_path, seed):
+    """``--seed`` reaches nextpnr's command line in the ECP5 target's build script (1 by default)."""
+    _, outdir = converted
+    folder = tmp_path / "b"
+    result = _invoke("build", outdir, "--target", "ulx3s_85f", "--no-run", "--build-dir", folder,
+                     *(["--seed", seed] if seed else []))
+    assert result.exit_code == 0, result.output
+    script = next(folder.rglob("build_*.sh")).read_text()
+    assert f"--seed {seed or 1} " in script
+
+
 def test_build_needs_a_known_target(converted):
     _, outdir = converted
     _assert_user_error(_invoke("build", outdir, "--target", "nope"), "unknown target 'nope'", "vu9p")

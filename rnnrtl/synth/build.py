@@ -92,7 +92,8 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
     counts (and an ECP5 Fmax).
 
     ``run=False`` writes the build files without running any tool. ``baud`` is the board UART's
-    rate; ``freq_mhz`` the clock nextpnr aims at in an ECP5 estimate, ``seed`` its seed, and
+    rate; ``freq_mhz`` the clock nextpnr aims at in an ECP5 estimate, ``seed`` nextpnr's seed
+    (an ECP5 estimate and an ECP5 target alike), and
     ``route=False`` takes its Fmax from placement alone (see
     :func:`~rnnrtl.synth.estimate.run_estimate`).
     """
@@ -110,7 +111,7 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
                          files={"verilog": core.verilog, "manifest": core.dir / "manifest.json"},
                          timing=dict(core.manifest.get("timing", {})))
     if tgt is not None:
-        _build_target(result, tgt, run=run, baud=baud)
+        _build_target(result, tgt, run=run, baud=baud, seed=seed)
     if estimate is not None and run:
         result.estimate = run_estimate(core, estimate, outdir / f"estimate-{estimate}",
                                        freq_mhz=freq_mhz, seed=seed, route=route)
@@ -120,7 +121,7 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
     return result
 
 
-def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int):
+def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int, seed: int):
     platform = tgt.platform()
     if tgt.family == "ecp5" and not isinstance(platform, ECP5RegisterPacking):
         raise ConfigError(f"target {tgt.name!r}: its platform {type(platform).__name__} does not "
@@ -135,7 +136,7 @@ def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int):
         name = f"{core.top}_ooc"
     folder = result.outdir / tgt.name
     if tgt.family == "ecp5":
-        _build_ecp5(result, platform, top, name, folder, run=run)
+        _build_ecp5(result, platform, top, name, folder, run=run, seed=seed)
     else:
         _build_vivado(result, platform, top, name, folder, run=run, board=tgt.top is not None)
 
@@ -171,7 +172,8 @@ def _build_vivado(result: BuildResult, platform, top, name: str, folder: Path, *
         result.message = f"Vivado ran in {folder}."
 
 
-def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, run: bool):
+def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, run: bool,
+                seed: int):
     """yosys, register packing, nextpnr-ecp5 and ecppack (YoWASP) to a bitstream, when ``run``."""
     core = result.core
     if run:
@@ -184,7 +186,8 @@ def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, 
     # Public Trellis overrides: the ROM fix between synth_ecp5's steps, and a nextpnr report.
     plan = platform.prepare(
         top, name=name,
-        nextpnr_opts=" ".join([f"--report {name}_report.json --timing-allow-fail", *NEXTPNR_OPTS]),
+        nextpnr_opts=" ".join([f"--report {name}_report.json --timing-allow-fail", "--seed",
+                               str(seed), *NEXTPNR_OPTS]),
         synth_opts="-run begin:map_ram",
         script_after_synth=f"{MULTIPORT_ROM_FIX}\nsynth_ecp5 -top {name} -run map_ram:")
     plan.extract(folder)
