@@ -17,7 +17,8 @@ from ..fixed import IntType
 from .common import delay
 from .matvec_plan import shared_bits
 
-__all__ = ["ROM_GROUP", "SharedCounter", "mac_counter", "weight_rom", "multiplier"]
+__all__ = ["ROM_GROUP", "SharedCounter", "mac_counter", "multiplier_weights", "weight_bank",
+           "weight_rom", "multiplier"]
 
 #: MAC cycles per weight-ROM group when a MatVec with operand stages splits its ROM in two stages.
 ROM_GROUP = 16
@@ -80,6 +81,48 @@ class SharedCounter:
         return self._decode("end", value, delay_cycles)
 
 
+def multiplier_weights(block):
+    """``(weights by MAC cycle, default, width, init)`` of a multiplier's block: the weight of
+    each MAC cycle it has a product in, the weight it loads in the others (its first), the
+    signed width that holds them all, and its weight register's ``init``: the bits every weight
+    of the block shares (others 0), so such a bit is a constant, not a flip-flop, and the others
+    power up at 0 like a DSP's input register (rnnrtl.synth.ecp5_pack moves them there)."""
+    ws = [w for (_, _, _, w) in block]
+    width = IntType.for_range(min(ws), max(ws), 0, True).width
+    return {kk: w for (kk, _, _, w) in block}, ws[0], width, shared_bits(ws, width)
+
+
+def weight_bank(m, blocks, counter: SharedCounter, reuse: int):
+    """The weight registers of every multiplier of a MatVec with a :class:`SharedCounter` and no
+    operand stages, as one register (``weights``) loaded from one ``case`` on the counter: in MAC
+    cycle ``k`` each multiplier's field takes its block's weight of cycle ``k`` (its first weight
+    in a cycle it has none). The same registers, values and initial values as one ROM per
+    multiplier, written as ``reuse`` wide constants instead of ``reuse`` cases per multiplier.
+    Returns each multiplier's weight register (a signed slice of the bank)."""
+    fields = [multiplier_weights(block) for block in blocks]
+
+    def packed(values):
+        out, shift = 0, 0
+        for value, (_, _, width, _) in zip(values, fields):
+            out |= (value & ((1 << width) - 1)) << shift
+            shift += width
+        return out
+
+    total = sum(width for (_, _, width, _) in fields)
+    bank = Signal(total, name="weights", init=packed([init for (_, _, _, init) in fields]),
+                  reset_less=True)
+    m.d.sync += bank.eq(packed([default for (_, default, _, _) in fields]))
+    with m.Switch(counter.k):
+        for kk in range(reuse):
+            with m.Case(kk):
+                m.d.sync += bank.eq(packed([at.get(kk, default) for (at, default, _, _) in fields]))
+    out, shift = [], 0
+    for (_, _, width, _) in fields:
+        out.append(bank[shift:shift + width].as_signed())
+        shift += width
+    return out
+
+
 def weight_rom(m, weight_at, default, index, like, name):
     """A register loaded with ``weight_at[index]`` (``default`` for an index not in it): a
     new one shaped and initialised like ``like``, named ``name``, or ``like`` itself when
@@ -102,14 +145,15 @@ def weight_rom(m, weight_at, default, index, like, name):
 
 def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, rom_split: bool,
                operand_stages: int, product_stages: int, copy_stages: int,
-               counter: SharedCounter | None = None):
+               counter: SharedCounter | None = None, weight=None):
     """Multiplier ``mi`` of ``plan`` (its ``block`` and ``segs``), in module ``m``: started by
     ``start`` (its counter's copy), reading the ``x`` lane ``lane`` (a lane of the turning
     register), loading its segment registers ``segments`` (one per entry of ``segs``) when each
     row's last product is accumulated. ``cast(m, product, name)`` maps a product into the plan's
     ``product_fmt`` (a wire named ``name``; None: exact). The stage counts are the MatVec's (``operand_stages`` with the ROM's second
     stage counted when ``rom_split``). ``counter``: the MatVec's :class:`SharedCounter` (then
-    ``start`` is unused), or None for a counter of the multiplier's own."""
+    ``start`` is unused), or None for a counter of the multiplier's own. ``weight``: its register
+    in the MatVec's :func:`weight_bank` (then it has no ROM of its own), or None."""
     R = plan.reuse
     xlo, xhi = plan.x_type.min_value, plan.x_type.max_value
     fabric_stages = operand_stages + product_stages
@@ -120,20 +164,19 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
         km, active_m = mac_counter(m, R, start, f"k{mi}")
     else:
         km = counter.k
-    ws = [w for (_, _, _, w) in block]
-    # The weight register loads the block's first weight outside the block's cycles and
-    # starts with the bits that every weight of the block shares (others 0), so such a
-    # bit is a constant, not a flip-flop, and the others power up at 0 like a DSP's
-    # input register (rnnrtl.synth.ecp5_pack moves them there).
-    w_width = IntType.for_range(min(ws), max(ws), 0, True).width
-    w_init = shared_bits(ws, w_width)
-    wsel = Signal(signed(w_width), name=f"w{mi}", init=w_init, reset_less=True)
+    weight_at, first, w_width, w_init = multiplier_weights(block)
+    ws = list(weight_at.values())
     xsel = Signal(_shape(plan.x_type), name=f"x{mi}", reset_less=True)
     prod = Signal(signed(IntType.for_range(min(min(w * xlo, w * xhi) for w in ws),
                                            max(max(w * xlo, w * xhi) for w in ws), 0,
                                            True).width), name=f"p{mi}", reset_less=True)
-    weight_at = {kk: w for (kk, _, _, w) in block}
-    if rom_split:
+    if weight is not None:
+        wsel = weight
+    else:
+        wsel = Signal(signed(w_width), name=f"w{mi}", init=w_init, reset_less=True)
+    if weight is not None:
+        pass                                      # the MatVec's weight_bank loads it
+    elif rom_split:
         # Two register stages for the weight ROM, then the fabric register before
         # the DSP's: each group of 16 MAC cycles has its own ROM indexed by the
         # counter's low bits (one LUT per bit), and the next stage picks a group by the
@@ -142,16 +185,16 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
         low = ROM_GROUP.bit_length() - 1          # counter bits within a group
         groups = [weight_rom(m, {kk % ROM_GROUP: w for kk, w in weight_at.items()
                                  if kk // ROM_GROUP == g},
-                             ws[0], km[:low], wsel, f"wrom{mi}_{g}")
+                             first, km[:low], wsel, f"wrom{mi}_{g}")
                   for g in range(-(-R // ROM_GROUP))]
         group = Signal(range(len(groups)), name=f"wgroup{mi}", reset_less=True)
         wrom = Signal.like(wsel, name=f"wrom{mi}", reset_less=True)
         m.d.sync += [group.eq(km[low:]), wrom.eq(Array(groups)[group]), wsel.eq(wrom)]
     elif operand_stages:
-        wrom = weight_rom(m, weight_at, ws[0], km, wsel, f"wrom{mi}")
+        wrom = weight_rom(m, weight_at, first, km, wsel, f"wrom{mi}")
         m.d.sync += wsel.eq(wrom)
     else:
-        weight_rom(m, weight_at, ws[0], km, wsel, None)
+        weight_rom(m, weight_at, first, km, wsel, None)
     if operand_stages:
         lane = delay(m, lane, operand_stages, f"xpre{mi}", reset_less=True)
     m.d.sync += [xsel.eq(lane), prod.eq(xsel * wsel)]  # the multiplier

@@ -18,8 +18,9 @@ factor ``R``, with no pipelining stages:
   cycle, so multiplier ``m`` always finds its operand in lane ``(m * R) % cols`` (its products are
   consecutive): no operand multiplexer. MAC cycle ``k`` is cycle ``1 + k``: its operands (that
   lane and the weight of product ``k``, a constant ROM indexed by the MAC-cycle counter: one
-  counter shared by every multiplier, or with ``counter_stages`` one per multiplier) are
-  registered at its end, their product one cycle later, and it is added into the
+  counter shared by every multiplier and one ``case`` loading all their weight registers
+  (:func:`~rnnrtl.hw.mac.weight_bank`), or with ``counter_stages`` a counter and a ROM per
+  multiplier) are registered at its end, their product one cycle later, and it is added into the
   multiplier's accumulator one cycle after that (the segment of a row it touches is copied out of
   the accumulator with the row's last product: one adder per multiplier), so segments are valid
   in cycle ``R + 3``. Only one multiplier or one adder lies between two registers.
@@ -65,7 +66,7 @@ from amaranth.lib.wiring import In, Out
 from ..fixed import FixedFormat, IntType
 from .adder_tree import adder_tree
 from .common import delay, pulse_copies, requantized
-from .mac import ROM_GROUP, SharedCounter, mac_counter, multiplier
+from .mac import ROM_GROUP, SharedCounter, mac_counter, multiplier, weight_bank
 from .matvec_plan import MatVecPlan, check_int
 from .pipelining import SHALLOW
 
@@ -311,13 +312,17 @@ class MatVec(wiring.Component):
             # Multipliers started by one start share one counter and its decodes; with the
             # deep pipeline's copies of the start, each counts on its own.
             shared = SharedCounter(m, k, active, "k") if counter_starts is None else None
+            # Their weights then come from one bank (one case on the shared counter) unless
+            # operand stages give each multiplier its own ROM stages.
+            weights = weight_bank(m, plan.blocks, shared, R) \
+                if shared is not None and not self._operand_stages else [None] * len(plan.blocks)
             for mi, (block, segs) in enumerate(zip(plan.blocks, plan.segments)):
                 multiplier(m, plan, mi, block, segs, start=start if counter_starts is None
                            else counter_starts[mi // COUNTER_GROUP], lane=rot[(mi * R) % cols],
                            segments=seg_sig[mi], cast=None if plan.product_fmt is None else self._cast,
                            rom_split=self._rom_split, operand_stages=self._operand_stages,
                            product_stages=self._product_stages, copy_stages=self._copy_stages,
-                           counter=shared)
+                           counter=shared, weight=weights[mi])
             # The last MAC cycle as its product is accumulated: segments are valid one cycle later
             # (one more when copied from the accumulator register).
             last_acc = delay(m, last, 2 + self._fabric_stages, "last_acc")
