@@ -11,7 +11,7 @@ schedule and the pipelining stages).
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed, unsigned
 
 from ..fixed import IntType
 from .common import delay
@@ -96,30 +96,41 @@ def weight_bank(m, blocks, counter: SharedCounter, reuse: int):
     """The weight registers of every multiplier of a MatVec with a :class:`SharedCounter` and no
     operand stages, as one register (``weights``) loaded from one ``case`` on the counter: in MAC
     cycle ``k`` each multiplier's field takes its block's weight of cycle ``k`` (its first weight
-    in a cycle it has none). The same registers, values and initial values as one ROM per
-    multiplier, written as ``reuse`` wide constants instead of ``reuse`` cases per multiplier.
-    Returns each multiplier's weight register (a signed slice of the bank)."""
-    fields = [multiplier_weights(block) for block in blocks]
+    in a cycle it has none). The bank holds only the bits that differ between a block's weights
+    (powering up at 0, like a DSP's input register, where yosys's DSP packing puts them); a bit
+    every weight of the block shares is a constant of the multiplier's operand, as it was a
+    register that never changed from its ``init`` in a ROM per multiplier. The same values in
+    every cycle as one ROM per multiplier, written as ``reuse`` wide constants instead of
+    ``reuse`` cases per multiplier. Returns each multiplier's weight (a signed value)."""
+    fields = []
+    for block in blocks:
+        at, default, width, shared = multiplier_weights(block)
+        mask = (1 << width) - 1
+        values = [default & mask] + [w & mask for w in at.values()]
+        varying = [b for b in range(width) if len({(v >> b) & 1 for v in values}) > 1]
+        fields.append((at, default, width, shared, varying))
 
     def packed(values):
         out, shift = 0, 0
-        for value, (_, _, width, _) in zip(values, fields):
-            out |= (value & ((1 << width) - 1)) << shift
-            shift += width
+        for value, (_, _, _, _, varying) in zip(values, fields):
+            for b in varying:
+                out |= ((value >> b) & 1) << shift
+                shift += 1
         return out
 
-    total = sum(width for (_, _, width, _) in fields)
-    bank = Signal(total, name="weights", init=packed([init for (_, _, _, init) in fields]),
-                  reset_less=True)
-    m.d.sync += bank.eq(packed([default for (_, default, _, _) in fields]))
+    total = sum(len(varying) for (*_, varying) in fields)
+    bank = Signal(max(total, 1), name="weights", reset_less=True)
+    m.d.sync += bank.eq(packed([default for (_, default, *_) in fields]))
     with m.Switch(counter.k):
         for kk in range(reuse):
             with m.Case(kk):
-                m.d.sync += bank.eq(packed([at.get(kk, default) for (at, default, _, _) in fields]))
+                m.d.sync += bank.eq(packed([at.get(kk, default) for (at, default, *_) in fields]))
     out, shift = [], 0
-    for (_, _, width, _) in fields:
-        out.append(bank[shift:shift + width].as_signed())
-        shift += width
+    for (_, _, width, shared, varying) in fields:
+        column = {b: shift + k for k, b in enumerate(varying)}
+        shift += len(varying)
+        out.append(Cat(*(bank[column[b]] if b in column else Const((shared >> b) & 1, 1)
+                         for b in range(width))).as_signed())
     return out
 
 
