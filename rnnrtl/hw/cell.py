@@ -68,6 +68,31 @@ def aligned_sum(terms):
     return total, frac
 
 
+class CellFigures:
+    """The figures a layer shell (:class:`~rnnrtl.hw.static.StaticLayer`, an unrolled stage)
+    takes from its :class:`Cell`, ``self.cell``."""
+
+    @property
+    def projection(self):
+        """The cell's input projection (:class:`~rnnrtl.hw.matvec.MatVec`)."""
+        return self.cell.projection
+
+    @property
+    def step_cycles(self) -> int:
+        """``D``: cycles from a job's loop start to the next loop start of the same slot (the
+        cell's :attr:`Cell.step_cycles`)."""
+        return self.cell.step_cycles
+
+    @property
+    def multipliers(self) -> int:
+        return self.cell.multipliers
+
+    @property
+    def job_spacing(self) -> int:
+        """Cycles between job starts: the multipliers' initiation interval."""
+        return self.cell.job_spacing
+
+
 class Cell:
     """The units and the loop of one recurrent layer, built (not elaborated) from the IR layer.
 

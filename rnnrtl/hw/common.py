@@ -32,13 +32,17 @@ def shape_of(t):
     raise TypeError(f"expected a FixedFormat or IntType, got {t!r}")
 
 
-def beat_layout(fmt: FixedFormat, lanes: int) -> data.StructLayout:
-    """Payload of one beat: ``lanes`` codes of ``fmt`` and the end-of-sequence flag."""
-    return data.StructLayout({"data": data.ArrayLayout(shape_of(fmt), lanes), "last": 1})
+def beat_layout(fmt: FixedFormat, lanes: int, *, masked: bool = False) -> data.StructLayout:
+    """Payload of one beat: ``lanes`` codes of ``fmt`` and the end-of-sequence flag; with
+    ``masked``, also the flag of a masked step (:mod:`rnnrtl.hw.masking`)."""
+    fields = {"data": data.ArrayLayout(shape_of(fmt), lanes), "last": 1}
+    if masked:
+        fields["masked"] = 1
+    return data.StructLayout(fields)
 
 
-def beat_signature(fmt: FixedFormat, lanes: int) -> stream.Signature:
-    return stream.Signature(beat_layout(fmt, lanes))
+def beat_signature(fmt: FixedFormat, lanes: int, *, masked: bool = False) -> stream.Signature:
+    return stream.Signature(beat_layout(fmt, lanes, masked=masked))
 
 
 class Queue(wiring.Component):

@@ -29,7 +29,7 @@ from .. import ir
 from .activation import ActivationUnit
 from .common import (OutputQueue, OutputQueueModel, beat_layout, beat_signature, countdown, pending,
                      requantized)
-from .masking import StepMask, masked_beat_layout, masked_beat_signature, masked_flag
+from .masking import StepMask, masked_flag
 from .matvec import MatVec
 from .pipelining import Pipelining
 from .softmax import SoftmaxUnit
@@ -67,10 +67,8 @@ class DenseLayer(wiring.Component):
         self.queue_depth = queue_depth or -(-(self.latency + 1 + self.release_stages) // self.ii) + 1
         carried, passes = mask is not None and mask.carried, mask is not None and mask.passes
         super().__init__({
-            "i": In((masked_beat_signature if carried else beat_signature)(layer.input_fmt,
-                                                                           layer.in_features)),
-            "o": Out((masked_beat_signature if passes else beat_signature)(layer.output_fmt,
-                                                                           layer.units)),
+            "i": In(beat_signature(layer.input_fmt, layer.in_features, masked=carried)),
+            "o": Out(beat_signature(layer.output_fmt, layer.units, masked=passes)),
         })
 
     @property
@@ -103,7 +101,7 @@ class DenseLayer(wiring.Component):
         m.submodules.matvec = mv = self.matvec
         m.submodules[self.act.instance_name("output")] = act = self.act
         passes = self.mask is not None and self.mask.passes
-        out_layout = (masked_beat_layout if passes else beat_layout)(L.output_fmt, L.units)
+        out_layout = beat_layout(L.output_fmt, L.units, masked=passes)
         m.submodules.queue = queue = OutputQueue(out_layout, depth=self.queue_depth,
                                                  release_stages=self.release_stages)
         R = mv.ii

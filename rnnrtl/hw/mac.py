@@ -106,7 +106,7 @@ def weight_bank(m, blocks, counter: SharedCounter, reuse: int):
     for block in blocks:
         at, default, width, shared = multiplier_weights(block)
         mask = (1 << width) - 1
-        values = [default & mask] + [w & mask for w in at.values()]
+        values = [w & mask for w in at.values()]        # the default is one of them
         varying = [b for b in range(width) if len({(v >> b) & 1 for v in values}) > 1]
         fields.append((at, default, width, shared, varying))
 
@@ -182,30 +182,28 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
                                            max(max(w * xlo, w * xhi) for w in ws), 0,
                                            True).width), name=f"p{mi}", reset_less=True)
     if weight is not None:
-        wsel = weight
+        wsel = weight                             # the MatVec's weight_bank loads it
     else:
         wsel = Signal(signed(w_width), name=f"w{mi}", init=w_init, reset_less=True)
-    if weight is not None:
-        pass                                      # the MatVec's weight_bank loads it
-    elif rom_split:
-        # Two register stages for the weight ROM, then the fabric register before
-        # the DSP's: each group of 16 MAC cycles has its own ROM indexed by the
-        # counter's low bits (one LUT per bit), and the next stage picks a group by the
-        # high bits, registered beside them. A deep ROM in one stage was six levels of
-        # logic (the jets' critical path at reuse 160).
-        low = ROM_GROUP.bit_length() - 1          # counter bits within a group
-        groups = [weight_rom(m, {kk % ROM_GROUP: w for kk, w in weight_at.items()
-                                 if kk // ROM_GROUP == g},
-                             first, km[:low], wsel, f"wrom{mi}_{g}")
-                  for g in range(-(-R // ROM_GROUP))]
-        group = Signal(range(len(groups)), name=f"wgroup{mi}", reset_less=True)
-        wrom = Signal.like(wsel, name=f"wrom{mi}", reset_less=True)
-        m.d.sync += [group.eq(km[low:]), wrom.eq(Array(groups)[group]), wsel.eq(wrom)]
-    elif operand_stages:
-        wrom = weight_rom(m, weight_at, first, km, wsel, f"wrom{mi}")
-        m.d.sync += wsel.eq(wrom)
-    else:
-        weight_rom(m, weight_at, first, km, wsel, None)
+        if rom_split:
+            # Two register stages for the weight ROM, then the fabric register before
+            # the DSP's: each group of 16 MAC cycles has its own ROM indexed by the
+            # counter's low bits (one LUT per bit), and the next stage picks a group by the
+            # high bits, registered beside them. A deep ROM in one stage was six levels of
+            # logic (the jets' critical path at reuse 160).
+            low = ROM_GROUP.bit_length() - 1          # counter bits within a group
+            groups = [weight_rom(m, {kk % ROM_GROUP: w for kk, w in weight_at.items()
+                                     if kk // ROM_GROUP == g},
+                                 first, km[:low], wsel, f"wrom{mi}_{g}")
+                      for g in range(-(-R // ROM_GROUP))]
+            group = Signal(range(len(groups)), name=f"wgroup{mi}", reset_less=True)
+            wrom = Signal.like(wsel, name=f"wrom{mi}", reset_less=True)
+            m.d.sync += [group.eq(km[low:]), wrom.eq(Array(groups)[group]), wsel.eq(wrom)]
+        elif operand_stages:
+            wrom = weight_rom(m, weight_at, first, km, wsel, f"wrom{mi}")
+            m.d.sync += wsel.eq(wrom)
+        else:
+            weight_rom(m, weight_at, first, km, wsel, None)
     if operand_stages:
         lane = delay(m, lane, operand_stages, f"xpre{mi}", reset_less=True)
     m.d.sync += [xsel.eq(lane), prod.eq(xsel * wsel)]  # the multiplier

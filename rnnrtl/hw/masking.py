@@ -2,7 +2,7 @@
 
 The network input carries no flag: the network's first layer recognises a masked step by its input
 codes (every lane equal to the mask code, :func:`masked_flag`), as the emulator does. From there
-the step carries a ``masked`` bit inside the beat payload (:func:`masked_beat_layout`), queued with
+the step carries a ``masked`` bit inside the beat payload (:func:`rnnrtl.hw.common.beat_layout` with ``masked``), queued with
 its beat and passed along with the job to the state write: on a masked step a recurrent layer
 computes as usual (a masked step costs what any other does, so the timing models need no change)
 but keeps its state (``h``, and ``c``) and emits its previous output ``h``. Both shells do so: the
@@ -22,22 +22,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from amaranth.hdl import Cat
-from amaranth.lib import data, stream
 
 from .. import ir
-from .common import shape_of
 
-__all__ = ["StepMask", "step_masks", "masked_flag", "masked_beat_layout", "masked_beat_signature"]
-
-
-def masked_beat_layout(fmt, lanes: int) -> data.StructLayout:
-    """A beat (:func:`rnnrtl.hw.common.beat_layout`) with a ``masked`` flag: the step is masked."""
-    return data.StructLayout({"data": data.ArrayLayout(shape_of(fmt), lanes), "last": 1,
-                              "masked": 1})
-
-
-def masked_beat_signature(fmt, lanes: int) -> stream.Signature:
-    return stream.Signature(masked_beat_layout(fmt, lanes))
+__all__ = ["StepMask", "step_masks", "masked_flag"]
 
 
 @dataclass(frozen=True)

@@ -41,8 +41,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HardwareError
+from .cell import CellFigures
 from .cells import cell_of
-from .masking import StepMask, masked_beat_layout, masked_beat_signature, masked_flag
+from .masking import StepMask, masked_flag
 from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, delay,
                      wrap_increment)
 from .pipelining import Pipelining
@@ -79,7 +80,7 @@ class _Bank:
                         m.d.sync += reg.eq(value)
 
 
-class StaticLayer(wiring.Component):
+class StaticLayer(CellFigures, wiring.Component):
     """The static shell around the cell of an IR recurrent layer (see the module docstring).
 
     Ports: ``i`` (beats of ``in_features`` lanes, ``input_fmt``), ``o`` (beats of ``units`` lanes,
@@ -125,32 +126,11 @@ class StaticLayer(wiring.Component):
         self.queue_depth = queue_depth or (-(-held // rate) + 1 if layer.return_sequences else 2)
         carried, passes = mask is not None and mask.carried, mask is not None and mask.passes
         super().__init__({
-            "i": In((masked_beat_signature if carried else beat_signature)(layer.input_fmt,
-                                                                           layer.in_features)),
-            "o": Out((masked_beat_signature if passes else beat_signature)(layer.output_fmt,
-                                                                           layer.units)),
+            "i": In(beat_signature(layer.input_fmt, layer.in_features, masked=carried)),
+            "o": Out(beat_signature(layer.output_fmt, layer.units, masked=passes)),
         })
 
     # -- figures ---------------------------------------------------------------------------------------
-
-    @property
-    def projection(self):
-        """The cell's input projection (:class:`~rnnrtl.hw.matvec.MatVec`)."""
-        return self.cell.projection
-
-    @property
-    def step_cycles(self) -> int:
-        """``D``: cycles from a job's loop start to the next loop start of the same slot."""
-        return self.cell.step_cycles
-
-    @property
-    def multipliers(self) -> int:
-        return self.cell.multipliers
-
-    @property
-    def job_spacing(self) -> int:
-        """Cycles between job starts: the multipliers' initiation interval."""
-        return self.cell.job_spacing
 
     @property
     def projection_latency(self) -> int:
@@ -177,13 +157,12 @@ class StaticLayer(wiring.Component):
         chain = self.pipelining.loop_start_chain
         m.submodules.matvec_input = px = self.projection
         mask = self.mask
-        out_layout = (masked_beat_layout if mask is not None and mask.passes else beat_layout)(
-            L.output_fmt, N)
+        out_layout = beat_layout(L.output_fmt, N, masked=mask is not None and mask.passes)
         m.submodules.out_queue = outq = OutputQueue(out_layout, depth=self.queue_depth,
                                                     release_stages=self.release_stages)
         # Input: beats of sequence s into the queue of slot s mod K (a masked model: with the
         # step's masked flag, from the beat or from its codes).
-        x_layout = (beat_layout if mask is None else masked_beat_layout)(L.input_fmt, L.in_features)
+        x_layout = beat_layout(L.input_fmt, L.in_features, masked=mask is not None)
         width = data.Layout.cast(x_layout).size
         entry = self.i.payload
         if mask is not None and not mask.carried:

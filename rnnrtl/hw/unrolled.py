@@ -55,8 +55,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HardwareError
+from .cell import CellFigures
 from .cells import cell_of
-from .masking import StepMask, masked_beat_layout, masked_beat_signature, masked_flag
+from .masking import StepMask, masked_flag
 from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, shape_of,
                      wrap_increment)
 from .pipelining import Pipelining
@@ -102,7 +103,7 @@ class _Handoff:
                          getattr(self.port, f"{self.name}_we").eq(1)]
 
 
-class UnrolledStage(wiring.Component):
+class UnrolledStage(CellFigures, wiring.Component):
     """Stage ``index`` of an unrolled layer: the shell around one cell (:attr:`cell`, which brings
     the projection, the loop and their figures).
 
@@ -132,25 +133,10 @@ class UnrolledStage(wiring.Component):
             sig["state_out"] = Out(handoff_signature(self.cell.state_layouts()))
         if self.emits:
             passes = mask is not None and mask.passes
-            sig["y"] = Out((masked_beat_signature if passes else beat_signature)(layer.output_fmt,
-                                                                                 layer.units))
+            sig["y"] = Out(beat_signature(layer.output_fmt, layer.units, masked=passes))
         super().__init__(sig)
 
     # -- figures -------------------------------------------------------------------------------------
-
-    @property
-    def projection(self):
-        """The cell's input projection."""
-        return self.cell.projection
-
-    @property
-    def step_cycles(self) -> int:
-        """``D``: the cell's :attr:`~rnnrtl.hw.cell.Cell.step_cycles`."""
-        return self.cell.step_cycles
-
-    @property
-    def multipliers(self) -> int:
-        return self.cell.multipliers
 
     @property
     def period(self) -> int:
@@ -239,7 +225,7 @@ class UnrolledStage(wiring.Component):
         if self.emits:
             passes = self.mask is not None and self.mask.passes
             m.submodules.out_queue = outq = OutputQueue(
-                (masked_beat_layout if passes else beat_layout)(L.output_fmt, L.units),
+                beat_layout(L.output_fmt, L.units, masked=passes),
                 depth=self.out_depth)
             credit = outq.can_issue
         idle = countdown(m, start, D - 1, "busy")
@@ -314,10 +300,8 @@ class UnrolledLayer(wiring.Component):
                                      mask=mask) for t in range(timesteps)]
         carried, passes = mask is not None and mask.carried, mask is not None and mask.passes
         super().__init__({
-            "i": In((masked_beat_signature if carried else beat_signature)(layer.input_fmt,
-                                                                           layer.in_features)),
-            "o": Out((masked_beat_signature if passes else beat_signature)(layer.output_fmt,
-                                                                           layer.units)),
+            "i": In(beat_signature(layer.input_fmt, layer.in_features, masked=carried)),
+            "o": Out(beat_signature(layer.output_fmt, layer.units, masked=passes)),
         })
 
     # -- figures -------------------------------------------------------------------------------------
