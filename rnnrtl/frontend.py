@@ -489,6 +489,9 @@ def from_keras(model) -> FloatModel:
 
     A ``.h5`` file written by Keras 2 is read without Keras (:mod:`rnnrtl.keras_h5`); its
     ``keras_model`` is a Keras 3 model rebuilt from the validated float layers."""
+    from .hgq2_frontend import from_hgq2, is_hgq2_model
+    if is_hgq2_model(model):   # quantization-aware HGQ2 layers: numerics: hgq2
+        return from_hgq2(model)
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         check_model_path(path)
