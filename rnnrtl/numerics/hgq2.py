@@ -53,11 +53,7 @@ def exact_format(values, where: str) -> FixedFormat:
         raise UnsupportedModelError(f"{where}: values are not exact fixed-point numbers")
     codes = np.round(np.ldexp(nz, frac)).astype(np.int64)
     itype = IntType.for_range(int(min(codes.min(), 0)), int(max(codes.max(), 0)), frac, True)
-    try:
-        return FixedFormat(itype.width, itype.width - frac, True, Rounding.RND, Overflow.SAT)
-    except FixedPointError as e:
-        raise UnsupportedModelError(f"{where}: needs {itype.width} bits to hold its quantized "
-                                    f"values exactly: {e}") from None
+    return _itype_fmt(itype, where)
 
 
 def _itype_fmt(itype: IntType, where: str) -> FixedFormat:
@@ -161,9 +157,9 @@ class Hgq2Profile(Profile):
         common = dict(name=layer.name, in_features=layer.in_features, units=layer.units,
                       input_fmt=in_fmt, schedule=schedule)
         iq = layer.quant.get("iq")
-        if iq is not None and iq.fmt != in_fmt:   # (the frontend makes the previous output iq's)
-            raise UnsupportedModelError(f"layer {layer.name!r}: input quantizer {iq.describe()} does "
-                                        f"not match its input format {in_fmt}")
+        if iq is not None and not _lossless(in_fmt, iq.fmt):   # (the previous layer checks it)
+            raise UnsupportedModelError(f"layer {layer.name!r}: input quantizer {iq.describe()} "
+                                        f"changes values of its input format {in_fmt}")
         w = lambda tensor: self._weights(layer, tensor, weights)  # noqa: E731
         if layer.kind == "dense":
             return self._dense(layer, common, w)
