@@ -37,6 +37,7 @@ import numpy as np
 from .errors import UnsupportedModelError
 from .fixed import FixedFormat, FixedPointError, Overflow, Rounding
 from .frontend import FloatLayer, FloatModel, check_model_path
+from .numerics.hgq2 import lossless
 
 __all__ = ["QSpec", "HgqLayer", "HgqModel", "HGQ_LAYERS", "is_hgq2_model", "from_hgq2"]
 
@@ -306,8 +307,11 @@ def _recurrent(layer, features: int) -> HgqLayer:
 
 def _output_quantizer(layer: HgqLayer, nxt: HgqLayer | None) -> QSpec | None:
     """The one quantizer between ``layer``'s output and ``nxt``'s arithmetic: ``layer``'s ``oq``
-    and ``nxt``'s ``iq`` (the same function twice is once); two different ones are refused."""
+    and ``nxt``'s ``iq`` (the same function twice is once, and so is an ``iq`` that keeps every
+    value ``oq`` gives); two that differ otherwise are refused."""
     chain = [q for q in (layer.quant.get("oq"), nxt.quant.get("iq") if nxt else None) if q]
+    if len(chain) == 2 and chain[0].affine is None and lossless(chain[0].fmt, chain[1].fmt):
+        return chain[0]     # the input quantizer keeps every value of the output quantizer's
     if len(chain) == 2 and not chain[0].same(chain[1]):
         raise UnsupportedModelError(
             f"layer {nxt.name!r}: its input quantizer {chain[1].describe()} requantizes the output "

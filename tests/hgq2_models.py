@@ -82,3 +82,18 @@ def inputs(n: int, timesteps: int, features: int, seed: int = 1) -> np.ndarray:
     x = rng.normal(0, 1.5, (n, timesteps, features))
     x[: n // 10] *= 8
     return x.astype("float32")
+
+
+def dense_oq_model(*, timesteps=5, features=3, seed=0, name="hgq_oq"):
+    """input -> QDense(relu, its own output quantizer) -> QDense (default input quantizer, wider
+    than the output quantizer: it keeps every value) on a sequence."""
+    import keras
+    from hgq.config import QuantizerConfigScope
+    from hgq.layers import QDense
+    narrow = _per_tensor(i0=2, f0=3, trainable=False, overflow_mode="SAT")
+    wide = _per_tensor(i0=3, f0=5, trainable=False)
+    with QuantizerConfigScope(place="datalane", heterogeneous_axis=()):
+        inp = keras.Input((timesteps, features))
+        h = QDense(4, activation="relu", enable_oq=True, oq_conf=narrow, name="dense")(inp)
+        out = QDense(2, iq_conf=wide, name="out")(h)
+    return randomize(keras.Model(inp, out, name=name), seed)

@@ -37,6 +37,7 @@ MODELS = {
     "gru_seq_backwards_reset_before": lambda: hm.gru_model(
         seed=4, reset_after=False, return_sequences=True, go_backwards=True),
     "simplernn": lambda: hm.simplernn_model(seed=5),
+    "dense_output_quantizer": lambda: hm.dense_oq_model(seed=6),
 }
 
 

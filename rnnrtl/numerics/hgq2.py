@@ -29,7 +29,7 @@ from ..fixed import FixedFormat, FixedPointError, IntType, Overflow, Rounding, r
 from ..ir import GRU, Activation, Dense, SimpleRNN, Weights, matvec_type
 from .profile import Profile
 
-__all__ = ["Hgq2Profile", "MAX_TABLE_SIZE", "exact_format"]
+__all__ = ["Hgq2Profile", "MAX_TABLE_SIZE", "exact_format", "lossless", "quantizer_table"]
 
 #: Largest table built for a GRU gate quantizer (entries).
 MAX_TABLE_SIZE = 1 << 16
@@ -157,7 +157,7 @@ class Hgq2Profile(Profile):
         common = dict(name=layer.name, in_features=layer.in_features, units=layer.units,
                       input_fmt=in_fmt, schedule=schedule)
         iq = layer.quant.get("iq")
-        if iq is not None and not _lossless(in_fmt, iq.fmt):   # (the previous layer checks it)
+        if iq is not None and not lossless(in_fmt, iq.fmt):   # (the previous layer checks it)
             raise UnsupportedModelError(f"layer {layer.name!r}: input quantizer {iq.describe()} "
                                         f"changes values of its input format {in_fmt}")
         w = lambda tensor: self._weights(layer, tensor, weights)  # noqa: E731
@@ -193,7 +193,7 @@ class Hgq2Profile(Profile):
             raise UnsupportedModelError(f"layer {name!r}: quantizer {paq.describe()} with an affine "
                                         "map is not reproduced in a QSimpleRNN")
         sq = layer.quant.get("sq")
-        if sq is not None and not _lossless(pre, sq.fmt):
+        if sq is not None and not lossless(pre, sq.fmt):
             raise UnsupportedModelError(f"layer {name!r}: state quantizer {sq.describe()} changes "
                                         f"the state ({pre}); not reproduced — disable it (the "
                                         "default in a QSimpleRNN) or make it as wide as paq")
@@ -292,19 +292,19 @@ def _abs_type(in_fmt: FixedFormat, weights: Weights | None, bias: Weights | None
     return IntType.for_range(-hi, hi, frac, True)
 
 
-def _lossless(src: FixedFormat, dst: FixedFormat) -> bool:
+def lossless(src: FixedFormat, dst: FixedFormat) -> bool:
     """Whether requantizing any code of ``src`` into ``dst`` keeps its value."""
     if dst.frac_bits < src.frac_bits:
         return False
     lo, hi = src.to_float([src.min_code, src.max_code])
     dlo, dhi = dst.to_float([dst.min_code, dst.max_code])
-    return dlo <= lo and hi <= dhi
+    return bool(dlo <= lo and hi <= dhi)
 
 
 def _check_output(layer, fmt: FixedFormat, what: str):
     """Refuse an output quantizer that would change ``layer``'s output values (in ``fmt``): rnnrtl
     passes them on unchanged."""
-    if layer.out_q is not None and not _lossless(fmt, layer.out_q.fmt):
+    if layer.out_q is not None and not lossless(fmt, layer.out_q.fmt):
         raise UnsupportedModelError(
             f"layer {layer.name!r}: the quantizer after it, {layer.out_q.describe()}, changes "
             f"{what} in {fmt}; rnnrtl passes it on unchanged — make that quantizer at least as wide "
