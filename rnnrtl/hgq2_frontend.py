@@ -19,16 +19,13 @@ Where HGQ2 quantizes (read from hgq 0.2's ``layers/``; keep in sync with that pr
   a hard tanh (``Q`` saturating at ``±1``); ``h' = z·qh + (1 − z)·hh``, *not* quantized: the next
   step's ``sq`` quantizes it, and so must whatever reads the layer's output.
 
-A ``.keras`` file is read as JSON first: every object in it must be a Keras built-in or one of
-HGQ2's registered classes (nothing else is deserialized, no code from the file runs), then Keras
-loads it with ``safe_mode=True``.
+A ``.keras`` file is checked and loaded by :mod:`rnnrtl.hgq2_load` (its JSON first, then Keras
+with ``safe_mode=True``); :func:`rnnrtl.convert` reads a model with HGQ2 layers here.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,14 +33,12 @@ import numpy as np
 
 from .errors import UnsupportedModelError
 from .fixed import FixedFormat, FixedPointError, Overflow, Rounding
-from .frontend import FloatLayer, FloatModel, check_model_path
+from .frontend import FloatLayer, FloatModel, check_model_path, reject_options
+from .hgq2_load import HGQ_LAYERS, PASSIVE_LAYERS, is_hgq2_layer, is_hgq2_model, load_hgq2
 from .numerics.hgq2 import lossless
 
-__all__ = ["QSpec", "HgqLayer", "HgqModel", "HGQ_LAYERS", "is_hgq2_model", "from_hgq2"]
+__all__ = ["QSpec", "HgqLayer", "HgqModel", "HGQ_LAYERS", "is_hgq2_model", "qspec", "from_hgq2"]
 
-#: HGQ2 layer classes rnnrtl reads, and the passive Keras layers allowed around them.
-HGQ_LAYERS = ("QGRU", "QSimpleRNN", "QDense")
-_PASSIVE = ("InputLayer", "Dropout")
 #: Activations whose result HGQ2 computes exactly (the hard ones are quantizers: paq / praq).
 _EXACT_ACTIVATIONS = ("linear", "relu")
 #: HGQ2 rounding modes (``S_*`` are stochastic in training only) -> rnnrtl's.
@@ -109,83 +104,6 @@ class HgqModel(FloatModel):
     input_q: QSpec | None = None
     #: The numerics profile this model's arithmetic needs (read by :func:`rnnrtl.quantize.quantize`).
     numerics: str = "hgq2"
-
-
-# -- recognising and loading ------------------------------------------------------------------------
-
-def _hgq_class(obj) -> bool:
-    return type(obj).__module__.split(".")[0] == "hgq"
-
-
-def _stored_hgq_config(path: Path) -> dict | None:
-    """A ``.keras`` file's configuration JSON if it names an HGQ2 class, else ``None``."""
-    if path.suffix != ".keras" or not path.is_file():
-        return None
-    try:
-        with zipfile.ZipFile(path) as zf:
-            config = json.loads(zf.read("config.json").decode("utf-8"))
-    except (zipfile.BadZipFile, KeyError, UnicodeDecodeError, json.JSONDecodeError):
-        return None   # the generic frontend reports what is wrong with the file
-    text = json.dumps(config)
-    return config if '"hgq>' in text or '"module": "hgq' in text else None
-
-
-def is_hgq2_model(model) -> bool:
-    """Whether ``model`` (a Keras model or a model path) holds HGQ2 layers."""
-    if isinstance(model, (str, os.PathLike)):
-        return _stored_hgq_config(Path(model)) is not None
-    return any(_hgq_class(layer) for layer in getattr(model, "layers", ()) or ())
-
-
-def _check_stored(cfg, where: str = "model"):
-    """Walk a stored configuration: every serialized object must be a Keras built-in or an HGQ2
-    class, every layer one of :data:`HGQ_LAYERS` or :data:`_PASSIVE` (or a model container)."""
-    if isinstance(cfg, list):
-        for item in cfg:
-            _check_stored(item, where)
-        return
-    if not isinstance(cfg, dict):
-        return
-    if "class_name" in cfg:
-        module = str(cfg.get("module") or "keras")
-        registered = cfg.get("registered_name")
-        name = (cfg.get("config") or {}).get("name") if isinstance(cfg.get("config"), dict) else None
-        ours = module.split(".")[0] == "hgq" and str(registered or "").startswith("hgq>")
-        builtin = module.split(".")[0] == "keras" and registered in (None, cfg["class_name"])
-        if not (ours or builtin):
-            raise UnsupportedModelError(
-                f"{where}: object {name or cfg['class_name']!r} is a custom object "
-                f"({registered or cfg['class_name']} from {module}); custom objects are refused "
-                f"(their code is never run). Supported: Keras built-ins and HGQ2's "
-                f"{', '.join(HGQ_LAYERS)}")
-        if cfg["class_name"] == "Lambda":
-            raise UnsupportedModelError(f"{where}: layer {name!r} is a Lambda (its code is never "
-                                        "run); not supported")
-    for value in cfg.values():
-        _check_stored(value, where)
-
-
-def load_hgq2(model):
-    """A live ``keras.Model`` with HGQ2 layers from a model object or a ``.keras`` path."""
-    from .frontend import _keras
-    keras = _keras()
-    if isinstance(model, keras.Model):
-        return model
-    path = Path(model)
-    check_model_path(path)
-    config = _stored_hgq_config(path)
-    if config is None:
-        raise UnsupportedModelError(f"model file {str(path)!r} holds no HGQ2 layer")
-    _check_stored(config, f"model file {str(path)!r}")
-    try:
-        import hgq  # noqa: F401  (registers HGQ2's classes with Keras)
-    except ImportError:
-        raise UnsupportedModelError(f"model file {str(path)!r} holds HGQ2 layers; reading it needs "
-                                    "the hgq2 package: pip install 'rnnrtl[hgq2]'") from None
-    try:
-        return keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as e:  # Keras raises ValueError/TypeError with its own wording
-        raise UnsupportedModelError(f"{path}: Keras refused to load the model in safe mode: {e}") from None
 
 
 # -- quantizers ------------------------------------------------------------------------------------
@@ -274,7 +192,6 @@ def _dense(layer, features: int) -> HgqLayer:
 
 
 def _recurrent(layer, features: int) -> HgqLayer:
-    from .frontend import reject_options
     cfg = layer.get_config()
     reject_options(layer.name, cfg)
     cell, name = layer.cell, layer.name
@@ -325,17 +242,18 @@ def from_hgq2(model) -> HgqModel:
 
     Raises :class:`~rnnrtl.errors.UnsupportedModelError` naming the layer (and quantizer) for
     anything whose arithmetic rnnrtl does not reproduce bit for bit."""
-    from .frontend import _keras
-    keras = _keras()
+    import keras
+    if isinstance(model, (str, os.PathLike)):
+        check_model_path(Path(model))
     km = load_hgq2(model)
     layers = list(km.layers)
     for layer in layers:
         cls = type(layer).__name__
-        if cls not in HGQ_LAYERS + _PASSIVE:
+        if cls not in HGQ_LAYERS + PASSIVE_LAYERS:
             raise UnsupportedModelError(
                 f"layer {layer.name!r} of type {cls} is not supported in an HGQ2 model; supported: "
-                f"{', '.join(HGQ_LAYERS)} (and {', '.join(_PASSIVE)})")
-        if cls in HGQ_LAYERS and not _hgq_class(layer):
+                f"{', '.join(HGQ_LAYERS)} (and {', '.join(PASSIVE_LAYERS)})")
+        if cls in HGQ_LAYERS and not is_hgq2_layer(layer):
             raise UnsupportedModelError(f"layer {layer.name!r}: class {cls} is not HGQ2's")
     if not isinstance(km, keras.Sequential):
         for prev, layer in zip(layers, layers[1:]):
@@ -354,7 +272,7 @@ def from_hgq2(model) -> HgqModel:
     features, sequence = out.in_features, True
     for layer in layers:
         cls = type(layer).__name__
-        if cls in _PASSIVE:
+        if cls in PASSIVE_LAYERS:
             continue
         if cls == "QDense":
             hl = _dense(layer, features)

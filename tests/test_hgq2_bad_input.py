@@ -115,3 +115,9 @@ def test_keras_file_with_foreign_object_refused(tmp_path):
 
 def test_errors_are_rnnrtl_errors():
     assert issubclass(UnsupportedModelError, RnnrtlError) and issubclass(ConfigError, RnnrtlError)
+
+
+def test_from_keras_points_to_the_hgq2_frontend():
+    from rnnrtl.frontend import from_keras
+    with pytest.raises(UnsupportedModelError, match=r"HGQ2 layers.*from_hgq2"):
+        from_keras(_gru_then())
