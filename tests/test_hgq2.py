@@ -118,3 +118,50 @@ def test_rtl_bit_exact_on_verilator(tmp_path_factory):
     summary = verify.simulate(outdir, samples=48, seed=1)
     assert summary.passed, summary.problems
     assert summary.mismatches == 0 and summary.samples == 48
+
+
+def _hgq_quantizer(config, n=8):
+    from hgq.quantizer import Quantizer
+    q = Quantizer(config)
+    q.build((None, n))
+    return q
+
+
+@pytest.mark.parametrize("rounding", ["RND", "TRN", "RND_CONV", "S_RND"])
+@pytest.mark.parametrize("overflow", ["WRAP", "SAT", "SAT_SYM"])
+@pytest.mark.parametrize("k", [0, 1])
+def test_datalane_quantizer_is_the_format(rounding, overflow, k):
+    """Every HGQ2 datalane quantizer equals rnnrtl's requantization into its format: on every value
+    of a grid three bits finer than the quantizer, beyond both bounds."""
+    from rnnrtl.hgq2_frontend import qspec
+    i, f = 2, 3
+    q = _hgq_quantizer(hm._per_tensor(k0=k, i0=i, f0=f, round_mode=rounding, overflow_mode=overflow,
+                                      trainable=False))
+    spec = qspec(q, "t.iq")
+    x = (np.arange(-(1 << (i + f + 5)), 1 << (i + f + 5)) * 2.0 ** -(f + 3)).astype("float32")
+    ref = np.asarray(q(x.reshape(-1, 8), training=False), dtype=np.float64).reshape(-1)
+    codes, _ = spec.fmt.quantize(x)
+    assert np.array_equal(spec.fmt.to_float(codes), ref)
+
+
+@pytest.mark.parametrize("which", ["hard_sigmoid", "hard_tanh"])
+@pytest.mark.parametrize("rounding", ["RND", "TRN", "RND_CONV"])
+@pytest.mark.parametrize("f", [2, 5])
+def test_gate_tables_equal_hgq2_on_every_code(which, rounding, f):
+    """The GRU's hard sigmoid (praq) and hard tanh (paq) tables give HGQ2's value for every code of
+    the saturating gate format they are built on."""
+    from hgq.config import HardSigmoidConfig, HardTanhConfig
+    from rnnrtl.fixed import FixedFormat, Overflow, Rounding
+    from rnnrtl.hgq2_frontend import qspec
+    from rnnrtl.numerics.hgq2 import quantizer_table
+    cls = HardSigmoidConfig if which == "hard_sigmoid" else HardTanhConfig
+    q = _hgq_quantizer(cls(f0=f, round_mode=rounding, heterogeneous_axis=(), trainable=False))
+    spec = qspec(q, "t.paq")
+    gate = FixedFormat(12, 3, True, Rounding.RND, Overflow.SAT)     # 9 fractional bits, ±4
+    act = quantizer_table("tanh", spec, gate, "t")
+    codes = np.arange(gate.min_code, gate.max_code + 1)
+    x = gate.to_float(codes).astype("float32")
+    ref = np.asarray(q(x.reshape(-1, 8), training=False), dtype=np.float64).reshape(-1)
+    assert np.array_equal(act.out_fmt.to_float(act.table.lookup(codes)), ref)
+    if rounding != "RND_CONV":   # (ties to even tell every code apart: a full table)
+        assert act.table.geometry.size <= len(codes) >> (9 - f - 1)   # a run per input LSB/2
