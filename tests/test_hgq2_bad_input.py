@@ -61,7 +61,8 @@ def test_per_lane_datalane_widths_refused():
     model = keras.Model(inp, QDense(1, name="out")(h))
     iq = model.get_layer("rnn").cell.iq.quantizer
     iq._f.assign(np.arange(iq._f.shape[-1]).reshape(iq._f.shape).astype("float32") + 2)
-    with pytest.raises(UnsupportedModelError, match=r"quantizer rnn\.iq: per-element.*one k, i, f per tensor"):
+    with pytest.raises(UnsupportedModelError,
+                       match=r"quantizer rnn\.iq: per-element.*one k, i, f per tensor"):
         rnnrtl.convert(model)
 
 

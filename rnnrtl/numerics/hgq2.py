@@ -209,7 +209,8 @@ class Hgq2Profile(Profile):
         name, q = layer.name, layer.quant
         sq, praq, paq, rhq = q["sq"], q["praq"], q["paq"], q["rhq"]
         if not sq.same(layer.out_q):
-            got = layer.out_q.describe() if layer.out_q else "none (HGQ2 passes z·h + (1−z)·hh on unquantized)"
+            got = layer.out_q.describe() if layer.out_q else \
+                "none (HGQ2 passes z·h + (1−z)·hh on unquantized)"
             raise UnsupportedModelError(
                 f"layer {name!r}: rnnrtl's GRU outputs its state as the state quantizer "
                 f"{sq.describe()} stores it, so the layer reading it must quantize it the same way; "
@@ -235,7 +236,9 @@ class Hgq2Profile(Profile):
         cand_term = r_type * rec_fmt.int_type if layer.reset_after else \
             matvec_type(rec_fmt, rows(rk, hs))
         cand_t = IntType.join(matvec_type(x_fmt, rows(kernel, hs), rows(bias, hs)), cand_term)
-        _float32_exact(cand_t, f"layer {name!r}: W_h·x + b_h + r·rec")
+        cand_abs = cand_term if layer.reset_after else _abs_type(rec_fmt, rows(rk, hs))
+        _float32_exact(_abs_type(x_fmt, rows(kernel, hs), rows(bias, hs), cand_abs),
+                       f"layer {name!r}: W_h·x + b_h + r·rec")
         frac = max(gate_t.frac, cand_t.frac)
         if any(qq.overflow is Overflow.WRAP for qq in (praq, paq)):
             # a wrapping quantizer never settles: the gate holds the exact sums
