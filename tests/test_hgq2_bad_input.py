@@ -122,3 +122,17 @@ def test_from_keras_points_to_the_hgq2_frontend():
     from rnnrtl.frontend import from_keras
     with pytest.raises(UnsupportedModelError, match=r"HGQ2 layers.*from_hgq2"):
         from_keras(_gru_then())
+
+
+def test_sum_beyond_float32_refused():
+    """HGQ2 sums in float32: a Dense whose products need more than 24 bits is not exact there."""
+    import keras
+    from hgq.config import QuantizerConfig, QuantizerConfigScope
+    from hgq.layers import QDense
+    with QuantizerConfigScope(place="datalane", heterogeneous_axis=()):
+        inp = keras.Input((4, 3))
+        out = QDense(2, iq_conf=hm._per_tensor(i0=6, f0=12),
+                     kq_conf=QuantizerConfig("kbi", "weight", b0=16, i0=3), name="wide")(inp)
+    with pytest.raises(UnsupportedModelError, match=r"layer 'wide': W·x \+ b: the sum needs \d+ "
+                                                    r"significant bits.*float32"):
+        rnnrtl.convert(keras.Model(inp, out))
