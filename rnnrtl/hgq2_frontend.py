@@ -46,8 +46,6 @@ _ROUNDING = {"TRN": Rounding.TRN, "RND": Rounding.RND, "RND_CONV": Rounding.RND_
              "TRN_ZERO": Rounding.TRN_ZERO, "RND_ZERO": Rounding.RND_ZERO,
              "RND_MIN_INF": Rounding.RND_MIN_INF, "RND_INF": Rounding.RND_INF}
 _OVERFLOW = {"WRAP": Overflow.WRAP, "SAT": Overflow.SAT, "SAT_SYM": Overflow.SAT_SYM}
-#: Bits of a float32 significand: HGQ2 computes in float32, exactly only below this many bits.
-FLOAT32_BITS = 24
 
 
 @dataclass(frozen=True)
@@ -195,8 +193,6 @@ def _recurrent(layer, features: int) -> HgqLayer:
     cfg = layer.get_config()
     reject_options(layer.name, cfg)
     cell, name = layer.cell, layer.name
-    if getattr(cell, "dropout", 0) or getattr(cell, "recurrent_dropout", 0):
-        pass  # training only
     quant = {"iq": _iq(layer, cell)}
     common = dict(name=name, in_features=features, units=int(cell.units),
                   kernel=_weights(cell.qkernel).T, recurrent=_weights(cell.qrecurrent_kernel).T,
