@@ -12,6 +12,7 @@ from .config import load_config
 from .emulator import EmulationResult, Emulator
 from .errors import ConfigError, HardwareError, UnsupportedModelError
 from .frontend import from_keras
+from .hgq2_frontend import from_hgq2, is_hgq2_model
 from .quantize import quantize
 
 __all__ = ["Design", "convert", "load_design"]
@@ -171,6 +172,8 @@ def convert(model, config=None, input_shape=None) -> Design:
     elif input_shape is not None:
         raise UnsupportedModelError("input_shape is for a PyTorch module; a Keras model carries "
                                     "its own input shape")
+    elif is_hgq2_model(model):     # quantization-aware HGQ2 layers: numerics: hgq2
+        float_model = from_hgq2(model)
     else:
         float_model = from_keras(model)
     network, report = quantize(float_model, cfg)

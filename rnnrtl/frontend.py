@@ -28,6 +28,7 @@ import numpy as np
 
 from .activations import FUNCTIONS, keras_activation
 from .errors import UnsupportedModelError
+from .hgq2_load import is_hgq2_model, load_hgq2
 from .keras_h5 import CONTAINERS
 from .keras_h5 import is_keras2_h5, read_keras2_h5
 
@@ -237,6 +238,8 @@ def load_keras(model):
     check_model_path(path)
     if is_keras2_h5(path):
         return _from_keras2_h5(path).keras_model
+    if is_hgq2_model(path):   # HGQ2 classes (numerics: hgq2): checked by rnnrtl.hgq2_load
+        return load_hgq2(path)
     _check_classes(_stored_config(path))
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
@@ -489,6 +492,9 @@ def from_keras(model) -> FloatModel:
 
     A ``.h5`` file written by Keras 2 is read without Keras (:mod:`rnnrtl.keras_h5`); its
     ``keras_model`` is a Keras 3 model rebuilt from the validated float layers."""
+    if is_hgq2_model(model):
+        raise UnsupportedModelError("the model holds HGQ2 layers; read it with "
+                                    "rnnrtl.hgq2_frontend.from_hgq2 (rnnrtl.convert does)")
     if isinstance(model, (str, os.PathLike)):
         path = Path(model)
         check_model_path(path)

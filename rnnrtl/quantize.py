@@ -67,6 +67,13 @@ def quantize(model: FloatModel, config: dict) -> tuple[Network, WeightReport]:
     :class:`WeightUnderflowWarning`; a format whose LSB swallows every nonzero value of a tensor
     raises :class:`ConfigError`.
     """
+    required = getattr(model, "numerics", None)   # a model whose arithmetic is fixed (HGQ2)
+    if required is not None and config["numerics"] != required:
+        if config["numerics"] != numerics.DEFAULT:
+            raise ConfigError(f"numerics: {config['numerics']}: model {model.name!r} is "
+                              f"quantization-aware and computes numerics: {required}; give that "
+                              "or none")
+        config = {**config, "numerics": required}
     profile = numerics.profile(config["numerics"])
     config = profile.prepare(model, config)
     flat = [sub for fl in model.layers for sub in _parts(fl)]

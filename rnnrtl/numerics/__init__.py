@@ -5,7 +5,10 @@
 * :mod:`~rnnrtl.numerics.default` — rnnrtl's own arithmetic (docs/numerics.md);
 * :mod:`~rnnrtl.numerics.hls4ml` — hls4ml 1.3's, bit for bit (docs/hls4ml.md), with its numbers in
   :mod:`~rnnrtl.numerics.hls4ml_numbers` and its configuration dicts translated by
-  :mod:`~rnnrtl.numerics.hls4ml_config`.
+  :mod:`~rnnrtl.numerics.hls4ml_config`;
+* :mod:`~rnnrtl.numerics.hgq2` — HGQ2's quantized forward pass, bit for bit, for models read by
+  :mod:`rnnrtl.hgq2_frontend` (formats from the model's trained quantizers; chosen automatically
+  for such a model).
 
 Each implements :class:`~rnnrtl.numerics.profile.Profile`: the precision keys and defaults the
 configuration may use (read by :mod:`rnnrtl.config`), weight codes, tables and layer building (driven
@@ -17,13 +20,14 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .default import DefaultProfile
+from .hgq2 import Hgq2Profile
 from .hls4ml import Hls4mlProfile
 from .profile import AUTO, FORMAT, SIZE, Choice, Option, Profile
 
 __all__ = ["Profile", "Option", "Choice", "FORMAT", "SIZE", "AUTO", "PROFILES", "DEFAULT", "profile"]
 
 #: Every profile, by the name ``numerics:`` selects it with.
-PROFILES: dict[str, Profile] = {p.name: p for p in (DefaultProfile(), Hls4mlProfile())}
+PROFILES: dict[str, Profile] = {p.name: p for p in (DefaultProfile(), Hls4mlProfile(), Hgq2Profile())}
 #: The profile used when the configuration names none.
 DEFAULT = "default"
 
