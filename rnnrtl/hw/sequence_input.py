@@ -1,3 +1,5 @@
+# amaranth: UnusedElaboratable=no
+# (the timing model builds these components to read their figures, without elaborating them)
 """``SequenceSerializer``: a whole sequence per input beat (``input: sequence``) fed to a layer
 that reads one time step per beat.
 
