@@ -18,8 +18,6 @@ __all__ = ["load_manifest", "input_layout", "REQUIRED_KEYS"]
 #: Top-level keys every reader relies on, with the type each must have.
 REQUIRED_KEYS = {"top": str, "verilog": str, "clock": dict, "reset": dict, "ports": list,
                  "input": dict, "output": dict, "timing": dict, "vectors": dict}
-#: What the ``input`` section's ``per_beat`` says a beat holds (``rnnrtl.config.INPUTS``).
-PER_BEAT = ("step", "sequence")
 _REWRITE = "write it again with `rnnrtl convert MODEL -o {outdir}`"
 
 
@@ -59,17 +57,21 @@ def load_manifest(outdir, *, need_vectors: bool = False) -> dict:
 
 
 def input_layout(core) -> dict:
-    """The keys of the manifest's ``input`` section that say what a beat holds, for a
-    :class:`~rnnrtl.hw.network.NetworkCore` ``core``: ``per_beat`` (``step``: one time step's
-    ``features`` lanes, ``beats_per_sequence`` beats with ``tlast`` on the last; ``sequence``:
-    ``timesteps × features`` lanes, step-major, one beat per sequence), ``features``, and for a
-    sequence ``timesteps`` and ``order``. A client sends a sequence's codes ``[T, F]`` as
-    ``beats_per_sequence`` beats of ``len(lanes)`` codes: the same array reshaped, row-major."""
-    out = {"per_beat": core.input, "features": core.network.in_features}
-    if core.input == "sequence":
-        out.update({
-            "timesteps": core.network.timesteps,
-            "order": "step-major: lane t*features + f is feature f of time step t",
-            "tlast": "high on every beat (each beat is a whole sequence; the core ignores it)",
-        })
-    return out
+    """The keys of the manifest's ``input`` section that say what a beat holds beyond ``lanes``
+    and ``beats_per_sequence``, for a :class:`~rnnrtl.hw.network.NetworkCore` ``core``.
+
+    ``input: step`` (the default) adds none: a beat is one time step (``per_beat`` absent means
+    ``step``, so every manifest written before stays as it was). ``input: sequence`` adds
+    ``per_beat: sequence``, ``features``, ``timesteps`` and ``order``: one beat of
+    ``timesteps × features`` lanes, step-major. Either way a client sends a sequence's codes
+    ``[T, F]`` as ``beats_per_sequence`` beats of ``len(lanes)`` codes: the same array reshaped,
+    row-major."""
+    if core.input != "sequence":
+        return {}
+    return {
+        "per_beat": "sequence",
+        "features": core.network.in_features,
+        "timesteps": core.network.timesteps,
+        "order": "step-major: lane t*features + f is feature f of time step t",
+        "tlast": "high on every beat (each beat is a whole sequence; the core ignores it)",
+    }

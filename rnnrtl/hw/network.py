@@ -95,7 +95,8 @@ def sequence_input_layer(layer, *, timesteps, mask=None):
     :class:`~rnnrtl.hw.sequence_input.SequenceSerializer` (one step per beat into it)."""
     sequence_lanes(layer.in_features, timesteps)
     pipelined = isinstance(layer, (ir.LSTM, ir.GRU, ir.SimpleRNN)) and mask is None \
-        and layer.schedule.mode == "unrolled" and not layer.go_backwards
+        and layer.schedule.mode == "unrolled" and layer.schedule.interleave == 1 \
+        and not layer.go_backwards   # (else UnrolledLayer's own error, behind the serializer)
     if pipelined:
         return SequenceUnrolledLayer(layer, tree_fanin=layer.schedule.adder_fanin,
                                      timesteps=timesteps)

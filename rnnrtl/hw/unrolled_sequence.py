@@ -27,7 +27,8 @@ Schedule of a sequence entering in cycle ``E`` (exact; :class:`SequenceUnrolledM
 * A new sequence may enter every ``J`` cycles (:attr:`~rnnrtl.hw.cell.Cell.job_spacing`, the
   multipliers' initiation interval: the reuse factor) while its output beats have credits in the
   output queues. Nothing in the stages ever waits, so the initiation interval is ``J`` — 1 cycle
-  at reuse 1 — and the latency ``1 + Lx + T·D + 1`` cycles (the output queue's one).
+  at reuse 1 — and the latency ``1 + Lx + T·D`` cycles (the last ``h`` written in
+  ``S_{T-1} + D − 1``, offered by its output queue a cycle later).
 * Output: the last stage's ``h`` (one beat, ``last`` high); with ``return_sequences`` every
   stage's ``h_t`` into a queue of its own, read round-robin (stage 0, 1, …, ``T − 1``), so the
   beats leave in order and a sequence takes at least ``T`` cycles of the output. Every emitting
