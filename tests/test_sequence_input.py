@@ -42,8 +42,14 @@ SEQ = {"input": "sequence"}
 def _layers(spec):
     """Keras layers from ``(kind, kwargs)`` pairs."""
     cls = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simplernn": keras.layers.SimpleRNN,
-           "dense": keras.layers.Dense}
-    return [cls[kind](**kw) for kind, kw in spec]
+           "dense": keras.layers.Dense, "masking": keras.layers.Masking,
+           "bidirectional": keras.layers.Bidirectional}
+    out = []
+    for kind, kw in spec:
+        if kind == "bidirectional":  # a fresh inner layer per model
+            kw = {**kw, "layer": kw["layer"].__class__.from_config(kw["layer"].get_config())}
+        out.append(cls[kind](**kw))
+    return out
 
 
 def _model(spec, *, seed=1, timesteps=T):
@@ -63,8 +69,10 @@ RNN_SEQ = (("simplernn", dict(units=3, return_sequences=True, name="rnn")),
            ("dense", dict(units=2, name="out")))
 STACKED = (("lstm", dict(units=3, return_sequences=True, name="lstm")),
            ("gru", dict(units=3, name="gru")), ("dense", dict(units=2, name="out")))
-BACKWARDS = (("lstm", dict(units=3, go_backwards=True, name="lstm")),
-             ("dense", dict(units=2, name="out")))
+BIDIRECTIONAL = (("bidirectional", dict(layer=keras.layers.GRU(3), name="bi")),
+                 ("dense", dict(units=2, name="out")))
+MASKED = (("masking", dict(mask_value=0.0)), ("lstm", dict(units=3, name="lstm")),
+          ("dense", dict(units=2, name="out")))
 
 #: (layers, configuration (input: sequence added), the first layer's hardware class)
 CASES = {
@@ -76,7 +84,9 @@ CASES = {
     "stacked-unrolled-mixed-reuse": (STACKED, {"mode": "unrolled", "layers": {"gru": {"reuse": 2}}},
                                      SequenceUnrolledLayer),
     "gru-static-r2": (GRU_HEAD, {"reuse": 2}, SerializedLayer),
-    "backwards-unrolled": (BACKWARDS, {"mode": "unrolled"}, SerializedLayer),
+    # supported behind the serializer (a step per beat into the unrolled shell): II >= T
+    "bidirectional-unrolled": (BIDIRECTIONAL, {"mode": "unrolled"}, SerializedLayer),
+    "masked-unrolled": (MASKED, {"mode": "unrolled"}, SerializedLayer),
 }
 
 
@@ -91,6 +101,9 @@ def case(request):
 def _vectors(design, sequences, *, seed=3):
     """Input beats (one per sequence: its T x F codes step-major) and expected output beats."""
     x = np.random.default_rng(seed).normal(0, 1.5, (sequences, T, F))
+    if design.network.mask_value is not None:  # padded sequences: masked steps at the end
+        for b in range(1, sequences, 2):
+            x[b, T - 1 - b % (T - 1):] = design.network.mask_value
     result = design.run(x, trace=True, warn=False)
     xin, codes = result.trace["input"], np.asarray(result.codes)
     inputs = [([int(v) for v in xin[b].reshape(-1)], True) for b in range(sequences)]
