@@ -4,7 +4,9 @@ Each hardware layer's control is deterministic: which cycle it accepts a beat, w
 when a result reaches its output queue. Every stream component of a chain has a beat-level model
 of its flow control beside it (``timing_model()``: :class:`~rnnrtl.hw.dense.DenseModel`,
 :class:`~rnnrtl.hw.static_model.StaticModel`, :class:`~rnnrtl.hw.unrolled_model.UnrolledModel`,
-:class:`~rnnrtl.hw.common.CreditLinkModel`), which replays exactly its component's rules, reading
+:class:`~rnnrtl.hw.common.CreditLinkModel`; with ``input: sequence``
+:class:`~rnnrtl.hw.unrolled_sequence.SequenceUnrolledModel` and
+:class:`~rnnrtl.hw.sequence_input.SerializerModel`), which replays exactly its component's rules, reading
 every delay from the hardware objects' own properties. A model has ``in_ready()``,
 ``out_valid()``, ``out`` (its output queue's model: ``head()``), ``snapshot(cycle)`` and
 ``tick(cycle, in_valid, in_last, out_ready) -> (taken, last flag of the beat read or None)``.
