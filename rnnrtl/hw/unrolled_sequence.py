@@ -227,6 +227,15 @@ class SequenceUnrolledLayer(wiring.Component):
     def multipliers(self) -> int:
         return sum(stage.multipliers for stage in self.stages)
 
+    @property
+    def delay_bits(self) -> int:
+        """Register bits of the delay lines that carry step ``t``'s codes ``1 + t·D`` cycles to
+        stage ``t``: ``Σ_t (1 + t·D) · F · W`` (the state's delay lines inside the stages, and the
+        output queues' storage, not included)."""
+        T, D = self.timesteps, self.step_cycles
+        lanes = self.layer.in_features * self.layer.input_fmt.width
+        return sum(1 + t * D for t in range(T)) * lanes
+
     def timing_model(self) -> "SequenceUnrolledModel":
         return SequenceUnrolledModel(self)
 
