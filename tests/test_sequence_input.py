@@ -253,3 +253,10 @@ def test_verilator_bit_exact_and_timing(simulated):
     if name == "unrolled_r1":
         assert summary.ii == 1
     assert summary.passed, summary.problems
+
+
+@pytest.mark.slow
+def test_lint_clean_with_documented_waivers(simulated):
+    _, outdir, _, _ = simulated
+    report = verify.lint(outdir)
+    assert report.clean, str(report)
