@@ -16,6 +16,7 @@ Top-level keys (all optional)::
     numerics: default          # default | hls4ml (hls4ml 1.3's arithmetic: docs/hls4ml.md)
     adder_fanin: 4             # terms summed per register stage of the adder trees (timing knob)
     timesteps: 20              # sequence length, for a model whose input has none (Input((None, F)))
+    input: step                # step (one time step per input beat) | sequence (all T×F in one beat)
     layers:                    # per-layer overrides, by Keras layer name; same keys as above
       lstm: {precision: {state: "fixed<18,8>"}, reuse_recurrent: 2}   # quote formats inside {}
 
@@ -46,9 +47,12 @@ from .numerics import AUTO, FORMAT, SIZE, Choice
 from .schedule import DEFAULT_ADDER_FANIN
 
 __all__ = ["ConfigError", "DEFAULT_CONFIG", "LayerConfig", "load_config", "normalize", "layer_config",
-           "TABLE_SIZES", "MODES", "PIPELINES"]
+           "TABLE_SIZES", "MODES", "PIPELINES", "INPUTS", "input_kind"]
 
 MODES = ("static", "unrolled")
+#: What one input beat carries: ``step`` (one time step's features, the default) or ``sequence``
+#: (all ``T × F`` features of a sequence, step-major: hls4ml's io_parallel; :mod:`rnnrtl.hw.network`).
+INPUTS = ("step", "sequence")
 PIPELINES = ("shallow", "deep")
 TABLE_SIZES = tuple(1 << k for k in range(4, 17))
 
@@ -74,7 +78,7 @@ _SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "
                "tables") + tuple(_OPTIONS)
 #: Scope keys of recurrent layers only (refused on a Dense layer's own settings).
 _RECURRENT_KEYS = ("reuse_recurrent", "mode", "interleave")
-_TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "timesteps", "layers")
+_TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "timesteps", "input", "layers")
 _ALL_PRECISION_KEYS = sorted({k for p in numerics.PROFILES.values() for keys in p.precision_keys.values()
                               for k in keys} | {"default"})
 
@@ -222,6 +226,11 @@ def normalize(config: dict) -> dict:
             raise ConfigError(f"timesteps = {steps!r}: must be a whole number >= 1 (the sequence "
                               "length of a model whose input has none)")
         out["timesteps"] = steps
+    if "input" in config:  # absent unless given: "step" (input_kind), every other design unchanged
+        if config["input"] not in INPUTS:
+            raise ConfigError(f"input = {config['input']!r}: valid values are {', '.join(INPUTS)} "
+                              "(one time step per input beat, or a whole sequence per beat)")
+        out["input"] = config["input"]
     layers = config.get("layers") or {}
     if not isinstance(layers, dict):
         raise ConfigError("'layers' must map Keras layer names to settings")
@@ -235,6 +244,12 @@ def normalize(config: dict) -> dict:
         _merge_scope(scope, settings, where)
         out["layers"][name] = scope
     return out
+
+
+def input_kind(config: dict | None) -> str:
+    """What one input beat carries under the (normalised) ``config``: ``"step"`` unless it says
+    ``input: sequence``."""
+    return (config or {}).get("input", "step")
 
 
 def _check_keys(d: dict, valid, where: str):

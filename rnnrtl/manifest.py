@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .errors import FlowError
 
-__all__ = ["load_manifest", "REQUIRED_KEYS"]
+__all__ = ["load_manifest", "input_layout", "REQUIRED_KEYS"]
 
 #: Top-level keys every reader relies on, with the type each must have.
 REQUIRED_KEYS = {"top": str, "verilog": str, "clock": dict, "reset": dict, "ports": list,
@@ -54,3 +54,24 @@ def load_manifest(outdir, *, need_vectors: bool = False) -> dict:
             raise FlowError(f"{str(outdir / vectors['file'])!r} named by the manifest is missing; "
                             f"{rewrite}")
     return manifest
+
+
+def input_layout(core) -> dict:
+    """The keys of the manifest's ``input`` section that say what a beat holds beyond ``lanes``
+    and ``beats_per_sequence``, for a :class:`~rnnrtl.hw.network.NetworkCore` ``core``.
+
+    ``input: step`` (the default) adds none: a beat is one time step (``per_beat`` absent means
+    ``step``, so every manifest written before stays as it was). ``input: sequence`` adds
+    ``per_beat: sequence``, ``features``, ``timesteps`` and ``order``: one beat of
+    ``timesteps × features`` lanes, step-major. Either way a client sends a sequence's codes
+    ``[T, F]`` as ``beats_per_sequence`` beats of ``len(lanes)`` codes: the same array reshaped,
+    row-major."""
+    if core.input != "sequence":
+        return {}
+    return {
+        "per_beat": "sequence",
+        "features": core.network.in_features,
+        "timesteps": core.network.timesteps,
+        "order": "step-major: lane t*features + f is feature f of time step t",
+        "tlast": "high on every beat (each beat is a whole sequence; the core ignores it)",
+    }

@@ -180,7 +180,11 @@ def check_vectors(outdir, manifest: dict) -> int:
         except (KeyError, TypeError, ValueError):
             raise FlowError(f"the manifest in {str(outdir)!r} does not describe its {stream} "
                             f"stream (beats_per_sequence, lanes); {rewrite}") from None
-        if a.dtype.kind not in "iu" or a.shape != want:
+        # (x_codes [samples, T, F] holds a whole-sequence beat's T x F lanes step-major:
+        # the readers reshape it row-major; its size per sample is what must agree)
+        shape = a.shape if name != "x_codes" or a.ndim != 3 else \
+            (a.shape[0], want[1], a[0].size // want[1] if a[0].size % want[1] == 0 else -1)
+        if a.dtype.kind not in "iu" or shape != want:
             raise FlowError(f"{str(path)!r}: {name} is {a.dtype} {list(a.shape)}, the manifest "
                             f"needs integers {list(want)} (samples, beats, lanes); {rewrite}")
     return count

@@ -18,6 +18,7 @@ import numpy as np
 from .version import __version__
 from .errors import ConfigError
 from .fixed import FixedFormat
+from .manifest import input_layout
 from .masking import manifest_entry, pad_randomly
 
 __all__ = ["verilog_name", "write_design", "lane_map", "MANIFEST_VERSION"]
@@ -107,8 +108,9 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     last = net.layers[-1]
     host_softmax = getattr(last, "activation", None) is not None \
         and last.activation.function == "softmax" and last.activation.softmax is None
-    inputs = _stream("input", net.input_fmt, net.in_features, top.in_width, T,
-                     "high on the last time step of a sequence")
+    inputs = _stream("input", net.input_fmt, top.core.in_lanes, top.in_width,
+                     top.core.in_beats or T, "high on the last time step of a sequence")
+    inputs.update(input_layout(top.core))  # what a beat holds (input: step | sequence)
     if net.mask_value is not None:
         inputs["masking"] = manifest_entry(net.mask_value, net.mask_code)
     manifest = {

@@ -1,10 +1,13 @@
 """Cycle figures of the generated hardware, known before simulation (issue: RTL generator).
 
 Usage: python scripts/bench_timing.py [--reuse 1,2,4,8,16] [--interleave 1,2,4,8] [--fanin 4]
+                                     [--sequence-only]
 For the LSTM(20)-on-20x6 jet model (Dense(64, relu) -> Dense(1, sigmoid)) and its GRU(20)
 sibling: cycles per time step, total latency, II and multipliers across reuse factors (static
 mode), then sequences per cycle against interleave K at reuse 1, then mode unrolled (one cell per
-time step) next to static across the reuse factors. Figures come from
+time step) next to static across the reuse factors, then ``input: sequence`` (a whole sequence
+per input beat, issue 20: targets II <= 5 and latency <= 100 cycles) with mode unrolled and
+static across the reuse factors (``--sequence-only``: that table alone). Figures come from
 ``Design.timing`` — the same hardware objects that generate the Verilog; the simulation tests check
 that they equal what Amaranth's simulator and Verilator measure.
 """
@@ -21,16 +24,40 @@ def _ints(text):
     return [int(v) for v in text.split(",") if v]
 
 
+def _sequence_table(name, path, reuses, extra):
+    """input: sequence (all 20x6 features in one beat), mode unrolled and static, across reuse."""
+    table = Table(title=f"{name}: input: sequence (a whole sequence per beat)")
+    for col in ("reuse", "mode", "cycles/step", "latency (cycles)", "II (cycles)", "multipliers",
+                "x delay-line bits", "targets (II <= 5, latency <= 100)"):
+        table.add_column(col, justify="right")
+    for reuse in reuses:
+        for mode in ("unrolled", "static"):
+            design = rnnrtl.convert(path, {"input": "sequence", "mode": mode, "reuse": reuse,
+                                           **extra})
+            t = design.timing
+            first = design.hardware().core.layers[0]
+            ok = t.ii <= 5 and t.latency <= 100
+            target = f"{'ok' if ok else 'MISSED'}" if mode == "unrolled" else ""
+            table.add_row(str(reuse), mode, str(t.cycles_per_step), str(t.latency), str(t.ii),
+                          str(t.multipliers), f"{getattr(first, 'delay_bits', 0):,}", target)
+    return table
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--reuse", type=_ints, default=[1, 2, 4, 8, 16])
     ap.add_argument("--interleave", type=_ints, default=[1, 2, 4, 8])
     ap.add_argument("--fanin", type=int, default=None, help="adder_fanin (default: rnnrtl's)")
+    ap.add_argument("--sequence-only", action="store_true",
+                    help="only the input: sequence table (issue 20's L1 targets)")
     args = ap.parse_args()
     extra = {} if args.fanin is None else {"adder_fanin": args.fanin}
     console = _common.console()
     for name in (_common.JET_LSTM, _common.JET_GRU):
         path, _, _ = _common.anchor(name)
+        console.print(_sequence_table(name, path, args.reuse, extra))
+        if args.sequence_only:
+            continue
         table = Table(title=f"{name}: static mode across reuse factors")
         for col in ("reuse", "cycles/step", "latency (cycles)", "II (cycles)", "multipliers",
                     "latency @200 MHz", "targets (reuse 1)"):

@@ -84,6 +84,10 @@ def run(core_dir: Path, port: str, baud: int, count: int | None, window: int, ti
     manifest = json.loads((core_dir / "manifest.json").read_text())
     vectors = np.load(core_dir / "vectors.npz")
     x_codes, y_codes = vectors["x_codes"], vectors["y_codes"]
+    # [samples, T, F] as the manifest's beats of lanes (input per_beat "sequence": one beat of
+    # T x F lanes, step-major: the same codes reshaped row-major)
+    x_codes = x_codes.reshape(len(x_codes), manifest["input"]["beats_per_sequence"],
+                              len(manifest["input"]["lanes"]))
     count = len(x_codes) if count is None else min(count, len(x_codes))
     codec = BeatCodec(manifest)
     expected_last = [False] * (codec.out_beats - 1) + [True]

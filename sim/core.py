@@ -107,9 +107,13 @@ class Core:
         self.in_codec, self.out_codec = LaneCodec(m["input"]), LaneCodec(m["output"])
         self.in_beats = m["input"]["beats_per_sequence"]
         self.out_beats = m["output"]["beats_per_sequence"]
-        if self.x_codes.shape[1:] != (self.in_beats, len(self.in_codec)):
+        # x_codes is [samples, T, F]; with input per_beat "sequence" one beat holds all T x F
+        # codes step-major: the same array, reshaped row-major to the manifest's beats and lanes.
+        if self.x_codes.ndim != 3 or \
+                self.x_codes[0].size != self.in_beats * len(self.in_codec):
             raise ValueError(f"x_codes shape {self.x_codes.shape} does not match the manifest "
                              f"({self.in_beats} beats of {len(self.in_codec)} lanes)")
+        self.x_codes = self.x_codes.reshape(len(self.x_codes), self.in_beats, len(self.in_codec))
         if self.y_codes.shape[1:] != (self.out_beats, len(self.out_codec)):
             raise ValueError(f"y_codes shape {self.y_codes.shape} does not match the manifest "
                              f"({self.out_beats} beats of {len(self.out_codec)} lanes)")

@@ -13,6 +13,11 @@ drops into block designs: lane ``k`` of a beat occupies bits ``[k·W, (k+1)·W)`
 and ``tlast`` marks the last beat of a sequence (input: the last time step; output: the last beat
 of the sequence's result).
 
+With ``input: sequence`` (the configuration's, :func:`rnnrtl.config.input_kind`) one input beat
+holds a whole sequence, ``T × F`` lanes step-major (lane ``t·F + f`` is feature ``f`` of step
+``t``; ``tlast`` is not looked at, every beat is a sequence): the first layer is then
+:func:`sequence_input_layer`'s. Every later layer, and the output, are as with ``input: step``.
+
 Submodule names come from Keras layer names, which may hold any character (a space ends a Verilog
 escaped identifier: yosys cannot read it back): :func:`hardware_names` makes them identifiers,
 unique, and leaves clean names as they are; :attr:`NetworkCore.names` maps each back.
@@ -27,15 +32,19 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .. import ir
+from ..config import input_kind
 from .bidirectional import BidirectionalLayer, backwards_layer
 from .common import CreditLink, beat_signature
 from .dense import DenseLayer
 from .masking import step_masks
 from .pipelining import Pipelining
+from .sequence_input import SerializedLayer, sequence_lanes
 from .static import StaticLayer
 from .unrolled import UnrolledLayer
+from .unrolled_sequence import SequenceUnrolledLayer
 
-__all__ = ["NetworkCore", "AXIStreamTop", "hardware_layer", "hardware_names", "tdata_width"]
+__all__ = ["NetworkCore", "AXIStreamTop", "hardware_layer", "hardware_names", "sequence_input_layer",
+           "tdata_width"]
 
 
 def hardware_names(names) -> list[str]:
@@ -77,6 +86,24 @@ def hardware_layer(layer, *, timesteps: int | None = None, mask=None):
     return backwards_layer(layer, hw, timesteps=timesteps) if layer.go_backwards else hw
 
 
+def sequence_input_layer(layer, *, timesteps, mask=None):
+    """The hardware of the first layer of an ``input: sequence`` network, which takes beats of a
+    whole sequence (``timesteps × in_features`` lanes, step-major): a forward recurrent layer of
+    ``mode: unrolled`` in a model without masking is a
+    :class:`~rnnrtl.hw.unrolled_sequence.SequenceUnrolledLayer` (a new sequence every
+    ``job_spacing`` cycles); any other layer is :func:`hardware_layer`'s behind a
+    :class:`~rnnrtl.hw.sequence_input.SequenceSerializer` (one step per beat into it)."""
+    sequence_lanes(layer.in_features, timesteps)
+    pipelined = isinstance(layer, (ir.LSTM, ir.GRU, ir.SimpleRNN)) and mask is None \
+        and layer.schedule.mode == "unrolled" and layer.schedule.interleave == 1 \
+        and not layer.go_backwards   # (else UnrolledLayer's own error, behind the serializer)
+    if pipelined:
+        return SequenceUnrolledLayer(layer, tree_fanin=layer.schedule.adder_fanin,
+                                     timesteps=timesteps)
+    return SerializedLayer(layer, hardware_layer(layer, timesteps=timesteps, mask=mask),
+                           timesteps=timesteps)
+
+
 def tdata_width(fmt, lanes: int) -> int:
     """Width of an AXI4-Stream ``tdata`` bus carrying ``lanes`` codes of ``fmt``, padded to bytes."""
     return -(-(fmt.width * lanes) // 8) * 8
@@ -89,6 +116,8 @@ class NetworkCore(wiring.Component):
     ``pipeline: deep``), the stream passes a :class:`~rnnrtl.hw.common.CreditLink` of the larger
     count of stages: two layers placed far apart then exchange beats and credits through
     registers, and no handshake signal crosses from one to the other combinationally.
+    With ``input: sequence`` the first layer is :func:`sequence_input_layer`'s and ``i`` carries
+    :attr:`in_lanes` = ``T × F`` lanes, :attr:`in_beats` = 1 beat per sequence.
     :attr:`chain` lists the layers and links in stream order (what
     :func:`rnnrtl.hw.timing.network_timing` models); :attr:`names` maps each submodule's name
     (:func:`hardware_names`) to the Keras layer it comes from.
@@ -96,8 +125,18 @@ class NetworkCore(wiring.Component):
 
     def __init__(self, network: ir.Network):
         self.network = network
-        self.layers = [hardware_layer(layer, timesteps=network.timesteps, mask=mask)
-                       for layer, mask in zip(network.layers, step_masks(network))]
+        T = network.timesteps
+        #: What one input beat carries: "step" or "sequence" (:func:`rnnrtl.config.input_kind`).
+        self.input = input_kind(network.config)
+        builders = [sequence_input_layer if self.input == "sequence" else hardware_layer] \
+            + [hardware_layer] * (len(network.layers) - 1)
+        self.layers = [build(layer, timesteps=T, mask=mask)
+                       for build, layer, mask in zip(builders, network.layers, step_masks(network))]
+        #: Lanes of an input beat (``in_features``, or ``T × in_features`` with input: sequence).
+        self.in_lanes = network.in_features if self.input == "step" \
+            else sequence_lanes(network.in_features, T)
+        #: Input beats per sequence (``None``: the model's length, which may vary).
+        self.in_beats = 1 if self.input == "sequence" else T
         named = [(network.layers[0].name, network.layers[0].name, self.layers[0])]
         for a, b, a_hw, hw in zip(network.layers, network.layers[1:], self.layers, self.layers[1:]):
             stages = max(Pipelining.of(a.schedule).link, Pipelining.of(b.schedule).link)
@@ -111,7 +150,7 @@ class NetworkCore(wiring.Component):
         self.names = {g: keras_name for g, (_, keras_name, _) in zip(generated, named)}
         self.chain = [stage for _, stage in self._named]
         super().__init__({
-            "i": In(beat_signature(network.input_fmt, network.in_features)),
+            "i": In(beat_signature(network.input_fmt, self.in_lanes)),
             "o": Out(beat_signature(network.output_fmt, network.out_features)),
         })
 
@@ -136,7 +175,7 @@ class AXIStreamTop(wiring.Component):
     def __init__(self, network: ir.Network):
         self.core = NetworkCore(network)
         self.network = network
-        self.in_width = tdata_width(network.input_fmt, network.in_features)
+        self.in_width = tdata_width(network.input_fmt, self.core.in_lanes)
         self.out_width = tdata_width(network.output_fmt, network.out_features)
         super().__init__({
             "s_axis_tdata": In(self.in_width),
@@ -153,7 +192,7 @@ class AXIStreamTop(wiring.Component):
         m = Module()
         m.submodules.core = core = self.core
         net = self.network
-        in_bits = net.input_fmt.width * net.in_features
+        in_bits = net.input_fmt.width * core.in_lanes
         out_bits = net.output_fmt.width * net.out_features
         m.d.comb += [
             core.i.payload.data.as_value().eq(self.s_axis_tdata[:in_bits]),

@@ -4,7 +4,9 @@ Each hardware layer's control is deterministic: which cycle it accepts a beat, w
 when a result reaches its output queue. Every stream component of a chain has a beat-level model
 of its flow control beside it (``timing_model()``: :class:`~rnnrtl.hw.dense.DenseModel`,
 :class:`~rnnrtl.hw.static_model.StaticModel`, :class:`~rnnrtl.hw.unrolled_model.UnrolledModel`,
-:class:`~rnnrtl.hw.common.CreditLinkModel`), which replays exactly its component's rules, reading
+:class:`~rnnrtl.hw.common.CreditLinkModel`; with ``input: sequence``
+:class:`~rnnrtl.hw.unrolled_sequence.SequenceUnrolledModel` and
+:class:`~rnnrtl.hw.sequence_input.SerializerModel`), which replays exactly its component's rules, reading
 every delay from the hardware objects' own properties. A model has ``in_ready()``,
 ``out_valid()``, ``out`` (its output queue's model: ``head()``), ``snapshot(cycle)`` and
 ``tick(cycle, in_valid, in_last, out_ready) -> (taken, last flag of the beat read or None)``.
@@ -188,19 +190,23 @@ def network_timing(core, *, timesteps: int | None = None) -> NetworkTiming:
     T = timesteps or network.timesteps
     if T is None:
         raise ValueError("the model has a variable sequence length; give timesteps")
+    # input: sequence: one beat per sequence into the first layer (rnnrtl.hw.network); its shells
+    # (behind the serializer) still see T steps.
+    first_beats = 1 if getattr(core, "input", "step") == "sequence" else T
     layers, beats = [], T
-    for ir_layer, hw in zip(network.layers, hw_layers):
-        in_beats = beats
+    for k, (ir_layer, hw) in enumerate(zip(network.layers, hw_layers)):
+        in_beats = first_beats if k == 0 else beats
+        shell_beats = beats
         if getattr(ir_layer, "return_sequences", True) is False:
             beats = 1
         lat, ii, _, _ = _measure([hw], in_beats, beats)
         per_step = hw.step_cycles if hasattr(hw, "step_cycles") else hw.ii
         bits = getattr(hw, "buffer_bits", 0)
-        added = lat - max(_latency(shell, in_beats) for shell in hw.shells) if bits else 0
+        added = lat - max(_latency(shell, shell_beats) for shell in hw.shells) if bits else 0
         layers.append(LayerTiming(ir_layer.name, ir_layer.kind, lat, ii, per_step, hw.multipliers,
                                   buffer_bits=bits, buffer_latency=added))
         # A later layer sees beats per sequence; its own "timesteps" are those beats.
-    latency, ii, period, sequences = _measure(core.chain, T, beats)
+    latency, ii, period, sequences = _measure(core.chain, first_beats, beats)
     per_step = max(l.cycles_per_step for l in layers if l.kind != "dense") \
         if any(l.kind != "dense" for l in layers) else layers[0].cycles_per_step
     return NetworkTiming(latency=latency, ii=ii, cycles_per_step=per_step,

@@ -17,7 +17,9 @@ Sequences follow each other down the chain, so a new one can start while the pre
 later stages: the II is ``max(T, D + 1, Lx)`` cycles (``D`` = :attr:`step_cycles` of one cell,
 ``Lx`` its input projection's latency) instead of the static cell's ``T · D``, for ``T`` times the
 multipliers. The latency of one sequence
-is the static cell's.
+is the static cell's. (With ``input: sequence`` a first layer gets whole sequences in one beat and
+its stages run in lock step, a sequence every ``job_spacing`` cycles:
+:mod:`rnnrtl.hw.unrolled_sequence`.)
 
 Rules (mirrored exactly by :class:`rnnrtl.hw.unrolled_model.UnrolledModel`; keep in sync):
 
