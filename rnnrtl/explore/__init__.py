@@ -50,8 +50,8 @@ def plain_config(config) -> dict:
     (every key present, formats as strings)."""
     from ..config import load_config
     from ..report import _plain
-    cfg = _plain(load_config(config))
-    return cfg
+    once = _plain(load_config(config))
+    return _plain(load_config(once))    # a fixed point: normalising it again changes nothing
 
 
 def problem_of(model, data) -> tuple[Problem, str]:
@@ -67,7 +67,8 @@ def problem_of(model, data) -> tuple[Problem, str]:
 
 def explore(model, data, config=None, *, goals=DEFAULT_GOAL, scheduler: str | None = None,
             workers: int | None = None, in_process: bool = False, cache_dir=None, reuse=None,
-            max_evaluations: int | None = None, progress=None, log=lambda text: None) -> Exploration:
+            max_evaluations: int | None = None, synth: str | None = None, synth_points: int = 4,
+            progress=None, log=lambda text: None) -> Exploration:
     """Search for the cheapest configuration of ``model`` meeting ``goals`` on ``data``.
 
     ``model`` as :func:`rnnrtl.flow.load_model` returns it; ``data`` a
@@ -75,6 +76,9 @@ def explore(model, data, config=None, *, goals=DEFAULT_GOAL, scheduler: str | No
     taken as the default precision to start from). Runs on a Dask ``LocalCluster`` of ``workers``
     processes, on the cluster at ``scheduler``, or with ``in_process`` in this process; results
     are cached in ``cache_dir`` (default :func:`~.runner.default_cache_dir`; ``False``: none).
+    With ``synth`` (a yosys estimate family, e.g. ``xcup``) the best point and the cheapest
+    ``synth_points`` of the Pareto front are synthesised (one task each) and the cost model is
+    calibrated against them (:func:`~.cost.calibrate`, in ``explore.json``).
     ``progress(done, running, waiting)`` is called while a batch runs."""
     from .runner import Cache, DaskRunner, InProcessRunner, default_cache_dir
     from .search import MAX_EVALUATIONS
@@ -93,8 +97,25 @@ def explore(model, data, config=None, *, goals=DEFAULT_GOAL, scheduler: str | No
     with runner:
         result = search(runner, goals, base, input_name=input_name, reuse=reuse,
                         max_evaluations=max_evaluations or MAX_EVALUATIONS, log=log)
+        if synth is not None:
+            _synthesise(runner, result, synth, synth_points, log)
     return Exploration(result, goals, runner.evaluated, runner.cached, runner.workers,
                        time.perf_counter() - t0, problem.float_model.name)
+
+
+def _synthesise(runner, result: SearchResult, family: str, count: int, log):
+    """yosys on the best point and the cheapest ``count`` Pareto points meeting the goals."""
+    from ..synth.estimate import ESTIMATES
+    if family not in ESTIMATES:
+        raise ConfigError(f"--synth {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
+    front = sorted((p for p in result.points if p["pareto"] and p["feasible"]),
+                   key=lambda p: p["cost"]["total"])[:count]
+    chosen = [result.best] + [p for p in front if p is not result.best]
+    log(f"yosys ({family}) on {len(chosen)} point(s) of the Pareto front")
+    for p, r in zip(chosen, runner.run([p["config"] for p in chosen], synth=family)):
+        p["synth"] = r.get("synth")
+        if r.get("error"):
+            p["synth_error"] = r["error"]
 
 
 def base_config(config) -> dict:
@@ -102,4 +123,4 @@ def base_config(config) -> dict:
     by the default profile's default precision."""
     from ..config import is_auto_precision, without_auto_precision
     cfg = plain_config(config)
-    return without_auto_precision(cfg) if is_auto_precision(cfg) else cfg
+    return plain_config(without_auto_precision(cfg)) if is_auto_precision(cfg) else cfg

@@ -91,12 +91,25 @@ def _metrics(ev, problem: Problem) -> dict:
     return out
 
 
-def run_point(problem: Problem, config: dict, *, ranges: bool = False, timing: bool = False) -> dict:
+def _synthesise(design, family: str) -> dict:
+    """yosys' resources (lut, ff, dsp, bram, ...) of ``design``'s core, built in a scratch folder."""
+    import tempfile
+
+    from ..synth.build import build
+    with tempfile.TemporaryDirectory(prefix="rnnrtl-explore-") as folder:
+        design.write(folder, samples=8)
+        result = build(folder, None, outdir=f"{folder}/build", estimate=family)
+        return {k: v for k, v in result.estimate.resources.items() if isinstance(v, (int, float))}
+
+
+def run_point(problem: Problem, config: dict, *, ranges: bool = False, timing: bool = False,
+              synth: str | None = None) -> dict:
     """Quantize ``problem``'s model with ``config``, emulate its data and cost the IR.
 
     Returns ``{"metrics", "cost"}`` (and ``"ranges"``: the largest magnitude at every named point
     and weight tensor, with ``ranges``; ``"timing"``: latency, II and multipliers, with
-    ``timing``), or ``{"error": message}`` when the configuration is refused (an
+    ``timing``; ``"synth"``: yosys' resource counts of the written core for family ``synth``, e.g.
+    ``xcup``, :func:`rnnrtl.synth.build.build`), or ``{"error": message}`` when the configuration is refused (an
     :class:`~rnnrtl.errors.RnnrtlError`: e.g. a weight format whose LSB swallows a whole tensor)."""
     from ..design import Design
     from ..quantize import quantize
@@ -118,6 +131,8 @@ def run_point(problem: Problem, config: dict, *, ranges: bool = False, timing: b
                 t = design.timing
                 out["timing"] = {"latency": t.latency, "ii": t.ii, "multipliers": t.multipliers}
                 out["metrics"].update(latency=t.latency, ii=t.ii)
+            if synth is not None:
+                out["synth"] = _synthesise(design, synth)
     except RnnrtlError as e:
         return {"error": str(e)}
     return out
