@@ -32,6 +32,26 @@ def default_cache_dir() -> Path:
     return Path(root) / "explore"
 
 
+def _check_reachable(address: str, timeout: float):
+    """A :class:`FlowError` at once when nothing listens at a ``tcp://HOST:PORT`` scheduler address
+    (Dask's client would retry until its timeout); other protocols are left to Dask."""
+    import socket
+    from urllib.parse import urlsplit
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme != "tcp":
+        return
+    try:
+        host, port = parts.hostname, parts.port or 8786
+    except ValueError:
+        raise FlowError(f"--scheduler {address}: not an address like tcp://HOST:8786") from None
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise FlowError(f"--scheduler {address}: no Dask scheduler answers there "
+                        f"({e.strerror or e}); start one with `dask scheduler`, or omit "
+                        "--scheduler for a local cluster") from None
+
+
 class Cache:
     """Results by key, one JSON file each (written atomically: a killed run leaves no half entry)."""
 
@@ -126,11 +146,12 @@ class DaskRunner(Runner):
     cluster whose scheduler is at ``scheduler``."""
 
     def __init__(self, problem, cache, progress=None, *, scheduler: str | None = None,
-                 workers: int | None = None, timeout: float = 20):
+                 workers: int | None = None, timeout: float = 10):
         super().__init__(problem, cache, progress)
         from dask.distributed import Client, LocalCluster
         self._cluster = None
         if scheduler is not None:
+            _check_reachable(scheduler, timeout)
             try:
                 self.client = Client(scheduler, timeout=f"{timeout}s")
             except (OSError, TimeoutError, ValueError) as e:

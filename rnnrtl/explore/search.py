@@ -101,6 +101,12 @@ class _Search:
         if base["error"] is not None:
             raise ConfigError(f"the base configuration cannot be evaluated: {base['error']}")
         self.base = base
+        for g in self.numeric_goals:
+            if base["metrics"].get(g.metric) is None:
+                from .goal import METRICS
+                raise ConfigError(f"goal {g}: {g.metric} needs {METRICS[g.metric][2]}, which this "
+                                  "model and data do not give; valid here: "
+                                  + ", ".join(m for m in NUMERIC if base["metrics"].get(m) is not None))
         from ..quantize import quantize
         from ..config import load_config
         network, _ = quantize(self.runner.problem.float_model, load_config(self.base_config))
