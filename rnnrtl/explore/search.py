@@ -3,7 +3,8 @@
 1. **Start** — the base configuration (the user's ``-c``, else the defaults) is emulated once with
    tracing; every tensor's integer bits are cut to what its largest traced magnitude needs
    (:func:`rnnrtl.explore.space.knobs_of`; the report's "spare int bits"). If the trimmed start
-   misses the goals, one integer bit of margin is added to every tensor, else the base is kept.
+   misses the goals, one integer bit of margin is added to every tensor, then also :data:`WIDEN`
+   fractional bits (the base may miss the goals itself); else the base is kept if it meets them.
 2. **Bisection per knob** — all knobs at once, each lowered alone from the trimmed start: a
    bisection over its fractional bits (or table size) for the lowest value whose loss stays within
    half of the goal's slack (:data:`SHARE`). Each round is one task per open knob.
@@ -32,6 +33,9 @@ __all__ = ["search", "SearchResult", "MAX_EVALUATIONS", "SHARE", "pareto"]
 
 #: Evaluations the search may spend (cached ones count too: a resumed run takes the same path).
 MAX_EVALUATIONS = 400
+#: Fractional bits added to every tensor when even the trimmed start with an integer bit of margin
+#: misses the goals (a base that misses them itself: the search can widen as well as narrow).
+WIDEN = 4
 #: Share of the goal's slack (its budget minus the start's loss) one knob alone may use in step 2.
 SHARE = 0.5
 
@@ -110,18 +114,19 @@ class _Search:
         from ..quantize import quantize
         from ..config import load_config
         network, _ = quantize(self.runner.problem.float_model, load_config(self.base_config))
-        self.knobs = knobs_of(network, self.input_name, r["ranges"])
+        self.knobs = knobs_of(network, self.input_name, r["ranges"], self.base_config["tables"])
         self.log(f"{len(self.knobs)} knobs; base cost {base['cost']['total']:,.0f}, "
                  f"{_metric_text(base, self.numeric_goals)}")
-        state = start_state(self.knobs)
-        trimmed, = self.batch("trim", [state])
-        if not self.feasible(trimmed):   # one bit of integer margin on every tensor
-            self.knobs = [FormatKnob(k.layer, k.key, k.int_bits + 1, k.frac)
-                          if isinstance(k, FormatKnob) else k for k in self.knobs]
-            trimmed, = self.batch("trim", [state])
-        if not self.feasible(trimmed):
-            return None
-        return trimmed
+        trimmed = self.knobs
+        # missing the goals: one bit of integer margin on every tensor, then WIDEN fractional
+        # bits more (the base itself may miss them)
+        for int_margin, frac_margin in ((0, 0), (1, 0), (1, WIDEN)):
+            self.knobs = [FormatKnob(k.layer, k.key, k.int_bits + int_margin, k.frac + frac_margin)
+                          if isinstance(k, FormatKnob) else k for k in trimmed]
+            point, = self.batch("start", [start_state(self.knobs)])
+            if self.feasible(point):
+                return point
+        return None
 
     def bisect(self, start):
         """Step 2: the lowest value of every knob alone whose loss stays within SHARE of the slack."""

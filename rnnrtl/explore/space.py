@@ -1,9 +1,11 @@
-"""The search space: every named format and table size of a network, as knobs on a configuration.
+"""The search space: every named format, table size and range of a network, as knobs on a
+configuration.
 
 A :class:`FormatKnob` is one tensor's format ``fixed<I+F, I>`` (``layers.<name>.precision.<key>``):
 its integer bits ``I`` are fixed from the value range the emulator traced (:func:`int_bits_for`),
 its fractional bits ``F`` are the value searched. A :class:`TableKnob` is an activation table's
-size (``tables.<function>.size``, a power of two), at the range configured. A *state* maps each
+size (``tables.<function>.size``, a power of two), a :class:`TableRangeKnob` its input range
+(``tables.<function>.range``, a power of two). A *state* maps each
 knob's name to its value; :func:`to_config` writes a state into a plain configuration dict.
 """
 
@@ -17,10 +19,12 @@ from .. import ir
 from ..fixed import MAX_WIDTH, FixedFormat
 from ..numerics.default import PRECISION_KEYS
 
-__all__ = ["FormatKnob", "TableKnob", "knobs_of", "to_config", "int_bits_for", "MIN_TABLE_LOG2"]
+__all__ = ["FormatKnob", "TableKnob", "TableRangeKnob", "knobs_of", "to_config", "int_bits_for", "MIN_TABLE_LOG2"]
 
 #: Smallest table the search tries: 16 entries (config.TABLE_SIZES' smallest).
 MIN_TABLE_LOG2 = 4
+#: Halvings of a table's range the search tries (8 -> 1 for sigmoid's default).
+RANGE_STEPS = 3
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,27 @@ class TableKnob:
         config.setdefault("tables", {}).setdefault(self.function, {})["size"] = 1 << log2
 
 
+@dataclass(frozen=True)
+class TableRangeKnob:
+    """An activation table's input half-range ``tables.<function>.range`` as a power of two: a
+    smaller range at the same size gives finer bins (what lets :class:`TableKnob` go lower) and
+    clips more inputs to the end entries."""
+    function: str
+    log2: int            # the starting range's log2 (the highest value searched)
+
+    @property
+    def name(self) -> str:
+        return f"tables.{self.function}.range"
+
+    @property
+    def lowest(self) -> int:
+        return self.log2 - RANGE_STEPS
+
+    def apply(self, config: dict, log2: int):
+        config.setdefault("tables", {}).setdefault(self.function, {})["range"] = \
+            1 << log2 if log2 >= 0 else 2.0 ** log2
+
+
 def int_bits_for(value: float, fmt: FixedFormat) -> int:
     """Integer bits of a signed format that holds magnitudes up to ``value`` (what the trace saw),
     never more than ``fmt``'s own."""
@@ -105,9 +130,10 @@ def _tensors(layer) -> dict[str, tuple[FixedFormat, tuple[str, ...], str | None]
     return out
 
 
-def knobs_of(network: ir.Network, input_name: str, ranges: dict, *, tables: bool = True) -> list:
+def knobs_of(network: ir.Network, input_name: str, ranges: dict, tables: dict | None) -> list:
     """The knobs of ``network`` (the IR of the starting configuration), integer bits trimmed to
-    ``ranges`` (:func:`rnnrtl.explore.task.run_point`'s: largest magnitude per point and weight).
+    ``ranges`` (:func:`rnnrtl.explore.task.run_point`'s: largest magnitude per point and weight);
+    ``tables`` is the configuration's top-level ``tables`` (``None``: no table knobs).
 
     Table activations' outputs (``activation``) are bounded by 1 whatever the trace says."""
     points, weights = ranges["points"], ranges["weights"]
@@ -131,13 +157,15 @@ def knobs_of(network: ir.Network, input_name: str, ranges: dict, *, tables: bool
                 add(sub.name, key, fmt, value)
         if isinstance(layer, ir.Bidirectional):
             add(layer.name, "result", layer.output_fmt, points.get(f"{layer.name}.out", 0.0))
-    if tables:
-        used = {a.table.function: a.table.geometry.size for L in network.flat_layers
-                for a in (getattr(L, "recurrent_activation", None), getattr(L, "activation", None),
-                          getattr(L, "state_activation", None))
-                if a is not None and a.table is not None}
-        for fn in sorted(used):
-            out.append(TableKnob(fn, used[fn].bit_length() - 1))
+    if tables is not None:
+        used = sorted({a.table.function for L in network.flat_layers
+                       for a in (getattr(L, "recurrent_activation", None),
+                                 getattr(L, "activation", None), getattr(L, "state_activation", None))
+                       if a is not None and a.table is not None})
+        for fn in used:
+            spec = tables[fn]
+            out.append(TableKnob(fn, spec["size"].bit_length() - 1))
+            out.append(TableRangeKnob(fn, round(math.log2(spec["range"]))))
     return [k for k in out if not (isinstance(k, FormatKnob) and k.int_bits + k.frac > MAX_WIDTH)]
 
 
