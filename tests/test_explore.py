@@ -93,6 +93,20 @@ def test_precision_auto_is_the_same_search(problem):
         rnnrtl.convert(problem["path"], {"precision": "auto"})
 
 
+def test_reuse_choice_meets_a_timing_goal(problem):
+    from rnnrtl.flow import with_reuse
+    best = problem["result"].best["config"]
+    ii = {r: rnnrtl.convert(problem["model"], with_reuse(best, r)).timing.ii for r in (1, 2, 4)}
+    assert ii[1] < ii[2] < ii[4]
+    ex = explore(problem["model"], problem["data"], goals=f"{GOAL},ii<={ii[2]}", reuse=[1, 2, 4],
+                 in_process=True, cache_dir=problem["folder"] / "cache")
+    assert ex.best["reuse"] == 2 and ex.best["metrics"]["ii"] == ii[2]
+    by_reuse = {p["reuse"]: p for p in ex.result.points if p["phase"] == "reuse"}
+    assert by_reuse[1]["cost"]["total"] > by_reuse[2]["cost"]["total"] > by_reuse[4]["cost"]["total"]
+    # reuse is a timing knob: the numbers are the same at every factor
+    assert len({p["metrics"]["agreement"] for p in by_reuse.values()}) == 1
+
+
 def test_hls4ml_auto_types_keep_their_meaning():
     from rnnrtl.config import is_auto_precision, load_config
     cfg = load_config({"numerics": "hls4ml", "precision": {"default": "fixed<16,6>", "accum": "auto"}})
