@@ -308,6 +308,7 @@ def explore(model, outdir, data_path, config_path, goal_texts, reuse, scheduler,
       rnnrtl explore model.keras --data test.npz -o out/explore --scheduler tcp://head:8786
     """
     from .explore import DEFAULT_GOAL, parse_goals
+    from .explore.goal import NUMERIC
     goals = parse_goals(goal_texts or [DEFAULT_GOAL])
     console = _console()
     check_output_folder(outdir)
@@ -325,7 +326,7 @@ def explore(model, outdir, data_path, config_path, goal_texts, reuse, scheduler,
     with staged_output(outdir, version=__version__) as stage:
         write_outputs(stage, exploration)
     best, base = exploration.best, exploration.base
-    metric = goals[0].metric
+    metric = next(g.metric for g in goals if g.metric in NUMERIC)
     console.print(
         f"{exploration.model_name}: best cost {best['cost']['total']:,.0f} "
         f"({100 * best['cost']['total'] / base['cost']['total']:.1f} % of the base), "

@@ -13,13 +13,14 @@ from pathlib import Path
 
 from ..report import _html, _plain, _yaml
 from .cost import calibrate
+from .goal import NUMERIC
 
 __all__ = ["write_outputs", "BEST", "POINTS", "REPORT"]
 
 BEST, POINTS, REPORT = "best.yaml", "explore.json", "report.html"
 
 
-def _point_row(p, goal) -> dict:
+def _point_row(p) -> dict:
     return {k: p.get(k) for k in ("id", "phase", "cost", "metrics", "error", "timing", "reuse",
                                   "pareto", "best", "synth", "config")}
 
@@ -27,8 +28,8 @@ def _point_row(p, goal) -> dict:
 def write_outputs(outdir, exploration) -> dict:
     """Write the three files into ``outdir`` (an existing folder); returns the JSON summary."""
     outdir = Path(outdir)
-    r, goal = exploration.result, exploration.goals[0]
-    numeric = next(g for g in exploration.goals if g.metric not in ("ii", "latency"))
+    r = exploration.result
+    numeric = next(g for g in exploration.goals if g.metric in NUMERIC)
     (outdir / BEST).write_text(
         f"# rnnrtl explore: {exploration.model_name}, goals {', '.join(map(str, exploration.goals))}\n"
         f"# cost {r.best['cost']['total']:,.0f} (base {r.base['cost']['total']:,.0f}); "
@@ -43,7 +44,7 @@ def write_outputs(outdir, exploration) -> dict:
         "knobs": [k.name for k in r.knobs],
         "base": r.base["id"], "best": r.best["id"],
         "calibration": calibrate([p for p in r.points if p.get("synth")]),
-        "points": [_plain(_point_row(p, goal)) for p in r.points],
+        "points": [_plain(_point_row(p)) for p in r.points],
     }
     (outdir / POINTS).write_text(json.dumps(summary, indent=1, default=str) + "\n")
     _report(outdir, exploration, numeric)
