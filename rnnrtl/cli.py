@@ -316,6 +316,9 @@ def explore(model, outdir, data_path, config_path, goal_texts, reuse, scheduler,
         raise UsageError("explore needs --data DATA.npz (x_test, and optionally y_keras and "
                          "labels): the search compares every candidate with the float model there")
     config = load_config(config_path)
+    if scheduler is not None:       # before the model loads: a wrong address is said at once
+        from .explore.runner import check_reachable
+        check_reachable(scheduler)
     with _step(console, f"Loading {model}"):
         loaded = flow.load_model(model)
     data = _explore_data(console, loaded, data_path)

@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -167,8 +166,7 @@ def test_a_real_scheduler_and_two_workers_give_the_in_process_result(problem, tm
                                "--no-dashboard"], stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)]
     try:
-        time.sleep(2)
-        for _ in range(2):
+        for _ in range(2):          # (workers retry until the scheduler listens)
             procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", "1",
                                            "--no-dashboard", "--host", "127.0.0.1"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))

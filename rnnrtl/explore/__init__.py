@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 
 from ..errors import ConfigError
-from .goal import DEFAULT_GOAL, Goal, parse_goals
-from .search import SearchResult, search
+from .goal import DEFAULT_GOAL, METRICS, Goal, parse_goals
+from .search import SearchResult, check_request, search
 from .task import Problem
 
 __all__ = ["explore", "Exploration", "Goal", "parse_goals", "DEFAULT_GOAL", "problem_of",
@@ -84,10 +84,17 @@ def explore(model, data, config=None, *, goals=DEFAULT_GOAL, scheduler: str | No
     from .search import MAX_EVALUATIONS
     goals = parse_goals(goals) if not isinstance(goals, tuple) else goals
     base = base_config(config)
+    check_request(goals, base, reuse)
     problem, input_name = problem_of(model, data)
     if problem.y_float is None:
         raise ConfigError("explore compares with the float model's outputs; give y_keras in the "
                           "data or the model to compute them")
+    for g in goals:     # what the data cannot measure, said before any worker starts
+        if g.metric in ("accuracy_drop", "auc_drop") and problem.labels is None or \
+                g.metric == "auc_drop" and problem.y_float.reshape(len(problem.x), -1).shape[1] != 1:
+            raise ConfigError(f"goal {g}: {g.metric} needs {METRICS[g.metric][2]}, which this model "
+                              "and data do not give; give labels in the data, or a goal on "
+                              "agreement, max_err or mean_err")
     cache = None if cache_dir is False else Cache(cache_dir or default_cache_dir())
     t0 = time.perf_counter()
     if in_process:

@@ -23,7 +23,8 @@ from pathlib import Path
 from ..errors import FlowError
 from .task import Problem, canonical, content_hash, run_point
 
-__all__ = ["Cache", "Runner", "InProcessRunner", "DaskRunner", "default_cache_dir"]
+__all__ = ["Cache", "Runner", "InProcessRunner", "DaskRunner", "default_cache_dir",
+           "check_reachable"]
 
 
 def default_cache_dir() -> Path:
@@ -32,7 +33,7 @@ def default_cache_dir() -> Path:
     return Path(root) / "explore"
 
 
-def _check_reachable(address: str, timeout: float):
+def check_reachable(address: str, timeout: float = 10):
     """A :class:`FlowError` at once when nothing listens at a ``tcp://HOST:PORT`` scheduler address
     (Dask's client would retry until its timeout); other protocols are left to Dask."""
     import socket
@@ -151,7 +152,7 @@ class DaskRunner(Runner):
         from dask.distributed import Client, LocalCluster
         self._cluster = None
         if scheduler is not None:
-            _check_reachable(scheduler, timeout)
+            check_reachable(scheduler, timeout)
             try:
                 self.client = Client(scheduler, timeout=f"{timeout}s")
             except (OSError, TimeoutError, ValueError) as e:

@@ -29,7 +29,7 @@ from ..errors import ConfigError, FlowError
 from .goal import NUMERIC, Goal
 from .space import FormatKnob, knobs_of, start_state, to_config
 
-__all__ = ["search", "SearchResult", "MAX_EVALUATIONS", "SHARE", "pareto"]
+__all__ = ["search", "check_request", "SearchResult", "MAX_EVALUATIONS", "SHARE", "pareto"]
 
 #: Evaluations the search may spend (cached ones count too: a resumed run takes the same path).
 MAX_EVALUATIONS = 400
@@ -209,13 +209,9 @@ def pareto(points, goal: Goal) -> list[dict]:
     return front
 
 
-def search(runner, goals, base_config: dict, *, input_name: str, reuse=None,
-           max_evaluations: int = MAX_EVALUATIONS, log=lambda text: None) -> SearchResult:
-    """Search for the cheapest configuration of ``runner.problem``'s model meeting ``goals``.
-
-    ``base_config`` is a plain configuration dict (``numerics: default``); ``reuse``, reuse
-    factors to cost the best configuration at (needed by ``ii`` / ``latency`` goals). Returns a
-    :class:`SearchResult` whose points are marked ``pareto`` and ``best``."""
+def check_request(goals, base_config: dict, reuse):
+    """Refuse what no search can do, before any worker starts: a base of another numerics profile,
+    a timing goal without reuse factors to choose from."""
     if base_config.get("numerics", "default") != "default":
         raise ConfigError(f"explore searches the formats of numerics: default; the configuration "
                           f"has numerics: {base_config['numerics']} (remove it, or choose its "
@@ -224,6 +220,16 @@ def search(runner, goals, base_config: dict, *, input_name: str, reuse=None,
     if timing_goals and not reuse:
         raise ConfigError(f"goal {timing_goals[0]} bounds the timing; give the reuse factors to "
                           "choose from with --reuse R1,R2,...")
+
+
+def search(runner, goals, base_config: dict, *, input_name: str, reuse=None,
+           max_evaluations: int = MAX_EVALUATIONS, log=lambda text: None) -> SearchResult:
+    """Search for the cheapest configuration of ``runner.problem``'s model meeting ``goals``.
+
+    ``base_config`` is a plain configuration dict (``numerics: default``); ``reuse``, reuse
+    factors to cost the best configuration at (needed by ``ii`` / ``latency`` goals). Returns a
+    :class:`SearchResult` whose points are marked ``pareto`` and ``best``."""
+    check_request(goals, base_config, reuse)
     s = _Search(runner, tuple(goals), copy.deepcopy(base_config), input_name, max_evaluations, log)
     start = s.start()
     best = None
