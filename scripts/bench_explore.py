@@ -7,7 +7,8 @@ For each anchor model (the jet LSTM, the digits GRU, the QuickDraw LSTM(128); da
 outputs from tests/fixtures/hls4ml-1.3) runs ``rnnrtl.explore.explore`` on all the data, on a fresh
 Dask LocalCluster of each worker count with no cache (every point evaluated), and prints the
 default design's cost and agreement next to the best one's, the points evaluated and the wall time
-(cluster start included) per worker count.
+(cluster start included) per worker count; and, from the batches the search ran, the most two
+workers could gain over one (each batch waits for its slowest evaluation).
 
 The goal is met on the data searched. How well that carries over: a second search on the
 even-numbered samples only, whose best configuration is then emulated on the odd-numbered ones
@@ -43,7 +44,7 @@ def main():
     table = Table(title=f"rnnrtl explore, goal {args.goal} (agreement with Keras float)")
     for col in ("model", "samples", "default cost", "default mult bits", "default agr.",
                 "best cost", "best mult bits", "mult bits vs default", "best agr.", "points",
-                "workers", "wall s"):
+                "batches", "ideal 2-worker speed-up", "workers", "wall s"):
         table.add_column(col)
     held_rows = []
     for key in args.models.split(","):
@@ -61,7 +62,8 @@ def main():
                           f"{best['cost']['total']:,.0f}", f"{best['cost']['mult_bits']:,}",
                           f"{100 * best['cost']['mult_bits'] / base['cost']['mult_bits']:.1f} %",
                           f"{best['metrics'][metric]:.4f}", str(len(ex.result.points)),
-                          str(ex.workers), f"{ex.seconds:.1f}")
+                          str(len(ex.batches)), f"{ex.speedup(2):.2f}x", str(ex.workers),
+                          f"{ex.seconds:.1f}")
             for p in (p for p in ex.result.points if p.get("synth")):
                 console.print(f"{key} point {p['id']} ({'best' if p['best'] else 'Pareto'}): cost "
                               f"{p['cost']['total']:,.0f}, yosys {args.synth}: {p['synth']}")

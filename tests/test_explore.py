@@ -80,6 +80,7 @@ def test_a_rerun_evaluates_nothing_anew(problem):
     again = explore(problem["model"], problem["data"], goals=GOAL, in_process=True,
                     cache_dir=problem["folder"] / "cache")
     assert again.evaluated == 0 and again.cached == len(again.result.points)
+    assert again.batches == () and sum(problem["result"].batches) == problem["result"].evaluated
     assert again.best["config"] == problem["result"].best["config"]
 
 

@@ -35,6 +35,14 @@ class Exploration:
     workers: int
     seconds: float
     model_name: str
+    batches: tuple = ()        # evaluations per batch run (Runner.batches)
+
+    def speedup(self, workers: int) -> float:
+        """The most ``workers`` workers can gain over one on this search's batches (every
+        evaluation taking the same time): ``sum(b) / sum(ceil(b / workers))``."""
+        if not self.batches:
+            return 1.0
+        return sum(self.batches) / sum(-(-b // workers) for b in self.batches)
 
     @property
     def best(self) -> dict:
@@ -107,7 +115,7 @@ def explore(model, data, config=None, *, goals=DEFAULT_GOAL, scheduler: str | No
         if synth is not None:
             _synthesise(runner, result, synth, synth_points, log)
     return Exploration(result, goals, runner.evaluated, runner.cached, runner.workers,
-                       time.perf_counter() - t0, problem.float_model.name)
+                       time.perf_counter() - t0, problem.float_model.name, tuple(runner.batches))
 
 
 def _synthesise(runner, result: SearchResult, family: str, count: int, log):

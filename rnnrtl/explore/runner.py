@@ -96,6 +96,9 @@ class Runner:
         self.progress = progress
         self.evaluated = 0
         self.cached = 0
+        #: Evaluations per batch actually run: a batch waits for its slowest task, so with ``W``
+        #: workers the search takes about ``sum(ceil(b / W))`` evaluation times.
+        self.batches: list[int] = []
 
     def key(self, config: dict, options: dict) -> str:
         return content_hash(self.problem.key, canonical(config), canonical(options))
@@ -113,6 +116,7 @@ class Runner:
                 if self.cache:
                     self.cache.put(keys[i], r)
             self.evaluated += len(todo)
+            self.batches.append(len(todo))
         return results
 
     def _compute(self, configs, options) -> list[dict]:
