@@ -20,7 +20,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import click  # noqa: E402
 
 from . import budget, flow, verify  # noqa: E402
-from .config import load_config  # noqa: E402
+from .config import is_auto_precision, load_config  # noqa: E402
 from .design import convert as convert_model  # noqa: E402
 from .errors import RnnrtlError, RnnrtlWarning  # noqa: E402
 from .evaluation import evaluate, short_format  # noqa: E402
@@ -212,8 +212,21 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, times
     config = load_config(config_path)
     if timesteps is not None:
         config["timesteps"] = timesteps
+    if is_auto_precision(config) and data_path is None:
+        raise UsageError("precision: auto searches every format on data: give --data DATA.npz "
+                         "(x_test, optionally y_keras and labels), or set precision to a format "
+                         "such as fixed<16,6>")
     with _step(console, f"Loading {model}"):
         keras_model = flow.load_model(model)
+    if is_auto_precision(config):   # the search of `rnnrtl explore`, default goal
+        exploration = _run_explore(console, keras_model, _explore_data(console, keras_model,
+                                                                       data_path), config)
+        config = load_config(exploration.best["config"])
+        if timesteps is not None:
+            config["timesteps"] = timesteps
+        console.print(f"[green]✓[/] precision: auto: {exploration.goals[0]} at cost "
+                      f"{exploration.best['cost']['total']:,.0f} "
+                      f"(defaults: {exploration.base['cost']['total']:,.0f})", soft_wrap=True)
     with _step(console, "Converting to fixed point"):
         design = convert_model(keras_model, config)
     budget.check(design.network, timesteps=design.timesteps, force=force)
@@ -250,6 +263,100 @@ def _write_outputs(console, design, outdir: Path, data, sweep, clock_mhz, evalua
             kwargs = dict(x=data.x, y_float=data.y_float, labels=data.labels)
         return write_report(outdir, design, sweep=sweep, evaluation=evaluation, clock_mhz=clock_mhz,
                             **kwargs)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--outdir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory for best.yaml, explore.json and report.html.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, path_type=Path),
+              help=".npz with x_test [batch, steps, features]; optional y_keras (float outputs, "
+                   "else computed) and labels (for auc_drop / accuracy_drop goals). Required.")
+@click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Base configuration to start from (.yaml/.yml/.json); defaults when absent.")
+@click.option("--goal", "goal_texts", multiple=True, metavar="METRIC>=X|METRIC<=X",
+              help="What the design must meet (repeatable, or comma-separated): agreement>=F, "
+                   "accuracy_drop<=F, auc_drop<=F, max_err<=F, mean_err<=F; with --reuse also "
+                   "ii<=N, latency<=N. Default: agreement>=0.995.")
+@click.option("--reuse", "reuse", callback=_reuse_list, metavar="R1,R2,...",
+              help="Also choose the reuse factor among these (cheapest meeting every goal).")
+@click.option("--scheduler", metavar="tcp://HOST:8786",
+              help="Run the evaluations on this existing Dask cluster (default: a LocalCluster).")
+@click.option("--workers", type=click.IntRange(min=1), metavar="N",
+              help="Worker processes of the LocalCluster (default: CPUs, at most 4).")
+@click.option("--cache", "cache_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Result cache (default: $RNNRTL_CACHE/explore or ~/.cache/rnnrtl/explore); "
+                   "a rerun or resumed run evaluates nothing twice.")
+@click.option("--max-evaluations", type=click.IntRange(min=3), metavar="N",
+              help="Most evaluations the search may spend (default 400).")
+@click.option("--synth", type=click.Choice(["xc7", "xcup", "ecp5"]), default=None,
+              help="Run yosys estimates for this family on the Pareto front to calibrate the cost.")
+@_user_errors
+def explore(model, outdir, data_path, config_path, goal_texts, reuse, scheduler, workers, cache_dir,
+            max_evaluations, synth):
+    """Search formats, table sizes (and with --reuse, reuse factors) for the cheapest design of
+    MODEL that meets the goal on the data; on Dask.
+
+    Writes OUTDIR/best.yaml (use it with `rnnrtl convert MODEL -c best.yaml`), explore.json (every
+    evaluated point) and report.html (the Pareto front and a plot of cost against the goal).
+
+    \b
+    Examples:
+      rnnrtl explore model.keras --data test.npz -o out/explore
+      rnnrtl explore model.keras --data test.npz -o out/explore --goal auc_drop<=0.002
+      rnnrtl explore model.keras --data test.npz -o out/explore --reuse 1,2,4 --goal ii<=100
+      rnnrtl explore model.keras --data test.npz -o out/explore --scheduler tcp://head:8786
+    """
+    from .explore import DEFAULT_GOAL, parse_goals
+    from .explore.goal import NUMERIC
+    goals = parse_goals(goal_texts or [DEFAULT_GOAL])
+    console = _console()
+    check_output_folder(outdir)
+    if data_path is None:
+        raise UsageError("explore needs --data DATA.npz (x_test, and optionally y_keras and "
+                         "labels): the search compares every candidate with the float model there")
+    config = load_config(config_path)
+    if scheduler is not None:       # before the model loads: a wrong address is said at once
+        from .explore.runner import check_reachable
+        check_reachable(scheduler)
+    with _step(console, f"Loading {model}"):
+        loaded = flow.load_model(model)
+    data = _explore_data(console, loaded, data_path)
+    exploration = _run_explore(console, loaded, data, config, goals=goals, reuse=reuse,
+                               scheduler=scheduler, workers=workers, cache_dir=cache_dir,
+                               max_evaluations=max_evaluations, synth=synth)
+    from .explore.output import write_outputs
+    with staged_output(outdir, version=__version__) as stage:
+        write_outputs(stage, exploration)
+    best, base = exploration.best, exploration.base
+    metric = next(g.metric for g in goals if g.metric in NUMERIC)
+    console.print(
+        f"{exploration.model_name}: best cost {best['cost']['total']:,.0f} "
+        f"({100 * best['cost']['total'] / base['cost']['total']:.1f} % of the base), "
+        f"multiplier bits {best['cost']['mult_bits']:,} (base {base['cost']['mult_bits']:,}); "
+        f"{metric} {best['metrics'][metric]:.5g} (base {base['metrics'][metric]:.5g}); "
+        f"{len(exploration.result.points)} points, {exploration.evaluated} evaluated, "
+        f"{exploration.cached} cached → {outdir / 'best.yaml'}", soft_wrap=True)
+
+
+def _explore_data(console, model, data_path):
+    """The data of a search, with the float outputs computed when it has none."""
+    from .frontend import from_keras
+    from .torch_frontend import TorchModel
+    fm = model.float_model if isinstance(model, TorchModel) else from_keras(model)
+    data = flow.load_data(data_path, in_features=fm.in_features, timesteps=fm.timesteps)
+    if data.y_float is None:
+        with _step(console, f"Float outputs on {len(data.x)} samples"):
+            data.y_float = flow.float_outputs(model, data.x)
+    return data
+
+
+def _run_explore(console, model, data, config, **options):
+    """:func:`rnnrtl.explore.explore` with a progress bar."""
+    from .explore import explore as run
+    from .explore.progress import ProgressBar
+    with ProgressBar(console) as bar:
+        return run(model, data, config, progress=bar.update, log=bar.log, **options)
 
 
 @cli.command()

@@ -13,6 +13,7 @@ Top-level keys (all optional)::
       sigmoid: {size: 2048, range: 8}
       tanh: {size: 2048, range: 4}
       hard_sigmoid: {size: 1024, range: 4}
+    precision: auto            # (numerics: default) search the formats on data: rnnrtl.explore
     numerics: default          # default | hls4ml (hls4ml 1.3's arithmetic: docs/hls4ml.md)
     adder_fanin: 4             # terms summed per register stage of the adder trees (timing knob)
     timesteps: 20              # sequence length, for a model whose input has none (Input((None, F)))
@@ -47,7 +48,8 @@ from .numerics import AUTO, FORMAT, SIZE, Choice
 from .schedule import DEFAULT_ADDER_FANIN
 
 __all__ = ["ConfigError", "DEFAULT_CONFIG", "LayerConfig", "load_config", "normalize", "layer_config",
-           "TABLE_SIZES", "MODES", "PIPELINES", "INPUTS", "input_kind"]
+           "TABLE_SIZES", "MODES", "PIPELINES", "INPUTS", "input_kind", "is_auto_precision",
+           "without_auto_precision"]
 
 MODES = ("static", "unrolled")
 #: What one input beat carries: ``step`` (one time step's features, the default) or ``sequence``
@@ -208,7 +210,11 @@ def normalize(config: dict) -> dict:
     if profile.table_size is not None:
         for spec in out["tables"].values():
             spec["size"] = profile.table_size
-    _merge_scope(out, config, "configuration")
+    if _top_auto(config, profile):   # a search on data chooses the formats (rnnrtl.explore)
+        _merge_scope(out, {k: v for k, v in config.items() if k != "precision"}, "configuration")
+        out["precision"] = AUTO
+    else:
+        _merge_scope(out, config, "configuration")
     out["numerics"] = profile.name
     layer_scopes = config.get("layers") if isinstance(config.get("layers"), dict) else {}
     for key, (owner, option) in _OPTIONS.items():
@@ -250,6 +256,27 @@ def input_kind(config: dict | None) -> str:
     """What one input beat carries under the (normalised) ``config``: ``"step"`` unless it says
     ``input: sequence``."""
     return (config or {}).get("input", "step")
+
+
+def _top_auto(config: dict, profile) -> bool:
+    """Whether ``config`` says ``precision: auto`` at its top level under a profile without inferred
+    types (``numerics: default``): the formats are searched on data (:mod:`rnnrtl.explore`). Under
+    ``numerics: hls4ml`` ``auto`` stays the profile's inferred type of a tensor (per-tensor only)."""
+    value = config.get("precision")
+    return isinstance(value, str) and value.strip().lower() == AUTO and not profile.auto_types
+
+
+def is_auto_precision(config: dict) -> bool:
+    """Whether a configuration (normalised or not) asks for ``precision: auto``: formats searched on
+    data by :func:`rnnrtl.explore.explore` (``rnnrtl convert --data`` runs it)."""
+    return _top_auto(config, numerics.profile(config.get("numerics", numerics.DEFAULT)))
+
+
+def without_auto_precision(config: dict) -> dict:
+    """``config`` with its top-level ``precision: auto`` replaced by the profile's default
+    precision (where the search starts)."""
+    profile = numerics.profile(config.get("numerics", numerics.DEFAULT))
+    return {**config, "precision": profile.default_precision}
 
 
 def _check_keys(d: dict, valid, where: str):
@@ -386,6 +413,11 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
                               f"recurrent products, so {wrong[0]!r} means nothing there; a {kind} "
                               f"layer takes {', '.join(takes)}")
     top_prec = config["precision"]
+    if isinstance(top_prec, str) and top_prec == AUTO and not profile.auto_types:
+        raise ConfigError("precision: auto chooses every format by a search on data the model is "
+                          "compared on: give the data (rnnrtl convert MODEL --data DATA.npz -c "
+                          "CONFIG, or rnnrtl explore MODEL --data DATA.npz), or set precision to a "
+                          "format such as fixed<16,6>")
     if isinstance(top_prec, (str, FixedFormat)):
         top_prec = {"default": _fmt(top_prec, "precision")}
     layer_prec = scope.get("precision", {})
