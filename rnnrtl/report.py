@@ -20,7 +20,7 @@ from .evaluation import Evaluation, Range, cycles_text, evaluate, point_formats,
 from .fixed import FixedFormat
 from .version import __version__
 
-__all__ = ["write_report"]
+__all__ = ["write_report", "plain_data", "config_yaml", "html_page"]
 
 
 # -- text ------------------------------------------------------------------------------------------
@@ -42,12 +42,12 @@ def _pct(x) -> str | None:
     return None if x is None else f"{100 * x:.2f} %"
 
 
-def _plain(obj):
+def plain_data(obj):
     """The configuration as plain YAML-able data (formats as strings)."""
     if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
+        return {str(k): plain_data(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
+        return [plain_data(v) for v in obj]
     if isinstance(obj, FixedFormat):
         return str(obj)
     if isinstance(obj, np.generic):
@@ -163,7 +163,7 @@ def write_report(outdir, design, *, x=None, y_float=None, labels=None, sweep=Non
                    _layer_rows(net)))
     _formats_section(doc, design, ev)
     doc.add("## Configuration", "The normalised configuration this design was built with "
-            "(defaults filled in).", f"```yaml\n{_yaml(net.config).rstrip()}\n```")
+            "(defaults filled in).", f"```yaml\n{config_yaml(net.config).rstrip()}\n```")
     if ev is not None:
         _fidelity_sections(doc, ev)
     _overflow_section(doc, design, ev)
@@ -173,7 +173,7 @@ def write_report(outdir, design, *, x=None, y_float=None, labels=None, sweep=Non
     md_path = outdir / "report.md"
     md_path.write_text(doc.text)
     html_path = outdir / "report.html"
-    html_path.write_text(_html(doc.text, outdir, f"rnnrtl report: {net.name}"))
+    html_path.write_text(html_page(doc.text, outdir, f"rnnrtl report: {net.name}"))
     summary = _summary(design, ev, timing, sweep_rows)
     json_path = outdir / "report.json"
     json_path.write_text(json.dumps(summary, indent=1))
@@ -303,12 +303,12 @@ def _summary(design, ev, timing, sweep_rows) -> dict:
                                 for l in timing.layers]}
     if sweep_rows:
         out["sweep"] = sweep_rows
-    return _plain(out)
+    return plain_data(out)
 
 
-def _yaml(config) -> str:
+def config_yaml(config) -> str:
     import yaml
-    return yaml.safe_dump(_plain(config), sort_keys=False, default_flow_style=None)
+    return yaml.safe_dump(plain_data(config), sort_keys=False, default_flow_style=None)
 
 
 _CSS = """
@@ -325,7 +325,7 @@ h2 { border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 1.6em; }
 """
 
 
-def _html(markdown: str, base: Path, title: str) -> str:
+def html_page(markdown: str, base: Path, title: str) -> str:
     """``markdown`` rendered to one HTML page, local images embedded as base64 data URIs."""
     import html
     import re

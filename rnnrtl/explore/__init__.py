@@ -57,9 +57,9 @@ def plain_config(config) -> dict:
     """A configuration (dict, path or ``None``) as the validated plain dict a YAML file holds
     (every key present, formats as strings)."""
     from ..config import load_config
-    from ..report import _plain
-    once = _plain(load_config(config))
-    return _plain(load_config(once))    # a fixed point: normalising it again changes nothing
+    from ..report import plain_data
+    once = plain_data(load_config(config))
+    return plain_data(load_config(once))    # a fixed point: normalising it again changes nothing
 
 
 def problem_of(model, data) -> tuple[Problem, str]:

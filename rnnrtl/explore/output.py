@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..report import _html, _plain, _yaml
+from ..report import config_yaml, html_page, plain_data
 from .cost import calibrate
 from .goal import NUMERIC
 
@@ -34,7 +34,7 @@ def write_outputs(outdir, exploration) -> dict:
         f"# rnnrtl explore: {exploration.model_name}, goals {', '.join(map(str, exploration.goals))}\n"
         f"# cost {r.best['cost']['total']:,.0f} (base {r.base['cost']['total']:,.0f}); "
         f"{numeric.metric} {r.best['metrics'][numeric.metric]:.6g}\n"
-        f"# use: rnnrtl convert MODEL -c best.yaml\n" + _yaml(r.best["config"]))
+        f"# use: rnnrtl convert MODEL -c best.yaml\n" + config_yaml(r.best["config"]))
     summary = {
         "model": exploration.model_name,
         "goals": [str(g) for g in exploration.goals],
@@ -44,7 +44,7 @@ def write_outputs(outdir, exploration) -> dict:
         "knobs": [k.name for k in r.knobs],
         "base": r.base["id"], "best": r.best["id"],
         "calibration": calibrate([p for p in r.points if p.get("synth")]),
-        "points": [_plain(_point_row(p)) for p in r.points],
+        "points": [plain_data(_point_row(p)) for p in r.points],
     }
     (outdir / POINTS).write_text(json.dumps(summary, indent=1, default=str) + "\n")
     _report(outdir, exploration, numeric)
@@ -104,9 +104,9 @@ def _report(outdir: Path, exploration, goal):
                  f"{s['lut']:,} / {s['ff']:,} / {s['dsp']}" if s else "—",
                  "★" if p.get("best") else ""]
         lines.append("| " + " | ".join(str(x) for x in cells) + " |")
-    lines += ["", "## Best configuration", "", "```yaml", _yaml(r.best["config"]).rstrip(), "```", ""]
+    lines += ["", "## Best configuration", "", "```yaml", config_yaml(r.best["config"]).rstrip(), "```", ""]
     md = "\n".join(lines)
-    (outdir / REPORT).write_text(_html(md, outdir, f"rnnrtl explore: {exploration.model_name}"))
+    (outdir / REPORT).write_text(html_page(md, outdir, f"rnnrtl explore: {exploration.model_name}"))
 
 
 def _num(v) -> str:
