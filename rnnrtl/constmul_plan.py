@@ -33,6 +33,7 @@ bit per adder bit on a Xilinx or ECP5 fabric.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .fixed import IntType
 
@@ -286,5 +287,12 @@ def choose(kind: str, w_rows, x_type: IntType, reuse: int) -> str:
         raise ValueError(f"multiplier {kind!r}; valid: {', '.join(MULTIPLIERS)}")
     if reuse != 1:
         return "dsp"
+    return _auto(tuple(tuple(int(w) for w in row) for row in w_rows), x_type)
+
+
+@lru_cache(maxsize=256)
+def _auto(w_rows, x_type):
+    """``choose("auto", ...)`` at reuse 1 (cached: the schedule's counts and the hardware both
+    ask for each matrix)."""
     cost = matrix_plan(w_rows, x_type, 1).cost()
     return "lut" if cost["adder_bits"] <= AUTO_BITS_PER_DSP * cost["shift_add"] else "dsp"
