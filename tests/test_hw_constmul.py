@@ -292,3 +292,31 @@ def test_verilator_lstm_lut(tmp_path):
     manifest = json.loads((tmp_path / "core" / "manifest.json").read_text())
     assert manifest["multipliers"] == design.timing.multipliers == 3 * 3   # the cell's f·c, i·g, o·tanh(c)
     assert {m["multiplier"] for m in manifest["matrices"]} == {"lut"}
+
+
+@pytest.mark.slow
+def test_yosys_lut_design_maps_no_dsp(tmp_path):
+    """yosys xcup on a tiny SimpleRNN -> Dense with every matrix in LUTs: no DSP at all, and its
+    logic LUTs within a stated factor of the manifest's cost model: at least half its adder bits
+    (the shift-add adders are built, not folded away) and at most 2.5 times (the adder trees,
+    the tanh table and the control are the rest; measured 1.9x, and the same design with
+    ``multiplier: dsp`` has 937 LUTs fewer and 71 DSPs, 0.7 LUT per adder bit)."""
+    import keras
+    import rnnrtl
+    from rnnrtl.synth.core import read_core
+    from rnnrtl.synth.estimate import run_estimate
+    keras.utils.set_random_seed(7)
+    model = keras.Sequential([keras.Input((4, 3)), keras.layers.SimpleRNN(6, name="rnn"),
+                              keras.layers.Dense(4, name="out")], name="tinylut")
+    rng = np.random.default_rng(0)
+    model.set_weights([rng.uniform(-1, 1, w.shape) for w in model.get_weights()])
+    design = rnnrtl.convert(model, {"multiplier": "lut", "precision": "fixed<10,3>",
+                                    "tables": {"tanh": {"size": 64, "range": 4}}})
+    core = read_core(design, outdir=tmp_path / "core", samples=4)
+    est = run_estimate(core, "xcup", tmp_path / "estimate")
+    matrices = core.manifest["matrices"]
+    assert {m["multiplier"] for m in matrices} == {"lut"}
+    assert design.timing.multipliers == core.manifest["multipliers"] == 0
+    assert est.resources["dsp"] == 0
+    bits = sum(m["adder_bits"] for m in matrices)
+    assert 0.5 * bits <= est.resources["lut_logic"] <= 2.5 * bits, (est.resources, bits)

@@ -45,6 +45,18 @@ Pipelining stages (counts of :class:`~rnnrtl.hw.pipelining.Pipelining`; each add
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
 
+**LUT products** (``multiplier="lut"``; :mod:`rnnrtl.constmul_plan` plans them,
+:mod:`rnnrtl.hw.constmul` builds them): no ``*`` at all. At ``R = 1`` each column ``x[i]`` builds
+the odd multiples ``c * x[i]`` its weights need (shift-and-add adders, shared by every row), in
+cycle 0, combinationally; each is registered once (the *term registers*, holding them in cycle 1),
+and a product's segment is a wire from its term, ``±term << s`` (0 for a zero weight; cast into
+``product_fmt`` on the way into the tree's first stage). With ``adder_stages`` (the deep preset)
+every adder's sum is registered instead and the multiples are aligned to the deepest one: the
+segments hold the products in cycle ``1 + stages["shift_add"]``
+(:meth:`~rnnrtl.constmul_plan.ConstMulPlan.stages`), everything after moves by as much. At
+``1 < R <= LUT_MAX_REUSE`` a multiplier's ``xsel * wsel`` becomes a multiplexer, selected by its
+weight register, over its block's shift-add products of ``xsel``: same registers, same cycles.
+
 **Per-product casts** (``product_fmt``, ``numerics: hls4ml``, docs/hls4ml.md): every product
 ``W[j, i] * x[i]`` is requantized into ``product_fmt`` (hls4ml's ``accum_t``) with
 :func:`rnnrtl.fixed.requantize_value` before it enters its segment, and the bias constant is
@@ -127,7 +139,7 @@ class MatVec(wiring.Component):
     until the next result.
 
     Multipliers: exactly :attr:`multipliers` ``= ceil(rows * cols / reuse)`` ``*`` operators are built,
-    one per block. With ``reuse > 1`` each multiplies a selected ``x`` lane by a weight selected by
+    one per block (none with ``multiplier="lut"``: module docstring). With ``reuse > 1`` each multiplies a selected ``x`` lane by a weight selected by
     the MAC cycle (a small constant ROM). With ``reuse = 1`` the weight is a constant, so synthesis
     turns a product by a zero or a power of two into wiring; the count is then an upper bound.
     """
