@@ -258,8 +258,27 @@ def test_network_lut_bit_exact(network, config):
     assert core.multipliers == sum(multipliers(L, T) for L in d.network.layers)
     luts = [u for L in d.network.flat_layers for u in matrix_units(L) if u.multiplier == "lut"]
     assert luts and all(u.multipliers == 0 for u in luts)
+    _check_manifest_costs(d, core)
     inputs, outputs = _emulate(d, 4)
     _run(core, inputs, outputs, idle=0.3, stall=0.3)
+
+
+def _check_manifest_costs(design, core):
+    """The manifest's ``matrices`` (from the IR) state what the hardware's MatVecs build."""
+    from rnnrtl.manifest import matrix_entries
+    matvecs = []
+    for hw in core.layers:
+        if hasattr(hw, "matvec"):
+            matvecs.append(hw.matvec)
+        else:
+            cell = hw.stages[0].cell if hasattr(hw, "stages") else hw.cell
+            matvecs += [cell.projection, *cell.loop_matvecs]
+    entries = matrix_entries(design.network)
+    assert len(entries) == len(matvecs)
+    for entry, mv in zip(entries, matvecs):
+        cost = mv.cost()
+        assert {k: entry[k] for k in cost} == cost, entry
+        assert (entry["rows"], entry["cols"], entry["reuse"]) == (mv.rows, mv.cols, mv.reuse)
 
 
 # -- Verilator and yosys ------------------------------------------------------------------------------

@@ -38,21 +38,17 @@ def odd_multiples(m, graph: ShiftAddGraph, x, name: str, *, pipelined: bool = Fa
     sooner reaches a later adder through a delay line (made once per operand and cycle); ``at``
     then delays a multiple to the cycle asked for (not sooner than its depth)."""
     ready = {1: (_signed(m, x, f"{name}_x"), 0)}
-    cache = {}
+    lines = {}        # c -> [c * x in cycle first, first + 1, ...]: one delay line per multiple
 
     def at(c: int, cycle: int):
         value, first = ready[c]
         if cycle < first:
             raise ValueError(f"{c}*x is built in cycle {first}, not {cycle}")
-        if cycle == first:
-            return value
-        if (c, cycle) not in cache:
-            # one delay line per multiple, tapped at each cycle asked for
-            prev = max([k for (cc, k) in cache if cc == c and k < cycle] + [first])
-            base = value if prev == first else cache[(c, prev)]
-            cache[(c, cycle)] = delay(m, base, cycle - prev, f"{name}_m{c}_to{cycle}",
-                                      reset_less=True)
-        return cache[(c, cycle)]
+        line = lines.setdefault(c, [value])
+        while len(line) <= cycle - first:
+            line.append(delay(m, line[-1], 1, f"{name}_m{c}_c{first + len(line)}",
+                              reset_less=True))
+        return line[cycle - first]
 
     for a in graph.adders:
         cycle = graph.depth[a.c] - 1 if pipelined else 0
