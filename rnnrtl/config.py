@@ -16,6 +16,9 @@ Top-level keys (all optional)::
     precision: auto            # (numerics: default) search the formats on data: rnnrtl.explore
     numerics: default          # default | hls4ml (hls4ml 1.3's arithmetic: docs/hls4ml.md)
     adder_fanin: 4             # terms summed per register stage of the adder trees (timing knob)
+    multiplier: dsp            # dsp | lut | auto: products by '*' (DSPs) or shift-and-add in LUTs
+    multiplier_input: dsp      # ... of the input products W·x only
+    multiplier_recurrent: dsp  # ... of the recurrent products U·h only
     timesteps: 20              # sequence length, for a model whose input has none (Input((None, F)))
     input: step                # step (one time step per input beat) | sequence (all T×F in one beat)
     layers:                    # per-layer overrides, by Keras layer name; same keys as above
@@ -45,6 +48,7 @@ from . import numerics
 from .errors import ConfigError
 from .fixed import FixedFormat, FixedPointError
 from .numerics import AUTO, FORMAT, SIZE, Choice
+from .constmul_plan import MULTIPLIERS
 from .schedule import DEFAULT_ADDER_FANIN
 
 __all__ = ["ConfigError", "DEFAULT_CONFIG", "LayerConfig", "load_config", "normalize", "layer_config",
@@ -77,9 +81,9 @@ DEFAULT_CONFIG = {
 #: Scope keys of every profile's own (e.g. hls4ml's ``softmax``): key -> (profile, Option).
 _OPTIONS = {key: (p, option) for p in numerics.PROFILES.values() for key, option in p.options.items()}
 _SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "interleave", "pipeline",
-               "tables") + tuple(_OPTIONS)
+               "tables", "multiplier", "multiplier_input", "multiplier_recurrent") + tuple(_OPTIONS)
 #: Scope keys of recurrent layers only (refused on a Dense layer's own settings).
-_RECURRENT_KEYS = ("reuse_recurrent", "mode", "interleave")
+_RECURRENT_KEYS = ("reuse_recurrent", "mode", "interleave", "multiplier_recurrent")
 _TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "timesteps", "input", "layers")
 _ALL_PRECISION_KEYS = sorted({k for p in numerics.PROFILES.values() for keys in p.precision_keys.values()
                               for k in keys} | {"default"})
@@ -106,6 +110,10 @@ class LayerConfig:
     #: a factor too large for this layer's products is clamped (with a warning) rather than refused
     #: (:func:`rnnrtl.schedule.layer_schedule`).
     model_reuse: frozenset = frozenset()
+    #: How the input / recurrent products are built: ``dsp``, ``lut`` or ``auto``
+    #: (:mod:`rnnrtl.constmul_plan`).
+    multiplier_input: str = "dsp"
+    multiplier_recurrent: str = "dsp"
 
     def fmt(self, key: str) -> FixedFormat:
         return self.precision[key]
@@ -292,6 +300,13 @@ def _merge_scope(out: dict, settings: dict, where: str):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{where}.{key} = {value!r}: must be a whole number >= 1")
             out[key] = value
+    for key in ("multiplier", "multiplier_input", "multiplier_recurrent"):
+        if key in settings:
+            if settings[key] not in MULTIPLIERS:
+                raise ConfigError(f"{where}.{key} = {settings[key]!r}: valid multipliers are "
+                                  f"{', '.join(MULTIPLIERS)} (dsp: '*' operators; lut: shift-and-add "
+                                  "of the constant weights; auto: per matrix)")
+            out[key] = settings[key]
     if "mode" in settings:
         if settings["mode"] not in MODES:
             raise ConfigError(f"{where}.mode = {settings['mode']!r}: valid modes are {', '.join(MODES)}")
@@ -471,4 +486,7 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
         options={key: {**config.get(key, {}), **scope.get(key, {})} for key in profile.options},
         model_reuse=frozenset(source for source in ("input", "recurrent")
                               if "reuse" not in scope and f"reuse_{source}" not in scope),
+        **{f"multiplier_{source}": scope.get(f"multiplier_{source}", scope.get(
+            "multiplier", config.get(f"multiplier_{source}", config.get("multiplier", "dsp"))))
+           for source in ("input", "recurrent")},
     )

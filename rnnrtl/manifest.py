@@ -1,4 +1,5 @@
-"""Reading a written core's ``manifest.json``, checked, for every client (simulate, build).
+"""Reading a written core's ``manifest.json``, checked, for every client (simulate, build); and
+its per-matrix ``matrices`` section (:func:`matrix_entries`).
 
 ``Design.write`` writes the manifest (:mod:`rnnrtl.writer`); this module is its reader. A damaged
 output folder — a manifest that is not JSON, lacks a key its readers need, or names a Verilog or
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from .errors import FlowError
 
-__all__ = ["load_manifest", "input_layout", "REQUIRED_KEYS"]
+__all__ = ["load_manifest", "input_layout", "REQUIRED_KEYS", "matrix_entries"]
 
 #: Top-level keys every reader relies on, with the type each must have.
 REQUIRED_KEYS = {"top": str, "verilog": str, "clock": dict, "reset": dict, "ports": list,
@@ -75,3 +76,33 @@ def input_layout(core) -> dict:
         "order": "step-major: lane t*features + f is feature f of time step t",
         "tlast": "high on every beat (each beat is a whole sequence; the core ignores it)",
     }
+
+
+def matrix_entries(network) -> list:
+    """The manifest's ``matrices``: per matrix-vector unit of IR ``network``
+    (:func:`rnnrtl.schedule.matrix_units`, each direction of a Bidirectional its own layer), its
+    ``layer``, ``matrix``, ``rows``, ``cols``, ``reuse``, ``multiplier`` (the kind built: ``dsp``
+    or ``lut``; ``auto`` resolved), ``multipliers`` (``*`` operators), ``copies`` (cells built:
+    ``T`` for an unrolled layer), and for ``lut`` the cost model of its shift-and-add
+    (:meth:`rnnrtl.constmul_plan.ConstMulPlan.cost`: adders, their widths, ``adder_bits`` (the LUT
+    estimate), pipeline ``stages`` and ``register_bits``), the same figures as the hardware's
+    :meth:`rnnrtl.hw.matvec.MatVec.cost`."""
+    from .constmul_plan import matrix_plan
+    from .hw.pipelining import Pipelining
+    from .schedule import matrix_units, unit_rows, unit_x_type
+    out = []
+    for layer in network.flat_layers:
+        units = matrix_units(layer)
+        unrolled = layer.kind != "dense" and layer.schedule.mode == "unrolled"
+        pipelined = Pipelining.of(layer.schedule).product > 0
+        for unit in units:
+            entry = {"layer": layer.name, "matrix": unit.name, "rows": unit.rows, "cols": unit.cols,
+                     "reuse": unit.reuse, "multiplier": unit.multiplier,
+                     "multipliers": unit.multipliers,
+                     "copies": network.timesteps if unrolled else 1}
+            if unit.multiplier == "lut":
+                w = layer.kernel if unit.source == "input" else layer.recurrent
+                codes = [[int(v) for v in row] for row in w.codes[unit_rows(unit, units)]]
+                entry.update(matrix_plan(codes, unit_x_type(layer, unit), unit.reuse).cost(pipelined))
+            out.append(entry)
+    return out

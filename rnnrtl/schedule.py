@@ -1,7 +1,9 @@
 """How a layer is folded in time: its :class:`Schedule`, and its matrix-vector units and multipliers.
 
-A schedule is a timing knob only, never a change of numbers: reuse, mode, interleave, pipelining and
-adder-tree fan-in change when the hardware computes, not what.
+A schedule is a timing knob only, never a change of numbers: reuse, mode, interleave, pipelining,
+adder-tree fan-in and the kind of multiplier (``dsp``: ``*`` operators; ``lut``: shift-and-add of
+the constant weights, :mod:`rnnrtl.constmul_plan`) change when and how the hardware computes, not
+what.
 
 :func:`matrix_units` is the one statement of which matrix-vector products a layer has and how many
 multipliers each is built with; :func:`multipliers` adds the products outside the matrices (a
@@ -18,6 +20,7 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 
+from .constmul_plan import LUT_MAX_REUSE, choose
 from .errors import ConfigError, ConfigWarning
 
 __all__ = ["Schedule", "MatrixUnit", "matrix_units", "multipliers", "layer_schedule",
@@ -46,6 +49,10 @@ class Schedule:
     pipeline: str = "shallow"
     #: Terms summed per register stage of the layer's adder trees.
     adder_fanin: int = DEFAULT_ADDER_FANIN
+    #: How the products ``W·x`` and ``U·h`` are built: ``dsp`` (``*``), ``lut`` (shift-and-add of
+    #: the constant weights) or ``auto`` (per matrix: :func:`rnnrtl.constmul_plan.choose`).
+    multiplier_input: str = "dsp"
+    multiplier_recurrent: str = "dsp"
 
 
 @dataclass(frozen=True)
@@ -54,13 +61,16 @@ class MatrixUnit:
 
     ``name``: ``kernel`` (``W·x``), ``recurrent`` (``U·h``), or for a GRU ``recurrent_zr``
     (``U_zr·h``, rows ``0..2N``) and ``recurrent_h`` (``U_h·h`` or ``U_h·(r⊙h)``, rows ``2N..3N``);
-    ``source``: ``input`` or ``recurrent``, the reuse knob that applies; ``reuse``: that knob's value.
+    ``source``: ``input`` or ``recurrent``, the reuse knob that applies; ``reuse``: that knob's value;
+    ``multiplier``: the kind built (``dsp``, ``lut``; ``auto`` where it cannot be resolved yet: a
+    float layer has no integer weights).
     """
     name: str
     source: str
     rows: int
     cols: int
     reuse: int
+    multiplier: str = "dsp"
 
     @property
     def products(self) -> int:
@@ -68,8 +78,9 @@ class MatrixUnit:
 
     @property
     def multipliers(self) -> int:
-        """``ceil(rows * cols / reuse)``: each multiplier computes ``reuse`` products per pass."""
-        return -(-self.products // self.reuse)
+        """``ceil(rows * cols / reuse)``: each multiplier computes ``reuse`` products per pass;
+        0 for ``lut`` (shift-and-add in the fabric, no multiplier)."""
+        return 0 if self.multiplier == "lut" else -(-self.products // self.reuse)
 
 
 def matrix_units(layer, schedule: Schedule | None = None) -> tuple[MatrixUnit, ...]:
@@ -79,19 +90,45 @@ def matrix_units(layer, schedule: Schedule | None = None) -> tuple[MatrixUnit, .
     Dense: ``kernel`` [N, F]. SimpleRNN: ``kernel`` [N, F], ``recurrent`` [N, N]. LSTM: ``kernel``
     [4N, F], ``recurrent`` [4N, N]. GRU: ``kernel`` [3N, F], ``recurrent_zr`` [2N, N],
     ``recurrent_h`` [N, N] — its recurrent product is two units, the second waiting for ``r``.
+
+    ``multiplier: auto`` is resolved per unit from an IR layer's weight codes and the unit's input
+    type (:func:`unit_x_type`), as :class:`~rnnrtl.hw.matvec.MatVec` resolves it.
     """
     s = schedule if schedule is not None else layer.schedule
     kind, F, N = layer.kind, layer.in_features, layer.units
     if kind not in _GATES:
         raise ValueError(f"layer {layer.name!r}: unknown layer kind {kind!r}")
     G = _GATES[kind]
-    units = [MatrixUnit("kernel", "input", G * N, F, s.reuse_input)]
+    mi = getattr(s, "multiplier_input", "dsp")
+    mr = getattr(s, "multiplier_recurrent", "dsp")
+    units = [MatrixUnit("kernel", "input", G * N, F, s.reuse_input, mi)]
     if kind == "gru":
-        units += [MatrixUnit("recurrent_zr", "recurrent", 2 * N, N, s.reuse_recurrent),
-                  MatrixUnit("recurrent_h", "recurrent", N, N, s.reuse_recurrent)]
+        units += [MatrixUnit("recurrent_zr", "recurrent", 2 * N, N, s.reuse_recurrent, mr),
+                  MatrixUnit("recurrent_h", "recurrent", N, N, s.reuse_recurrent, mr)]
     elif kind != "dense":
-        units.append(MatrixUnit("recurrent", "recurrent", G * N, N, s.reuse_recurrent))
+        units.append(MatrixUnit("recurrent", "recurrent", G * N, N, s.reuse_recurrent, mr))
+    if any(u.multiplier == "auto" for u in units) and hasattr(layer, "kernel") \
+            and hasattr(getattr(layer, "input_fmt", None), "int_type"):
+        units = [u if u.multiplier != "auto" else _resolved(layer, u, units) for u in units]
     return tuple(units)
+
+
+def unit_x_type(layer, unit: MatrixUnit):
+    """The type of the vector IR ``layer``'s ``unit`` multiplies: the layer's input (``kernel``),
+    its output ``h`` (recurrent units), or ``r⊙h`` in ``rec_fmt`` for a GRU's ``recurrent_h``
+    without ``reset_after`` (keep in sync with :mod:`rnnrtl.hw.cells`)."""
+    if unit.source == "input":
+        return layer.input_fmt.int_type
+    if unit.name == "recurrent_h" and not layer.reset_after:
+        return layer.rec_fmt.int_type
+    return layer.output_fmt.int_type
+
+
+def _resolved(layer, unit: MatrixUnit, units) -> MatrixUnit:
+    w = layer.kernel if unit.source == "input" else layer.recurrent
+    codes = [[int(v) for v in row] for row in w.codes[unit_rows(unit, units)]]
+    kind = choose("auto", codes, unit_x_type(layer, unit), unit.reuse)
+    return MatrixUnit(unit.name, unit.source, unit.rows, unit.cols, unit.reuse, kind)
 
 
 def elementwise_products(layer) -> int:
@@ -139,7 +176,10 @@ def layer_schedule(layer, cfg) -> Schedule:
     schedule = Schedule(reuse_input=cfg.reuse_input,
                         reuse_recurrent=cfg.reuse_recurrent if recurrent else 1,
                         mode=cfg.mode, interleave=cfg.interleave, pipeline=cfg.pipeline,
-                        adder_fanin=cfg.adder_fanin)
+                        adder_fanin=cfg.adder_fanin,
+                        multiplier_input=getattr(cfg, "multiplier_input", "dsp"),
+                        multiplier_recurrent=getattr(cfg, "multiplier_recurrent", "dsp")
+                        if recurrent else "dsp")
     for source in ("input", "recurrent"):
         mine = [u for u in matrix_units(layer, schedule) if u.source == source]
         if not mine:
@@ -156,6 +196,15 @@ def layer_schedule(layer, cfg) -> Schedule:
                           ConfigWarning, stacklevel=3)
             continue
         check_reuse(smallest.reuse, smallest.products, where)
+    for source in ("input", "recurrent"):
+        reuse = getattr(schedule, f"reuse_{source}")
+        if getattr(schedule, f"multiplier_{source}") == "lut" and reuse > LUT_MAX_REUSE and \
+                any(u.source == source for u in matrix_units(layer, schedule)):
+            raise ConfigError(
+                f"layer {layer.name!r}: multiplier_{source} 'lut' at reuse_{source} {reuse}: a LUT "
+                f"multiplier picks its product among its block's {reuse} constant products, which "
+                f"rnnrtl builds at reuse 1..{LUT_MAX_REUSE}; valid: multiplier 'lut' with reuse "
+                f"1..{LUT_MAX_REUSE}, or 'dsp' / 'auto' (auto takes dsp at reuse > 1)")
     return schedule
 
 

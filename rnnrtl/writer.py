@@ -18,7 +18,7 @@ import numpy as np
 from .version import __version__
 from .errors import ConfigError
 from .fixed import FixedFormat
-from .manifest import input_layout
+from .manifest import input_layout, matrix_entries
 from .masking import manifest_entry, pad_randomly
 
 __all__ = ["verilog_name", "write_design", "lane_map", "MANIFEST_VERSION"]
@@ -130,6 +130,7 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
         "output_activation": "softmax, applied by the host to the output logits" if host_softmax else None,
         "timing": timing.to_dict(),
         "multipliers": timing.multipliers,
+        "matrices": matrix_entries(net),
         "names": {"top": {name: net.name},
                   "layers": dict(top.core.names)},
         "config": _jsonable(net.config),

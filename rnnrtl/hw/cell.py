@@ -123,14 +123,16 @@ class Cell:
         self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
                                     reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
                                     product_fmt=getattr(layer, "product_fmt", None),
-                                    pipelining=pipelining)
+                                    pipelining=pipelining,
+                                    multiplier=layer.schedule.multiplier_input)
         self._build_loop()
 
     def _matvec(self, weights, **kwargs):
         """A loop MatVec of this cell's reuse, fan-in, pipelining and ``results_held``."""
         return MatVec.of(weights, reuse=self.layer.schedule.reuse_recurrent,
                          tree_fanin=self.tree_fanin, pipelining=self.pipelining,
-                         addend_held=self.results_held, **kwargs)
+                         addend_held=self.results_held,
+                         multiplier=self.layer.schedule.multiplier_recurrent, **kwargs)
 
     def _activation(self, **kwargs):
         return ActivationUnit(latency=self.activation_latency, **kwargs)

@@ -50,7 +50,8 @@ class DenseLayer(wiring.Component):
         self.pipelining = pipelining = Pipelining.of(layer.schedule)
         self.matvec = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
                                 reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
-                                product_fmt=layer.product_fmt, pipelining=pipelining)
+                                product_fmt=layer.product_fmt, pipelining=pipelining,
+                                multiplier=layer.schedule.multiplier_input)
         activation, self.softmax = layer.activation, None
         if activation.softmax is not None:  # pre, then the softmax tables
             self.softmax = SoftmaxUnit(softmax=activation.softmax, lanes=layer.units)

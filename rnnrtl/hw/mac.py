@@ -15,6 +15,7 @@ from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed, unsigned
 
 from ..fixed import IntType
 from .common import delay
+from .constmul import selected_product
 from .matvec_plan import shared_bits
 
 __all__ = ["ROM_GROUP", "SharedCounter", "mac_counter", "multiplier_weights", "weight_bank",
@@ -156,7 +157,7 @@ def weight_rom(m, weight_at, default, index, like, name):
 
 def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, rom_split: bool,
                operand_stages: int, product_stages: int, copy_stages: int,
-               counter: SharedCounter | None = None, weight=None):
+               counter: SharedCounter | None = None, weight=None, graph=None):
     """Multiplier ``mi`` of ``plan`` (its ``block`` and ``segs``), in module ``m``: started by
     ``start`` (its counter's copy), reading the ``x`` lane ``lane`` (a lane of the turning
     register), loading its segment registers ``segments`` (one per entry of ``segs``) when each
@@ -164,7 +165,10 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
     ``product_fmt`` (a wire named ``name``; None: exact). The stage counts are the MatVec's (``operand_stages`` with the ROM's second
     stage counted when ``rom_split``). ``counter``: the MatVec's :class:`SharedCounter` (then
     ``start`` is unused), or None for a counter of the multiplier's own. ``weight``: its register
-    in the MatVec's :func:`weight_bank` (then it has no ROM of its own), or None."""
+    in the MatVec's :func:`weight_bank` (then it has no ROM of its own), or None. ``graph``: the
+    block's :class:`~rnnrtl.constmul_plan.ShiftAddGraph` for a LUT multiplier (its product a
+    multiplexer over the block's shift-add products, selected by the weight register:
+    :func:`~rnnrtl.hw.constmul.selected_product`), or None for a ``*``."""
     R = plan.reuse
     xlo, xhi = plan.x_type.min_value, plan.x_type.max_value
     fabric_stages = operand_stages + product_stages
@@ -206,7 +210,10 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
             weight_rom(m, weight_at, first, km, wsel, None)
     if operand_stages:
         lane = delay(m, lane, operand_stages, f"xpre{mi}", reset_less=True)
-    m.d.sync += [xsel.eq(lane), prod.eq(xsel * wsel)]  # the multiplier
+    if graph is None:
+        m.d.sync += [xsel.eq(lane), prod.eq(xsel * wsel)]  # the multiplier
+    else:
+        m.d.sync += [xsel.eq(lane), prod.eq(selected_product(m, graph, ws, xsel, wsel, f"lm{mi}"))]
     # product_stages: the product crosses to the fabric in a cycle of its own.
     term = delay(m, prod, product_stages, f"pf{mi}", reset_less=True)
     if cast is not None:

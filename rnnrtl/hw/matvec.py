@@ -45,6 +45,18 @@ Pipelining stages (counts of :class:`~rnnrtl.hw.pipelining.Pipelining`; each add
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
 
+**LUT products** (``multiplier="lut"``; :mod:`rnnrtl.constmul_plan` plans them,
+:mod:`rnnrtl.hw.constmul` builds them): no ``*`` at all. At ``R = 1`` each column ``x[i]`` builds
+the odd multiples ``c * x[i]`` its weights need (shift-and-add adders, shared by every row), in
+cycle 0, combinationally; each is registered once (the *term registers*, holding them in cycle 1),
+and a product's segment is a wire from its term, ``±term << s`` (0 for a zero weight; cast into
+``product_fmt`` on the way into the tree's first stage). With ``adder_stages`` (the deep preset)
+every adder's sum is registered instead and the multiples are aligned to the deepest one: the
+segments hold the products in cycle ``1 + stages["shift_add"]``
+(:meth:`~rnnrtl.constmul_plan.ConstMulPlan.stages`), everything after moves by as much. At
+``1 < R <= LUT_MAX_REUSE`` a multiplier's ``xsel * wsel`` becomes a multiplexer, selected by its
+weight register, over its block's shift-add products of ``xsel``: same registers, same cycles.
+
 **Per-product casts** (``product_fmt``, ``numerics: hls4ml``, docs/hls4ml.md): every product
 ``W[j, i] * x[i]`` is requantized into ``product_fmt`` (hls4ml's ``accum_t``) with
 :func:`rnnrtl.fixed.requantize_value` before it enters its segment, and the bias constant is
@@ -63,9 +75,11 @@ from amaranth.hdl import Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..constmul_plan import LUT_MAX_REUSE, MULTIPLIERS, choose, matrix_plan
 from ..fixed import FixedFormat, IntType
 from .adder_tree import adder_tree
 from .common import delay, pulse_copies, requantized
+from .constmul import constant_segments
 from .mac import ROM_GROUP, SharedCounter, mac_counter, multiplier, weight_bank
 from .matvec_plan import MatVecPlan, check_int
 from .pipelining import SHALLOW
@@ -110,6 +124,11 @@ class MatVec(wiring.Component):
         The caller holds ``addend`` from ``start`` until ``done`` and starts nothing before
         ``done``: at ``reuse > 1`` the adder tree then reads it as it is, instead of from copies
         kept past the next start (a row's worth of flip-flops for each copy).
+    multiplier : ``"dsp"``, ``"lut"`` or ``"auto"``
+        How the products are built (module docstring, *LUT products*); ``auto`` is resolved by
+        :func:`rnnrtl.constmul_plan.choose` (:attr:`multiplier` is the kind built).
+    adder_stages : bool
+        ``lut`` at reuse 1: every shift-add adder's sum registered (:attr:`stages`' ``shift_add``).
 
     Ports
     -----
@@ -120,7 +139,7 @@ class MatVec(wiring.Component):
     until the next result.
 
     Multipliers: exactly :attr:`multipliers` ``= ceil(rows * cols / reuse)`` ``*`` operators are built,
-    one per block. With ``reuse > 1`` each multiplies a selected ``x`` lane by a weight selected by
+    one per block (none with ``multiplier="lut"``: module docstring). With ``reuse > 1`` each multiplies a selected ``x`` lane by a weight selected by
     the MAC cycle (a small constant ROM). With ``reuse = 1`` the weight is a constant, so synthesis
     turns a product by a zero or a power of two into wiring; the count is then an upper bound.
     """
@@ -128,7 +147,7 @@ class MatVec(wiring.Component):
     def __init__(self, *, weights, weight_frac, x_type, reuse=1, bias=None, bias_frac=None,
                  addend_type=None, tree_fanin=4, product_fmt=None, start_stages=0,
                  counter_stages=0, operand_stages=0, product_stages=0, copy_stages=0,
-                 enable_copies=False, addend_held=False):
+                 enable_copies=False, addend_held=False, multiplier="dsp", adder_stages=False):
         self.plan = plan = MatVecPlan(weights=weights, weight_frac=weight_frac, x_type=x_type,
                                       reuse=reuse, bias=bias, bias_frac=bias_frac,
                                       addend_type=addend_type, tree_fanin=tree_fanin,
@@ -138,6 +157,22 @@ class MatVec(wiring.Component):
         if not isinstance(enable_copies, bool):
             raise TypeError(f"enable_copies must be a bool, got {enable_copies!r}")
         self._addend_held = addend_held
+        if multiplier not in MULTIPLIERS:
+            raise ValueError(f"multiplier {multiplier!r} is not one of {', '.join(MULTIPLIERS)}")
+        if not isinstance(adder_stages, bool):
+            raise TypeError(f"adder_stages must be a bool, got {adder_stages!r}")
+        self._kind = choose(multiplier, plan.w, plan.x_type, plan.reuse)
+        #: The shift-add plan of a ``lut`` MatVec (:class:`~rnnrtl.constmul_plan.ConstMulPlan`), or None.
+        self.const_plan = None
+        if self._kind == "lut":
+            if plan.reuse > LUT_MAX_REUSE:
+                raise ValueError(f"multiplier 'lut' at reuse {plan.reuse}: a LUT multiplier picks its "
+                                 f"product among its {plan.reuse} constant products; valid: reuse "
+                                 f"1..{LUT_MAX_REUSE}, or multiplier 'dsp'")
+            self.const_plan = matrix_plan(plan.w, plan.x_type, plan.reuse)
+        self._adder_stages = adder_stages
+        self._shift_add_stages = 0 if self.const_plan is None else \
+            self.const_plan.stages(adder_stages)
         macs = plan.reuse > 1   # the stages below exist only where products take MAC cycles
         self._start_stages = _stage_count(start_stages, "start_stages", 1)
         self._counter_stages = _stage_count(counter_stages, "counter_stages", 1) \
@@ -164,10 +199,13 @@ class MatVec(wiring.Component):
 
     @classmethod
     def of(cls, weights, *, x_type, reuse, bias=None, rows=slice(None), addend_type=None,
-           tree_fanin=4, product_fmt=None, pipelining=SHALLOW, addend_held=False) -> "MatVec":
+           tree_fanin=4, product_fmt=None, pipelining=SHALLOW, addend_held=False,
+           multiplier="dsp") -> "MatVec":
         """A MatVec of IR :class:`~rnnrtl.ir.Weights` (rows ``rows`` of them) and an optional IR
         bias, taking their codes and fractional bits from the IR (``product_fmt``: the layer's),
-        and its stages from ``pipelining`` (a :class:`~rnnrtl.hw.pipelining.Pipelining`)."""
+        and its stages from ``pipelining`` (a :class:`~rnnrtl.hw.pipelining.Pipelining`; its
+        ``product`` registers, the route out of a DSP, are a register after every adder level
+        of ``lut`` products at reuse 1: ``adder_stages``)."""
         p = pipelining
         return cls(weights=weights.codes[rows], weight_frac=weights.fmt.frac_bits, x_type=x_type,
                    reuse=reuse, bias=None if bias is None else bias.codes[rows],
@@ -175,7 +213,8 @@ class MatVec(wiring.Component):
                    addend_type=addend_type, tree_fanin=tree_fanin, product_fmt=product_fmt,
                    start_stages=p.start, counter_stages=p.counter_start,
                    operand_stages=p.operands, product_stages=p.product, copy_stages=p.copy,
-                   enable_copies=p.enable_copies, addend_held=addend_held)
+                   enable_copies=p.enable_copies, addend_held=addend_held,
+                   multiplier=multiplier, adder_stages=p.product > 0)
 
     # -- public properties -------------------------------------------------------------------------
 
@@ -211,8 +250,21 @@ class MatVec(wiring.Component):
 
     @property
     def multipliers(self) -> int:
-        """Multiplier instances built: ``ceil(rows * cols / reuse)``."""
-        return self.plan.multipliers
+        """Multiplier instances built: ``ceil(rows * cols / reuse)``; 0 for ``lut`` (no ``*``)."""
+        return 0 if self.const_plan is not None else self.plan.multipliers
+
+    @property
+    def multiplier(self) -> str:
+        """The kind of products built: ``dsp`` (``*`` operators) or ``lut`` (shift-and-add)."""
+        return self._kind
+
+    def cost(self) -> dict:
+        """The products' cost: ``{"multiplier": kind, "multipliers": n}``, and for ``lut`` the
+        :meth:`~rnnrtl.constmul_plan.ConstMulPlan.cost` model (adders, widths, registers)."""
+        out = {"multiplier": self._kind, "multipliers": self.multipliers}
+        if self.const_plan is not None:
+            out.update(self.const_plan.cost(self._adder_stages))
+        return out
 
     @property
     def frac(self) -> int:
@@ -234,8 +286,8 @@ class MatVec(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from ``start`` to ``done``:
-        ``reuse + 3·(reuse > 1) + tree_stages + start + counter + operands + product + copy``,
-        the last five being this unit's pipelining stages (:attr:`stages`)."""
+        ``reuse + 3·(reuse > 1) + tree_stages + start + counter + operands + product + copy
+        (+ shift_add)``, the last being this unit's pipelining stages (:attr:`stages`)."""
         R = self.plan.reuse
         return R + 3 * (R > 1) + self.plan.tree_stages + sum(self.stages.values())
 
@@ -243,10 +295,14 @@ class MatVec(wiring.Component):
     def stages(self) -> dict:
         """The pipelining stages this unit has (its configuration applied to its reuse):
         ``start``, ``counter``, ``operands`` (the weight ROM's second stage included), ``product``,
-        ``copy``."""
-        return {"start": self._start_stages, "counter": self._counter_stages,
-                "operands": self._operand_stages, "product": self._product_stages,
-                "copy": self._copy_stages}
+        ``copy``, and for ``lut`` products ``shift_add`` (their adder levels registered at reuse 1
+        with ``adder_stages``: :meth:`~rnnrtl.constmul_plan.ConstMulPlan.stages`)."""
+        stages = {"start": self._start_stages, "counter": self._counter_stages,
+                  "operands": self._operand_stages, "product": self._product_stages,
+                  "copy": self._copy_stages}
+        if self.const_plan is not None:
+            stages["shift_add"] = self._shift_add_stages
+        return stages
 
 
     def elaborate(self, platform):
@@ -283,7 +339,13 @@ class MatVec(wiring.Component):
                            reset_less=True)
                     for (j, _, _, lo, hi) in segs] for mi, segs in enumerate(plan.segments)]
 
-        if R == 1:
+        if R == 1 and self.const_plan is not None:
+            # Shift-and-add: each column's odd multiples registered once, the segments wires.
+            ready = constant_segments(m, plan, self.const_plan, x, seg_sig,
+                                      cast=None if plan.product_fmt is None else self._cast,
+                                      pipelined=self._adder_stages)
+            seg_valid = delay(m, start, ready, "seg_valid")
+        elif R == 1:
             # The product registers are the segments. They load every cycle, without an enable:
             # the adder tree's first stage (or ``y``) reads them only in the cycle after
             # ``start``, and a start-enabled load was a multiplexer per bit and a ``start`` net
@@ -322,7 +384,8 @@ class MatVec(wiring.Component):
                            segments=seg_sig[mi], cast=None if plan.product_fmt is None else self._cast,
                            rom_split=self._rom_split, operand_stages=self._operand_stages,
                            product_stages=self._product_stages, copy_stages=self._copy_stages,
-                           counter=shared, weight=weights[mi])
+                           counter=shared, weight=weights[mi],
+                           graph=None if self.const_plan is None else self.const_plan.graphs[mi])
             # The last MAC cycle as its product is accumulated: segments are valid one cycle later
             # (one more when copied from the accumulator register).
             last_acc = delay(m, last, 2 + self._fabric_stages, "last_acc")

@@ -20,9 +20,12 @@ def multiplier_inventory(network) -> dict:
     ``constant``: products of a matrix built at reuse 1, whose weight is a constant of the circuit
     (``zero`` of them need no hardware, ``pow2`` are ± a power of two: a shift);
     ``shared``: multipliers of matrices at reuse > 1 (weights from a ROM), and ``elementwise``:
-    the LSTM / GRU cell products (both operands variable).
+    the LSTM / GRU cell products (both operands variable); ``lut``: products of matrices built with
+    ``multiplier: lut`` (shift-and-add in the fabric: neither a multiplier of the manifest nor a
+    DSP, at any reuse).
     """
-    inv = {"constant": 0, "zero": 0, "pow2": 0, "shared": 0, "elementwise": 0, "max_operand_bits": 0}
+    inv = {"constant": 0, "zero": 0, "pow2": 0, "shared": 0, "elementwise": 0, "lut": 0,
+           "max_operand_bits": 0}
 
     for layer in network.flat_layers:
         units = matrix_units(layer)
@@ -30,6 +33,9 @@ def multiplier_inventory(network) -> dict:
             w = layer.kernel if unit.source == "input" else layer.recurrent
             x_fmt = layer.input_fmt if unit.source == "input" else layer.output_fmt
             codes = np.asarray(w.codes, dtype=np.int64)[unit_rows(unit, units)]
+            if unit.multiplier == "lut":
+                inv["lut"] += codes.size
+                continue
             inv["max_operand_bits"] = max(inv["max_operand_bits"], w.fmt.width, x_fmt.width)
             if unit.reuse == 1:
                 inv["constant"] += codes.size
@@ -56,7 +62,9 @@ def multiplier_note(multipliers: int, dsp: int, family: str, inventory: dict | N
         inv = inventory
         head += (f" [multipliers: {inv['constant']} constant-weight products at reuse 1 "
                  f"({inv['zero']} zero, {inv['pow2']} ±2^k), {inv['shared']} time-shared, "
-                 f"{inv['elementwise']} elementwise]")
+                 f"{inv['elementwise']} elementwise"
+                 + (f"; {inv['lut']} products shift-and-add in LUTs (multiplier: lut), not counted"
+                    if inv.get("lut") else "") + "]")
     if dsp == multipliers:
         return head + ": one DSP per multiplier."
     reasons = []
