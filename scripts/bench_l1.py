@@ -1,0 +1,147 @@
+"""The L1-trigger head-to-head (issue 20): rnnrtl's L1 configuration against HGQ2 + alkaid.
+
+Usage: python scripts/bench_l1.py [--models jet-gru,jet-lstm,hgq2-gru] [--pipeline NAME]
+           [--epochs 30] [--alkaid] [--synth] [--family xcup] [--outdir build/bench_l1]
+           [--json out.json]
+
+Models: the float jet GRU(20) and LSTM(20) anchors (scripts/_common.py; 20×6 → RNN(20) →
+Dense(64, relu) → Dense(1)) and the same GRU trained quantization-aware with HGQ2
+(scripts/train_hgq2_jet.py, ``--epochs``; its numerics are HGQ2's, imported by rnnrtl).
+
+rnnrtl's L1 configuration is :data:`L1_CONFIG`: a whole sequence per input beat, the recurrent
+layer unrolled over its time steps, reuse 1 everywhere, every constant product as shift-and-add in
+LUTs (``multiplier: lut``), plus ``--pipeline`` (default: the shallowest preset). Per model it
+prints, from the design's timing model and the manifest's cost model (no RTL written): II and
+latency in cycles, the DSP multipliers left (the gates' variable products), the shift-and-add
+adders and adder bits, and the agreement with the model's own Keras forward pass (bit-exactness:
+mismatching outputs for the HGQ2 model, whose quantized forward pass rnnrtl reproduces; decision
+agreement and max |error| for the float models, which are approximated by fixed point).
+``--synth`` also writes the RTL and runs a yosys ``--family`` estimate (LUT / FF / DSP; hours for
+these fully unrolled designs on a 2-core machine). ``--alkaid`` runs alkaid (PyPI ``alkaid``, when
+installed) on the HGQ2 model at a 5 ns latency cutoff and prints its latency, II and register bits
+from its own report, beside rnnrtl's. Targets (issue 20): II ≤ 5 cycles, latency ≤ 100 cycles.
+"""
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+import _common
+import rnnrtl
+from rnnrtl.config import PIPELINES
+from rnnrtl.manifest import matrix_entries
+
+#: rnnrtl's configuration for the L1 trigger regime (module docstring).
+L1_CONFIG = {"input": "sequence", "mode": "unrolled", "reuse": 1, "multiplier": "lut"}
+TARGET_II, TARGET_LATENCY = 5, 100
+
+
+def l1_config(pipeline: str) -> dict:
+    return {**L1_CONFIG, "pipeline": pipeline}
+
+
+def figures(design) -> dict:
+    """II, latency, multipliers and the shift-and-add cost model of ``design`` (no RTL written)."""
+    t = design.timing
+    mats = matrix_entries(design.network)
+    return {"ii": t.ii, "latency": t.latency, "dsp_multipliers": t.multipliers,
+            "adders": sum(m.get("adders", 0) * m["copies"] for m in mats),
+            "adder_bits": sum(m.get("adder_bits", 0) * m["copies"] for m in mats),
+            "matrix_register_bits": sum(m.get("register_bits", 0) * m["copies"] for m in mats)}
+
+
+def float_model(name: str, config: dict) -> tuple[dict, object]:
+    path, data, _ = _common.anchor(_common.MODELS[name])
+    design = rnnrtl.convert(path, config)
+    import keras
+    x = data["x_test"]
+    ref = np.asarray(keras.saving.load_model(path, compile=False).predict(x, verbose=0), np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = np.asarray(design.emulate(x), np.float64).reshape(ref.shape)
+    return {"agreement": float(np.mean((got > 0.5) == (ref > 0.5))),
+            "max_abs_err": float(np.max(np.abs(got - ref))), "samples": len(x)}, design
+
+
+def hgq2_model(config: dict, epochs: int, outdir: Path) -> tuple[dict, object, Path]:
+    import train_hgq2_jet
+    path = outdir / "jet-qgru.keras"
+    if not path.exists():
+        _, accuracy, seconds = train_hgq2_jet.train(epochs, 0, path)
+        print(f"hgq2-gru: trained {epochs} epochs in {seconds:.0f} s, holdout accuracy {accuracy:.3f}")
+    design, mismatches, values = train_hgq2_jet.check(path, config)
+    return {"mismatches": mismatches, "outputs": values}, design, path
+
+
+def run_alkaid(model_path: Path, outdir: Path) -> dict | None:
+    exe = shutil.which("alkaid") or str(Path(sys.executable).with_name("alkaid"))
+    if not Path(exe).exists():
+        print("alkaid: not installed (pip install alkaid); skipped")
+        return None
+    folder = outdir / "alkaid"
+    shutil.rmtree(folder, ignore_errors=True)
+    t0 = time.perf_counter()
+    subprocess.run([exe, "convert", str(model_path), str(folder), "--flavor", "verilog",
+                    "--latency-cutoff", "5"], check=True, capture_output=True, text=True)
+    report = subprocess.run([exe, "report", str(folder)], check=True, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    meta = json.loads((folder / "metadata.json").read_text()) if (folder / "metadata.json").exists() else {}
+    print(f"alkaid ({seconds:.0f} s):\n{report.stdout.strip()}")
+    return {"seconds": round(seconds, 1), "metadata": meta, "report": report.stdout.strip()}
+
+
+def synth(design, name: str, family: str, outdir: Path) -> dict:
+    from rnnrtl.synth.core import read_core
+    from rnnrtl.synth.estimate import run_estimate
+    folder = outdir / name
+    t0 = time.perf_counter()
+    core = read_core(design, outdir=folder, samples=8)
+    write_s = time.perf_counter() - t0
+    est = run_estimate(core, family, folder / f"estimate-{family}")
+    return {"write_s": round(write_s, 1), "yosys_s": round(est.runtime_s, 1),
+            **{k: est.resources.get(k) for k in ("lut", "ff", "dsp")}}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--models", default="jet-gru,jet-lstm,hgq2-gru")
+    ap.add_argument("--pipeline", default=PIPELINES[0], choices=PIPELINES)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--alkaid", action="store_true")
+    ap.add_argument("--synth", action="store_true")
+    ap.add_argument("--family", default="xcup")
+    ap.add_argument("--outdir", type=Path, default=Path("build/bench_l1"))
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    args.outdir.mkdir(parents=True, exist_ok=True)
+    config = l1_config(args.pipeline)
+    print(f"rnnrtl L1 configuration: {config}")
+    rows = []
+    for name in args.models.split(","):
+        t0 = time.perf_counter()
+        if name == "hgq2-gru":
+            quality, design, path = hgq2_model(config, args.epochs, args.outdir)
+        else:
+            quality, design = float_model(name, config)
+        row = {"model": name, **figures(design), **quality, "convert_s": round(time.perf_counter() - t0, 1)}
+        ok = row["ii"] <= TARGET_II and row["latency"] <= TARGET_LATENCY
+        row["targets"] = "met" if ok else f"MISSED (II <= {TARGET_II}, latency <= {TARGET_LATENCY})"
+        if args.synth:
+            row.update(synth(design, name, args.family, args.outdir))
+        if name == "hgq2-gru" and args.alkaid:
+            row["alkaid"] = run_alkaid(path, args.outdir)
+        print(json.dumps({k: v for k, v in row.items() if k != "alkaid"}), flush=True)
+        rows.append(row)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
