@@ -445,25 +445,22 @@ def requantize_code(code, params):
     integer arithmetic that numba compiles as it is (``>>`` is floor division by a power of two on
     Python ints and numba's int64 alike); the caller keeps ``code`` exact in int64."""
     shift, k0, k_neg, k_odd, lo, hi, mode, width, signed = params
+    # Branch-free where the data decides (the sign, the kept bit, saturation): a compiled loop
+    # then runs without mispredicted branches.
     if shift <= 0:
         y = code << -shift
     else:
-        k = k0
-        if code < 0:
-            k += k_neg
-        if k_odd != 0:
-            k += k_odd * ((code >> shift) & 1)
-        y = (code + k) >> shift
-    if lo <= y <= hi:
-        return y, 0
+        y = (code + k0 + k_neg * (code < 0) + k_odd * ((code >> shift) & 1)) >> shift
+    over = int((y < lo) | (y > hi))
     if mode == 0:
-        y = lo if y < lo else hi
-    elif mode == 1:
-        y = 0
-    else:
-        y = y & ((1 << width) - 1)
-        if signed != 0 and y > hi:
-            y -= 1 << width
+        return min(max(y, lo), hi), over
+    if over == 0:
+        return y, 0
+    if mode == 1:
+        return 0, 1
+    y = y & ((1 << width) - 1)
+    if signed != 0 and y > hi:
+        y -= 1 << width
     return y, 1
 
 
