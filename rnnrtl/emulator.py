@@ -116,6 +116,11 @@ class _MatVec:
         """The dtype :meth:`raw` takes and returns."""
         return self.float_type or np.int64
 
+    @property
+    def raw_weights(self):
+        """The weight codes ``[in, out]`` in :attr:`raw_type`."""
+        return self.as_float if self.exact_in_float else self.codes
+
     def raw(self, x, out=None):
         """``x @ W.T`` (exact products only) in :attr:`raw_type`: exact integers, possibly held
         as floats; ``x`` already of that type."""
@@ -366,52 +371,67 @@ class _LSTMEmu(_RecurrentEmu):
 
     #: Elements of the input projection ``W·x_t`` computed at once (a block of steps).
     AX_BLOCK = 1 << 20
+    #: Inputs with at most this many features have ``W·x_t`` computed in the kernel.
+    INLINE_FEATURES = 16
 
     def _run_kernel(self, x, ctr, mask):
         """:meth:`_RecurrentEmu.__call__` with each step's elementwise work in one compiled pass
-        (:func:`rnnrtl.emulator_kernels.lstm_step`): the same integers, overflows and trace."""
+        (:func:`rnnrtl.emulator_kernels.lstm_step`, unit-major ``[units, batch]`` arrays: the
+        products are ``U·h`` as ``W [4N, N] @ h [N, batch]``): the same integers, overflows and
+        trace."""
         L, k = self.layer, self.kernel_args
-        batch, steps, _ = x.shape
-        N = self.units
+        batch, steps, features = x.shape
+        N, G = self.units, 4 * self.units
         tracing = ctr.trace is not None
-        hf = np.zeros((batch, N), dtype=self.mh.raw_type)       # h as the BLAS operand
-        rec = np.empty((batch, 4 * N), dtype=self.mh.raw_type)
-        h, c = self.initial_state(batch)
+        xt = np.ascontiguousarray(x.transpose(1, 2, 0))              # [steps, features, batch]
+        h_blas = np.zeros((N, batch), dtype=self.mh.raw_type)         # h as the BLAS operand
+        rec = np.empty((G, batch), dtype=self.mh.raw_type)
+        w_rec = np.ascontiguousarray(self.mh.raw_weights.T)           # [4N, N]
+        c = np.zeros((N, batch), dtype=np.int64)
+        h = np.zeros((N, batch), dtype=np.int64)
         counts = np.zeros(len(kernels.LSTM_POINTS) + 1, dtype=np.int64)
-        no_trace = np.zeros((0, 0), dtype=np.int64), np.zeros((0, 0, 0), dtype=np.int64)
-        block = max(1, self.AX_BLOCK // max(batch * 4 * N, 1))
+        inline = features <= self.INLINE_FEATURES
+        wx = self.mx.codes if inline else np.zeros((0, G), dtype=np.int64)
+        no_ax = np.zeros((0, 0), dtype=np.float64)
+        block = steps if inline else max(1, self.AX_BLOCK // max(batch * G, 1))
+        w_in = None if inline else np.ascontiguousarray(self.mx.raw_weights.T)  # [4N, F]
+        gate, act, index = (np.empty((G, batch), dtype=np.int64) for _ in range(3))
+        tanh_c, row = np.empty((N, batch), dtype=np.int64), np.empty(batch, dtype=np.int64)
         outputs = []
         for t0 in range(0, steps, block):
-            xs = x[:, t0:t0 + block].transpose(1, 0, 2)             # [steps, batch, features]
-            ax = self.mx.raw(np.ascontiguousarray(xs, dtype=self.mx.raw_type))
+            if not inline:   # W·x_t for a block of steps: [steps, 4N, batch]
+                ax_block = np.matmul(w_in, xt[t0:t0 + block].astype(self.mx.raw_type))
             for t in range(t0, min(t0 + block, steps)):
-                self.mh.raw(hf, out=rec)
-                h_new, c_new = np.empty_like(h), np.empty_like(c)
-                tr = ((np.empty((batch, 4 * N), np.int64), np.empty((6, batch, N), np.int64))
-                      if tracing else no_trace)
+                np.matmul(w_rec, h_blas, out=rec)
+                c_new, h_new = np.empty_like(c), np.empty_like(h)
+                if tracing:   # fresh arrays: the trace keeps views of them
+                    gate, act, tanh_c = np.empty_like(gate), np.empty_like(act), np.empty_like(tanh_c)
                 kernels.lstm_step(
-                    ax[t - t0], k["ax_shift"], k["bias"], k["bias_shift"], rec, k["rec_shift"],
-                    c, h_new, c_new, k["gate"], *k["sig"], *k["g"], k["fc_shift"], k["ig_shift"],
-                    k["c"], *k["tc"], k["h"], counts, tracing, *tr)
+                    xt[t], wx, no_ax if inline else ax_block[t - t0], k["ax_shift"], k["bias"],
+                    k["bias_shift"], rec, k["rec_shift"], c, c_new, h_new, h_blas, k["gate"],
+                    *k["sig"], *k["g"], k["fc_shift"], k["ig_shift"], k["c"], *k["tc"], k["h"],
+                    counts, gate, act, tanh_c, index, row)
                 if counts[:-1].any():
                     for point, n in zip(kernels.LSTM_POINTS, counts.tolist()):
                         if n:
                             name = f"{L.name}.{point}"
                             ctr.overflows[name] = ctr.overflows.get(name, 0) + n
                     counts[:] = 0
+                if tracing:   # a masked step's points hold its computed values
+                    ctr.record(f"{L.name}.gate", gate.T)
+                    for point, value in (("i", act[:N]), ("f", act[N:2 * N]), ("g", act[2 * N:3 * N]),
+                                         ("o", act[3 * N:]), ("c", c_new), ("tanh_c", tanh_c)):
+                        ctr.record(f"{L.name}.{point}", value.T)
                 if mask is not None:
-                    keep = mask[:, t, None]
+                    keep = mask[None, :, t]
                     h_new, c_new = np.where(keep, h, h_new), np.where(keep, c, c_new)
+                    h_blas[...] = h_new
                 h, c = h_new, c_new
-                hf[...] = h
-                if tracing:
-                    gate, units = tr
-                    ctr.record(f"{L.name}.gate", gate)
-                    for point, value in zip(("i", "f", "g", "o", "c", "tanh_c"), units):
-                        ctr.record(f"{L.name}.{point}", value)
-                ctr.record(f"{L.name}.h", h)
-                outputs.append(h)
-        return np.stack(outputs, axis=1) if L.return_sequences else outputs[-1]
+                ctr.record(f"{L.name}.h", h.T)
+                outputs.append(h.T)
+        if L.return_sequences:
+            return np.stack(outputs, axis=1)
+        return np.ascontiguousarray(outputs[-1])
 
     def step_bias(self):
         return _bias(self.layer.bias, self.layer.product_fmt)

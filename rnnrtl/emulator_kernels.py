@@ -69,98 +69,100 @@ def _rq(code, p):
     return _requantize(code, p)
 
 
-@numba.njit(inline="always")
-def _act_block(src, lo, hi, kind, p, offset, contents, dst, index):
-    """Activation of ``src[lo:hi]`` into ``dst[lo:hi]`` (see the module docstring); returns the
-    overflow count, or for a table the count of clamped indexes (not an overflow: the caller
-    counts it apart). A table runs as two loops, the index (vectorizable, its clamp a select)
-    then the gather; ``index`` is scratch."""
-    over = 0
-    if kind == TABLE:
-        for u in range(lo, hi):
-            index[u], o = _rq(src[u], p)
-            over += o
-        for u in range(lo, hi):
-            dst[u] = contents[index[u] + offset]
-        return over
-    for u in range(lo, hi):
-        code = src[u]
-        if kind == RELU:
-            code = max(code, 0)
-        dst[u], o = _rq(code, p)
-        over += o
-    return over
-
-
 #: The named points of an LSTM step in the order the numpy step counts their overflows; the
 #: index of each in a kernel's ``counts`` (one more entry counts clamped table indexes).
 LSTM_POINTS = ("gate", "i", "f", "o", "g", "c", "tanh_c", "h")
 
 
 @numba.njit(nogil=True, cache=True)
-def lstm_step(ax, ax_shift, bias, bias_shift, rec, rec_shift, c, h_out, c_out,
+def lstm_step(xt, wx, ax, ax_shift, bias, bias_shift, rec, rec_shift, c, c_out, h_out, h_blas,
               p_gate, sig_kind, p_sig, sig_off, sig_tab, g_kind, p_g, g_off, g_tab,
               fc_shift, ig_shift, p_c, tc_kind, p_tc, tc_off, tc_tab, p_h, counts,
-              trace, tr_gate, tr_units):
-    """One LSTM step (docs/numerics.md) for every sample ``b`` and unit ``j``.
+              gate, act, tanh_c, index, row):
+    """One LSTM step (docs/numerics.md) on a batch in *unit-major* layout: every array is
+    ``[units, B]``, so each gate block (i, f, g, o: rows ``kN..(k+1)N`` of ``[4N, B]``) and each
+    state array is one contiguous run the compiler loops over without index arithmetic.
 
-    ``ax`` ``[B, 4N]`` (``W·x_t``), ``bias`` ``[4N]`` and ``rec`` ``[B, 4N]`` (``U·h``) are
-    shifted left by their ``*_shift`` to the gate sum's fraction; ``p_gate`` requantizes the sum.
-    ``c = q_c((f·c) << fc_shift + (i·g) << ig_shift)``, ``h = q_h(o·tanh_c)``. Writes ``h_out``,
-    ``c_out`` ``[B, N]``, adds overflows to ``counts`` (:data:`LSTM_POINTS` order, then table
-    clamps) and, with ``trace``, the gate codes to ``tr_gate`` ``[B, 4N]`` and i, f, g, o, c,
-    tanh_c to ``tr_units`` ``[6, B, N]``.
-
-    Each sample runs in short loops over its units (gates, activations, state), each simple
-    enough for the compiler to vectorize or at least to keep free of data-dependent branches."""
-    B, N = c.shape
+    The gate sum of unit ``u`` is ``W·x_t`` — computed here from the input codes ``xt``
+    ``[F, B]`` and weight codes ``wx`` ``[F, 4N]`` when ``wx`` has rows (few features: cheaper
+    than reading a product array), else read from ``ax`` ``[4N, B]`` — plus ``bias[u]`` plus
+    ``rec`` ``[4N, B]`` (``U·h``), each shifted left by its ``*_shift`` to the sum's fraction and
+    requantized by ``p_gate``. Then ``c = q_c((f·c) << fc_shift + (i·g) << ig_shift)`` and
+    ``h = q_h(o·tanh_c)``: written to ``c_out``, ``h_out`` ``[N, B]`` and ``h_blas`` (``h`` in
+    the next product's BLAS type). ``gate``, ``act`` ``[4N, B]`` and ``tanh_c`` ``[N, B]`` hold
+    the step's points afterwards (for a trace); ``index`` (``[1, B]`` or more) and ``row``
+    (``[B]``) are scratch. Each gate row is activated while in cache. Overflows are added to ``counts`` (:data:`LSTM_POINTS` order, then table clamps)."""
+    G, B = rec.shape
+    N = G // 4
+    F = wx.shape[0]
     p_gate, p_sig, p_g, p_c, p_tc, p_h = (_params(p_gate), _params(p_sig), _params(p_g),
                                           _params(p_c), _params(p_tc), _params(p_h))
-    n = np.zeros(9, dtype=np.int64)
-    gate, act, index = np.empty(4 * N, np.int64), np.empty(4 * N, np.int64), np.empty(4 * N, np.int64)
-    cn, tc, scratch = np.empty(N, np.int64), np.empty(N, np.int64), np.empty(N, np.int64)
-    for b in range(B):
+    idx = index[0]
+    for u in range(G):
+        if F > 0:
+            for b in range(B):
+                row[b] = 0
+            for k in range(F):
+                w = wx[k, u]
+                for b in range(B):
+                    row[b] += w * xt[k, b]
+        else:
+            for b in range(B):
+                row[b] = np.int64(ax[u, b])
+        bu = bias[u] << bias_shift
         over = 0
-        for u in range(4 * N):
-            s = (np.int64(ax[b, u]) << ax_shift) + (bias[u] << bias_shift) \
-                + (np.int64(rec[b, u]) << rec_shift)
-            gate[u], o = _rq(s, p_gate)
+        for b in range(B):
+            s = (row[b] << ax_shift) + bu + (np.int64(rec[u, b]) << rec_shift)
+            gate[u, b], o = _rq(s, p_gate)
             over += o
-        n[0] += over
-        for k in range(4):  # i, f, g, o
-            if k == 2:
-                n[4 if g_kind != TABLE else 8] += _act_block(gate, 2 * N, 3 * N, g_kind, p_g, g_off,
-                                                             g_tab, act, index)
-            else:
-                n[_ACT_SLOT[k] if sig_kind != TABLE else 8] += _act_block(
-                    gate, k * N, (k + 1) * N, sig_kind, p_sig, sig_off, sig_tab, act, index)
+        counts[0] += over
+        # the gate's activation while its row is in cache: g for block 2, σ for i, f, o
+        if u // N == 2:
+            counts[8 if g_kind == TABLE else 4] += _act_row(gate[u], g_kind, p_g, g_off, g_tab,
+                                                            act[u], idx)
+        else:
+            counts[8 if sig_kind == TABLE else _SIG_SLOT[u // N]] += _act_row(
+                gate[u], sig_kind, p_sig, sig_off, sig_tab, act[u], idx)
+    for j in range(N):
         over = 0
-        for j in range(N):
-            cn[j], o = _rq(((act[N + j] * c[b, j]) << fc_shift) + ((act[j] * act[2 * N + j]) << ig_shift),
-                           p_c)
+        i_, f_, g_, c_, co = act[j], act[N + j], act[2 * N + j], c[j], c_out[j]
+        for b in range(B):
+            co[b], o = _rq(((f_[b] * c_[b]) << fc_shift) + ((i_[b] * g_[b]) << ig_shift), p_c)
             over += o
-        n[5] += over
-        n[6 if tc_kind != TABLE else 8] += _act_block(cn, 0, N, tc_kind, p_tc, tc_off, tc_tab, tc,
-                                                      scratch)
+        counts[5] += over
+        counts[8 if tc_kind == TABLE else 6] += _act_row(co, tc_kind, p_tc, tc_off, tc_tab,
+                                                         tanh_c[j], idx)
         over = 0
-        for j in range(N):
-            c_out[b, j] = cn[j]
-            h_out[b, j], o = _rq(act[3 * N + j] * tc[j], p_h)
+        o_, t_, h_, hb = act[3 * N + j], tanh_c[j], h_out[j], h_blas[j]
+        for b in range(B):
+            h_[b], o = _rq(o_[b] * t_[b], p_h)
+            hb[b] = h_[b]
             over += o
-        n[7] += over
-        if trace:
-            for u in range(4 * N):
-                tr_gate[b, u] = gate[u]
-            for j in range(N):
-                tr_units[4, b, j] = cn[j]
-                tr_units[5, b, j] = tc[j]
-                tr_units[0, b, j] = act[j]
-                tr_units[1, b, j] = act[N + j]
-                tr_units[2, b, j] = act[2 * N + j]
-                tr_units[3, b, j] = act[3 * N + j]
-    for k in range(9):
-        counts[k] += n[k]
+        counts[7] += over
 
 
-#: ``counts`` slot of the activation of gate block k (i, f, g, o) in :data:`LSTM_POINTS`.
-_ACT_SLOT = (1, 2, 4, 3)
+#: ``counts`` slot of the σ of gate block k (i, f, -, o) in :data:`LSTM_POINTS`.
+_SIG_SLOT = (1, 2, 0, 3)
+
+
+@numba.njit(inline="always")
+def _act_row(src, kind, p, offset, contents, dst, index):
+    """An activation of the row ``src`` into ``dst`` (see the module docstring); returns the
+    overflow count, or for a table the count of clamped indexes (not an overflow: the caller
+    counts it apart; summing it keeps the clamp a select rather than a mispredicted branch).
+    A table runs as two loops, the index (vectorizable) then the gather; ``index`` is scratch."""
+    over = 0
+    if kind == TABLE:
+        for b in range(src.shape[0]):
+            index[b], o = _rq(src[b], p)
+            over += o
+        for b in range(src.shape[0]):
+            dst[b] = contents[index[b] + offset]
+        return over
+    for b in range(src.shape[0]):
+        code = src[b]
+        if kind == RELU:
+            code = max(code, 0)
+        dst[b], o = _rq(code, p)
+        over += o
+    return over
