@@ -6,10 +6,15 @@ after input quantization is integer arithmetic on ``int64``, vectorised over the
 projection ``W·x_t`` of a recurrent layer is computed for all time steps at once, since it does
 not depend on the state.
 
-Products ``W·x`` use float64 BLAS only when every partial sum provably stays below ``2**53`` in
-magnitude (so float64 is exact); otherwise they use exact ``int64`` matrix products. Every
-intermediate is sized with :class:`~rnnrtl.fixed.IntType` at construction and refused if it would
-not be exact in ``int64``.
+Products ``W·x`` use float32 BLAS when every partial sum provably stays below ``2**24`` in
+magnitude, float64 below ``2**53`` (so the float type is exact), else exact ``int64`` matrix
+products; the bound uses the values an input can take (an LSTM's ``h`` is bounded by its tables,
+:meth:`_LSTMEmu.h_range`). Every intermediate is sized with :class:`~rnnrtl.fixed.IntType` at
+construction and refused if it would not be exact in ``int64``.
+
+An LSTM step (exact sums, the default numerics) runs its elementwise work in a compiled kernel
+(:mod:`rnnrtl.emulator_kernels`: the same integers, per code, by the rules of :mod:`rnnrtl.fixed`);
+``Emulator(network, kernels=False)`` runs the numpy step instead, and the tests compare the two.
 
 One concept, hence past ~400 lines: the emulator of each layer kind beside the others, sharing the
 step loop, the exact matrix products and the requantization bookkeeping.
@@ -394,13 +399,16 @@ class _LSTMEmu(_RecurrentEmu):
         wx = self.mx.codes if inline else np.zeros((0, G), dtype=np.int64)
         no_ax = np.zeros((0, 0), dtype=np.float64)
         block = steps if inline else max(1, self.AX_BLOCK // max(batch * G, 1))
-        w_in = None if inline else np.ascontiguousarray(self.mx.raw_weights.T)  # [4N, F]
-        gate, act, index = (np.empty((G, batch), dtype=np.int64) for _ in range(3))
+        # [4N, F]; float64 whenever a float type is exact (one compiled variant fewer)
+        in_type = np.int64 if self.mx.float_type is None else np.float64
+        w_in = None if inline else np.ascontiguousarray(self.mx.codes.T.astype(in_type))
+        gate, act = np.empty((G, batch), dtype=np.int64), np.empty((G, batch), dtype=np.int64)
+        index = np.empty((1, batch), dtype=np.int64)
         tanh_c, row = np.empty((N, batch), dtype=np.int64), np.empty(batch, dtype=np.int64)
         outputs = []
         for t0 in range(0, steps, block):
             if not inline:   # W·x_t for a block of steps: [steps, 4N, batch]
-                ax_block = np.matmul(w_in, xt[t0:t0 + block].astype(self.mx.raw_type))
+                ax_block = np.matmul(w_in, xt[t0:t0 + block].astype(in_type))
             for t in range(t0, min(t0 + block, steps)):
                 np.matmul(w_rec, h_blas, out=rec)
                 c_new, h_new = np.empty_like(c), np.empty_like(h)
@@ -605,13 +613,14 @@ class Emulator:
             raise ValueError(f"input has {x.shape[1]} time steps; the model expects {net.timesteps}")
         chunks = [x[i:i + self.CHUNK] for i in range(0, max(len(x), 1), self.CHUNK)]
         workers = min(len(chunks), os.cpu_count() or 1)
-        if workers == 1:
-            parts = [self._run_chunk(chunk, trace) for chunk in chunks]
-        else:
-            # One BLAS thread per worker: BLAS's own threads on top of ours oversubscribe the cores.
-            with threadpool_limits(limits=1, user_api="blas"), \
-                    ThreadPoolExecutor(max_workers=workers) as pool:
-                parts = list(pool.map(lambda c: self._run_chunk(c, trace), chunks))
+        # One BLAS thread per worker: BLAS's own threads on top of ours oversubscribe the cores,
+        # and on one chunk its spinning threads cost more CPU than the small products save.
+        with threadpool_limits(limits=1, user_api="blas"):
+            if workers == 1:
+                parts = [self._run_chunk(chunk, trace) for chunk in chunks]
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    parts = list(pool.map(lambda c: self._run_chunk(c, trace), chunks))
         overflows: dict[str, int] = {}
         for part in parts:
             for point, n in part.overflows.items():

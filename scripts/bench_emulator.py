@@ -5,6 +5,9 @@ For the jet LSTM (LSTM(20) on 20x6) and the LSTM(128) on 100x3, on the same ``--
 Keras float (TensorFlow CPU, warm; the faster of ``model.predict(batch_size=1024)`` and one
 ``tf.function`` call on the whole batch), ``Design.emulate`` (bit-exact), and the ratio
 emulator / Keras (issue 21's target: >= 1). Each figure is the best of ``--repeat`` wall times.
+On a shared machine wall time depends on how many cores each gets (TensorFlow's spinning thread
+pool takes more than its share), so the table also gives the ratio of CPU time per sample
+(process CPU seconds of the same runs), which does not.
 ``--numpy`` also times the emulator without its compiled kernels (``Emulator(kernels=False)``).
 """
 
@@ -30,7 +33,7 @@ def main():
     import keras
     import tensorflow as tf
     table = Table(title=f"Emulator vs Keras float, batch {args.batch}, best of {args.repeat}")
-    cols = ["model", "Keras float samples/s", "emulator samples/s", "ratio"]
+    cols = ["model", "Keras float samples/s", "emulator samples/s", "ratio", "ratio (CPU time)"]
     if args.numpy:
         cols.append("numpy steps samples/s")
     for col in cols:
@@ -46,27 +49,29 @@ def main():
             "predict": lambda: model.predict(x32, batch_size=1024, verbose=0),
             "tf.function": lambda: call(tf.constant(x32)).numpy(),
         }
-        keras_rate = max(_rate(run, args) for run in keras_runs.values())
+        keras_rate, keras_cpu = max(_rate(run, args) for run in keras_runs.values())
         design = rnnrtl.convert(path)
-        emu_rate = _rate(lambda: design.emulate(x), args)
-        row = [label, f"{keras_rate:,.0f}", f"{emu_rate:,.0f}", f"{emu_rate / keras_rate:.2f}x"]
+        emu_rate, emu_cpu = _rate(lambda: design.emulate(x), args)
+        row = [label, f"{keras_rate:,.0f}", f"{emu_rate:,.0f}", f"{emu_rate / keras_rate:.2f}x",
+               f"{keras_cpu / emu_cpu:.2f}x"]
         if args.numpy:
             from rnnrtl.emulator import Emulator
             slow = Emulator(design.network, kernels=False)
-            row.append(f"{_rate(lambda: slow.run(x, warn=False), args):,.0f}")
+            row.append(f"{_rate(lambda: slow.run(x, warn=False), args)[0]:,.0f}")
         table.add_row(*row)
     _common.console().print(table)
 
 
 def _rate(run, args):
-    """Samples per second of ``run`` (warm: one call first), best of ``args.repeat``."""
+    """``(samples/s, CPU s)`` of ``run`` (warm: one call first): the best of ``args.repeat``
+    wall times, and the least process CPU time of those runs."""
     run()
-    best = float("inf")
+    best, cpu = float("inf"), float("inf")
     for _ in range(args.repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         run()
-        best = min(best, time.perf_counter() - t)
-    return args.batch / best
+        best, cpu = min(best, time.perf_counter() - t), min(cpu, time.process_time() - c)
+    return args.batch / best, cpu
 
 
 if __name__ == "__main__":
