@@ -402,8 +402,8 @@ class _LSTMEmu(_RecurrentEmu):
         # [4N, F]; float64 whenever a float type is exact (one compiled variant fewer)
         in_type = np.int64 if self.mx.float_type is None else np.float64
         w_in = None if inline else np.ascontiguousarray(self.mx.codes.T.astype(in_type))
-        gate, act = np.empty((G, batch), dtype=np.int64), np.empty((G, batch), dtype=np.int64)
-        index = np.empty((1, batch), dtype=np.int64)
+        gate = act = np.empty((0, batch), dtype=np.int64)           # filled only for a trace
+        index, scratch = np.empty((1, batch), dtype=np.int64), np.empty((8, batch), dtype=np.int64)
         tanh_c, row = np.empty((N, batch), dtype=np.int64), np.empty(batch, dtype=np.int64)
         outputs = []
         for t0 in range(0, steps, block):
@@ -413,12 +413,13 @@ class _LSTMEmu(_RecurrentEmu):
                 np.matmul(w_rec, h_blas, out=rec)
                 c_new, h_new = np.empty_like(c), np.empty_like(h)
                 if tracing:   # fresh arrays: the trace keeps views of them
-                    gate, act, tanh_c = np.empty_like(gate), np.empty_like(act), np.empty_like(tanh_c)
+                    gate, act = np.empty((G, batch), np.int64), np.empty((G, batch), np.int64)
+                    tanh_c = np.empty_like(tanh_c)
                 kernels.lstm_step(
                     xt[t], wx, no_ax if inline else ax_block[t - t0], k["ax_shift"], k["bias"],
                     k["bias_shift"], rec, k["rec_shift"], c, c_new, h_new, h_blas, k["gate"],
                     *k["sig"], *k["g"], k["fc_shift"], k["ig_shift"], k["c"], *k["tc"], k["h"],
-                    counts, gate, act, tanh_c, index, row)
+                    counts, tracing, gate, act, tanh_c, index, row, scratch)
                 if counts[:-1].any():
                     for point, n in zip(kernels.LSTM_POINTS, counts.tolist()):
                         if n:

@@ -78,7 +78,7 @@ LSTM_POINTS = ("gate", "i", "f", "o", "g", "c", "tanh_c", "h")
 def lstm_step(xt, wx, ax, ax_shift, bias, bias_shift, rec, rec_shift, c, c_out, h_out, h_blas,
               p_gate, sig_kind, p_sig, sig_off, sig_tab, g_kind, p_g, g_off, g_tab,
               fc_shift, ig_shift, p_c, tc_kind, p_tc, tc_off, tc_tab, p_h, counts,
-              gate, act, tanh_c, index, row):
+              trace, gate, act, tanh_c, index, row, scratch):
     """One LSTM step (docs/numerics.md) on a batch in *unit-major* layout: every array is
     ``[units, B]``, so each gate block (i, f, g, o: rows ``kN..(k+1)N`` of ``[4N, B]``) and each
     state array is one contiguous run the compiler loops over without index arithmetic.
@@ -89,43 +89,47 @@ def lstm_step(xt, wx, ax, ax_shift, bias, bias_shift, rec, rec_shift, c, c_out, 
     ``rec`` ``[4N, B]`` (``U·h``), each shifted left by its ``*_shift`` to the sum's fraction and
     requantized by ``p_gate``. Then ``c = q_c((f·c) << fc_shift + (i·g) << ig_shift)`` and
     ``h = q_h(o·tanh_c)``: written to ``c_out``, ``h_out`` ``[N, B]`` and ``h_blas`` (``h`` in
-    the next product's BLAS type). ``gate``, ``act`` ``[4N, B]`` and ``tanh_c`` ``[N, B]`` hold
-    the step's points afterwards (for a trace); ``index`` (``[1, B]`` or more) and ``row``
-    (``[B]``) are scratch. Each gate row is activated while in cache. Overflows are added to ``counts`` (:data:`LSTM_POINTS` order, then table clamps)."""
+    the next product's BLAS type). With ``trace``, ``gate``, ``act`` ``[4N, B]`` hold the step's
+    gate and activation codes afterwards (else rows of ``scratch`` ``[8, B]`` do); ``tanh_c``
+    ``[N, B]`` always does; ``index`` (``[1, B]``) and ``row`` (``[B]``) are scratch. Unit by
+    unit, its four gate rows and its state row stay in cache. Overflows are added to ``counts`` (:data:`LSTM_POINTS` order, then table clamps)."""
     G, B = rec.shape
     N = G // 4
     F = wx.shape[0]
     p_gate, p_sig, p_g, p_c, p_tc, p_h = (_params(p_gate), _params(p_sig), _params(p_g),
                                           _params(p_c), _params(p_tc), _params(p_h))
     idx = index[0]
-    for u in range(G):
-        if F > 0:
-            for b in range(B):
-                row[b] = 0
-            for k in range(F):
-                w = wx[k, u]
+    for j in range(N):   # unit j: its four gate rows, then its state, all in cache
+        for k in range(4):
+            u = k * N + j
+            g_row, a_row = (gate[u], act[u]) if trace else (scratch[k], scratch[4 + k])
+            if F > 0:
                 for b in range(B):
-                    row[b] += w * xt[k, b]
-        else:
+                    row[b] = 0
+                for f in range(F):
+                    w = wx[f, u]
+                    for b in range(B):
+                        row[b] += w * xt[f, b]
+            else:
+                for b in range(B):
+                    row[b] = np.int64(ax[u, b])
+            bu = bias[u] << bias_shift
+            over = 0
             for b in range(B):
-                row[b] = np.int64(ax[u, b])
-        bu = bias[u] << bias_shift
+                s = (row[b] << ax_shift) + bu + (np.int64(rec[u, b]) << rec_shift)
+                g_row[b], o = _rq(s, p_gate)
+                over += o
+            counts[0] += over
+            if k == 2:
+                counts[8 if g_kind == TABLE else 4] += _act_row(g_row, g_kind, p_g, g_off, g_tab,
+                                                                a_row, idx)
+            else:
+                counts[8 if sig_kind == TABLE else _SIG_SLOT[k]] += _act_row(
+                    g_row, sig_kind, p_sig, sig_off, sig_tab, a_row, idx)
+        i_, f_, g_, o_ = ((act[j], act[N + j], act[2 * N + j], act[3 * N + j]) if trace else
+                          (scratch[4], scratch[5], scratch[6], scratch[7]))
         over = 0
-        for b in range(B):
-            s = (row[b] << ax_shift) + bu + (np.int64(rec[u, b]) << rec_shift)
-            gate[u, b], o = _rq(s, p_gate)
-            over += o
-        counts[0] += over
-        # the gate's activation while its row is in cache: g for block 2, σ for i, f, o
-        if u // N == 2:
-            counts[8 if g_kind == TABLE else 4] += _act_row(gate[u], g_kind, p_g, g_off, g_tab,
-                                                            act[u], idx)
-        else:
-            counts[8 if sig_kind == TABLE else _SIG_SLOT[u // N]] += _act_row(
-                gate[u], sig_kind, p_sig, sig_off, sig_tab, act[u], idx)
-    for j in range(N):
-        over = 0
-        i_, f_, g_, c_, co = act[j], act[N + j], act[2 * N + j], c[j], c_out[j]
+        c_, co = c[j], c_out[j]
         for b in range(B):
             co[b], o = _rq(((f_[b] * c_[b]) << fc_shift) + ((i_[b] * g_[b]) << ig_shift), p_c)
             over += o
@@ -133,7 +137,7 @@ def lstm_step(xt, wx, ax, ax_shift, bias, bias_shift, rec, rec_shift, c, c_out, 
         counts[8 if tc_kind == TABLE else 6] += _act_row(co, tc_kind, p_tc, tc_off, tc_tab,
                                                          tanh_c[j], idx)
         over = 0
-        o_, t_, h_, hb = act[3 * N + j], tanh_c[j], h_out[j], h_blas[j]
+        t_, h_, hb = tanh_c[j], h_out[j], h_blas[j]
         for b in range(B):
             h_[b], o = _rq(o_[b] * t_[b], p_h)
             hb[b] = h_[b]
