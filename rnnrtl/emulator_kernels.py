@@ -1,5 +1,5 @@
-"""Compiled (numba) step kernels of the emulator: one pass over a batch for all the elementwise
-work of a recurrent step, the integers of :mod:`rnnrtl.emulator`'s numpy step unchanged.
+"""Compiled (numba) step kernels of the emulator: one call per step does all the elementwise
+work of a recurrent step on a batch, the integers of :mod:`rnnrtl.emulator`'s numpy step unchanged.
 
 A kernel takes the step's matrix products as arrays of exact integers (float32 / float64 BLAS
 results or int64, see :class:`rnnrtl.emulator._MatVec`) and does the rest one unit at a time in
@@ -22,7 +22,7 @@ import numpy as np
 from .activations import TableGeometry
 from .fixed import FixedFormat, requantize_code, requantize_params, shift_round_params
 
-__all__ = ["TABLE", "LINEAR", "RELU", "activation_args", "table_params", "lstm_step",
+__all__ = ["TABLE", "LINEAR", "RELU", "activation_args", "requant_args", "table_params", "lstm_step",
            "LSTM_POINTS"]
 
 TABLE, LINEAR, RELU = 0, 1, 2
@@ -38,7 +38,7 @@ def table_params(geometry: TableGeometry) -> tuple[int, ...]:
         -geometry.offset, geometry.size - 1 - geometry.offset, 0, 0, 1)
 
 
-def activation_args(act, point_fmt_frac: int | None = None):
+def activation_args(act):
     """``(kind, params, offset, contents)`` of an :class:`rnnrtl.ir.Activation` for a kernel, or
     ``None`` when no kernel computes it (softmax)."""
     if act.table is not None:
