@@ -6,10 +6,15 @@ after input quantization is integer arithmetic on ``int64``, vectorised over the
 projection ``W·x_t`` of a recurrent layer is computed for all time steps at once, since it does
 not depend on the state.
 
-Products ``W·x`` use float64 BLAS only when every partial sum provably stays below ``2**53`` in
-magnitude (so float64 is exact); otherwise they use exact ``int64`` matrix products. Every
-intermediate is sized with :class:`~rnnrtl.fixed.IntType` at construction and refused if it would
-not be exact in ``int64``.
+Products ``W·x`` use float32 BLAS when every partial sum provably stays below ``2**24`` in
+magnitude, float64 below ``2**53`` (so the float type is exact), else exact ``int64`` matrix
+products; the bound uses the values an input can take (an LSTM's ``h`` is bounded by its tables,
+:meth:`_LSTMEmu.h_range`). Every intermediate is sized with :class:`~rnnrtl.fixed.IntType` at
+construction and refused if it would not be exact in ``int64``.
+
+An LSTM step (exact sums, the default numerics) runs its elementwise work in a compiled kernel
+(:mod:`rnnrtl.emulator_kernels`: the same integers, per code, by the rules of :mod:`rnnrtl.fixed`);
+``Emulator(network, kernels=False)`` runs the numpy step instead, and the tests compare the two.
 
 One concept, hence past ~400 lines: the emulator of each layer kind beside the others, sharing the
 step loop, the exact matrix products and the requantization bookkeeping.
@@ -25,7 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .fixed import IntType, Rounding, requantize, shift_round
+from . import emulator_kernels as kernels
+from .fixed import IntType, Rounding, requantize, requantize_bounds, shift_round
 from .ir import GRU, LSTM, Activation, Bidirectional, Dense, Network, SimpleRNN, Weights, matvec_type
 from .errors import FixedPointOverflowWarning
 from .masking import check_layers, masked_steps
@@ -33,6 +39,7 @@ from .masking import check_layers, masked_steps
 __all__ = ["Emulator", "EmulationResult", "FixedPointOverflowWarning"]
 
 _FLOAT_EXACT = 2 ** 53
+_FLOAT32_EXACT = 2 ** 24
 
 
 @dataclass
@@ -67,7 +74,12 @@ class _Counter:
 
 
 class _MatVec:
-    """``x @ W.T`` for integer codes, exact; float64 BLAS when provably exact.
+    """``x @ W.T`` for integer codes, exact; float32 or float64 BLAS when provably exact.
+
+    ``in_range`` ``(lo, hi)``: the values ``x`` can take when narrower than ``in_type``'s range
+    (an LSTM's ``h`` is bounded by its tables, :meth:`_LSTMEmu.h_range`). BLAS in a float type is
+    exact when every partial sum is an integer its significand holds: ``|partial| <= Σ_j |W_ij|
+    · max|x| < 2**24`` (float32) or ``2**53`` (float64), in any order of summation.
 
     With ``product_fmt`` (``numerics: hls4ml``), every product is first requantized into it and the
     result has its fractional bits: ``sum_j q_P(W_ij·x_j)`` (docs/hls4ml.md). ``product_fmt``'s
@@ -78,15 +90,22 @@ class _MatVec:
     #: Elements of the per-product array computed at once (``product_fmt`` with rounding).
     PRODUCT_CHUNK = 1 << 18
 
-    def __init__(self, weights: Weights, in_type: IntType, where: str, product_fmt=None):
+    def __init__(self, weights: Weights, in_type: IntType, where: str, product_fmt=None,
+                 in_range: tuple[int, int] | None = None):
         self.codes = np.ascontiguousarray(weights.codes.T.astype(np.int64))  # [in, out]
         in_max = max(abs(in_type.min_value), abs(in_type.max_value))
-        bound = int(np.abs(weights.codes.astype(object)).sum(axis=1).max(initial=0)) * in_max
+        row_sum = int(np.abs(weights.codes.astype(object)).sum(axis=1).max(initial=0))
+        bound = row_sum * in_max
         # Sized from the actual weight codes (docs/numerics.md, "Sums"): every partial sum is <= bound.
         IntType.for_range(-bound, bound, 0, True).check_int64(where)
-        self.exact_in_float = bound < _FLOAT_EXACT
+        if in_range is not None:
+            bound = row_sum * max(abs(in_range[0]), abs(in_range[1]))
+        #: The BLAS type that is exact for these weights and inputs, or ``None`` (int64 products).
+        self.float_type = (np.float32 if bound < _FLOAT32_EXACT else
+                           np.float64 if bound < _FLOAT_EXACT else None)
+        self.exact_in_float = self.float_type is not None
         if self.exact_in_float:
-            self.as_float = self.codes.astype(np.float64)
+            self.as_float = self.codes.astype(self.float_type)
         self.frac = in_type.frac + weights.fmt.frac_bits
         self.product_fmt, self.shift = product_fmt, 0
         if product_fmt is not None:
@@ -97,9 +116,24 @@ class _MatVec:
                 self.dtype = np.int32 if prod.width <= 32 else np.int64
                 self.w = np.ascontiguousarray(weights.codes.astype(self.dtype))  # [out, in]
 
+    @property
+    def raw_type(self):
+        """The dtype :meth:`raw` takes and returns."""
+        return self.float_type or np.int64
+
+    @property
+    def raw_weights(self):
+        """The weight codes ``[in, out]`` in :attr:`raw_type`."""
+        return self.as_float if self.exact_in_float else self.codes
+
+    def raw(self, x, out=None):
+        """``x @ W.T`` (exact products only) in :attr:`raw_type`: exact integers, possibly held
+        as floats; ``x`` already of that type."""
+        return np.matmul(x, self.as_float if self.exact_in_float else self.codes, out=out)
+
     def _exact(self, x):
         if self.exact_in_float:
-            return (x.astype(np.float64) @ self.as_float).astype(np.int64)
+            return (x.astype(self.float_type) @ self.as_float).astype(np.int64)
         return x @ self.codes
 
     def __call__(self, x):
@@ -120,6 +154,13 @@ class _MatVec:
                 p = shift_round(p, self.shift, self.product_fmt.rounding)
             out[i:i + step] = p.sum(axis=-1, dtype=np.int64)
         return out.reshape(shape[:-1] + (n_out,))
+
+
+def _act_range(act: Activation):
+    """``(lo, hi)`` of an activation's output codes: its table's contents, else its format."""
+    if act.table is not None:
+        return int(act.table.contents.min()), int(act.table.contents.max())
+    return act.out_fmt.min_code, act.out_fmt.max_code
 
 
 def _aligned_sum(*terms):
@@ -148,9 +189,14 @@ def _check_sum(where: str, *types: IntType):
 
 
 class _Layer:
-    def __init__(self, layer):
+    #: ``(lo, hi)`` bounding the output codes when narrower than the output format (the next
+    #: layer's ``in_range``); ``None``: the format's range.
+    out_range = None
+
+    def __init__(self, layer, kernels: bool = True):
         self.layer = layer
         self.name = layer.name
+        self.kernels = kernels
 
     @property
     def product_fmt(self):
@@ -177,10 +223,10 @@ class _Layer:
 
 
 class _DenseEmu(_Layer):
-    def __init__(self, layer: Dense):
-        super().__init__(layer)
+    def __init__(self, layer: Dense, in_range=None, kernels: bool = True):
+        super().__init__(layer, kernels)
         self.mv = _MatVec(layer.kernel, layer.input_fmt.int_type, f"layer {layer.name!r}",
-                          layer.product_fmt)
+                          layer.product_fmt, in_range)
         layer.pre_type.check_int64(f"layer {layer.name!r}")
 
     def __call__(self, x, ctr):
@@ -198,12 +244,13 @@ class _DenseEmu(_Layer):
 class _RecurrentEmu(_Layer):
     """Shared step loop: input projection for all steps, then the recurrence."""
 
-    def __init__(self, layer):
-        super().__init__(layer)
+    def __init__(self, layer, in_range=None, kernels: bool = True):
+        super().__init__(layer, kernels)
         where = f"layer {layer.name!r}"
         pf = getattr(layer, "product_fmt", None)
-        self.mx = _MatVec(layer.kernel, layer.input_fmt.int_type, where, pf)
-        self.mh = _MatVec(layer.recurrent, layer.output_fmt.int_type, where, pf)
+        self.out_range = self.h_range()
+        self.mx = _MatVec(layer.kernel, layer.input_fmt.int_type, where, pf, in_range)
+        self.mh = _MatVec(layer.recurrent, layer.output_fmt.int_type, where, pf, self.out_range)
         self.units = layer.units
         rec_in = layer.rec_fmt if isinstance(layer, GRU) and not layer.reset_after else layer.output_fmt
         _check_sum(where, matvec_type(layer.input_fmt, layer.kernel, layer.bias),
@@ -252,6 +299,11 @@ class _RecurrentEmu(_Layer):
     def initial_state(self, batch):
         return (np.zeros((batch, self.units), dtype=np.int64),)
 
+    def h_range(self):
+        """``(lo, hi)`` bounding every ``h`` (and the zero initial state) when the layer's tables
+        prove it narrower than ``output_fmt``; ``None`` otherwise."""
+        return None
+
     def step_bias(self):
         """The bias term every step adds to the input projection (folded into it up front), or
         ``None`` when the cell adds its biases itself."""
@@ -274,9 +326,121 @@ class _SimpleRNNEmu(_RecurrentEmu):
 
 
 class _LSTMEmu(_RecurrentEmu):
+    def __init__(self, layer: LSTM, in_range=None, kernels: bool = True):
+        super().__init__(layer, in_range, kernels)
+        self.kernel_args = self._kernel_args() if kernels else None
+
     def initial_state(self, batch):
         zeros = np.zeros((batch, self.units), dtype=np.int64)
         return (zeros, zeros)
+
+    def h_range(self):
+        """``h = q_h(o·tanh_c)``: ``o`` and ``tanh_c`` lie within their tables' contents (or
+        formats), so ``h`` within the requantized bounds of their products (and 0)."""
+        L = self.layer
+        (olo, ohi), (tlo, thi) = (_act_range(L.recurrent_activation),
+                                  _act_range(L.state_activation))
+        corners = [a * b for a in (olo, ohi) for b in (tlo, thi)]
+        frac = L.recurrent_activation.out_fmt.frac_bits + L.state_activation.out_fmt.frac_bits
+        lo, hi = requantize_bounds(min(corners), max(corners), frac, L.output_fmt)
+        return min(lo, 0), max(hi, 0)
+
+    def _kernel_args(self):
+        """The constant arguments of :func:`rnnrtl.emulator_kernels.lstm_step`, or ``None`` when
+        the numpy step runs (``numerics: hls4ml``'s per-product rounding, or an activation no
+        kernel computes)."""
+        L = self.layer
+        acts = [kernels.activation_args(a) for a in
+                (L.recurrent_activation, L.activation, L.state_activation)]
+        if L.product_fmt is not None or any(a is None for a in acts):
+            return None
+        bias = _bias(L.bias)
+        bias_codes, bias_frac = bias if bias is not None else (np.zeros(4 * self.units, np.int64), 0)
+        frac = max(self.mx.frac, self.mh.frac, bias_frac)
+        fr, sf = L.recurrent_activation.out_fmt.frac_bits, L.state_fmt.frac_bits
+        gr, tf = L.activation.out_fmt.frac_bits, L.state_activation.out_fmt.frac_bits
+        c_frac = max(fr + sf, fr + gr)
+        (sig, g, tc) = acts
+        return dict(
+            ax_shift=frac - self.mx.frac, bias=np.ascontiguousarray(bias_codes, dtype=np.int64),
+            bias_shift=frac - bias_frac, rec_shift=frac - self.mh.frac,
+            gate=kernels.requant_args(frac, L.gate_fmt), sig=sig, g=g,
+            fc_shift=c_frac - (fr + sf), ig_shift=c_frac - (fr + gr),
+            c=kernels.requant_args(c_frac, L.state_fmt), tc=tc,
+            h=kernels.requant_args(fr + tf, L.output_fmt))
+
+    def __call__(self, x, ctr, mask=None):
+        if self.kernel_args is None:
+            return super().__call__(x, ctr, mask)
+        return self._run_kernel(x, ctr, mask)
+
+    #: Elements of the input projection ``W·x_t`` computed at once (a block of steps).
+    AX_BLOCK = 1 << 20
+    #: Inputs with at most this many features have ``W·x_t`` computed in the kernel.
+    INLINE_FEATURES = 16
+
+    def _run_kernel(self, x, ctr, mask):
+        """:meth:`_RecurrentEmu.__call__` with each step's elementwise work in one compiled pass
+        (:func:`rnnrtl.emulator_kernels.lstm_step`, unit-major ``[units, batch]`` arrays: the
+        products are ``U·h`` as ``W [4N, N] @ h [N, batch]``): the same integers, overflows and
+        trace."""
+        L, k = self.layer, self.kernel_args
+        batch, steps, features = x.shape
+        N, G = self.units, 4 * self.units
+        tracing = ctr.trace is not None
+        xt = np.ascontiguousarray(x.transpose(1, 2, 0))              # [steps, features, batch]
+        h_blas = np.zeros((N, batch), dtype=self.mh.raw_type)         # h as the BLAS operand
+        rec = np.empty((G, batch), dtype=self.mh.raw_type)
+        w_rec = np.ascontiguousarray(self.mh.raw_weights.T)           # [4N, N]
+        c = np.zeros((N, batch), dtype=np.int64)
+        h = np.zeros((N, batch), dtype=np.int64)
+        counts = np.zeros(len(kernels.LSTM_POINTS) + 1, dtype=np.int64)
+        inline = features <= self.INLINE_FEATURES
+        wx = self.mx.codes if inline else np.zeros((0, G), dtype=np.int64)
+        no_ax = np.zeros((0, 0), dtype=np.float64)
+        block = steps if inline else max(1, self.AX_BLOCK // max(batch * G, 1))
+        # [4N, F]; float64 whenever a float type is exact (one compiled variant fewer)
+        in_type = np.int64 if self.mx.float_type is None else np.float64
+        w_in = None if inline else np.ascontiguousarray(self.mx.codes.T.astype(in_type))
+        gate = act = np.empty((0, batch), dtype=np.int64)           # filled only for a trace
+        index, scratch = np.empty((1, batch), dtype=np.int64), np.empty((8, batch), dtype=np.int64)
+        tanh_c, row = np.empty((N, batch), dtype=np.int64), np.empty(batch, dtype=np.int64)
+        outputs = []
+        for t0 in range(0, steps, block):
+            if not inline:   # W·x_t for a block of steps: [steps, 4N, batch]
+                ax_block = np.matmul(w_in, xt[t0:t0 + block].astype(in_type))
+            for t in range(t0, min(t0 + block, steps)):
+                np.matmul(w_rec, h_blas, out=rec)
+                c_new, h_new = np.empty_like(c), np.empty_like(h)
+                if tracing:   # fresh arrays: the trace keeps views of them
+                    gate, act = np.empty((G, batch), np.int64), np.empty((G, batch), np.int64)
+                    tanh_c = np.empty_like(tanh_c)
+                kernels.lstm_step(
+                    xt[t], wx, no_ax if inline else ax_block[t - t0], k["ax_shift"], k["bias"],
+                    k["bias_shift"], rec, k["rec_shift"], c, c_new, h_new, h_blas, k["gate"],
+                    *k["sig"], *k["g"], k["fc_shift"], k["ig_shift"], k["c"], *k["tc"], k["h"],
+                    counts, tracing, gate, act, tanh_c, index, row, scratch)
+                if counts[:-1].any():
+                    for point, n in zip(kernels.LSTM_POINTS, counts.tolist()):
+                        if n:
+                            name = f"{L.name}.{point}"
+                            ctr.overflows[name] = ctr.overflows.get(name, 0) + n
+                    counts[:] = 0
+                if tracing:   # a masked step's points hold its computed values
+                    ctr.record(f"{L.name}.gate", gate.T)
+                    for point, value in (("i", act[:N]), ("f", act[N:2 * N]), ("g", act[2 * N:3 * N]),
+                                         ("o", act[3 * N:]), ("c", c_new), ("tanh_c", tanh_c)):
+                        ctr.record(f"{L.name}.{point}", value.T)
+                if mask is not None:
+                    keep = mask[None, :, t]
+                    h_new, c_new = np.where(keep, h, h_new), np.where(keep, c, c_new)
+                    h_blas[...] = h_new
+                h, c = h_new, c_new
+                ctr.record(f"{L.name}.h", h.T)
+                outputs.append(h.T)
+        if L.return_sequences:
+            return np.stack(outputs, axis=1)
+        return np.ascontiguousarray(outputs[-1])
 
     def step_bias(self):
         return _bias(self.layer.bias, self.layer.product_fmt)
@@ -307,8 +471,8 @@ class _LSTMEmu(_RecurrentEmu):
 
 
 class _GRUEmu(_RecurrentEmu):
-    def __init__(self, layer: GRU):
-        super().__init__(layer)
+    def __init__(self, layer: GRU, in_range=None, kernels: bool = True):
+        super().__init__(layer, in_range, kernels)
         N = layer.units
         where = f"layer {layer.name!r}"
         zr = Weights(layer.recurrent.fmt, layer.recurrent.codes[:2 * N])
@@ -363,13 +527,14 @@ class _BackwardsEmu:
 
     def __init__(self, inner):
         self.inner, self.layer, self.name = inner, inner.layer, inner.name
+        self.out_range = inner.out_range
 
     def __call__(self, x, ctr):
         return self.inner(x[:, ::-1], ctr)
 
 
-def _recurrent_emu(layer):
-    emu = _EMULATORS[type(layer)](layer)
+def _recurrent_emu(layer, in_range=None, kernels: bool = True):
+    emu = _EMULATORS[type(layer)](layer, in_range, kernels)
     return _BackwardsEmu(emu) if getattr(layer, "go_backwards", False) else emu
 
 
@@ -378,9 +543,12 @@ class _BidirectionalEmu:
     re-reversed (Keras); then the merge into ``output_fmt`` at the point ``<layer>.out``
     (:class:`rnnrtl.ir.Bidirectional`)."""
 
-    def __init__(self, layer: Bidirectional):
+    out_range = None
+
+    def __init__(self, layer: Bidirectional, in_range=None, kernels: bool = True):
         self.layer, self.name = layer, layer.name
-        self.forward, self.backward = _recurrent_emu(layer.forward), _recurrent_emu(layer.backward)
+        self.forward = _recurrent_emu(layer.forward, in_range, kernels)
+        self.backward = _recurrent_emu(layer.backward, in_range, kernels)
 
     def __call__(self, x, ctr):
         L = self.layer
@@ -413,11 +581,21 @@ _EMULATORS = {Dense: _DenseEmu, SimpleRNN: _SimpleRNNEmu, LSTM: _LSTMEmu, GRU: _
 class Emulator:
     """Runs a :class:`~rnnrtl.ir.Network` on a batch of float sequences, bit-accurately."""
 
-    def __init__(self, network: Network):
+    def __init__(self, network: Network, *, kernels: bool = True):
+        """``kernels=False`` runs every step in numpy (:mod:`rnnrtl.emulator_kernels` computes
+        the same integers; the tests compare the two)."""
         self.network = network
         check_layers(network.layers, network.mask_value)
-        self.layers = [_BidirectionalEmu(layer) if isinstance(layer, Bidirectional)
-                       else _recurrent_emu(layer) for layer in network.layers]
+        self.layers, in_range = [], None
+        for layer in network.layers:
+            if isinstance(layer, Bidirectional):
+                emu = _BidirectionalEmu(layer, in_range, kernels)
+            elif isinstance(layer, Dense):
+                emu = _DenseEmu(layer, in_range, kernels)
+            else:
+                emu = _recurrent_emu(layer, in_range, kernels)
+            self.layers.append(emu)
+            in_range = emu.out_range
 
     #: Samples per chunk: small enough for every per-step array to stay in cache.
     CHUNK = 512
@@ -436,13 +614,14 @@ class Emulator:
             raise ValueError(f"input has {x.shape[1]} time steps; the model expects {net.timesteps}")
         chunks = [x[i:i + self.CHUNK] for i in range(0, max(len(x), 1), self.CHUNK)]
         workers = min(len(chunks), os.cpu_count() or 1)
-        if workers == 1:
-            parts = [self._run_chunk(chunk, trace) for chunk in chunks]
-        else:
-            # One BLAS thread per worker: BLAS's own threads on top of ours oversubscribe the cores.
-            with threadpool_limits(limits=1, user_api="blas"), \
-                    ThreadPoolExecutor(max_workers=workers) as pool:
-                parts = list(pool.map(lambda c: self._run_chunk(c, trace), chunks))
+        # One BLAS thread per worker: BLAS's own threads on top of ours oversubscribe the cores,
+        # and on one chunk its spinning threads cost more CPU than the small products save.
+        with threadpool_limits(limits=1, user_api="blas"):
+            if workers == 1:
+                parts = [self._run_chunk(chunk, trace) for chunk in chunks]
+            else:
+                with ThreadPoolExecutor(max_workers=workers) as pool:
+                    parts = list(pool.map(lambda c: self._run_chunk(c, trace), chunks))
         overflows: dict[str, int] = {}
         for part in parts:
             for point, n in part.overflows.items():

@@ -40,7 +40,7 @@ __all__ = [
     "FixedPointError", "Rounding", "Overflow", "FixedFormat", "IntType",
     "requantize", "requantize_value", "requantize_through", "requantize_through_value",
     "requantize_through_rounded", "saturate_value", "shift_round", "shift_round_value",
-    "INT64_SAFE_BITS",
+    "INT64_SAFE_BITS", "shift_round_params", "requantize_params", "requantize_code", "requantize_bounds",
 ]
 
 #: Widest signed intermediate (in bits) the numpy half computes exactly.
@@ -404,6 +404,78 @@ def requantize_through(codes, src_frac: int, acc: FixedFormat | None, dst: Fixed
         return codes, over
     codes, more = requantize(codes, acc.frac_bits, dst)
     return codes, over + more
+
+
+# -- the scalar half, for compiled kernels -------------------------------------------------------
+#
+# The emulator's compiled step kernels (rnnrtl/emulator_kernels.py) requantize one integer at a
+# time. They take the rule from here as plain integers: the rounding correction of
+# :func:`_rounding_correction` is affine in the code's sign and kept bit, so three coefficients
+# evaluated from it carry any mode; :func:`requantize_code` applies them with the overflow rule of
+# :meth:`FixedFormat.fit`. ``tests/test_fixed.py`` ties it to :func:`requantize` exhaustively.
+
+#: Overflow modes as the integers of :func:`requantize_params` (SAT_SYM is SAT with its own bound).
+_OVERFLOW_CODE = {Overflow.SAT: 0, Overflow.SAT_SYM: 0, Overflow.SAT_ZERO: 1, Overflow.WRAP: 2}
+
+
+def shift_round_params(shift: int, mode: Rounding) -> tuple[int, int, int, int]:
+    """``(shift, k0, k_neg, k_odd)``: :func:`shift_round`'s correction for ``shift > 0`` is
+    ``k0 + k_neg·(code < 0) + k_odd·bit_shift(code)`` (evaluated from :func:`_rounding_correction`);
+    all zero when ``shift <= 0`` (a left shift)."""
+    if shift <= 0:
+        return (shift, 0, 0, 0)
+    mode = Rounding(mode)
+    k0 = int(_rounding_correction(mode, shift, 0, 0))
+    k_neg = int(_rounding_correction(mode, shift, 1, 0)) - k0
+    k_odd = int(_rounding_correction(mode, shift, 0, 1)) - k0
+    return (shift, k0, k_neg, k_odd)
+
+
+def requantize_params(src_frac: int, dst: FixedFormat) -> tuple[int, ...]:
+    """:func:`requantize` ``(codes, src_frac, dst)`` as nine integers for :func:`requantize_code`:
+    :func:`shift_round_params`, then ``lo, hi`` (``dst``'s code range), the overflow mode
+    (0 saturate, 1 to zero, 2 wrap), ``dst.width`` and ``dst.signed``."""
+    return shift_round_params(src_frac - dst.frac_bits, dst.rounding) + (
+        dst.min_code, dst.max_code, _OVERFLOW_CODE[dst.overflow], dst.width, int(dst.signed))
+
+
+def requantize_code(code, params):
+    """One integer ``code`` requantized by ``params`` (:func:`requantize_params`): returns
+    ``(code, overflowed)`` (0 or 1), the integers :func:`requantize` gives for that code. Plain
+    integer arithmetic that numba compiles as it is (``>>`` is floor division by a power of two on
+    Python ints and numba's int64 alike); the caller keeps ``code`` exact in int64."""
+    shift, k0, k_neg, k_odd, lo, hi, mode, width, signed = params
+    # Branch-free where the data decides (the sign, the kept bit, saturation): a compiled loop
+    # then runs without mispredicted branches.
+    if shift <= 0:
+        y = code << -shift
+    else:
+        y = (code + k0 + k_neg * (code < 0) + k_odd * ((code >> shift) & 1)) >> shift
+    over = int((y < lo) | (y > hi))
+    if mode == 0:
+        return min(max(y, lo), hi), over
+    if over == 0:
+        return y, 0
+    if mode == 1:
+        return 0, 1
+    y = y & ((1 << width) - 1)
+    if signed != 0 and y > hi:
+        y -= 1 << width
+    return y, 1
+
+
+def requantize_bounds(lo: int, hi: int, src_frac: int, dst: FixedFormat) -> tuple[int, int]:
+    """Bounds of :func:`requantize` ``(c, src_frac, dst)`` over every integer ``lo <= c <= hi``.
+
+    Rounding by a shift is monotone, so the rounded ends bound every rounded value; when neither
+    end overflows, nothing does. When one does, saturation (SAT, SAT_SYM) is monotone too, so the
+    results of the ends still bound every result; wrapping or zeroing is not, so then the bounds
+    are ``dst``'s whole code range."""
+    params = requantize_params(src_frac, dst)
+    (a, over_a), (b, over_b) = requantize_code(lo, params), requantize_code(hi, params)
+    if not (over_a or over_b) or dst.overflow in (Overflow.SAT, Overflow.SAT_SYM):
+        return a, b
+    return dst.min_code, dst.max_code
 
 
 # -- the Amaranth half ----------------------------------------------------------------------------

@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from rnnrtl.fixed import (
     INT64_SAFE_BITS, FixedFormat, FixedPointError, IntType, Overflow, Rounding,
-    requantize, requantize_through, requantize_through_value, requantize_value, shift_round,
+    requantize, requantize_bounds, requantize_code, requantize_params, requantize_through,
+    requantize_through_value, requantize_value, shift_round,
 )
 
 ROUNDINGS = list(Rounding)
@@ -128,6 +129,56 @@ def test_requantize_matches_oracle(rounding, overflow):
         assert codes.dtype == np.int64
         assert codes.tolist() == want_codes, f"{dst} shift {shift}: {_diff(SMALL_CODES, codes, want_codes)}"
         assert count == sum(flag for _, flag in want), f"{dst} shift {shift}"
+
+
+@pytest.mark.parametrize("rounding, overflow", MODES, ids=lambda m: m.value)
+def test_requantize_code_matches_oracle(rounding, overflow):
+    """The scalar half (compiled kernels' rule) on the same grid, code by code, both as plain
+    Python and as numba compiles it."""
+    import numba
+    compiled = numba.njit(requantize_code)
+    for shift, (width, is_signed) in itertools.product(NUMPY_SHIFTS, DST_SHAPES):
+        dst_frac = SRC_FRAC - shift
+        dst = FixedFormat(width, width - dst_frac, is_signed, rounding, overflow)
+        params = requantize_params(SRC_FRAC, dst)
+        want = [oracle_requantize(int(c), SRC_FRAC, dst) for c in SMALL_CODES]
+        got = [requantize_code(int(c), params) for c in SMALL_CODES]
+        assert got == [(code, int(flag)) for code, flag in want], f"{dst} shift {shift}"
+        jit = [tuple(int(v) for v in compiled(np.int64(c), params)) for c in SMALL_CODES]
+        assert jit == got, f"{dst} shift {shift} (numba)"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ROUNDINGS), st.sampled_from(OVERFLOWS), st.integers(2, 40), st.booleans(),
+       st.integers(-12, 30), st.integers(-20, 20), st.integers(-(2 ** 44), 2 ** 44),
+       st.integers(0, 3000))
+def test_requantize_bounds_hold_every_result(rounding, overflow, width, is_signed, shift, dst_frac,
+                                             lo, span):
+    """Every result of a range of codes lies within the bounds, and saturating bounds are
+    attained (they are the ends' results), compared with the numpy half."""
+    dst = FixedFormat(width, width - dst_frac, is_signed, rounding, overflow)
+    src_frac = dst_frac + shift
+    hi = lo + span
+    codes, _ = requantize(np.arange(lo, hi + 1, dtype=np.int64), src_frac, dst)
+    b_lo, b_hi = requantize_bounds(lo, hi, src_frac, dst)
+    assert b_lo <= int(codes.min()) and int(codes.max()) <= b_hi
+    if overflow in (Overflow.SAT, Overflow.SAT_SYM):
+        assert (b_lo, b_hi) == (int(codes.min()), int(codes.max()))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(ROUNDINGS), st.sampled_from(OVERFLOWS), st.integers(2, 48), st.booleans(),
+       st.integers(-40, 40), st.lists(st.integers(-(2 ** 61), 2 ** 61 - 1), min_size=1, max_size=20))
+def test_requantize_code_matches_numpy_wide(rounding, overflow, width, is_signed, shift, codes):
+    """Wide codes and shifts (int64 edges): the scalar half agrees with :func:`requantize`."""
+    dst = FixedFormat(width, width - 8, is_signed, rounding, overflow)
+    src_frac = 8 + shift
+    if shift < 0:  # a left shift must stay exact in int64
+        codes = [c >> (-shift + 2) for c in codes]
+    want, count = requantize(np.array(codes, dtype=np.int64), src_frac, dst)
+    got = [requantize_code(c, requantize_params(src_frac, dst)) for c in codes]
+    assert [g for g, _ in got] == want.tolist()
+    assert sum(o for _, o in got) == count
 
 
 def _diff(inputs, got, want):
