@@ -97,9 +97,10 @@ class CreditLink(wiring.Component):
 
     With ``slices``, a :class:`RegisterSlice` sits at each end (``i`` → slice → sender, queue →
     slice → ``o``): the handshakes with the neighbours then run between flip-flops of the slice
-    and of the neighbour only (the slice is placed beside its neighbour), instead of from the
-    sender's credit count or the receiving queue, which the forward and credit registers pull
-    towards the middle of the route. Each slice adds :attr:`RegisterSlice.latency` (1) cycle.
+    and of the neighbour, not from the sender's credit count or the receiving queue (without
+    slices, nextpnr put the credit count's ``ready`` across the ECP5-85F from the sending layer's
+    output queue: one 7.3 ns route). Each slice adds :attr:`RegisterSlice.latency` (1) cycle and
+    two registers of the beat's width.
 
     A beat taken on ``i`` in cycle ``c`` is offered on ``o`` from cycle ``c + stages + 1`` (+ 2
     with ``slices``; :attr:`latency`). A credit returns ``stages + 1`` cycles after its beat is
