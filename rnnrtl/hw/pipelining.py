@@ -85,7 +85,7 @@ SHALLOW = Pipelining("shallow")
 #: multiplier has registers of its own on both sides. Without ``link_slices`` / ``port_slices``:
 #: on the jet LSTM (``jet-ecp5-r80``) they cost +5,624 FF / +2,801 LUT and made the ECP5 route
 #: worse (router2 seed 1: 64.9 MHz, the slice's ``ready`` fanning out to the enables of a
-#: 320-bit beat's registers across the device; router1 had not converged after 50 minutes).
+#: 320-bit beat's registers across the device; router1 had not converged after 62 minutes).
 DEEP = Pipelining("deep", start=1, counter_start=1, operands=1, product=1, copy=1,
                   enable_copies=True, activation=7, elementwise=1, rounding=1,
                   loop_start_chain=True, release=2, link=2)
