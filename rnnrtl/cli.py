@@ -500,9 +500,12 @@ def simulate(ctx, outdir, samples, seed, backpressure, idle):
 @click.option("--build-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where to build (default: OUTDIR/build-TARGET).")
 @_user_errors
-@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True,
-              help="nextpnr's placement seed (ECP5 targets and --estimate ecp5).")
-def build(outdir, target, estimate, no_run, build_dir, seed):
+@click.option("--seed", type=click.IntRange(min=0), default=None,
+              help="nextpnr's placement seed (ECP5 targets and --estimate ecp5)  [default: 1]")
+@click.option("--seeds", default=None, metavar="N,N,...",
+              help="Several nextpnr seeds instead of --seed, e.g. 1,2,3: place and route once per "
+                   "seed (a target's whole build once per seed), keep the best, report every one.")
+def build(outdir, target, estimate, no_run, build_dir, seed, seeds):
     """Build the core in OUTDIR for an FPGA target, or estimate its resources.
 
     Xilinx targets write a complete Vivado project (TCL, XDC, Verilog) and the TCL that packages
@@ -515,8 +518,13 @@ def build(outdir, target, estimate, no_run, build_dir, seed):
       rnnrtl build out/my_model --target ulx3s_85f
       rnnrtl build out/my_model --target vu9p --estimate xcup
       rnnrtl build out/my_model --estimate ecp5 --seed 3
+      rnnrtl build out/my_model --estimate ecp5 --seeds 1,2,3
     """
     from .synth.build import build as run_build
+    from .synth.seeds import parse_seeds
+    if seed is not None and seeds is not None:
+        raise UsageError(f"give --seed ({seed}) or --seeds ({seeds}), not both")
+    seed_list = parse_seeds(seeds) if seeds is not None else (1 if seed is None else seed,)
     load_manifest(outdir)       # a missing or damaged core is the first thing to say
     if target is None and estimate is None:
         raise UsageError(f"give --target (one of {', '.join(sorted(TARGETS))}) and/or --estimate")
@@ -526,7 +534,7 @@ def build(outdir, target, estimate, no_run, build_dir, seed):
     console = _console()
     with console.status(f"Building in {folder} (yosys/nextpnr can take minutes)"):
         result = run_build(outdir, TARGETS[target] if target else None, outdir=folder,
-                           estimate=estimate, run=not no_run, seed=seed)
+                           estimate=estimate, run=not no_run, seeds=seed_list)
     console.print(result.summary(), soft_wrap=True, markup=False)
     console.print(f"build files in {folder} ({result.runtime_s:.0f} s)", soft_wrap=True)
 

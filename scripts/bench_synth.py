@@ -2,12 +2,15 @@
 
 Usage: python scripts/bench_synth.py [--models jet-lstm,jet-gru,big-lstm] [--reuse 40,50]
            [--preset jet-ecp5,big-vu9p] [--families xcup,xc7,ecp5] [--timing-only]
-           [--jobs 2] [--outdir build/bench_synth]
+           [--seeds 1,2,3] [--router router1|router2] [--jobs 2] [--outdir build/bench_synth]
 
 For each model and configuration (a uniform reuse factor, or a named per-layer preset): cycles per
 step, latency, II and multipliers (``design.timing``); LUT / FF / DSP / BRAM from yosys for
 UltraScale+ (xcup) and 7-series (xc7) and ECP5; the ECP5 Fmax (nextpnr, out of context, ports
-registered) and the latency in ns at that Fmax. Results accumulate in ``<outdir>/results.json``
+registered) and the latency in ns at that Fmax; with ``--seeds``, one synthesis placed and
+routed once per nextpnr seed (the best kept, as ``rnnrtl build --seeds`` does), printing per seed
+the Fmax, the critical path, LUT / FF / DSP / EBR and the latency in µs (the manifest's latency
+cycles / Fmax). Results accumulate in ``<outdir>/results.json``
 (one entry per model and configuration; re-running one replaces the families it ran), and every
 run prints the table of all results (also ``results.md``) and redraws ``bench_synth.png``.
 
@@ -35,6 +38,7 @@ import rnnrtl
 from rnnrtl.errors import BuildError
 from rnnrtl.synth.core import read_core
 from rnnrtl.synth.estimate import run_estimate
+from rnnrtl.synth.seeds import parse_seeds
 
 MODELS = _common.MODELS
 DEFAULT_REUSE = {"jet-lstm": [40], "jet-gru": [40], "big-lstm": [12]}
@@ -56,9 +60,15 @@ def main():
     ap.add_argument("--router", choices=("router1", "router2"), default=None,
                     help="nextpnr router for the ECP5 estimate (default: rnnrtl.synth.yosys.NEXTPNR_OPTS); "
                          "router2 can fail to converge on a congested ~40k-LUT design")
-    ap.add_argument("--seed", type=int, default=1, help="nextpnr placer seed of the ECP5 estimate")
+    ap.add_argument("--seed", type=int, default=None, help="nextpnr placer seed of the ECP5 estimate")
+    ap.add_argument("--seeds", default=None,
+                    help="comma list of nextpnr seeds (instead of --seed): each placed and routed, "
+                         "every one printed, the best kept")
     ap.add_argument("--outdir", type=Path, default=_common.ROOT / "build" / "bench_synth")
     args = ap.parse_args()
+    if args.seed is not None and args.seeds is not None:
+        ap.error("give --seed or --seeds, not both")
+    args.seeds = parse_seeds(args.seeds) if args.seeds else (1 if args.seed is None else args.seed,)
     families = [f for f in args.families.split(",") if f]
     cases = []
     for model in filter(None, args.models.split(",")):
@@ -106,21 +116,38 @@ def run_case(model, label, config, families, args) -> dict:
     def one(family):
         try:
             est = run_estimate(core, family, folder / f"estimate-{family}", freq_mhz=args.freq,
-                               seed=args.seed, route=not args.no_route, router=args.router)
+                               seeds=args.seeds if family == "ecp5" else (1,),
+                               route=not args.no_route, router=args.router)
         except BuildError as e:
             print(f"   {family}: FAILED {e}", flush=True)
             return family, {"error": str(e)}
         print(f"   {family}: {est.resources} Fmax {est.fmax_mhz} ({est.runtime_s:.0f} s)", flush=True)
+        for run in est.runs:
+            print("   " + seed_line(run, est.resources, tm.latency), flush=True)
         return family, {"resources": est.resources, "fmax_mhz": est.fmax_mhz,
                         "fmax_source": est.fmax_source, "placed": est.placed,
                         "critical_path": est.critical_path, "note": est.multiplier_note,
-                        "seed": args.seed if family == "ecp5" else None,
+                        "seed": est.seed, "runs": est.runs,
+                        "router": args.router or "default",
                         "runtime_s": round(est.runtime_s, 1)}
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         row["estimates"] = dict(pool.map(one, families))
     row["total_s"] = round(time.perf_counter() - t0, 1)
     return row
+
+
+def seed_line(run: dict, res: dict, latency: int) -> str:
+    """One nextpnr run: seed, Fmax, LUT / FF / DSP / EBR, latency in µs, critical path, seconds."""
+    fmax = run.get("fmax_mhz")
+    text = (f"seed {run['seed']}: Fmax {fmax:.1f} MHz" if fmax else f"seed {run['seed']}: no Fmax")
+    text += (f", LUT {res['lut']:,} / FF {res['ff']:,} / DSP {res['dsp']} / EBR {res['bram']:g}"
+             + (f", latency {latency:,} cycles = {latency / fmax:.2f} µs" if fmax else ""))
+    cp = run.get("critical_path")
+    if cp:
+        text += (f", critical path {cp['from']} -> {cp['to']} {cp['delay_ns']} ns "
+                 f"({cp['logic_levels']} logic, {cp['routing_ns']} ns routing)")
+    return text + (f" ({run['runtime_s']:.0f} s)" if run.get("runtime_s") else "")
 
 
 def _res(row, family) -> str:
@@ -168,6 +195,13 @@ def print_table(results, outdir: Path):
         _common.console().print(table)
         md += [f"### {title}", "", "| " + " | ".join(cols) + " |",
                "|" + "---|" * len(cols)] + ["| " + " | ".join(r) + " |" for r in rows] + [""]
+    seeds = [f"{row['model']} | {row['config']} | {row['estimates']['ecp5'].get('router', '?')} | "
+             + seed_line(run, row["estimates"]["ecp5"]["resources"], row["latency"])
+             for row in results.values() for run in row["estimates"].get("ecp5", {}).get("runs", [])]
+    if seeds:
+        print("ECP5 nextpnr runs (model | config | router | per seed):")
+        print("\n".join("  " + line for line in seeds))
+        md += ["### ECP5 nextpnr runs, per seed", ""] + [f"* {line}" for line in seeds] + [""]
     (outdir / "results.md").write_text("\n".join(md))
 
 

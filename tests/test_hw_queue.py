@@ -1,6 +1,8 @@
+# amaranth: UnusedElaboratable=no
 """``Queue`` against Amaranth's ``SyncFIFO``: the same ports must behave identically, cycle by
 cycle, under random writes and reads (``Queue`` only moves its ready flags into flip-flops).
-``CreditLink`` against its timing model ``CreditLinkModel``, and its stated latency and rate."""
+``CreditLink`` (with and without its end slices) and ``RegisterSlice`` against their timing models,
+and their stated latency and rate."""
 
 import random
 
@@ -10,7 +12,7 @@ from amaranth.lib import fifo
 from amaranth.sim import Simulator
 
 from rnnrtl.hw.common import (CreditLink, CreditLinkModel, OutputQueue, OutputQueueModel, Queue,
-                              beat_layout)
+                              RegisterSlice, beat_layout)
 from rnnrtl.fixed import FixedFormat
 
 
@@ -158,3 +160,56 @@ def test_output_queue_credits_match_model(release_stages):
     assert not mismatches, mismatches[:5]
     assert out == issued[:len(out)] and len(out) > 100
     assert stalls > 50
+
+
+def test_register_slice_full_rate_and_latency():
+    """A beat every cycle at full rate, ``RegisterSlice.latency`` (1) cycle through."""
+    s = RegisterSlice(_BEAT)
+    sent, got, flags = _run_link(s, 40, lambda c: True, lambda c: True)
+    assert [c for c, *_ in sent] == list(range(40))
+    assert [c for c, *_ in got] == list(range(s.latency, 40))
+    assert [x[1:] for x in sent[:len(got)]] == [x[1:] for x in got]
+    assert all(r for r, _ in flags)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_register_slice_stalls_match_model(seed):
+    """Random offers and back-pressure: order kept, nothing lost, ``i.ready`` falls only with the
+    skid full, and ``RegisterSliceModel`` predicts both flags every cycle."""
+    s = RegisterSlice(_BEAT)
+    rng = random.Random(seed)
+    offers = [rng.random() < 0.7 for _ in range(600)]
+    takes = [rng.random() < 0.5 for _ in range(600)]
+    sent, got, flags = _run_link(s, 600, offers.__getitem__, takes.__getitem__)
+    assert [x[1:] for x in sent[:len(got)]] == [x[1:] for x in got] and len(got) > 200
+    assert len(sent) - len(got) <= 2
+    assert sum(1 for r, _ in flags if not r) > 30                # the skid filled, often
+    model = s.timing_model()
+    lasts = iter(x[2] for x in sent)
+    for cycle, (offer, take) in enumerate(zip(offers, takes)):
+        assert (model.in_ready(), model.out_valid()) == tuple(map(bool, flags[cycle])), cycle
+        taken, out_last = model.tick(cycle, offer, offer and model.in_ready() and bool(next(lasts)),
+                                     take)
+        assert taken == (offer and bool(flags[cycle][0]))
+
+
+@pytest.mark.parametrize("stages", [1, 2])
+def test_credit_link_with_slices(stages):
+    """With a register slice at each end: two cycles more from ``i`` to ``o``, still a beat every
+    cycle, and under random stalls the link's timing model predicts every flag."""
+    plain, link = CreditLink(_BEAT, stages=stages), CreditLink(_BEAT, stages=stages, slices=True)
+    assert link.latency == plain.latency + 2 * RegisterSlice.latency
+    sent, got, _ = _run_link(link, 50, lambda c: True, lambda c: True)
+    assert got[0][0] - sent[0][0] == link.latency
+    assert [c for c, *_ in got] == list(range(link.latency, 50))
+    rng = random.Random(10 + stages)
+    offers = [rng.random() < 0.7 for _ in range(800)]
+    takes = [rng.random() < 0.35 for _ in range(800)]
+    sent, got, flags = _run_link(link, 800, offers.__getitem__, takes.__getitem__)
+    assert [x[1:] for x in sent[:len(got)]] == [x[1:] for x in got]
+    assert sum(1 for r, _ in flags if not r) > 50
+    model = link.timing_model()
+    lasts = iter(x[2] for x in sent)
+    for cycle, (offer, take) in enumerate(zip(offers, takes)):
+        assert (model.in_ready(), model.out_valid()) == tuple(map(bool, flags[cycle])), cycle
+        model.tick(cycle, offer, offer and model.in_ready() and bool(next(lasts)), take)

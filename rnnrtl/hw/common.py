@@ -1,5 +1,5 @@
-"""Shared hardware pieces: shapes of formats, stream beat layouts, queues, the credit link between
-layers, the output queue with credits (each queue with its beat-level timing model beside it, for
+"""Shared hardware pieces: shapes of formats, stream beat layouts, queues, the register slice of a
+stream, the credit link between layers, the output queue with credits (each queue with its beat-level timing model beside it, for
 :mod:`rnnrtl.hw.timing`), and small register helpers.
 
 A *beat* is one vector (one time step, or one sequence result) with a ``last`` flag marking the
@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
 
 __all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "CreditLinkModel",
-           "OutputQueue", "OutputQueueModel", "pending", "delay", "delayed_pulse", "pulse_copies",
+           "OutputQueue", "OutputQueueModel", "RegisterSlice", "RegisterSliceModel", "pending", "delay", "delayed_pulse", "pulse_copies",
            "countdown", "wrap_increment", "wire", "requantized"]
 
 
@@ -95,35 +95,54 @@ class CreditLink(wiring.Component):
     flip-flop (a credit is held), the queue's ``o.valid`` is a flip-flop, and every route between
     the two sides runs from a register to a register.
 
-    A beat taken on ``i`` in cycle ``c`` is offered on ``o`` from cycle ``c + stages + 1``
-    (:attr:`latency`). A credit returns ``stages + 1`` cycles after its beat is taken from ``o``, so
-    the queue holds :attr:`depth` = ``2·stages + 2`` beats, enough to take a beat every cycle with
-    ``o`` always ready.
+    With ``slices``, a :class:`RegisterSlice` sits at each end (``i`` → slice → sender, queue →
+    slice → ``o``): the handshakes with the neighbours then run between flip-flops of the slice
+    and of the neighbour, not from the sender's credit count or the receiving queue (without
+    slices, nextpnr put the credit count's ``ready`` across the ECP5-85F from the sending layer's
+    output queue: one 7.3 ns route). Each slice adds :attr:`RegisterSlice.latency` (1) cycle and
+    two registers of the beat's width.
+
+    A beat taken on ``i`` in cycle ``c`` is offered on ``o`` from cycle ``c + stages + 1`` (+ 2
+    with ``slices``; :attr:`latency`). A credit returns ``stages + 1`` cycles after its beat is
+    taken from the queue, so the queue holds :attr:`depth` = ``2·stages + 2`` beats, enough to
+    take a beat every cycle with ``o`` always ready.
     """
 
-    def __init__(self, layout, *, stages: int = 2):
+    def __init__(self, layout, *, stages: int = 2, slices: bool = False):
         if stages < 1:
             raise ValueError(f"stages {stages} must be >= 1")
         self._layout = layout
         self.stages = stages
+        self.slices = bool(slices)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
 
     @property
     def latency(self) -> int:
         """Cycles from a beat taken on ``i`` to the same beat offered on ``o``."""
-        return self.stages + 1
+        return self.stages + 1 + 2 * self.slices * RegisterSlice.latency
 
     @property
     def depth(self) -> int:
         """Beats the receiving queue holds: the sender's credits at reset."""
         return 2 * self.stages + 2
 
-    def timing_model(self) -> "CreditLinkModel":
-        return CreditLinkModel(self)
+    def timing_model(self):
+        """:class:`CreditLinkModel`, between two :class:`RegisterSliceModel` with ``slices``."""
+        if not self.slices:
+            return CreditLinkModel(self)
+        from .timing import ChainModel      # (timing imports no hardware module)
+        return ChainModel([RegisterSliceModel(), CreditLinkModel(self), RegisterSliceModel()])
 
     def elaborate(self, platform):
         m = Module()
         depth, stages = self.depth, self.stages
+        i, o = self.i, self.o                  # the sender's and the receiving queue's streams
+        if self.slices:
+            m.submodules.in_slice = in_slice = RegisterSlice(self._layout)
+            m.submodules.out_slice = out_slice = RegisterSlice(self._layout)
+            wiring.connect(m, wiring.flipped(self.i), in_slice.i)
+            wiring.connect(m, out_slice.o, wiring.flipped(self.o))
+            i, o = in_slice.o, out_slice.i
         m.submodules.queue = q = Queue(width=data.Layout.cast(self._layout).size, depth=depth)
         # Sending side: a credit per free entry of the queue, counting those in flight.
         credits = Signal(range(depth + 1), init=depth)
@@ -132,25 +151,96 @@ class CreditLink(wiring.Component):
         send = Signal()
         returned = Signal()
         m.d.comb += [
-            self.i.ready.eq(can_send),
-            send.eq(self.i.valid & can_send),
+            i.ready.eq(can_send),
+            send.eq(i.valid & can_send),
             credits_next.eq(credits - send + returned),
         ]
         m.d.sync += [credits.eq(credits_next), can_send.eq(credits_next != 0)]
         # Forward: the beat and its valid through ``stages`` registers, into the queue (which
         # has room: the sender held a credit for it).
         m.d.comb += [
-            q.w_data.eq(delay(m, self.i.payload.as_value(), stages, "beat", reset_less=True)),
+            q.w_data.eq(delay(m, i.payload.as_value(), stages, "beat", reset_less=True)),
             q.w_en.eq(delayed_pulse(m, send, stages, "sent")),
         ]
         # Receiving side: the queue feeds ``o``; each beat taken returns a credit.
         m.d.comb += [
-            self.o.payload.eq(q.r_data),
-            self.o.valid.eq(q.r_rdy),
-            q.r_en.eq(self.o.ready),
-            returned.eq(delayed_pulse(m, self.o.valid & self.o.ready, stages, "credit")),
+            o.payload.eq(q.r_data),
+            o.valid.eq(q.r_rdy),
+            q.r_en.eq(o.ready),
+            returned.eq(delayed_pulse(m, o.valid & o.ready, stages, "credit")),
         ]
         return m
+
+
+class RegisterSlice(wiring.Component):
+    """A full register slice of a stream (AXI's "skid buffer"): ``i.ready``, ``o.valid`` and
+    ``o.payload`` are flip-flops, so neither direction of the handshake passes through it
+    combinationally, and it takes a beat every cycle while ``o`` is ready.
+
+    A beat taken on ``i`` in cycle ``c`` is offered on ``o`` from cycle ``c + 1`` (:attr:`latency`).
+    When ``o`` stalls with a beat offered, the next beat taken waits in a second register (the
+    skid) and ``i.ready`` falls until the skid empties (model: :class:`RegisterSliceModel`, keep
+    in sync).
+    """
+
+    latency = 1
+
+    def __init__(self, layout):
+        self._layout = layout
+        super().__init__({"i": In(stream.Signature(layout)),
+                          "o": Out(stream.Signature(layout))})
+
+    def timing_model(self) -> "RegisterSliceModel":
+        return RegisterSliceModel()
+
+    def elaborate(self, platform):
+        m = Module()
+        held = Signal(self._layout, name="held", reset_less=True)
+        skid = Signal(self._layout, name="skid", reset_less=True)
+        ready = Signal(init=1, name="ready")            # = the skid is empty
+        m.d.comb += [self.o.payload.eq(held), self.i.ready.eq(ready)]
+        take = self.i.valid & ready
+        with m.If(self.o.ready | ~self.o.valid):        # the held beat leaves, or there is none
+            with m.If(~ready):
+                m.d.sync += [held.eq(skid), self.o.valid.eq(1), ready.eq(1)]
+            with m.Else():
+                m.d.sync += [held.eq(self.i.payload), self.o.valid.eq(take)]
+        with m.Elif(take):
+            m.d.sync += [skid.eq(self.i.payload), ready.eq(0)]
+        return m
+
+
+class RegisterSliceModel:
+    """The beat-level model of a :class:`RegisterSlice` (keep in sync): the held beat's last flag
+    and the skid's (``None``: empty). Its :attr:`out` is itself (``head()``: the held beat's)."""
+
+    def __init__(self):
+        self.held = self.skid = None
+        self.out = self
+
+    def in_ready(self):
+        return self.skid is None
+
+    def out_valid(self):
+        return self.held is not None
+
+    def head(self):
+        return self.held
+
+    def snapshot(self, cycle):
+        return self.held, self.skid
+
+    def tick(self, cycle, in_valid, in_last, out_ready):
+        take = bool(in_valid) and self.skid is None
+        last = self.held if self.held is not None and out_ready else None
+        if out_ready or self.held is None:
+            if self.skid is not None:
+                self.held, self.skid = self.skid, None
+            else:
+                self.held = bool(in_last) if take else None
+        elif take:
+            self.skid = bool(in_last)
+        return take, last
 
 
 class OutputQueue(wiring.Component):

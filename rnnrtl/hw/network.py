@@ -34,7 +34,7 @@ from amaranth.lib.wiring import In, Out
 from .. import ir
 from ..config import input_kind
 from .bidirectional import BidirectionalLayer, backwards_layer
-from .common import CreditLink, beat_signature
+from .common import CreditLink, RegisterSlice, beat_signature
 from .dense import DenseLayer
 from .masking import step_masks
 from .pipelining import Pipelining
@@ -115,7 +115,9 @@ class NetworkCore(wiring.Component):
     Between two layers of which either has a ``link`` count (:class:`~rnnrtl.hw.pipelining.Pipelining`;
     ``pipeline: deep``), the stream passes a :class:`~rnnrtl.hw.common.CreditLink` of the larger
     count of stages: two layers placed far apart then exchange beats and credits through
-    registers, and no handshake signal crosses from one to the other combinationally.
+    registers, and no handshake signal crosses from one to the other combinationally; with
+    ``link_slices`` the link has a register slice at each end, and with ``port_slices`` a register
+    slice stands between the network's input (output) stream and its first (last) layer.
     With ``input: sequence`` the first layer is :func:`sequence_input_layer`'s and ``i`` carries
     :attr:`in_lanes` = ``T × F`` lanes, :attr:`in_beats` = 1 beat per sequence.
     :attr:`chain` lists the layers and links in stream order (what
@@ -138,12 +140,21 @@ class NetworkCore(wiring.Component):
         #: Input beats per sequence (``None``: the model's length, which may vary).
         self.in_beats = 1 if self.input == "sequence" else T
         named = [(network.layers[0].name, network.layers[0].name, self.layers[0])]
+        first, last = network.layers[0], network.layers[-1]
+        if Pipelining.of(first.schedule).port_slices:
+            named.insert(0, (f"{first.name}_in_slice", first.name, RegisterSlice(
+                self.layers[0].i.signature.members["payload"].shape)))
         for a, b, a_hw, hw in zip(network.layers, network.layers[1:], self.layers, self.layers[1:]):
-            stages = max(Pipelining.of(a.schedule).link, Pipelining.of(b.schedule).link)
+            pa, pb = Pipelining.of(a.schedule), Pipelining.of(b.schedule)
+            stages = max(pa.link, pb.link)
             if stages:  # (the beat as the layer sends it: with a masked flag in a masked model)
                 named.append((f"{a.name}_link", a.name,
-                              CreditLink(a_hw.o.signature.members["payload"].shape, stages=stages)))
+                              CreditLink(a_hw.o.signature.members["payload"].shape, stages=stages,
+                                         slices=pa.link_slices or pb.link_slices)))
             named.append((b.name, b.name, hw))
+        if Pipelining.of(last.schedule).port_slices:
+            named.append((f"{last.name}_out_slice", last.name, RegisterSlice(
+                self.layers[-1].o.signature.members["payload"].shape)))
         generated = hardware_names(name for name, _, _ in named)
         self._named = [(g, stage) for g, (_, _, stage) in zip(generated, named)]
         #: submodule name -> the Keras layer name it comes from (a link: the layer it follows).

@@ -31,6 +31,12 @@ Places (all counts are register stages; each adds that many cycles where it lies
   release.
 * ``link`` — :class:`~rnnrtl.hw.common.CreditLink` stages each way between two layers (0: the
   layers' streams are connected directly); between two layers the larger of theirs.
+* ``link_slices`` — a :class:`~rnnrtl.hw.common.RegisterSlice` at each end of that credit link
+  (either layer's setting), so that its handshakes with the two layers run between the slice's
+  flip-flops and the layer's: 2 cycles per link.
+* ``port_slices`` — a :class:`~rnnrtl.hw.common.RegisterSlice` on the network's input stream
+  (before the first layer, if deep) and output stream (after the last layer, if deep), so that
+  the top's ``tready`` and ``tvalid`` reach a layer's queue through a register: 1 cycle each.
 """
 
 from __future__ import annotations
@@ -58,6 +64,8 @@ class Pipelining:
     loop_start_chain: bool = False
     release: int = 0
     link: int = 0
+    link_slices: bool = False
+    port_slices: bool = False
 
     @classmethod
     def of(cls, schedule) -> "Pipelining":
@@ -74,7 +82,10 @@ SHALLOW = Pipelining("shallow")
 
 #: For slower fabrics (ECP5, a large design on a large device): no route spans two components
 #: without a register, no carry chain shares a stage with another, and every table read and
-#: multiplier has registers of its own on both sides.
+#: multiplier has registers of its own on both sides. Without ``link_slices`` / ``port_slices``:
+#: on the jet LSTM (``jet-ecp5-r80``) they cost +5,624 FF / +2,801 LUT and made the ECP5 route
+#: worse (router2 seed 1: 64.9 MHz, the slice's ``ready`` fanning out to the enables of a
+#: 320-bit beat's registers across the device; router1 had not converged after 62 minutes).
 DEEP = Pipelining("deep", start=1, counter_start=1, operands=1, product=1, copy=1,
                   enable_copies=True, activation=7, elementwise=1, rounding=1,
                   loop_start_chain=True, release=2, link=2)
@@ -96,6 +107,8 @@ _PLACES = {
     "loop_start_chain": "static shell: loop start carried with the job's tag (no cycle)",
     "release": "output queue (static shell, Dense): beat taken to credit released",
     "link": "credit link stages each way between layers (0: direct)",
+    "link_slices": "register slice at each end of a credit link (1 cycle each)",
+    "port_slices": "register slice on the network's input / output stream (1 cycle each)",
 }
 
 

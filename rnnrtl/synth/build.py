@@ -30,6 +30,7 @@ from ..errors import BuildError, ConfigError
 from .core import Core, ManifestCore, read_core
 from .estimate import ESTIMATES, Estimate, run_estimate
 from .rom_split import MULTIPORT_ROM_FIX, rom_split_verilog
+from .seeds import best_run, check_seeds
 from .targets import ECP5RegisterPacking, Target
 from .vivado import ip_package_tcl, vivado_results, xilinx_part
 from .yosys import NEXTPNR_OPTS, nextpnr_summary, yowasp_env
@@ -52,6 +53,10 @@ class BuildResult:
     estimate: Estimate | None = None
     timing: dict = field(default_factory=dict)    # the manifest's latency / ii / multipliers
     runtime_s: float = 0.0
+    seed: int | None = None                       # an ECP5 target's nextpnr seed kept (the best)
+    #: An ECP5 target's nextpnr runs, one per seed: ``seed``, ``fmax_mhz``, ``critical_path``,
+    #: ``folder`` (several seeds: each built in ``<target>/seed<N>``).
+    runs: list = field(default_factory=list)
 
     @property
     def multipliers(self) -> int:
@@ -64,6 +69,7 @@ class BuildResult:
             lines.append(f"target {self.target}: {self.message}")
             if self.fmax_mhz:
                 lines.append(f"  Fmax {self.fmax_mhz:.1f} MHz")
+            lines += _seed_lines(self.runs, self.seed)
             if self.resources:
                 lines.append("  " + ", ".join(f"{k} {v}" for k, v in self.resources.items()))
         est = self.estimate
@@ -73,9 +79,8 @@ class BuildResult:
                          f"BRAM {r['bram']:g}" + (f", Fmax {est.fmax_mhz:.1f} MHz ({est.fmax_source})"
                                                   if est.fmax_mhz else ""))
             if est.critical_path:
-                cp = est.critical_path
-                lines.append(f"  critical path {cp['from']} -> {cp['to']}: {cp['delay_ns']} ns "
-                             f"({cp['logic_levels']} logic levels, {cp['routing_ns']} ns routing)")
+                lines.append("  critical path " + _path_text(est.critical_path))
+            lines += _seed_lines(est.runs, est.seed)
             if est.dsp_registers_packed or est.ebr_registers_packed:
                 lines.append(f"  {est.dsp_registers_packed} operand/product registers moved into "
                              f"MULT18X18D cells, {est.ebr_registers_packed} table read registers into "
@@ -84,8 +89,27 @@ class BuildResult:
         return "\n".join(lines)
 
 
+def _path_text(cp: dict) -> str:
+    return (f"{cp['from']} -> {cp['to']}: {cp['delay_ns']} ns ({cp['logic_levels']} logic levels, "
+            f"{cp['routing_ns']} ns routing)")
+
+
+def _seed_lines(runs: list, kept) -> list[str]:
+    """One line per nextpnr seed when there were several (the kept one marked)."""
+    if len(runs) < 2:
+        return []
+    lines = []
+    for r in runs:
+        fmax = f"{r['fmax_mhz']:.1f} MHz" if r.get("fmax_mhz") else "no Fmax"
+        cp = r.get("critical_path")
+        lines.append(f"  seed {r['seed']}: {fmax}" + (" (kept)" if r["seed"] == kept else "")
+                     + (f", critical path {_path_text(cp)}" if cp else ""))
+    return lines
+
+
 def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
-          baud: int = 115200, freq_mhz: float = 200.0, seed: int = 1, route: bool = True) -> BuildResult:
+          baud: int = 115200, freq_mhz: float = 200.0, seed: int = 1, seeds=None,
+          route: bool = True) -> BuildResult:
     """Build a core for ``target`` (a :class:`~rnnrtl.synth.targets.Target`, e.g.
     ``rnnrtl.platforms.TARGETS['ulx3s_85f']``; ``None`` for an estimate only) in ``outdir``; with
     ``estimate`` (``'xc7'``, ``'xcup'``, ``'ecp5'``) also synthesise the bare core for resource
@@ -93,7 +117,9 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
 
     ``run=False`` writes the build files without running any tool. ``baud`` is the board UART's
     rate; ``freq_mhz`` the clock nextpnr aims at in an ECP5 estimate, ``seed`` nextpnr's seed
-    (an ECP5 estimate and an ECP5 target alike), and
+    (an ECP5 estimate and an ECP5 target alike), ``seeds`` several of them instead (each placed
+    and routed, the best kept: :func:`~rnnrtl.synth.seeds.best_run`; a target's build runs whole
+    for each seed, in ``<target>/seed<N>``), and
     ``route=False`` takes its Fmax from placement alone (see
     :func:`~rnnrtl.synth.estimate.run_estimate`).
     """
@@ -106,22 +132,23 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
         raise TypeError(f"target {target!r} is not a rnnrtl.synth.targets.Target; look a name up "
                         f"in rnnrtl.platforms.TARGETS")
     tgt = target
+    seeds = check_seeds((seed,) if seeds is None else seeds)
     core = read_core(design_or_outdir, outdir=outdir)
     result = BuildResult(tgt.name if tgt else None, outdir, core,
                          files={"verilog": core.verilog, "manifest": core.dir / "manifest.json"},
                          timing=dict(core.manifest.get("timing", {})))
     if tgt is not None:
-        _build_target(result, tgt, run=run, baud=baud, seed=seed)
+        _build_target(result, tgt, run=run, baud=baud, seeds=seeds)
     if estimate is not None and run:
         result.estimate = run_estimate(core, estimate, outdir / f"estimate-{estimate}",
-                                       freq_mhz=freq_mhz, seed=seed, route=route)
+                                       freq_mhz=freq_mhz, seeds=seeds, route=route)
     elif estimate is not None:
         result.message += f" Estimate {estimate!r} not run (run=False)."
     result.runtime_s = time.perf_counter() - t0
     return result
 
 
-def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int, seed: int):
+def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int, seeds):
     platform = tgt.platform()
     if tgt.family == "ecp5" and not isinstance(platform, ECP5RegisterPacking):
         raise ConfigError(f"target {tgt.name!r}: its platform {type(platform).__name__} does not "
@@ -136,7 +163,10 @@ def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int, see
         name = f"{core.top}_ooc"
     folder = result.outdir / tgt.name
     if tgt.family == "ecp5":
-        _build_ecp5(result, platform, top, name, folder, run=run, seed=seed)
+        if len(seeds) == 1:
+            _build_ecp5(result, platform, top, name, folder, run=run, seed=seeds[0])
+        else:
+            _build_ecp5_seeds(result, tgt, top, name, folder, run=run, seeds=seeds)
     else:
         _build_vivado(result, platform, top, name, folder, run=run, board=tgt.top is not None)
 
@@ -172,6 +202,26 @@ def _build_vivado(result: BuildResult, platform, top, name: str, folder: Path, *
         result.message = f"Vivado ran in {folder}."
 
 
+def _build_ecp5_seeds(result: BuildResult, tgt: Target, top, name: str, folder: Path, *,
+                      run: bool, seeds):
+    """:func:`_build_ecp5` once per seed, each in ``folder/seed<N>`` with a fresh platform; the
+    result keeps the files and figures of the best run (:func:`~rnnrtl.synth.seeds.best_run`)."""
+    kept = {}
+    for s in seeds:
+        one = BuildResult(result.target, result.outdir, result.core, files=dict(result.files),
+                          timing=result.timing)
+        _build_ecp5(one, tgt.platform(), top, name, folder / f"seed{s}", run=run, seed=s)
+        kept[s] = one
+        result.runs.append({"seed": s, "fmax_mhz": one.fmax_mhz,
+                            "critical_path": one.critical_path, "folder": folder / f"seed{s}"})
+    best = kept[best_run(result.runs)["seed"]]     # (not run: the first)
+    for attr in ("files", "ran", "message", "resources", "fmax_mhz", "critical_path", "seed"):
+        setattr(result, attr, getattr(best, attr))
+    if not run:
+        result.message = (f"ECP5 build files written to {folder}/seed<N> for seeds "
+                          f"{', '.join(map(str, seeds))} (run=False: not run).")
+
+
 def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, run: bool,
                 seed: int):
     """yosys, register packing, nextpnr-ecp5 and ecppack (YoWASP) to a bitstream, when ``run``."""
@@ -192,6 +242,7 @@ def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, 
         script_after_synth=f"{MULTIPORT_ROM_FIX}\nsynth_ecp5 -top {name} -run map_ram:")
     plan.extract(folder)
     files = result.files
+    result.seed = seed
     files["build_script"] = folder / f"{plan.script}.sh"
     files.update(yosys_script=folder / f"{name}.ys", lpf=folder / f"{name}.lpf")
     if not run:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from amaranth.back import verilog
@@ -31,6 +31,7 @@ from .core import Core, ManifestCore, RegisteredPorts
 from .ecp5_pack import pack_registers_file
 from .multipliers import multiplier_inventory, multiplier_note
 from .rom_split import MULTIPORT_ROM_FIX, split_roms_json
+from .seeds import best_run, check_seeds
 from .yosys import NEXTPNR_OPTS, nextpnr_summary, run_tool, run_yosys, stat_resources, tool
 
 __all__ = ["ESTIMATES", "Estimate", "run_estimate"]
@@ -60,22 +61,30 @@ class Estimate:
     dsp_registers_packed: int = 0    # ecp5 only: MULT18X18D input/output registers packed
     ebr_registers_packed: int = 0    # ecp5 only: DP16KD read ports given their output register
     runtime_s: float = 0.0
+    seed: int | None = None          # ecp5 only: the nextpnr seed of the run reported (the best)
+    #: ecp5 only: every nextpnr run, in the order run: ``seed``, ``fmax_mhz``, ``critical_path``,
+    #: ``runtime_s`` (:func:`run_estimate` with several ``seeds``).
+    runs: list = field(default_factory=list)
 
 
 def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, seed: int = 1,
-                 route: bool = True, router: str | None = None) -> Estimate:
+                 seeds=None, route: bool = True, router: str | None = None) -> Estimate:
     """Synthesise the bare core for ``family`` (see the module docstring) in ``folder``.
 
     Two yosys runs: up to memory mapping (then :func:`~rnnrtl.synth.rom_split.split_rom_ports` on the netlist), and the
     rest; ``stat -json`` of the core's module gives the counts. For ``'ecp5'``, ``route=False``
     stops nextpnr after placement: the Fmax and critical path are then its pre-routing estimate
     (minutes instead of the half hour or more routing a ~40k-LUT design takes); ``router``
-    (``'router1'`` or ``'router2'``) overrides :data:`NEXTPNR_OPTS`' choice.
+    (``'router1'`` or ``'router2'``) overrides :data:`NEXTPNR_OPTS`' choice. ``seeds`` (a
+    sequence of nextpnr seeds, instead of the one ``seed``) places and routes the one synthesised
+    netlist once per seed (reports ``nextpnr-seed<N>.json``, logs ``nextpnr-seed<N>.log``) and
+    reports the run of the highest Fmax; :attr:`Estimate.runs` holds every run's figures.
     """
     if family not in ESTIMATES:
         raise ConfigError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
     if router not in (None, "router1", "router2"):
         raise ConfigError(f"router {router!r} is unknown; valid: router1, router2")
+    seeds = check_seeds((seed,) if seeds is None else seeds)
     t0 = time.perf_counter()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -120,19 +129,38 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     if family == "ecp5":
         est.ebr_registers_packed, est.dsp_registers_packed = pack_registers_file(
             folder / f"{wrapper_name}.json")
-        run_tool([tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context",
-                  "--json", f"{wrapper_name}.json", "--freq", f"{freq_mhz:g}", "--timing-allow-fail",
-                  "--seed", str(seed), *(NEXTPNR_OPTS if router is None else ("--router", router)),
-                  *(() if route else ("--no-route",)),
-                  "--report", "nextpnr.json", "--log", "nextpnr.log", "--quiet"],
-                 folder, "nextpnr-ecp5 (out of context)", "nextpnr.log")
-        summary = nextpnr_summary(json.loads((folder / "nextpnr.json").read_text()))
-        if summary["fmax_mhz"] is None:     # --no-route: the report has no timing, the log has
-            found = re.findall(r"Max frequency for clock '[^']*': ([0-9.]+) MHz",
-                               (folder / "nextpnr.log").read_text(errors="replace"))
-            summary["fmax_mhz"] = float(found[-1]) if found else None
-        est.fmax_mhz, est.critical_path, est.placed = (summary["fmax_mhz"], summary["critical_path"],
-                                                       summary["utilization"])
+        summaries = {}
+        for s in seeds:
+            summaries[s] = _nextpnr_ecp5(folder, wrapper_name, seed=s, freq_mhz=freq_mhz,
+                                         router=router, route=route,
+                                         name="nextpnr" if len(seeds) == 1 else f"nextpnr-seed{s}")
+            est.runs.append({"seed": s, **{k: summaries[s][k] for k in
+                                           ("fmax_mhz", "critical_path", "runtime_s")}})
+        est.seed = best_run(est.runs)["seed"]
+        best = summaries[est.seed]
+        est.fmax_mhz, est.critical_path, est.placed = (best["fmax_mhz"], best["critical_path"],
+                                                       best["utilization"])
         est.fmax_source = "routed" if route else "placed (pre-routing estimate)"
     est.runtime_s = time.perf_counter() - t0
     return est
+
+
+def _nextpnr_ecp5(folder: Path, wrapper_name: str, *, seed: int, freq_mhz: float,
+                  router: str | None, route: bool, name: str) -> dict:
+    """One out-of-context nextpnr-ecp5 run of ``<wrapper_name>.json`` in ``folder`` (report
+    ``<name>.json``, log ``<name>.log``): :func:`~rnnrtl.synth.yosys.nextpnr_summary` and
+    ``runtime_s``."""
+    t0 = time.perf_counter()
+    run_tool([tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context",
+              "--json", f"{wrapper_name}.json", "--freq", f"{freq_mhz:g}", "--timing-allow-fail",
+              "--seed", str(seed), *(NEXTPNR_OPTS if router is None else ("--router", router)),
+              *(() if route else ("--no-route",)),
+              "--report", f"{name}.json", "--log", f"{name}.log", "--quiet"],
+             folder, f"nextpnr-ecp5 (out of context, seed {seed})", f"{name}.log")
+    summary = nextpnr_summary(json.loads((folder / f"{name}.json").read_text()))
+    if summary["fmax_mhz"] is None:     # --no-route: the report has no timing, the log has
+        found = re.findall(r"Max frequency for clock '[^']*': ([0-9.]+) MHz",
+                           (folder / f"{name}.log").read_text(errors="replace"))
+        summary["fmax_mhz"] = float(found[-1]) if found else None
+    summary["runtime_s"] = round(time.perf_counter() - t0, 1)
+    return summary
