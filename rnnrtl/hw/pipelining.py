@@ -31,6 +31,17 @@ Places (all counts are register stages; each adds that many cycles where it lies
   release.
 * ``link`` — :class:`~rnnrtl.hw.common.CreditLink` stages each way between two layers (0: the
   layers' streams are connected directly); between two layers the larger of theirs.
+* ``one_stage_trees`` — every MatVec of a recurrent or Dense layer: each row's adder tree is one
+  stage, whatever ``adder_fanin`` (at reuse 1 a MatVec's latency is then 2: the product register
+  and the sum register).
+* ``merged_tail`` — a cell's last elementwise products (LSTM ``o·tanh(c)``; GRU ``z·h`` and
+  ``(1−z)·hh``) are combinational into the new state ``h``, rounded and written in the cycle of
+  the value before them (c and its tanh; the candidate): one register, and one cycle per step,
+  fewer. Needs ``elementwise`` and ``rounding`` 0.
+
+``activation`` may be 0 (``fast``): the tables are read combinationally (small LUT ROMs) from the
+requantized input, so a cell's table lookups add no cycle to its step (they share the cycle of
+the register that feeds them and the one they feed).
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ from dataclasses import dataclass, fields
 
 from ..errors import HardwareError
 
-__all__ = ["Pipelining", "SHALLOW", "DEEP", "PRESETS", "preset_table"]
+__all__ = ["Pipelining", "SHALLOW", "DEEP", "FAST", "PRESETS", "preset_table"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,8 @@ class Pipelining:
     loop_start_chain: bool = False
     release: int = 0
     link: int = 0
+    one_stage_trees: bool = False
+    merged_tail: bool = False
 
     @classmethod
     def of(cls, schedule) -> "Pipelining":
@@ -79,7 +92,13 @@ DEEP = Pipelining("deep", start=1, counter_start=1, operands=1, product=1, copy=
                   enable_copies=True, activation=7, elementwise=1, rounding=1,
                   loop_start_chain=True, release=2, link=2)
 
-PRESETS = {p.name: p for p in (SHALLOW, DEEP)}
+#: Fewest cycles per step, for a fast fabric or a slow clock (latency first, the L1-trigger regime
+#: of issue 20): combinational table reads, one-stage adder trees, the cell's last products
+#: merged into the state update. Long paths: a table read, a multiplier and two roundings share
+#: a cycle.
+FAST = Pipelining("fast", activation=0, one_stage_trees=True, merged_tail=True)
+
+PRESETS = {p.name: p for p in (SHALLOW, DEEP, FAST)}
 
 #: What each place is, for :func:`preset_table` (a line each).
 _PLACES = {
@@ -96,6 +115,10 @@ _PLACES = {
     "loop_start_chain": "static shell: loop start carried with the job's tag (no cycle)",
     "release": "output queue (static shell, Dense): beat taken to credit released",
     "link": "credit link stages each way between layers (0: direct)",
+    "one_stage_trees": "MatVecs of recurrent and Dense layers: every row summed in one adder-tree stage "
+                       "(`adder_fanin` ignored there)",
+    "merged_tail": "cell: o·tanh(c) (LSTM), z·h + (1−z)·hh (GRU) combinational into h (one cycle "
+                   "fewer)",
 }
 
 
