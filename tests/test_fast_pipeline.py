@@ -117,6 +117,18 @@ def test_combinational_activation_unit():
     assert seen == expect
 
 
+def test_merged_tail_refuses_registered_products():
+    """A preset that merges the tail but registers the elementwise products is refused by name."""
+    from dataclasses import replace
+
+    from rnnrtl.errors import HardwareError
+    from rnnrtl.hw.cells import cell_of
+    from rnnrtl.hw.pipelining import FAST as FAST_PRESET
+    layer = rnnrtl.convert(_model(LSTM), FAST).network.layers[0]
+    with pytest.raises(HardwareError, match=r"pipeline 'odd': merged_tail needs elementwise"):
+        cell_of(layer, pipelining=replace(FAST_PRESET, name="odd", elementwise=1))
+
+
 # -- input: sequence, whole chains ------------------------------------------------------------------
 
 CASES = {

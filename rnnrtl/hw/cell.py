@@ -15,7 +15,10 @@ activation units their latency ``A``; each elementwise product of the tail has `
 stages on either side (``elementwise``, 0 or 1: its operands in registers that feed nothing but the
 multiplier, the DSP's input registers, and the product once more after the DSP's output register,
 so a product is valid ``1 + 2e`` cycles after its operands, :func:`elementwise_product`), and the
-new state's rounded value passes ``r`` registers before its saturation (``rounding``).
+new state's rounded value passes ``r`` registers before its saturation (``rounding``). With
+``merged_tail`` (``pipeline: fast``) the last products of the loop are combinational into the new
+state (:meth:`Cell.tail_product`, :attr:`Cell.tail` = 0); with ``one_stage_trees`` every MatVec
+sums a row in one adder-tree stage (:func:`one_stage_fanin`).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ Places (all counts are register stages; each adds that many cycles where it lies
   after its last product is added, instead of from the adder.
 * ``enable_copies`` — MatVec with ``reuse > 1``: the adder tree's result registers take their
   enable from a copy per group of rows (no latency).
-* ``activation`` — :class:`~rnnrtl.hw.activation.ActivationUnit`: its latency, 1 or 7.
+* ``activation`` — :class:`~rnnrtl.hw.activation.ActivationUnit`: its latency, 0, 1 or 7.
 * ``elementwise`` — a cell's elementwise products (f·c, i·g, o·tanh(c), z·h, …): registers on
   either side of each (operands, and the product after the multiplier's output register).
 * ``rounding`` — a cell's new state: its rounded value registered before its saturation.
