@@ -314,7 +314,7 @@ class ActivationUnit(wiring.Component):
                 m.d.comb += self.o[lane].eq(value)
         m.d.comb += [self.code[lane].eq(code) for lane, code in enumerate(codes)]
         m.d.comb += [self.o_valid.eq(self.i_valid),
-                     self.overflow.eq(self.i_valid & _any(overflows))]
+                     self.overflow.eq(self.i_valid & wire(m, _any(overflows), "out_over"))]
         return m
 
 
