@@ -8,7 +8,7 @@ Top-level keys (all optional)::
     reuse_recurrent: 1         # ... of the recurrent products U·h only
     mode: static               # static | unrolled (one cell per time step: rnnrtl.hw.unrolled)
     interleave: 1              # independent sequences in flight through a static cell
-    pipeline: shallow          # shallow | deep (registers around every table read, for slower fabric)
+    pipeline: shallow          # shallow | deep (registers around every table read, for slower fabric) | fast (fewest cycles per step)
     tables:                    # activation tables: entries and input half-range (powers of two)
       sigmoid: {size: 2048, range: 8}
       tanh: {size: 2048, range: 4}
@@ -59,7 +59,7 @@ MODES = ("static", "unrolled")
 #: What one input beat carries: ``step`` (one time step's features, the default) or ``sequence``
 #: (all ``T × F`` features of a sequence, step-major: hls4ml's io_parallel; :mod:`rnnrtl.hw.network`).
 INPUTS = ("step", "sequence")
-PIPELINES = ("shallow", "deep")
+PIPELINES = ("shallow", "deep", "fast")   # keep in sync with rnnrtl.hw.pipelining.PRESETS
 TABLE_SIZES = tuple(1 << k for k in range(4, 17))
 
 DEFAULT_CONFIG = {

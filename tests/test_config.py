@@ -357,7 +357,7 @@ def test_good_table_specs():
     ({"interleave": 0}, "interleave = 0: must be a whole number >= 1"),
     ({"interleave": 1.5}, "interleave = 1.5: must be a whole number >= 1"),
     ({"layers": {"gru": {"interleave": -2}}}, "layers.gru.interleave = -2"),
-    ({"pipeline": "fast"}, "pipeline = 'fast': valid pipelines are shallow, deep"),
+    ({"pipeline": "faster"}, "pipeline = 'faster': valid pipelines are shallow, deep, fast"),
     ({"layers": {"lstm": {"pipeline": True}}}, "layers.lstm.pipeline = True: valid pipelines"),
     ({"numerics": "hls5ml"}, "valid: default"),
     ({"layers": ["lstm"]}, "'layers' must map"),

@@ -198,6 +198,14 @@ _RECURRENT_CASES += [
     ("gru_before", {"pipeline": "deep", "interleave": 3, "reuse_recurrent": 2}, False, {}),
     ("simplernn_tanh", {"pipeline": "deep", "reuse": 2}, True, {}),
     ("simplernn_relu", {"pipeline": "deep", "interleave": 2}, False, {}),
+    # fast pipeline (tables read combinationally, one-stage trees), reuse 1 and 2, interleaved
+    ("lstm", {"pipeline": "fast"}, True, {}),
+    ("lstm", {"pipeline": "fast", "reuse": 2, "interleave": 2}, False, {}),
+    ("gru", {"pipeline": "fast"}, True, {}),
+    ("gru", {"pipeline": "fast", "reuse_recurrent": 2}, False, {}),
+    ("gru_before", {"pipeline": "fast"}, True, {}),
+    ("gru_before", {"pipeline": "fast", "reuse": 2, "interleave": 3}, False, {}),
+    ("simplernn_relu", {"pipeline": "fast"}, True, {}),
 ]
 
 
@@ -275,6 +283,10 @@ _UNROLLED_CASES = [
     ("simplernn_tanh", {}, True, {"timesteps": 6, "units": 2, "features": 2}),  # II = T
     ("lstm", {"pipeline": "deep"}, True, {}),
     ("gru", {"pipeline": "deep", "reuse": 2}, False, {}),
+    ("lstm", {"pipeline": "fast"}, True, {}),
+    ("gru", {"pipeline": "fast", "reuse": 2}, False, {}),
+    ("gru_before", {"pipeline": "fast"}, True, {}),
+    ("simplernn_tanh", {"pipeline": "fast", "reuse": 2}, False, {}),
 ]
 
 
@@ -345,6 +357,8 @@ _DENSE_CASES = [
     ("sigmoid", {"pipeline": "deep"}, {}),
     ("relu", {"pipeline": "deep", "reuse": 2}, {}),
     ("linear", {"pipeline": "deep", "precision": NARROW}, {}),
+    ("sigmoid", {"pipeline": "fast"}, {}),
+    ("relu", {"pipeline": "fast", "reuse": 2}, {}),
 ]
 
 

@@ -18,6 +18,9 @@ the emulator's ``_Layer.activation`` does for an :class:`rnnrtl.ir.Activation` (
 
 Timing (:attr:`ActivationUnit.latency`):
 
+* ``latency=0`` (``pipeline: fast``): all combinational, the table an asynchronous-read ROM (LUT
+  ROMs in synthesis): ``o``, ``code`` and ``overflow`` follow ``i`` in the same cycle and are
+  valid while ``i_valid`` is high (``o_valid = i_valid``); they are held only as long as ``i`` is.
 * ``latency=1``: requantization and table index are combinational into the ROM's read
   address (or into the output register).
 * ``latency=7``: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
@@ -50,7 +53,7 @@ from .common import delay, requantized, wire
 __all__ = ["ActivationUnit", "LATENCIES"]
 
 #: The latencies an ActivationUnit is built with (module docstring, "Timing").
-LATENCIES = (1, 7)
+LATENCIES = (0, 1, 7)
 
 #: Functions computed by requantization; ``softmax`` logits are requantized like ``linear``.
 _REQUANT_FUNCTIONS = PIECEWISE_FUNCTIONS + ("softmax",)
@@ -76,7 +79,8 @@ class ActivationUnit(wiring.Component):
     acc_fmt : FixedFormat or None
         The accumulator the input passes through before ``fmt`` (hls4ml's ``accum_t``; the
         emulator's ``_Layer.accumulate``), or ``None``.
-    latency : int, one of :data:`LATENCIES` (1 or 7)
+    latency : int, one of :data:`LATENCIES` (0, 1 or 7)
+        0: combinational (module docstring).
         7: register the input, the rounded value, the saturated code, the table index (or the
         output's rounded value) and the table's output, twice (the ``activation`` count of
         :class:`~rnnrtl.hw.pipelining.Pipelining`).
@@ -84,7 +88,8 @@ class ActivationUnit(wiring.Component):
     Ports
     -----
     i : ``In(ArrayLayout(in shape, lanes))``; i_valid : ``In(1)``;
-    code : ``Out(ArrayLayout(fmt shape, lanes))``, the requantized input (registered);
+    code : ``Out(ArrayLayout(fmt shape, lanes))``, the requantized input (registered, but at
+    latency 0);
     o : ``Out(ArrayLayout(out_fmt shape, lanes))``; o_valid : ``Out(1)``;
     overflow : ``Out(1)``, with ``o_valid``: some lane was saturated or wrapped by a requantization
     (into ``acc_fmt`` or ``fmt``, or for ``relu``/``linear`` into ``out_fmt``).
@@ -143,6 +148,7 @@ class ActivationUnit(wiring.Component):
                              f"{', '.join(map(str, LATENCIES))}")
         self._latency = latency
         self._registered = latency == 7   # every stage of the module docstring
+        self._comb = latency == 0         # no stage at all
         super().__init__({
             "i": In(data.ArrayLayout(_shape(in_type.width, in_type.signed), lanes)),
             "i_valid": In(1),
@@ -227,6 +233,8 @@ class ActivationUnit(wiring.Component):
             # Stage 4's valid flag and the overflow so far, beside its index or rounded registers.
             valid = delay(m, valid, 1, "index_valid")
             overflows = [delay(m, over_reg, 1, "index_over")]
+        if self._comb:
+            return self._elaborate_comb(m, codes, overflows)
         out_valid = Signal()
         m.d.sync += out_valid.eq(valid)
         if act.table is not None:
@@ -280,6 +288,33 @@ class ActivationUnit(wiring.Component):
             with m.If(self.i_valid):
                 m.d.sync += [self.code[lane].eq(code) for lane, code in zip(lanes, codes)]
             m.d.comb += [self.o_valid.eq(out_valid), self.overflow.eq(out_over)]
+        return m
+
+
+    def _elaborate_comb(self, m, codes, overflows):
+        """Latency 0: the table read (an asynchronous ROM port per lane) or the output
+        requantization, combinational from the requantized ``codes``."""
+        act, fmt = self._activation, self._fmt
+        if act.table is not None:
+            table = act.table
+            out_shape = _shape(act.out_fmt.width, act.out_fmt.signed)
+            m.submodules.table = rom = Memory(shape=out_shape, depth=table.geometry.size,
+                                              init=[int(v) for v in table.contents])
+            for lane, code in enumerate(codes):
+                port = rom.read_port(domain="comb")
+                m.d.comb += [port.addr.eq(table.geometry.index_value(code)),
+                             self.o[lane].eq(port.data)]
+        else:
+            for lane, code in enumerate(codes):
+                if act.function == "relu" and fmt.signed:
+                    code = wire(m, Mux(code < 0, 0, code), f"relu{lane}")
+                value, over = requantized(m, 0, f"out_rounded{lane}", code, fmt.frac_bits,
+                                          act.out_fmt)
+                overflows.append(over)
+                m.d.comb += self.o[lane].eq(value)
+        m.d.comb += [self.code[lane].eq(code) for lane, code in enumerate(codes)]
+        m.d.comb += [self.o_valid.eq(self.i_valid),
+                     self.overflow.eq(self.i_valid & wire(m, _any(overflows), "out_over"))]
         return m
 
 

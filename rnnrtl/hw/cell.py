@@ -15,7 +15,10 @@ activation units their latency ``A``; each elementwise product of the tail has `
 stages on either side (``elementwise``, 0 or 1: its operands in registers that feed nothing but the
 multiplier, the DSP's input registers, and the product once more after the DSP's output register,
 so a product is valid ``1 + 2e`` cycles after its operands, :func:`elementwise_product`), and the
-new state's rounded value passes ``r`` registers before its saturation (``rounding``).
+new state's rounded value passes ``r`` registers before its saturation (``rounding``). With
+``merged_tail`` (``pipeline: fast``) the last products of the loop are combinational into the new
+state (:meth:`Cell.tail_product`, :attr:`Cell.tail` = 0); with ``one_stage_trees`` every MatVec
+sums a row in one adder-tree stage (:func:`one_stage_fanin`).
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ from __future__ import annotations
 from amaranth.hdl import Signal, Value
 from amaranth.lib import data
 
+from ..errors import HardwareError
 from ..schedule import elementwise_products
 from .activation import ActivationUnit
 from .common import delay, shape_of
 from .matvec import MatVec
 from .pipelining import Pipelining
 
-__all__ = ["Cell", "vector", "elementwise_product", "aligned_sum"]
+__all__ = ["Cell", "vector", "elementwise_product", "aligned_sum", "one_stage_fanin"]
 
 
 def vector(t, lanes, name):
@@ -56,6 +60,15 @@ def elementwise_product(m, stages: int, name: str, a, b, t, cast=None):
     for n, (x, y) in enumerate(zip(a, b)):
         m.d.sync += out[n].eq(x * y if cast is None else cast(m, x * y, f"{name}_cast{n}"))
     return delay(m, out, stages, f"{name}_f", reset_less=True)
+
+
+def one_stage_fanin(weights, fanin: int, pipelining: Pipelining) -> int:
+    """The adder-tree fan-in of a MatVec of IR ``weights`` (``[rows, cols]``): ``fanin``, or with
+    ``one_stage_trees`` enough for every row in one stage (a row has at most one term per column,
+    a bias and an addend)."""
+    if not pipelining.one_stage_trees:
+        return fanin
+    return max(fanin, weights.codes.shape[1] + 2)
 
 
 def aligned_sum(terms):
@@ -119,9 +132,15 @@ class Cell:
         self.rounding = pipelining.rounding
         #: ``A``: the latency of the cell's activation units.
         self.activation_latency = pipelining.activation
+        #: ``t``: the register of the last elementwise products (1), or none (``merged_tail``: 0).
+        self.tail = int(not pipelining.merged_tail)
+        if pipelining.merged_tail and (self.elementwise or self.rounding):
+            raise HardwareError(f"pipeline {pipelining.name!r}: merged_tail needs elementwise and "
+                                f"rounding 0, got {self.elementwise} and {self.rounding}")
         #: The input projection ``W·x_t + b``, which the shell starts for every job.
         self.projection = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
-                                    reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
+                                    reuse=layer.schedule.reuse_input,
+                                    tree_fanin=self._fanin(layer.kernel),
                                     product_fmt=getattr(layer, "product_fmt", None),
                                     pipelining=pipelining,
                                     multiplier=layer.schedule.multiplier_input)
@@ -130,9 +149,22 @@ class Cell:
     def _matvec(self, weights, **kwargs):
         """A loop MatVec of this cell's reuse, fan-in, pipelining and ``results_held``."""
         return MatVec.of(weights, reuse=self.layer.schedule.reuse_recurrent,
-                         tree_fanin=self.tree_fanin, pipelining=self.pipelining,
+                         tree_fanin=self._fanin(weights), pipelining=self.pipelining,
                          addend_held=self.results_held,
                          multiplier=self.layer.schedule.multiplier_recurrent, **kwargs)
+
+    def _fanin(self, weights) -> int:
+        return one_stage_fanin(weights, self.tree_fanin, self.pipelining)
+
+    def tail_product(self, m, name, a, b, t):
+        """The last elementwise products of the loop (``a[n] * b[n]`` into a vector of ``t``):
+        :func:`elementwise_product` (valid ``1 + 2e`` cycles after its operands), or with
+        ``merged_tail`` combinational (valid with them; :attr:`tail` is 0)."""
+        if self.tail:
+            return elementwise_product(m, self.elementwise, name, a, b, t)
+        out = vector(t, len(a), name)
+        m.d.comb += [out[n].eq(x * y) for n, (x, y) in enumerate(zip(a, b))]
+        return out
 
     def _activation(self, **kwargs):
         return ActivationUnit(latency=self.activation_latency, **kwargs)

@@ -10,8 +10,12 @@ Each loop follows the operation order of ``docs/numerics.md`` exactly; ``L`` bel
 of the recurrent :class:`~rnnrtl.hw.matvec.MatVec` (``U·h`` with the input projection added in its
 adder tree), ``A`` the latency of the activation units, ``e`` and ``r`` the ``elementwise`` and
 ``rounding`` stages (:mod:`rnnrtl.hw.cell`; ``pipeline: deep``: ``A = 7``, ``e = r = 1``;
-``shallow``: ``A = 1``, ``e = r = 0``), and cycle ``S`` is the job's start. Every other stage is one
-register deep: a product, or a rounding and saturation.
+``shallow``: ``A = 1``, ``e = r = 0``; ``fast``: ``A = 0``, ``e = r = 0``, one-stage adder trees
+and ``t = 0``), and cycle ``S`` is the job's start. Every other stage is one register deep: a
+product, or a rounding and saturation. The formulas below are written for ``t = 1`` (the last
+products registered); ``merged_tail`` (``t = 0``, :attr:`Cell.tail`) makes the last products
+(o·tanh(c); z·h, (1−z)·hh) combinational into h, written a cycle earlier: ``step_cycles`` is one
+fewer (the ``+3`` is ``+2 + t``, the ``+4`` of ``reset_after=False`` is ``+3 + t``).
 
 * LSTM, ``step_cycles = L + 2A + 3 + 4e + r``: S+L gate tables (i f o sigmoid, g tanh); S+L+A
   operands of f·c, i·g (c read from the job's slot); S+L+A+1+2e c = q_c(f·c + i·g) and its tanh
@@ -77,7 +81,7 @@ class LSTMCell(Cell):
     @property
     def step_cycles(self):
         e, r = self.elementwise, self.rounding
-        return self.mh.latency + 2 * self.sig.latency + 3 + 4 * e + r
+        return self.mh.latency + 2 * self.sig.latency + 2 + self.tail + 4 * e + r
 
     def elaborate_into(self, m, *, start, h, ax, tag, bank):
         L = self.layer
@@ -118,9 +122,9 @@ class LSTMCell(Cell):
             c_slot, c_last, c_masked = tag(Lh + 2 * A + 1 + 2 * e)
             c_bank.write(m, c_slot, st.code, c_last, keep=c_masked)
         # S+L+2A+1+2e: o·tanh(c); S+L+2A+2+4e+r: h = q_h(o·tanh(c)).
-        oh = elementwise_product(m, e, "oh", [o_late[n] for n in range(N)], [st.o[n] for n in range(N)],
-                      self.oh_t)
-        h_we = delay(m, st.o_valid, 1 + 2 * e + r, "h_we")
+        oh = self.tail_product(m, "oh", [o_late[n] for n in range(N)], [st.o[n] for n in range(N)],
+                               self.oh_t)
+        h_we = delay(m, st.o_valid, self.tail + 2 * e + r, "h_we")
         h_new = vector(L.output_fmt, N, "h_new")
         for n in range(N):
             code, _ = requantized(m, r, f"h_rounded{n}", oh[n],
@@ -173,10 +177,10 @@ class GRUCell(Cell):
 
     @property
     def step_cycles(self):
-        A, e, r = self.sig.latency, self.elementwise, self.rounding
+        A, e, r, t = self.sig.latency, self.elementwise, self.rounding, self.tail
         if self.layer.reset_after:
-            return max(self.mz.latency, self.mh.latency) + 2 * A + 3 + 4 * e + r
-        return self.mz.latency + self.mh.latency + 2 * A + 4 + 4 * e + r
+            return max(self.mz.latency, self.mh.latency) + 2 * A + 2 + t + 4 * e + r
+        return self.mz.latency + self.mh.latency + 2 * A + 3 + t + 4 * e + r
 
     def elaborate_into(self, m, *, start, h, ax, tag, bank):
         L = self.layer
@@ -216,9 +220,15 @@ class GRUCell(Cell):
             P = L.product_fmt
             codes = [requantized(m, 0, f"rec_rounded{n}", mh.y[n], mh.frac, L.rec_fmt, P)[0]
                      for n in range(N)]
-            with m.If(mh.done):
-                m.d.sync += [rec[n].eq(codes[n]) for n in range(N)]
-            rec = self.late(m, rec, L1 - mh.latency + A - 1, "rec")  # valid with r
+            rec_wait = L1 - mh.latency + A - 1
+            if rec_wait >= 0:
+                with m.If(mh.done):
+                    m.d.sync += [rec[n].eq(codes[n]) for n in range(N)]
+                rec = self.late(m, rec, rec_wait, "rec")  # valid with r
+            else:
+                # A = 0 and U_h·h done with U_zr·h: r is read as U_h's result is, so rec is rounded
+                # from it (held by the MatVec) in the same cycle.
+                m.d.comb += [rec[n].eq(codes[n]) for n in range(N)]
             r_frac = fr + L.rec_fmt.frac_bits
             # hls4ml casts r·rec to accum_t
             cast = None if P is None else (lambda m, v, name, f=r_frac: requantized(m, 0, name, v, f, P)[0])
@@ -250,12 +260,13 @@ class GRUCell(Cell):
                 m.d.comb += [mh.addend[n].eq(ax_h[n]), cand.i[n].eq(mh.y[n])]
         # Products z·h and (1 − z)·hh, then h = q_h(sum).
         one = 1 << fr
-        h_z = h.read(tag(self.step_cycles - 2 - 2 * e - r)[0])
-        zh = elementwise_product(m, e, "zh", [z_use[n] for n in range(N)], [h_z[n] for n in range(N)],
-                      self.zh_t)
-        zc = elementwise_product(m, e, "zc", [one - z_use[n] for n in range(N)],
-                      [cand.o[n] for n in range(N)], self.zc_t)
-        h_we = delay(m, cand.o_valid, 1 + 2 * e + r, "h_we")
+        t = self.tail
+        h_z = h.read(tag(self.step_cycles - 1 - t - 2 * e - r)[0])
+        zh = self.tail_product(m, "zh", [z_use[n] for n in range(N)], [h_z[n] for n in range(N)],
+                               self.zh_t)
+        zc = self.tail_product(m, "zc", [one - z_use[n] for n in range(N)],
+                               [cand.o[n] for n in range(N)], self.zc_t)
+        h_we = delay(m, cand.o_valid, t + 2 * e + r, "h_we")
         h_new = vector(L.output_fmt, N, "h_new")
         for n in range(N):
             total, frac = aligned_sum([(zh[n], fr + L.output_fmt.frac_bits),

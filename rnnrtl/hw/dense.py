@@ -32,6 +32,7 @@ from .common import (OutputQueue, OutputQueueModel, beat_layout, beat_signature,
 from .masking import StepMask, masked_flag
 from .matvec import MatVec
 from .pipelining import Pipelining
+from .cell import one_stage_fanin
 from .softmax import SoftmaxUnit
 
 __all__ = ["DenseLayer", "DenseModel"]
@@ -49,7 +50,8 @@ class DenseLayer(wiring.Component):
         self.mask = mask
         self.pipelining = pipelining = Pipelining.of(layer.schedule)
         self.matvec = MatVec.of(layer.kernel, bias=layer.bias, x_type=layer.input_fmt.int_type,
-                                reuse=layer.schedule.reuse_input, tree_fanin=tree_fanin,
+                                reuse=layer.schedule.reuse_input,
+                                tree_fanin=one_stage_fanin(layer.kernel, tree_fanin, pipelining),
                                 product_fmt=layer.product_fmt, pipelining=pipelining,
                                 multiplier=layer.schedule.multiplier_input)
         activation, self.softmax = layer.activation, None
@@ -58,7 +60,9 @@ class DenseLayer(wiring.Component):
             activation = ir.Activation("linear", layer.pre_fmt.frac_bits, layer.pre_fmt)
         self.act = ActivationUnit(in_type=self.matvec.out_type, fmt=layer.pre_fmt,
                                   activation=activation, lanes=layer.units,
-                                  acc_fmt=layer.product_fmt, latency=pipelining.activation)
+                                  acc_fmt=layer.product_fmt,
+                                  # a softmax reads a registered (held) pre-activation
+                                  latency=max(pipelining.activation, int(self.softmax is not None)))
         self._extra = int(layer.activation.out_fmt != layer.output_fmt)
         #: Cycles from a beat's transfer on ``o`` to its queue credit's release (``release``).
         self.release_stages = pipelining.release

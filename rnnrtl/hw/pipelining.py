@@ -20,7 +20,7 @@ Places (all counts are register stages; each adds that many cycles where it lies
   after its last product is added, instead of from the adder.
 * ``enable_copies`` — MatVec with ``reuse > 1``: the adder tree's result registers take their
   enable from a copy per group of rows (no latency).
-* ``activation`` — :class:`~rnnrtl.hw.activation.ActivationUnit`: its latency, 1 or 7.
+* ``activation`` — :class:`~rnnrtl.hw.activation.ActivationUnit`: its latency, 0, 1 or 7.
 * ``elementwise`` — a cell's elementwise products (f·c, i·g, o·tanh(c), z·h, …): registers on
   either side of each (operands, and the product after the multiplier's output register).
 * ``rounding`` — a cell's new state: its rounded value registered before its saturation.
@@ -37,6 +37,17 @@ Places (all counts are register stages; each adds that many cycles where it lies
 * ``port_slices`` — a :class:`~rnnrtl.hw.common.RegisterSlice` on the network's input stream
   (before the first layer, if deep) and output stream (after the last layer, if deep), so that
   the top's ``tready`` and ``tvalid`` reach a layer's queue through a register: 1 cycle each.
+* ``one_stage_trees`` — every MatVec of a recurrent or Dense layer: each row's adder tree is one
+  stage, whatever ``adder_fanin`` (at reuse 1 a MatVec's latency is then 2: the product register
+  and the sum register).
+* ``merged_tail`` — a cell's last elementwise products (LSTM ``o·tanh(c)``; GRU ``z·h`` and
+  ``(1−z)·hh``) are combinational into the new state ``h``, rounded and written in the cycle of
+  the value before them (c and its tanh; the candidate): one register, and one cycle per step,
+  fewer. Needs ``elementwise`` and ``rounding`` 0.
+
+``activation`` may be 0 (``fast``): the tables are read combinationally (small LUT ROMs) from the
+requantized input, so a cell's table lookups add no cycle to its step (they share the cycle of
+the register that feeds them and the one they feed).
 """
 
 from __future__ import annotations
@@ -45,7 +56,7 @@ from dataclasses import dataclass, fields
 
 from ..errors import HardwareError
 
-__all__ = ["Pipelining", "SHALLOW", "DEEP", "PRESETS", "preset_table"]
+__all__ = ["Pipelining", "SHALLOW", "DEEP", "FAST", "PRESETS", "preset_table"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +77,8 @@ class Pipelining:
     link: int = 0
     link_slices: bool = False
     port_slices: bool = False
+    one_stage_trees: bool = False
+    merged_tail: bool = False
 
     @classmethod
     def of(cls, schedule) -> "Pipelining":
@@ -90,7 +103,13 @@ DEEP = Pipelining("deep", start=1, counter_start=1, operands=1, product=1, copy=
                   enable_copies=True, activation=7, elementwise=1, rounding=1,
                   loop_start_chain=True, release=2, link=2)
 
-PRESETS = {p.name: p for p in (SHALLOW, DEEP)}
+#: Fewest cycles per step, for a fast fabric or a slow clock (latency first, the L1-trigger regime
+#: of issue 20): combinational table reads, one-stage adder trees, the cell's last products
+#: merged into the state update. Long paths: a table read, a multiplier and two roundings share
+#: a cycle.
+FAST = Pipelining("fast", activation=0, one_stage_trees=True, merged_tail=True)
+
+PRESETS = {p.name: p for p in (SHALLOW, DEEP, FAST)}
 
 #: What each place is, for :func:`preset_table` (a line each).
 _PLACES = {
@@ -109,6 +128,10 @@ _PLACES = {
     "link": "credit link stages each way between layers (0: direct)",
     "link_slices": "register slice at each end of a credit link (1 cycle each)",
     "port_slices": "register slice on the network's input / output stream (1 cycle each)",
+    "one_stage_trees": "MatVecs of recurrent and Dense layers: every row summed in one adder-tree stage "
+                       "(`adder_fanin` ignored there)",
+    "merged_tail": "cell: o·tanh(c) (LSTM), z·h + (1−z)·hh (GRU) combinational into h (one cycle "
+                   "fewer)",
 }
 
 

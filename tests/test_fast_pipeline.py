@@ -1,0 +1,227 @@
+# amaranth: UnusedElaboratable=no
+# (components built only to read their figures are never elaborated)
+"""``pipeline: fast`` (issue 20, item 4's latency targets): fewer cycles per recurrent step.
+
+The preset reads the activation tables combinationally (``A = 0``) and sums each row of a
+recurrent layer's MatVecs in one adder-tree stage, so at reuse 1 the loop MatVec takes two cycles
+(product register, sum register). Checked here, on small models with random weights:
+
+* the step cycles follow from the documented formula of each cell (``rnnrtl.hw.cells``) with the
+  fast counts, and are fewer than ``shallow``'s;
+* ``input: sequence`` with ``mode: unrolled`` (and a static cell behind the serializer): whole
+  :class:`~rnnrtl.hw.network.NetworkCore` chains bit-exact with the emulator under random stalls,
+  and at full rate every transfer in the cycle the timing model says, latency and II included;
+* one design on Verilator (written, simulated under stalls: bit-exact, latency and II measured
+  equal to the manifest's).
+
+The static and unrolled shells with ``input: step`` are covered by tests/test_hw_layers.py's
+cases (``pipeline: fast``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from amaranth.sim import Simulator  # noqa: E402
+
+import rnnrtl  # noqa: E402
+from rnnrtl import verify  # noqa: E402
+from rnnrtl.hw.activation import ActivationUnit  # noqa: E402
+from rnnrtl.hw.network import NetworkCore  # noqa: E402
+from rnnrtl.hw.streamsim import recv_beats, send_beats  # noqa: E402
+from rnnrtl.hw.timing import network_timing, simulate  # noqa: E402
+
+keras = pytest.importorskip("keras")
+
+T, F = 4, 3
+FAST = {"pipeline": "fast"}
+
+
+def _model(spec, *, seed=1, timesteps=T):
+    cls = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simplernn": keras.layers.SimpleRNN,
+           "dense": keras.layers.Dense}
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential([keras.Input((timesteps, F)), *(cls[k](**kw) for k, kw in spec)])
+    rng = np.random.default_rng(seed + 1)
+    for w in model.weights:
+        w.assign(rng.normal(0, 0.7, w.shape))
+    return model
+
+
+LSTM = (("lstm", dict(units=4, name="lstm")), ("dense", dict(units=2, name="out")))
+GRU = (("gru", dict(units=3, name="gru")), ("dense", dict(units=3, activation="relu", name="hid")),
+       ("dense", dict(units=2, name="out")))
+GRU_BEFORE = (("gru", dict(units=3, reset_after=False, name="gru")), ("dense", dict(units=2, name="out")))
+RNN_SEQ = (("simplernn", dict(units=3, return_sequences=True, name="rnn")),
+           ("dense", dict(units=2, name="out")))
+
+
+# -- figures ----------------------------------------------------------------------------------------
+
+def _first(spec, config):
+    return rnnrtl.convert(_model(spec), config).hardware().core.layers[0]
+
+
+@pytest.mark.parametrize("spec,kind", [(LSTM, "lstm"), (GRU, "gru"), (GRU_BEFORE, "gru_before"),
+                                       (RNN_SEQ, "simplernn")])
+def test_step_cycles_follow_the_formula(spec, kind):
+    """At reuse 1 a fast loop MatVec is a product register and one sum register (L = 2) and the
+    tables add no cycle (A = 0): D is each cell's documented formula at L = 2, A = e = r = 0."""
+    fast = _first(spec, FAST)
+    shallow = _first(spec, {})
+    cell = fast.cell
+    for mv in [cell.projection, *cell.loop_matvecs]:
+        assert mv.latency == 2, "product register + one adder-tree stage"
+    expected = {"lstm": 2 + 2, "gru": 2 + 2, "gru_before": 2 + 2 + 3, "simplernn": 2 + 1}[kind]
+    assert fast.step_cycles == expected
+    assert fast.step_cycles < shallow.step_cycles
+
+
+def test_fast_is_a_timing_knob_only():
+    """Same multipliers as shallow; the default configuration is still shallow."""
+    for spec in (LSTM, GRU, GRU_BEFORE):
+        assert _first(spec, FAST).multipliers == _first(spec, {}).multipliers
+    assert rnnrtl.convert(_model(LSTM), {}).network.layers[0].schedule.pipeline == "shallow"
+
+
+def test_combinational_activation_unit():
+    """An ActivationUnit of latency 0: o equals the table's entry for the requantized input in the
+    same cycle, o_valid = i_valid."""
+    design = rnnrtl.convert(_model(LSTM), FAST)
+    layer = design.network.layers[0]
+    act = layer.recurrent_activation
+    unit = ActivationUnit(in_type=layer.gate_fmt.int_type, fmt=layer.gate_fmt,
+                          activation=act, lanes=2, latency=0)
+    fmt = layer.gate_fmt
+    codes = [fmt.min_code, -1, 0, 1, fmt.max_code, fmt.max_code // 3]
+    table = act.table
+    seen = []
+
+    async def bench(ctx):
+        for a, b in zip(codes, reversed(codes)):
+            ctx.set(unit.i, [a, b])
+            ctx.set(unit.i_valid, 1)
+            seen.append((ctx.get(unit.o[0]), ctx.get(unit.o[1]), ctx.get(unit.o_valid)))
+            await ctx.delay(1e-8)
+
+    sim = Simulator(unit)   # no clock: the unit has no register
+    sim.add_testbench(bench)
+    sim.run()
+    expect = [(int(table.lookup(np.array([a]))[0]), int(table.lookup(np.array([b]))[0]), 1)
+              for a, b in zip(codes, reversed(codes))]
+    assert seen == expect
+
+
+def test_merged_tail_refuses_registered_products():
+    """A preset that merges the tail but registers the elementwise products is refused by name."""
+    from dataclasses import replace
+
+    from rnnrtl.errors import HardwareError
+    from rnnrtl.hw.cells import cell_of
+    from rnnrtl.hw.pipelining import FAST as FAST_PRESET
+    layer = rnnrtl.convert(_model(LSTM), FAST).network.layers[0]
+    with pytest.raises(HardwareError, match=r"pipeline 'odd': merged_tail needs elementwise"):
+        cell_of(layer, pipelining=replace(FAST_PRESET, name="odd", elementwise=1))
+
+
+# -- input: sequence, whole chains ------------------------------------------------------------------
+
+CASES = {
+    "lstm-unrolled-r1": (LSTM, {"mode": "unrolled"}),
+    "lstm-unrolled-r2": (LSTM, {"mode": "unrolled", "reuse": 2}),
+    "gru-unrolled-r1": (GRU, {"mode": "unrolled"}),
+    "gru-before-unrolled-r2": (GRU_BEFORE, {"mode": "unrolled", "reuse": 2}),
+    "rnn-sequences-unrolled-r1": (RNN_SEQ, {"mode": "unrolled"}),
+    "gru-static-r1": (GRU, {}),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(CASES))
+def case(request):
+    spec, config = CASES[request.param]
+    design = rnnrtl.convert(_model(spec), {"input": "sequence", **FAST, **config})
+    return request.param, design, NetworkCore(design.network)
+
+
+def _vectors(design, sequences, *, seed=3):
+    x = np.random.default_rng(seed).normal(0, 1.5, (sequences, T, F))
+    result = design.run(x, trace=True, warn=False)
+    xin, codes = result.trace["input"], np.asarray(result.codes)
+    inputs = [([int(v) for v in xin[b].reshape(-1)], True) for b in range(sequences)]
+    if codes.ndim == 2:
+        outputs = [(codes[b].tolist(), 1) for b in range(sequences)]
+    else:
+        outputs = [(codes[b, t].tolist(), int(t == T - 1)) for b in range(sequences) for t in range(T)]
+    return inputs, outputs
+
+
+def _run(core, inputs, count, *, idle, stall, seed=0):
+    got, times = [], {}
+
+    async def source(ctx):
+        times["in"] = await send_beats(ctx, core.i, inputs, rng=np.random.default_rng(seed + 1),
+                                       idle=idle)
+
+    async def sink(ctx):
+        beats, t = await recv_beats(ctx, core.o, count, lanes=core.network.out_features,
+                                    rng=np.random.default_rng(seed + 2), stall=stall, timeout=20_000)
+        got.extend(beats)
+        times["out"] = t
+
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    sim.add_testbench(source)
+    sim.add_testbench(sink)
+    sim.run()
+    return got, times["in"], times["out"]
+
+
+def test_bit_exact_under_random_stalls(case):
+    _, design, core = case
+    inputs, outputs = _vectors(design, 5)
+    got, _, _ = _run(core, inputs, len(outputs), idle=0.4, stall=0.4)
+    assert [(list(g), int(l)) for g, l in got] == [(list(e), int(l)) for e, l in outputs]
+
+
+def test_full_rate_cycles_equal_the_timing_model(case):
+    _, design, core = case
+    timing = network_timing(core)
+    count = max(6, timing.ii_sequences)
+    inputs, outputs = _vectors(design, count, seed=5)
+    out_beats = len(outputs) // count
+    got, t_in, t_out = _run(core, inputs, len(outputs), idle=0.0, stall=0.0)
+    assert [(list(g), int(l)) for g, l in got] == [(list(e), int(l)) for e, l in outputs]
+    assert (t_in, t_out) == simulate(core.chain, count, 1, out_beats)
+    assert t_out[out_beats - 1] - t_in[0] == timing.latency
+    assert np.diff(t_in)[-1] == timing.ii
+
+
+# -- Verilator: one design ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    """A fast LSTM, input: sequence, unrolled at reuse 1, written (48 sequences) and run once."""
+    outdir = tmp_path_factory.mktemp("fast")
+    design = rnnrtl.convert(_model((("lstm", dict(units=3, name="lstm")),
+                                    ("dense", dict(units=2, name="out"))), seed=2),
+                            {"input": "sequence", "mode": "unrolled", **FAST})
+    x = np.random.default_rng(4).standard_normal((48, T, F)) * 1.5
+    design.write(outdir, x=x)
+    summary = verify.simulate(outdir, seed=1, build_dir=tmp_path_factory.mktemp("build"),
+                              backpressure=0.3, idle=0.3)
+    return outdir, design, summary
+
+
+@pytest.mark.slow
+def test_verilator_bit_exact_and_timing(simulated):
+    outdir, design, summary = simulated
+    assert summary.mismatches == 0, summary.first_mismatch
+    timing = json.loads((outdir / "manifest.json").read_text())["timing"]
+    assert (summary.latency, summary.ii) == (timing["latency"], timing["ii"]) == \
+        (design.timing.latency, 1)
+    assert summary.passed, summary.problems
