@@ -205,11 +205,12 @@ def test_full_rate_cycles_equal_the_timing_model(case):
 
 @pytest.fixture(scope="module")
 def simulated(tmp_path_factory):
-    """A fast LSTM, input: sequence, unrolled at reuse 1, written (48 sequences) and run once."""
+    """The L1 configuration on a small LSTM (scripts/bench_l1.py): fast, input: sequence, unrolled at
+    reuse 1, products as shift-and-add (multiplier: lut); written (48 sequences) and run once."""
     outdir = tmp_path_factory.mktemp("fast")
     design = rnnrtl.convert(_model((("lstm", dict(units=3, name="lstm")),
                                     ("dense", dict(units=2, name="out"))), seed=2),
-                            {"input": "sequence", "mode": "unrolled", **FAST})
+                            {"input": "sequence", "mode": "unrolled", "multiplier": "lut", **FAST})
     x = np.random.default_rng(4).standard_normal((48, T, F)) * 1.5
     design.write(outdir, x=x)
     summary = verify.simulate(outdir, seed=1, build_dir=tmp_path_factory.mktemp("build"),
@@ -221,7 +222,9 @@ def simulated(tmp_path_factory):
 def test_verilator_bit_exact_and_timing(simulated):
     outdir, design, summary = simulated
     assert summary.mismatches == 0, summary.first_mismatch
-    timing = json.loads((outdir / "manifest.json").read_text())["timing"]
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    assert {m["multiplier"] for m in manifest["matrices"]} == {"lut"}
+    timing = manifest["timing"]
     assert (summary.latency, summary.ii) == (timing["latency"], timing["ii"]) == \
         (design.timing.latency, 1)
     assert summary.passed, summary.problems
