@@ -33,38 +33,21 @@ import rnnrtl  # noqa: E402
 from rnnrtl import verify  # noqa: E402
 from rnnrtl.hw.activation import ActivationUnit  # noqa: E402
 from rnnrtl.hw.network import NetworkCore  # noqa: E402
-from rnnrtl.hw.streamsim import recv_beats, send_beats  # noqa: E402
 from rnnrtl.hw.timing import network_timing, simulate  # noqa: E402
 
 keras = pytest.importorskip("keras")
 
-T, F = 4, 3
+from sequence_chains import (F, GRU_BEFORE, GRU_HEAD, LSTM_DENSE, RNN_SEQ, T, model,  # noqa: E402
+                             run_core, vectors)
+
 FAST = {"pipeline": "fast"}
-
-
-def _model(spec, *, seed=1, timesteps=T):
-    cls = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simplernn": keras.layers.SimpleRNN,
-           "dense": keras.layers.Dense}
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((timesteps, F)), *(cls[k](**kw) for k, kw in spec)])
-    rng = np.random.default_rng(seed + 1)
-    for w in model.weights:
-        w.assign(rng.normal(0, 0.7, w.shape))
-    return model
-
-
-LSTM = (("lstm", dict(units=4, name="lstm")), ("dense", dict(units=2, name="out")))
-GRU = (("gru", dict(units=3, name="gru")), ("dense", dict(units=3, activation="relu", name="hid")),
-       ("dense", dict(units=2, name="out")))
-GRU_BEFORE = (("gru", dict(units=3, reset_after=False, name="gru")), ("dense", dict(units=2, name="out")))
-RNN_SEQ = (("simplernn", dict(units=3, return_sequences=True, name="rnn")),
-           ("dense", dict(units=2, name="out")))
+LSTM, GRU = LSTM_DENSE, GRU_HEAD
 
 
 # -- figures ----------------------------------------------------------------------------------------
 
 def _first(spec, config):
-    return rnnrtl.convert(_model(spec), config).hardware().core.layers[0]
+    return rnnrtl.convert(model(spec), config).hardware().core.layers[0]
 
 
 @pytest.mark.parametrize("spec,kind", [(LSTM, "lstm"), (GRU, "gru"), (GRU_BEFORE, "gru_before"),
@@ -86,13 +69,13 @@ def test_fast_is_a_timing_knob_only():
     """Same multipliers as shallow; the default configuration is still shallow."""
     for spec in (LSTM, GRU, GRU_BEFORE):
         assert _first(spec, FAST).multipliers == _first(spec, {}).multipliers
-    assert rnnrtl.convert(_model(LSTM), {}).network.layers[0].schedule.pipeline == "shallow"
+    assert rnnrtl.convert(model(LSTM), {}).network.layers[0].schedule.pipeline == "shallow"
 
 
 def test_combinational_activation_unit():
     """An ActivationUnit of latency 0: o equals the table's entry for the requantized input in the
     same cycle, o_valid = i_valid."""
-    design = rnnrtl.convert(_model(LSTM), FAST)
+    design = rnnrtl.convert(model(LSTM), FAST)
     layer = design.network.layers[0]
     act = layer.recurrent_activation
     unit = ActivationUnit(in_type=layer.gate_fmt.int_type, fmt=layer.gate_fmt,
@@ -124,7 +107,7 @@ def test_merged_tail_refuses_registered_products():
     from rnnrtl.errors import HardwareError
     from rnnrtl.hw.cells import cell_of
     from rnnrtl.hw.pipelining import FAST as FAST_PRESET
-    layer = rnnrtl.convert(_model(LSTM), FAST).network.layers[0]
+    layer = rnnrtl.convert(model(LSTM), FAST).network.layers[0]
     with pytest.raises(HardwareError, match=r"pipeline 'odd': merged_tail needs elementwise"):
         cell_of(layer, pipelining=replace(FAST_PRESET, name="odd", elementwise=1))
 
@@ -144,47 +127,14 @@ CASES = {
 @pytest.fixture(scope="module", params=sorted(CASES))
 def case(request):
     spec, config = CASES[request.param]
-    design = rnnrtl.convert(_model(spec), {"input": "sequence", **FAST, **config})
+    design = rnnrtl.convert(model(spec), {"input": "sequence", **FAST, **config})
     return request.param, design, NetworkCore(design.network)
-
-
-def _vectors(design, sequences, *, seed=3):
-    x = np.random.default_rng(seed).normal(0, 1.5, (sequences, T, F))
-    result = design.run(x, trace=True, warn=False)
-    xin, codes = result.trace["input"], np.asarray(result.codes)
-    inputs = [([int(v) for v in xin[b].reshape(-1)], True) for b in range(sequences)]
-    if codes.ndim == 2:
-        outputs = [(codes[b].tolist(), 1) for b in range(sequences)]
-    else:
-        outputs = [(codes[b, t].tolist(), int(t == T - 1)) for b in range(sequences) for t in range(T)]
-    return inputs, outputs
-
-
-def _run(core, inputs, count, *, idle, stall, seed=0):
-    got, times = [], {}
-
-    async def source(ctx):
-        times["in"] = await send_beats(ctx, core.i, inputs, rng=np.random.default_rng(seed + 1),
-                                       idle=idle)
-
-    async def sink(ctx):
-        beats, t = await recv_beats(ctx, core.o, count, lanes=core.network.out_features,
-                                    rng=np.random.default_rng(seed + 2), stall=stall, timeout=20_000)
-        got.extend(beats)
-        times["out"] = t
-
-    sim = Simulator(core)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
-    sim.run()
-    return got, times["in"], times["out"]
 
 
 def test_bit_exact_under_random_stalls(case):
     _, design, core = case
-    inputs, outputs = _vectors(design, 5)
-    got, _, _ = _run(core, inputs, len(outputs), idle=0.4, stall=0.4)
+    inputs, outputs = vectors(design, 5)
+    got, _, _ = run_core(core, inputs, len(outputs), idle=0.4, stall=0.4)
     assert [(list(g), int(l)) for g, l in got] == [(list(e), int(l)) for e, l in outputs]
 
 
@@ -192,9 +142,9 @@ def test_full_rate_cycles_equal_the_timing_model(case):
     _, design, core = case
     timing = network_timing(core)
     count = max(6, timing.ii_sequences)
-    inputs, outputs = _vectors(design, count, seed=5)
+    inputs, outputs = vectors(design, count, seed=5)
     out_beats = len(outputs) // count
-    got, t_in, t_out = _run(core, inputs, len(outputs), idle=0.0, stall=0.0)
+    got, t_in, t_out = run_core(core, inputs, len(outputs), idle=0.0, stall=0.0)
     assert [(list(g), int(l)) for g, l in got] == [(list(e), int(l)) for e, l in outputs]
     assert (t_in, t_out) == simulate(core.chain, count, 1, out_beats)
     assert t_out[out_beats - 1] - t_in[0] == timing.latency
@@ -208,7 +158,7 @@ def simulated(tmp_path_factory):
     """The L1 configuration on a small LSTM (scripts/bench_l1.py): fast, input: sequence, unrolled at
     reuse 1, products as shift-and-add (multiplier: lut); written (48 sequences) and run once."""
     outdir = tmp_path_factory.mktemp("fast")
-    design = rnnrtl.convert(_model((("lstm", dict(units=3, name="lstm")),
+    design = rnnrtl.convert(model((("lstm", dict(units=3, name="lstm")),
                                     ("dense", dict(units=2, name="out"))), seed=2),
                             {"input": "sequence", "mode": "unrolled", "multiplier": "lut", **FAST})
     x = np.random.default_rng(4).standard_normal((48, T, F)) * 1.5

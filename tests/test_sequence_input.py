@@ -23,50 +23,21 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 from amaranth.back import rtlil  # noqa: E402
-from amaranth.sim import Simulator  # noqa: E402
 
 import rnnrtl  # noqa: E402
 from rnnrtl import verify  # noqa: E402
 from rnnrtl.hw.network import NetworkCore  # noqa: E402
 from rnnrtl.hw.sequence_input import SerializedLayer  # noqa: E402
-from rnnrtl.hw.streamsim import recv_beats, send_beats  # noqa: E402
 from rnnrtl.hw.timing import network_timing, simulate  # noqa: E402
 from rnnrtl.hw.unrolled_sequence import SequenceUnrolledLayer  # noqa: E402
 
 keras = pytest.importorskip("keras")
 
-T, F = 4, 3
+from sequence_chains import (F, GRU_BEFORE, GRU_HEAD, LSTM_DENSE, RNN_SEQ, T, model,  # noqa: E402
+                             run_core, vectors)
+
 SEQ = {"input": "sequence"}
 
-
-def _layers(spec):
-    """Keras layers from ``(kind, kwargs)`` pairs."""
-    cls = {"lstm": keras.layers.LSTM, "gru": keras.layers.GRU, "simplernn": keras.layers.SimpleRNN,
-           "dense": keras.layers.Dense, "masking": keras.layers.Masking,
-           "bidirectional": keras.layers.Bidirectional}
-    out = []
-    for kind, kw in spec:
-        if kind == "bidirectional":  # a fresh inner layer per model
-            kw = {**kw, "layer": kw["layer"].__class__.from_config(kw["layer"].get_config())}
-        out.append(cls[kind](**kw))
-    return out
-
-
-def _model(spec, *, seed=1, timesteps=T):
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential([keras.Input((timesteps, F)), *_layers(spec)])
-    rng = np.random.default_rng(seed + 1)
-    for w in model.weights:
-        w.assign(rng.normal(0, 0.7, w.shape))
-    return model
-
-
-LSTM_DENSE = (("lstm", dict(units=4, name="lstm")), ("dense", dict(units=2, name="out")))
-GRU_HEAD = (("gru", dict(units=3, name="gru")), ("dense", dict(units=3, activation="relu", name="hid")),
-            ("dense", dict(units=2, name="out")))
-GRU_BEFORE = (("gru", dict(units=3, reset_after=False, name="gru")), ("dense", dict(units=2, name="out")))
-RNN_SEQ = (("simplernn", dict(units=3, return_sequences=True, name="rnn")),
-           ("dense", dict(units=2, name="out")))
 STACKED = (("lstm", dict(units=3, return_sequences=True, name="lstm")),
            ("gru", dict(units=3, name="gru")), ("dense", dict(units=2, name="out")))
 BIDIRECTIONAL = (("bidirectional", dict(layer=keras.layers.GRU(3), name="bi")),
@@ -94,53 +65,10 @@ CASES = {
 def case(request):
     """``(name, design, core)`` of each case, built once."""
     spec, config, _ = CASES[request.param]
-    design = rnnrtl.convert(_model(spec), {**SEQ, **config})
+    design = rnnrtl.convert(model(spec), {**SEQ, **config})
     return request.param, design, NetworkCore(design.network)
 
 
-def _vectors(design, sequences, *, seed=3):
-    """Input beats (one per sequence: its T x F codes step-major) and expected output beats."""
-    x = np.random.default_rng(seed).normal(0, 1.5, (sequences, T, F))
-    if design.network.mask_value is not None:  # padded sequences: masked steps at the end
-        for b in range(1, sequences, 2):
-            x[b, T - 1 - b % (T - 1):] = design.network.mask_value
-    result = design.run(x, trace=True, warn=False)
-    xin, codes = result.trace["input"], np.asarray(result.codes)
-    inputs = [([int(v) for v in xin[b].reshape(-1)], True) for b in range(sequences)]
-    if codes.ndim == 2:
-        outputs = [(codes[b].tolist(), 1) for b in range(sequences)]
-    else:
-        outputs = [(codes[b, t].tolist(), int(t == T - 1)) for b in range(sequences) for t in range(T)]
-    flat = [tuple(lanes) for lanes, _ in outputs]
-    assert len(set(flat)) == len(flat), "pick another seed: two output beats are equal"
-    return inputs, outputs
-
-
-def _run(core, inputs, count, *, idle, stall, seed=0, silence=60):
-    """Simulate ``core``: ``(beats received, input transfer cycles, output transfer cycles)``;
-    after the ``count`` beats the output must stay silent."""
-    got, times = [], {}
-
-    async def source(ctx):
-        times["in"] = await send_beats(ctx, core.i, inputs, rng=np.random.default_rng(seed + 1),
-                                       idle=idle)
-
-    async def sink(ctx):
-        beats, t = await recv_beats(ctx, core.o, count, lanes=core.network.out_features,
-                                    rng=np.random.default_rng(seed + 2), stall=stall, timeout=20_000)
-        got.extend(beats)
-        times["out"] = t
-        ctx.set(core.o.ready, 1)
-        for cycle in range(silence):
-            _, _, valid = await ctx.tick().sample(core.o.valid)
-            assert not valid, f"an extra output beat {cycle} cycles after the expected ones"
-
-    sim = Simulator(core)
-    sim.add_clock(1e-8)
-    sim.add_testbench(source)
-    sim.add_testbench(sink)
-    sim.run()
-    return got, times["in"], times["out"]
 
 
 def test_first_layer_hardware(case):
@@ -151,8 +79,8 @@ def test_first_layer_hardware(case):
 
 def test_bit_exact_under_random_stalls(case):
     _, design, core = case
-    inputs, outputs = _vectors(design, 4)
-    got, _, _ = _run(core, inputs, len(outputs), idle=0.4, stall=0.4)
+    inputs, outputs = vectors(design, 4)
+    got, _, _ = run_core(core, inputs, len(outputs), idle=0.4, stall=0.4)
     assert [(list(g), int(l)) for g, l in got] == [(list(e), int(l)) for e, l in outputs]
 
 
@@ -162,9 +90,9 @@ def test_full_rate_cycles_equal_the_timing_model(case):
     _, design, core = case
     timing = network_timing(core)
     count = max(6, timing.ii_sequences)
-    inputs, outputs = _vectors(design, count, seed=5)
+    inputs, outputs = vectors(design, count, seed=5)
     out_beats = len(outputs) // count
-    _, t_in, t_out = _run(core, inputs, len(outputs), idle=0.0, stall=0.0)
+    _, t_in, t_out = run_core(core, inputs, len(outputs), idle=0.0, stall=0.0)
     m_in, m_out = simulate(core.chain, count, 1, out_beats)
     assert (t_in, t_out) == (m_in, m_out)
     assert t_out[out_beats - 1] - t_in[0] == timing.latency
@@ -178,7 +106,7 @@ def test_unrolled_ii_is_the_reuse(spec, reuse):
     T beats, for two lengths; the latency grows by D per step."""
     found = {}
     for steps in (3, 6):
-        design = rnnrtl.convert(_model(spec, timesteps=steps),
+        design = rnnrtl.convert(model(spec, timesteps=steps),
                                 {**SEQ, "mode": "unrolled", "reuse": reuse})
         layer = design.hardware().core.layers[0]
         found[steps] = (design.timing.ii, design.timing.latency, layer.step_cycles)
@@ -189,16 +117,16 @@ def test_unrolled_ii_is_the_reuse(spec, reuse):
 def test_static_keeps_its_ii():
     """The serializer feeds a static cell as fast as beats did: same II as input: step."""
     for spec in (LSTM_DENSE, RNN_SEQ):
-        step = rnnrtl.convert(_model(spec), {}).timing
-        seq = rnnrtl.convert(_model(spec), SEQ).timing
+        step = rnnrtl.convert(model(spec), {}).timing
+        seq = rnnrtl.convert(model(spec), SEQ).timing
         assert seq.ii == step.ii
         assert seq.latency == step.latency + 1   # the beat is held a cycle before its first step
 
 
 def test_input_step_is_the_default_circuit():
     """``input: step`` written out builds the very circuit of a configuration without the key."""
-    model = _model(RNN_SEQ)
-    texts = [rtlil.convert(rnnrtl.convert(model, cfg).hardware(), name="top")
+    keras_model = model(RNN_SEQ)
+    texts = [rtlil.convert(rnnrtl.convert(keras_model, cfg).hardware(), name="top")
              for cfg in ({"reuse": 2}, {"reuse": 2, "input": "step"})]
     assert texts[0] == texts[1]
 
@@ -218,7 +146,7 @@ def simulated(request, tmp_path_factory):
     """Each design written (64 sequences) and run on Verilator once."""
     spec, config = VERILATOR[request.param]
     outdir = tmp_path_factory.mktemp(request.param)
-    design = rnnrtl.convert(_model(spec, seed=2), {**SEQ, **config})
+    design = rnnrtl.convert(model(spec, seed=2), {**SEQ, **config})
     x = np.random.default_rng(4).standard_normal((64, T, F)) * 1.5
     design.write(outdir, x=x)
     summary = verify.simulate(outdir, seed=1, build_dir=tmp_path_factory.mktemp("build"),
