@@ -1,12 +1,14 @@
 """The L1-trigger head-to-head (issue 20): rnnrtl's L1 configuration against HGQ2 + alkaid.
 
-Usage: python scripts/bench_l1.py [--models jet-gru,jet-lstm,hgq2-gru] [--pipeline NAME]
+Usage: python scripts/bench_l1.py [--models jet-gru,jet-lstm,hgq2-gru,hgq2-gru5] [--pipeline NAME]
            [--epochs 30] [--alkaid] [--synth] [--family xcup] [--outdir build/bench_l1]
            [--json out.json]
 
 Models: the float jet GRU(20) and LSTM(20) anchors (scripts/_common.py; 20×6 → RNN(20) →
 Dense(64, relu) → Dense(1)) and the same GRU trained quantization-aware with HGQ2
-(scripts/train_hgq2_jet.py, ``--epochs``; its numerics are HGQ2's, imported by rnnrtl).
+(scripts/train_hgq2_jet.py, ``--epochs``; its numerics are HGQ2's, imported by rnnrtl);
+``hgq2-gru5`` is the seed paper author's small jet GRU(5) → Dense(5, relu) → Dense(1), trained the
+same way (small enough for yosys to synthesise both sides in minutes).
 
 rnnrtl's L1 configuration is :data:`L1_CONFIG`: a whole sequence per input beat, the recurrent
 layer unrolled over its time steps, reuse 1 everywhere, every constant product as shift-and-add in
@@ -19,7 +21,8 @@ agreement and max |error| for the float models, which are approximated by fixed 
 ``--synth`` also writes the RTL and runs a yosys ``--family`` estimate (LUT / FF / DSP; hours for
 these fully unrolled designs on a 2-core machine). ``--alkaid`` runs alkaid (PyPI ``alkaid``, when
 installed) on the HGQ2 model at a 5 ns latency cutoff and prints its latency, II and register bits
-from its own report, beside rnnrtl's. Targets (issue 20): II ≤ 5 cycles, latency ≤ 100 cycles.
+from its own report, beside rnnrtl's; with ``--synth`` also yosys's estimate of alkaid's Verilog
+(:func:`rnnrtl.synth.estimate.estimate_verilog`, the same ``synth_xilinx`` flow). Targets (issue 20): II ≤ 5 cycles, latency ≤ 100 cycles.
 """
 
 import argparse
@@ -70,22 +73,27 @@ def float_model(name: str, config: dict) -> tuple[dict, object]:
             "max_abs_err": float(np.max(np.abs(got - ref))), "samples": len(x)}, design
 
 
-def hgq2_model(config: dict, epochs: int, outdir: Path) -> tuple[dict, object, Path]:
+#: HGQ2 models: name -> (GRU units, Dense ReLU units).
+HGQ2_MODELS = {"hgq2-gru": (20, 64), "hgq2-gru5": (5, 5)}
+
+
+def hgq2_model(name: str, config: dict, epochs: int, outdir: Path) -> tuple[dict, object, Path]:
     import train_hgq2_jet
-    path = outdir / "jet-qgru.keras"
+    units, dense = HGQ2_MODELS[name]
+    path = outdir / f"jet-qgru{units}-{epochs}ep.keras"
     if not path.exists():
-        _, accuracy, seconds = train_hgq2_jet.train(epochs, 0, path)
-        print(f"hgq2-gru: trained {epochs} epochs in {seconds:.0f} s, holdout accuracy {accuracy:.3f}")
+        _, accuracy, seconds = train_hgq2_jet.train(epochs, 0, path, units=units, dense=dense)
+        print(f"{name}: trained {epochs} epochs in {seconds:.0f} s, holdout accuracy {accuracy:.3f}")
     design, mismatches, values = train_hgq2_jet.check(path, config)
     return {"mismatches": mismatches, "outputs": values}, design, path
 
 
-def run_alkaid(model_path: Path, outdir: Path) -> dict | None:
+def run_alkaid(model_path: Path, outdir: Path, family: str | None) -> dict | None:
     exe = shutil.which("alkaid") or str(Path(sys.executable).with_name("alkaid"))
     if not Path(exe).exists():
         print("alkaid: not installed (pip install alkaid); skipped")
         return None
-    folder = outdir / "alkaid"
+    folder = outdir / f"alkaid-{model_path.stem}"
     shutil.rmtree(folder, ignore_errors=True)
     t0 = time.perf_counter()
     subprocess.run([exe, "convert", str(model_path), str(folder), "--flavor", "verilog",
@@ -96,6 +104,12 @@ def run_alkaid(model_path: Path, outdir: Path) -> dict | None:
     row = {"seconds": round(seconds, 1), "latency": meta.get("latency"),
            "clock_period_ns": meta.get("clock_period"), "register_bits": meta.get("reg_bits"),
            "cost": meta.get("cost")}
+    if family is not None:
+        from rnnrtl.synth.estimate import estimate_verilog
+        est = estimate_verilog(sorted((folder / "src").rglob("*.v")), meta.get("top_module", "model"),
+                               family, folder / f"estimate-{family}")
+        row.update({"yosys_s": round(est.runtime_s, 1),
+                    **{k: est.resources.get(k) for k in ("lut", "ff", "dsp")}})
     print(f"alkaid (II 1, fully pipelined): {json.dumps(row)}")
     return row
 
@@ -114,7 +128,7 @@ def synth(design, name: str, family: str, outdir: Path) -> dict:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--models", default="jet-gru,jet-lstm,hgq2-gru")
+    ap.add_argument("--models", default="jet-gru,jet-lstm,hgq2-gru,hgq2-gru5")
     ap.add_argument("--pipeline", default=PIPELINES[0], choices=PIPELINES)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--alkaid", action="store_true")
@@ -129,8 +143,8 @@ def main():
     rows = []
     for name in args.models.split(","):
         t0 = time.perf_counter()
-        if name == "hgq2-gru":
-            quality, design, path = hgq2_model(config, args.epochs, args.outdir)
+        if name in HGQ2_MODELS:
+            quality, design, path = hgq2_model(name, config, args.epochs, args.outdir)
         else:
             quality, design = float_model(name, config)
         row = {"model": name, **figures(design), **quality, "convert_s": round(time.perf_counter() - t0, 1)}
@@ -138,9 +152,9 @@ def main():
         row["targets"] = "met" if ok else f"MISSED (II <= {TARGET_II}, latency <= {TARGET_LATENCY})"
         if args.synth:
             row.update(synth(design, name, args.family, args.outdir))
-        if name == "hgq2-gru" and args.alkaid:
-            row["alkaid"] = run_alkaid(path, args.outdir)
-        print(json.dumps({k: v for k, v in row.items() if k != "alkaid"}), flush=True)
+        print(json.dumps(row), flush=True)
+        if name in HGQ2_MODELS and args.alkaid:
+            row["alkaid"] = run_alkaid(path, args.outdir, args.family if args.synth else None)
         rows.append(row)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))

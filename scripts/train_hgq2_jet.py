@@ -39,8 +39,9 @@ def jet_data():
     return data["x_test"].astype("float32"), data["labels"].astype("float32")
 
 
-def build(seed: int = 0):
-    """The untrained jet QGRU (HGQ2), as described in the module docstring."""
+def build(seed: int = 0, units: int = UNITS, dense: int = 64):
+    """The untrained jet QGRU (HGQ2), as described in the module docstring (``units`` GRU units,
+    ``dense`` ReLU units: 5 and 5 give the seed paper author's small GRU(5) -> Dense(5) -> Dense(1))."""
     import keras
     from hgq.config import QuantizerConfig, QuantizerConfigScope
     from hgq.layers import QDense, QGRU
@@ -49,20 +50,21 @@ def build(seed: int = 0):
                             heterogeneous_axis=())
     with QuantizerConfigScope(place="datalane", heterogeneous_axis=()):
         inp = keras.Input((TIMESTEPS, FEATURES), name="jets")
-        h = QGRU(UNITS, sq_conf=state, name="qgru")(inp)
-        h = QDense(64, activation="relu", iq_conf=state, name="dense")(h)
+        h = QGRU(units, sq_conf=state, name="qgru")(inp)
+        h = QDense(dense, activation="relu", iq_conf=state, name="dense")(h)
         out = QDense(1, name="logit")(h)
     return keras.Model(inp, out, name="jet_qgru")
 
 
-def train(epochs: int = 30, seed: int = 0, out: Path | None = None):
+def train(epochs: int = 30, seed: int = 0, out: Path | None = None, units: int = UNITS,
+          dense: int = 64):
     """Train the jet QGRU on the anchor's first 400 sequences; ``(model, holdout accuracy,
     seconds)``. Saved to ``out`` (``.keras``) when given, after HGQ2's min/max tracing has set
     the wrapping quantizers' integer bits."""
     import keras
     from hgq.utils import trace_minmax
     x, y = jet_data()
-    model = build(seed)
+    model = build(seed, units, dense)
     model.compile(optimizer=keras.optimizers.Adam(3e-3),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True))
     t0 = time.perf_counter()

@@ -34,7 +34,7 @@ from .rom_split import MULTIPORT_ROM_FIX, split_roms_json
 from .seeds import best_run, check_seeds
 from .yosys import NEXTPNR_OPTS, nextpnr_summary, run_tool, run_yosys, stat_resources, tool
 
-__all__ = ["ESTIMATES", "Estimate", "run_estimate"]
+__all__ = ["ESTIMATES", "Estimate", "run_estimate", "estimate_verilog"]
 
 #: Estimate families: yosys ``synth_xilinx -family xc7`` / ``-family xcup``, ``synth_ecp5``.
 ESTIMATES = ("xc7", "xcup", "ecp5")
@@ -143,6 +143,29 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         est.fmax_source = "routed" if route else "placed (pre-routing estimate)"
     est.runtime_s = time.perf_counter() - t0
     return est
+
+
+def estimate_verilog(files, top: str, family: str, folder) -> Estimate:
+    """yosys's LUT / FF / DSP / BRAM estimate of a Verilog design that rnnrtl did not write (another
+    tool's RTL, to compare with an rnnrtl core on equal terms): ``files`` read with
+    ``read_verilog -sv``, ``synth_xilinx -family <family> -top <top> -noiopad -flatten`` as for a
+    core (with yosys's default coarse step), ``stat -json`` of ``top``. Xilinx families only;
+    writes only into ``folder``."""
+    if family not in ("xc7", "xcup"):
+        raise ConfigError(f"estimate {family!r} of foreign Verilog is not supported; valid: xc7, xcup")
+    t0 = time.perf_counter()
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    reads = [f"read_verilog -sv {Path(f).resolve()}" for f in files]
+    run_yosys([*reads, f"synth_xilinx -family {family} -top {top} -noiopad -flatten",
+               "tee -q -o stat.json stat -json"], folder, f"yosys ({family})", "yosys.log")
+    stat = json.loads((folder / "stat.json").read_text())
+    mod = stat["modules"].get(f"\\{top}") or stat["modules"].get(top)
+    if mod is None:
+        raise BuildError(f"yosys stat in {folder} has no module {top!r}: {list(stat['modules'])}")
+    cells = {k: v for k, v in mod["num_cells_by_type"].items() if not k.startswith("$scopeinfo")}
+    return Estimate(family, folder, stat_resources(cells, family), cells,
+                    runtime_s=time.perf_counter() - t0)
 
 
 def _nextpnr_ecp5(folder: Path, wrapper_name: str, *, seed: int, freq_mhz: float,
