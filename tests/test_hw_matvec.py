@@ -327,11 +327,13 @@ PRODUCT_CASES = [
 ]
 
 
+@pytest.mark.parametrize("memory", [False, True], ids=["", "memory"])
 @pytest.mark.parametrize("case", PRODUCT_CASES, ids=[c[0] for c in PRODUCT_CASES])
-def test_matvec_product_fmt_equals_emulator(case):
+def test_matvec_product_fmt_equals_emulator(case, memory):
     """Every product cast into ``product_fmt`` before summing: the result, requantized into
     ``product_fmt`` (what every consumer does), equals the emulator's ``sum q_P(W·x) + q_P(b)`` —
-    its ``_MatVec`` and ``_bias`` — for extreme and random inputs, back to back."""
+    its ``_MatVec`` and ``_bias`` — for extreme and random inputs, back to back; the same with the
+    weights and the cast bias in memories sized by the formats (``memory``: ``weights: file``)."""
     from rnnrtl.emulator import _MatVec, _bias
     from rnnrtl.fixed import requantize
     name, rows, cols, xf, wf, pf, reuse, bf, addend = case
@@ -347,7 +349,8 @@ def test_matvec_product_fmt_equals_emulator(case):
                                         for _ in range(rows)], dtype=np.int64))
     addend_type = P.int_type.sum_of(cols) if addend else None
     dut = MatVec.of(W, x_type=x_fmt.int_type, reuse=reuse, bias=bias, addend_type=addend_type,
-                    product_fmt=P)
+                    product_fmt=P, weights_in_memory=memory)
+    assert (dut.plan.weight_range is not None) == memory
     assert dut.multipliers == math.ceil(rows * cols / reuse) and dut.ii == reuse
     assert dut.frac == P.frac_bits and dut.product_fmt == P
 
