@@ -53,7 +53,8 @@ from .constmul_plan import MULTIPLIERS
 from .schedule import DEFAULT_ADDER_FANIN
 
 __all__ = ["ConfigError", "DEFAULT_CONFIG", "LayerConfig", "load_config", "normalize", "layer_config",
-           "TABLE_SIZES", "MODES", "PIPELINES", "INPUTS", "WEIGHTS", "input_kind", "weights_kind", "is_auto_precision",
+           "TABLE_SIZES", "MODES", "PIPELINES", "INPUTS", "WEIGHTS", "input_kind", "weights_kind",
+           "is_auto_precision",
            "without_auto_precision"]
 
 MODES = ("static", "unrolled")
@@ -285,7 +286,8 @@ def _check_weights_file(config: dict):
     """Refuse settings whose circuit depends on the weight values, which ``weights: file`` keeps
     out of the Verilog: ``lut`` products are shift-and-add structure made of the weights, and
     ``auto`` chooses between ``lut`` and ``dsp`` by them."""
-    scopes = [("", config)] + [(f"layers.{name}.", scope) for name, scope in config["layers"].items()]
+    scopes = [("", config)] + [(f"layers.{name}.", scope)
+                               for name, scope in config["layers"].items()]
     for where, scope in scopes:
         for key in ("multiplier", "multiplier_input", "multiplier_recurrent"):
             if scope.get(key, "dsp") != "dsp":

@@ -5,7 +5,8 @@ design directory as :meth:`rnnrtl.Design.write` leaves it (``<top>.v``, ``manife
 ``vectors.npz``): every vector with random idle cycles and backpressure, latency and II at full
 rate against the manifest, and a reset in the middle of a sequence. The core is compiled once per
 Verilog text (:mod:`rnnrtl.simbuild`) and all three tests run on that build (a ``weights: file``
-core's weight files are copied into each run's folder, so one build serves any weights); the outcome is a
+core's weight files are copied into each run's folder, so one build serves any weights); the
+outcome is a
 :class:`SimulationSummary`. Lint (:func:`lint`) lives in :mod:`rnnrtl.lint` and is re-exported here.
 
 Where the testbench comes from (:func:`testbench_path`): ``$RNNRTL_TESTBENCH`` (the path of a

@@ -5,8 +5,8 @@ reset, every port, the bit map and format of each payload lane, latency / II / m
 layer and in total, the configuration used, and ``names``: each generated Verilog name (the top
 module, the layers' submodules) -> the Keras name it comes from. Vectors are inputs and the
 emulator's outputs, as integer codes (what the hardware sees) and floats. With ``weights: file``
-the weights and biases are moved out of the Verilog into ``weights/*.hex`` (:mod:`rnnrtl.weights_file`),
-listed in the manifest's ``weights`` section.
+the weights and biases are moved out of the Verilog into ``weights/*.hex``
+(:mod:`rnnrtl.weights_file`), listed in the manifest's ``weights`` section.
 """
 
 from __future__ import annotations

@@ -294,7 +294,8 @@ def test_latency_formula():
     (dict(weight_range=(-2, 2), bias=np.ones(2, dtype=int), bias_frac=0), ValueError,
      r"bias_range must be given"),
     (dict(bias_range=(-2, 2)), ValueError, r"bias_range .* without weight_range"),
-    (dict(weight_range=(-2, 2), multiplier="lut"), ValueError, r"multiplier 'lut' with weights in a memory"),
+    (dict(weight_range=(-2, 2), multiplier="lut"), ValueError,
+     r"multiplier 'lut' with weights in a memory"),
 ])
 def test_bad_arguments(kwargs, error, match):
     args = dict(weights=np.ones((2, 3), dtype=int), weight_frac=0, x_type=IntType(4, True, 0))

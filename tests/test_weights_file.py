@@ -41,7 +41,8 @@ CASES = {
                 "layers": {"gru": {"reuse_input": 18, "reuse_recurrent": 16},
                            "out": {"reuse": 2}}}),
     "gru_r1": Case(
-        (("gru", dict(units=3, reset_after=False, name="gru")), ("dense", dict(units=2, name="out"))),
+        (("gru", dict(units=3, reset_after=False, name="gru")),
+         ("dense", dict(units=2, name="out"))),
         timesteps=4, features=2, config={"reuse": 1, "weights": "file"}),
 }
 SEEDS = {"A": 0, "B": 1}
@@ -93,7 +94,8 @@ def test_the_files_hold_the_weight_codes(written):
     """The Dense layer of lstm_r2 (2 x 3 weights, reuse 2: multipliers 0..2, product m*2+k in
     MAC cycle k, row-major), decoded from its files by the manifest's widths."""
     outdir, design = written("lstm_r2", "A")
-    entries = {(e["layer"], e["matrix"], e["holds"]): e for e in manifest(outdir)["weights"]["files"]}
+    entries = {(e["layer"], e["matrix"], e["holds"]): e
+               for e in manifest(outdir)["weights"]["files"]}
     assert {k[:2] for k in entries} == {("lstm", "kernel"), ("lstm", "recurrent"), ("out", "kernel")}
     layer = design.network.layer("out")
 
