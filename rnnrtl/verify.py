@@ -6,8 +6,7 @@ design directory as :meth:`rnnrtl.Design.write` leaves it (``<top>.v``, ``manife
 rate against the manifest, and a reset in the middle of a sequence. The core is compiled once per
 Verilog text (:mod:`rnnrtl.simbuild`) and all three tests run on that build (a ``weights: file``
 core's weight files are copied into each run's folder, so one build serves any weights); the
-outcome is a
-:class:`SimulationSummary`. Lint (:func:`lint`) lives in :mod:`rnnrtl.lint` and is re-exported here.
+outcome is a :class:`SimulationSummary`. Lint (:func:`lint`) lives in :mod:`rnnrtl.lint` and is re-exported here.
 
 Where the testbench comes from (:func:`testbench_path`): ``$RNNRTL_TESTBENCH`` (the path of a
 ``testbench.py``) if set; else ``rnnrtl/sim/testbench.py`` inside the installed package (the
