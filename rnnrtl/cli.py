@@ -188,9 +188,15 @@ def cli():
               help="Sequence length for a model whose input has none (Input((None, F))): the "
                    "timing, test vectors and unrolled / interleaved hardware are for N steps "
                    "(overrides the configuration's timesteps).")
+@click.option("--weights-file", is_flag=True,
+              help="Weights and biases in $readmemh files (OUTDIR/weights/*.hex) instead of "
+                   "constants of the Verilog, which then depends on the shapes and formats only: "
+                   "new weights of the same shapes need no new Verilog (sets weights: file; "
+                   "multiplier dsp only).")
 @_FORCE
 @_user_errors
-def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, timesteps, force):
+def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, timesteps,
+            weights_file, force):
     """Convert a Keras model (.keras, .h5) or a PyTorch torch.export program (.pt2) into a
     fixed-point design and report on it.
 
@@ -206,12 +212,15 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, times
       rnnrtl convert model.keras -o out/model --sweep-reuse 1,2,4,8
       rnnrtl convert variable_length.keras -o out/model --timesteps 20
       rnnrtl convert model.pt2 -o out/model --data test.npz
+      rnnrtl convert model.keras -o out/model --weights-file
     """
     console = _console()
     check_output_folder(outdir)
     config = load_config(config_path)
     if timesteps is not None:
         config["timesteps"] = timesteps
+    if weights_file:
+        config = load_config({**config, "weights": "file"})
     if is_auto_precision(config) and data_path is None:
         raise UsageError("precision: auto searches every format on data: give --data DATA.npz "
                          "(x_test, optionally y_keras and labels), or set precision to a format "
@@ -224,6 +233,8 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, times
         config = load_config(exploration.best["config"])
         if timesteps is not None:
             config["timesteps"] = timesteps
+        if weights_file:
+            config = load_config({**config, "weights": "file"})
         console.print(f"[green]✓[/] precision: auto: {exploration.goals[0]} at cost "
                       f"{exploration.best['cost']['total']:,.0f} "
                       f"(defaults: {exploration.base['cost']['total']:,.0f})", soft_wrap=True)

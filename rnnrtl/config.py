@@ -21,6 +21,7 @@ Top-level keys (all optional)::
     multiplier_recurrent: dsp  # ... of the recurrent products U·h only
     timesteps: 20              # sequence length, for a model whose input has none (Input((None, F)))
     input: step                # step (one time step per input beat) | sequence (all T×F in one beat)
+    weights: inline            # inline (constants of the Verilog) | file ($readmemh files beside it)
     layers:                    # per-layer overrides, by Keras layer name; same keys as above
       lstm: {precision: {state: "fixed<18,8>"}, reuse_recurrent: 2}   # quote formats inside {}
 
@@ -52,13 +53,18 @@ from .constmul_plan import MULTIPLIERS
 from .schedule import DEFAULT_ADDER_FANIN
 
 __all__ = ["ConfigError", "DEFAULT_CONFIG", "LayerConfig", "load_config", "normalize", "layer_config",
-           "TABLE_SIZES", "MODES", "PIPELINES", "INPUTS", "input_kind", "is_auto_precision",
+           "TABLE_SIZES", "MODES", "PIPELINES", "INPUTS", "WEIGHTS", "input_kind", "weights_kind",
+           "is_auto_precision",
            "without_auto_precision"]
 
 MODES = ("static", "unrolled")
 #: What one input beat carries: ``step`` (one time step's features, the default) or ``sequence``
 #: (all ``T × F`` features of a sequence, step-major: hls4ml's io_parallel; :mod:`rnnrtl.hw.network`).
 INPUTS = ("step", "sequence")
+#: Where the weights and biases of every matrix product live: ``inline`` (constants of the
+#: circuit, folded into its structure: the default) or ``file`` (initialised memories whose shapes
+#: depend on the formats only, their contents in ``$readmemh`` files: :mod:`rnnrtl.writer`).
+WEIGHTS = ("inline", "file")
 PIPELINES = ("shallow", "deep", "fast")   # keep in sync with rnnrtl.hw.pipelining.PRESETS
 TABLE_SIZES = tuple(1 << k for k in range(4, 17))
 
@@ -84,7 +90,7 @@ _SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "
                "tables", "multiplier", "multiplier_input", "multiplier_recurrent") + tuple(_OPTIONS)
 #: Scope keys of recurrent layers only (refused on a Dense layer's own settings).
 _RECURRENT_KEYS = ("reuse_recurrent", "mode", "interleave", "multiplier_recurrent")
-_TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "timesteps", "input", "layers")
+_TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "timesteps", "input", "weights", "layers")
 _ALL_PRECISION_KEYS = sorted({k for p in numerics.PROFILES.values() for keys in p.precision_keys.values()
                               for k in keys} | {"default"})
 
@@ -114,6 +120,8 @@ class LayerConfig:
     #: (:mod:`rnnrtl.constmul_plan`).
     multiplier_input: str = "dsp"
     multiplier_recurrent: str = "dsp"
+    #: Where the weights live: ``inline`` or ``file`` (the top level's ``weights``).
+    weights: str = "inline"
 
     def fmt(self, key: str) -> FixedFormat:
         return self.precision[key]
@@ -245,6 +253,12 @@ def normalize(config: dict) -> dict:
             raise ConfigError(f"input = {config['input']!r}: valid values are {', '.join(INPUTS)} "
                               "(one time step per input beat, or a whole sequence per beat)")
         out["input"] = config["input"]
+    if "weights" in config:  # absent unless given: "inline" (weights_kind), every design unchanged
+        if config["weights"] not in WEIGHTS:
+            raise ConfigError(f"weights = {config['weights']!r}: valid values are "
+                              f"{', '.join(WEIGHTS)} (constants of the Verilog, or $readmemh files "
+                              "beside it: rnnrtl convert --weights-file)")
+        out["weights"] = config["weights"]
     layers = config.get("layers") or {}
     if not isinstance(layers, dict):
         raise ConfigError("'layers' must map Keras layer names to settings")
@@ -257,7 +271,31 @@ def normalize(config: dict) -> dict:
         scope = {}
         _merge_scope(scope, settings, where)
         out["layers"][name] = scope
+    if weights_kind(out) == "file":
+        _check_weights_file(out)
     return out
+
+
+def weights_kind(config: dict | None) -> str:
+    """Where the weights live under the (normalised) ``config``: ``"inline"`` unless it says
+    ``weights: file``."""
+    return (config or {}).get("weights", "inline")
+
+
+def _check_weights_file(config: dict):
+    """Refuse settings whose circuit depends on the weight values, which ``weights: file`` keeps
+    out of the Verilog: ``lut`` products are shift-and-add structure made of the weights, and
+    ``auto`` chooses between ``lut`` and ``dsp`` by them."""
+    scopes = [("", config)] + [(f"layers.{name}.", scope)
+                               for name, scope in config["layers"].items()]
+    for where, scope in scopes:
+        for key in ("multiplier", "multiplier_input", "multiplier_recurrent"):
+            if scope.get(key, "dsp") != "dsp":
+                raise ConfigError(
+                    f"{where}{key} = {scope[key]!r} with weights: file: {scope[key]} products are "
+                    "built from the weight values (lut: shift-and-add of each constant; auto: "
+                    "chosen by them), so new weights would need new Verilog; with weights: file "
+                    "use multiplier: dsp (or weights: inline)")
 
 
 def input_kind(config: dict | None) -> str:
@@ -486,6 +524,7 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
         options={key: {**config.get(key, {}), **scope.get(key, {})} for key in profile.options},
         model_reuse=frozenset(source for source in ("input", "recurrent")
                               if "reuse" not in scope and f"reuse_{source}" not in scope),
+        weights=weights_kind(config),
         **{f"multiplier_{source}": scope.get(f"multiplier_{source}", scope.get(
             "multiplier", config.get(f"multiplier_{source}", config.get("multiplier", "dsp"))))
            for source in ("input", "recurrent")},

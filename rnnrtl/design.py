@@ -139,7 +139,8 @@ class Design:
     def write(self, outdir, *, x=None, samples: int = 256, seed: int = 0, rtlil: bool = False,
               force: bool = False) -> dict:
         """Write ``<top>.v``, ``manifest.json`` and ``vectors.npz`` (and ``<top>.il`` with
-        ``rtlil``) into ``outdir`` (see :func:`rnnrtl.writer.write_design`). A design too large to
+        ``rtlil``; ``weights/*.hex`` with ``weights: file``) into ``outdir`` (see
+        :func:`rnnrtl.writer.write_design`). A design too large to
         generate is refused first unless ``force`` (:func:`rnnrtl.budget.check`)."""
         from .budget import check
         from .writer import write_design

@@ -53,6 +53,9 @@ class Schedule:
     #: the constant weights) or ``auto`` (per matrix: :func:`rnnrtl.constmul_plan.choose`).
     multiplier_input: str = "dsp"
     multiplier_recurrent: str = "dsp"
+    #: Where the weights live: ``inline`` (constants of the circuit) or ``file`` (initialised
+    #: memories shaped by the formats only: :class:`~rnnrtl.hw.matvec.MatVec`'s ``weight_range``).
+    weights: str = "inline"
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,8 @@ def layer_schedule(layer, cfg) -> Schedule:
                         adder_fanin=cfg.adder_fanin,
                         multiplier_input=getattr(cfg, "multiplier_input", "dsp"),
                         multiplier_recurrent=getattr(cfg, "multiplier_recurrent", "dsp")
-                        if recurrent else "dsp")
+                        if recurrent else "dsp",
+                        weights=getattr(cfg, "weights", "inline"))
     for source in ("input", "recurrent"):
         mine = [u for u in matrix_units(layer, schedule) if u.source == source]
         if not mine:

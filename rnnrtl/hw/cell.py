@@ -143,7 +143,8 @@ class Cell:
                                     tree_fanin=self._fanin(layer.kernel),
                                     product_fmt=getattr(layer, "product_fmt", None),
                                     pipelining=pipelining,
-                                    multiplier=layer.schedule.multiplier_input)
+                                    multiplier=layer.schedule.multiplier_input,
+                                    weights_in_memory=layer.schedule.weights == "file")
         self._build_loop()
 
     def _matvec(self, weights, **kwargs):
@@ -151,7 +152,8 @@ class Cell:
         return MatVec.of(weights, reuse=self.layer.schedule.reuse_recurrent,
                          tree_fanin=self._fanin(weights), pipelining=self.pipelining,
                          addend_held=self.results_held,
-                         multiplier=self.layer.schedule.multiplier_recurrent, **kwargs)
+                         multiplier=self.layer.schedule.multiplier_recurrent,
+                         weights_in_memory=self.layer.schedule.weights == "file", **kwargs)
 
     def _fanin(self, weights) -> int:
         return one_stage_fanin(weights, self.tree_fanin, self.pipelining)

@@ -53,7 +53,8 @@ class DenseLayer(wiring.Component):
                                 reuse=layer.schedule.reuse_input,
                                 tree_fanin=one_stage_fanin(layer.kernel, tree_fanin, pipelining),
                                 product_fmt=layer.product_fmt, pipelining=pipelining,
-                                multiplier=layer.schedule.multiplier_input)
+                                multiplier=layer.schedule.multiplier_input,
+                                weights_in_memory=layer.schedule.weights == "file")
         activation, self.softmax = layer.activation, None
         if activation.softmax is not None:  # pre, then the softmax tables
             self.softmax = SoftmaxUnit(softmax=activation.softmax, lanes=layer.units)

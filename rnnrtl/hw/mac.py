@@ -165,7 +165,8 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
     ``product_fmt`` (a wire named ``name``; None: exact). The stage counts are the MatVec's (``operand_stages`` with the ROM's second
     stage counted when ``rom_split``). ``counter``: the MatVec's :class:`SharedCounter` (then
     ``start`` is unused), or None for a counter of the multiplier's own. ``weight``: its register
-    in the MatVec's :func:`weight_bank` (then it has no ROM of its own), or None. ``graph``: the
+    in the MatVec's :func:`weight_bank` or weight memory (then it has no ROM of its own, and
+    ``operand_stages`` delay only the lane: the MatVec delays the weight), or None. ``graph``: the
     block's :class:`~rnnrtl.constmul_plan.ShiftAddGraph` for a LUT multiplier (its product a
     multiplexer over the block's shift-add products, selected by the weight register:
     :func:`~rnnrtl.hw.constmul.selected_product`), or None for a ``*``."""
@@ -181,9 +182,10 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
         km = counter.k
     weight_at, first, w_width, w_init = multiplier_weights(block)
     ws = list(weight_at.values())
+    wlo, whi = plan.weight_bounds(ws)            # (with weights in a memory: their range)
     xsel = Signal(_shape(plan.x_type), name=f"x{mi}", reset_less=True)
-    prod = Signal(signed(IntType.for_range(min(min(w * xlo, w * xhi) for w in ws),
-                                           max(max(w * xlo, w * xhi) for w in ws), 0,
+    prod = Signal(signed(IntType.for_range(min(w * x for w in (wlo, whi) for x in (xlo, xhi)),
+                                           max(w * x for w in (wlo, whi) for x in (xlo, xhi)), 0,
                                            True).width), name=f"p{mi}", reset_less=True)
     if weight is not None:
         wsel = weight                             # the MatVec's weight_bank loads it

@@ -57,6 +57,21 @@ segments hold the products in cycle ``1 + stages["shift_add"]``
 ``1 < R <= LUT_MAX_REUSE`` a multiplier's ``xsel * wsel`` becomes a multiplexer, selected by its
 weight register, over its block's shift-add products of ``xsel``: same registers, same cycles.
 
+**Weights in memories** (``weight_range``, ``bias_range``; ``weights: file``): the weights are not
+constants of the circuit but the contents of one initialised :class:`~amaranth.lib.memory.Memory`
+(:data:`WEIGHT_MEMORY`), ``R`` words of one field per multiplier (the weight of its product of MAC
+cycle ``k`` in word ``k``, 0 past a short last block), each field as wide as ``weight_range``
+needs; the bias is a one-word memory (:data:`BIAS_MEMORY`) of one ``bias_range`` field per row.
+Every width (fields, products, segments, ``out_type``) is sized for any codes of the ranges
+(:class:`~rnnrtl.hw.matvec_plan.MatVecPlan`), so the circuit depends on the shapes and formats only
+and :mod:`rnnrtl.writer` can move the contents into ``$readmemh`` files. Cycles are those of the
+constants: at ``R = 1`` both memories are read combinationally (constant words); at ``R > 1`` the
+weight memory's registered read port, addressed by the MAC counter, is the weight register of
+every multiplier (one register, as :func:`~rnnrtl.hw.mac.weight_bank`), followed by the operand
+stages' registers (the ROM's second stage included) where the constants had a ROM per multiplier:
+with ``counter_stages`` the multipliers keep their own counters for their segments, but their
+weights come from the one memory read by the MatVec's counter. Only ``dsp`` products.
+
 **Per-product casts** (``product_fmt``, ``numerics: hls4ml``, docs/hls4ml.md): every product
 ``W[j, i] * x[i]`` is requantized into ``product_fmt`` (hls4ml's ``accum_t``) with
 :func:`rnnrtl.fixed.requantize_value` before it enters its segment, and the bias constant is
@@ -73,6 +88,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..constmul_plan import LUT_MAX_REUSE, MULTIPLIERS, choose, matrix_plan
@@ -84,10 +100,13 @@ from .mac import ROM_GROUP, SharedCounter, mac_counter, multiplier, weight_bank
 from .matvec_plan import MatVecPlan, check_int
 from .pipelining import SHALLOW
 
-__all__ = ["MatVec", "COUNTER_GROUP"]
+__all__ = ["MatVec", "COUNTER_GROUP", "WEIGHT_MEMORY", "BIAS_MEMORY"]
 
 #: Multipliers whose counters share one copy of a registered start (``counter_stages``).
 COUNTER_GROUP = 4
+#: Names of a MatVec's weight and bias memories (``weight_range``): the Verilog arrays
+#: :mod:`rnnrtl.writer` moves into ``$readmemh`` files (keep in sync with it).
+WEIGHT_MEMORY, BIAS_MEMORY = "weight_memory", "bias_memory"
 
 
 def _shape(t: IntType):
@@ -129,6 +148,10 @@ class MatVec(wiring.Component):
         :func:`rnnrtl.constmul_plan.choose` (:attr:`multiplier` is the kind built).
     adder_stages : bool
         ``lut`` at reuse 1: every shift-add adder's sum registered (:attr:`stages`' ``shift_add``).
+    weight_range, bias_range : ``(lo, hi)`` codes or None
+        Given: the weights (and bias) are the contents of memories sized for any codes of these
+        ranges (module docstring, *Weights in memories*; ``dsp`` only); ``bias_range`` is needed
+        with a bias. None: constants of the circuit.
 
     Ports
     -----
@@ -147,11 +170,13 @@ class MatVec(wiring.Component):
     def __init__(self, *, weights, weight_frac, x_type, reuse=1, bias=None, bias_frac=None,
                  addend_type=None, tree_fanin=4, product_fmt=None, start_stages=0,
                  counter_stages=0, operand_stages=0, product_stages=0, copy_stages=0,
-                 enable_copies=False, addend_held=False, multiplier="dsp", adder_stages=False):
+                 enable_copies=False, addend_held=False, multiplier="dsp", adder_stages=False,
+                 weight_range=None, bias_range=None):
         self.plan = plan = MatVecPlan(weights=weights, weight_frac=weight_frac, x_type=x_type,
                                       reuse=reuse, bias=bias, bias_frac=bias_frac,
                                       addend_type=addend_type, tree_fanin=tree_fanin,
-                                      product_fmt=product_fmt)
+                                      product_fmt=product_fmt, weight_range=weight_range,
+                                      bias_range=bias_range)
         if not isinstance(addend_held, bool):
             raise TypeError(f"addend_held must be a bool, got {addend_held!r}")
         if not isinstance(enable_copies, bool):
@@ -161,6 +186,10 @@ class MatVec(wiring.Component):
             raise ValueError(f"multiplier {multiplier!r} is not one of {', '.join(MULTIPLIERS)}")
         if not isinstance(adder_stages, bool):
             raise TypeError(f"adder_stages must be a bool, got {adder_stages!r}")
+        if plan.weight_range is not None and multiplier != "dsp":
+            raise ValueError(f"multiplier {multiplier!r} with weights in a memory (weight_range): "
+                             "lut and auto products are built from the weight values; valid: "
+                             "multiplier 'dsp'")
         self._kind = choose(multiplier, plan.w, plan.x_type, plan.reuse)
         #: The shift-add plan of a ``lut`` MatVec (:class:`~rnnrtl.constmul_plan.ConstMulPlan`), or None.
         self.const_plan = None
@@ -200,13 +229,19 @@ class MatVec(wiring.Component):
     @classmethod
     def of(cls, weights, *, x_type, reuse, bias=None, rows=slice(None), addend_type=None,
            tree_fanin=4, product_fmt=None, pipelining=SHALLOW, addend_held=False,
-           multiplier="dsp") -> "MatVec":
+           multiplier="dsp", weights_in_memory=False) -> "MatVec":
         """A MatVec of IR :class:`~rnnrtl.ir.Weights` (rows ``rows`` of them) and an optional IR
         bias, taking their codes and fractional bits from the IR (``product_fmt``: the layer's),
         and its stages from ``pipelining`` (a :class:`~rnnrtl.hw.pipelining.Pipelining`; its
         ``product`` registers, the route out of a DSP, are a register after every adder level
-        of ``lut`` products at reuse 1: ``adder_stages``)."""
+        of ``lut`` products at reuse 1: ``adder_stages``). ``weights_in_memory``: the weights and
+        bias in memories sized by their formats' code ranges (``weights: file``)."""
         p = pipelining
+        ranges = {}
+        if weights_in_memory:
+            ranges["weight_range"] = (weights.fmt.min_code, weights.fmt.max_code)
+            if bias is not None:
+                ranges["bias_range"] = (bias.fmt.min_code, bias.fmt.max_code)
         return cls(weights=weights.codes[rows], weight_frac=weights.fmt.frac_bits, x_type=x_type,
                    reuse=reuse, bias=None if bias is None else bias.codes[rows],
                    bias_frac=None if bias is None else bias.fmt.frac_bits,
@@ -214,7 +249,7 @@ class MatVec(wiring.Component):
                    start_stages=p.start, counter_stages=p.counter_start,
                    operand_stages=p.operands, product_stages=p.product, copy_stages=p.copy,
                    enable_copies=p.enable_copies, addend_held=addend_held,
-                   multiplier=multiplier, adder_stages=p.product > 0)
+                   multiplier=multiplier, adder_stages=p.product > 0, **ranges)
 
     # -- public properties -------------------------------------------------------------------------
 
@@ -350,8 +385,10 @@ class MatVec(wiring.Component):
             # the adder tree's first stage (or ``y``) reads them only in the cycle after
             # ``start``, and a start-enabled load was a multiplexer per bit and a ``start`` net
             # to every segment flip-flop.
+            ws = [w for ((_, _, _, w),) in plan.blocks] if plan.weight_range is None \
+                else self._weight_memory(m, None)
             products = [self._cast(m, x[i] * w, f"q{mi}")
-                        for mi, ((_, _, i, w),) in enumerate(plan.blocks)]
+                        for mi, (((_, _, i, _),), w) in enumerate(zip(plan.blocks, ws))]
             m.d.sync += [seg_sig[mi][0].eq(p) for mi, p in enumerate(products)]
             seg_valid = Signal()
             m.d.sync += seg_valid.eq(start)
@@ -376,8 +413,12 @@ class MatVec(wiring.Component):
             shared = SharedCounter(m, k, active, "k") if counter_starts is None else None
             # Their weights then come from one bank (one case on the shared counter) unless
             # operand stages give each multiplier its own ROM stages.
-            weights = weight_bank(m, plan.blocks, shared, R) \
-                if shared is not None and not self._operand_stages else [None] * len(plan.blocks)
+            if plan.weight_range is not None:
+                weights = self._weight_memory(m, k)
+            elif shared is not None and not self._operand_stages:
+                weights = weight_bank(m, plan.blocks, shared, R)
+            else:
+                weights = [None] * len(plan.blocks)
             for mi, (block, segs) in enumerate(zip(plan.blocks, plan.segments)):
                 multiplier(m, plan, mi, block, segs, start=start if counter_starts is None
                            else counter_starts[mi // COUNTER_GROUP], lane=rot[(mi * R) % cols],
@@ -422,9 +463,14 @@ class MatVec(wiring.Component):
                     addend_reg = Signal.like(self.addend, reset_less=True)
                     with m.If(last_acc):
                         m.d.sync += addend_reg.eq(addend_hold)
+        biases = None if plan.bias is None or plan.bias_range is None else self._bias_memory(m)
         for j in range(rows):
             row = []
-            if plan.bias is not None:
+            if biases is not None:
+                blo, bhi = plan.bias_range
+                b_shift = plan.frac - plan.bias_frac
+                row.append((biases[j].shift_left(b_shift), blo << b_shift, bhi << b_shift))
+            elif plan.bias is not None:
                 b = plan.bias[j] << (plan.frac - plan.bias_frac)
                 row.append((Const(b), b, b))
             for mi, s in plan.row_segments[j]:
@@ -440,6 +486,40 @@ class MatVec(wiring.Component):
             m.d.comb += self.y[j].eq(value)
         m.d.comb += self.done.eq(valid)
         return m
+
+    def _memory_fields(self, m, name, lo_hi, words, read_domain, addr=None):
+        """An initialised memory ``name`` of ``words`` (lists of signed codes in ``lo_hi``, one
+        field each, the same count per word), read in ``read_domain`` at ``addr`` (None: word 0);
+        returns the read word's fields (signed values)."""
+        width = IntType.for_range(*lo_hi, 0, True).width
+        fields = len(words[0])
+        mask = (1 << width) - 1
+        init = [sum((code & mask) << (width * f) for f, code in enumerate(word)) for word in words]
+        m.submodules[name] = memory = Memory(shape=unsigned(width * fields), depth=len(words),
+                                             init=init)
+        port = memory.read_port(domain=read_domain)
+        if addr is not None:
+            m.d.comb += port.addr.eq(addr)
+        return port.data, width
+
+    def _weight_memory(self, m, k):
+        """The weight of every multiplier from :data:`WEIGHT_MEMORY` (module docstring): word
+        ``k`` combinationally at R = 1 (``k`` None), else registered at counter ``k`` and then
+        delayed by the operand stages."""
+        plan = self.plan
+        words = [[next((w for (kk, _, _, w) in block if kk == k_), 0) for block in plan.blocks]
+                 for k_ in range(plan.reuse)]
+        data_, width = self._memory_fields(m, WEIGHT_MEMORY, plan.weight_range, words,
+                                           "comb" if k is None else "sync", k)
+        if k is not None and self._operand_stages:
+            data_ = delay(m, data_, self._operand_stages, "wpre", reset_less=True)
+        return [data_[f * width:(f + 1) * width].as_signed() for f in range(len(plan.blocks))]
+
+    def _bias_memory(self, m):
+        """Each row's bias from the one word of :data:`BIAS_MEMORY`, read combinationally."""
+        plan = self.plan
+        data_, width = self._memory_fields(m, BIAS_MEMORY, plan.bias_range, [plan.bias], "comb")
+        return [data_[j * width:(j + 1) * width].as_signed() for j in range(plan.rows)]
 
     def _cast(self, m, product, name):
         """A product as it enters its segment: cast into ``product_fmt`` (rnnrtl.fixed's Amaranth

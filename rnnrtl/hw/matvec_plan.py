@@ -9,6 +9,13 @@ per stage. Everything here is integers: the blocks, the segments with their exac
 common fraction, the exact output type (as :func:`rnnrtl.ir.matvec_type` computes it; keep the
 two in sync) and the number of tree stages. The component (:mod:`rnnrtl.hw.matvec`) builds the
 circuit from it.
+
+With ``weight_range`` (and ``bias_range``) every bound is taken over any weight (bias) code in
+that range instead of the actual ones, so the segments, types and widths depend on the shapes and
+ranges only: the plan of weights kept in a memory (``weights: file``), which new weights of the same
+formats fill without changing the circuit. The blocks never depend on the values (a zero weight
+has its product and MAC cycle like any other), so the schedule and the timing are the same either
+way; only the widths grow to the formats' ranges.
 """
 
 from __future__ import annotations
@@ -54,11 +61,14 @@ class MatVecPlan:
     an exact product), ``term_frac`` (of a product as it enters its segment), ``frac`` (the common
     fraction of ``y``), ``multipliers``, ``blocks[m] = [(k, j, i, w)]``,
     ``segments[m] = [(j, k0, k1, lo, hi)]`` (at ``term_frac``), ``row_segments[j] = [(m, s)]``,
-    ``out_type`` and ``tree_stages``.
+    ``out_type`` and ``tree_stages``; ``weight_range`` and ``bias_range``: ``(lo, hi)`` codes every
+    bound holds for (module docstring; the bias range in ``product_fmt``'s codes when one is given:
+    its whole range), or None: the actual codes.
     """
 
     def __init__(self, *, weights, weight_frac, x_type, reuse=1, bias=None, bias_frac=None,
-                 addend_type=None, tree_fanin=4, product_fmt=None):
+                 addend_type=None, tree_fanin=4, product_fmt=None, weight_range=None,
+                 bias_range=None):
         flat, shape = _int_array(weights, "weights", 2)
         rows, cols = shape
         if rows < 1 or cols < 1:
@@ -93,6 +103,20 @@ class MatVecPlan:
                 bias_list = [int(v) for v in requantize(np.asarray(bias_list, dtype=np.int64),
                                                         bias_frac, product_fmt)[0]]
                 bias_frac = product_fmt.frac_bits
+
+        if weight_range is not None:
+            weight_range = _code_range(weight_range, "weight_range", flat, "weights")
+            if bias_list is not None:
+                if bias_range is None:
+                    raise ValueError("bias_range must be given with weight_range and bias")
+                if product_fmt is not None:    # the bias is a code of product_fmt
+                    bias_range = (product_fmt.min_code, product_fmt.max_code)
+                bias_range = _code_range(bias_range, "bias_range", bias_list, "bias")
+            else:
+                bias_range = None
+        elif bias_range is not None:
+            raise ValueError(f"bias_range {bias_range!r} given without weight_range")
+        self.weight_range, self.bias_range = weight_range, bias_range
 
         self.w = [flat[j * cols:(j + 1) * cols] for j in range(rows)]
         self.rows, self.cols = rows, cols
@@ -135,7 +159,7 @@ class MatVecPlan:
                 j, i = divmod(f, cols)
                 w = self.w[j][i]
                 block.append((k, j, i, w))
-                lo, hi = self.term_bounds(w, xlo, xhi)
+                lo, hi = self.weight_term_bounds(w, xlo, xhi)
                 if segs and segs[-1][0] == j:
                     _, k0, _, slo, shi = segs[-1]
                     segs[-1] = (j, k0, k, slo + lo, shi + hi)
@@ -152,8 +176,10 @@ class MatVecPlan:
             lo = sum(self.segments[m][s][3] for m, s in row_segments[j]) << shift
             hi = sum(self.segments[m][s][4] for m, s in row_segments[j]) << shift
             if self.bias is not None:
-                b = self.bias[j] << (self.frac - self.bias_frac)
-                lo, hi = lo + b, hi + b
+                blo, bhi = (self.bias[j], self.bias[j]) if self.bias_range is None \
+                    else self.bias_range
+                lo += blo << (self.frac - self.bias_frac)
+                hi += bhi << (self.frac - self.bias_frac)
             if self.addend_type is not None:
                 a = self.frac - self.addend_type.frac
                 lo, hi = lo + (self.addend_type.min_value << a), hi + (self.addend_type.max_value << a)
@@ -163,6 +189,20 @@ class MatVecPlan:
         leaves = max(len(row_segments[j]) + (self.bias is not None) + (self.addend_type is not None)
                      for j in range(rows))
         self.tree_stages = tree_stages(leaves, self.tree_fanin)
+
+    def weight_bounds(self, ws) -> tuple[int, int]:
+        """``(lo, hi)`` of the weights a multiplier whose block holds the codes ``ws`` may hold:
+        theirs, or :attr:`weight_range`."""
+        return (min(ws), max(ws)) if self.weight_range is None else self.weight_range
+
+    def weight_term_bounds(self, w, xlo, xhi):
+        """Range of the term of weight ``w`` (any weight of :attr:`weight_range` if given)."""
+        if self.weight_range is None:
+            return self.term_bounds(w, xlo, xhi)
+        # Products are monotonic in w for each x extreme, and the cast is monotonic (or the
+        # whole of P): the extremes are at the corners.
+        (alo, ahi), (blo, bhi) = (self.term_bounds(w, xlo, xhi) for w in self.weight_range)
+        return min(alo, blo), max(ahi, bhi)
 
     def term_bounds(self, w, xlo, xhi):
         """Range of the term ``w * x`` enters its segment as (at :attr:`term_frac`)."""
@@ -183,6 +223,20 @@ class MatVecPlan:
         if P.min_code <= rlo and rhi <= P.max_code:
             return rlo, rhi
         return P.min_code, P.max_code
+
+
+def _code_range(value, what, codes, holds):
+    """``value`` as ``(lo, hi)`` integers holding every one of ``codes`` (named ``holds``)."""
+    try:
+        lo, hi = (check_int(v, what, -(1 << 64)) for v in value)
+    except TypeError:
+        raise TypeError(f"{what} must be a pair (lo, hi) of integers, got {value!r}") from None
+    if lo > hi:
+        raise ValueError(f"{what} {value!r} is empty: lo must be <= hi")
+    if min(codes) < lo or max(codes) > hi:
+        raise ValueError(f"{what} ({lo}, {hi}) does not hold every code of {holds} "
+                         f"({min(codes)}..{max(codes)})")
+    return lo, hi
 
 
 def shared_bits(values, width: int) -> int:

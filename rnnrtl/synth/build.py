@@ -176,6 +176,7 @@ def _build_vivado(result: BuildResult, platform, top, name: str, folder: Path, *
     """A Vivado project (and the IP packaging TCL); Vivado runs when ``run`` and on ``PATH``."""
     core = result.core
     platform.add_file(core.verilog.name, core.verilog.read_text())
+    _add_weight_files(platform, core)
     plan = platform.prepare(top, name=name)
     plan.extract(folder)
     files = result.files
@@ -200,6 +201,13 @@ def _build_vivado(result: BuildResult, platform, top, name: str, folder: Path, *
         if "wns_ns" in res:
             result.fmax_mhz = 1e3 / (period - res["wns_ns"])
         result.message = f"Vivado ran in {folder}."
+
+
+def _add_weight_files(platform, core):
+    """A ``weights: file`` core's ``.hex`` files into the build plan, at the paths its Verilog's
+    ``$readmemh`` names (relative to the build folder, where the tools run)."""
+    for path in core.weight_files():
+        platform.add_file(str(path.relative_to(core.dir)), path.read_text())
 
 
 def _build_ecp5_seeds(result: BuildResult, tgt: Target, top, name: str, folder: Path, *,
@@ -233,6 +241,7 @@ def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, 
     else:
         verilog_file = core.verilog
     platform.add_file(verilog_file.name, verilog_file.read_text())
+    _add_weight_files(platform, core)
     # Public Trellis overrides: the ROM fix between synth_ecp5's steps, and a nextpnr report.
     plan = platform.prepare(
         top, name=name,

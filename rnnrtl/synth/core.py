@@ -19,6 +19,7 @@ from amaranth.lib.wiring import In, Out
 from ..design import Design
 from ..flow import load_saved
 from ..manifest import load_manifest
+from ..weights_file import copy_weight_files, weight_files
 
 __all__ = ["Core", "read_core", "ManifestCore", "RegisteredPorts"]
 
@@ -44,11 +45,18 @@ class Core:
         path = self.dir / self.manifest["rtlil"] if "rtlil" in self.manifest else None
         return path if path is not None and path.is_file() else None
 
+    def weight_files(self) -> list[Path]:
+        """The core's ``weights: file`` memory contents (``.hex``, read by its Verilog's
+        ``$readmemh`` relative to the tool's folder: :mod:`rnnrtl.weights_file`); none inline."""
+        return [self.dir / name for name in weight_files(self.manifest)]
+
     def read_commands(self, folder: Path) -> list[str]:
         """Copy the core into ``folder`` and return the yosys command reading it: its RTLIL when
-        there is one (fast), else its Verilog."""
+        there is one (fast; it holds the weights), else its Verilog (with its weight files, which
+        yosys reads from ``folder``)."""
         src = self.rtlil or self.verilog
         shutil.copyfile(src, folder / src.name)
+        copy_weight_files(self.dir, self.manifest, folder)
         return [f"read_rtlil {src.name}" if src.suffix == ".il" else f"read_verilog {src.name}"]
 
 

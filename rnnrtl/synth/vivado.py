@@ -34,6 +34,9 @@ create_project -force -name {{name}} -part {{platform.part}}
     add_files {{file|tcl_quote}}
 {% endfor %}
 add_files {{name}}.v
+{% for file in platform.iter_files(".hex") -%}
+    add_files {{file|tcl_quote}}
+{% endfor %}
 read_xdc -mode out_of_context {{name}}.xdc
 {{get_override("script_after_read")|default("# (script_after_read placeholder)")}}
 synth_design -top {{name}} -part {{platform.part}} -mode out_of_context {{get_override("synth_design_opts")}}
@@ -112,7 +115,10 @@ def ip_package_tcl(manifest: dict, part: str, *, vendor: str = "rnnrtl", library
     """A Vivado TCL script that packages the core (``<top>.v`` beside it) as an IP in
     ``ip/<top>``: AXI4-Stream slave ``s_axis`` and master ``m_axis`` inferred from the port names
     (created explicitly if inference finds none), both associated with clock ``clk``, and ``rst``
-    an active-high reset associated with it."""
+    an active-high reset associated with it. A ``weights: file`` core's ``.hex`` files (the
+    manifest's ``weights``) are added beside it and packaged with the IP."""
+    from ..weights_file import weight_files
+    hex_files = "".join(f"add_files -norecurse ./{name}\n" for name in weight_files(manifest))
     top, clk, rst = manifest["top"], manifest["clock"]["name"], manifest["reset"]["name"]
     polarity = "ACTIVE_HIGH" if manifest["reset"].get("active", "high") == "high" else "ACTIVE_LOW"
     timing = manifest.get("timing", {})
@@ -125,7 +131,7 @@ def ip_package_tcl(manifest: dict, part: str, *, vendor: str = "rnnrtl", library
 set top {top}
 create_project -force ${{top}}_ip_project ./${{top}}_ip_project -part {part}
 add_files -norecurse ./${{top}}.v
-set_property top $top [current_fileset]
+{hex_files}set_property top $top [current_fileset]
 update_compile_order -fileset sources_1
 ipx::package_project -root_dir ./ip/$top -vendor {vendor} -library {library} -taxonomy /UserIP \\
     -import_files -set_current true -force
