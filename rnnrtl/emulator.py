@@ -22,13 +22,14 @@ step loop, the exact matrix products and the requantization bookkeeping.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import emulator_kernels as kernels
 from .fixed import IntType, Rounding, requantize, requantize_bounds, shift_round
@@ -362,8 +363,11 @@ class _LSTMEmu(_RecurrentEmu):
         gr, tf = L.activation.out_fmt.frac_bits, L.state_activation.out_fmt.frac_bits
         c_frac = max(fr + sf, fr + gr)
         (sig, sig_tab), (g, g_tab), (tc, tc_tab) = acts
+        features = self.mx.codes.shape[0]
+        #: Input features whose W·x_t the kernel computes (few); 0: it reads a BLAS product
+        self.inline_features = features if features <= self.INLINE_FEATURES else 0
         step = kernels.lstm_step(
-            frac - self.mx.frac, frac - bias_frac, frac - self.mh.frac,
+            self.inline_features, frac - self.mx.frac, frac - bias_frac, frac - self.mh.frac,
             kernels.requant_params(frac, L.gate_fmt), sig, g, c_frac - (fr + sf), c_frac - (fr + gr),
             kernels.requant_params(c_frac, L.state_fmt), tc,
             kernels.requant_params(fr + tf, L.output_fmt))
@@ -395,7 +399,7 @@ class _LSTMEmu(_RecurrentEmu):
         c = np.zeros((N, batch), dtype=np.int64)
         h = np.zeros((N, batch), dtype=np.int64)
         counts = np.zeros(len(kernels.LSTM_POINTS) + 1, dtype=np.int64)
-        inline = features <= self.INLINE_FEATURES
+        inline = self.inline_features > 0
         wx = self.mx.codes if inline else np.zeros((0, G), dtype=np.int64)
         no_ax = np.zeros((0, 0), dtype=np.float64)
         block = steps if inline else max(1, self.AX_BLOCK // max(batch * G, 1))
@@ -404,7 +408,7 @@ class _LSTMEmu(_RecurrentEmu):
         w_in = None if inline else np.ascontiguousarray(self.mx.codes.T.astype(in_type))
         gate = act = np.empty((0, batch), dtype=np.int64)           # filled only for a trace
         index, scratch = np.empty((1, batch), dtype=np.int64), np.empty((8, batch), dtype=np.int64)
-        tanh_c, row = np.empty((N, batch), dtype=np.int64), np.empty(batch, dtype=np.int64)
+        tanh_c = np.empty((N, batch), dtype=np.int64)
         # Every step writes into arrays allocated here (a fresh array per step costs page faults):
         # h of every step when kept (return_sequences), else two buffers in turn, as for c; a
         # trace keeps views of its arrays, so then each step has fresh ones.
@@ -422,7 +426,7 @@ class _LSTMEmu(_RecurrentEmu):
                     if not L.return_sequences:
                         h_new = np.empty_like(h)
                 step(xt[t], wx, no_ax if inline else ax_block[t - t0], bias, rec, c, c_new, h_new,
-                     h_blas, sig_tab, g_tab, tc_tab, counts, tracing, gate, act, tanh_c, index, row,
+                     h_blas, sig_tab, g_tab, tc_tab, counts, tracing, gate, act, tanh_c, index,
                      scratch)
                 if tracing:   # a masked step's points hold its computed values
                     ctr.record(f"{L.name}.gate", gate.T)
@@ -578,6 +582,13 @@ def merge(layer: Bidirectional, hf, hb, requant):
     return requant(point, total, frac + (layer.merge_mode == "ave"), fmt)   # ave: one more bit
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The BLAS libraries loaded (found once: a search of the loaded libraries costs about a
+    millisecond, as much as emulating a thousand samples of a small model)."""
+    return ThreadpoolController()
+
+
 _EMULATORS = {Dense: _DenseEmu, SimpleRNN: _SimpleRNNEmu, LSTM: _LSTMEmu, GRU: _GRUEmu}
 
 
@@ -619,7 +630,7 @@ class Emulator:
         workers = min(len(chunks), os.cpu_count() or 1)
         # One BLAS thread per worker: BLAS's own threads on top of ours oversubscribe the cores,
         # and on one chunk its spinning threads cost more CPU than the small products save.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas().limit(limits=1, user_api="blas"):
             if workers == 1:
                 parts = [self._run_chunk(chunk, trace) for chunk in chunks]
             else:

@@ -75,77 +75,71 @@ LSTM_POINTS = ("gate", "i", "f", "o", "g", "c", "tanh_c", "h")
 
 
 @functools.lru_cache(maxsize=None)
-def lstm_step(ax_shift, bias_shift, rec_shift, p_gate, sig, g, fc_shift, ig_shift, p_c, tc, p_h):
+def lstm_step(features, ax_shift, bias_shift, rec_shift, p_gate, sig, g, fc_shift, ig_shift, p_c,
+              tc, p_h):
     """The step kernel of an LSTM with these constants (plain ints; ``p_*`` from
     :func:`requant_params`, ``sig``, ``g``, ``tc`` the ``(kind, params, offset)`` of
     :func:`activation_args`), compiled on first use:
     ``step(xt, wx, ax, bias, rec, c, c_out, h_out, h_blas, sig_tab, g_tab, tc_tab, counts, trace,
-    gate, act, tanh_c, index, row, scratch)``.
+    gate, act, tanh_c, index, scratch)``.
 
     One LSTM step (docs/numerics.md) on a batch in *unit-major* layout: every array is
     ``[units, B]``, so each gate block (i, f, g, o: rows ``kN..(k+1)N`` of ``[4N, B]``) and each
     state array is one contiguous run the compiler loops over without index arithmetic.
 
     The gate sum of unit ``u`` is ``W·x_t`` — computed here from the input codes ``xt``
-    ``[F, B]`` and weight codes ``wx`` ``[F, 4N]`` when ``wx`` has rows (few features: cheaper
-    than reading a product array), else read from ``ax`` ``[4N, B]`` — plus ``bias[u]`` plus
+    ``[F, B]`` and weight codes ``wx`` ``[F, 4N]`` when ``features`` (``F``) is not 0 (few
+    features: cheaper than reading a product array), else read from ``ax`` ``[4N, B]`` — plus ``bias[u]`` plus
     ``rec`` ``[4N, B]`` (``U·h``), each shifted left by its ``*_shift`` to the sum's fraction and
     requantized by ``p_gate``. Then ``c = q_c((f·c) << fc_shift + (i·g) << ig_shift)`` and
     ``h = q_h(o·tanh_c)``: written to ``c_out``, ``h_out`` ``[N, B]`` and ``h_blas`` (``h`` in
     the next product's BLAS type). With ``trace``, ``gate``, ``act`` ``[4N, B]`` hold the step's
     gate and activation codes afterwards (else rows of ``scratch`` ``[8, B]`` do); ``tanh_c``
-    ``[N, B]`` always does; ``index`` (``[1, B]``) and ``row`` (``[B]``) are scratch. Unit by
-    unit, its four gate rows and its state row stay in cache. Overflows are added to ``counts``
+    ``[N, B]`` always does; ``index`` (``[1, B]``) is scratch. Unit by unit, its four gate rows
+    and its state row stay in cache; each row is one pass (sum, requantization, activation or
+    table index) and, for a table, a second one (the lookup). Overflows are added to ``counts``
     (:data:`LSTM_POINTS` order, then table clamps)."""
     (sig_kind, p_sig, sig_off), (g_kind, p_g, g_off), (tc_kind, p_tc, tc_off) = sig, g, tc
 
     # The closure's variables are compile-time constants to numba (and part of its cache key).
     @numba.njit(nogil=True, cache=True)
     def step(xt, wx, ax, bias, rec, c, c_out, h_out, h_blas, sig_tab, g_tab, tc_tab, counts,
-             trace, gate, act, tanh_c, index, row, scratch):
+             trace, gate, act, tanh_c, index, scratch):
         G, B = rec.shape
         N = G // 4
-        F = wx.shape[0]
         idx = index[0]
         for j in range(N):   # unit j: its four gate rows, then its state, all in cache
             for k in range(4):
                 u = k * N + j
                 g_row, a_row = (gate[u], act[u]) if trace else (scratch[k], scratch[4 + k])
-                if F > 0:
-                    for b in range(B):
-                        row[b] = 0
-                    for f in range(F):
-                        w = wx[f, u]
-                        for b in range(B):
-                            row[b] += w * xt[f, b]
-                else:
-                    for b in range(B):
-                        row[b] = np.int64(ax[u, b])
                 bu = bias[u] << bias_shift
-                over = 0
-                for b in range(B):
-                    s = (row[b] << ax_shift) + bu + (np.int64(rec[u, b]) << rec_shift)
-                    g_row[b], o = _rq(s, p_gate)
-                    over += o
-                counts[0] += over
                 if k == 2:
-                    counts[8 if g_kind == TABLE else 4] += _act_row(g_row, g_kind, p_g, g_off,
-                                                                    g_tab, a_row, idx)
+                    over, over_a = _gate_row(features, xt, wx, ax, u, ax_shift, bu, rec, rec_shift,
+                                             p_gate, g_kind, p_g, g_row, a_row, idx)
+                    _gather(g_kind, g_tab, g_off, idx, a_row)
+                    counts[8 if g_kind == TABLE else 4] += over_a
                 else:
-                    counts[8 if sig_kind == TABLE else _SIG_SLOT[k]] += _act_row(
-                        g_row, sig_kind, p_sig, sig_off, sig_tab, a_row, idx)
+                    over, over_a = _gate_row(features, xt, wx, ax, u, ax_shift, bu, rec, rec_shift,
+                                             p_gate, sig_kind, p_sig, g_row, a_row, idx)
+                    _gather(sig_kind, sig_tab, sig_off, idx, a_row)
+                    counts[8 if sig_kind == TABLE else _SIG_SLOT[k]] += over_a
+                counts[0] += over
             i_, f_, g_, o_ = ((act[j], act[N + j], act[2 * N + j], act[3 * N + j]) if trace else
                               (scratch[4], scratch[5], scratch[6], scratch[7]))
-            over = 0
-            c_, co = c[j], c_out[j]
+            over = over_a = 0
+            c_, co, t_ = c[j], c_out[j], tanh_c[j]
+            t_or_idx = idx if tc_kind == TABLE else t_
             for b in range(B):
-                co[b], o = _rq(((f_[b] * c_[b]) << fc_shift) + ((i_[b] * g_[b]) << ig_shift), p_c)
+                cv, o = _rq(((f_[b] * c_[b]) << fc_shift) + ((i_[b] * g_[b]) << ig_shift), p_c)
+                co[b] = cv
                 over += o
+                t_or_idx[b], o = _act_code(cv, tc_kind, p_tc)
+                over_a += o
+            _gather(tc_kind, tc_tab, tc_off, idx, t_)
             counts[5] += over
-            counts[8 if tc_kind == TABLE else 6] += _act_row(co, tc_kind, p_tc, tc_off, tc_tab,
-                                                             tanh_c[j], idx)
+            counts[8 if tc_kind == TABLE else 6] += over_a
             over = 0
-            t_, h_, hb = tanh_c[j], h_out[j], h_blas[j]
+            h_, hb = h_out[j], h_blas[j]
             for b in range(B):
                 h_[b], o = _rq(o_[b] * t_[b], p_h)
                 hb[b] = h_[b]
@@ -160,23 +154,44 @@ _SIG_SLOT = (1, 2, 0, 3)
 
 
 @numba.njit(inline="always")
-def _act_row(src, kind, p, offset, contents, dst, index):
-    """An activation of the row ``src`` into ``dst`` (see the module docstring); returns the
-    overflow count, or for a table the count of clamped indexes (not an overflow: the caller
-    counts it apart; summing it keeps the clamp a select rather than a mispredicted branch).
-    A table runs as two loops, the index (vectorizable) then the gather; ``index`` is scratch."""
-    over = 0
-    if kind == TABLE:
-        for b in range(src.shape[0]):
-            index[b], o = _rq(src[b], p)
-            over += o
-        for b in range(src.shape[0]):
-            dst[b] = contents[index[b] + offset]
-        return over
-    for b in range(src.shape[0]):
-        code = src[b]
-        if kind == RELU:
-            code = max(code, 0)
-        dst[b], o = _rq(code, p)
+def _gate_row(features, xt, wx, ax, u, ax_shift, bu, rec, rec_shift, p_gate, kind, p, g_row, dst,
+              index):
+    """Gate row ``u`` into ``g_row`` (see :func:`lstm_step`; ``bu`` its bias, shifted) and, in the
+    same pass, its activation (``kind``, ``p``: :func:`_act_code`): into ``dst``, or for a table
+    the indexes into ``index`` (:func:`_gather` reads the table after). Returns the overflow
+    counts of the gate and of the activation (for a table: clamped indexes)."""
+    out = index if kind == TABLE else dst
+    over = over_a = 0
+    for b in range(g_row.shape[0]):
+        if features > 0:   # a constant: unrolled
+            ax_ub = np.int64(0)
+            for f in range(features):
+                ax_ub += wx[f, u] * xt[f, b]
+        else:
+            ax_ub = np.int64(ax[u, b])
+        code, o = _rq((ax_ub << ax_shift) + bu + (np.int64(rec[u, b]) << rec_shift), p_gate)
+        g_row[b] = code
         over += o
-    return over
+        out[b], o = _act_code(code, kind, p)
+        over_a += o
+    return over, over_a
+
+
+@numba.njit(inline="always")
+def _act_code(code, kind, p):
+    """``(value, flag)`` of an activation (see the module docstring) of one code: for a table its
+    index less the offset and whether the index was clamped (not an overflow: the caller counts
+    it apart; summing it keeps the clamp a select rather than a mispredicted branch), else the
+    output code and whether it overflowed."""
+    if kind == RELU:
+        code = max(code, 0)
+    return _rq(code, p)
+
+
+@numba.njit(inline="always")
+def _gather(kind, contents, offset, index, dst):
+    """A table's contents at ``index + offset`` into ``dst`` (nothing for other kinds): a pass of
+    its own, so the loops computing the indexes stay vectorizable."""
+    if kind == TABLE:
+        for b in range(dst.shape[0]):
+            dst[b] = contents[index[b] + offset]
