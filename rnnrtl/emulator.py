@@ -347,9 +347,10 @@ class _LSTMEmu(_RecurrentEmu):
         return min(lo, 0), max(hi, 0)
 
     def _kernel_args(self):
-        """``(step, tables)``: the compiled step of this layer
-        (:func:`rnnrtl.emulator_kernels.lstm_step`) and its bias and table arrays, or ``None``
-        when the numpy step runs (``numerics: hls4ml``'s per-product rounding, or an activation
+        """``(step, args)``: the compiled step of this layer's structure
+        (:func:`rnnrtl.emulator_kernels.lstm_step`) and its constant arguments (bias, shifts,
+        requantization parameters, table offsets and contents), or ``None`` when the numpy step
+        runs (``numerics: hls4ml``'s per-product rounding, or an activation
         no kernel computes)."""
         L = self.layer
         acts = [kernels.activation_args(a) for a in
@@ -366,12 +367,16 @@ class _LSTMEmu(_RecurrentEmu):
         features = self.mx.codes.shape[0]
         #: Input features whose W·x_t the kernel computes (few); 0: it reads a BLAS product
         self.inline_features = features if features <= self.INLINE_FEATURES else 0
-        step = kernels.lstm_step(
-            self.inline_features, frac - self.mx.frac, frac - bias_frac, frac - self.mh.frac,
-            kernels.requant_params(frac, L.gate_fmt), sig, g, c_frac - (fr + sf), c_frac - (fr + gr),
-            kernels.requant_params(c_frac, L.state_fmt), tc,
-            kernels.requant_params(fr + tf, L.output_fmt))
-        return step, (np.ascontiguousarray(bias_codes, dtype=np.int64), sig_tab, g_tab, tc_tab)
+        params = [kernels.requant_params(frac, L.gate_fmt), sig[1], g[1],
+                  kernels.requant_params(c_frac, L.state_fmt), tc[1],
+                  kernels.requant_params(fr + tf, L.output_fmt)]
+        step = kernels.lstm_step(self.inline_features, (sig[0], g[0], tc[0]),
+                                 tuple(kernels.requant_shape(p) for p in params))
+        shifts = [frac - self.mx.frac, frac - bias_frac, frac - self.mh.frac, c_frac - (fr + sf),
+                  c_frac - (fr + gr)]
+        return step, (np.ascontiguousarray(bias_codes, dtype=np.int64),
+                      np.array(shifts, dtype=np.int64), np.array(params, dtype=np.int64),
+                      np.array([sig[2], g[2], tc[2]], dtype=np.int64), sig_tab, g_tab, tc_tab)
 
     def __call__(self, x, ctr, mask=None):
         if self.kernel_args is None:
@@ -388,7 +393,7 @@ class _LSTMEmu(_RecurrentEmu):
         (:func:`rnnrtl.emulator_kernels.lstm_step`, unit-major ``[units, batch]`` arrays: the
         products are ``U·h`` as ``W [4N, N] @ h [N, batch]``): the same integers, overflows and
         trace."""
-        L, (step, (bias, sig_tab, g_tab, tc_tab)) = self.layer, self.kernel_args
+        L, (step, consts) = self.layer, self.kernel_args
         batch, steps, features = x.shape
         N, G = self.units, 4 * self.units
         tracing = ctr.trace is not None
@@ -425,9 +430,8 @@ class _LSTMEmu(_RecurrentEmu):
                     tanh_c, c_new = np.empty_like(tanh_c), np.empty_like(c)
                     if not L.return_sequences:
                         h_new = np.empty_like(h)
-                step(xt[t], wx, no_ax if inline else ax_block[t - t0], bias, rec, c, c_new, h_new,
-                     h_blas, sig_tab, g_tab, tc_tab, counts, tracing, gate, act, tanh_c, index,
-                     scratch)
+                step(xt[t], wx, no_ax if inline else ax_block[t - t0], rec, c, c_new, h_new, h_blas,
+                     *consts, counts, tracing, gate, act, tanh_c, index, scratch)
                 if tracing:   # a masked step's points hold its computed values
                     ctr.record(f"{L.name}.gate", gate.T)
                     for point, value in (("i", act[:N]), ("f", act[N:2 * N]), ("g", act[2 * N:3 * N]),

@@ -1,20 +1,20 @@
 """Compiled (numba) step kernels of the emulator: one call per step does all the elementwise
 work of a recurrent step on a batch, the integers of :mod:`rnnrtl.emulator`'s numpy step unchanged.
 
-A kernel is compiled for one layer's constants (:func:`lstm_step`: shifts, requantization
-parameters, activation kinds and table offsets are compile-time constants, so every shift is by a
-constant and every branch on an option disappears from the loops), once per process and cached on
-disk by numba (keyed by the constants). It takes the step's matrix products as arrays of exact
-integers (float32 / float64 BLAS
-results or int64, see :class:`rnnrtl.emulator._MatVec`) and does the rest one unit at a time in
+A kernel is compiled for the *structure* of a layer's numerics (:func:`lstm_step`: activation
+kinds, overflow modes, which rounding corrections apply, the direction of each shift, the number of
+input features it reads): these are compile-time constants, so no branch on an option is left in
+the loops, while the values (shift amounts, ranges, offsets, tables) stay arguments; formats that
+differ only in their widths share one kernel. Compiled once per process and structure, and cached
+on disk by numba. It takes the step's matrix products as arrays of exact integers (float32 /
+float64 BLAS results or int64, see :class:`rnnrtl.emulator._MatVec`) and does the rest one unit at a time in
 int64: aligned sums, every requantization (:func:`rnnrtl.fixed.requantize_code`, the rule of
 :func:`rnnrtl.fixed.requantize` for one code), table lookups (:func:`table_params`, the index of
 :meth:`rnnrtl.activations.TableGeometry.index`) and overflow counts per named point. No array
 temporaries, no Python per element, and the GIL released (the emulator's chunk threads run in
 parallel).
 
-An activation is given as ``(kind, params, offset)`` (constants) and its table ``contents`` (an
-array argument): kind 0 a table (``params`` from :func:`table_params`), 1 linear, 2 relu
+An activation is given as ``(kind, params, offset)`` and its table ``contents``: kind 0 a table (``params`` from :func:`table_params`), 1 linear, 2 relu
 (``params`` from :func:`rnnrtl.fixed.requantize_params`).
 ``tests/test_emulator_fast.py`` holds every kernel to the numpy step on every option.
 """
@@ -29,8 +29,8 @@ import numpy as np
 from .activations import TableGeometry
 from .fixed import FixedFormat, requantize_code, requantize_params, shift_round_params
 
-__all__ = ["TABLE", "LINEAR", "RELU", "activation_args", "requant_params", "table_params",
-           "lstm_step", "LSTM_POINTS"]
+__all__ = ["TABLE", "LINEAR", "RELU", "activation_args", "requant_params", "requant_shape",
+           "table_params", "lstm_step", "LSTM_POINTS"]
 
 TABLE, LINEAR, RELU = 0, 1, 2
 
@@ -46,9 +46,9 @@ def table_params(geometry: TableGeometry) -> tuple[int, ...]:
 
 
 def activation_args(act):
-    """``((kind, params, offset), contents)`` of an :class:`rnnrtl.ir.Activation` for a kernel:
-    the constants (plain ints) and the table contents (int64, empty unless a table), or ``None``
-    when no kernel computes it (softmax)."""
+    """``((kind, params, offset), contents)`` of an :class:`rnnrtl.ir.Activation` for a kernel
+    (plain ints; the table contents as int64, a dummy unless a table), or ``None`` when no kernel
+    computes it (softmax)."""
     if act.table is not None:
         g = act.table.geometry
         return ((TABLE, table_params(g), int(g.offset)),
@@ -60,8 +60,29 @@ def activation_args(act):
 
 
 def requant_params(src_frac: int, dst: FixedFormat) -> tuple[int, ...]:
-    """:func:`rnnrtl.fixed.requantize_params` as plain ints (a kernel's constants)."""
+    """:func:`rnnrtl.fixed.requantize_params` as plain ints."""
     return tuple(int(v) for v in requantize_params(src_frac, dst))
+
+
+def requant_shape(params) -> tuple[int, int, int, int]:
+    """What of :func:`requantize_code`'s ``params`` a kernel is compiled for: ``(right, neg, odd,
+    mode)``: whether the shift is to the right, whether the rounding corrections ``k_neg`` and
+    ``k_odd`` are used, and the overflow mode. :func:`_structured` rebuilds the parameters from
+    these and the values."""
+    shift, _, k_neg, k_odd, _, _, mode, _, _ = params
+    return int(shift > 0), int(k_neg != 0), int(k_odd != 0), int(mode)
+
+
+@numba.njit(inline="always")
+def _structured(p, shape):
+    """The parameter array ``p`` as :func:`requantize_code`'s tuple, the parts ``shape``
+    (:func:`requant_shape` of the same parameters, a compile-time constant) fixes as constants:
+    the sign of the shift is known (``max``/``min`` leave it unchanged), unused corrections are 0,
+    the overflow mode is the constant. Read once per kernel call, so the loops hold no loads
+    that may alias their outputs."""
+    right, neg, odd, mode = shape
+    shift = max(p[0], 1) if right else min(p[0], 0)
+    return (shift, p[1], p[2] if neg else 0, p[3] if odd else 0, p[4], p[5], mode, p[7], p[8])
 
 
 @numba.njit(inline="always")
@@ -75,13 +96,13 @@ LSTM_POINTS = ("gate", "i", "f", "o", "g", "c", "tanh_c", "h")
 
 
 @functools.lru_cache(maxsize=None)
-def lstm_step(features, ax_shift, bias_shift, rec_shift, p_gate, sig, g, fc_shift, ig_shift, p_c,
-              tc, p_h):
-    """The step kernel of an LSTM with these constants (plain ints; ``p_*`` from
-    :func:`requant_params`, ``sig``, ``g``, ``tc`` the ``(kind, params, offset)`` of
-    :func:`activation_args`), compiled on first use:
-    ``step(xt, wx, ax, bias, rec, c, c_out, h_out, h_blas, sig_tab, g_tab, tc_tab, counts, trace,
-    gate, act, tanh_c, index, scratch)``.
+def lstm_step(features: int, kinds: tuple, shapes: tuple):
+    """The step kernel of LSTMs of this structure, compiled on first use: ``features`` input
+    features whose ``W·x_t`` it computes (0: it reads the product), the ``kinds`` of σ, the cell
+    activation and tanh_c (:data:`TABLE`, :data:`LINEAR`, :data:`RELU`), and the
+    :func:`requant_shape` of each row of ``params`` below (gate, σ, cell activation, c, tanh_c,
+    h). Returns ``step(xt, wx, ax, rec, c, c_out, h_out, h_blas, bias, shifts, params, offsets,
+    sig_tab, g_tab, tc_tab, counts, trace, gate, act, tanh_c, index, scratch)``.
 
     One LSTM step (docs/numerics.md) on a batch in *unit-major* layout: every array is
     ``[units, B]``, so each gate block (i, f, g, o: rows ``kN..(k+1)N`` of ``[4N, B]``) and each
@@ -89,25 +110,36 @@ def lstm_step(features, ax_shift, bias_shift, rec_shift, p_gate, sig, g, fc_shif
 
     The gate sum of unit ``u`` is ``W·x_t`` — computed here from the input codes ``xt``
     ``[F, B]`` and weight codes ``wx`` ``[F, 4N]`` when ``features`` (``F``) is not 0 (few
-    features: cheaper than reading a product array), else read from ``ax`` ``[4N, B]`` — plus ``bias[u]`` plus
-    ``rec`` ``[4N, B]`` (``U·h``), each shifted left by its ``*_shift`` to the sum's fraction and
-    requantized by ``p_gate``. Then ``c = q_c((f·c) << fc_shift + (i·g) << ig_shift)`` and
-    ``h = q_h(o·tanh_c)``: written to ``c_out``, ``h_out`` ``[N, B]`` and ``h_blas`` (``h`` in
-    the next product's BLAS type). With ``trace``, ``gate``, ``act`` ``[4N, B]`` hold the step's
-    gate and activation codes afterwards (else rows of ``scratch`` ``[8, B]`` do); ``tanh_c``
-    ``[N, B]`` always does; ``index`` (``[1, B]``) is scratch. Unit by unit, its four gate rows
-    and its state row stay in cache; each row is one pass (sum, requantization, activation or
-    table index) and, for a table, a second one (the lookup). Overflows are added to ``counts``
+    features: cheaper than reading a product array), else read from ``ax`` ``[4N, B]`` — plus
+    ``bias[u]`` plus ``rec`` ``[4N, B]`` (``U·h``), each shifted left to the sum's fraction
+    (``shifts``: ``ax, bias, rec, fc, ig``) and requantized by ``params[0]``
+    (:func:`requant_params`; ``[6, 9]`` int64). The activations' parameters (:func:`table_params`
+    for a table) are rows 1 to 2, their table offsets ``offsets`` (σ, cell, tanh_c). Then
+    ``c = q_c((f·c) << fc + (i·g) << ig)`` (row 3), ``tanh_c`` (row 4) and ``h = q_h(o·tanh_c)``
+    (row 5): written to ``c_out``, ``h_out`` ``[N, B]`` and ``h_blas`` (``h`` in the next
+    product's BLAS type). With ``trace``, ``gate``, ``act`` ``[4N, B]`` hold the step's gate and
+    activation codes afterwards (else rows of ``scratch`` ``[8, B]`` do); ``tanh_c`` ``[N, B]``
+    always does; ``index`` (``[1, B]``) is scratch. Unit by unit, its four gate rows and its
+    state row stay in cache; each row is one pass (sum, requantization, activation or table
+    index) and, for a table, a second one (the lookup). Overflows are added to ``counts``
     (:data:`LSTM_POINTS` order, then table clamps)."""
-    (sig_kind, p_sig, sig_off), (g_kind, p_g, g_off), (tc_kind, p_tc, tc_off) = sig, g, tc
+    sig_kind, g_kind, tc_kind = kinds
+    s_gate, s_sig, s_g, s_c, s_tc, s_h = shapes
 
     # The closure's variables are compile-time constants to numba (and part of its cache key).
     @numba.njit(nogil=True, cache=True)
-    def step(xt, wx, ax, bias, rec, c, c_out, h_out, h_blas, sig_tab, g_tab, tc_tab, counts,
-             trace, gate, act, tanh_c, index, scratch):
+    def step(xt, wx, ax, rec, c, c_out, h_out, h_blas, bias, shifts, params, offsets, sig_tab,
+             g_tab, tc_tab, counts, trace, gate, act, tanh_c, index, scratch):
         G, B = rec.shape
         N = G // 4
         idx = index[0]
+        ax_shift, bias_shift, rec_shift, fc_shift, ig_shift = (shifts[0], shifts[1], shifts[2],
+                                                               shifts[3], shifts[4])
+        p_gate, p_sig, p_g = (_structured(params[0], s_gate), _structured(params[1], s_sig),
+                              _structured(params[2], s_g))
+        p_c, p_tc, p_h = (_structured(params[3], s_c), _structured(params[4], s_tc),
+                          _structured(params[5], s_h))
+        sig_off, g_off, tc_off = offsets[0], offsets[1], offsets[2]
         for j in range(N):   # unit j: its four gate rows, then its state, all in cache
             for k in range(4):
                 u = k * N + j
