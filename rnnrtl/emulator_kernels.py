@@ -2,8 +2,7 @@
 work of a recurrent step on a batch, the integers of :mod:`rnnrtl.emulator`'s numpy step unchanged.
 
 A kernel is compiled for the *structure* of a layer's numerics (:func:`lstm_step`: activation
-kinds, overflow modes, which rounding corrections apply, the direction of each shift, the number of
-input features it reads): these are compile-time constants, so no branch on an option is left in
+kinds, overflow modes, which rounding corrections apply, the number of input features it reads): these are compile-time constants, so no branch on an option is left in
 the loops, while the values (shift amounts, ranges, offsets, tables) stay arguments; formats that
 differ only in their widths share one kernel. Compiled once per process and structure, and cached
 on disk by numba. It takes the step's matrix products as arrays of exact integers (float32 /
@@ -64,25 +63,23 @@ def requant_params(src_frac: int, dst: FixedFormat) -> tuple[int, ...]:
     return tuple(int(v) for v in requantize_params(src_frac, dst))
 
 
-def requant_shape(params) -> tuple[int, int, int, int]:
-    """What of :func:`requantize_code`'s ``params`` a kernel is compiled for: ``(right, neg, odd,
-    mode)``: whether the shift is to the right, whether the rounding corrections ``k_neg`` and
-    ``k_odd`` are used, and the overflow mode. :func:`_structured` rebuilds the parameters from
-    these and the values."""
-    shift, _, k_neg, k_odd, _, _, mode, _, _ = params
-    return int(shift > 0), int(k_neg != 0), int(k_odd != 0), int(mode)
+def requant_shape(params) -> tuple[int, int, int]:
+    """What of :func:`requantize_code`'s ``params`` a kernel is compiled for: ``(neg, odd, mode)``:
+    whether the rounding corrections ``k_neg`` and ``k_odd`` are used, and the overflow mode —
+    what a format's rounding and overflow modes decide, not its widths. :func:`_structured`
+    rebuilds the parameters from these and the values."""
+    _, _, k_neg, k_odd, _, _, mode, _, _ = params
+    return int(k_neg != 0), int(k_odd != 0), int(mode)
 
 
 @numba.njit(inline="always")
 def _structured(p, shape):
     """The parameter array ``p`` as :func:`requantize_code`'s tuple, the parts ``shape``
     (:func:`requant_shape` of the same parameters, a compile-time constant) fixes as constants:
-    the sign of the shift is known (``max``/``min`` leave it unchanged), unused corrections are 0,
-    the overflow mode is the constant. Read once per kernel call, so the loops hold no loads
-    that may alias their outputs."""
-    right, neg, odd, mode = shape
-    shift = max(p[0], 1) if right else min(p[0], 0)
-    return (shift, p[1], p[2] if neg else 0, p[3] if odd else 0, p[4], p[5], mode, p[7], p[8])
+    unused corrections are 0, the overflow mode is the constant. Read once per kernel call, so
+    the loops hold no loads that may alias their outputs."""
+    neg, odd, mode = shape
+    return (p[0], p[1], p[2] if neg else 0, p[3] if odd else 0, p[4], p[5], mode, p[7], p[8])
 
 
 @numba.njit(inline="always")
