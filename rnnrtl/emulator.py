@@ -329,6 +329,9 @@ class _SimpleRNNEmu(_RecurrentEmu):
 class _LSTMEmu(_RecurrentEmu):
     def __init__(self, layer: LSTM, in_range=None, kernels: bool = True):
         super().__init__(layer, in_range, kernels)
+        features = self.mx.codes.shape[0]
+        #: Input features whose W·x_t the kernel computes (few); 0: it reads a BLAS product.
+        self.inline_features = features if features <= self.INLINE_FEATURES else 0
         self.kernel_args = self._kernel_args() if kernels else None
 
     def initial_state(self, batch):
@@ -350,8 +353,7 @@ class _LSTMEmu(_RecurrentEmu):
         """``(step, args)``: the compiled step of this layer's structure
         (:func:`rnnrtl.emulator_kernels.lstm_step`) and its constant arguments (bias, shifts,
         requantization parameters, table offsets and contents), or ``None`` when the numpy step
-        runs (``numerics: hls4ml``'s per-product rounding, or an activation
-        no kernel computes)."""
+        runs (``numerics: hls4ml``'s per-product rounding, or an activation no kernel computes)."""
         L = self.layer
         acts = [kernels.activation_args(a) for a in
                 (L.recurrent_activation, L.activation, L.state_activation)]
@@ -364,9 +366,6 @@ class _LSTMEmu(_RecurrentEmu):
         gr, tf = L.activation.out_fmt.frac_bits, L.state_activation.out_fmt.frac_bits
         c_frac = max(fr + sf, fr + gr)
         (sig, sig_tab), (g, g_tab), (tc, tc_tab) = acts
-        features = self.mx.codes.shape[0]
-        #: Input features whose W·x_t the kernel computes (few); 0: it reads a BLAS product
-        self.inline_features = features if features <= self.INLINE_FEATURES else 0
         params = [kernels.requant_params(frac, L.gate_fmt), sig[1], g[1],
                   kernels.requant_params(c_frac, L.state_fmt), tc[1],
                   kernels.requant_params(fr + tf, L.output_fmt)]
@@ -394,7 +393,7 @@ class _LSTMEmu(_RecurrentEmu):
         products are ``U·h`` as ``W [4N, N] @ h [N, batch]``): the same integers, overflows and
         trace."""
         L, (step, consts) = self.layer, self.kernel_args
-        batch, steps, features = x.shape
+        batch, steps, _ = x.shape
         N, G = self.units, 4 * self.units
         tracing = ctr.trace is not None
         xt = np.ascontiguousarray(x.transpose(1, 2, 0))              # [steps, features, batch]
@@ -588,8 +587,9 @@ def merge(layer: Bidirectional, hf, hb, requant):
 
 @functools.cache
 def _blas() -> ThreadpoolController:
-    """The BLAS libraries loaded (found once: a search of the loaded libraries costs about a
-    millisecond, as much as emulating a thousand samples of a small model)."""
+    """The BLAS libraries loaded (numpy's, which the products use, is loaded by then), found once:
+    a search of the loaded libraries costs about a millisecond, as much as emulating a thousand
+    samples of a small model."""
     return ThreadpoolController()
 
 

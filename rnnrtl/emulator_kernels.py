@@ -2,19 +2,21 @@
 work of a recurrent step on a batch, the integers of :mod:`rnnrtl.emulator`'s numpy step unchanged.
 
 A kernel is compiled for the *structure* of a layer's numerics (:func:`lstm_step`: activation
-kinds, overflow modes, which rounding corrections apply, the number of input features it reads): these are compile-time constants, so no branch on an option is left in
-the loops, while the values (shift amounts, ranges, offsets, tables) stay arguments; formats that
-differ only in their widths share one kernel. Compiled once per process and structure, and cached
-on disk by numba. It takes the step's matrix products as arrays of exact integers (float32 /
-float64 BLAS results or int64, see :class:`rnnrtl.emulator._MatVec`) and does the rest one unit at a time in
-int64: aligned sums, every requantization (:func:`rnnrtl.fixed.requantize_code`, the rule of
+kinds, overflow modes, which rounding corrections apply, the number of input features it reads):
+these are compile-time constants, so no branch on an option is left in the loops, while the values
+(shift amounts, ranges, offsets, tables) stay arguments, so formats that differ only in their
+widths share one kernel. Compiled once per process and structure, and cached on disk by numba. It
+takes the step's matrix products as arrays of exact integers (float32 / float64 BLAS results or
+int64, see :class:`rnnrtl.emulator._MatVec`) and does the rest one unit at a time in int64:
+aligned sums, every requantization (:func:`rnnrtl.fixed.requantize_code`, the rule of
 :func:`rnnrtl.fixed.requantize` for one code), table lookups (:func:`table_params`, the index of
 :meth:`rnnrtl.activations.TableGeometry.index`) and overflow counts per named point. No array
 temporaries, no Python per element, and the GIL released (the emulator's chunk threads run in
 parallel).
 
-An activation is given as ``(kind, params, offset)`` and its table ``contents``: kind 0 a table (``params`` from :func:`table_params`), 1 linear, 2 relu
-(``params`` from :func:`rnnrtl.fixed.requantize_params`).
+An activation is given as ``(kind, params, offset)`` and its table ``contents``: kind 0 a table
+(``params`` from :func:`table_params`), 1 linear, 2 relu (``params`` from
+:func:`rnnrtl.fixed.requantize_params`).
 ``tests/test_emulator_fast.py`` holds every kernel to the numpy step on every option.
 """
 
