@@ -402,7 +402,7 @@ class _LSTMEmu(_RecurrentEmu):
         w_rec = np.ascontiguousarray(self.mh.raw_weights.T)           # [4N, N]
         c = np.zeros((N, batch), dtype=np.int64)
         h = np.zeros((N, batch), dtype=np.int64)
-        counts = np.zeros(len(kernels.LSTM_POINTS) + 1, dtype=np.int64)
+        counts = np.zeros(len(kernels.LSTM_POINTS), dtype=np.int64)
         inline = self.inline_features > 0
         wx = self.mx.codes if inline else np.zeros((0, G), dtype=np.int64)
         no_ax = np.zeros((0, 0), dtype=np.float64)

@@ -90,7 +90,7 @@ def _rq(code, p):
 
 
 #: The named points of an LSTM step in the order the numpy step counts their overflows; the
-#: index of each in a kernel's ``counts`` (one more entry counts clamped table indexes).
+#: index of each in a kernel's ``counts``.
 LSTM_POINTS = ("gate", "i", "f", "o", "g", "c", "tanh_c", "h")
 
 
@@ -121,7 +121,7 @@ def lstm_step(features: int, kinds: tuple, shapes: tuple):
     always does; ``index`` (``[1, B]``) is scratch. Unit by unit, its four gate rows and its
     state row stay in cache; each row is one pass (sum, requantization, activation or table
     index) and, for a table, a second one (the lookup). Overflows are added to ``counts``
-    (:data:`LSTM_POINTS` order, then table clamps)."""
+    (:data:`LSTM_POINTS` order)."""
     sig_kind, g_kind, tc_kind = kinds
     s_gate, s_sig, s_g, s_c, s_tc, s_h = shapes
 
@@ -148,12 +148,12 @@ def lstm_step(features: int, kinds: tuple, shapes: tuple):
                     over, over_a = _gate_row(features, xt, wx, ax, u, ax_shift, bu, rec, rec_shift,
                                              p_gate, g_kind, p_g, g_row, a_row, idx)
                     _gather(g_kind, g_tab, g_off, idx, a_row)
-                    counts[8 if g_kind == TABLE else 4] += over_a
+                    counts[4] += over_a
                 else:
                     over, over_a = _gate_row(features, xt, wx, ax, u, ax_shift, bu, rec, rec_shift,
                                              p_gate, sig_kind, p_sig, g_row, a_row, idx)
                     _gather(sig_kind, sig_tab, sig_off, idx, a_row)
-                    counts[8 if sig_kind == TABLE else _SIG_SLOT[k]] += over_a
+                    counts[_SIG_SLOT[k]] += over_a
                 counts[0] += over
             i_, f_, g_, o_ = ((act[j], act[N + j], act[2 * N + j], act[3 * N + j]) if trace else
                               (scratch[4], scratch[5], scratch[6], scratch[7]))
@@ -165,10 +165,11 @@ def lstm_step(features: int, kinds: tuple, shapes: tuple):
                 co[b] = cv
                 over += o
                 t_or_idx[b], o = _act_code(cv, tc_kind, p_tc)
-                over_a += o
+                if tc_kind != TABLE:   # a clamped index is no overflow
+                    over_a += o
             _gather(tc_kind, tc_tab, tc_off, idx, t_)
             counts[5] += over
-            counts[8 if tc_kind == TABLE else 6] += over_a
+            counts[6] += over_a
             over = 0
             h_, hb = h_out[j], h_blas[j]
             for b in range(B):
@@ -190,7 +191,7 @@ def _gate_row(features, xt, wx, ax, u, ax_shift, bu, rec, rec_shift, p_gate, kin
     """Gate row ``u`` into ``g_row`` (see :func:`lstm_step`; ``bu`` its bias, shifted) and, in the
     same pass, its activation (``kind``, ``p``: :func:`_act_code`): into ``dst``, or for a table
     the indexes into ``index`` (:func:`_gather` reads the table after). Returns the overflow
-    counts of the gate and of the activation (for a table: clamped indexes)."""
+    counts of the gate and of the activation (0 for a table)."""
     out = index if kind == TABLE else dst
     over = over_a = 0
     for b in range(g_row.shape[0]):
@@ -204,16 +205,16 @@ def _gate_row(features, xt, wx, ax, u, ax_shift, bu, rec, rec_shift, p_gate, kin
         g_row[b] = code
         over += o
         out[b], o = _act_code(code, kind, p)
-        over_a += o
+        if kind != TABLE:   # a clamped index is no overflow
+            over_a += o
     return over, over_a
 
 
 @numba.njit(inline="always")
 def _act_code(code, kind, p):
     """``(value, flag)`` of an activation (see the module docstring) of one code: for a table its
-    index less the offset and whether the index was clamped (not an overflow: the caller counts
-    it apart; summing it keeps the clamp a select rather than a mispredicted branch), else the
-    output code and whether it overflowed."""
+    index less the offset and whether the index was clamped (not an overflow: the callers ignore
+    it), else the output code and whether it overflowed."""
     if kind == RELU:
         code = max(code, 0)
     return _rq(code, p)
