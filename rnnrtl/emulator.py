@@ -22,13 +22,14 @@ step loop, the exact matrix products and the requantization bookkeeping.
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from . import emulator_kernels as kernels
 from .fixed import IntType, Rounding, requantize, requantize_bounds, shift_round
@@ -328,6 +329,9 @@ class _SimpleRNNEmu(_RecurrentEmu):
 class _LSTMEmu(_RecurrentEmu):
     def __init__(self, layer: LSTM, in_range=None, kernels: bool = True):
         super().__init__(layer, in_range, kernels)
+        features = self.mx.codes.shape[0]
+        #: Input features whose W·x_t the kernel computes (few); 0: it reads a BLAS product.
+        self.inline_features = features if features <= self.INLINE_FEATURES else 0
         self.kernel_args = self._kernel_args() if kernels else None
 
     def initial_state(self, batch):
@@ -346,9 +350,10 @@ class _LSTMEmu(_RecurrentEmu):
         return min(lo, 0), max(hi, 0)
 
     def _kernel_args(self):
-        """The constant arguments of :func:`rnnrtl.emulator_kernels.lstm_step`, or ``None`` when
-        the numpy step runs (``numerics: hls4ml``'s per-product rounding, or an activation no
-        kernel computes)."""
+        """``(step, args)``: the compiled step of this layer's structure
+        (:func:`rnnrtl.emulator_kernels.lstm_step`) and its constant arguments (bias, shifts,
+        requantization parameters, table offsets and contents), or ``None`` when the numpy step
+        runs (``numerics: hls4ml``'s per-product rounding, or an activation no kernel computes)."""
         L = self.layer
         acts = [kernels.activation_args(a) for a in
                 (L.recurrent_activation, L.activation, L.state_activation)]
@@ -360,14 +365,17 @@ class _LSTMEmu(_RecurrentEmu):
         fr, sf = L.recurrent_activation.out_fmt.frac_bits, L.state_fmt.frac_bits
         gr, tf = L.activation.out_fmt.frac_bits, L.state_activation.out_fmt.frac_bits
         c_frac = max(fr + sf, fr + gr)
-        (sig, g, tc) = acts
-        return dict(
-            ax_shift=frac - self.mx.frac, bias=np.ascontiguousarray(bias_codes, dtype=np.int64),
-            bias_shift=frac - bias_frac, rec_shift=frac - self.mh.frac,
-            gate=kernels.requant_args(frac, L.gate_fmt), sig=sig, g=g,
-            fc_shift=c_frac - (fr + sf), ig_shift=c_frac - (fr + gr),
-            c=kernels.requant_args(c_frac, L.state_fmt), tc=tc,
-            h=kernels.requant_args(fr + tf, L.output_fmt))
+        (sig, sig_tab), (g, g_tab), (tc, tc_tab) = acts
+        params = [kernels.requant_params(frac, L.gate_fmt), sig[1], g[1],
+                  kernels.requant_params(c_frac, L.state_fmt), tc[1],
+                  kernels.requant_params(fr + tf, L.output_fmt)]
+        step = kernels.lstm_step(self.inline_features, (sig[0], g[0], tc[0]),
+                                 tuple(kernels.requant_shape(p) for p in params))
+        shifts = [frac - self.mx.frac, frac - bias_frac, frac - self.mh.frac, c_frac - (fr + sf),
+                  c_frac - (fr + gr)]
+        return step, (np.ascontiguousarray(bias_codes, dtype=np.int64),
+                      np.array(shifts, dtype=np.int64), np.array(params, dtype=np.int64),
+                      np.array([sig[2], g[2], tc[2]], dtype=np.int64), sig_tab, g_tab, tc_tab)
 
     def __call__(self, x, ctr, mask=None):
         if self.kernel_args is None:
@@ -384,8 +392,8 @@ class _LSTMEmu(_RecurrentEmu):
         (:func:`rnnrtl.emulator_kernels.lstm_step`, unit-major ``[units, batch]`` arrays: the
         products are ``U·h`` as ``W [4N, N] @ h [N, batch]``): the same integers, overflows and
         trace."""
-        L, k = self.layer, self.kernel_args
-        batch, steps, features = x.shape
+        L, (step, consts) = self.layer, self.kernel_args
+        batch, steps, _ = x.shape
         N, G = self.units, 4 * self.units
         tracing = ctr.trace is not None
         xt = np.ascontiguousarray(x.transpose(1, 2, 0))              # [steps, features, batch]
@@ -394,8 +402,8 @@ class _LSTMEmu(_RecurrentEmu):
         w_rec = np.ascontiguousarray(self.mh.raw_weights.T)           # [4N, N]
         c = np.zeros((N, batch), dtype=np.int64)
         h = np.zeros((N, batch), dtype=np.int64)
-        counts = np.zeros(len(kernels.LSTM_POINTS) + 1, dtype=np.int64)
-        inline = features <= self.INLINE_FEATURES
+        counts = np.zeros(len(kernels.LSTM_POINTS), dtype=np.int64)
+        inline = self.inline_features > 0
         wx = self.mx.codes if inline else np.zeros((0, G), dtype=np.int64)
         no_ax = np.zeros((0, 0), dtype=np.float64)
         block = steps if inline else max(1, self.AX_BLOCK // max(batch * G, 1))
@@ -404,43 +412,45 @@ class _LSTMEmu(_RecurrentEmu):
         w_in = None if inline else np.ascontiguousarray(self.mx.codes.T.astype(in_type))
         gate = act = np.empty((0, batch), dtype=np.int64)           # filled only for a trace
         index, scratch = np.empty((1, batch), dtype=np.int64), np.empty((8, batch), dtype=np.int64)
-        tanh_c, row = np.empty((N, batch), dtype=np.int64), np.empty(batch, dtype=np.int64)
-        outputs = []
+        tanh_c = np.empty((N, batch), dtype=np.int64)
+        # Every step writes into arrays allocated here (a fresh array per step costs page faults):
+        # h of every step when kept (return_sequences), else two buffers in turn, as for c; a
+        # trace keeps views of its arrays, so then each step has fresh ones.
+        hs = np.empty((steps if L.return_sequences else 2, N, batch), dtype=np.int64)
+        c_spare = np.empty_like(c)
         for t0 in range(0, steps, block):
             if not inline:   # W·x_t for a block of steps: [steps, 4N, batch]
                 ax_block = np.matmul(w_in, xt[t0:t0 + block].astype(in_type))
             for t in range(t0, min(t0 + block, steps)):
                 np.matmul(w_rec, h_blas, out=rec)
-                c_new, h_new = np.empty_like(c), np.empty_like(h)
+                h_new, c_new = hs[t if L.return_sequences else t % 2], c_spare
                 if tracing:   # fresh arrays: the trace keeps views of them
                     gate, act = np.empty((G, batch), np.int64), np.empty((G, batch), np.int64)
-                    tanh_c = np.empty_like(tanh_c)
-                kernels.lstm_step(
-                    xt[t], wx, no_ax if inline else ax_block[t - t0], k["ax_shift"], k["bias"],
-                    k["bias_shift"], rec, k["rec_shift"], c, c_new, h_new, h_blas, k["gate"],
-                    *k["sig"], *k["g"], k["fc_shift"], k["ig_shift"], k["c"], *k["tc"], k["h"],
-                    counts, tracing, gate, act, tanh_c, index, row, scratch)
-                if counts[:-1].any():
-                    for point, n in zip(kernels.LSTM_POINTS, counts.tolist()):
-                        if n:
-                            name = f"{L.name}.{point}"
-                            ctr.overflows[name] = ctr.overflows.get(name, 0) + n
-                    counts[:] = 0
+                    tanh_c, c_new = np.empty_like(tanh_c), np.empty_like(c)
+                    if not L.return_sequences:
+                        h_new = np.empty_like(h)
+                step(xt[t], wx, no_ax if inline else ax_block[t - t0], rec, c, c_new, h_new, h_blas,
+                     *consts, counts, tracing, gate, act, tanh_c, index, scratch)
                 if tracing:   # a masked step's points hold its computed values
                     ctr.record(f"{L.name}.gate", gate.T)
                     for point, value in (("i", act[:N]), ("f", act[N:2 * N]), ("g", act[2 * N:3 * N]),
                                          ("o", act[3 * N:]), ("c", c_new), ("tanh_c", tanh_c)):
                         ctr.record(f"{L.name}.{point}", value.T)
+                    c_new = c_new.copy()   # the trace keeps the computed c, the state may differ
                 if mask is not None:
                     keep = mask[None, :, t]
-                    h_new, c_new = np.where(keep, h, h_new), np.where(keep, c, c_new)
+                    np.copyto(h_new, h, where=keep)
+                    np.copyto(c_new, c, where=keep)
                     h_blas[...] = h_new
-                h, c = h_new, c_new
+                h, (c, c_spare) = h_new, (c_new, c)
                 ctr.record(f"{L.name}.h", h.T)
-                outputs.append(h.T)
+        for point, n in zip(kernels.LSTM_POINTS, counts.tolist()):   # the sums over all steps
+            if n:
+                name = f"{L.name}.{point}"
+                ctr.overflows[name] = ctr.overflows.get(name, 0) + n
         if L.return_sequences:
-            return np.stack(outputs, axis=1)
-        return np.ascontiguousarray(outputs[-1])
+            return np.ascontiguousarray(hs.transpose(2, 0, 1))
+        return np.ascontiguousarray(h.T)
 
     def step_bias(self):
         return _bias(self.layer.bias, self.layer.product_fmt)
@@ -575,6 +585,14 @@ def merge(layer: Bidirectional, hf, hb, requant):
     return requant(point, total, frac + (layer.merge_mode == "ave"), fmt)   # ave: one more bit
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The BLAS libraries loaded (numpy's, which the products use, is loaded by then), found once:
+    a search of the loaded libraries costs about a millisecond, as much as emulating a thousand
+    samples of a small model."""
+    return ThreadpoolController()
+
+
 _EMULATORS = {Dense: _DenseEmu, SimpleRNN: _SimpleRNNEmu, LSTM: _LSTMEmu, GRU: _GRUEmu}
 
 
@@ -616,7 +634,7 @@ class Emulator:
         workers = min(len(chunks), os.cpu_count() or 1)
         # One BLAS thread per worker: BLAS's own threads on top of ours oversubscribe the cores,
         # and on one chunk its spinning threads cost more CPU than the small products save.
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _blas().limit(limits=1, user_api="blas"):
             if workers == 1:
                 parts = [self._run_chunk(chunk, trace) for chunk in chunks]
             else:

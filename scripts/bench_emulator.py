@@ -7,11 +7,13 @@ Keras float (TensorFlow CPU, warm; the faster of ``model.predict(batch_size=1024
 emulator / Keras (issue 21's target: >= 1). Each figure is the best of ``--repeat`` wall times.
 On a shared machine wall time depends on how many cores each gets (TensorFlow's spinning thread
 pool takes more than its share), so the table also gives the ratio of CPU time per sample
-(process CPU seconds of the same runs), which does not.
+(process CPU seconds of the same runs), which depends less on it, and its title the load average
+when the run started.
 ``--numpy`` also times the emulator without its compiled kernels (``Emulator(kernels=False)``).
 """
 
 import argparse
+import os
 import time
 
 import numpy as np
@@ -32,7 +34,9 @@ def main():
     args = ap.parse_args()
     import keras
     import tensorflow as tf
-    table = Table(title=f"Emulator vs Keras float, batch {args.batch}, best of {args.repeat}")
+    load = os.getloadavg()[0]   # other jobs' share of the cores skews wall time (and caches)
+    table = Table(title=f"Emulator vs Keras float, batch {args.batch}, best of {args.repeat}, "
+                        f"{os.cpu_count()} cores, load average {load:.1f} at the start")
     cols = ["model", "Keras float samples/s", "emulator samples/s", "ratio", "ratio (CPU time)"]
     if args.numpy:
         cols.append("numpy steps samples/s")
