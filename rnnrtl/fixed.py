@@ -497,11 +497,17 @@ def shift_round_value(value, shift: int, mode: Rounding):
     return (value + Cat(k).as_unsigned()) >> shift
 
 
-def _out_of_range_value(value, dst: FixedFormat):
+def _unshared(value, role: str):
+    """The default ``share`` of the Amaranth half: the expression itself."""
+    return value
+
+
+def _out_of_range_value(value, dst: FixedFormat, share=_unshared):
     """``(value > dst.max_code, value < dst.min_code)`` for a value at least ``dst.width`` bits wide,
     as bit tests rather than magnitude comparisons: a two's complement range is exceeded exactly
     when the bits above it are not all copies of the sign, which is a reduction with no carry chain
-    (the comparisons cost two carry chains after the rounding adder's)."""
+    (the comparisons cost two carry chains after the rounding adder's). ``fits`` (read by both
+    tests) goes through ``share`` (see :func:`saturate_value`)."""
     from amaranth.hdl import Const
     n, w = len(value), dst.width
     signed_src = value.shape().signed
@@ -512,6 +518,7 @@ def _out_of_range_value(value, dst: FixedFormat):
     fits = ~(upper.any() & ~upper.all()) if signed_src else ~upper.any()
     if len(upper) == 0:
         fits = Const(1, 1)
+    fits = share(fits, "fits")
     too_high = ~sign & ~fits
     too_low = sign & ~fits if dst.signed else sign
     if dst.signed and dst.min_code == -dst.max_code:
@@ -520,20 +527,27 @@ def _out_of_range_value(value, dst: FixedFormat):
     return too_high, too_low
 
 
-def requantize_value(value, src_frac: int, dst: FixedFormat):
+def requantize_value(value, src_frac: int, dst: FixedFormat, share=_unshared):
     """Amaranth half of :func:`requantize`.
 
     Returns ``(code, overflow)``: ``code`` a combinational expression of shape
     ``signed(dst.width)`` / ``unsigned(dst.width)``, ``overflow`` a 1-bit expression that is high
     when the value was saturated or wrapped. It is :func:`saturate_value` of
-    :func:`shift_round_value`, which a pipelined circuit may register in between.
+    :func:`shift_round_value`, which a pipelined circuit may register in between (``share``:
+    see :func:`saturate_value`; the rounded value goes through it too).
     """
-    return saturate_value(shift_round_value(value, src_frac - dst.frac_bits, dst.rounding), dst)
+    shifted = shift_round_value(value, src_frac - dst.frac_bits, dst.rounding)
+    return saturate_value(share(shifted, "rounded"), dst, share)
 
 
-def saturate_value(shifted, dst: FixedFormat):
+def saturate_value(shifted, dst: FixedFormat, share=_unshared):
     """The overflow half of :func:`requantize_value`: ``(code, overflow)`` of ``shifted`` (a value
-    already rounded to ``dst.frac_bits`` fractional bits) in ``dst``'s range and overflow mode."""
+    already rounded to ``dst.frac_bits`` fractional bits) in ``dst``'s range and overflow mode.
+
+    ``share(value, role)`` returns a value equal to ``value``: the identity by default; a circuit
+    passes a named wire (:func:`rnnrtl.hw.common.wire`), so that the range tests read in several
+    places (``fits``, ``high``, ``low``) are emitted once instead of once per read (Amaranth's
+    lowering copies an expression for each place it is read). The arithmetic is the same."""
     from amaranth.hdl import Cat, Const, Mux, Shape
     if len(shifted) < dst.width:
         # Extend to the destination width first, so that the slices below keep ``dst.width`` bits.
@@ -543,7 +557,8 @@ def saturate_value(shifted, dst: FixedFormat):
         shifted = shifted.as_signed() if is_signed else shifted.as_unsigned()
     shape = Shape(dst.width, dst.signed)
     lo, hi = dst.min_code, dst.max_code
-    too_high, too_low = _out_of_range_value(shifted, dst)
+    too_high, too_low = _out_of_range_value(shifted, dst, share)
+    too_high, too_low = share(too_high, "high"), share(too_low, "low")
     overflow = too_high | too_low
     mode = dst.overflow
     if mode is Overflow.WRAP:
@@ -569,14 +584,17 @@ def requantize_through_value(value, src_frac: int, acc: FixedFormat | None, dst:
     return code, over | more
 
 
-def requantize_through_rounded(value, src_frac: int, acc: FixedFormat | None, dst: FixedFormat):
+def requantize_through_rounded(value, src_frac: int, acc: FixedFormat | None, dst: FixedFormat,
+                               share=_unshared):
     """:func:`requantize_through_value` up to its last saturation: ``(shifted, overflow)``, the
     value rounded to ``dst.frac_bits`` fractional bits (through ``acc`` first, when given) and
     whether that first requantization overflowed; :func:`saturate_value` of ``shifted`` in ``dst``
-    completes it."""
+    completes it. ``share`` (:func:`saturate_value`) serves the requantization into ``acc``; its
+    code goes through it as ``acc_code``."""
     from amaranth.hdl import Const
     if acc is not None and dst != acc:
-        value, over = requantize_value(value, src_frac, acc)
+        value, over = requantize_value(value, src_frac, acc, lambda v, role: share(v, f"acc_{role}"))
+        value = share(value, "acc_code")
         src_frac = acc.frac_bits
     else:                      # no accumulator, or it is the destination: one requantization
         over = Const(0, 1)

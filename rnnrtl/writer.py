@@ -24,7 +24,8 @@ from .fixed import FixedFormat
 from .manifest import input_layout, matrix_entries
 from .masking import manifest_entry, pad_randomly
 
-__all__ = ["verilog_name", "write_design", "lane_map", "MANIFEST_VERSION"]
+__all__ = ["verilog_name", "write_design", "lane_map", "to_rtlil", "rtlil_to_verilog",
+           "MANIFEST_VERSION"]
 
 MANIFEST_VERSION = 1
 
@@ -57,6 +58,24 @@ def _stream(kind, fmt, lanes, width, beats, tlast):
             "lanes": lane_map(fmt, lanes), "beats_per_sequence": beats, "tlast": tlast}
 
 
+def to_rtlil(top, name: str) -> str:
+    """``top`` (a ``wiring.Component``) elaborated and converted to yosys RTLIL, as
+    ``amaranth.back.rtlil.convert(top, name=name, emit_src=False)``: the one elaboration and
+    netlist build of a write (the costly part: Amaranth builds and checks its bit-level netlist)."""
+    from amaranth.back import rtlil
+    return rtlil.convert(top, name=name, emit_src=False)
+
+
+def rtlil_to_verilog(il_text: str) -> str:
+    """The Verilog of an RTLIL text, byte for byte what ``amaranth.back.verilog.convert`` writes
+    for the same design (its second half: yosys's ``read_rtlil; proc -nomux -norom;
+    memory_collect; write_verilog -norename``), so a write converts its netlist once for both.
+    Uses Amaranth 0.5's ``verilog._convert_rtlil_text`` (pinned ``<0.6`` in pyproject.toml; a test
+    compares the result with ``verilog.convert``)."""
+    from amaranth.back import verilog
+    return verilog._convert_rtlil_text(il_text)
+
+
 def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
                  rtlil: bool = False) -> dict:
     """Write ``<top>.v``, ``manifest.json`` and ``vectors.npz`` for ``design`` into ``outdir``;
@@ -72,8 +91,6 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     ``weights/*.hex`` instead of the Verilog (:mod:`rnnrtl.weights_file`; the RTLIL keeps
     them inline). Returns the paths written.
     """
-    from amaranth.back import rtlil as rtlil_back
-    from amaranth.back import verilog
     from amaranth.hdl import Shape
     from amaranth.lib import wiring
 
@@ -84,7 +101,8 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     name = verilog_name(net.name)
     timing = design.timing
     T = timing.timesteps
-    text = verilog.convert(top, name=name, emit_src=False)
+    il_text = to_rtlil(top, name)
+    text = rtlil_to_verilog(il_text)
     moved = None
     if weights_kind(net.config) == "file":
         from .weights_file import move_to_files, write_hex
@@ -95,7 +113,7 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     il_path = None
     if rtlil:
         il_path = outdir / f"{name}.il"
-        il_path.write_text(rtlil_back.convert(top, name=name, emit_src=False))
+        il_path.write_text(il_text)
 
     if x is None:
         rng = np.random.default_rng(seed)

@@ -48,7 +48,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
 from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
-from .common import delay, requantized, wire
+from .common import delay, requantized, wire, wires
 
 __all__ = ["ActivationUnit", "LATENCIES"]
 
@@ -204,7 +204,8 @@ class ActivationUnit(wiring.Component):
         overflows = []
         codes = []
         for lane in lanes:
-            shifted, over = requantize_through_rounded(i[lane], self._in_type.frac, self._acc_fmt, fmt)
+            shifted, over = requantize_through_rounded(i[lane], self._in_type.frac, self._acc_fmt, fmt,
+                                                       wires(m, f"in{lane}"))
             if self._registered:
                 # Stage 2: the rounded value (and the accumulator's overflow) in registers.
                 rounded = Signal(shifted.shape(), name=f"rounded{lane}", reset_less=True)
@@ -213,7 +214,7 @@ class ActivationUnit(wiring.Component):
                 shifted, over = rounded, over_mid
             else:
                 shifted = wire(m, shifted, f"rounded{lane}")
-            code, more = saturate_value(shifted, fmt)
+            code, more = saturate_value(shifted, fmt, wires(m, f"sat{lane}"))
             codes.append(code if self._registered else wire(m, code, f"code{lane}"))
             overflows.append(over | more)
         if self._registered:

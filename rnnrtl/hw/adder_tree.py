@@ -3,8 +3,9 @@
 Each row is a list of terms ``(value, lo, hi)``: an Amaranth value and the exact range of the
 integers it can hold. A stage adds groups of ``fanin`` consecutive terms into one register sized
 from the group's summed range, so nothing ever wraps. Inner stages load every cycle (no enable
-net over every register); only the last stage, the result, loads when its ``valid`` flag says so
-and holds until the next one (``spaced``: from a copy of that flag per group of rows).
+net over every register; a stage's registers are one bank,
+:func:`~rnnrtl.hw.common.register_bank`); only the last stage, the result, loads when its
+``valid`` flag says so and holds until the next one (``spaced``: from a copy of that flag per group of rows).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from amaranth.hdl import Signal, signed
 
 from ..fixed import IntType
-from .common import pulse_copies
+from .common import pulse_copies, register_bank
 
 __all__ = ["tree_stages", "adder_tree"]
 
@@ -49,25 +50,33 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
         if last and spaced and before is not None:
             copies = pulse_copies(m, before, -(-len(rows) // ENABLE_GROUP), f"{name}_enable")
             enables = [copies[j // ENABLE_GROUP] for j in range(len(rows))]
-        new_rows = []
+        new_rows, totals, widths = [], [], []
         for j, row in enumerate(rows):
             new_row = []
             for g in range(0, len(row), fanin):
                 group = row[g:g + fanin]
                 lo, hi = sum(t[1] for t in group), sum(t[2] for t in group)
                 t = IntType.for_range(min(lo, 0), max(hi, 0), 0, True)
-                reg = Signal(signed(t.width), name=f"{name}{stage}_{j}_{g // fanin}", reset_less=not last)
                 total = group[0][0]
                 for value, _, _ in group[1:]:
                     total = total + value
                 if last:
+                    reg = Signal(signed(t.width), name=f"{name}{stage}_{j}_{g // fanin}")
                     with m.If(enables[j]):
                         m.d.sync += reg.eq(total)
                 else:
-                    m.d.sync += reg.eq(total)
-                new_row.append((reg, lo, hi))
+                    reg = None             # in the stage's register bank, below
+                    totals.append(total)
+                    widths.append(t.width)
+                new_row.append([reg, lo, hi])
             new_rows.append(new_row)
-        rows = new_rows
+        if not last:
+            # Inner stages load every cycle: the stage's registers are one bank.
+            regs = iter(register_bank(m, totals, widths, f"{name}{stage}"))
+            for row in new_rows:
+                for term in row:
+                    term[0] = next(regs)
+        rows = [[tuple(term) for term in row] for row in new_rows]
         next_valid = Signal(name=f"v{stage}")
         m.d.sync += next_valid.eq(valid)
         before, valid = valid, next_valid

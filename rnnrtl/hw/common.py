@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -20,7 +20,7 @@ from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_v
 
 __all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "CreditLinkModel",
            "OutputQueue", "OutputQueueModel", "RegisterSlice", "RegisterSliceModel", "pending", "delay", "delayed_pulse", "pulse_copies",
-           "countdown", "wrap_increment", "wire", "requantized"]
+           "countdown", "wrap_increment", "wire", "wires", "requantized", "register_bank"]
 
 
 def shape_of(t):
@@ -373,6 +373,31 @@ def delay(m, value, cycles: int, name: str = "d", *, reset_less: bool = False):
     return value
 
 
+def register_bank(m, values, widths, name: str):
+    """``values`` in registers that load every cycle (no reset, no enable), ``widths[k]`` bits
+    for ``values[k]`` (truncated or extended by its signedness, as ``Signal(signed(w)).eq(value)``
+    does); returns each register's bits as a signed value, one cycle after ``values``.
+
+    The same flip-flops as one register per value, held as one register ``name`` (the Verilog has
+    its slices): Amaranth builds, checks and emits one flip-flop cell, and yosys writes one
+    ``always`` block, where a register per value cost a cell, a declaration and a block each."""
+    widths = list(widths)
+    fitted = []
+    for value, width in zip(values, widths, strict=True):
+        value = Value.cast(value)
+        if len(value) < width:
+            fill = value[-1] if value.shape().signed else Const(0, 1)
+            value = Cat(value, fill.replicate(width - len(value)))
+        fitted.append(value[:width])
+    bank = Signal(sum(widths), name=name, reset_less=True)
+    m.d.sync += bank.eq(Cat(*fitted))
+    out, lsb = [], 0
+    for width in widths:
+        out.append(bank[lsb:lsb + width].as_signed())
+        lsb += width
+    return out
+
+
 def delayed_pulse(m, pulse, stages: int, name: str):
     """``pulse`` (a 1-bit event) ``stages`` cycles later, carried by a toggle flip-flop that flips
     on each event, through ``stages - 1`` registers, and an exclusive or with the toggle's previous
@@ -444,14 +469,22 @@ def requantized(m, stages: int, name: str, value, src_frac: int, fmt: FixedForma
     :func:`rnnrtl.fixed.requantize_value`), ``stages`` cycles later: with ``stages`` = 1 the
     rounded value (:func:`rnnrtl.fixed.requantize_through_rounded`) is registered before the
     saturation (:func:`rnnrtl.fixed.saturate_value`), so no stage holds both carry chains. The
-    input, the rounded value and the code pass through named wires (:func:`wire`): each is
-    emitted once."""
-    shifted, over = requantize_through_rounded(wire(m, value, f"{name}_in"), src_frac, acc, fmt)
+    input, the rounded value, the code and the saturation's range tests pass through named wires
+    (:func:`wire`, :func:`wires`): each is emitted once."""
+    share = wires(m, name)
+    shifted, over = requantize_through_rounded(wire(m, value, f"{name}_in"), src_frac, acc, fmt,
+                                               share)
     if stages:
         shifted = delay(m, shifted, stages, name, reset_less=True)
         if acc is not None:
             over = delay(m, over, stages, f"{name}_over")
     else:
         shifted = wire(m, shifted, name)
-    code, more = saturate_value(shifted, fmt)
+    code, more = saturate_value(shifted, fmt, share)
     return wire(m, code, f"{name}_code"), over | more
+
+
+def wires(m, name: str):
+    """The ``share`` argument of :func:`rnnrtl.fixed.saturate_value` for a circuit in ``m``: each
+    shared value through a :func:`wire` named ``<name>_<role>``."""
+    return lambda value, role: wire(m, value, f"{name}_{role}")

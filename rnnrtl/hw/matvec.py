@@ -94,7 +94,7 @@ from amaranth.lib.wiring import In, Out
 from ..constmul_plan import LUT_MAX_REUSE, MULTIPLIERS, choose, matrix_plan
 from ..fixed import FixedFormat, IntType
 from .adder_tree import adder_tree
-from .common import delay, pulse_copies, requantized
+from .common import delay, pulse_copies, register_bank, requantized
 from .constmul import constant_segments
 from .mac import ROM_GROUP, SharedCounter, mac_counter, multiplier, weight_bank
 from .matvec_plan import MatVecPlan, check_int
@@ -387,9 +387,11 @@ class MatVec(wiring.Component):
             # to every segment flip-flop.
             ws = [w for ((_, _, _, w),) in plan.blocks] if plan.weight_range is None \
                 else self._weight_memory(m, None)
+            # One register bank holds them all (rnnrtl.hw.common.register_bank).
             products = [self._cast(m, x[i] * w, f"q{mi}")
                         for mi, (((_, _, i, _),), w) in enumerate(zip(plan.blocks, ws))]
-            m.d.sync += [seg_sig[mi][0].eq(p) for mi, p in enumerate(products)]
+            seg_sig = [[reg] for reg in register_bank(
+                m, products, [len(segs[0]) for segs in seg_sig], "seg")]
             seg_valid = Signal()
             m.d.sync += seg_valid.eq(start)
         else:
