@@ -216,11 +216,16 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, times
     """
     console = _console()
     check_output_folder(outdir)
-    config = load_config(config_path)
-    if timesteps is not None:
-        config["timesteps"] = timesteps
-    if weights_file:
-        config = load_config({**config, "weights": "file"})
+
+    def with_options(source):
+        """The configuration ``source`` (a path, a dict or None) loaded, with ``--timesteps`` and
+        ``--weights-file`` over it."""
+        loaded = load_config(source)
+        if timesteps is not None:
+            loaded["timesteps"] = timesteps
+        return load_config({**loaded, "weights": "file"}) if weights_file else loaded
+
+    config = with_options(config_path)
     if is_auto_precision(config) and data_path is None:
         raise UsageError("precision: auto searches every format on data: give --data DATA.npz "
                          "(x_test, optionally y_keras and labels), or set precision to a format "
@@ -230,11 +235,7 @@ def convert(model, outdir, config_path, sweep_reuse, data_path, clock_mhz, times
     if is_auto_precision(config):   # the search of `rnnrtl explore`, default goal
         exploration = _run_explore(console, keras_model, _explore_data(console, keras_model,
                                                                        data_path), config)
-        config = load_config(exploration.best["config"])
-        if timesteps is not None:
-            config["timesteps"] = timesteps
-        if weights_file:
-            config = load_config({**config, "weights": "file"})
+        config = with_options(exploration.best["config"])
         console.print(f"[green]✓[/] precision: auto: {exploration.goals[0]} at cost "
                       f"{exploration.best['cost']['total']:,.0f} "
                       f"(defaults: {exploration.base['cost']['total']:,.0f})", soft_wrap=True)

@@ -103,11 +103,11 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     T = timing.timesteps
     il_text = to_rtlil(top, name)
     text = rtlil_to_verilog(il_text)
-    moved = None
+    moved, hex_paths = None, []
     if weights_kind(net.config) == "file":
         from .weights_file import move_to_files, write_hex
         text, moved = move_to_files(text, name)
-        write_hex(outdir, moved)
+        hex_paths = write_hex(outdir, moved)
     v_path = outdir / f"{name}.v"
     v_path.write_text(text)
     il_path = None
@@ -174,7 +174,7 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     m_path.write_text(json.dumps(manifest, indent=1))
     return {"verilog": v_path, "manifest": m_path, "vectors": vec_path,
             **({"rtlil": il_path} if il_path else {}),
-            **({"weights": [outdir / f.file for f in moved]} if moved else {})}
+            **({"weights": hex_paths} if hex_paths else {})}
 
 
 def _weights_entry(moved, top: str, layer_names: dict) -> dict:

@@ -6,7 +6,7 @@ import pytest
 from rnnrtl.errors import ConfigError
 from rnnrtl.synth.build import build
 from rnnrtl.synth.core import read_core
-from rnnrtl.synth.estimate import run_estimate
+from rnnrtl.synth.estimate import estimate_verilog, run_estimate
 from synth_helpers import write_tiny
 
 
@@ -36,3 +36,27 @@ def test_estimate_xc7(tiny, tmp_path):
     assert "one DSP per multiplier" in est.multiplier_note
     assert "estimate xc7: LUT" in r.summary()
     assert (est.folder / "yosys_1.ys").read_text().startswith("read_rtlil ")  # the fast reader
+
+
+#: Another tool's Verilog, hand-written: a 12-bit registered product of two registered inputs.
+FOREIGN = """
+module product (input clk, input [11:0] a, input [11:0] b, output reg [23:0] p);
+  reg [11:0] ar, br;
+  always @(posedge clk) begin ar <= a; br <= b; p <= ar * br; end
+endmodule
+"""
+
+
+def test_estimate_of_foreign_verilog_refuses_ecp5(tmp_path):
+    with pytest.raises(ConfigError, match="estimate 'ecp5' of foreign Verilog.*xc7, xcup"):
+        estimate_verilog([tmp_path / "x.v"], "product", "ecp5", tmp_path)
+
+
+@pytest.mark.slow
+def test_estimate_of_foreign_verilog(tmp_path):
+    (tmp_path / "product.v").write_text(FOREIGN)
+    est = estimate_verilog([tmp_path / "product.v"], "product", "xcup", tmp_path / "est")
+    # a 12 x 12 product fits one DSP48E2, its three registers inside it or in 48 flip-flops
+    assert est.resources["dsp"] == 1
+    assert est.resources["ff"] <= 48 and est.resources["lut"] < 50
+    assert (est.folder / "stat.json").is_file()

@@ -116,11 +116,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     roms_split = split_roms_json(folder, "coarse.json", "coarse_split.json")
     run_yosys(second + ["tee -q -o stat.json stat -json"], folder, f"yosys ({family})", "yosys_2.log")
     (folder / "coarse_split.json").unlink()
-    stat = json.loads((folder / "stat.json").read_text())
-    mod = stat["modules"].get(f"\\{top}") or stat["modules"].get(top)
-    if mod is None:
-        raise BuildError(f"yosys stat in {folder} has no module {top!r}: {list(stat['modules'])}")
-    cells = {k: v for k, v in mod["num_cells_by_type"].items() if not k.startswith("$scopeinfo")}
+    cells = _module_cells(folder, top)
     res = stat_resources(cells, family)
     inv = multiplier_inventory(core.network) if core.network is not None else None
     est = Estimate(family, folder, res, cells, roms_split=roms_split,
@@ -159,13 +155,19 @@ def estimate_verilog(files, top: str, family: str, folder) -> Estimate:
     reads = [f"read_verilog -sv {Path(f).resolve()}" for f in files]
     run_yosys([*reads, f"synth_xilinx -family {family} -top {top} -noiopad -flatten",
                "tee -q -o stat.json stat -json"], folder, f"yosys ({family})", "yosys.log")
+    cells = _module_cells(folder, top)
+    return Estimate(family, folder, stat_resources(cells, family), cells,
+                    runtime_s=time.perf_counter() - t0)
+
+
+def _module_cells(folder: Path, top: str) -> dict:
+    """yosys cell type -> count of module ``top`` in ``folder/stat.json`` (``stat -json``),
+    without Amaranth's ``$scopeinfo`` cells."""
     stat = json.loads((folder / "stat.json").read_text())
     mod = stat["modules"].get(f"\\{top}") or stat["modules"].get(top)
     if mod is None:
         raise BuildError(f"yosys stat in {folder} has no module {top!r}: {list(stat['modules'])}")
-    cells = {k: v for k, v in mod["num_cells_by_type"].items() if not k.startswith("$scopeinfo")}
-    return Estimate(family, folder, stat_resources(cells, family), cells,
-                    runtime_s=time.perf_counter() - t0)
+    return {k: v for k, v in mod["num_cells_by_type"].items() if not k.startswith("$scopeinfo")}
 
 
 def _nextpnr_ecp5(folder: Path, wrapper_name: str, *, seed: int, freq_mhz: float,
