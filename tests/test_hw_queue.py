@@ -11,8 +11,8 @@ from amaranth.hdl import Module
 from amaranth.lib import fifo
 from amaranth.sim import Simulator
 
-from rnnrtl.hw.common import (CreditLink, CreditLinkModel, OutputQueue, OutputQueueModel, Queue,
-                              RegisterSlice, beat_layout)
+from rnnrtl.hw.common import (QUEUE_BANK_BITS, CreditLink, CreditLinkModel, OutputQueue,
+                              OutputQueueModel, Queue, RegisterSlice, beat_layout)
 from rnnrtl.fixed import FixedFormat
 
 
@@ -23,18 +23,22 @@ def _simulate(dut, testbench):
     sim.run()
 
 
-@pytest.mark.parametrize("depth", [1, 2, 3, 5])
-def test_queue_matches_syncfifo(depth):
+@pytest.mark.parametrize("depth,width", [(1, 8), (2, 8), (3, 8), (5, 8), (3, 300), (6, 129)])
+def test_queue_matches_syncfifo(depth, width):
+    """Wider than QUEUE_BANK_BITS, the beat is stored in banks with their own pointers."""
     m = Module()
-    m.submodules.ours = ours = Queue(width=8, depth=depth)
-    m.submodules.ref = ref = fifo.SyncFIFO(width=8, depth=depth)
+    m.submodules.ours = ours = Queue(width=width, depth=depth)
+    m.submodules.ref = ref = fifo.SyncFIFO(width=width, depth=depth)
+    assert ours.banks == -(-width // QUEUE_BANK_BITS) and (width < 129) == (ours.banks == 1)
     rng = random.Random(depth)
     mismatches = []
     seen = {"writes": 0, "reads": 0, "full": 0}
 
     async def testbench(ctx):
         for cycle in range(600):
-            w_en, r_en, data = rng.random() < 0.55, rng.random() < 0.5, rng.randrange(256)
+            # (a write in the first cycle: every bank's write enable is up after reset)
+            w_en, r_en = cycle == 0 or rng.random() < 0.55, rng.random() < 0.5
+            data = rng.getrandbits(width)
             for q in (ours, ref):
                 ctx.set(q.w_en, w_en)
                 ctx.set(q.r_en, r_en)

@@ -80,3 +80,31 @@ def test_native_yosys_choice(monkeypatch):
     monkeypatch.setenv(yosys.YOSYS_ENV, "fast")
     with pytest.raises(ConfigError, match="valid: native, yowasp"):
         yosys.yosys_command()
+
+
+def _copies_design(tmp_path):
+    """A 64-bit register in four 16-bit groups, each enabled by its own fanout copy of ``v``."""
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module, Signal
+
+    from rnnrtl.hw.common import copy_groups, fanout_copies
+    m = Module()
+    v, d, q = Signal(), Signal(64), Signal(64)
+    groups = copy_groups(4, 1)
+    enables = fanout_copies(m, v, groups[-1] + 1, "enable")
+    for g in range(4):
+        with m.If(enables[groups[g]]):
+            m.d.sync += q[16 * g:16 * (g + 1)].eq(d[16 * g:16 * (g + 1)])
+    (tmp_path / "copies.il").write_text(rtlil.convert(m, ports=[v, d, q], name="copies"))
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_fanout_copies_kept_by_keep_copies(tmp_path, keep):
+    """The four copies of one flag stay four flip-flops through synth_ecp5 with KEEP_COPIES run
+    after reading; without it yosys merges them into one (65 flip-flops)."""
+    _copies_design(tmp_path)
+    run_yosys(["read_rtlil copies.il", "synth_ecp5 -top copies -run begin:coarse",
+               *(yosys.KEEP_COPIES if keep else ()), "synth_ecp5 -top copies -run coarse:",
+               "tee -q -o stat.json stat -json"], tmp_path, "yosys (copies)", "copies.log")
+    stat = json.loads((tmp_path / "stat.json").read_text())
+    assert stat["modules"]["\\copies"]["num_cells_by_type"]["TRELLIS_FF"] == (68 if keep else 65)

@@ -48,7 +48,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
 from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
-from .common import delay, requantized, wire, wires
+from .common import COPY_LOADS, copy_groups, delay, fanout_copies, requantized, wire, wires
 
 __all__ = ["ActivationUnit", "LATENCIES"]
 
@@ -276,8 +276,14 @@ class ActivationUnit(wiring.Component):
             # (rnnrtl.synth.ecp5_pack on ECP5; vendor tools do the same).
             o_reg = Signal.like(self.o, name="o_reg", reset_less=True)
             code_out = Signal.like(self.code, name="code_out", reset_less=True)
-            with m.If(out_valid):
-                m.d.sync += [o_reg.eq(out), code_out.eq(code_mid)]
+            # Their enable is out_valid, from a copy per group of lanes (fanout_copies): one
+            # flip-flop enabling every lane's registers was the jet LSTM's critical route on ECP5.
+            lane_bits = len(o_reg[0]) + len(code_out[0])
+            groups = copy_groups(self._lanes, COPY_LOADS // lane_bits)
+            enables = fanout_copies(m, valid, groups[-1] + 1, "out_enable")
+            for lane in lanes:
+                with m.If(enables[groups[lane]]):
+                    m.d.sync += [o_reg[lane].eq(out[lane]), code_out[lane].eq(code_mid[lane])]
             # Stage 7: the output once more, in fabric registers without an enable (holding as
             # stage 6 holds): the block RAM's output register and whatever reads the table (a
             # DSP's input register) may sit far apart, with a register between them.

@@ -32,18 +32,20 @@ def tree_stages(leaves: int, fanin: int) -> int:
 ENABLE_GROUP = 8
 
 
-def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = False):
+def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = False,
+               valid_before=None):
     """Build the tree in module ``m``; ``rows`` are lists of ``(value, lo, hi)`` terms and ``valid``
     is high in the cycle their values are to be summed. Returns ``(sums, done)``: one held
     register per row and the flag that is high in the cycle they first hold the result,
     :func:`tree_stages` cycles after ``valid``.
 
-    ``spaced``: ``valid`` pulses are at least two cycles apart. With two stages or more, the result
+    ``spaced``: ``valid`` pulses are at least two cycles apart. The result
     registers then take their enable from a copy per :data:`ENABLE_GROUP` rows of the previous
     stage's flag (:func:`~rnnrtl.hw.common.pulse_copies`): no one flip-flop drives the enable of
-    every result register, which may be spread over the device."""
+    every result register, which may be spread over the device. A one-stage tree takes the copies
+    from ``valid_before`` (the flag one cycle before ``valid``) when the caller gives it."""
     stages = tree_stages(max(len(row) for row in rows), fanin)
-    before = None     # the flag one stage before ``valid``
+    before = valid_before     # the flag one stage before ``valid``
     for stage in range(stages):
         last = stage == stages - 1
         enables = [valid] * len(rows)

@@ -196,7 +196,7 @@ class Cell:
         """The loop's MatVecs (the recurrent products)."""
         raise NotImplementedError
 
-    def elaborate_into(self, m, *, start, h, ax, tag, bank):
+    def elaborate_into(self, m, *, start, h, ax, tag, bank, tag_copies=None):
         """Add the loop to the shell's module ``m`` (its units as submodules of ``m``).
 
         ``start`` is the loop start (one cycle) with the job's input projection ``ax``;
@@ -208,7 +208,10 @@ class Cell:
         for. Returns ``(h_new, h_we)``: ``h_we`` high in cycle ``start + step_cycles - 1`` with the
         new state ``h_new`` (the shell writes it, or keeps the state on a masked step). Other
         state is written here, to zero when the job is its sequence's last, and kept (``keep``)
-        when the job is masked."""
+        when the job is masked. ``tag_copies(d, count)`` (or ``None``), ``d >= 1``: ``count``
+        copies of ``tag(d)`` with the job's start bit, ``(slot, last, masked, start)`` each, in
+        registers of their own: a wide state write takes its control from a copy per group of
+        lanes."""
         raise NotImplementedError
 
     # -- figures ---------------------------------------------------------------------------------------

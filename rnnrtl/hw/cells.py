@@ -83,7 +83,7 @@ class LSTMCell(Cell):
         e, r = self.elementwise, self.rounding
         return self.mh.latency + 2 * self.sig.latency + 2 + self.tail + 4 * e + r
 
-    def elaborate_into(self, m, *, start, h, ax, tag, bank):
+    def elaborate_into(self, m, *, start, h, ax, tag, bank, tag_copies=None):
         L = self.layer
         N = L.units
         Lh, A = self.mh.latency, self.sig.latency
@@ -118,9 +118,18 @@ class LSTMCell(Cell):
         for n in range(N):
             m.d.comb += o_gate[n].eq(sig.o[2 * N + n])
         o_late = self.late(m, o_gate, A + 1 + 2 * e, "o_late")
-        with m.If(st.o_valid):
-            c_slot, c_last, c_masked = tag(Lh + 2 * A + 1 + 2 * e)
-            c_bank.write(m, c_slot, st.code, c_last, keep=c_masked)
+        c_cycle = Lh + 2 * A + 1 + 2 * e        # st.o_valid's cycle of the loop
+        if tag_copies is None:
+            with m.If(st.o_valid):
+                c_slot, c_last, c_masked = tag(c_cycle)
+                c_bank.write(m, c_slot, st.code, c_last, keep=c_masked)
+        else:
+            # A copy of the write's control per group of c's lanes (its start bit is st.o_valid).
+            groups = c_bank.lane_groups()
+            for lanes, (c_slot, c_last, c_masked, c_we) in zip(groups,
+                                                               tag_copies(c_cycle, len(groups))):
+                with m.If(c_we):
+                    c_bank.write(m, c_slot, st.code, c_last, keep=c_masked, lanes=lanes)
         # S+L+2A+1+2e: o·tanh(c); S+L+2A+2+4e+r: h = q_h(o·tanh(c)).
         oh = self.tail_product(m, "oh", [o_late[n] for n in range(N)], [st.o[n] for n in range(N)],
                                self.oh_t)
@@ -182,7 +191,7 @@ class GRUCell(Cell):
             return max(self.mz.latency, self.mh.latency) + 2 * A + 2 + t + 4 * e + r
         return self.mz.latency + self.mh.latency + 2 * A + 3 + t + 4 * e + r
 
-    def elaborate_into(self, m, *, start, h, ax, tag, bank):
+    def elaborate_into(self, m, *, start, h, ax, tag, bank, tag_copies=None):
         L = self.layer
         N = L.units
         ra = L.recurrent_activation
@@ -294,7 +303,7 @@ class SimpleRNNCell(Cell):
     def step_cycles(self):
         return self.mh.latency + self.act.latency + 1 + self.rounding
 
-    def elaborate_into(self, m, *, start, h, ax, tag, bank):
+    def elaborate_into(self, m, *, start, h, ax, tag, bank, tag_copies=None):
         L = self.layer
         m.submodules.matvec_recurrent = mh = self.mh
         m.submodules[self.act.instance_name("output")] = act = self.act

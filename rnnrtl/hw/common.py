@@ -18,9 +18,14 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
 
-__all__ = ["shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "CreditLinkModel",
+__all__ = ["QUEUE_BANK_BITS", "shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "CreditLinkModel",
            "OutputQueue", "OutputQueueModel", "RegisterSlice", "RegisterSliceModel", "pending", "delay", "delayed_pulse", "pulse_copies",
+           "COPY_ATTR", "COPY_LOADS", "fanout_copies", "copy_groups",
            "countdown", "wrap_increment", "wire", "wires", "requantized", "register_bank"]
+
+
+#: Bits of a :class:`Queue`'s beat stored in one memory, with its own pointers.
+QUEUE_BANK_BITS = 128
 
 
 def shape_of(t):
@@ -51,6 +56,11 @@ class Queue(wiring.Component):
     ``level != 0``, ``r_data`` the oldest entry, combinationally), but ``w_rdy`` and ``r_rdy`` are
     flip-flops, loaded from the next level: a stream's ``ready`` and a scheduler's decision start
     at a register instead of a comparison of the level.
+
+    A beat wider than :data:`QUEUE_BANK_BITS` is stored in banks of at most that many bits, each
+    a memory with its own write and read pointers and its own copy of the write enable
+    (:func:`fanout_copies`): one pointer register addressing every LUT-RAM cell of a 1,025-bit
+    beat (257 on ECP5) was a route over a large part of the device.
     """
 
     def __init__(self, *, width: int, depth: int):
@@ -63,27 +73,41 @@ class Queue(wiring.Component):
             "level": Out(range(depth + 1)),
         })
 
+    @property
+    def banks(self) -> int:
+        """Memories the beat is stored in (:data:`QUEUE_BANK_BITS` bits each at most)."""
+        return -(-self.width // QUEUE_BANK_BITS)
+
     def elaborate(self, platform):
         m = Module()
-        depth = self.depth
-        m.submodules.storage = storage = Memory(shape=self.width, depth=depth, init=[])
-        w_port = storage.write_port()
-        r_port = storage.read_port(domain="comb")
-        produce, consume = Signal(range(depth)), Signal(range(depth))
+        depth, banks = self.depth, self.banks
         do_write, do_read = self.w_en & self.w_rdy, self.r_en & self.r_rdy
-        # The free slot at ``produce`` is written whenever there is one (``w_rdy``, a flip-flop);
-        # only ``w_en`` decides whether it is kept, so the storage's write enable is no wide net
-        # of handshake logic.
-        m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data), w_port.en.eq(self.w_rdy),
-                     r_port.addr.eq(consume), self.r_data.eq(r_port.data)]
-        with m.If(do_write):
-            m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
-        with m.If(do_read):
-            m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
         level_next = Signal(range(depth + 1))
         m.d.comb += level_next.eq(self.level + do_write - do_read)
         m.d.sync += [self.level.eq(level_next), self.w_rdy.eq(level_next != depth),
                      self.r_rdy.eq(level_next != 0)]
+        # The free slot at ``produce`` is written whenever there is one (a copy of ``w_rdy``);
+        # only ``w_en`` decides whether it is kept, so the storage's write enable is no wide net
+        # of handshake logic.
+        w_rdys = [self.w_rdy] if banks == 1 else fanout_copies(m, level_next != depth, banks,
+                                                                "w_rdy_bank", init=1)
+        for b in range(banks):
+            lo, hi = b * QUEUE_BANK_BITS, min(self.width, (b + 1) * QUEUE_BANK_BITS)
+            storage = Memory(shape=hi - lo, depth=depth, init=[])
+            m.submodules["storage" if banks == 1 else f"storage{b}"] = storage
+            w_port = storage.write_port()
+            r_port = storage.read_port(domain="comb")
+            suffix = "" if banks == 1 else str(b)
+            # Each bank's pointers read their own output: synthesis keeps them apart.
+            produce = Signal(range(depth), name=f"produce{suffix}")
+            consume = Signal(range(depth), name=f"consume{suffix}")
+            m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data[lo:hi]),
+                         w_port.en.eq(w_rdys[b]),
+                         r_port.addr.eq(consume), self.r_data[lo:hi].eq(r_port.data)]
+            with m.If(do_write):
+                m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
+            with m.If(do_read):
+                m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
         return m
 
 
@@ -423,6 +447,39 @@ def pulse_copies(m, pulse, count: int, name: str):
         m.d.sync += copy.eq(pulse & ~copy)
         copies.append(copy)
     return copies
+
+
+#: The attribute of a :func:`fanout_copies` register. yosys merges flip-flops with the same
+#: input into one; rnnrtl's yosys scripts set ``keep`` on the cells that drive wires with this
+#: attribute (:data:`rnnrtl.synth.yosys.KEEP_COPIES`), so each copy stays with its loads.
+COPY_ATTR = "rnnrtl_copy"
+
+
+def fanout_copies(m, value, count: int, name: str, *, init: int = 0):
+    """``count`` registers that each load ``value`` every cycle (each is ``delay(m, value, 1)``),
+    for ``count`` groups of loads: one flip-flop per group instead of one net from one flip-flop
+    to loads spread over the device (an enable of thousands of data registers crossed an ECP5-85F
+    in one 11.5 ns route). Unlike :func:`pulse_copies`, ``value`` may be high in consecutive
+    cycles; the copies are kept apart by :data:`COPY_ATTR`, not by their structure. ``init``: their
+    value after reset (that of the register they copy)."""
+    copies = []
+    for g in range(count):
+        copy = Signal(Value.cast(value).shape(), name=f"{name}{g}", init=init,
+                      attrs={COPY_ATTR: 1})
+        m.d.sync += copy.eq(value)
+        copies.append(copy)
+    return copies
+
+
+#: Flip-flops (or other loads) one fanout copy serves.
+COPY_LOADS = 128
+
+
+def copy_groups(items: int, per_copy: int) -> list[int]:
+    """The copy that serves each of ``items`` loads, ``per_copy`` of them to a copy (at least
+    one each): ``[0, 0, …, 1, 1, …]``."""
+    per_copy = max(1, per_copy)
+    return [k // per_copy for k in range(items)]
 
 
 def countdown(m, load, cycles: int, name: str):

@@ -94,7 +94,8 @@ from amaranth.lib.wiring import In, Out
 from ..constmul_plan import LUT_MAX_REUSE, MULTIPLIERS, choose, matrix_plan
 from ..fixed import FixedFormat, IntType
 from .adder_tree import adder_tree
-from .common import delay, pulse_copies, register_bank, requantized
+from .common import (COPY_LOADS, copy_groups, delay, fanout_copies, pulse_copies, register_bank,
+                     requantized)
 from .constmul import constant_segments
 from .mac import ROM_GROUP, SharedCounter, mac_counter, multiplier, weight_bank
 from .matvec_plan import MatVecPlan, check_int
@@ -406,10 +407,22 @@ class MatVec(wiring.Component):
             # it always reads the same lane rot[(m*R) % cols]: no operand multiplexer.
             cols = plan.cols
             rot = Signal.like(self.x, name="rot", reset_less=True)
-            with m.If(start):
-                m.d.sync += rot.eq(x)
-            with m.Else():
-                m.d.sync += [rot[i].eq(rot[(i + 1) % cols]) for i in range(cols)]
+            # With counter stages, each group of lanes loads from a copy of the start
+            # (fanout_copies of its stage before): the start selects every bit of the register.
+            if counter_starts is None:
+                with m.If(start):
+                    m.d.sync += rot.eq(x)
+                with m.Else():
+                    m.d.sync += [rot[i].eq(rot[(i + 1) % cols]) for i in range(cols)]
+            else:
+                groups = copy_groups(cols, COPY_LOADS // len(rot[0]))
+                loads = fanout_copies(m, delay(m, first, self._counter_stages - 1, "rot_before"),
+                                      groups[-1] + 1, "rot_start")
+                for i in range(cols):
+                    with m.If(loads[groups[i]]):
+                        m.d.sync += rot[i].eq(x[i])
+                    with m.Else():
+                        m.d.sync += rot[i].eq(rot[(i + 1) % cols])
             # Multipliers started by one start share one counter and its decodes; with the
             # deep pipeline's copies of the start, each counts on its own.
             shared = SharedCounter(m, k, active, "k") if counter_starts is None else None
@@ -432,7 +445,8 @@ class MatVec(wiring.Component):
             # The last MAC cycle as its product is accumulated: segments are valid one cycle later
             # (one more when copied from the accumulator register).
             last_acc = delay(m, last, 2 + self._fabric_stages, "last_acc")
-            seg_valid = delay(m, last_acc, 1 + self._copy_stages, "seg_valid")
+            seg_before = delay(m, last_acc, self._copy_stages, "seg_before")
+            seg_valid = delay(m, seg_before, 1, "seg_valid")
 
         # Tree leaves per row: (value, lo, hi) at the common fraction. ``shift_left`` is wiring
         # (a concatenation); ``<<`` by an int is a shifter cell that Amaranth elaborates bit by bit.
@@ -483,6 +497,7 @@ class MatVec(wiring.Component):
             terms.append(row)
 
         sums, valid = adder_tree(m, terms, fanin=plan.tree_fanin, valid=seg_valid,
+                                 valid_before=seg_before if R > 1 else None,
                                  spaced=self._enable_copies)
         for j, value in enumerate(sums):
             m.d.comb += self.y[j].eq(value)

@@ -44,8 +44,8 @@ from ..errors import HardwareError
 from .cell import CellFigures
 from .cells import cell_of
 from .masking import StepMask, masked_flag
-from .common import (OutputQueue, Queue, beat_layout, beat_signature, countdown, delay,
-                     wrap_increment)
+from .common import (COPY_LOADS, OutputQueue, Queue, beat_layout, beat_signature, copy_groups,
+                     countdown, delay, fanout_copies, wrap_increment)
 from .pipelining import Pipelining
 from .static_model import StaticModel
 
@@ -65,19 +65,32 @@ class _Bank:
         flat = Array(reg.as_value() for reg in self.regs)[slot]
         return data.View(self.layout, flat)
 
-    def write(self, m, slot, value, clear, keep=None):
+    def write(self, m, slot, value, clear, keep=None, lanes=None):
         """In ``m``'s current condition: the slot's state becomes ``value``, or zero if ``clear``;
-        else it stays as it is if ``keep`` (a masked step; ``None``: never)."""
+        else it stays as it is if ``keep`` (a masked step; ``None``: never). ``lanes``: only
+        these lanes of the state's array (``None``: all of it)."""
         for k, reg in enumerate(self.regs):
+            if lanes is None:
+                parts = [(reg, value)]
+            else:
+                parts = [(reg[n], value[n]) for n in lanes]
             with m.If((slot == k) if len(self.regs) > 1 else 1):
                 with m.If(clear):
-                    m.d.sync += reg.eq(0)
+                    m.d.sync += [r.eq(0) for r, _ in parts]
                 if keep is None:
                     with m.Else():
-                        m.d.sync += reg.eq(value)
+                        m.d.sync += [r.eq(v) for r, v in parts]
                 else:
                     with m.Elif(~keep):
-                        m.d.sync += reg.eq(value)
+                        m.d.sync += [r.eq(v) for r, v in parts]
+
+    def lane_groups(self) -> list[list[int]]:
+        """The state's lanes in groups of about :data:`~rnnrtl.hw.common.COPY_LOADS` flip-flops
+        per slot: each group written under its own copy of the write's control
+        (:func:`~rnnrtl.hw.common.fanout_copies`)."""
+        lanes = self.layout.length
+        groups = copy_groups(lanes, COPY_LOADS // max(1, self.layout.elem_shape.width))
+        return [[n for n in range(lanes) if groups[n] == g] for g in range(groups[-1] + 1)]
 
 
 class StaticLayer(CellFigures, wiring.Component):
@@ -241,14 +254,32 @@ class StaticLayer(CellFigures, wiring.Component):
             t = tags[d]
             return t[:nslot], t[nslot], (t[nslot + 3] if mask is not None else None)
 
+        def tag_copies(d, count):
+            """``count`` copies of tag(d) with its job's start bit (``(slot, last, masked,
+            start)`` each), ``d >= 1``: registers beside ``looptag{d}``, one per group of the
+            state's lanes written in cycle d of the loop (fanout_copies)."""
+            return [(t[:nslot], t[nslot], t[nslot + 3] if mask is not None else None, t[nslot + 2])
+                    for t in fanout_copies(m, tags[d - 1], count, f"looptag{d}_copy")]
+
         layouts = self.cell.state_layouts()
         h = _Bank(layouts["h"], K, "h")
         h_new, h_we = self.cell.elaborate_into(m, start=loop_start, h=h, ax=px.y, tag=tag,
-                                               bank=lambda name: _Bank(layouts[name], K, name))
+                                               bank=lambda name: _Bank(layouts[name], K, name),
+                                               tag_copies=tag_copies if chain and D > 1 else None)
         we_slot, we_last, we_masked = tag(D - 1)
         we_emits = tags[D - 1][nslot + 1]
-        with m.If(h_we):
-            h.write(m, we_slot, h_new, we_last, keep=we_masked)
+        if chain and D > 1:
+            # The state's registers, spread with the units that read them, are written under a
+            # copy of the write's control per group of lanes (the loop start chain's tag in cycle
+            # D - 1 carries the start bit, high with h_we).
+            groups = h.lane_groups()
+            for lanes, (slot_g, last_g, masked_g, we_g) in zip(groups,
+                                                               tag_copies(D - 1, len(groups))):
+                with m.If(we_g):
+                    h.write(m, slot_g, h_new, last_g, keep=masked_g, lanes=lanes)
+        else:
+            with m.If(h_we):
+                h.write(m, we_slot, h_new, we_last, keep=we_masked)
         m.d.comb += [
             outq.w_en.eq(h_we & we_emits),
             outq.w_data.last.eq(we_last),

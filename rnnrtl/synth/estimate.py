@@ -32,7 +32,7 @@ from .ecp5_pack import pack_registers_file
 from .multipliers import multiplier_inventory, multiplier_note
 from .rom_split import MULTIPORT_ROM_FIX, split_roms_json
 from .seeds import best_run, check_seeds
-from .yosys import NEXTPNR_OPTS, nextpnr_summary, run_tool, run_yosys, stat_resources, tool
+from .yosys import KEEP_COPIES, NEXTPNR_OPTS, nextpnr_summary, run_tool, run_yosys, stat_resources, tool
 
 __all__ = ["ESTIMATES", "Estimate", "run_estimate", "estimate_verilog"]
 
@@ -97,7 +97,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         # multiplier per block, by design).
         coarse = ["techmap -map +/cmp2lut.v -map +/cmp2lcu.v -D LUT_WIDTH=6", "alumacc", "opt",
                   "memory -nomap", "opt_clean"]
-        first = [*read_core_cmds, f"{synth} -run begin:coarse", *coarse,
+        first = [*read_core_cmds, f"{synth} -run begin:coarse", *KEEP_COPIES, *coarse,
                  f"select {top}", "write_json -selected coarse.json"]
         second = _LIBS["xilinx"] + ["read_json coarse_split.json", f"hierarchy -top {top}",
                                     MULTIPORT_ROM_FIX, f"{synth} -run map_memory:"]
@@ -108,7 +108,8 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
             verilog.convert(wrapper, name=wrapper_name, emit_src=False))
         synth = f"synth_ecp5 -top {wrapper_name}"
         first = [*read_core_cmds, f"read_verilog {wrapper_name}.v",
-                 f"{synth} -run begin:map_ram", f"select {top} {wrapper_name}",
+                 f"{synth} -run begin:coarse", *KEEP_COPIES, f"{synth} -run coarse:map_ram",
+                 f"select {top} {wrapper_name}",
                  "write_json -selected coarse.json"]
         second = _LIBS["ecp5"] + ["read_json coarse_split.json", f"hierarchy -top {wrapper_name}",
                                   MULTIPORT_ROM_FIX, f"{synth} -run map_ram: -json {wrapper_name}.json"]

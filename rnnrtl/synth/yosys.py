@@ -26,8 +26,9 @@ import sys
 from pathlib import Path
 
 from ..errors import BuildError, ConfigError
+from ..hw.common import COPY_ATTR
 
-__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "tool", "yowasp_env", "run_tool", "native_available",
+__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "KEEP_COPIES", "tool", "yowasp_env", "run_tool", "native_available",
            "yosys_command", "run_yosys", "stat_resources", "nextpnr_summary", "main"]
 
 #: The environment variable that chooses the yosys of resource estimates: ``native`` (pyosys),
@@ -36,6 +37,11 @@ YOSYS_ENV = "RNNRTL_YOSYS"
 
 #: nextpnr's router1 needs over half an hour on a jet LSTM (~40k LUT4s); router2 is far faster.
 NEXTPNR_OPTS = ("--router", "router2")
+
+#: yosys commands that keep the core's fanout copies apart (:func:`rnnrtl.hw.common.fanout_copies`):
+#: ``keep`` on every cell driving a wire with :data:`~rnnrtl.hw.common.COPY_ATTR`, so that
+#: ``opt_merge`` leaves the copies as they are. Run after reading the design, before ``opt``.
+KEEP_COPIES = ("proc -latches error", f"setattr -set keep 1 a:{COPY_ATTR} %ci1 c:* %i")
 
 
 def tool(name: str) -> str:
