@@ -83,3 +83,6 @@ def test_estimate_places_one_netlist_per_seed(tiny, tmp_path):
     assert est.seed == best_run(est.runs)["seed"]
     assert (tmp_path / "nextpnr-seed2.json").is_file() and (tmp_path / "nextpnr-seed5.log").is_file()
     assert len(list(tmp_path.glob("yosys_2.ys"))) == 1
+    # the netlist's widest register fanouts, widest first, named by the core's nets
+    assert 1 <= len(est.fanouts) <= 5 and est.fanouts[0].loads > 1
+    assert [f.loads for f in est.fanouts] == sorted((f.loads for f in est.fanouts), reverse=True)

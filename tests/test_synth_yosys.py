@@ -7,6 +7,7 @@ import pytest
 
 from rnnrtl.errors import BuildError, ConfigError
 from rnnrtl.synth import yosys
+from rnnrtl.synth.fanout import register_fanouts
 from rnnrtl.synth.yosys import nextpnr_summary, run_yosys, stat_resources
 
 
@@ -105,6 +106,11 @@ def test_fanout_copies_kept_by_keep_copies(tmp_path, keep):
     _copies_design(tmp_path)
     run_yosys(["read_rtlil copies.il", "synth_ecp5 -top copies -run begin:coarse",
                *(yosys.KEEP_COPIES if keep else ()), "synth_ecp5 -top copies -run coarse:",
-               "tee -q -o stat.json stat -json"], tmp_path, "yosys (copies)", "copies.log")
+               "tee -q -o stat.json stat -json", "write_json copies.json"], tmp_path,
+              "yosys (copies)", "copies.log")
     stat = json.loads((tmp_path / "stat.json").read_text())
     assert stat["modules"]["\\copies"]["num_cells_by_type"]["TRELLIS_FF"] == (68 if keep else 65)
+    # rnnrtl.synth.fanout sees the same: four enables of 16 flip-flops each, or one of 64.
+    fanouts = register_fanouts(tmp_path / "copies.json", "copies")
+    want = [(16, {("TRELLIS_FF", "CE"): 16})] * 4 if keep else [(64, {("TRELLIS_FF", "CE"): 64})]
+    assert [(f.loads, f.by_port) for f in fanouts] == want

@@ -81,6 +81,9 @@ class BuildResult:
             if est.critical_path:
                 lines.append("  critical path " + _path_text(est.critical_path))
             lines += _seed_lines(est.runs, est.seed)
+            if est.fanouts:
+                widest = est.fanouts[0]
+                lines.append(f"  widest register fanout: {widest.net} ({widest.loads} loads)")
             if est.dsp_registers_packed or est.ebr_registers_packed:
                 lines.append(f"  {est.dsp_registers_packed} operand/product registers moved into "
                              f"MULT18X18D cells, {est.ebr_registers_packed} table read registers into "

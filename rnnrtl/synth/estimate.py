@@ -30,6 +30,7 @@ from ..errors import BuildError, ConfigError
 from .core import Core, ManifestCore, RegisteredPorts
 from .ecp5_pack import pack_registers_file
 from .multipliers import multiplier_inventory, multiplier_note
+from .fanout import register_fanouts
 from .rom_split import MULTIPORT_ROM_FIX, split_roms_json
 from .seeds import best_run, check_seeds
 from .yosys import KEEP_COPIES, NEXTPNR_OPTS, nextpnr_summary, run_tool, run_yosys, stat_resources, tool
@@ -65,6 +66,9 @@ class Estimate:
     #: ecp5 only: every nextpnr run, in the order run: ``seed``, ``fmax_mhz``, ``critical_path``,
     #: ``runtime_s`` (:func:`run_estimate` with several ``seeds``).
     runs: list = field(default_factory=list)
+    #: ecp5 only: the widest flip-flop-driven nets of the netlist placed (rnnrtl.synth.fanout),
+    #: at most five, widest first.
+    fanouts: list = field(default_factory=list)
 
 
 def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, seed: int = 1,
@@ -126,6 +130,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     if family == "ecp5":
         est.ebr_registers_packed, est.dsp_registers_packed = pack_registers_file(
             folder / f"{wrapper_name}.json")
+        est.fanouts = register_fanouts(folder / f"{wrapper_name}.json", f"{top}")[:5]
         summaries = {}
         for s in seeds:
             summaries[s] = _nextpnr_ecp5(folder, wrapper_name, seed=s, freq_mhz=freq_mhz,
