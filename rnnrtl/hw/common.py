@@ -61,12 +61,19 @@ class Queue(wiring.Component):
     a memory with its own write and read pointers and its own copy of the write enable
     (:func:`fanout_copies`): one pointer register addressing every LUT-RAM cell of a 1,025-bit
     beat (257 on ECP5) was a route over a large part of the device.
+
+    ``late``: ``r_data`` is the entry that was the oldest one cycle before (what ``r_data`` would
+    have shown then), read at a registered copy of each bank's read pointer, for a reader that
+    registers the beat it takes (:class:`CreditLink` with ``late_payload``): the route from a read
+    pointer to its memory then starts at a register that may sit with the memory, instead of at
+    the pointer, which sits with the handshake. The slot read is never written in between: a
+    write goes to a free slot, and the slot of a beat taken is free only from the next cycle.
     """
 
-    def __init__(self, *, width: int, depth: int):
+    def __init__(self, *, width: int, depth: int, late: bool = False):
         if depth < 1:
             raise ValueError(f"depth {depth} must be >= 1")
-        self.width, self.depth = width, depth
+        self.width, self.depth, self.late = width, depth, bool(late)
         super().__init__({
             "w_data": In(width), "w_en": In(1), "w_rdy": Out(1, init=1),
             "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
@@ -103,7 +110,9 @@ class Queue(wiring.Component):
             consume = Signal(range(depth), name=f"consume{suffix}")
             m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data[lo:hi]),
                          w_port.en.eq(w_rdys[b]),
-                         r_port.addr.eq(consume), self.r_data[lo:hi].eq(r_port.data)]
+                         r_port.addr.eq(consume if not self.late else
+                                        fanout_copies(m, consume, 1, f"consume_late{suffix}_")[0]),
+                         self.r_data[lo:hi].eq(r_port.data)]
             with m.If(do_write):
                 m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
             with m.If(do_read):
@@ -130,14 +139,22 @@ class CreditLink(wiring.Component):
     with ``slices``; :attr:`latency`). A credit returns ``stages + 1`` cycles after its beat is
     taken from the queue, so the queue holds :attr:`depth` = ``2·stages + 2`` beats, enough to
     take a beat every cycle with ``o`` always ready.
+
+    ``late_payload``: ``i.payload`` comes a cycle after its transfer (an :class:`OutputQueue`
+    built with ``late``), and takes the place of the first beat register: same latency.
     """
 
-    def __init__(self, layout, *, stages: int = 2, slices: bool = False):
+    def __init__(self, layout, *, stages: int = 2, slices: bool = False,
+                 late_payload: bool = False):
         if stages < 1:
             raise ValueError(f"stages {stages} must be >= 1")
+        if late_payload and slices:
+            raise ValueError("late_payload takes the sender's beat a cycle late; a register "
+                             "slice on i cannot")
         self._layout = layout
         self.stages = stages
         self.slices = bool(slices)
+        self.late_payload = bool(late_payload)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
 
     @property
@@ -183,7 +200,8 @@ class CreditLink(wiring.Component):
         # Forward: the beat and its valid through ``stages`` registers, into the queue (which
         # has room: the sender held a credit for it).
         m.d.comb += [
-            q.w_data.eq(delay(m, i.payload.as_value(), stages, "beat", reset_less=True)),
+            q.w_data.eq(delay(m, i.payload.as_value(), stages - self.late_payload, "beat",
+                              reset_less=True)),
             q.w_en.eq(delayed_pulse(m, send, stages, "sent")),
         ]
         # Receiving side: the queue feeds ``o``; each beat taken returns a credit.
@@ -280,13 +298,18 @@ class OutputQueue(wiring.Component):
     (the transfer goes through ``n`` registers to the credit count): the queue, which sits where
     its beats leave, and the count, which sits with the scheduler asking ``can_issue``, may then
     be far apart with a register between them.
+
+    ``late``: ``o.payload`` lags ``o.valid`` by one cycle (the beat taken in cycle ``c`` is on
+    ``o.payload`` in cycle ``c + 1``; :class:`Queue`'s ``late``), for a :class:`CreditLink` built
+    with ``late_payload``.
     """
 
     latency = 1
 
-    def __init__(self, layout, *, depth: int, release_stages: int = 0):
+    def __init__(self, layout, *, depth: int, release_stages: int = 0, late: bool = False):
         if depth < 1:
             raise ValueError(f"depth {depth} must be >= 1")
+        self.late = bool(late)
         self._depth = depth
         self._layout = layout
         self.release_stages = release_stages
@@ -301,7 +324,7 @@ class OutputQueue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = data.Layout.cast(self._layout).size
-        m.submodules.fifo = q = Queue(width=width, depth=self._depth)
+        m.submodules.fifo = q = Queue(width=width, depth=self._depth, late=self.late)
         m.d.comb += [
             q.w_data.eq(self.w_data.as_value()),
             q.w_en.eq(self.w_en),

@@ -67,6 +67,10 @@ class DenseLayer(wiring.Component):
         self._extra = int(layer.activation.out_fmt != layer.output_fmt)
         #: Cycles from a beat's transfer on ``o`` to its queue credit's release (``release``).
         self.release_stages = pipelining.release
+        #: ``o.payload`` a cycle after its transfer (:class:`~rnnrtl.hw.common.OutputQueue`'s
+        #: ``late``): set by the network, before elaboration, when a credit link with
+        #: ``late_payload`` takes the output.
+        self.late_output = False
         # A beat holds a queue credit from its acceptance until it is taken and released,
         # latency + 1 + release_stages cycles: this many credits sustain one beat per ii cycles.
         #: Beats the output queue holds (its credits).
@@ -109,7 +113,8 @@ class DenseLayer(wiring.Component):
         passes = self.mask is not None and self.mask.passes
         out_layout = beat_layout(L.output_fmt, L.units, masked=passes)
         m.submodules.queue = queue = OutputQueue(out_layout, depth=self.queue_depth,
-                                                 release_stages=self.release_stages)
+                                                 release_stages=self.release_stages,
+                                                 late=self.late_output)
         R = mv.ii
         start = Signal()
         idle = countdown(m, start, R - 1, "cooldown")  # ready: two flip-flops ANDed

@@ -148,9 +148,16 @@ class NetworkCore(wiring.Component):
             pa, pb = Pipelining.of(a.schedule), Pipelining.of(b.schedule)
             stages = max(pa.link, pb.link)
             if stages:  # (the beat as the layer sends it: with a masked flag in a masked model)
+                slices = pa.link_slices or pb.link_slices
+                # A layer whose output queue can give its beats a cycle late hands them to the
+                # link that way: the link's first beat register becomes a register of the queue's
+                # read pointers, beside its memory.
+                late = not slices and hasattr(a_hw, "late_output")
+                if late:
+                    a_hw.late_output = True
                 named.append((f"{a.name}_link", a.name,
                               CreditLink(a_hw.o.signature.members["payload"].shape, stages=stages,
-                                         slices=pa.link_slices or pb.link_slices)))
+                                         slices=slices, late_payload=late)))
             named.append((b.name, b.name, hw))
         if Pipelining.of(last.schedule).port_slices:
             named.append((f"{last.name}_out_slice", last.name, RegisterSlice(

@@ -130,6 +130,10 @@ class StaticLayer(CellFigures, wiring.Component):
         #: ``release`` count: the output queue sits where the new state leaves the tail, its
         #: credit count with the scheduler).
         self.release_stages = pipelining.release
+        #: ``o.payload`` a cycle after its transfer (:class:`~rnnrtl.hw.common.OutputQueue`'s
+        #: ``late``): set by the network, before elaboration, when a credit link with
+        #: ``late_payload`` takes the output.
+        self.late_output = False
         # An emitting job holds an output credit from its start until its beat is taken (and
         # released): enough credits for the jobs in flight at full rate (one beat per step with
         # return_sequences).
@@ -172,7 +176,8 @@ class StaticLayer(CellFigures, wiring.Component):
         mask = self.mask
         out_layout = beat_layout(L.output_fmt, N, masked=mask is not None and mask.passes)
         m.submodules.out_queue = outq = OutputQueue(out_layout, depth=self.queue_depth,
-                                                    release_stages=self.release_stages)
+                                                    release_stages=self.release_stages,
+                                                    late=self.late_output)
         # Input: beats of sequence s into the queue of slot s mod K (a masked model: with the
         # step's masked flag, from the beat or from its codes).
         x_layout = beat_layout(L.input_fmt, L.in_features, masked=mask is not None)
