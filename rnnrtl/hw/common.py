@@ -142,10 +142,13 @@ class CreditLink(wiring.Component):
 
     ``late_payload``: ``i.payload`` comes a cycle after its transfer (an :class:`OutputQueue`
     built with ``late``), and takes the place of the first beat register: same latency.
+    ``late_output``: ``o.payload`` comes a cycle after its transfer (the receiving queue is
+    built ``late``), for a reader that registers it first (a
+    :class:`~rnnrtl.hw.dense.DenseLayer` with ``late_input``).
     """
 
     def __init__(self, layout, *, stages: int = 2, slices: bool = False,
-                 late_payload: bool = False):
+                 late_payload: bool = False, late_output: bool = False):
         if stages < 1:
             raise ValueError(f"stages {stages} must be >= 1")
         if late_payload and slices:
@@ -155,6 +158,10 @@ class CreditLink(wiring.Component):
         self.stages = stages
         self.slices = bool(slices)
         self.late_payload = bool(late_payload)
+        if late_output and slices:
+            raise ValueError("late_output gives o's payload a cycle late; a register slice on o "
+                             "cannot take it")
+        self.late_output = bool(late_output)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
 
     @property
@@ -184,7 +191,8 @@ class CreditLink(wiring.Component):
             wiring.connect(m, wiring.flipped(self.i), in_slice.i)
             wiring.connect(m, out_slice.o, wiring.flipped(self.o))
             i, o = in_slice.o, out_slice.i
-        m.submodules.queue = q = Queue(width=data.Layout.cast(self._layout).size, depth=depth)
+        m.submodules.queue = q = Queue(width=data.Layout.cast(self._layout).size, depth=depth,
+                                       late=self.late_output)
         # Sending side: a credit per free entry of the queue, counting those in flight.
         credits = Signal(range(depth + 1), init=depth)
         credits_next = Signal(range(depth + 1))

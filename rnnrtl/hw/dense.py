@@ -27,8 +27,8 @@ from amaranth.lib.wiring import In, Out
 
 from .. import ir
 from .activation import ActivationUnit
-from .common import (OutputQueue, OutputQueueModel, beat_layout, beat_signature, countdown, pending,
-                     requantized)
+from .common import (OutputQueue, OutputQueueModel, beat_layout, beat_signature, countdown, delay,
+                     pending, requantized)
 from .masking import StepMask, masked_flag
 from .matvec import MatVec
 from .pipelining import Pipelining
@@ -71,6 +71,9 @@ class DenseLayer(wiring.Component):
         #: ``late``): set by the network, before elaboration, when a credit link with
         #: ``late_payload`` takes the output.
         self.late_output = False
+        #: ``i.payload`` a cycle after its transfer (a credit link's receiving queue built
+        #: ``late``): set by the network, before elaboration, when :attr:`takes_late_input`.
+        self.late_input = False
         # A beat holds a queue credit from its acceptance until it is taken and released,
         # latency + 1 + release_stages cycles: this many credits sustain one beat per ii cycles.
         #: Beats the output queue holds (its credits).
@@ -80,6 +83,12 @@ class DenseLayer(wiring.Component):
             "i": In(beat_signature(layer.input_fmt, layer.in_features, masked=carried)),
             "o": Out(beat_signature(layer.output_fmt, layer.units, masked=passes)),
         })
+
+    @property
+    def takes_late_input(self) -> bool:
+        """Whether the layer can take ``i.payload`` a cycle after its transfer (:attr:`late_input`):
+        its MatVec registers ``x`` first (a start stage)."""
+        return self.matvec.takes_late_x and self._datapath_latency >= 2
 
     @property
     def ii(self) -> int:
@@ -127,14 +136,18 @@ class DenseLayer(wiring.Component):
             act.i.eq(mv.y),
             act.i_valid.eq(mv.done),
         ]
-        # The last flag rides a shift register as long as the datapath.
-        depth = self._datapath_latency
+        # The last flag rides a shift register as long as the datapath (from a cycle later when
+        # the payload comes late: the MatVec's x then skips its first start stage).
+        late = self.late_input
+        mv.x_late = late
+        taken = start if not late else delay(m, start, 1, "start_late")
+        depth = self._datapath_latency - late
         last_pipe = Signal(depth)
-        m.d.sync += last_pipe.eq((last_pipe << 1) | (start & self.i.payload.last))
+        m.d.sync += last_pipe.eq((last_pipe << 1) | (taken & self.i.payload.last))
         if passes:  # and so does the masked flag (rnnrtl.hw.masking)
             mask_pipe = Signal(depth)
             masked = masked_flag(self.mask, self.i.payload, L.in_features)
-            m.d.sync += mask_pipe.eq((mask_pipe << 1) | (start & masked))
+            m.d.sync += mask_pipe.eq((mask_pipe << 1) | (taken & masked))
             m.d.comb += queue.w_data.masked.eq(mask_pipe[depth - 1])
         act_o, act_valid = act.o, act.o_valid
         if self.softmax is not None:

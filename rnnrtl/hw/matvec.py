@@ -217,6 +217,11 @@ class MatVec(wiring.Component):
         self._copy_stages = _stage_count(copy_stages, "copy_stages", 1) * macs
         self._enable_copies = enable_copies and macs
 
+        #: ``x`` comes a cycle after ``start`` (a caller whose input queue reads late,
+        #: :class:`~rnnrtl.hw.common.Queue`'s ``late``) and takes the place of the first start
+        #: stage on ``x``: settable before elaboration when :attr:`takes_late_x`.
+        self.x_late = False
+
         sig = {
             "x": In(data.ArrayLayout(_shape(x_type), plan.cols)),
             "start": In(1),
@@ -253,6 +258,12 @@ class MatVec(wiring.Component):
                    multiplier=multiplier, adder_stages=p.product > 0, **ranges)
 
     # -- public properties -------------------------------------------------------------------------
+
+    @property
+    def takes_late_x(self) -> bool:
+        """Whether ``x`` may come a cycle after ``start`` (:attr:`x_late`): with a start stage,
+        and no addend (which is registered beside ``x``)."""
+        return self._start_stages > 0 and self.plan.addend_type is None
 
     @property
     def rows(self) -> int:
@@ -354,7 +365,7 @@ class MatVec(wiring.Component):
             stages = 1 + self._counter_stages
             first = delay(m, self.start, 1, "start_reg")
             start = delay(m, first, self._counter_stages, "start_far")
-            x = delay(m, self.x, stages, "x_in", reset_less=True)
+            x = delay(m, self.x, stages - self.x_late, "x_in", reset_less=True)
             if addend is not None:
                 addend = delay(m, self.addend, stages, "addend_in", reset_less=True)
             if self._counter_stages:

@@ -155,9 +155,14 @@ class NetworkCore(wiring.Component):
                 late = not slices and hasattr(a_hw, "late_output")
                 if late:
                     a_hw.late_output = True
+                # So does the link's receiving queue to a layer that registers its input first.
+                late_out = not slices and getattr(hw, "takes_late_input", False)
+                if late_out:
+                    hw.late_input = True
                 named.append((f"{a.name}_link", a.name,
                               CreditLink(a_hw.o.signature.members["payload"].shape, stages=stages,
-                                         slices=slices, late_payload=late)))
+                                         slices=slices, late_payload=late,
+                                         late_output=late_out)))
             named.append((b.name, b.name, hw))
         if Pipelining.of(last.schedule).port_slices:
             named.append((f"{last.name}_out_slice", last.name, RegisterSlice(
