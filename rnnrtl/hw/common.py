@@ -27,6 +27,10 @@ __all__ = ["QUEUE_BANK_BITS", "shape_of", "beat_layout", "beat_signature", "Queu
 #: Bits of a :class:`Queue`'s beat stored in one memory, with its own pointers.
 QUEUE_BANK_BITS = 128
 
+#: Bits of a ``late`` :class:`Queue`'s beat read at one copy of the read pointer (four ECP5
+#: LUT-RAM cells): the copy sits with them.
+LATE_READ_BITS = 16
+
 
 def shape_of(t):
     """The Amaranth shape of a :class:`FixedFormat` code or an :class:`IntType` value."""
@@ -64,9 +68,10 @@ class Queue(wiring.Component):
 
     ``late``: ``r_data`` is the entry that was the oldest one cycle before (what ``r_data`` would
     have shown then), read at a registered copy of each bank's read pointer, for a reader that
-    registers the beat it takes (:class:`CreditLink` with ``late_payload``): the route from a read
-    pointer to its memory then starts at a register that may sit with the memory, instead of at
-    the pointer, which sits with the handshake. The slot read is never written in between: a
+    registers the beat it takes (:class:`CreditLink` with ``late_payload``): each
+    :data:`LATE_READ_BITS` of the beat are a memory read at a register copy of the read pointer,
+    which sits with those few cells (a beat of a thousand bits spans much of an ECP5-85F), instead
+    of at the pointer, which sits with the handshake. The slot read is never written in between: a
     write goes to a free slot, and the slot of a beat taken is free only from the next cycle.
     """
 
@@ -100,23 +105,28 @@ class Queue(wiring.Component):
                                                                 "w_rdy_bank", init=1)
         for b in range(banks):
             lo, hi = b * QUEUE_BANK_BITS, min(self.width, (b + 1) * QUEUE_BANK_BITS)
-            storage = Memory(shape=hi - lo, depth=depth, init=[])
-            m.submodules["storage" if banks == 1 else f"storage{b}"] = storage
-            w_port = storage.write_port()
-            r_port = storage.read_port(domain="comb")
             suffix = "" if banks == 1 else str(b)
             # Each bank's pointers read their own output: synthesis keeps them apart.
             produce = Signal(range(depth), name=f"produce{suffix}")
             consume = Signal(range(depth), name=f"consume{suffix}")
-            m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data[lo:hi]),
-                         w_port.en.eq(w_rdys[b]),
-                         r_port.addr.eq(consume if not self.late else
-                                        fanout_copies(m, consume, 1, f"consume_late{suffix}_")[0]),
-                         self.r_data[lo:hi].eq(r_port.data)]
             with m.If(do_write):
                 m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
             with m.If(do_read):
                 m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
+            # late: a memory per LATE_READ_BITS of the bank, each read at a copy of its own.
+            step = LATE_READ_BITS if self.late else hi - lo
+            for k, part in enumerate(range(lo, hi, step)):
+                end = min(hi, part + step)
+                storage = Memory(shape=end - part, depth=depth, init=[])
+                name = "storage" if banks == 1 else f"storage{b}"
+                m.submodules[name if not self.late else f"{name}_{k}"] = storage
+                w_port = storage.write_port()
+                r_port = storage.read_port(domain="comb")
+                read_at = consume if not self.late else \
+                    fanout_copies(m, consume, 1, f"consume_late{suffix}_{k}_")[0]
+                m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data[part:end]),
+                             w_port.en.eq(w_rdys[b]), r_port.addr.eq(read_at),
+                             self.r_data[part:end].eq(r_port.data)]
         return m
 
 
