@@ -278,12 +278,14 @@ class ActivationUnit(wiring.Component):
             code_out = Signal.like(self.code, name="code_out", reset_less=True)
             # Their enable is out_valid, from a copy per group of lanes (fanout_copies): one
             # flip-flop enabling every lane's registers was the jet LSTM's critical route on ECP5.
-            lane_bits = len(o_reg[0]) + len(code_out[0])
-            groups = copy_groups(self._lanes, COPY_LOADS // lane_bits)
-            enables = fanout_copies(m, valid, groups[-1] + 1, "out_enable")
-            for lane in lanes:
-                with m.If(enables[groups[lane]]):
-                    m.d.sync += [o_reg[lane].eq(out[lane]), code_out[lane].eq(code_mid[lane])]
+            # The output and the code go to different readers (a product's DSP, a state
+            # register): a copy for each.
+            for reg, value, role in ((o_reg, out, "o"), (code_out, code_mid, "code")):
+                groups = copy_groups(self._lanes, COPY_LOADS // len(reg[0]))
+                enables = fanout_copies(m, valid, groups[-1] + 1, f"{role}_enable")
+                for lane in lanes:
+                    with m.If(enables[groups[lane]]):
+                        m.d.sync += reg[lane].eq(value[lane])
             # Stage 7: the output once more, in fabric registers without an enable (holding as
             # stage 6 holds): the block RAM's output register and whatever reads the table (a
             # DSP's input register) may sit far apart, with a register between them.

@@ -28,9 +28,9 @@ def tree_stages(leaves: int, fanin: int) -> int:
     return max(1, stages)
 
 
-#: Result rows that share one copy of the result registers' enable (``spaced`` trees): rows of
-#: 20 to 32 bits, about :data:`~rnnrtl.hw.common.COPY_LOADS` flip-flops per copy.
-ENABLE_GROUP = 4
+#: Result rows that share one copy of the result registers' enable (``spaced`` trees): a row is
+#: 20 to 32 bits, about :data:`~rnnrtl.hw.common.COPY_LOADS` flip-flops.
+ENABLE_GROUP = 1
 
 
 def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = False,
