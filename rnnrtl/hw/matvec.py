@@ -118,6 +118,12 @@ def _stage_count(value, what, hi):
     return check_int(value, what, 0, hi)
 
 
+#: First-level copies of a deep MatVec's start (:func:`~rnnrtl.hw.common.fanout_copies`), from
+#: which its counters' and lane rotator's copies are taken in turn: one register reaching every
+#: copy crossed an ECP5-85F (7.1 ns).
+_START_ROOTS = 4
+
+
 class MatVec(wiring.Component):
     """``y[j] = sum_i W[j, i] * x[i] (+ bias[j]) (+ addend[j])``, exact, reusing each multiplier ``reuse`` times.
 
@@ -363,7 +369,12 @@ class MatVec(wiring.Component):
             # One register between the caller's (combinational) start and the wide fanout of
             # start, x and addend below; free-running, so no enable net either.
             stages = 1 + self._counter_stages
-            first = delay(m, self.start, 1, "start_reg")
+            # With counter stages the first register is a few copies (a tree's first level:
+            # fanout_copies), each starting some of the second level's copies below, which are
+            # spread with the counters and lanes they start.
+            firsts = [delay(m, self.start, 1, "start_reg")] if not self._counter_stages else \
+                fanout_copies(m, self.start, _START_ROOTS, "start_reg")
+            first = firsts[0]
             start = delay(m, first, self._counter_stages, "start_far")
             x = delay(m, self.x, stages - self.x_late, "x_in", reset_less=True)
             if addend is not None:
@@ -375,8 +386,8 @@ class MatVec(wiring.Component):
                 # (the row's last cycle, the segments' valid flag), which sits with the adder
                 # tree. A tree of two register levels instead of one route from one flip-flop to
                 # every counter.
-                counter_starts = pulse_copies(m, first, -(-plan.multipliers // COUNTER_GROUP) + 1,
-                                              "start_group")
+                counter_starts = [pulse_copies(m, firsts[g % len(firsts)], 1, f"start_group{g}_")[0]
+                                  for g in range(-(-plan.multipliers // COUNTER_GROUP) + 1)]
 
         # Segments: one per (multiplier, row it touches), at the product fraction (at R > 1 the
         # multiplier's one accumulator is copied into them).
@@ -427,8 +438,8 @@ class MatVec(wiring.Component):
                     m.d.sync += [rot[i].eq(rot[(i + 1) % cols]) for i in range(cols)]
             else:
                 groups = copy_groups(cols, COPY_LOADS // len(rot[0]))
-                loads = fanout_copies(m, delay(m, first, self._counter_stages - 1, "rot_before"),
-                                      groups[-1] + 1, "rot_start")
+                loads = [fanout_copies(m, firsts[(g + 1) % len(firsts)], 1, f"rot_start{g}_")[0]
+                         for g in range(groups[-1] + 1)]
                 for i in range(cols):
                     with m.If(loads[groups[i]]):
                         m.d.sync += rot[i].eq(x[i])
