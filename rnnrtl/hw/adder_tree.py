@@ -13,7 +13,7 @@ from __future__ import annotations
 from amaranth.hdl import Signal, signed
 
 from ..fixed import IntType
-from .common import pulse_copies, register_bank
+from .common import fanout_copies, pulse_copies, register_bank
 
 __all__ = ["tree_stages", "adder_tree"]
 
@@ -32,9 +32,12 @@ def tree_stages(leaves: int, fanin: int) -> int:
 #: 20 to 32 bits, about :data:`~rnnrtl.hw.common.COPY_LOADS` flip-flops.
 ENABLE_GROUP = 1
 
+#: First-level copies of a ``spaced`` tree's flag, from which the rows' copies are taken in turn.
+ENABLE_ROOTS = 4
+
 
 def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = False,
-               valid_before=None):
+               valid_before=None, valid_before2=None):
     """Build the tree in module ``m``; ``rows`` are lists of ``(value, lo, hi)`` terms and ``valid``
     is high in the cycle their values are to be summed. Returns ``(sums, done)``: one held
     register per row and the flag that is high in the cycle they first hold the result,
@@ -44,14 +47,21 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
     registers then take their enable from a copy per :data:`ENABLE_GROUP` rows of the previous
     stage's flag (:func:`~rnnrtl.hw.common.pulse_copies`): no one flip-flop drives the enable of
     every result register, which may be spread over the device. A one-stage tree takes the copies
-    from ``valid_before`` (the flag one cycle before ``valid``) when the caller gives it."""
+    from ``valid_before`` (the flag one cycle before ``valid``) when the caller gives it. When the
+    flag two stages before is known (``valid_before2`` for a tree of one or two stages), the copies
+    come in turn from :data:`ENABLE_ROOTS` kept copies of that flag (a two-level tree: one
+    register reaching the copies of every row crossed an ECP5-85F, 8.2 ns)."""
     stages = tree_stages(max(len(row) for row in rows), fanin)
-    before = valid_before     # the flag one stage before ``valid``
+    flags = [valid_before2, valid_before]     # the flags before ``valid``, oldest first
     for stage in range(stages):
         last = stage == stages - 1
+        before, before2 = flags[-1], flags[-2]
         enables = [valid] * len(rows)
         if last and spaced and before is not None:
-            copies = pulse_copies(m, before, -(-len(rows) // ENABLE_GROUP), f"{name}_enable")
+            roots = [before] if before2 is None else \
+                fanout_copies(m, before2, ENABLE_ROOTS, f"{name}_enable_root")
+            copies = [pulse_copies(m, roots[g % len(roots)], 1, f"{name}_enable{g}_")[0]
+                      for g in range(-(-len(rows) // ENABLE_GROUP))]
             enables = [copies[j // ENABLE_GROUP] for j in range(len(rows))]
         new_rows, totals, widths = [], [], []
         for j, row in enumerate(rows):
@@ -82,5 +92,6 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
         rows = [[tuple(term) for term in row] for row in new_rows]
         next_valid = Signal(name=f"v{stage}")
         m.d.sync += next_valid.eq(valid)
-        before, valid = valid, next_valid
+        flags.append(valid)
+        valid = next_valid
     return [row[0][0] for row in rows], valid

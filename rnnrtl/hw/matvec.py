@@ -469,6 +469,7 @@ class MatVec(wiring.Component):
             last_acc = delay(m, last, 2 + self._fabric_stages, "last_acc")
             seg_before = delay(m, last_acc, self._copy_stages, "seg_before")
             seg_valid = delay(m, seg_before, 1, "seg_valid")
+            seg_before2 = delay(m, last, 1 + self._fabric_stages + self._copy_stages, "seg_before2")
 
         # Tree leaves per row: (value, lo, hi) at the common fraction. ``shift_left`` is wiring
         # (a concatenation); ``<<`` by an int is a shifter cell that Amaranth elaborates bit by bit.
@@ -520,6 +521,7 @@ class MatVec(wiring.Component):
 
         sums, valid = adder_tree(m, terms, fanin=plan.tree_fanin, valid=seg_valid,
                                  valid_before=seg_before if R > 1 else None,
+                                 valid_before2=seg_before2 if R > 1 else None,
                                  spaced=self._enable_copies)
         for j, value in enumerate(sums):
             m.d.comb += self.y[j].eq(value)
