@@ -33,7 +33,8 @@ from .common import delay, shape_of
 from .matvec import MatVec
 from .pipelining import Pipelining
 
-__all__ = ["Cell", "vector", "elementwise_product", "aligned_sum", "one_stage_fanin"]
+__all__ = ["Cell", "vector", "elementwise_product", "aligned_sum", "one_stage_fanin",
+           "write_state"]
 
 
 def vector(t, lanes, name):
@@ -79,6 +80,23 @@ def aligned_sum(terms):
         term = Value.cast(value).shift_left(frac - f)   # wiring, not a shifter cell
         total = term if total is None else total + term
     return total, frac
+
+
+def write_state(m, bank, value, *, cycle: int, enable, tag, tag_copies):
+    """Write ``value`` into the state store ``bank`` in cycle ``cycle`` of the loop, when
+    ``enable`` is high then (zero for its sequence's last job, kept for a masked one;
+    :meth:`Cell.elaborate_into`'s ``tag`` and ``tag_copies``). With ``tag_copies`` each group of
+    the store's lanes (``bank.lane_groups()``) is written under a copy of its own of the job's tag,
+    whose start bit, ``cycle`` cycles after the loop start, is high with ``enable``."""
+    if tag_copies is None:
+        slot, last, masked = tag(cycle)
+        with m.If(enable):
+            bank.write(m, slot, value, last, keep=masked)
+        return
+    groups = bank.lane_groups()
+    for lanes, (slot, last, masked, start) in zip(groups, tag_copies(cycle, len(groups))):
+        with m.If(start):
+            bank.write(m, slot, value, last, keep=masked, lanes=lanes)
 
 
 class CellFigures:

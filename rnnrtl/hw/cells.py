@@ -44,7 +44,7 @@ from amaranth.lib import data
 
 from .. import ir
 from ..fixed import IntType
-from .cell import Cell, aligned_sum, elementwise_product, vector
+from .cell import Cell, aligned_sum, elementwise_product, vector, write_state
 from .common import delay, requantized, shape_of
 
 __all__ = ["LSTMCell", "GRUCell", "SimpleRNNCell", "cell_of"]
@@ -118,18 +118,8 @@ class LSTMCell(Cell):
         for n in range(N):
             m.d.comb += o_gate[n].eq(sig.o[2 * N + n])
         o_late = self.late(m, o_gate, A + 1 + 2 * e, "o_late")
-        c_cycle = Lh + 2 * A + 1 + 2 * e        # st.o_valid's cycle of the loop
-        if tag_copies is None:
-            with m.If(st.o_valid):
-                c_slot, c_last, c_masked = tag(c_cycle)
-                c_bank.write(m, c_slot, st.code, c_last, keep=c_masked)
-        else:
-            # A copy of the write's control per group of c's lanes (its start bit is st.o_valid).
-            groups = c_bank.lane_groups()
-            for lanes, (c_slot, c_last, c_masked, c_we) in zip(groups,
-                                                               tag_copies(c_cycle, len(groups))):
-                with m.If(c_we):
-                    c_bank.write(m, c_slot, st.code, c_last, keep=c_masked, lanes=lanes)
+        write_state(m, c_bank, st.code, cycle=Lh + 2 * A + 1 + 2 * e, enable=st.o_valid,
+                    tag=tag, tag_copies=tag_copies)
         # S+L+2A+1+2e: o·tanh(c); S+L+2A+2+4e+r: h = q_h(o·tanh(c)).
         oh = self.tail_product(m, "oh", [o_late[n] for n in range(N)], [st.o[n] for n in range(N)],
                                self.oh_t)

@@ -41,7 +41,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..errors import HardwareError
-from .cell import CellFigures
+from .cell import CellFigures, write_state
 from .cells import cell_of
 from .masking import StepMask, masked_flag
 from .common import (COPY_LOADS, OutputQueue, Queue, beat_layout, beat_signature, copy_groups,
@@ -268,23 +268,15 @@ class StaticLayer(CellFigures, wiring.Component):
 
         layouts = self.cell.state_layouts()
         h = _Bank(layouts["h"], K, "h")
+        copies = tag_copies if chain and D > 1 else None
         h_new, h_we = self.cell.elaborate_into(m, start=loop_start, h=h, ax=px.y, tag=tag,
                                                bank=lambda name: _Bank(layouts[name], K, name),
-                                               tag_copies=tag_copies if chain and D > 1 else None)
+                                               tag_copies=copies)
         we_slot, we_last, we_masked = tag(D - 1)
         we_emits = tags[D - 1][nslot + 1]
-        if chain and D > 1:
-            # The state's registers, spread with the units that read them, are written under a
-            # copy of the write's control per group of lanes (the loop start chain's tag in cycle
-            # D - 1 carries the start bit, high with h_we).
-            groups = h.lane_groups()
-            for lanes, (slot_g, last_g, masked_g, we_g) in zip(groups,
-                                                               tag_copies(D - 1, len(groups))):
-                with m.If(we_g):
-                    h.write(m, slot_g, h_new, last_g, keep=masked_g, lanes=lanes)
-        else:
-            with m.If(h_we):
-                h.write(m, we_slot, h_new, we_last, keep=we_masked)
+        # The state's registers, spread with the units that read them: with the loop start chain,
+        # written under a copy of the write's control per group of lanes.
+        write_state(m, h, h_new, cycle=D - 1, enable=h_we, tag=tag, tag_copies=copies)
         m.d.comb += [
             outq.w_en.eq(h_we & we_emits),
             outq.w_data.last.eq(we_last),

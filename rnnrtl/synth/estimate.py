@@ -130,7 +130,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     if family == "ecp5":
         est.ebr_registers_packed, est.dsp_registers_packed = pack_registers_file(
             folder / f"{wrapper_name}.json")
-        est.fanouts = register_fanouts(folder / f"{wrapper_name}.json", f"{top}")[:5]
+        est.fanouts = register_fanouts(folder / f"{wrapper_name}.json", top)[:5]
         summaries = {}
         for s in seeds:
             summaries[s] = _nextpnr_ecp5(folder, wrapper_name, seed=s, freq_mhz=freq_mhz,

@@ -14,10 +14,9 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Fanout", "FLIP_FLOPS", "register_fanouts"]
+from .yosys import FLIP_FLOP_CELLS
 
-#: Flip-flop cell types of the families rnnrtl synthesises for (after technology mapping).
-FLIP_FLOPS = frozenset({"TRELLIS_FF", "FDRE", "FDSE", "FDCE", "FDPE"})
+__all__ = ["Fanout", "register_fanouts"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +51,7 @@ def register_fanouts(netlist, module: str | None = None, *, least: int = 1) -> l
                 if not isinstance(bit, int):
                     continue
                 if directions.get(port) == "output":
-                    if cell["type"] in FLIP_FLOPS:
+                    if cell["type"] in FLIP_FLOP_CELLS:
                         from_ff.add(bit)
                 else:
                     loads.setdefault(bit, Counter())[(cell["type"], port)] += 1

@@ -28,7 +28,7 @@ from pathlib import Path
 from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
-__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "KEEP_COPIES", "tool", "yowasp_env", "run_tool", "native_available",
+__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "KEEP_COPIES", "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "native_available",
            "yosys_command", "run_yosys", "stat_resources", "nextpnr_summary", "main"]
 
 #: The environment variable that chooses the yosys of resource estimates: ``native`` (pyosys),
@@ -128,6 +128,10 @@ _CELLS = {
         "carry": ("CCU2C",),
     },
 }
+
+
+#: Flip-flop cell types of every family (after technology mapping).
+FLIP_FLOP_CELLS = frozenset(t for family in _CELLS.values() for t in family["ff"])
 
 
 def stat_resources(cells_by_type: dict, family: str) -> dict:
