@@ -104,6 +104,8 @@ CASES = [
     # deep reuse (> 16 MAC cycles: with operand stages the weight ROM is split in groups of 16)
     ("r20-rom-groups", 3, 13, IntType(6, True, 3), 6, 3, 20, 2, (8, 6), IntType(7, True, 4)),
     ("r37-rom-groups", 2, 40, IntType(5, True, 2), 5, 2, 37, 3, None, None),
+    # > 64 MAC cycles: ten groups of 16, picked four by four, then one of the three picks
+    ("r150-rom-picks", 2, 80, IntType(5, True, 2), 5, 2, 150, 2, (7, 3), None),
 ]
 
 
@@ -172,7 +174,7 @@ def _check_matvec(case, spacing, stages, memory=False):
     s = {k: stages.get(f"{k}_stages", 0) for k in ("start", "counter", "operand", "product", "copy")}
     macs = reuse > 1
     assert dut.latency == reuse + 3 * macs + dut.tree_stages + s["start"] + macs * (
-        s["counter"] * s["start"] + s["operand"] * (1 + (reuse > 16)) + s["product"] + s["copy"])
+        s["counter"] * s["start"] + s["operand"] * (1 + (reuse > 16) + (reuse > 64)) + s["product"] + s["copy"])
     assert dut.multipliers == math.ceil(rows * cols / reuse)
     fracs = [x_type.frac + wfrac] + ([bias_frac] if bias is not None else []) + \
             ([addend_type.frac] if addend_type is not None else [])

@@ -3,7 +3,8 @@
 :func:`multiplier` builds multiplier ``mi`` of a :class:`~rnnrtl.hw.matvec_plan.MatVecPlan` into
 the MatVec's module: a MAC-cycle counter (:func:`mac_counter`; its own with a deep pipeline's
 ``counter_stages``, else the MatVec's :class:`SharedCounter`), a weight ROM indexed by it
-(:func:`weight_rom`, split in two stages of :data:`ROM_GROUP`-entry ROMs with ``rom_split``), the
+(:func:`weight_rom`, with ``rom_levels`` split into :data:`ROM_GROUP`-entry ROMs and levels of
+4-way picks: :func:`rom_levels`), the
 operand and product registers, one accumulator, and the copies of the accumulator into the
 segments of the rows its block touches (see :mod:`rnnrtl.hw.matvec` for the cycle-by-cycle
 schedule and the pipelining stages).
@@ -18,11 +19,25 @@ from .common import delay
 from .constmul import selected_product
 from .matvec_plan import shared_bits
 
-__all__ = ["ROM_GROUP", "SharedCounter", "mac_counter", "multiplier_weights", "weight_bank",
+__all__ = ["ROM_GROUP", "ROM_PICK", "rom_levels", "SharedCounter", "mac_counter", "multiplier_weights", "weight_bank",
            "weight_rom", "multiplier"]
 
-#: MAC cycles per weight-ROM group when a MatVec with operand stages splits its ROM in two stages.
+#: MAC cycles per weight-ROM group when a MatVec with operand stages splits its ROM (one LUT4 per
+#: bit: the group's ROM indexed by the counter's low four bits).
 ROM_GROUP = 16
+#: Groups (or picks) one register level of a split weight ROM chooses among: a 4:1 multiplexer per
+#: bit, two LUT4s and the slice's own multiplexer on ECP5, one LUT6 on Xilinx parts.
+ROM_PICK = 4
+
+
+def rom_levels(reuse: int) -> int:
+    """Register levels after the :data:`ROM_GROUP`-entry ROMs of a split weight ROM of ``reuse``
+    entries: 0 at ``reuse <= ROM_GROUP``, then one per :data:`ROM_PICK`-fold pick of the groups
+    (1 up to 64 entries, 2 up to 256, ...)."""
+    levels, groups = 0, -(-reuse // ROM_GROUP)
+    while groups > 1:
+        levels, groups = levels + 1, -(-groups // ROM_PICK)
+    return levels
 
 
 def _shape(t: IntType):
@@ -155,15 +170,15 @@ def weight_rom(m, weight_at, default, index, like, name):
     return reg
 
 
-def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, rom_split: bool,
+def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, rom_split: int,
                operand_stages: int, product_stages: int, copy_stages: int,
                counter: SharedCounter | None = None, weight=None, graph=None):
     """Multiplier ``mi`` of ``plan`` (its ``block`` and ``segs``), in module ``m``: started by
     ``start`` (its counter's copy), reading the ``x`` lane ``lane`` (a lane of the turning
     register), loading its segment registers ``segments`` (one per entry of ``segs``) when each
     row's last product is accumulated. ``cast(m, product, name)`` maps a product into the plan's
-    ``product_fmt`` (a wire named ``name``; None: exact). The stage counts are the MatVec's (``operand_stages`` with the ROM's second
-    stage counted when ``rom_split``). ``counter``: the MatVec's :class:`SharedCounter` (then
+    ``product_fmt`` (a wire named ``name``; None: exact). The stage counts are the MatVec's (``operand_stages`` with the ROM's
+    ``rom_split`` pick levels counted: :func:`rom_levels`, or 0 for a ROM in one stage). ``counter``: the MatVec's :class:`SharedCounter` (then
     ``start`` is unused), or None for a counter of the multiplier's own. ``weight``: its register
     in the MatVec's :func:`weight_bank` or weight memory (then it has no ROM of its own, and
     ``operand_stages`` delay only the lane: the MatVec delays the weight), or None. ``graph``: the
@@ -192,19 +207,30 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
     else:
         wsel = Signal(signed(w_width), name=f"w{mi}", init=w_init, reset_less=True)
         if rom_split:
-            # Two register stages for the weight ROM, then the fabric register before
-            # the DSP's: each group of 16 MAC cycles has its own ROM indexed by the
-            # counter's low bits (one LUT per bit), and the next stage picks a group by the
-            # high bits, registered beside them. A deep ROM in one stage was six levels of
-            # logic (the jets' critical path at reuse 160).
+            # The weight ROM in 1 + rom_split register stages, then the fabric register before
+            # the DSP's: each group of 16 MAC cycles has its own ROM indexed by the counter's
+            # low bits (one LUT per bit), and each next level picks one of up to four by two
+            # more counter bits, registered beside them (the group index moves along). A deep
+            # ROM in one stage was six levels of logic, and a 10-way pick in one stage four
+            # (the jets' critical paths at reuse 160).
             low = ROM_GROUP.bit_length() - 1          # counter bits within a group
-            groups = [weight_rom(m, {kk % ROM_GROUP: w for kk, w in weight_at.items()
-                                     if kk // ROM_GROUP == g},
-                                 first, km[:low], wsel, f"wrom{mi}_{g}")
-                      for g in range(-(-R // ROM_GROUP))]
-            group = Signal(range(len(groups)), name=f"wgroup{mi}", reset_less=True)
-            wrom = Signal.like(wsel, name=f"wrom{mi}", reset_less=True)
-            m.d.sync += [group.eq(km[low:]), wrom.eq(Array(groups)[group]), wsel.eq(wrom)]
+            level = [weight_rom(m, {kk % ROM_GROUP: w for kk, w in weight_at.items()
+                                    if kk // ROM_GROUP == g},
+                                first, km[:low], wsel, f"wrom{mi}_{g}")
+                     for g in range(-(-R // ROM_GROUP))]
+            group = km[low:]
+            pick_bits = ROM_PICK.bit_length() - 1
+            for n in range(rom_split):
+                group = delay(m, group, 1, f"wgroup{mi}_{n}", reset_less=True)
+                sel, group = group[:pick_bits], group[pick_bits:]
+                picked = []
+                for q in range(-(-len(level) // ROM_PICK)):
+                    reg = Signal.like(wsel, name=f"wpick{mi}_{n}_{q}", reset_less=True)
+                    choices = level[q * ROM_PICK:(q + 1) * ROM_PICK]
+                    m.d.sync += reg.eq(Array(choices)[sel] if len(choices) > 1 else choices[0])
+                    picked.append(reg)
+                level = picked
+            m.d.sync += wsel.eq(level[0])
         elif operand_stages:
             wrom = weight_rom(m, weight_at, first, km, wsel, f"wrom{mi}")
             m.d.sync += wsel.eq(wrom)

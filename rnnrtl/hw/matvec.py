@@ -36,8 +36,9 @@ Pipelining stages (counts of :class:`~rnnrtl.hw.pipelining.Pipelining`; each add
   take the start from a copy per group of :data:`COUNTER_GROUP` multipliers, the global MAC counter
   from one of its own (a second register level). ``operand_stages`` (0 or 1): the weight ROM's
   output and the lane pass one more register (in the fabric) before the multiplier's, so the route
-  into the DSP has a cycle of its own; one more at ``R >`` :data:`ROM_GROUP`, where the weight ROM
-  takes two stages (16-entry ROMs, then the pick of one). ``product_stages``: registers after the
+  into the DSP has a cycle of its own; more at ``R >`` :data:`~rnnrtl.hw.mac.ROM_GROUP`, where the
+  weight ROM takes :func:`~rnnrtl.hw.mac.rom_levels` more stages (16-entry ROMs, then picks of one
+  in four: one more stage up to reuse 64, two up to 256). ``product_stages``: registers after the
   multiplier's output register (the route out of the DSP). ``copy_stages`` (0 or 1): a segment is
   copied from the accumulator's register a cycle after its last product is added (not from the
   adder). ``enable_copies``: the adder tree's result enables come from copies (no latency).
@@ -97,7 +98,7 @@ from .adder_tree import adder_tree
 from .common import (COPY_LOADS, copy_groups, delay, fanout_copies, pulse_copies, register_bank,
                      requantized)
 from .constmul import constant_segments
-from .mac import ROM_GROUP, SharedCounter, mac_counter, multiplier, weight_bank
+from .mac import SharedCounter, mac_counter, multiplier, rom_levels, weight_bank
 from .matvec_plan import MatVecPlan, check_int
 from .pipelining import SHALLOW
 
@@ -148,8 +149,9 @@ class MatVec(wiring.Component):
         any count >= 0); all but ``start_stages`` apply at ``reuse > 1`` only.
     addend_held : bool
         The caller holds ``addend`` from ``start`` until ``done`` and starts nothing before
-        ``done``: at ``reuse > 1`` the adder tree then reads it as it is, instead of from copies
-        kept past the next start (a row's worth of flip-flops for each copy).
+        ``done``: at ``reuse > 1`` the adder tree then reads it as it is (through one register
+        with ``start_stages``), instead of from copies kept past the next start (a row's worth
+        of flip-flops for each copy).
     multiplier : ``"dsp"``, ``"lut"`` or ``"auto"``
         How the products are built (module docstring, *LUT products*); ``auto`` is resolved by
         :func:`rnnrtl.constmul_plan.choose` (:attr:`multiplier` is the kind built).
@@ -214,9 +216,9 @@ class MatVec(wiring.Component):
         self._counter_stages = _stage_count(counter_stages, "counter_stages", 1) \
             * (macs and self._start_stages > 0)
         operand_stages = _stage_count(operand_stages, "operand_stages", 1) * macs
-        self._rom_split = bool(operand_stages) and plan.reuse > ROM_GROUP
-        #: Fabric registers before the multiplier's input register (the weight ROM's second
-        #: stage counted), and after its output register.
+        self._rom_split = rom_levels(plan.reuse) if operand_stages else 0
+        #: Fabric registers before the multiplier's input register (the weight ROM's pick
+        #: levels counted), and after its output register.
         self._operand_stages = operand_stages + self._rom_split
         self._product_stages = _stage_count(product_stages, "product_stages", None) * macs
         self._fabric_stages = self._operand_stages + self._product_stages
@@ -378,7 +380,11 @@ class MatVec(wiring.Component):
             start = delay(m, first, self._counter_stages, "start_far")
             x = delay(m, self.x, stages - self.x_late, "x_in", reset_less=True)
             if addend is not None:
-                addend = delay(m, self.addend, stages, "addend_in", reset_less=True)
+                # A held addend (the caller's until done, read at the end of the job: R >= 2
+                # cycles after start) needs one local copy, not a delay line beside the start's.
+                held = R > 1 and self._addend_held
+                addend = delay(m, self.addend, 1 if held else stages, "addend_in",
+                               reset_less=True)
             if self._counter_stages:
                 # The counters, spread over the device, take the second stage from copies of the
                 # start (starts are at least R >= 2 cycles apart): one per group of

@@ -13,8 +13,8 @@ Places (all counts are register stages; each adds that many cycles where it lies
 * ``counter_start`` — MatVec with ``reuse > 1`` and a registered ``start``: a second level of
   ``start`` copies, one per group of multipliers' MAC counters.
 * ``operands`` — MatVec with ``reuse > 1``: fabric registers on the weight ROM's output and the
-  ``x`` lane before the multiplier's input register (one more where the weight ROM is split in
-  two stages, ``reuse > 16``).
+  ``x`` lane before the multiplier's input register (more where the weight ROM is split into
+  16-entry ROMs and 4-way picks: one more at ``reuse > 16``, two at ``reuse > 64``).
 * ``product`` — MatVec with ``reuse > 1``: registers after the multiplier's output register.
 * ``copy`` — MatVec with ``reuse > 1``: a segment copied from the accumulator's register, a cycle
   after its last product is added, instead of from the adder.
@@ -116,7 +116,7 @@ _PLACES = {
     "start": "MatVec: `start`, `x`, addend registered before their fanout",
     "counter_start": "MatVec (reuse > 1, registered start): start copies per 4 MAC counters",
     "operands": "MatVec (reuse > 1): weight ROM output and `x` lane before the multiplier "
-                "(+1 more at reuse > 16: ROM in two stages)",
+                "(+1 more at reuse > 16, +2 at > 64: ROM in stages of 4-way picks)",
     "product": "MatVec (reuse > 1): product after the multiplier",
     "copy": "MatVec (reuse > 1): segment copied from the accumulator register",
     "enable_copies": "MatVec (reuse > 1): adder-tree result enables from copies (no cycle)",
