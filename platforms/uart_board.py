@@ -20,15 +20,24 @@ FRAME_TIMEOUT_S = 0.25
 
 
 class UARTBoardTop(Elaboratable):
-    """``core`` (AXI4-Stream ports) on the platform's ``uart`` 0 at ``baud``, in the default clock."""
+    """``core`` (AXI4-Stream ports) on the platform's ``uart`` 0 at ``baud``, in the ``sync``
+    domain: the one ``clock`` makes (an elaboratable defining ``sync``, with its ``frequency`` in
+    Hz, e.g. :class:`rnnrtl.synth.ecp5_pll.ECP5PLL`), or the platform's default clock when
+    ``clock`` is ``None``. The baud divisor, the frame timeout and the blink count are of that
+    clock."""
 
-    def __init__(self, core, *, baud: int = 115200):
+    def __init__(self, core, *, baud: int = 115200, clock=None):
         self.core = core
         self.baud = baud
+        self.clock = clock
 
     def elaborate(self, platform):
         m = Module()
-        clk = platform.default_clk_frequency
+        if self.clock is None:
+            clk = platform.default_clk_frequency
+        else:
+            m.submodules.clock = self.clock
+            clk = self.clock.frequency
         m.submodules.bridge = bridge = UARTBridge(
             self.core, divisor=uart_divisor(clk, self.baud), timeout=int(clk * FRAME_TIMEOUT_S))
         uart = platform.request("uart", 0, dir="-")
