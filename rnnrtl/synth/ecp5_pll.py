@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockSignal, Elaboratable, Instance, Module, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
@@ -165,16 +165,18 @@ def pll_setting(f_in_hz: float, f_out_hz: float, *, tolerance: float = 0.01,
         below = [f for f in made if f < want][-1:]
         above = [f for f in made if f > want][:1]
         nearest = " or ".join(f"{_mhz(f)} MHz" for f in below + above)
-        step = min(b - a for a, b in zip(made, made[1:]))
+        steps = {b - a for a, b in zip(made, made[1:])}
+        spacing = (f"in steps of {_mhz(min(steps))} MHz" if len(steps) == 1
+                   else f"at least {_mhz(min(steps))} MHz apart")
         raise ConfigError(f"{option} {_mhz(f_out_hz)} MHz: the ECP5 PLL cannot make it from the "
                           f"board's {_mhz(f_in_hz)} MHz within {tolerance:.0%}; nearest: {nearest} "
-                          f"(it makes {_mhz(made[0])} - {_mhz(made[-1])} MHz in steps of "
-                          f"{_mhz(step)} MHz or more)")
+                          f"(it makes {_mhz(made[0])} - {_mhz(made[-1])} MHz, {spacing})")
     return PLLSetting(f_in_hz, *best[2:])
 
 
 class ECP5PLL(Elaboratable):
-    """Clock domain ``domain`` from an ``EHXPLLL`` of ``setting``: the platform's default clock
+    """The clock and reset of domain ``domain`` (which the parent defines, as Amaranth 0.6 will
+    require) from an ``EHXPLLL`` of ``setting``: the platform's default clock
     (``platform.default_clk``, whose frequency must be ``setting.f_in_hz``) feeds the PLL and
     nothing else; the domain's reset is held from power-up until the PLL's ``LOCK`` rises
     (released synchronously, :class:`~amaranth.lib.cdc.ResetSynchronizer`) and whenever it
@@ -205,7 +207,6 @@ class ECP5PLL(Elaboratable):
             i_CLKI=clk_buf.i, i_CLKFB=clkop, o_CLKOP=clkop, o_LOCK=self.lock,
             i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=0, i_PHASESTEP=0,
             i_PHASELOADREG=0, i_PLLWAKESYNC=0, i_ENCLKOP=0)
-        m.domains += ClockDomain(self.domain)
         m.d.comb += ClockSignal(self.domain).eq(clkop)
         m.submodules.reset_sync = ResetSynchronizer(~self.lock, domain=self.domain)
         return m
