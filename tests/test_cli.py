@@ -274,8 +274,8 @@ def test_build_clock_reaches_the_pll(converted, tmp_path):
     _, outdir = converted
     for args, mhz in (([], 150), (["--clock-mhz", "112.5"], 112.5)):
         folder = tmp_path / str(mhz)
-        result = _invoke("build", outdir, "--target", "ulx3s_85f", "--no-run", "--build-dir", folder,
-                         *args)
+        result = _invoke("build", outdir, "--target", "ulx3s_85f", "--no-run",
+                         "--build-dir", folder, *args)
         assert result.exit_code == 0, result.output
         check_pll(next(folder.rglob("*_ulx3s_85f.il")).read_text(), 25e6, mhz * 1e6)
 

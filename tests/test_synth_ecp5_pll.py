@@ -19,8 +19,9 @@ def _legal(f_in, clki, clkfb, clkop):
     """The data sheet's limits (FPGA-DS-02012) and the dividers' ranges, for CLKOP feedback."""
     pfd = f_in / clki
     out = pfd * clkfb
-    return (1 <= clki <= 128 and 1 <= clkfb <= 80 and 1 <= clkop <= 128 and 10 * MHZ <= pfd <= 400 * MHZ
-            and 8 * MHZ <= out <= 400 * MHZ and 400 * MHZ <= out * clkop <= 800 * MHZ)
+    return (1 <= clki <= 128 and 1 <= clkfb <= 80 and 1 <= clkop <= 128
+            and 10 * MHZ <= pfd <= 400 * MHZ and 8 * MHZ <= out <= 400 * MHZ
+            and 400 * MHZ <= out * clkop <= 800 * MHZ)
 
 
 def _closest(f_in, want):

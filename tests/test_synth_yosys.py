@@ -52,7 +52,8 @@ def test_nextpnr_summary_of_a_pll_clock():
               "critical_paths": [{"from": "<async>", "to": f"posedge {pll}", "path": path("x")},
                                  {"from": "posedge $glbnet$clk25", "to": "posedge $glbnet$clk25",
                                   "path": path("y")},
-                                 {"from": f"posedge {pll}", "to": f"posedge {pll}", "path": path("p")}]}
+                                 {"from": f"posedge {pll}", "to": f"posedge {pll}",
+                                  "path": path("p")}]}
     s = nextpnr_summary(report, constraint_mhz=150.0)
     assert s["fmax_mhz"] == 160.5 and s["critical_path"]["from"] == "p"
     assert nextpnr_summary(report, constraint_mhz=25.0)["critical_path"]["from"] == "y"

@@ -57,7 +57,7 @@ class BuildResult:
     timing: dict = field(default_factory=dict)    # the manifest's latency / ii / multipliers
     runtime_s: float = 0.0
     seed: int | None = None                       # an ECP5 target's nextpnr seed kept (the best)
-    clock: PLLSetting | None = None               # a target's PLL-made core clock (None: the board's)
+    clock: PLLSetting | None = None               # a target's core clock from its PLL, or None
     #: An ECP5 target's nextpnr runs, one per seed: ``seed``, ``fmax_mhz``, ``critical_path``,
     #: ``folder`` (several seeds: each built in ``<target>/seed<N>``).
     runs: list = field(default_factory=list)
@@ -307,12 +307,13 @@ def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, 
     result.resources = summary["utilization"]
     if result.clock is not None:
         clk = result.clock.f_out_hz / 1e6
-        against = f"the core's {clk:g} MHz clock (PLL from the board's {result.clock.f_in_hz / 1e6:g} MHz)"
+        board = result.clock.f_in_hz / 1e6
+        against = f"the core's {clk:g} MHz clock (PLL from the board's {board:g} MHz)"
     else:
         clk = platform.default_clk_frequency / 1e6
         against = f"the board's {clk:g} MHz clock"
     met = result.fmax_mhz is not None and result.fmax_mhz >= clk
     fmax = "no Fmax" if result.fmax_mhz is None else f"Fmax {result.fmax_mhz:.1f} MHz"
     result.message = (f"bitstream {files['bitstream'].name} written in {folder}; {fmax} against "
-                      f"{against}" + ("" if met else " — TIMING NOT MET, the bitstream may misbehave")
-                      + ".")
+                      f"{against}"
+                      + ("" if met else " — TIMING NOT MET, the bitstream may misbehave") + ".")

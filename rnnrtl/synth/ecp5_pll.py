@@ -106,8 +106,8 @@ class PLLSetting:
     def attributes(self) -> dict:
         """The cell's attributes: the frequencies in MHz (for Lattice's tools; nextpnr derives
         its own) and the loop filter settings nextpnr writes into the bitstream."""
-        return {"FREQUENCY_PIN_CLKI": _mhz(self.f_in_hz), "FREQUENCY_PIN_CLKOP": _mhz(self.f_out_hz),
-                **_LOOP_ATTRS}
+        return {"FREQUENCY_PIN_CLKI": _mhz(self.f_in_hz),
+                "FREQUENCY_PIN_CLKOP": _mhz(self.f_out_hz), **_LOOP_ATTRS}
 
     def describe(self) -> str:
         return (f"{_mhz(self.f_out_hz)} MHz = {_mhz(self.f_in_hz)} MHz / {self.clki_div} "
