@@ -12,7 +12,8 @@ vu9p       :class:`~rnnrtl.platforms.vu9p.VU9PPlatform`          the core itself
            (xcvu9p-flga2104-2L-e, no board)                      200 MHz clock constraint
 arty_a7    amaranth-boards ``ArtyA7_35Platform`` (100 MHz)        :class:`~rnnrtl.platforms.uart_board.UARTBoardTop`
 ulx3s_85f  :class:`~rnnrtl.platforms.ulx3s.ULX3S85FPlatform`     :class:`~rnnrtl.platforms.uart_board.UARTBoardTop`
-           (amaranth-boards ``ULX3S_85F_Platform``, 25 MHz)
+           (amaranth-boards ``ULX3S_85F_Platform``, 25 MHz)      on the PLL's clock (150 MHz unless
+                                                                 ``--clock-mhz`` says otherwise)
 ========== ===================================================== =================================
 """
 
@@ -32,5 +33,7 @@ TARGETS = {
     "arty_a7": Target("arty_a7", ArtyA7_35Platform, "xilinx", UARTBoardTop,
                       description="Digilent Arty A7-35T: the core behind the USB UART"),
     "ulx3s_85f": Target("ulx3s_85f", ULX3S85FPlatform, "ecp5", UARTBoardTop,
-                        description="Radiona ULX3S, ECP5-85F: the core behind the USB UART"),
+                        description="Radiona ULX3S, ECP5-85F: the core behind the USB UART, "
+                                    "on a 150 MHz clock from the PLL",
+                        clock_mhz=150.0),
 }

@@ -7,7 +7,7 @@ LEDs, when the board has them: 0 blinks (the clock runs), 1 lights while a beat 
 """
 
 from amaranth.build import ResourceError
-from amaranth.hdl import Elaboratable, Module, Signal
+from amaranth.hdl import ClockDomain, Elaboratable, Module, Signal
 from amaranth.lib import io
 
 from rnnrtl.synth.uart import uart_divisor
@@ -20,15 +20,25 @@ FRAME_TIMEOUT_S = 0.25
 
 
 class UARTBoardTop(Elaboratable):
-    """``core`` (AXI4-Stream ports) on the platform's ``uart`` 0 at ``baud``, in the default clock."""
+    """``core`` (AXI4-Stream ports) on the platform's ``uart`` 0 at ``baud``, in the ``sync``
+    domain: clocked and reset by ``clock`` (an elaboratable driving ``sync``'s clock and reset,
+    with its ``frequency`` in Hz, e.g. :class:`rnnrtl.synth.ecp5_pll.ECP5PLL`), or by the
+    platform's default clock when ``clock`` is ``None``. The baud divisor, the frame timeout and
+    the blink count are of that clock."""
 
-    def __init__(self, core, *, baud: int = 115200):
+    def __init__(self, core, *, baud: int = 115200, clock=None):
         self.core = core
         self.baud = baud
+        self.clock = clock
 
     def elaborate(self, platform):
         m = Module()
-        clk = platform.default_clk_frequency
+        if self.clock is None:
+            clk = platform.default_clk_frequency
+        else:
+            m.domains.sync = ClockDomain("sync")
+            m.submodules.clock = self.clock
+            clk = self.clock.frequency
         m.submodules.bridge = bridge = UARTBridge(
             self.core, divisor=uart_divisor(clk, self.baud), timeout=int(clk * FRAME_TIMEOUT_S))
         uart = platform.request("uart", 0, dir="-")

@@ -517,17 +517,22 @@ def simulate(ctx, outdir, samples, seed, backpressure, idle):
 @click.option("--seeds", default=None, metavar="N,N,...",
               help="Several nextpnr seeds instead of --seed, e.g. 1,2,3: place and route once per "
                    "seed (a target's whole build once per seed), keep the best, report every one.")
-def build(outdir, target, estimate, no_run, build_dir, seed, seeds):
+@click.option("--clock-mhz", type=float, callback=_clock_mhz, metavar="MHZ",
+              help="The core's clock on a target whose PLL makes it from the board's clock "
+                   "(ulx3s_85f: 150 by default; from its 25 MHz, multiples of 12.5 MHz).")
+def build(outdir, target, estimate, no_run, build_dir, seed, seeds, clock_mhz):
     """Build the core in OUTDIR for an FPGA target, or estimate its resources.
 
     Xilinx targets write a complete Vivado project (TCL, XDC, Verilog) and the TCL that packages
     the core as a Vivado IP; Vivado runs only when it is on PATH. ECP5 targets run yosys, nextpnr
-    and ecppack (YoWASP) to a bitstream and report Fmax and utilisation.
+    and ecppack (YoWASP) to a bitstream and report Fmax and utilisation; the ULX3S runs the core
+    on a clock its PLL makes (--clock-mhz), and its Fmax is compared with that clock.
 
     \b
     Examples:
       rnnrtl build out/my_model --estimate xcup
       rnnrtl build out/my_model --target ulx3s_85f
+      rnnrtl build out/my_model --target ulx3s_85f --clock-mhz 125
       rnnrtl build out/my_model --target vu9p --estimate xcup
       rnnrtl build out/my_model --estimate ecp5 --seed 3
       rnnrtl build out/my_model --estimate ecp5 --seeds 1,2,3
@@ -546,7 +551,7 @@ def build(outdir, target, estimate, no_run, build_dir, seed, seeds):
     console = _console()
     with console.status(f"Building in {folder} (yosys/nextpnr can take minutes)"):
         result = run_build(outdir, TARGETS[target] if target else None, outdir=folder,
-                           estimate=estimate, run=not no_run, seeds=seed_list)
+                           estimate=estimate, run=not no_run, seeds=seed_list, clock_mhz=clock_mhz)
     console.print(result.summary(), soft_wrap=True, markup=False)
     console.print(f"build files in {folder} ({result.runtime_s:.0f} s)", soft_wrap=True)
 

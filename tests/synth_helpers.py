@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["TINY_CONFIG", "TOY_MANIFEST", "write_tiny", "manifest", "check_ip_tcl"]
+__all__ = ["TINY_CONFIG", "TOY_MANIFEST", "write_tiny", "manifest", "check_ip_tcl", "rtlil_cell",
+           "check_pll"]
 
 TINY_CONFIG = {"reuse": 3, "tables": {"tanh": {"size": 256, "range": 4}}}
 
@@ -46,3 +47,55 @@ def check_ip_tcl(text: str, part: str):
                  "ipx::associate_bus_interfaces -clock clk -reset rst",
                  "set_property value ACTIVE_HIGH", "ipx::save_core"):
         assert line in text
+
+
+def rtlil_cell(text: str, cell_type: str) -> dict:
+    """The one cell of ``cell_type`` in an RTLIL file: ``{"parameters": {...}, "connections": {...},
+    "attributes": {...}}`` (integers as ``int``, strings unquoted), read from the text alone."""
+    lines = text.splitlines()
+    starts = [i for i, l in enumerate(lines) if l.strip().startswith(f"cell \\{cell_type} ")]
+    assert len(starts) == 1, f"{len(starts)} {cell_type} cells"
+    attrs = {}
+    for l in reversed(lines[:starts[0]]):
+        if not l.strip().startswith("attribute "):
+            break
+        _, name, value = l.strip().split(" ", 2)
+        attrs[name.lstrip("\\")] = _rtlil_value(value)
+    cell = {"parameters": {}, "connections": {}, "attributes": attrs}
+    for l in lines[starts[0] + 1:]:
+        words = l.strip().split(" ", 2)
+        if words[0] == "end":
+            break
+        key = {"parameter": "parameters", "connect": "connections"}[words[0]]
+        cell[key][words[1].lstrip("\\")] = _rtlil_value(words[2])
+    return cell
+
+
+def _rtlil_value(text: str):
+    text = text.strip()
+    if text.startswith('"'):
+        return text[1:-1]
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def check_pll(il_text: str, board_hz: float, want_hz: float):
+    """The build's one ``EHXPLLL`` makes ``want_hz`` from ``board_hz`` exactly, by the ECP5
+    arithmetic written out here (f_pfd = f_in / CLKI_DIV, f_out = f_pfd * CLKFB_DIV with CLKOP
+    feedback, VCO = f_out * CLKOP_DIV), within the data sheet's limits; returns its parameters."""
+    cell = rtlil_cell(il_text, "EHXPLLL")
+    p, c = cell["parameters"], cell["connections"]
+    pfd = board_hz / p["CLKI_DIV"]
+    out = pfd * p["CLKFB_DIV"]
+    assert out == want_hz, (out, want_hz)
+    assert 10e6 <= pfd <= 400e6 and 400e6 <= out * p["CLKOP_DIV"] <= 800e6
+    net = {port: c[port].removesuffix(" [0]") for port in ("CLKFB", "CLKOP")}   # 1-bit nets
+    assert p["FEEDBK_PATH"] == "CLKOP" and net["CLKFB"] == net["CLKOP"]     # CLKOP fed back
+    assert p["CLKOP_ENABLE"] == "ENABLED" and p["CLKOP_CPHASE"] == p["CLKOP_DIV"] - 1
+    a = cell["attributes"]
+    assert float(a["FREQUENCY_PIN_CLKI"]) * 1e6 == board_hz
+    assert float(a["FREQUENCY_PIN_CLKOP"]) * 1e6 == want_hz
+    assert {k: a[k] for k in ("ICP_CURRENT", "LPF_RESISTOR", "MFG_ENABLE_FILTEROPAMP",
+                              "MFG_GMCREF_SEL")} == {"ICP_CURRENT": "12", "LPF_RESISTOR": "8",
+                                                    "MFG_ENABLE_FILTEROPAMP": "1",
+                                                    "MFG_GMCREF_SEL": "2"}      # as ecppll
+    return p

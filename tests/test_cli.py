@@ -17,6 +17,7 @@ from rnnrtl import demo as bundled  # noqa: E402
 from rnnrtl.evaluation import decisions  # noqa: E402
 from cli_helpers import assert_user_error as _assert_user_error  # noqa: E402
 from cli_helpers import invoke as _invoke  # noqa: E402
+from synth_helpers import check_pll  # noqa: E402
 
 CONFIG = """\
 precision: fixed<14,5>
@@ -266,6 +267,32 @@ def test_build_passes_the_seed_to_nextpnr(converted, tmp_path, seed):
     assert result.exit_code == 0, result.output
     script = next(folder.rglob("build_*.sh")).read_text()
     assert f"--seed {seed or 1} " in script
+
+
+def test_build_clock_reaches_the_pll(converted, tmp_path):
+    """``--clock-mhz`` sets the ULX3S core clock the PLL makes (150 MHz without it)."""
+    _, outdir = converted
+    for args, mhz in (([], 150), (["--clock-mhz", "112.5"], 112.5)):
+        folder = tmp_path / str(mhz)
+        result = _invoke("build", outdir, "--target", "ulx3s_85f", "--no-run",
+                         "--build-dir", folder, *args)
+        assert result.exit_code == 0, result.output
+        check_pll(next(folder.rglob("*_ulx3s_85f.il")).read_text(), 25e6, mhz * 1e6)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--target", "ulx3s_85f", "--clock-mhz", "0"], ["--clock-mhz", "> 0"]),
+    (["--target", "ulx3s_85f", "--clock-mhz", "-5"], ["--clock-mhz", "> 0"]),
+    (["--target", "ulx3s_85f", "--clock-mhz", "fast"], ["--clock-mhz"]),
+    (["--target", "ulx3s_85f", "--clock-mhz", "140"], ["--clock-mhz", "137.5 MHz or 150 MHz"]),
+    (["--target", "ulx3s_85f", "--clock-mhz", "450"], ["--clock-mhz", "8 - 400 MHz"]),
+    (["--target", "arty_a7", "--clock-mhz", "100"], ["--clock-mhz", "'arty_a7' has no PLL"]),
+    (["--estimate", "ecp5", "--clock-mhz", "150"], ["--clock-mhz", "no board clock"]),
+])
+def test_build_refuses_bad_clocks(converted, tmp_path, args, fragments):
+    _, outdir = converted
+    _assert_user_error(_invoke("build", outdir, "--no-run", "--build-dir", tmp_path / "b", *args),
+                       *fragments)
 
 
 def test_build_needs_a_known_target(converted):

@@ -2,6 +2,8 @@
 and an ECP5 bitstream with YoWASP's tools on a tiny model (the first YoWASP run on a machine
 compiles the tools, ~75 s once)."""
 
+import json
+
 import pytest
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
 
@@ -9,7 +11,7 @@ from rnnrtl.errors import ConfigError
 from rnnrtl.platforms import TARGETS, UARTBoardTop
 from rnnrtl.synth.build import build
 from rnnrtl.synth.targets import Target
-from synth_helpers import check_ip_tcl, manifest, write_tiny
+from synth_helpers import check_ip_tcl, check_pll, manifest, write_tiny
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,44 @@ def test_ulx3s_plan(tiny, tmp_path):
     # the DSP register packing runs between yosys and nextpnr
     assert script.index('"$YOSYS"') < script.index("-m rnnrtl.synth.ecp5_pack tiny_ulx3s_85f.json") \
         < script.index('"$NEXTPNR_ECP5"')
+    # the core's clock: the PLL's 150 MHz from the board's 25 MHz, which is all the LPF constrains
+    check_pll((r.outdir / "ulx3s_85f" / "tiny_ulx3s_85f.il").read_text(), 25e6, 150e6)
+    assert 'FREQUENCY PORT "clk25_0__io" 25000000.0 HZ;' in lpf
+    assert r.clock.f_out_hz == 150e6
+
+
+@pytest.mark.parametrize("mhz", [125, 50, 200.0])
+def test_ulx3s_plan_clock(tiny, tmp_path, mhz):
+    _, core = tiny
+    r = build(core, TARGETS["ulx3s_85f"], outdir=tmp_path, run=False, clock_mhz=mhz)
+    check_pll((tmp_path / "ulx3s_85f" / "tiny_ulx3s_85f.il").read_text(), 25e6, mhz * 1e6)
+
+
+@pytest.mark.parametrize("target, mhz, fragments", [
+    ("ulx3s_85f", 140, ["clock_mhz (--clock-mhz) 140 MHz", "137.5 MHz or 150 MHz"]),
+    ("ulx3s_85f", 0, ["clock_mhz (--clock-mhz) 0", "> 0"]),
+    ("ulx3s_85f", -25.0, ["> 0"]),
+    ("ulx3s_85f", 800, ["output range 8 - 400 MHz"]),
+    ("ulx3s_85f", "150", ["clock_mhz (--clock-mhz) '150'", "a number > 0"]),
+    ("arty_a7", 100, ["target 'arty_a7' has no PLL"]),
+    ("vu9p", 200, ["target 'vu9p' has no PLL"]),
+    (None, 150, ["an estimate alone has no board clock"]),
+])
+def test_build_refuses_bad_clocks(tiny, tmp_path, target, mhz, fragments):
+    _, core = tiny
+    with pytest.raises(ConfigError) as e:
+        build(core, TARGETS.get(target), outdir=tmp_path, run=False, clock_mhz=mhz,
+              estimate="ecp5" if target is None else None)
+    for fragment in fragments:
+        assert fragment in str(e.value)
+    assert not (tmp_path / "core").exists()          # refused before anything is written
+
+
+def test_target_clock_needs_an_ecp5_board():
+    with pytest.raises(ConfigError, match="clock_mhz .* needs an 'ecp5' family target"):
+        Target("x", ULX3S_85F_Platform, "xilinx", UARTBoardTop, clock_mhz=100.0)
+    with pytest.raises(ConfigError, match="without a top"):
+        Target("x", ULX3S_85F_Platform, "ecp5", clock_mhz=100.0)
 
 
 def test_build_from_design_writes_core(tiny, tmp_path):
@@ -92,6 +132,18 @@ def test_ecp5_bitstream(tiny, tmp_path):
     bit = r.files["bitstream"]
     assert bit.is_file() and bit.stat().st_size > 100_000
     assert r.files["rom_split_verilog"].is_file()          # what yosys read
-    assert r.fmax_mhz > 25                             # the ULX3S clock
     assert r.resources["MULT18X18D"]["used"] == r.multipliers
     assert r.critical_path["delay_ns"] > 0
+    # The core runs on the PLL's 150 MHz: nextpnr derives that constraint from the board's 25 MHz,
+    # routes the EHXPLLL, and the Fmax reported is the PLL clock's, compared with 150 MHz.
+    folder = bit.parent
+    log = next(folder.glob("*.tim")).read_text()
+    assert "Input frequency of PLL 'clock.pll' is constrained to 25.0 MHz" in log
+    assert "Derived frequency constraint of 150.0 MHz for net" in log
+    assert r.resources["EHXPLLL"]["used"] == 1
+    report = json.loads(next(folder.glob("*_report.json")).read_text())
+    (clock, timing), = report["fmax"].items()        # one clock domain: the PLL's
+    assert abs(timing["constraint"] - 150) < 0.1 and timing["achieved"] == r.fmax_mhz
+    assert r.fmax_mhz > 25
+    assert "against the core's 150 MHz clock (PLL from the board's 25 MHz)" in r.message
+    assert ("TIMING NOT MET" in r.message) == (r.fmax_mhz < 150)

@@ -41,6 +41,24 @@ def test_nextpnr_summary():
     assert nextpnr_summary({}) == {"fmax_mhz": None, "critical_path": None, "utilization": {}}
 
 
+def test_nextpnr_summary_of_a_pll_clock():
+    """A PLL output is named after one of its loads: ``constraint_mhz`` picks it by the constraint
+    nextpnr derived, and its own critical path comes before an asynchronous one."""
+    def path(cell):
+        return [{"type": "routing", "from": {"cell": cell}, "to": {"cell": "z"}, "delay": 1.0}]
+    pll = "$glbnet$bridge.core.out.clk"
+    report = {"fmax": {"$glbnet$clk25": {"achieved": 300.0, "constraint": 25.0},
+                       pll: {"achieved": 160.5, "constraint": 150.015}},
+              "critical_paths": [{"from": "<async>", "to": f"posedge {pll}", "path": path("x")},
+                                 {"from": "posedge $glbnet$clk25", "to": "posedge $glbnet$clk25",
+                                  "path": path("y")},
+                                 {"from": f"posedge {pll}", "to": f"posedge {pll}",
+                                  "path": path("p")}]}
+    s = nextpnr_summary(report, constraint_mhz=150.0)
+    assert s["fmax_mhz"] == 160.5 and s["critical_path"]["from"] == "p"
+    assert nextpnr_summary(report, constraint_mhz=25.0)["critical_path"]["from"] == "y"
+
+
 _MAC_VERILOG = """module mac(input clk, input [15:0] a, input [15:0] b, output reg [35:0] acc);
   always @(posedge clk) acc <= acc + a * b;
 endmodule

@@ -14,6 +14,7 @@ module                    concept
 :mod:`.yosys`             finding and running yosys / nextpnr (YoWASP or pyosys), reading reports
 :mod:`.rom_split`         multi-port ROMs replicated per port pair before memory mapping
 :mod:`.ecp5_pack`         ECP5 register packing into ``MULT18X18D`` / ``DP16KD`` cells
+:mod:`.ecp5_pll`          ECP5 PLL (``EHXPLLL``) dividers for a core clock, and its clock domain
 :mod:`.estimate`          resource and Fmax estimates of the bare core
 :mod:`.multipliers`       the manifest's multipliers against yosys's DSP count
 :mod:`.uart`              an 8N1 UART (receiver, transmitter, simulation line helpers)

@@ -13,7 +13,9 @@ the testbenches verified. A target is a :class:`~rnnrtl.synth.targets.Target` (t
   plus ``package_ip.tcl`` (:mod:`rnnrtl.synth.vivado`); Vivado runs only when it is on ``PATH``.
 * ECP5 targets run yosys (reading the core with its multi-port ROMs replicated,
   :mod:`rnnrtl.synth.rom_split`), :mod:`rnnrtl.synth.ecp5_pack`, nextpnr-ecp5 and ecppack
-  (YoWASP) to a bitstream.
+  (YoWASP) to a bitstream. A target with a ``clock_mhz`` runs the core on a clock its PLL makes
+  from the board's (:mod:`rnnrtl.synth.ecp5_pll`); nextpnr derives that clock's constraint from
+  the board clock's, and the Fmax is compared with it.
 * An estimate is :func:`rnnrtl.synth.estimate.run_estimate`'s.
 """
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 from ..errors import BuildError, ConfigError
 from .core import Core, ManifestCore, read_core
+from .ecp5_pll import ECP5PLL, PLLSetting, pll_setting
 from .estimate import ESTIMATES, Estimate, run_estimate
 from .rom_split import MULTIPORT_ROM_FIX, rom_split_verilog
 from .seeds import best_run, check_seeds
@@ -54,6 +57,7 @@ class BuildResult:
     timing: dict = field(default_factory=dict)    # the manifest's latency / ii / multipliers
     runtime_s: float = 0.0
     seed: int | None = None                       # an ECP5 target's nextpnr seed kept (the best)
+    clock: PLLSetting | None = None               # a target's core clock from its PLL, or None
     #: An ECP5 target's nextpnr runs, one per seed: ``seed``, ``fmax_mhz``, ``critical_path``,
     #: ``folder`` (several seeds: each built in ``<target>/seed<N>``).
     runs: list = field(default_factory=list)
@@ -112,7 +116,7 @@ def _seed_lines(runs: list, kept) -> list[str]:
 
 def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
           baud: int = 115200, freq_mhz: float = 200.0, seed: int = 1, seeds=None,
-          route: bool = True) -> BuildResult:
+          route: bool = True, clock_mhz: float | None = None) -> BuildResult:
     """Build a core for ``target`` (a :class:`~rnnrtl.synth.targets.Target`, e.g.
     ``rnnrtl.platforms.TARGETS['ulx3s_85f']``; ``None`` for an estimate only) in ``outdir``; with
     ``estimate`` (``'xc7'``, ``'xcup'``, ``'ecp5'``) also synthesise the bare core for resource
@@ -124,7 +128,10 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
     and routed, the best kept: :func:`~rnnrtl.synth.seeds.best_run`; a target's build runs whole
     for each seed, in ``<target>/seed<N>``), and
     ``route=False`` takes its Fmax from placement alone (see
-    :func:`~rnnrtl.synth.estimate.run_estimate`).
+    :func:`~rnnrtl.synth.estimate.run_estimate`). ``clock_mhz`` is the core's clock on a target
+    whose PLL makes it (``None``: the target's ``clock_mhz``, e.g. 150 MHz on ``ulx3s_85f``);
+    :class:`~rnnrtl.errors.ConfigError` when it is not a positive number, the PLL cannot make it
+    (:func:`~rnnrtl.synth.ecp5_pll.pll_setting`), or the target has no PLL.
     """
     t0 = time.perf_counter()
     outdir = Path(outdir)
@@ -136,10 +143,11 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
                         f"in rnnrtl.platforms.TARGETS")
     tgt = target
     seeds = check_seeds((seed,) if seeds is None else seeds)
+    clock = _core_clock(tgt, clock_mhz)
     core = read_core(design_or_outdir, outdir=outdir)
     result = BuildResult(tgt.name if tgt else None, outdir, core,
                          files={"verilog": core.verilog, "manifest": core.dir / "manifest.json"},
-                         timing=dict(core.manifest.get("timing", {})))
+                         timing=dict(core.manifest.get("timing", {})), clock=clock)
     if tgt is not None:
         _build_target(result, tgt, run=run, baud=baud, seeds=seeds)
     if estimate is not None and run:
@@ -151,6 +159,26 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
     return result
 
 
+_CLOCK_OPTION = "clock_mhz (--clock-mhz)"
+
+
+def _core_clock(tgt: Target | None, clock_mhz) -> PLLSetting | None:
+    """The PLL setting of ``tgt``'s core clock (``clock_mhz``, else the target's own), or
+    ``None`` when the core runs on the board's clock; :class:`ConfigError` for a clock the PLL
+    cannot make or a target without a PLL."""
+    if tgt is None or tgt.clock_mhz is None:
+        if clock_mhz is not None:
+            where = (f"target {tgt.name!r} has no PLL: its core runs on the board's clock"
+                     if tgt is not None else "an estimate alone has no board clock")
+            raise ConfigError(f"{_CLOCK_OPTION} {clock_mhz!r}: {where}; give it only for a "
+                              f"target that makes its core clock with a PLL (an ECP5 board)")
+        return None
+    mhz = tgt.clock_mhz if clock_mhz is None else clock_mhz
+    if isinstance(mhz, bool) or not isinstance(mhz, (int, float)):
+        raise ConfigError(f"{_CLOCK_OPTION} {mhz!r}: give a clock frequency in MHz, a number > 0")
+    return pll_setting(tgt.platform().default_clk_frequency, mhz * 1e6, option=_CLOCK_OPTION)
+
+
 def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int, seeds):
     platform = tgt.platform()
     if tgt.family == "ecp5" and not isinstance(platform, ECP5RegisterPacking):
@@ -160,7 +188,7 @@ def _build_target(result: BuildResult, tgt: Target, *, run: bool, baud: int, see
     core = result.core
     top = ManifestCore(core.manifest)
     if tgt.top is not None:
-        top = tgt.top(top, baud=baud)
+        top = tgt.top(top, baud=baud, **({"clock": ECP5PLL(result.clock)} if result.clock else {}))
         name = f"{core.top}_{tgt.name}"
     else:
         name = f"{core.top}_ooc"
@@ -220,7 +248,7 @@ def _build_ecp5_seeds(result: BuildResult, tgt: Target, top, name: str, folder: 
     kept = {}
     for s in seeds:
         one = BuildResult(result.target, result.outdir, result.core, files=dict(result.files),
-                          timing=result.timing)
+                          timing=result.timing, clock=result.clock)
         _build_ecp5(one, tgt.platform(), top, name, folder / f"seed{s}", run=run, seed=s)
         kept[s] = one
         result.runs.append({"seed": s, "fmax_mhz": one.fmax_mhz,
@@ -271,13 +299,21 @@ def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, 
                          + "\n".join(errors[-5:])) from None
     files["bitstream"] = folder / f"{name}.bit"
     files["svf"] = folder / f"{name}.svf"
-    summary = nextpnr_summary(json.loads((folder / f"{name}_report.json").read_text()))
+    summary = nextpnr_summary(json.loads((folder / f"{name}_report.json").read_text()),
+                              constraint_mhz=result.clock.f_out_hz / 1e6 if result.clock else None)
     result.ran = True
     result.fmax_mhz = summary["fmax_mhz"]
     result.critical_path = summary["critical_path"]
     result.resources = summary["utilization"]
-    clk = platform.default_clk_frequency / 1e6
+    if result.clock is not None:
+        clk = result.clock.f_out_hz / 1e6
+        board = result.clock.f_in_hz / 1e6
+        against = f"the core's {clk:g} MHz clock (PLL from the board's {board:g} MHz)"
+    else:
+        clk = platform.default_clk_frequency / 1e6
+        against = f"the board's {clk:g} MHz clock"
     met = result.fmax_mhz is not None and result.fmax_mhz >= clk
-    result.message = (f"bitstream {files['bitstream'].name} written in {folder}; Fmax "
-                      f"{result.fmax_mhz:.1f} MHz against the board's {clk:g} MHz clock"
+    fmax = "no Fmax" if result.fmax_mhz is None else f"Fmax {result.fmax_mhz:.1f} MHz"
+    result.message = (f"bitstream {files['bitstream'].name} written in {folder}; {fmax} against "
+                      f"{against}"
                       + ("" if met else " — TIMING NOT MET, the bitstream may misbehave") + ".")

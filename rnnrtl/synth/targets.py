@@ -33,17 +33,26 @@ class Target:
     (``top(core, **options)`` gives the elaboratable handed to the platform), or is ``None`` to
     build the core itself out of context. An ``'ecp5'`` platform must mix in
     :class:`ECP5RegisterPacking`.
+
+    ``clock_mhz`` is the default frequency of the core's clock when the board makes it with its
+    PLL from the board's clock (an ``'ecp5'`` board target: :class:`~.ecp5_pll.ECP5PLL`, whose
+    ``top`` takes a ``clock=`` option); ``None`` runs the core on the board's clock itself.
     """
     name: str
     platform: Callable
     family: str
     top: Callable | None = None
     description: str = ""
+    clock_mhz: float | None = None
 
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise ConfigError(f"target {self.name!r}: family {self.family!r}; valid: "
                               f"{', '.join(map(repr, FAMILIES))}")
+        if self.clock_mhz is not None and (self.family != "ecp5" or self.top is None):
+            raise ConfigError(f"target {self.name!r}: clock_mhz (a PLL-made core clock) needs an "
+                              f"'ecp5' family target with a board top; this one is "
+                              f"{self.family!r}{'' if self.top else ' without a top'}")
 
 
 class ECP5RegisterPacking:

@@ -136,7 +136,8 @@ class UARTBridge(wiring.Component):
 
     ``core`` is any component with those flat ports in the ``sync`` domain, e.g.
     :class:`rnnrtl.hw.network.AXIStreamTop` or a black box of its Verilog; its ``tdata`` widths must
-    be whole bytes. The core runs in a local domain whose reset is ``sync``'s or a frame timeout.
+    be whole bytes. The core runs in a local domain whose reset is ``sync``'s or a frame timeout,
+    through a register (one cycle later, and one cycle longer than ``sync``'s).
     """
 
     def __init__(self, core, *, divisor: int, timeout: int, rx_depth: int = 32):
@@ -172,9 +173,14 @@ class UARTBridge(wiring.Component):
         m.submodules.framer = framer = BeatFramer(out_bytes=self.out_bytes)
         m.submodules.tx = tx = UARTTransmitter(divisor=self.divisor)
 
+        # The core's reset from a register: a frame timeout (a comparison of the idle count) or
+        # sync's reset would otherwise reach every register of the core through logic in the
+        # same cycle, the longest path of the board at 150 MHz. It is high while sync is in reset
+        # and one cycle after, and the cycle after an abort.
+        core_rst = Signal(init=1)
+        m.d.sync += core_rst.eq(deframer.abort)
         m.domains.core = core_domain = ClockDomain("core", local=True)
-        m.d.comb += [core_domain.clk.eq(ClockSignal("sync")),
-                     core_domain.rst.eq(ResetSignal("sync", allow_reset_less=True) | deframer.abort)]
+        m.d.comb += [core_domain.clk.eq(ClockSignal("sync")), core_domain.rst.eq(core_rst)]
         m.submodules.core = DomainRenamer("core")(self.core)
         c = self.core
 

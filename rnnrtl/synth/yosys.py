@@ -156,14 +156,22 @@ def stat_resources(cells_by_type: dict, family: str) -> dict:
     }
 
 
-def nextpnr_summary(report: dict, clock: str = "clk") -> dict:
-    """Fmax (MHz) of ``clock`` and the critical path from a nextpnr ``--report`` JSON."""
+def nextpnr_summary(report: dict, clock: str = "clk", constraint_mhz: float | None = None) -> dict:
+    """Fmax (MHz) of ``clock`` and the critical path from a nextpnr ``--report`` JSON.
+
+    With ``constraint_mhz`` the clock is the one nextpnr constrained nearest to it instead (a PLL
+    output, whose net yosys names after one of its loads)."""
     fmax = report.get("fmax", {})
-    key = next((k for k in fmax if k == clock), None) or next((k for k in fmax if clock in k), None)
+    if constraint_mhz is not None and fmax:
+        key = min(fmax, key=lambda k: abs(fmax[k].get("constraint", 0.0) - constraint_mhz))
+    else:
+        key = next((k for k in fmax if k == clock), None) or next((k for k in fmax if clock in k),
+                                                                   None)
     achieved = fmax[key]["achieved"] if key else None
     path = None
     paths = [cp for cp in report.get("critical_paths", []) if cp.get("path")]
-    paths.sort(key=lambda cp: cp.get("from") != key)       # the clock's own path first
+    # the clock's own path first (nextpnr names its ends "posedge <clock>")
+    paths.sort(key=lambda cp: (cp.get("from") or "").split(" ")[-1] != key)
     if paths:
         steps = paths[0]["path"]
         cells = []
