@@ -20,7 +20,10 @@ Verilog: they depend on the formats and table settings only.
 
 The file of the memory in module ``<top>.<path>`` is ``weights/<path>.<memory>.hex`` without a
 leading ``core.`` (``lstm.matvec_input.weight_memory.hex``); the manifest's ``weights`` section
-(:func:`manifest_entries`) lists each with its memory, width, depth, layer and matrix.
+(:func:`manifest_entries`) lists each with its memory, width, depth, layer and matrix. Identical
+units are one module (:mod:`rnnrtl.rtlil_dedup`; only units with the same weights are identical),
+so the stages of an unrolled layer share one file per memory
+(``lstm.stage.matvec_input.weight_memory.hex``).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ The manifest is the one description testbenches, scripts and users read: top mod
 reset, every port, the bit map and format of each payload lane, latency / II / multipliers per
 layer and in total, the configuration used, and ``names``: each generated Verilog name (the top
 module, the layers' submodules) -> the Keras name it comes from. Vectors are inputs and the
-emulator's outputs, as integer codes (what the hardware sees) and floats. With ``weights: file``
+emulator's outputs, as integer codes (what the hardware sees) and floats. Identical units (the
+stages of ``mode: unrolled``, twin queues ...) are one Verilog module, instantiated where each is
+used (:mod:`rnnrtl.rtlil_dedup`; instance names keep their paths). With ``weights: file``
 the weights and biases are moved out of the Verilog into ``weights/*.hex``
 (:mod:`rnnrtl.weights_file`), listed in the manifest's ``weights`` section.
 """
@@ -23,6 +25,7 @@ from .errors import ConfigError
 from .fixed import FixedFormat
 from .manifest import input_layout, matrix_entries
 from .masking import manifest_entry, pad_randomly
+from .rtlil_dedup import merge_identical
 
 __all__ = ["verilog_name", "write_design", "lane_map", "to_rtlil", "rtlil_to_verilog",
            "MANIFEST_VERSION"]
@@ -81,7 +84,8 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     """Write ``<top>.v``, ``manifest.json`` and ``vectors.npz`` for ``design`` into ``outdir``;
     with ``rtlil``, also ``<top>.il``: the same circuit as yosys's RTLIL (the Verilog is written
     from it), which yosys reads in seconds where its Verilog front end takes an hour on a core
-    of thousands of multipliers.
+    of thousands of multipliers. Both hold one module per distinct unit
+    (:func:`rnnrtl.rtlil_dedup.merge_identical` of Amaranth's RTLIL).
 
     ``x`` are input sequences for the vectors (floats ``[batch, timesteps, features]``); without
     them, ``samples`` random sequences are drawn (standard normal, seed ``seed``; for a masked
@@ -101,7 +105,7 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     name = verilog_name(net.name)
     timing = design.timing
     T = timing.timesteps
-    il_text = to_rtlil(top, name)
+    il_text = merge_identical(to_rtlil(top, name)).text
     text = rtlil_to_verilog(il_text)
     moved, hex_paths = None, []
     if weights_kind(net.config) == "file":

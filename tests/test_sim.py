@@ -14,6 +14,7 @@ two minutes on two busy cores.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from dataclasses import dataclass, field
 
@@ -229,6 +230,25 @@ def test_optimized_build_is_its_own_and_equal(designs, build_root):
     assert "-O0" in (first.build_dir / "build.log").read_text()
     assert fast.passed, fast.problems
     assert (fast.latency, fast.ii) == (first.latency, first.ii)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["unrolled_stacked", "unrolled_into_interleaved"])
+def test_unrolled_stages_share_their_modules(name, designs):
+    """The stages of an unrolled layer repeat the same units: the written Verilog defines each
+    distinct one once and instantiates it per stage, so it has fewer module definitions than
+    submodule instances (and the simulations above check it bit for bit)."""
+    _, outdir, _, summary = designs(name)
+    top = json.loads((outdir / "manifest.json").read_text())["top"]
+    text = (outdir / f"{top}.v").read_text()
+    defined = set(re.findall(r"^module (\\\S+|\w+)", text, flags=re.M))
+    instances = [kind for kind in re.findall(r"^  (\\\S+|\w+) +\S+ \($", text, flags=re.M)
+                 if kind in defined]
+    assert len(set(instances)) == len(defined) - 1            # every module but the top is used
+    assert len(defined) < len(instances)
+    stage_units = [kind for kind in instances if ".stage." in kind]
+    assert len(stage_units) > len(set(stage_units)) > 0        # "<layer>.stage.<unit>", shared
+    assert summary.passed, summary.problems
 
 
 def test_optimized_build_is_chosen_by_simulated_cycles():

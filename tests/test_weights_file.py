@@ -6,7 +6,8 @@ own files, bit-exact against its own emulator vectors; the timing is the inline 
 settings whose circuit is made of the weight values are refused. The designs are test_sim's
 tiny models (:func:`test_sim.make_model`, :func:`test_sim.write_case`): an LSTM + Dense at reuse 2
 (shallow), a GRU + Dense at reuse 18 / 16 / 2 with the deep pipeline (per-multiplier counters,
-operand stages, the weight ROM's second stage: R > 16) and a GRU + Dense at reuse 1.
+operand stages, the weight ROM's second stage: R > 16), a GRU + Dense at reuse 1 and an unrolled
+LSTM + Dense, whose stages share their MatVec modules and so their weight files.
 """
 
 from __future__ import annotations
@@ -44,6 +45,9 @@ CASES = {
         (("gru", dict(units=3, reset_after=False, name="gru")),
          ("dense", dict(units=2, name="out"))),
         timesteps=4, features=2, config={"reuse": 1, "weights": "file"}),
+    "unrolled": Case(
+        (("lstm", dict(units=3, name="lstm")), ("dense", dict(units=2, name="out"))),
+        timesteps=3, features=2, config={"mode": "unrolled", "reuse": 2, "weights": "file"}),
 }
 SEEDS = {"A": 0, "B": 1}
 
@@ -115,6 +119,20 @@ def test_the_files_hold_the_weight_codes(written):
     assert flat == [int(v) for v in layer.kernel.codes.reshape(-1)]
     assert fields(entries["out", "kernel", "bias"], 2) == [[int(v) for v in layer.bias.codes]]
     assert entries["out", "kernel", "weights"]["width"] == 3 * layer.kernel.fmt.width
+
+
+def test_unrolled_stages_share_one_file_per_memory(written):
+    """The three stages of the unrolled LSTM compute with the same kernel: its weights and bias
+    are one file each, read by the one module of the stages' input MatVec (rnnrtl.rtlil_dedup),
+    which the Verilog instantiates three times."""
+    outdir, design = written("unrolled", "A")
+    entries = manifest(outdir)["weights"]["files"]
+    kernel = [e for e in entries if (e["layer"], e["matrix"]) == ("lstm", "kernel")]
+    assert sorted(e["holds"] for e in kernel) == ["bias", "weights"]
+    module = kernel[0]["module"]
+    assert kernel[1]["module"] == module and ".stage." in module
+    text = (outdir / manifest(outdir)["verilog"]).read_text()
+    assert text.count(f"\\{module} ") == 1 + design.network.timesteps   # defined, used per stage
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

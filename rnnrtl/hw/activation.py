@@ -34,6 +34,9 @@ Timing (:attr:`ActivationUnit.latency`):
   each get a stage. Nothing but one rounding, one saturation, one index computation or one table
   read lies between two registers.
 
+Each lane's requantization (and ``relu`` / ``linear`` output) is a submodule of its own
+(:mod:`rnnrtl.hw.activation_lane`): identical lanes are one Verilog module.
+
 ``o``, ``code`` and ``overflow`` belong to the same input and are valid with ``o_valid``, ``latency``
 cycles after ``i_valid``; ``o`` and ``code`` are held until the next result.
 """
@@ -41,14 +44,15 @@ cycles after ``i_valid``; ``o`` and ``code`` are held until the next result.
 from __future__ import annotations
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
-from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
-from .common import COPY_LOADS, copy_groups, delay, fanout_copies, requantized, wire, wires
+from ..fixed import FixedFormat, IntType
+from .activation_lane import OutputLane, RequantizeLane
+from .common import COPY_LOADS, copy_groups, delay, fanout_copies, wire
 
 __all__ = ["ActivationUnit", "LATENCIES"]
 
@@ -204,19 +208,13 @@ class ActivationUnit(wiring.Component):
         overflows = []
         codes = []
         for lane in lanes:
-            shifted, over = requantize_through_rounded(i[lane], self._in_type.frac, self._acc_fmt, fmt,
-                                                       wires(m, f"in{lane}"))
-            if self._registered:
-                # Stage 2: the rounded value (and the accumulator's overflow) in registers.
-                rounded = Signal(shifted.shape(), name=f"rounded{lane}", reset_less=True)
-                over_mid = Signal(name=f"over_mid{lane}", reset_less=True)
-                m.d.sync += [rounded.eq(shifted), over_mid.eq(over)]
-                shifted, over = rounded, over_mid
-            else:
-                shifted = wire(m, shifted, f"rounded{lane}")
-            code, more = saturate_value(shifted, fmt, wires(m, f"sat{lane}"))
-            codes.append(code if self._registered else wire(m, code, f"code{lane}"))
-            overflows.append(over | more)
+            # The requantization, a unit per lane (rnnrtl.hw.activation_lane); registered: stage 2,
+            # the rounded value (and the accumulator's overflow) in registers.
+            m.submodules[f"requantize{lane}"] = unit = RequantizeLane(
+                in_type=self._in_type, fmt=fmt, acc_fmt=self._acc_fmt, registered=self._registered)
+            m.d.comb += unit.i.eq(i[lane])
+            codes.append(unit.code)
+            overflows.append(unit.over)
         if self._registered:
             # Stage 3: the saturated codes (and their overflow) in registers.
             code_reg = Signal.like(self.code, name="code_reg", reset_less=True)
@@ -258,11 +256,8 @@ class ActivationUnit(wiring.Component):
                 ]
         else:
             for lane, code in zip(lanes, codes):
-                if act.function == "relu" and fmt.signed:
-                    code = wire(m, Mux(code < 0, 0, code), f"relu{lane}")
                 # deep: stage 4 holds the output's rounded value, stage 5 its saturation.
-                value, over = requantized(m, int(self._registered), f"out_rounded{lane}", code,
-                                          fmt.frac_bits, act.out_fmt)
+                value, over = self._output_lane(m, lane, code, self._registered)
                 overflows.append(over)
                 with m.If(1 if self._registered else valid):
                     m.d.sync += out[lane].eq(value)
@@ -300,6 +295,15 @@ class ActivationUnit(wiring.Component):
         return m
 
 
+    def _output_lane(self, m, lane: int, code, registered: bool):
+        """``(value, overflow)`` of lane ``lane``'s ``relu`` / ``linear`` output, from an
+        :class:`~rnnrtl.hw.activation_lane.OutputLane` named ``output<lane>``."""
+        m.submodules[f"output{lane}"] = unit = OutputLane(
+            fmt=self._fmt, function=self._activation.function, out_fmt=self._activation.out_fmt,
+            registered=registered)
+        m.d.comb += unit.code.eq(code)
+        return unit.o, unit.over
+
     def _elaborate_comb(self, m, codes, overflows):
         """Latency 0: the table read (an asynchronous ROM port per lane) or the output
         requantization, combinational from the requantized ``codes``."""
@@ -315,10 +319,7 @@ class ActivationUnit(wiring.Component):
                              self.o[lane].eq(port.data)]
         else:
             for lane, code in enumerate(codes):
-                if act.function == "relu" and fmt.signed:
-                    code = wire(m, Mux(code < 0, 0, code), f"relu{lane}")
-                value, over = requantized(m, 0, f"out_rounded{lane}", code, fmt.frac_bits,
-                                          act.out_fmt)
+                value, over = self._output_lane(m, lane, code, False)
                 overflows.append(over)
                 m.d.comb += self.o[lane].eq(value)
         m.d.comb += [self.code[lane].eq(code) for lane, code in enumerate(codes)]
