@@ -132,3 +132,33 @@ def test_fanout_copies_kept_by_keep_copies(tmp_path, keep):
     fanouts = register_fanouts(tmp_path / "copies.json", "copies")
     want = [(16, {("TRELLIS_FF", "CE"): 16})] * 4 if keep else [(64, {("TRELLIS_FF", "CE"): 64})]
     assert [(f.loads, f.by_port) for f in fanouts] == want
+
+
+@pytest.mark.parametrize("kept", [True, False])
+def test_kept_delay_lines_stay_apart(tmp_path, kept):
+    """Two 2-stage delay lines of the same 8-bit value (a lane read by two far-apart multipliers,
+    rnnrtl.hw.mac's operand stages): with ``delay(kept=True)`` and KEEP_COPIES they stay two lines
+    (32 flip-flops); without, yosys merges them into one line driving both outputs (16)."""
+    from amaranth.back import rtlil
+    from amaranth.hdl import Module, Signal
+
+    from rnnrtl.hw.common import delay
+    m = Module()
+    x, a, b = Signal(8), Signal(8), Signal(8)
+    m.d.comb += [a.eq(delay(m, x, 2, "la", reset_less=True, kept=kept)),
+                 b.eq(delay(m, x, 2, "lb", reset_less=True, kept=kept))]
+    (tmp_path / "lines.il").write_text(rtlil.convert(m, ports=[x, a, b], name="lines"))
+    run_yosys(["read_rtlil lines.il", "synth_ecp5 -top lines -run begin:coarse",
+               *yosys.KEEP_COPIES, "synth_ecp5 -top lines -run coarse:",
+               "tee -q -o stat.json stat -json"], tmp_path, "yosys (lines)", "lines.log")
+    stat = json.loads((tmp_path / "stat.json").read_text())
+    assert stat["modules"]["\\lines"]["num_cells_by_type"]["TRELLIS_FF"] == (32 if kept else 16)
+
+
+def test_nextpnr_options_router_choice_keeps_the_other_options():
+    """A router chosen by the caller replaces NEXTPNR_OPTS' router and nothing else."""
+    default = yosys.nextpnr_options()
+    assert default == yosys.NEXTPNR_OPTS
+    chosen = yosys.nextpnr_options("router1")
+    assert chosen[chosen.index("--router") + 1] == "router1"
+    assert [o for o in chosen if o != "router1"] == [o for o in default if o != "router2"]

@@ -427,12 +427,16 @@ def pending(events: dict, cycle: int):
     return tuple(sorted((c - cycle, v) for c, v in events.items() if c > cycle))
 
 
-def delay(m, value, cycles: int, name: str = "d", *, reset_less: bool = False):
+def delay(m, value, cycles: int, name: str = "d", *, reset_less: bool = False,
+          kept: bool = False):
     """``value`` delayed by ``cycles`` register stages (``cycles = 0``: ``value`` itself);
     ``reset_less`` for a datapath delay line (registers without a reset, which can become a hard
-    block's own)."""
+    block's own). ``kept``: the registers carry :data:`COPY_ATTR`, so synthesis keeps this line
+    apart from another line of the same value (a delay line per load that is far from the others:
+    identical lines merged are one line to all their loads)."""
+    attrs = {COPY_ATTR: 1} if kept else {}
     for k in range(cycles):
-        reg = Signal.like(value, name=f"{name}_{k}", reset_less=reset_less)
+        reg = Signal.like(value, name=f"{name}_{k}", reset_less=reset_less, attrs=attrs)
         m.d.sync += reg.eq(value)
         value = reg
     return value

@@ -237,7 +237,9 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
         else:
             weight_rom(m, weight_at, first, km, wsel, None)
     if operand_stages:
-        lane = delay(m, lane, operand_stages, f"xpre{mi}", reset_less=True)
+        # Kept apart: multipliers reading the same lane would otherwise share one line, whose
+        # last register then reaches all their DSPs across the device.
+        lane = delay(m, lane, operand_stages, f"xpre{mi}", reset_less=True, kept=True)
     if graph is None:
         m.d.sync += [xsel.eq(lane), prod.eq(xsel * wsel)]  # the multiplier
     else:

@@ -33,7 +33,7 @@ from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
 from .rom_split import MULTIPORT_ROM_FIX, split_roms_json
 from .seeds import best_run, check_seeds
-from .yosys import KEEP_COPIES, NEXTPNR_OPTS, nextpnr_summary, run_tool, run_yosys, stat_resources, tool
+from .yosys import KEEP_COPIES, nextpnr_options, nextpnr_summary, run_tool, run_yosys, stat_resources, tool
 
 __all__ = ["ESTIMATES", "Estimate", "run_estimate", "estimate_verilog"]
 
@@ -184,7 +184,7 @@ def _nextpnr_ecp5(folder: Path, wrapper_name: str, *, seed: int, freq_mhz: float
     t0 = time.perf_counter()
     run_tool([tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context",
               "--json", f"{wrapper_name}.json", "--freq", f"{freq_mhz:g}", "--timing-allow-fail",
-              "--seed", str(seed), *(NEXTPNR_OPTS if router is None else ("--router", router)),
+              "--seed", str(seed), *nextpnr_options(router),
               *(() if route else ("--no-route",)),
               "--report", f"{name}.json", "--log", f"{name}.log", "--quiet"],
              folder, f"nextpnr-ecp5 (out of context, seed {seed})", f"{name}.log")

@@ -28,15 +28,29 @@ from pathlib import Path
 from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
-__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "KEEP_COPIES", "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "native_available",
+__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "nextpnr_options", "KEEP_COPIES", "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "native_available",
            "yosys_command", "run_yosys", "stat_resources", "nextpnr_summary", "main"]
 
 #: The environment variable that chooses the yosys of resource estimates: ``native`` (pyosys),
 #: ``yowasp``, or unset (pyosys if installed, else YoWASP).
 YOSYS_ENV = "RNNRTL_YOSYS"
 
-#: nextpnr's router1 needs over half an hour on a jet LSTM (~40k LUT4s); router2 is far faster.
-NEXTPNR_OPTS = ("--router", "router2")
+#: nextpnr-ecp5's options in every rnnrtl place and route (estimate and board build).
+#: router2: router1 needs over half an hour on a jet LSTM (~40k LUT4s), router2 is far faster.
+#: A heavier timing weight in the HeAP placer (nextpnr's default 10): the deep jet LSTM at reuse
+#: 48/80/160/64 (50k flip-flops, 58% of an ECP5-85F) placed with its critical register-to-register
+#: routes across the device at 10 (109.8 MHz, seed 1); the same netlist reached 128.7 MHz at 40 and
+#: 136.6 MHz at 100 (docs/benchmarks.md). The placer then takes the same time.
+NEXTPNR_OPTS = ("--router", "router2", "--placer-heap-timingweight", "100")
+
+
+def nextpnr_options(router: str | None = None) -> tuple[str, ...]:
+    """:data:`NEXTPNR_OPTS`, with ``router`` (``'router1'`` or ``'router2'``) as the router
+    when given."""
+    opts = list(NEXTPNR_OPTS)
+    if router is not None:
+        opts[opts.index("--router") + 1] = router
+    return tuple(opts)
 
 #: yosys commands that keep the core's fanout copies apart (:func:`rnnrtl.hw.common.fanout_copies`):
 #: ``keep`` on every cell driving a wire with :data:`~rnnrtl.hw.common.COPY_ATTR`, so that
