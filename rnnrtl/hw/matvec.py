@@ -155,6 +155,13 @@ class MatVec(wiring.Component):
         :func:`rnnrtl.constmul_plan.choose` (:attr:`multiplier` is the kind built).
     adder_stages : bool
         ``lut`` at reuse 1: every shift-add adder's sum registered (:attr:`stages`' ``shift_add``).
+    terms_registered : bool
+        ``lut`` at reuse 1 without ``adder_stages``: the term registers (True) or none, the odd
+        multiples combinational into the adder tree's first stage (module docstring, *LUT
+        products*; one cycle less latency).
+    binary_adders : bool
+        The adder tree's groups summed by kept two-input adders
+        (:func:`~rnnrtl.hw.adder_tree.adder_tree`'s ``binary``).
     weight_range, bias_range : ``(lo, hi)`` codes or None
         Given: the weights (and bias) are the contents of memories sized for any codes of these
         ranges (module docstring, *Weights in memories*; ``dsp`` only); ``bias_range`` is needed
@@ -178,7 +185,7 @@ class MatVec(wiring.Component):
                  addend_type=None, tree_fanin=4, product_fmt=None, start_stages=0,
                  counter_stages=0, operand_stages=0, product_stages=0, copy_stages=0,
                  enable_copies=False, addend_held=False, multiplier="dsp", adder_stages=False,
-                 weight_range=None, bias_range=None):
+                 terms_registered=True, binary_adders=False, weight_range=None, bias_range=None):
         self.plan = plan = MatVecPlan(weights=weights, weight_frac=weight_frac, x_type=x_type,
                                       reuse=reuse, bias=bias, bias_frac=bias_frac,
                                       addend_type=addend_type, tree_fanin=tree_fanin,
@@ -207,6 +214,13 @@ class MatVec(wiring.Component):
                                  f"1..{LUT_MAX_REUSE}, or multiplier 'dsp'")
             self.const_plan = matrix_plan(plan.w, plan.x_type, plan.reuse)
         self._adder_stages = adder_stages
+        for flag, value in (("terms_registered", terms_registered), ("binary_adders", binary_adders)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be a bool, got {value!r}")
+        #: Term registers: 1, or 0 where the reuse-1 shift-and-add terms are combinational.
+        self._term_stages = int(terms_registered or self.const_plan is None or plan.reuse > 1
+                                or adder_stages)
+        self._binary_adders = binary_adders
         self._shift_add_stages = 0 if self.const_plan is None else \
             self.const_plan.stages(adder_stages)
         macs = plan.reuse > 1   # the stages below exist only where products take MAC cycles
@@ -261,7 +275,8 @@ class MatVec(wiring.Component):
                    start_stages=p.start, counter_stages=p.counter_start,
                    operand_stages=p.operands, product_stages=p.product, copy_stages=p.copy,
                    enable_copies=p.enable_copies, addend_held=addend_held,
-                   multiplier=multiplier, adder_stages=p.product > 0, **ranges)
+                   multiplier=multiplier, adder_stages=p.product > 0,
+                   terms_registered=p.terms > 0, binary_adders=p.binary_adders, **ranges)
 
     # -- public properties -------------------------------------------------------------------------
 
@@ -316,7 +331,7 @@ class MatVec(wiring.Component):
         :meth:`~rnnrtl.constmul_plan.ConstMulPlan.cost` model (adders, widths, registers)."""
         out = {"multiplier": self._kind, "multipliers": self.multipliers}
         if self.const_plan is not None:
-            out.update(self.const_plan.cost(self._adder_stages))
+            out.update(self.const_plan.cost(self._adder_stages, bool(self._term_stages)))
         return out
 
     @property
@@ -340,9 +355,11 @@ class MatVec(wiring.Component):
     def latency(self) -> int:
         """Cycles from ``start`` to ``done``:
         ``reuse + 3·(reuse > 1) + tree_stages + start + counter + operands + product + copy
-        (+ shift_add)``, the last being this unit's pipelining stages (:attr:`stages`)."""
+        (+ shift_add)``, the last being this unit's pipelining stages (:attr:`stages`); at reuse 1
+        ``reuse`` is the product (or term) register, 0 without term registers."""
         R = self.plan.reuse
-        return R + 3 * (R > 1) + self.plan.tree_stages + sum(self.stages.values())
+        return (R if self._term_stages else 0) + 3 * (R > 1) + self.plan.tree_stages \
+            + sum(self.stages.values())
 
     @property
     def stages(self) -> dict:
@@ -401,7 +418,8 @@ class MatVec(wiring.Component):
             # Shift-and-add: each column's odd multiples registered once, the segments wires.
             ready = constant_segments(m, plan, self.const_plan, x, seg_sig,
                                       cast=None if plan.product_fmt is None else self._cast,
-                                      pipelined=self._adder_stages)
+                                      pipelined=self._adder_stages,
+                                      registered=bool(self._term_stages))
             seg_valid = delay(m, start, ready, "seg_valid")
         elif R == 1:
             # The product registers are the segments. They load every cycle, without an enable:
@@ -478,8 +496,10 @@ class MatVec(wiring.Component):
         if plan.addend_type is not None:
             a_shift = plan.frac - plan.addend_type.frac
             a_lo, a_hi = plan.addend_type.min_value << a_shift, plan.addend_type.max_value << a_shift
-            if R > 1 and self._addend_held:
-                addend_reg = addend              # the caller holds it until done
+            if R > 1 and self._addend_held or not self._term_stages:
+                # the caller holds it until done, or (no term registers) the tree's first
+                # stage sums it in the start cycle itself
+                addend_reg = addend
             else:
                 addend_reg = Signal.like(self.addend, reset_less=True)
                 with m.If(start):
@@ -522,7 +542,7 @@ class MatVec(wiring.Component):
         sums, valid = adder_tree(m, terms, fanin=plan.tree_fanin, valid=seg_valid,
                                  valid_before=seg_before if R > 1 else None,
                                  valid_before2=seg_before2 if R > 1 else None,
-                                 spaced=self._enable_copies)
+                                 spaced=self._enable_copies, binary=self._binary_adders)
         for j, value in enumerate(sums):
             m.d.comb += self.y[j].eq(value)
         m.d.comb += self.done.eq(valid)
