@@ -65,7 +65,8 @@ def _group_sum(m, group, name: str, binary: bool):
 
 
 def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = False,
-               valid_before=None, valid_before2=None, binary: bool = False):
+               valid_before=None, valid_before2=None, binary: bool = False,
+               registered: bool = True):
     """Build the tree in module ``m``; ``rows`` are lists of ``(value, lo, hi)`` terms and ``valid``
     is high in the cycle their values are to be summed. Returns ``(sums, done)``: one held
     register per row and the flag that is high in the cycle they first hold the result,
@@ -79,7 +80,20 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
     flag two stages before is known (``valid_before2`` for a tree of one or two stages), the copies
     come in turn from :data:`ENABLE_ROOTS` kept copies of that flag (a two-level tree: one
     register reaching the copies of every row crossed an ECP5-85F, 8.2 ns). ``binary``: each
-    group summed by kept two-input adders (module docstring)."""
+    group summed by kept two-input adders (module docstring). ``registered`` False (a one-stage
+    tree only): no result register, the sums combinational and ``done`` is ``valid`` itself."""
+    if not registered:
+        if tree_stages(max(len(row) for row in rows), fanin) != 1:
+            raise ValueError("an adder tree without a result register has one stage; "
+                             f"fan-in {fanin} needs {tree_stages(max(map(len, rows)), fanin)}")
+        sums = []
+        for j, row in enumerate(rows):
+            lo, hi = sum(t[1] for t in row), sum(t[2] for t in row)
+            total = Signal(signed(IntType.for_range(min(lo, 0), max(hi, 0), 0, True).width),
+                           name=f"{name}0_{j}_0")
+            m.d.comb += total.eq(_group_sum(m, row, f"{name}0_{j}_0_sum", binary))
+            sums.append(total)
+        return sums, valid
     stages = tree_stages(max(len(row) for row in rows), fanin)
     flags = [valid_before2, valid_before]     # the flags before ``valid``, oldest first
     for stage in range(stages):

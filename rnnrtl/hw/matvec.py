@@ -162,6 +162,11 @@ class MatVec(wiring.Component):
     binary_adders : bool
         The adder tree's groups summed by kept two-input adders
         (:func:`~rnnrtl.hw.adder_tree.adder_tree`'s ``binary``).
+    unregistered : bool
+        The result may go without a register where it is the unit's only one (reuse 1, ``lut``
+        products without term registers, a one-stage tree): :attr:`latency` is then 0, ``done``
+        is ``start`` and ``y`` holds the sum of the ``x`` and ``addend`` of that same cycle only
+        (not held). Elsewhere without effect (:attr:`registered` says which).
     weight_range, bias_range : ``(lo, hi)`` codes or None
         Given: the weights (and bias) are the contents of memories sized for any codes of these
         ranges (module docstring, *Weights in memories*; ``dsp`` only); ``bias_range`` is needed
@@ -185,7 +190,8 @@ class MatVec(wiring.Component):
                  addend_type=None, tree_fanin=4, product_fmt=None, start_stages=0,
                  counter_stages=0, operand_stages=0, product_stages=0, copy_stages=0,
                  enable_copies=False, addend_held=False, multiplier="dsp", adder_stages=False,
-                 terms_registered=True, binary_adders=False, weight_range=None, bias_range=None):
+                 terms_registered=True, binary_adders=False, unregistered=False,
+                 weight_range=None, bias_range=None):
         self.plan = plan = MatVecPlan(weights=weights, weight_frac=weight_frac, x_type=x_type,
                                       reuse=reuse, bias=bias, bias_frac=bias_frac,
                                       addend_type=addend_type, tree_fanin=tree_fanin,
@@ -221,6 +227,11 @@ class MatVec(wiring.Component):
         self._term_stages = int(terms_registered or self.const_plan is None or plan.reuse > 1
                                 or adder_stages)
         self._binary_adders = binary_adders
+        if not isinstance(unregistered, bool):
+            raise TypeError(f"unregistered must be a bool, got {unregistered!r}")
+        #: The result register: 1, or 0 (``unregistered`` where the unit has no other register).
+        self._result_stages = int(not (unregistered and not self._term_stages
+                                       and plan.tree_stages == 1))
         self._shift_add_stages = 0 if self.const_plan is None else \
             self.const_plan.stages(adder_stages)
         macs = plan.reuse > 1   # the stages below exist only where products take MAC cycles
@@ -255,13 +266,14 @@ class MatVec(wiring.Component):
     @classmethod
     def of(cls, weights, *, x_type, reuse, bias=None, rows=slice(None), addend_type=None,
            tree_fanin=4, product_fmt=None, pipelining=SHALLOW, addend_held=False,
-           multiplier="dsp", weights_in_memory=False) -> "MatVec":
+           multiplier="dsp", weights_in_memory=False, unregistered=False) -> "MatVec":
         """A MatVec of IR :class:`~rnnrtl.ir.Weights` (rows ``rows`` of them) and an optional IR
         bias, taking their codes and fractional bits from the IR (``product_fmt``: the layer's),
         and its stages from ``pipelining`` (a :class:`~rnnrtl.hw.pipelining.Pipelining`; its
         ``product`` registers, the route out of a DSP, are a register after every adder level
         of ``lut`` products at reuse 1: ``adder_stages``). ``weights_in_memory``: the weights and
-        bias in memories sized by their formats' code ranges (``weights: file``)."""
+        bias in memories sized by their formats' code ranges (``weights: file``);
+        ``unregistered``: the constructor's."""
         p = pipelining
         ranges = {}
         if weights_in_memory:
@@ -276,7 +288,8 @@ class MatVec(wiring.Component):
                    operand_stages=p.operands, product_stages=p.product, copy_stages=p.copy,
                    enable_copies=p.enable_copies, addend_held=addend_held,
                    multiplier=multiplier, adder_stages=p.product > 0,
-                   terms_registered=p.terms > 0, binary_adders=p.binary_adders, **ranges)
+                   terms_registered=p.terms > 0, binary_adders=p.binary_adders,
+                   unregistered=unregistered, **ranges)
 
     # -- public properties -------------------------------------------------------------------------
 
@@ -356,10 +369,17 @@ class MatVec(wiring.Component):
         """Cycles from ``start`` to ``done``:
         ``reuse + 3·(reuse > 1) + tree_stages + start + counter + operands + product + copy
         (+ shift_add)``, the last being this unit's pipelining stages (:attr:`stages`); at reuse 1
-        ``reuse`` is the product (or term) register, 0 without term registers."""
+        ``reuse`` is the product (or term) register, 0 without term registers, and
+        ``tree_stages`` 0 without a result register (:attr:`registered`)."""
         R = self.plan.reuse
-        return (R if self._term_stages else 0) + 3 * (R > 1) + self.plan.tree_stages \
-            + sum(self.stages.values())
+        return (R if self._term_stages else 0) + 3 * (R > 1) \
+            + (self.plan.tree_stages if self._result_stages else 0) + sum(self.stages.values())
+
+    @property
+    def registered(self) -> bool:
+        """Whether ``y`` is a register (held until the next result); False only where built
+        ``unregistered`` with nothing else registered (latency 0)."""
+        return bool(self._result_stages)
 
     @property
     def stages(self) -> dict:
@@ -542,7 +562,8 @@ class MatVec(wiring.Component):
         sums, valid = adder_tree(m, terms, fanin=plan.tree_fanin, valid=seg_valid,
                                  valid_before=seg_before if R > 1 else None,
                                  valid_before2=seg_before2 if R > 1 else None,
-                                 spaced=self._enable_copies, binary=self._binary_adders)
+                                 spaced=self._enable_copies, binary=self._binary_adders,
+                                 registered=bool(self._result_stages))
         for j, value in enumerate(sums):
             m.d.comb += self.y[j].eq(value)
         m.d.comb += self.done.eq(valid)

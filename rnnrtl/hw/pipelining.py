@@ -48,6 +48,12 @@ Places (all counts are register stages; each adds that many cycles where it lies
   multiples registered once before the adder tree) or none (0: the shift-and-add adders are
   combinational into the tree's first stage, one cycle and a row of flip-flops per multiple
   fewer). Without effect where ``product`` registers every adder level.
+* ``projection`` — :class:`~rnnrtl.hw.unrolled_sequence.SequenceStage` (``input: sequence``,
+  ``mode: unrolled``): the input projection's result register (1), or none (0) where the projection
+  has no other register (:class:`~rnnrtl.hw.matvec.MatVec`'s ``unregistered``: ``lut`` products
+  with ``terms`` 0 and a one-stage tree): ``W·x + b`` then is combinational into the loop's first
+  sums, a row of flip-flops per projection row and a cycle of latency fewer. Elsewhere the step's
+  input is not held for a whole loop, so the projection keeps its register.
 * ``binary_adders`` — every adder tree (:func:`~rnnrtl.hw.adder_tree.adder_tree`): a stage's
   group is summed by a balanced tree of two-input adders whose partial sums are kept signals (one
   carry-chain adder each, about a LUT per bit), instead of one expression of many operands, which
@@ -88,6 +94,7 @@ class Pipelining:
     one_stage_trees: bool = False
     merged_tail: bool = False
     terms: int = 1
+    projection: int = 1
     binary_adders: bool = False
 
     @classmethod
@@ -119,7 +126,7 @@ DEEP = Pipelining("deep", start=1, counter_start=1, operands=1, product=1, copy=
 #: of two-input adders. Long paths: a table read, a multiplier and two roundings share a cycle;
 #: a shift-and-add product and a row's whole sum share another.
 FAST = Pipelining("fast", activation=0, one_stage_trees=True, merged_tail=True, terms=0,
-                  binary_adders=True)
+                  projection=0, binary_adders=True)
 
 PRESETS = {p.name: p for p in (SHALLOW, DEEP, FAST)}
 
@@ -146,6 +153,8 @@ _PLACES = {
                    "fewer)",
     "terms": "MatVec (reuse 1, `lut` products): odd multiples registered before the adder tree "
              "(0: combinational into it, one cycle fewer)",
+    "projection": "unrolled stage (`input: sequence`): input projection's result registered "
+                  "(0: combinational into the loop where it has no other register)",
     "binary_adders": "adder trees: balanced two-input adders with kept partial sums (not one "
                      "many-operand sum)",
 }
