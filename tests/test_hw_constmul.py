@@ -255,6 +255,10 @@ NETWORK_CASES = [
                                                          "reuse_input": 3}}}),
     ("softmax_head", {"multiplier_input": "lut", "reuse": 3,
                       "layers": {"s1": {"mode": "unrolled", "multiplier": "lut"}}}),
+    # fast: no term registers, two-input adders (the manifest's register_bits 0)
+    ("stacked", {"multiplier": "lut", "pipeline": "fast"}),
+    ("softmax_head", {"multiplier": "lut", "pipeline": "fast",
+                      "layers": {"s1": {"mode": "unrolled"}}}),
 ]
 
 
