@@ -50,7 +50,11 @@ the previous one corrupts both results.
 the odd multiples ``c * x[i]`` its weights need (shift-and-add adders, shared by every row), in
 cycle 0, combinationally; each is registered once (the *term registers*, holding them in cycle 1),
 and a product's segment is a wire from its term, ``±term << s`` (0 for a zero weight; cast into
-``product_fmt`` on the way into the tree's first stage). With ``adder_stages`` (the deep preset)
+``product_fmt`` on the way into the tree's first stage). Without term registers
+(``terms_registered`` False, the fast preset) the multiples are combinational into the tree's
+first stage, which sums them (and the addend) in the start cycle: one cycle less; with
+``unregistered`` and a one-stage tree not even the result is registered (latency 0, the sums
+valid in the start cycle only). With ``adder_stages`` (the deep preset)
 every adder's sum is registered instead and the multiples are aligned to the deepest one: the
 segments hold the products in cycle ``1 + stages["shift_add"]``
 (:meth:`~rnnrtl.constmul_plan.ConstMulPlan.stages`), everything after moves by as much. At
