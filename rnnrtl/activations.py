@@ -15,6 +15,12 @@ aligned bin of codes) or truncation toward zero (hls4ml's formula). Entries are 
 sampled at the middle of the codes their bin holds (``sample="center"``, rnnrtl's default, so the
 table error is centred on zero) or at the bin's left edge (``sample="left"``, hls4ml's), then
 rounded into the table's output format.
+
+A table whose contents are a *clipped ramp* — ``clip(((index << up) + add) >> down, lo, hi)`` for
+every index, a slope of a power of two (HGQ2's hard sigmoid and hard tanh are: a quantizer is a
+rounding shift and a saturation) — is :meth:`Table.ramp`; the hardware may compute it as that
+logic instead of reading a ROM (:class:`Ramp`: its numpy half and its Amaranth half, checked
+against every entry of the contents when found).
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import numpy as np
 
 from .fixed import FixedFormat, FixedPointError, Rounding, requantize, shift_round, shift_round_value
 
-__all__ = ["FUNCTIONS", "TABLE_FUNCTIONS", "PIECEWISE_FUNCTIONS", "TableGeometry", "Table",
+__all__ = ["FUNCTIONS", "TABLE_FUNCTIONS", "PIECEWISE_FUNCTIONS", "TableGeometry", "Table", "Ramp",
            "SoftmaxTable", "keras_activation"]
 
 
@@ -155,6 +161,58 @@ class Table:
     def lookup(self, codes):
         """numpy: table output codes for input codes."""
         return self.contents[self.geometry.index(codes)]
+
+    def ramp(self) -> Ramp | None:
+        """The clipped ramp equal to the contents on every index (:class:`Ramp`), or ``None``."""
+        return Ramp.of(self.contents)
+
+
+@dataclass(frozen=True)
+class Ramp:
+    """``clip(((index << up) + add) >> down, lo, hi)`` (``>>`` floors; ``up`` or ``down`` is 0):
+    the contents of a table that is a clipped ramp of slope ``2^(up - down)``, as
+    :meth:`Table.ramp` finds it."""
+    up: int
+    down: int
+    add: int
+    lo: int
+    hi: int
+
+    def apply(self, index):
+        """numpy: the ramp at each table index."""
+        v = (np.asarray(index, dtype=np.int64) << self.up) + self.add
+        return np.clip(v >> self.down, self.lo, self.hi)
+
+    def value(self, index, share=None):
+        """Amaranth: the ramp at ``index`` (an unsigned table index): an adder of a constant, a
+        bit slice and the clip's two comparisons. ``share(value, role)`` (as
+        :func:`rnnrtl.fixed.saturate_value`'s) names the value the clip reads three times."""
+        from amaranth.hdl import Const, Mux
+        v = (index.as_unsigned().shift_left(self.up) + Const(self.add)).as_signed()
+        v = v.shift_right(self.down) if self.down < len(v) else v[-1].replicate(1).as_signed()
+        if share is not None:
+            v = share(v, "ramp")
+        return Mux(v < self.lo, self.lo, Mux(v > self.hi, self.hi, v))
+
+    @classmethod
+    def of(cls, contents) -> "Ramp | None":
+        """The ramp equal to ``contents`` on every index, or ``None``: non-decreasing contents
+        that rise from their first entry to their last along one power-of-two slope."""
+        c = np.asarray(contents, dtype=np.int64)
+        n = len(c)
+        lo, hi = int(c[0]), int(c[-1])
+        if n < 2 or lo >= hi or np.any(np.diff(c) < 0):
+            return None
+        first = int(np.argmax(c > lo))           # the first entry above the low end
+        index = np.arange(n, dtype=np.int64)
+        for up, down in [(0, k) for k in range(n.bit_length())] + \
+                [(k, 0) for k in range(1, hi - lo + 1) if k < 63]:
+            ramp = cls(up, down, (int(c[first]) << down) - (first << up), lo, hi)
+            if np.array_equal(ramp.apply(index), c):
+                return ramp
+            if (1 << up) > hi - lo:
+                break
+        return None
 
 
 @dataclass

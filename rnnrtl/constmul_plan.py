@@ -215,11 +215,12 @@ class ConstMulPlan:
         level past the first (keep in sync with :func:`rnnrtl.hw.constmul.constant_segments`)."""
         return max(self.depth, 1) - 1 if pipelined and not self.select else 0
 
-    def register_bits(self, pipelined: bool) -> int:
+    def register_bits(self, pipelined: bool, registered: bool = True) -> int:
         """Flip-flops the plan adds at reuse 1: each column's multiples registered once (the
         *term registers*), or with ``pipelined`` every adder's sum and the delay lines that align
-        the multiples; 0 with ``select`` (the multiplier's own product register holds it)."""
-        if self.select:
+        the multiples; 0 with ``select`` (the multiplier's own product register holds it) or
+        without term registers (``registered`` False, not ``pipelined``)."""
+        if self.select or not (registered or pipelined):
             return 0
         if not pipelined:
             return sum(g.multiple_width(c) for i, g in enumerate(self.graphs)
@@ -227,7 +228,7 @@ class ConstMulPlan:
         last = 1 + self.stages(True)
         return sum(g.register_bits(self.needed(i), last) for i, g in enumerate(self.graphs))
 
-    def cost(self, pipelined: bool = False) -> dict:
+    def cost(self, pipelined: bool = False, registered: bool = True) -> dict:
         """The cost model: ``adders``, ``adder_bits`` (the LUT estimate), ``adder_widths``
         (width -> adders of that width), ``depth``, ``stages`` and ``register_bits`` (the
         pipeline's: :meth:`stages`, :meth:`register_bits`), the products by kind (``zero``;
@@ -246,7 +247,7 @@ class ConstMulPlan:
         out = {"adders": sum(widths.values()), "adder_bits": bits,
                "adder_widths": {str(k): widths[k] for k in sorted(widths)},
                "depth": self.depth, "stages": self.stages(pipelined),
-               "register_bits": self.register_bits(pipelined),
+               "register_bits": self.register_bits(pipelined, registered),
                "products": len(flat), "zero": zero, "wire": wire,
                "shift_add": len(flat) - zero - wire}
         if self.select:

@@ -94,7 +94,8 @@ def matrix_entries(network) -> list:
     for layer in network.flat_layers:
         units = matrix_units(layer)
         unrolled = layer.kind != "dense" and layer.schedule.mode == "unrolled"
-        pipelined = Pipelining.of(layer.schedule).product > 0
+        pipelining = Pipelining.of(layer.schedule)
+        pipelined, registered = pipelining.product > 0, pipelining.terms > 0
         for unit in units:
             entry = {"layer": layer.name, "matrix": unit.name, "rows": unit.rows, "cols": unit.cols,
                      "reuse": unit.reuse, "multiplier": unit.multiplier,
@@ -103,6 +104,6 @@ def matrix_entries(network) -> list:
             if unit.multiplier == "lut":
                 w = layer.kernel if unit.source == "input" else layer.recurrent
                 codes = [[int(v) for v in row] for row in w.codes[unit_rows(unit, units)]]
-                entry.update(matrix_plan(codes, unit_x_type(layer, unit), unit.reuse).cost(pipelined))
+                entry.update(matrix_plan(codes, unit_x_type(layer, unit), unit.reuse).cost(pipelined, registered))
             out.append(entry)
     return out

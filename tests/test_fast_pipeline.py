@@ -4,7 +4,8 @@
 
 The preset reads the activation tables combinationally (``A = 0``) and sums each row of a
 recurrent layer's MatVecs in one adder-tree stage, so at reuse 1 the loop MatVec takes two cycles
-(product register, sum register). Checked here, on small models with random weights:
+(product register, sum register), or one with LUT products (``multiplier: lut``: the shift-and-add
+products combinational into the sum register). Checked here, on small models with random weights:
 
 * the step cycles follow from the documented formula of each cell (``rnnrtl.hw.cells``) with the
   fast counts, and are fewer than ``shallow``'s;
@@ -52,15 +53,17 @@ def _first(spec, config):
 
 @pytest.mark.parametrize("spec,kind", [(LSTM, "lstm"), (GRU, "gru"), (GRU_BEFORE, "gru_before"),
                                        (RNN_SEQ, "simplernn")])
-def test_step_cycles_follow_the_formula(spec, kind):
-    """At reuse 1 a fast loop MatVec is a product register and one sum register (L = 2) and the
-    tables add no cycle (A = 0): D is each cell's documented formula at L = 2, A = e = r = 0."""
-    fast = _first(spec, FAST)
-    shallow = _first(spec, {})
+@pytest.mark.parametrize("multiplier,L", [("dsp", 2), ("lut", 1)])
+def test_step_cycles_follow_the_formula(spec, kind, multiplier, L):
+    """At reuse 1 a fast loop MatVec is a product register and one sum register (L = 2), or with
+    LUT products, which have no term registers in fast, the sum register alone (L = 1); the tables
+    add no cycle (A = 0): D is each cell's documented formula at that L, A = e = r = 0."""
+    fast = _first(spec, {**FAST, "multiplier": multiplier})
+    shallow = _first(spec, {"multiplier": multiplier})
     cell = fast.cell
     for mv in [cell.projection, *cell.loop_matvecs]:
-        assert mv.latency == 2, "product register + one adder-tree stage"
-    expected = {"lstm": 2 + 2, "gru": 2 + 2, "gru_before": 2 + 2 + 3, "simplernn": 2 + 1}[kind]
+        assert mv.latency == L, "(product register +) one adder-tree stage"
+    expected = {"lstm": L + 2, "gru": L + 2, "gru_before": L + L + 3, "simplernn": L + 1}[kind]
     assert fast.step_cycles == expected
     assert fast.step_cycles < shallow.step_cycles
 
@@ -121,6 +124,9 @@ CASES = {
     "gru-before-unrolled-r2": (GRU_BEFORE, {"mode": "unrolled", "reuse": 2}),
     "rnn-sequences-unrolled-r1": (RNN_SEQ, {"mode": "unrolled"}),
     "gru-static-r1": (GRU, {}),
+    # LUT products: no term registers, kept two-input adders (fast's terms and binary_adders)
+    "gru-unrolled-r1-lut": (GRU, {"mode": "unrolled", "multiplier": "lut"}),
+    "lstm-static-r1-lut": (LSTM, {"multiplier": "lut"}),
 }
 
 

@@ -102,13 +102,23 @@ def test_ir_round_trip(converted, tmp_path):
     assert np.array_equal(_emulate(rnnrtl.load_design(tmp_path / "net"), x), _emulate(design, x))
 
 
+#: The L1 configuration (scripts/bench_l1.py): whole sequences, unrolled, shift-and-add products
+#: without term registers or a projection register, the gate tables as ramps (pipeline: fast).
+L1 = {"input": "sequence", "mode": "unrolled", "multiplier": "lut", "pipeline": "fast"}
+
+
 @pytest.mark.slow
-def test_rtl_bit_exact_on_verilator(tmp_path_factory):
-    """The one Verilator check: the converted GRU model's RTL equals the emulator (which equals
-    HGQ2) under random stalls, with the manifest's latency and II."""
+@pytest.mark.parametrize("config", [{"reuse": 4}, L1], ids=["static-r4", "l1"])
+def test_rtl_bit_exact_on_verilator(tmp_path_factory, config):
+    """The Verilator checks: the converted GRU model's RTL equals the emulator (which equals
+    HGQ2) under random stalls, with the manifest's latency and II; in the L1 configuration with
+    its gate tables computed as ramps."""
     from rnnrtl import verify
     model = hm.gru_model(seed=3)
-    design = rnnrtl.convert(model, {"reuse": 4})
+    design = rnnrtl.convert(model, config)
+    if config is L1:
+        gru = design.network.layers[0]
+        assert gru.recurrent_activation.table.ramp() and gru.activation.table.ramp()
     x = hm.inputs(48, 5, 3, seed=11)
     outdir = tmp_path_factory.mktemp("hgq2_rtl")
     with warnings.catch_warnings():

@@ -15,11 +15,13 @@ import random
 import numpy as np
 import pytest
 
-from rnnrtl.activations import Table, TableGeometry
+from rnnrtl.activations import Ramp, Table, TableGeometry
 from rnnrtl.fixed import FixedFormat, IntType, Overflow, Rounding, requantize, shift_round
 from rnnrtl.hw import ActivationUnit
 from rnnrtl.hw.activation import LATENCIES
+from rnnrtl.hgq2_frontend import QSpec
 from rnnrtl.ir import Activation
+from rnnrtl.numerics.hgq2 import quantizer_table
 from units import run_valid_unit
 
 
@@ -79,6 +81,24 @@ CASES = [
 ]
 
 
+def _hgq2(function, rounding, **q):
+    """An HGQ2 gate quantizer's table (numerics: hgq2) on codes of ``fmt``."""
+    return lambda fmt: quantizer_table(function, QSpec(rounding=rounding, overflow=Overflow.SAT,
+                                                       where="t.q", **q), fmt, "test")
+
+
+#: HGQ2's hard sigmoid and hard tanh: clipped ramps (a ROM only at latency 0, where the ramp is
+#: logic), and one rounding (half to even) that is no ramp. The ``-ramp`` cases are ramps.
+RAMP_CASES = [
+    ("hard_sigmoid-hgq2-ramp", IN8, FMT,
+     _hgq2("hard_sigmoid", Rounding.RND, k=1, i=1, f=2, affine=(0.25, 0.5))),
+    ("tanh-hgq2-trn-ramp", IN8, FMT, _hgq2("tanh", Rounding.TRN, k=1, i=0, f=3)),
+    ("tanh-hgq2-coarse-ramp", IntType(9, True, 4), FMT, _hgq2("tanh", Rounding.RND, k=1, i=0, f=1)),
+    ("tanh-hgq2-rnd-conv", IN8, FMT, _hgq2("tanh", Rounding.RND_CONV, k=1, i=0, f=2)),
+]
+CASES += RAMP_CASES
+
+
 @pytest.mark.parametrize("latency", [n for n in LATENCIES if n], ids=lambda n: f"latency{n}")
 @pytest.mark.parametrize("lanes", [3, 4])
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -118,6 +138,8 @@ def test_exhaustive_combinational(case):
     want_code, want_out, want_over = _expected(act, in_type, fmt, codes)
     dut = ActivationUnit(in_type=in_type, fmt=fmt, activation=act, lanes=lanes, latency=0)
     assert dut.latency == 0
+    assert (dut.ramp is not None) == name.endswith("-ramp")
+    assert dut.roms == int(act.table is not None and not name.endswith("-ramp"))
     vectors = codes.reshape(-1, lanes).tolist()
     got = []
 
@@ -262,3 +284,24 @@ def test_index_value_equals_index(size, shift, offset, rounding, width):
     sim.add_testbench(bench)
     sim.run()
     assert got == want
+
+
+@pytest.mark.parametrize("up, down, add, lo, hi", [
+    (0, 1, -60, 0, 30), (0, 0, -5, -3, 9), (0, 3, 4, -2, 5), (1, 0, -7, -6, 20), (2, 0, 1, 0, 31),
+])
+def test_ramp_found_where_it_is_one(up, down, add, lo, hi):
+    """Contents written as a clipped ramp (here, not by rnnrtl) are found to be one: the ramp
+    rnnrtl finds gives every entry."""
+    index = np.arange(128)
+    contents = np.clip(((index << up) + add) >> down, lo, hi)   # >> floors, as Ramp's
+    ramp = Ramp.of(contents)
+    assert ramp is not None and np.array_equal(ramp.apply(index), contents)
+
+
+def test_ramp_refused_where_it_is_none():
+    """No ramp for contents that are not one: a sigmoid table, a constant, a falling staircase,
+    steps of two slopes."""
+    sig = _table("sigmoid", FMT, size=64, half_range=8, out_fmt=FixedFormat(8, 0, signed=False))
+    assert sig.table.ramp() is None
+    for contents in ([3] * 8, [5, 4, 3, 2], [0, 1, 2, 4, 6, 8], [0, 0, 1, 1, 2, 3, 4]):
+        assert Ramp.of(np.array(contents)) is None, contents

@@ -131,12 +131,19 @@ LUT_CASES = [c for c in CASES if c[6] <= LUT_MAX_REUSE]
 _SHALLOW = dict(start_stages=0)
 _DEEP = dict(start_stages=1, counter_stages=1, operand_stages=1, product_stages=1, copy_stages=1,
              enable_copies=True, adder_stages=True)
+#: pipeline: fast's places: no term registers at reuse 1, kept two-input adders in the tree.
+_FAST = dict(start_stages=0, terms_registered=False, binary_adders=True)
+#: ... and a result without a register where nothing else is registered (the projection place).
+_FAST_COMB = dict(_FAST, unregistered=True)
 
 
 @pytest.mark.parametrize("case", LUT_CASES, ids=[c[0] for c in LUT_CASES])
-@pytest.mark.parametrize("stages", [_SHALLOW, _DEEP], ids=["shallow", "deep"])
+@pytest.mark.parametrize("stages", [_SHALLOW, _DEEP, _FAST, _FAST_COMB],
+                         ids=["shallow", "deep", "fast", "fast-unregistered"])
 def test_matvec_lut(case, stages):
-    """Exact sums at the unit's own latency, back to back and with random gaps; no ``*``."""
+    """Exact sums at the unit's own latency, back to back and with random gaps; no ``*``.
+    Without term registers (fast) a reuse-1 LUT MatVec is a cycle shorter than the DSP one (its
+    products land in no register) and its cost model counts no register bits."""
     name, rows, cols, x_type, wbits, wfrac, reuse, fanin, bias_spec, addend_type = case
     rng = random.Random(f"{name}-lut")
     W, bias, bias_frac = _weights_and_bias(case, rng)
@@ -147,11 +154,19 @@ def test_matvec_lut(case, stages):
     dsp = MatVec(**kw)
     assert dut.multiplier == "lut" and dut.multipliers == 0 and dut.ii == reuse
     assert dut.out_type == dsp.out_type and dut.frac == dsp.frac
-    extra = dut.const_plan.stages(True) if stages is _DEEP else 0
+    fast = stages in (_FAST, _FAST_COMB) and reuse == 1
+    # unregistered: no register at all where the tree is one stage (latency 0)
+    bare = stages is _FAST_COMB and reuse == 1 and dut.tree_stages == 1
+    assert dut.registered == (not bare)
+    extra = dut.const_plan.stages(True) if stages is _DEEP else -1 - bare if fast else 0
     assert dut.latency == dsp.latency + extra
-    assert extra == (max(dut.const_plan.depth, 1) - 1 if stages is _DEEP and reuse == 1 else 0)
+    assert extra == (max(dut.const_plan.depth, 1) - 1 if stages is _DEEP and reuse == 1 else
+                     -1 - bare if fast else 0)
+    assert dut.latency > 0 or bare
     cost = dut.cost()
     assert cost["products"] == rows * cols and cost["zero"] == int((W == 0).sum())
+    if fast:
+        assert cost["register_bits"] == 0
 
     xs = _extreme_inputs(W, x_type) + [[_rand_lane(rng, x_type) for _ in range(cols)] for _ in range(6)]
     addends = None if addend_type is None else \
@@ -240,6 +255,10 @@ NETWORK_CASES = [
                                                          "reuse_input": 3}}}),
     ("softmax_head", {"multiplier_input": "lut", "reuse": 3,
                       "layers": {"s1": {"mode": "unrolled", "multiplier": "lut"}}}),
+    # fast: no term registers, two-input adders (the manifest's register_bits 0)
+    ("stacked", {"multiplier": "lut", "pipeline": "fast"}),
+    ("softmax_head", {"multiplier": "lut", "pipeline": "fast",
+                      "layers": {"s1": {"mode": "unrolled"}}}),
 ]
 
 

@@ -21,6 +21,10 @@ Timing (:attr:`ActivationUnit.latency`):
 * ``latency=0`` (``pipeline: fast``): all combinational, the table an asynchronous-read ROM (LUT
   ROMs in synthesis): ``o``, ``code`` and ``overflow`` follow ``i`` in the same cycle and are
   valid while ``i_valid`` is high (``o_valid = i_valid``); they are held only as long as ``i`` is.
+  A table whose contents are a clipped ramp (:meth:`rnnrtl.activations.Table.ramp`: HGQ2's hard
+  sigmoid and hard tanh) is that logic here, an adder and a clip per lane from the same index,
+  not a ROM: a LUT ROM per lane of a 1,024-entry table cost 35 LUTs, the ramp 17 (yosys
+  ``synth_xilinx -family xcup``, the HGQ2 GRU(5)'s tables).
 * ``latency=1``: requantization and table index are combinational into the ROM's read
   address (or into the output register).
 * ``latency=7``: the input is registered (cycle 1: whatever sum feeds it gets a cycle of
@@ -191,9 +195,17 @@ class ActivationUnit(wiring.Component):
         return self._activation.out_fmt
 
     @property
+    def ramp(self):
+        """The :class:`~rnnrtl.activations.Ramp` computed instead of the table's ROM (latency 0
+        and a table that is one), else ``None``."""
+        table = self._activation.table
+        return table.ramp() if self._comb and table is not None else None
+
+    @property
     def roms(self) -> int:
-        """ROMs built: one (with a read port per lane) for a table function, else 0."""
-        return 1 if self._activation.table is not None else 0
+        """ROMs built: one (with a read port per lane) for a table function not computed as a
+        :attr:`ramp`, else 0."""
+        return 1 if self._activation.table is not None and self.ramp is None else 0
 
     def elaborate(self, platform):
         m = Module()
@@ -305,10 +317,15 @@ class ActivationUnit(wiring.Component):
         return unit.o, unit.over
 
     def _elaborate_comb(self, m, codes, overflows):
-        """Latency 0: the table read (an asynchronous ROM port per lane) or the output
-        requantization, combinational from the requantized ``codes``."""
+        """Latency 0: the table read (an asynchronous ROM port per lane, or the table's ramp) or
+        the output requantization, combinational from the requantized ``codes``."""
         act, fmt = self._activation, self._fmt
-        if act.table is not None:
+        ramp = self.ramp
+        if ramp is not None:
+            for lane, code in enumerate(codes):
+                index = wire(m, act.table.geometry.index_value(code), f"index{lane}")
+                m.d.comb += self.o[lane].eq(ramp.value(index, wires(m, f"lane{lane}")))
+        elif act.table is not None:
             table = act.table
             out_shape = _shape(act.out_fmt.width, act.out_fmt.signed)
             m.submodules.table = rom = Memory(shape=out_shape, depth=table.geometry.size,

@@ -6,6 +6,12 @@ from the group's summed range, so nothing ever wraps. Inner stages load every cy
 net over every register; a stage's registers are one bank,
 :func:`~rnnrtl.hw.common.register_bank`); only the last stage, the result, loads when its
 ``valid`` flag says so and holds until the next one (``spaced``: from a copy of that flag per group of rows).
+
+A group is one sum expression of its terms, or with ``binary`` a balanced tree of two-input adders
+whose partial sums are kept signals (``keep``), so that synthesis builds one carry-chain adder per
+sum (about a LUT per bit) rather than merging the group into one many-operand adder, which yosys
+maps as a carry-save tree of full adders (about two LUTs per bit and operand; measured on seven
+13-bit terms: 82 LUTs against 112 per row, yosys ``synth_xilinx -family xcup``).
 """
 
 from __future__ import annotations
@@ -36,8 +42,31 @@ ENABLE_GROUP = 1
 ENABLE_ROOTS = 4
 
 
+def _group_sum(m, group, name: str, binary: bool):
+    """The sum of ``group``'s terms ``(value, lo, hi)``: one expression, or (``binary``) a balanced
+    tree of two-input sums, each a kept signal sized from its terms' summed range."""
+    if not binary:
+        total = group[0][0]
+        for value, _, _ in group[1:]:
+            total = total + value
+        return total
+    level, k = list(group), 0
+    while len(level) > 1:
+        nxt = []
+        for (a, alo, ahi), (b, blo, bhi) in zip(level[::2], level[1::2]):
+            lo, hi = alo + blo, ahi + bhi
+            s = Signal(signed(IntType.for_range(min(lo, 0), max(hi, 0), 0, True).width),
+                       name=f"{name}_p{k}", attrs={"keep": 1})
+            m.d.comb += s.eq(a + b)
+            nxt.append((s, lo, hi))
+            k += 1
+        level = nxt + level[len(level) - len(level) % 2:]
+    return level[0][0]
+
+
 def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = False,
-               valid_before=None, valid_before2=None):
+               valid_before=None, valid_before2=None, binary: bool = False,
+               registered: bool = True):
     """Build the tree in module ``m``; ``rows`` are lists of ``(value, lo, hi)`` terms and ``valid``
     is high in the cycle their values are to be summed. Returns ``(sums, done)``: one held
     register per row and the flag that is high in the cycle they first hold the result,
@@ -50,7 +79,21 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
     from ``valid_before`` (the flag one cycle before ``valid``) when the caller gives it. When the
     flag two stages before is known (``valid_before2`` for a tree of one or two stages), the copies
     come in turn from :data:`ENABLE_ROOTS` kept copies of that flag (a two-level tree: one
-    register reaching the copies of every row crossed an ECP5-85F, 8.2 ns)."""
+    register reaching the copies of every row crossed an ECP5-85F, 8.2 ns). ``binary``: each
+    group summed by kept two-input adders (module docstring). ``registered`` False (a one-stage
+    tree only): no result register, the sums combinational and ``done`` is ``valid`` itself."""
+    if not registered:
+        if tree_stages(max(len(row) for row in rows), fanin) != 1:
+            raise ValueError("an adder tree without a result register has one stage; "
+                             f"fan-in {fanin} needs {tree_stages(max(map(len, rows)), fanin)}")
+        sums = []
+        for j, row in enumerate(rows):
+            lo, hi = sum(t[1] for t in row), sum(t[2] for t in row)
+            total = Signal(signed(IntType.for_range(min(lo, 0), max(hi, 0), 0, True).width),
+                           name=f"{name}0_{j}_0")
+            m.d.comb += total.eq(_group_sum(m, row, f"{name}0_{j}_0_sum", binary))
+            sums.append(total)
+        return sums, valid
     stages = tree_stages(max(len(row) for row in rows), fanin)
     flags = [valid_before2, valid_before]     # the flags before ``valid``, oldest first
     for stage in range(stages):
@@ -70,9 +113,7 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
                 group = row[g:g + fanin]
                 lo, hi = sum(t[1] for t in group), sum(t[2] for t in group)
                 t = IntType.for_range(min(lo, 0), max(hi, 0), 0, True)
-                total = group[0][0]
-                for value, _, _ in group[1:]:
-                    total = total + value
+                total = _group_sum(m, group, f"{name}{stage}_{j}_{g // fanin}_sum", binary)
                 if last:
                     reg = Signal(signed(t.width), name=f"{name}{stage}_{j}_{g // fanin}")
                     with m.If(enables[j]):

@@ -132,14 +132,20 @@ class Cell:
     ``elementwise`` and ``rounding`` (module docstring). ``results_held``: the shell starts a unit's
     next job only after the current step is over, so a unit's result (the input projection's, a
     table's) can be read as it is until then: it needs no delay line (:meth:`late`) and the
-    loop's MatVecs need no copy of their addend (``addend_held``).
+    loop's MatVecs need no copy of their addend (``addend_held``). ``projection_unregistered``:
+    the input projection is built :class:`~rnnrtl.hw.matvec.MatVec`'s ``unregistered`` (for a shell
+    that holds the step's input in the projection's start cycle and reads the result only then,
+    or through :meth:`late`'s delay lines: not with ``results_held``).
 
     Subclasses build :attr:`loop_matvecs` and the activation units in :meth:`_build_loop`, and
     define :attr:`step_cycles`, :meth:`state_layouts` and :meth:`elaborate_into`.
     """
 
     def __init__(self, layer, *, pipelining: Pipelining, tree_fanin: int = 4,
-                 results_held: bool = False):
+                 results_held: bool = False, projection_unregistered: bool = False):
+        if projection_unregistered and results_held:
+            raise HardwareError("a cell whose shell holds results (results_held) reads its input "
+                                "projection after the start cycle: it needs its register")
         self.layer = layer
         self.pipelining = pipelining
         self.tree_fanin = tree_fanin
@@ -162,7 +168,8 @@ class Cell:
                                     product_fmt=getattr(layer, "product_fmt", None),
                                     pipelining=pipelining,
                                     multiplier=layer.schedule.multiplier_input,
-                                    weights_in_memory=layer.schedule.weights == "file")
+                                    weights_in_memory=layer.schedule.weights == "file",
+                                    unregistered=projection_unregistered)
         self._build_loop()
 
     def _matvec(self, weights, **kwargs):

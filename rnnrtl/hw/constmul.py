@@ -76,7 +76,8 @@ def signed_product(term, w: int):
     return value if sign > 0 else -value
 
 
-def constant_segments(m, plan, cplan, x, segments, *, cast, pipelined: bool):
+def constant_segments(m, plan, cplan, x, segments, *, cast, pipelined: bool,
+                      registered: bool = True):
     """Reuse-1 products of a MatVec ``plan`` as shift-and-add (``cplan``: its
     :class:`~rnnrtl.constmul_plan.ConstMulPlan`, one graph per column of ``x``), in module ``m``.
 
@@ -84,9 +85,10 @@ def constant_segments(m, plan, cplan, x, segments, *, cast, pipelined: bool):
     holding ``c * x[i]`` in cycle ``1 + cplan.stages(pipelined)``, ``x`` read in cycle 0); the segment
     ``segments[mi][0]`` of product ``mi`` (weight ``w`` in column ``i``) is a wire from them:
     ``±term << s``, 0 for a zero weight, cast into ``product_fmt`` by ``cast(m, value, name)`` when
-    given (``cast`` None: exact). Returns the cycle the segments hold the products, relative to
-    the cycle ``x`` is read."""
-    last = 1 + cplan.stages(pipelined)
+    given (``cast`` None: exact). ``registered`` False (not ``pipelined``): no term registers, the
+    segments hold the products combinationally in cycle 0. Returns the cycle the segments hold the
+    products, relative to the cycle ``x`` is read."""
+    last = cplan.stages(pipelined) + (1 if registered or pipelined else 0)
     held = {}
     for i, graph in enumerate(cplan.graphs):
         at = odd_multiples(m, graph, x[i], f"cm{i}", pipelined=pipelined)
@@ -96,6 +98,8 @@ def constant_segments(m, plan, cplan, x, segments, *, cast, pipelined: bool):
                 continue
             if pipelined:
                 held[(i, c)] = at(c, last)
+            elif not registered:
+                held[(i, c)] = at(c, 0)
             else:
                 held[(i, c)] = delay(m, at(c, 0), 1, f"cm{i}_t{c}", reset_less=True)
     for mi, ((_, _, i, w),) in enumerate(plan.blocks):

@@ -51,7 +51,11 @@ the previous one corrupts both results.
 the odd multiples ``c * x[i]`` its weights need (shift-and-add adders, shared by every row), in
 cycle 0, combinationally; each is registered once (the *term registers*, holding them in cycle 1),
 and a product's segment is a wire from its term, ``±term << s`` (0 for a zero weight; cast into
-``product_fmt`` on the way into the tree's first stage). With ``adder_stages`` (the deep preset)
+``product_fmt`` on the way into the tree's first stage). Without term registers
+(``terms_registered`` False, the fast preset) the multiples are combinational into the tree's
+first stage, which sums them (and the addend) in the start cycle: one cycle less; with
+``unregistered`` and a one-stage tree not even the result is registered (latency 0, the sums
+valid in the start cycle only). With ``adder_stages`` (the deep preset)
 every adder's sum is registered instead and the multiples are aligned to the deepest one: the
 segments hold the products in cycle ``1 + stages["shift_add"]``
 (:meth:`~rnnrtl.constmul_plan.ConstMulPlan.stages`), everything after moves by as much. At
@@ -157,6 +161,18 @@ class MatVec(wiring.Component):
         :func:`rnnrtl.constmul_plan.choose` (:attr:`multiplier` is the kind built).
     adder_stages : bool
         ``lut`` at reuse 1: every shift-add adder's sum registered (:attr:`stages`' ``shift_add``).
+    terms_registered : bool
+        ``lut`` at reuse 1 without ``adder_stages``: the term registers (True) or none, the odd
+        multiples combinational into the adder tree's first stage (module docstring, *LUT
+        products*; one cycle less latency).
+    binary_adders : bool
+        The adder tree's groups summed by kept two-input adders
+        (:func:`~rnnrtl.hw.adder_tree.adder_tree`'s ``binary``).
+    unregistered : bool
+        The result may go without a register where it is the unit's only one (reuse 1, ``lut``
+        products without term registers, a one-stage tree): :attr:`latency` is then 0, ``done``
+        is ``start`` and ``y`` holds the sum of the ``x`` and ``addend`` of that same cycle only
+        (not held). Elsewhere without effect (:attr:`registered` says which).
     weight_range, bias_range : ``(lo, hi)`` codes or None
         Given: the weights (and bias) are the contents of memories sized for any codes of these
         ranges (module docstring, *Weights in memories*; ``dsp`` only); ``bias_range`` is needed
@@ -180,6 +196,7 @@ class MatVec(wiring.Component):
                  addend_type=None, tree_fanin=4, product_fmt=None, start_stages=0,
                  counter_stages=0, operand_stages=0, product_stages=0, copy_stages=0,
                  enable_copies=False, addend_held=False, multiplier="dsp", adder_stages=False,
+                 terms_registered=True, binary_adders=False, unregistered=False,
                  weight_range=None, bias_range=None):
         self.plan = plan = MatVecPlan(weights=weights, weight_frac=weight_frac, x_type=x_type,
                                       reuse=reuse, bias=bias, bias_frac=bias_frac,
@@ -209,6 +226,18 @@ class MatVec(wiring.Component):
                                  f"1..{LUT_MAX_REUSE}, or multiplier 'dsp'")
             self.const_plan = matrix_plan(plan.w, plan.x_type, plan.reuse)
         self._adder_stages = adder_stages
+        for flag, value in (("terms_registered", terms_registered), ("binary_adders", binary_adders)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{flag} must be a bool, got {value!r}")
+        #: Term registers: 1, or 0 where the reuse-1 shift-and-add terms are combinational.
+        self._term_stages = int(terms_registered or self.const_plan is None or plan.reuse > 1
+                                or adder_stages)
+        self._binary_adders = binary_adders
+        if not isinstance(unregistered, bool):
+            raise TypeError(f"unregistered must be a bool, got {unregistered!r}")
+        #: The result register: 1, or 0 (``unregistered`` where the unit has no other register).
+        self._result_stages = int(not (unregistered and not self._term_stages
+                                       and plan.tree_stages == 1))
         self._shift_add_stages = 0 if self.const_plan is None else \
             self.const_plan.stages(adder_stages)
         macs = plan.reuse > 1   # the stages below exist only where products take MAC cycles
@@ -243,13 +272,14 @@ class MatVec(wiring.Component):
     @classmethod
     def of(cls, weights, *, x_type, reuse, bias=None, rows=slice(None), addend_type=None,
            tree_fanin=4, product_fmt=None, pipelining=SHALLOW, addend_held=False,
-           multiplier="dsp", weights_in_memory=False) -> "MatVec":
+           multiplier="dsp", weights_in_memory=False, unregistered=False) -> "MatVec":
         """A MatVec of IR :class:`~rnnrtl.ir.Weights` (rows ``rows`` of them) and an optional IR
         bias, taking their codes and fractional bits from the IR (``product_fmt``: the layer's),
         and its stages from ``pipelining`` (a :class:`~rnnrtl.hw.pipelining.Pipelining`; its
         ``product`` registers, the route out of a DSP, are a register after every adder level
         of ``lut`` products at reuse 1: ``adder_stages``). ``weights_in_memory``: the weights and
-        bias in memories sized by their formats' code ranges (``weights: file``)."""
+        bias in memories sized by their formats' code ranges (``weights: file``);
+        ``unregistered``: the constructor's."""
         p = pipelining
         ranges = {}
         if weights_in_memory:
@@ -263,7 +293,9 @@ class MatVec(wiring.Component):
                    start_stages=p.start, counter_stages=p.counter_start,
                    operand_stages=p.operands, product_stages=p.product, copy_stages=p.copy,
                    enable_copies=p.enable_copies, addend_held=addend_held,
-                   multiplier=multiplier, adder_stages=p.product > 0, **ranges)
+                   multiplier=multiplier, adder_stages=p.product > 0,
+                   terms_registered=p.terms > 0, binary_adders=p.binary_adders,
+                   unregistered=unregistered, **ranges)
 
     # -- public properties -------------------------------------------------------------------------
 
@@ -318,7 +350,7 @@ class MatVec(wiring.Component):
         :meth:`~rnnrtl.constmul_plan.ConstMulPlan.cost` model (adders, widths, registers)."""
         out = {"multiplier": self._kind, "multipliers": self.multipliers}
         if self.const_plan is not None:
-            out.update(self.const_plan.cost(self._adder_stages))
+            out.update(self.const_plan.cost(self._adder_stages, bool(self._term_stages)))
         return out
 
     @property
@@ -342,9 +374,18 @@ class MatVec(wiring.Component):
     def latency(self) -> int:
         """Cycles from ``start`` to ``done``:
         ``reuse + 3·(reuse > 1) + tree_stages + start + counter + operands + product + copy
-        (+ shift_add)``, the last being this unit's pipelining stages (:attr:`stages`)."""
+        (+ shift_add)``, the last being this unit's pipelining stages (:attr:`stages`); at reuse 1
+        ``reuse`` is the product (or term) register, 0 without term registers, and
+        ``tree_stages`` 0 without a result register (:attr:`registered`)."""
         R = self.plan.reuse
-        return R + 3 * (R > 1) + self.plan.tree_stages + sum(self.stages.values())
+        return (R if self._term_stages else 0) + 3 * (R > 1) \
+            + (self.plan.tree_stages if self._result_stages else 0) + sum(self.stages.values())
+
+    @property
+    def registered(self) -> bool:
+        """Whether ``y`` is a register (held until the next result); False only where built
+        ``unregistered`` with nothing else registered (latency 0)."""
+        return bool(self._result_stages)
 
     @property
     def stages(self) -> dict:
@@ -407,7 +448,8 @@ class MatVec(wiring.Component):
             # Shift-and-add: each column's odd multiples registered once, the segments wires.
             ready = constant_segments(m, plan, self.const_plan, x, seg_sig,
                                       cast=None if plan.product_fmt is None else self._cast,
-                                      pipelined=self._adder_stages)
+                                      pipelined=self._adder_stages,
+                                      registered=bool(self._term_stages))
             seg_valid = delay(m, start, ready, "seg_valid")
         elif R == 1:
             # The product registers are the segments. They load every cycle, without an enable:
@@ -484,8 +526,10 @@ class MatVec(wiring.Component):
         if plan.addend_type is not None:
             a_shift = plan.frac - plan.addend_type.frac
             a_lo, a_hi = plan.addend_type.min_value << a_shift, plan.addend_type.max_value << a_shift
-            if R > 1 and self._addend_held:
-                addend_reg = addend              # the caller holds it until done
+            if R > 1 and self._addend_held or not self._term_stages:
+                # the caller holds it until done, or (no term registers) the tree's first
+                # stage sums it in the start cycle itself
+                addend_reg = addend
             else:
                 addend_reg = Signal.like(self.addend, reset_less=True)
                 with m.If(start):
@@ -528,7 +572,8 @@ class MatVec(wiring.Component):
         sums, valid = adder_tree(m, terms, fanin=plan.tree_fanin, valid=seg_valid,
                                  valid_before=seg_before if R > 1 else None,
                                  valid_before2=seg_before2 if R > 1 else None,
-                                 spaced=self._enable_copies)
+                                 spaced=self._enable_copies, binary=self._binary_adders,
+                                 registered=bool(self._result_stages))
         for j, value in enumerate(sums):
             m.d.comb += self.y[j].eq(value)
         m.d.comb += self.done.eq(valid)

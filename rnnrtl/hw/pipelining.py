@@ -44,6 +44,20 @@ Places (all counts are register stages; each adds that many cycles where it lies
   ``(1−z)·hh``) are combinational into the new state ``h``, rounded and written in the cycle of
   the value before them (c and its tanh; the candidate): one register, and one cycle per step,
   fewer. Needs ``elementwise`` and ``rounding`` 0.
+* ``terms`` — MatVec at reuse 1 with ``lut`` products: the *term registers* (1: each column's odd
+  multiples registered once before the adder tree) or none (0: the shift-and-add adders are
+  combinational into the tree's first stage, one cycle and a row of flip-flops per multiple
+  fewer). Without effect where ``product`` registers every adder level.
+* ``projection`` — :class:`~rnnrtl.hw.unrolled_sequence.SequenceStage` (``input: sequence``,
+  ``mode: unrolled``): the input projection's result register (1), or none (0) where the projection
+  has no other register (:class:`~rnnrtl.hw.matvec.MatVec`'s ``unregistered``: ``lut`` products
+  with ``terms`` 0 and a one-stage tree): ``W·x + b`` then is combinational into the loop's first
+  sums, a row of flip-flops per projection row and a cycle of latency fewer. Elsewhere the step's
+  input is not held for a whole loop, so the projection keeps its register.
+* ``binary_adders`` — every adder tree (:func:`~rnnrtl.hw.adder_tree.adder_tree`): a stage's
+  group is summed by a balanced tree of two-input adders whose partial sums are kept signals (one
+  carry-chain adder each, about a LUT per bit), instead of one expression of many operands, which
+  yosys maps as a carry-save tree of full adders (about two LUTs per bit and operand).
 
 ``activation`` may be 0 (``fast``): the tables are read combinationally (small LUT ROMs) from the
 requantized input, so a cell's table lookups add no cycle to its step (they share the cycle of
@@ -79,6 +93,9 @@ class Pipelining:
     port_slices: bool = False
     one_stage_trees: bool = False
     merged_tail: bool = False
+    terms: int = 1
+    projection: int = 1
+    binary_adders: bool = False
 
     @classmethod
     def of(cls, schedule) -> "Pipelining":
@@ -105,9 +122,11 @@ DEEP = Pipelining("deep", start=1, counter_start=1, operands=1, product=1, copy=
 
 #: Fewest cycles per step, for a fast fabric or a slow clock (latency first, the L1-trigger regime
 #: of issue 20): combinational table reads, one-stage adder trees, the cell's last products
-#: merged into the state update. Long paths: a table read, a multiplier and two roundings share
-#: a cycle.
-FAST = Pipelining("fast", activation=0, one_stage_trees=True, merged_tail=True)
+#: merged into the state update, LUT products combinational into the adder trees, which are made
+#: of two-input adders. Long paths: a table read, a multiplier and two roundings share a cycle;
+#: a shift-and-add product and a row's whole sum share another.
+FAST = Pipelining("fast", activation=0, one_stage_trees=True, merged_tail=True, terms=0,
+                  projection=0, binary_adders=True)
 
 PRESETS = {p.name: p for p in (SHALLOW, DEEP, FAST)}
 
@@ -132,6 +151,12 @@ _PLACES = {
                        "(`adder_fanin` ignored there)",
     "merged_tail": "cell: o·tanh(c) (LSTM), z·h + (1−z)·hh (GRU) combinational into h (one cycle "
                    "fewer)",
+    "terms": "MatVec (reuse 1, `lut` products): odd multiples registered before the adder tree "
+             "(0: combinational into it, one cycle fewer)",
+    "projection": "unrolled stage (`input: sequence`): input projection's result registered "
+                  "(0: combinational into the loop where it has no other register)",
+    "binary_adders": "adder trees: balanced two-input adders with kept partial sums (not one "
+                     "many-operand sum)",
 }
 
 

@@ -123,7 +123,12 @@ class SequenceStage(CellFigures, wiring.Component):
         self.layer, self.index, self.timesteps = layer, index, timesteps
         self.first, self.last = index == 0, index == timesteps - 1
         # jobs every J cycles: every unit's result goes through a delay line (results_held False)
-        self.cell = cell_of(layer, pipelining=Pipelining.of(layer.schedule), tree_fanin=tree_fanin)
+        pipelining = Pipelining.of(layer.schedule)
+        # x is held (by the delay line feeding it) in the projection's start cycle, and the cell
+        # reads the projection then or through delay lines: its result register may go (the
+        # ``projection`` place).
+        self.cell = cell_of(layer, pipelining=pipelining, tree_fanin=tree_fanin,
+                            projection_unregistered=pipelining.projection == 0)
         layouts = self.cell.state_layouts()
         sig = {"start": In(1), "x": In(data.ArrayLayout(shape_of(layer.input_fmt), layer.in_features)),
                "y": Out(layouts["h"]), "y_we": Out(1)}
