@@ -56,7 +56,7 @@ from amaranth.lib.wiring import In, Out
 from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
 from ..fixed import FixedFormat, IntType
 from .activation_lane import OutputLane, RequantizeLane
-from .common import COPY_LOADS, copy_groups, delay, fanout_copies, wire
+from .common import COPY_LOADS, copy_groups, delay, fanout_copies, wire, wires
 
 __all__ = ["ActivationUnit", "LATENCIES"]
 
