@@ -306,7 +306,6 @@ class ActivationUnit(wiring.Component):
             m.d.comb += [self.o_valid.eq(out_valid), self.overflow.eq(out_over)]
         return m
 
-
     def _output_lane(self, m, lane: int, code, registered: bool):
         """``(value, overflow)`` of lane ``lane``'s ``relu`` / ``linear`` output, from an
         :class:`~rnnrtl.hw.activation_lane.OutputLane` named ``output<lane>``."""

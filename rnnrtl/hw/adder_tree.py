@@ -42,6 +42,13 @@ ENABLE_GROUP = 1
 ENABLE_ROOTS = 4
 
 
+def _summed(group):
+    """``(lo, hi, type)`` of the sum of ``group``'s terms ``(value, lo, hi)``: its range and the
+    signed :class:`~rnnrtl.fixed.IntType` that holds it (and 0)."""
+    lo, hi = sum(t[1] for t in group), sum(t[2] for t in group)
+    return lo, hi, IntType.for_range(min(lo, 0), max(hi, 0), 0, True)
+
+
 def _group_sum(m, group, name: str, binary: bool):
     """The sum of ``group``'s terms ``(value, lo, hi)``: one expression, or (``binary``) a balanced
     tree of two-input sums, each a kept signal sized from its terms' summed range."""
@@ -53,11 +60,10 @@ def _group_sum(m, group, name: str, binary: bool):
     level, k = list(group), 0
     while len(level) > 1:
         nxt = []
-        for (a, alo, ahi), (b, blo, bhi) in zip(level[::2], level[1::2]):
-            lo, hi = alo + blo, ahi + bhi
-            s = Signal(signed(IntType.for_range(min(lo, 0), max(hi, 0), 0, True).width),
-                       name=f"{name}_p{k}", attrs={"keep": 1})
-            m.d.comb += s.eq(a + b)
+        for pair in zip(level[::2], level[1::2]):
+            lo, hi, t = _summed(pair)
+            s = Signal(signed(t.width), name=f"{name}_p{k}", attrs={"keep": 1})
+            m.d.comb += s.eq(pair[0][0] + pair[1][0])
             nxt.append((s, lo, hi))
             k += 1
         level = nxt + level[len(level) - len(level) % 2:]
@@ -88,9 +94,7 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
                              f"fan-in {fanin} needs {tree_stages(max(map(len, rows)), fanin)}")
         sums = []
         for j, row in enumerate(rows):
-            lo, hi = sum(t[1] for t in row), sum(t[2] for t in row)
-            total = Signal(signed(IntType.for_range(min(lo, 0), max(hi, 0), 0, True).width),
-                           name=f"{name}0_{j}_0")
+            total = Signal(signed(_summed(row)[2].width), name=f"{name}0_{j}_0")
             m.d.comb += total.eq(_group_sum(m, row, f"{name}0_{j}_0_sum", binary))
             sums.append(total)
         return sums, valid
@@ -111,8 +115,7 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
             new_row = []
             for g in range(0, len(row), fanin):
                 group = row[g:g + fanin]
-                lo, hi = sum(t[1] for t in group), sum(t[2] for t in group)
-                t = IntType.for_range(min(lo, 0), max(hi, 0), 0, True)
+                lo, hi, t = _summed(group)
                 total = _group_sum(m, group, f"{name}{stage}_{j}_{g // fanin}_sum", binary)
                 if last:
                     reg = Signal(signed(t.width), name=f"{name}{stage}_{j}_{g // fanin}")

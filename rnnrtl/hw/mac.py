@@ -3,9 +3,8 @@
 :func:`multiplier` builds multiplier ``mi`` of a :class:`~rnnrtl.hw.matvec_plan.MatVecPlan` into
 the MatVec's module: a MAC-cycle counter (:func:`mac_counter`; its own with a deep pipeline's
 ``counter_stages``, else the MatVec's :class:`SharedCounter`), a weight ROM indexed by it
-(:func:`weight_rom`, with ``rom_levels`` split into :data:`ROM_GROUP`-entry ROMs and levels of
-4-way picks: :func:`rom_levels`), the
-operand and product registers, one accumulator, and the copies of the accumulator into the
+(:func:`weight_rom`, with ``rom_picks`` split into :data:`ROM_GROUP`-entry ROMs and levels of
+4-way picks: :func:`rom_levels`), the operand and product registers, one accumulator, and the copies of the accumulator into the
 segments of the rows its block touches (see :mod:`rnnrtl.hw.matvec` for the cycle-by-cycle
 schedule and the pipelining stages).
 """
@@ -19,8 +18,8 @@ from .common import delay
 from .constmul import selected_product
 from .matvec_plan import shared_bits
 
-__all__ = ["ROM_GROUP", "ROM_PICK", "rom_levels", "SharedCounter", "mac_counter", "multiplier_weights", "weight_bank",
-           "weight_rom", "multiplier"]
+__all__ = ["ROM_GROUP", "ROM_PICK", "rom_levels", "SharedCounter", "mac_counter",
+           "multiplier_weights", "weight_bank", "weight_rom", "multiplier"]
 
 #: MAC cycles per weight-ROM group when a MatVec with operand stages splits its ROM (one LUT4 per
 #: bit: the group's ROM indexed by the counter's low four bits).
@@ -170,16 +169,17 @@ def weight_rom(m, weight_at, default, index, like, name):
     return reg
 
 
-def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, rom_split: int,
+def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, rom_picks: int,
                operand_stages: int, product_stages: int, copy_stages: int,
                counter: SharedCounter | None = None, weight=None, graph=None):
     """Multiplier ``mi`` of ``plan`` (its ``block`` and ``segs``), in module ``m``: started by
     ``start`` (its counter's copy), reading the ``x`` lane ``lane`` (a lane of the turning
     register), loading its segment registers ``segments`` (one per entry of ``segs``) when each
     row's last product is accumulated. ``cast(m, product, name)`` maps a product into the plan's
-    ``product_fmt`` (a wire named ``name``; None: exact). The stage counts are the MatVec's (``operand_stages`` with the ROM's
-    ``rom_split`` pick levels counted: :func:`rom_levels`, or 0 for a ROM in one stage). ``counter``: the MatVec's :class:`SharedCounter` (then
-    ``start`` is unused), or None for a counter of the multiplier's own. ``weight``: its register
+    ``product_fmt`` (a wire named ``name``; None: exact). The stage counts are the MatVec's
+    (``operand_stages`` with the weight ROM's ``rom_picks`` pick levels counted:
+    :func:`rom_levels`, or 0 for a ROM in one stage). ``counter``: the MatVec's
+    :class:`SharedCounter` (then ``start`` is unused), or None for a counter of the multiplier's own. ``weight``: its register
     in the MatVec's :func:`weight_bank` or weight memory (then it has no ROM of its own, and
     ``operand_stages`` delay only the lane: the MatVec delays the weight), or None. ``graph``: the
     block's :class:`~rnnrtl.constmul_plan.ShiftAddGraph` for a LUT multiplier (its product a
@@ -206,8 +206,8 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
         wsel = weight                             # the MatVec's weight_bank loads it
     else:
         wsel = Signal(signed(w_width), name=f"w{mi}", init=w_init, reset_less=True)
-        if rom_split:
-            # The weight ROM in 1 + rom_split register stages, then the fabric register before
+        if rom_picks:
+            # The weight ROM in 1 + rom_picks register stages, then the fabric register before
             # the DSP's: each group of 16 MAC cycles has its own ROM indexed by the counter's
             # low bits (one LUT per bit), and each next level picks one of up to four by two
             # more counter bits, registered beside them (the group index moves along). A deep
@@ -220,7 +220,7 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
                      for g in range(-(-R // ROM_GROUP))]
             group = km[low:]
             pick_bits = ROM_PICK.bit_length() - 1
-            for n in range(rom_split):
+            for n in range(rom_picks):
                 group = delay(m, group, 1, f"wgroup{mi}_{n}", reset_less=True)
                 sel, group = group[:pick_bits], group[pick_bits:]
                 picked = []

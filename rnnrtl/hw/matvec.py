@@ -245,10 +245,10 @@ class MatVec(wiring.Component):
         self._counter_stages = _stage_count(counter_stages, "counter_stages", 1) \
             * (macs and self._start_stages > 0)
         operand_stages = _stage_count(operand_stages, "operand_stages", 1) * macs
-        self._rom_split = rom_levels(plan.reuse) if operand_stages else 0
+        self._rom_picks = rom_levels(plan.reuse) if operand_stages else 0
         #: Fabric registers before the multiplier's input register (the weight ROM's pick
         #: levels counted), and after its output register.
-        self._operand_stages = operand_stages + self._rom_split
+        self._operand_stages = operand_stages + self._rom_picks
         self._product_stages = _stage_count(product_stages, "product_stages", None) * macs
         self._fabric_stages = self._operand_stages + self._product_stages
         self._copy_stages = _stage_count(copy_stages, "copy_stages", 1) * macs
@@ -508,7 +508,7 @@ class MatVec(wiring.Component):
                 multiplier(m, plan, mi, block, segs, start=start if counter_starts is None
                            else counter_starts[mi // COUNTER_GROUP], lane=rot[(mi * R) % cols],
                            segments=seg_sig[mi], cast=None if plan.product_fmt is None else self._cast,
-                           rom_split=self._rom_split, operand_stages=self._operand_stages,
+                           rom_picks=self._rom_picks, operand_stages=self._operand_stages,
                            product_stages=self._product_stages, copy_stages=self._copy_stages,
                            counter=shared, weight=weights[mi],
                            graph=None if self.const_plan is None else self.const_plan.graphs[mi])

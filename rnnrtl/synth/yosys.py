@@ -28,8 +28,9 @@ from pathlib import Path
 from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
-__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "nextpnr_options", "KEEP_COPIES", "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "native_available",
-           "yosys_command", "run_yosys", "stat_resources", "nextpnr_summary", "main"]
+__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "nextpnr_options", "KEEP_COPIES", "FLIP_FLOP_CELLS",
+           "tool", "yowasp_env", "run_tool", "native_available", "yosys_command", "run_yosys",
+           "stat_resources", "nextpnr_summary", "main"]
 
 #: The environment variable that chooses the yosys of resource estimates: ``native`` (pyosys),
 #: ``yowasp``, or unset (pyosys if installed, else YoWASP).
@@ -51,6 +52,7 @@ def nextpnr_options(router: str | None = None) -> tuple[str, ...]:
     if router is not None:
         opts[opts.index("--router") + 1] = router
     return tuple(opts)
+
 
 #: yosys commands that keep the core's fanout copies apart (:func:`rnnrtl.hw.common.fanout_copies`):
 #: ``keep`` on every cell driving a wire with :data:`~rnnrtl.hw.common.COPY_ATTR`, so that
