@@ -1,6 +1,8 @@
 """rnnrtl.synth.uart_bridge: the bridge simulated over its serial lines with Amaranth's simulator,
 with a toy core and with a real rnnrtl core."""
 
+import re
+
 import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal
@@ -130,3 +132,28 @@ def test_bridge_tiny_core(tiny):
     assert np.array_equal(np.reshape(codes, vectors["y_codes"][:count].shape),
                           vectors["y_codes"][:count])
     assert lasts == [True] * count
+
+
+
+def _cells(text):
+    """``[(type, name, {port: first wire})]`` of the cells of an RTLIL text's modules."""
+    return [(m.group(1), m.group(2), dict(re.findall(r"connect \\(\S+) (\S+)", m.group(3))))
+            for m in re.finditer(r"  cell (\S+) (\S+)\n((?:    .*\n)*)  end", text)]
+
+
+def test_core_reset_on_the_global_network_of_an_ecp5():
+    """On an ECP5 board the core's reset register drives a DCCA buffer (nextpnr routes its output
+    on a global), and the buffer's output is the reset of the core; without a platform there is no
+    buffer."""
+    from amaranth.back import rtlil
+
+    from rnnrtl.platforms import ULX3S85FPlatform
+    cells = _cells(rtlil.convert(UARTBridge(ToyCore(), divisor=4, timeout=100),
+                                 platform=ULX3S85FPlatform()))
+    [(kind, ports)] = [(k, p) for k, name, p in cells if name == "\\core_rst_global_buffer"]
+    assert kind == "\\DCCA" and ports["CE"] == "1'1"
+    [core] = [p for k, name, p in cells if name == "\\core"]
+    assert core["core_rst"] == ports["CLKO"]
+    assert any(k == "$dff" and p["Q"] == ports["CLKI"] for k, _, p in cells)  # from a register
+    plain = _cells(rtlil.convert(UARTBridge(ToyCore(), divisor=4, timeout=100)))
+    assert not any(kind == "\\DCCA" for kind, _, _ in plain)
