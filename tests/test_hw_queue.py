@@ -23,11 +23,15 @@ def _simulate(dut, testbench):
     sim.run()
 
 
-@pytest.mark.parametrize("depth,width", [(1, 8), (2, 8), (3, 8), (5, 8), (3, 300), (6, 129)])
-def test_queue_matches_syncfifo(depth, width):
-    """Wider than QUEUE_BANK_BITS, the beat is stored in banks with their own pointers."""
+@pytest.mark.parametrize("depth,width,late", [(1, 8, False), (2, 8, False), (3, 8, False),
+                                              (5, 8, False), (3, 300, False), (6, 129, False),
+                                              (2, 8, True), (6, 300, True), (1, 129, True)])
+def test_queue_matches_syncfifo(depth, width, late):
+    """Wider than QUEUE_BANK_BITS, the beat is stored in banks with their own pointers (and a
+    spare slot each, written in every cycle). ``late``: ``r_data`` is the reference's ``r_data``
+    of the cycle before, whenever the reference had a beat then."""
     m = Module()
-    m.submodules.ours = ours = Queue(width=width, depth=depth)
+    m.submodules.ours = ours = Queue(width=width, depth=depth, late=late)
     m.submodules.ref = ref = fifo.SyncFIFO(width=width, depth=depth)
     assert ours.banks == -(-width // QUEUE_BANK_BITS) and (width < 129) == (ours.banks == 1)
     rng = random.Random(depth)
@@ -35,6 +39,7 @@ def test_queue_matches_syncfifo(depth, width):
     seen = {"writes": 0, "reads": 0, "full": 0}
 
     async def testbench(ctx):
+        previous = None                 # the reference's beat of the cycle before, if any
         for cycle in range(600):
             # (a write in the first cycle: every bank's write enable is up after reset)
             w_en, r_en = cycle == 0 or rng.random() < 0.55, rng.random() < 0.5
@@ -45,9 +50,13 @@ def test_queue_matches_syncfifo(depth, width):
                 ctx.set(q.w_data, data)
             got = [ctx.get(ours.w_rdy), ctx.get(ours.r_rdy), ctx.get(ours.level)]
             want = [ctx.get(ref.w_rdy), ctx.get(ref.r_rdy), ctx.get(ref.level)]
-            if want[1]:
+            if late and previous is not None:
+                got.append(ctx.get(ours.r_data))
+                want.append(previous)
+            elif not late and want[1]:
                 got.append(ctx.get(ours.r_data))
                 want.append(ctx.get(ref.r_data))
+            previous = ctx.get(ref.r_data) if want[1] else None
             if got != want:
                 mismatches.append((cycle, got, want))
             seen["writes"] += w_en and want[0]
@@ -71,7 +80,9 @@ def _run_link(link, cycles, offer, take):
         for cycle in range(cycles):
             valid, ready = offer(cycle), take(cycle)
             ctx.set(link.i.valid, valid)
-            ctx.set(link.i.payload.data[0], value % 256 - 128)
+            lanes = link.i.payload.data
+            ctx.set(lanes[0], value % 256 - 128)
+            ctx.set(lanes[len(lanes) - 1], 127 - value % 256)      # (a lane of the last bank)
             ctx.set(link.i.payload.last, value % 3 == 2)
             ctx.set(link.o.ready, ready)
             i_ready, o_valid = ctx.get(link.i.ready), ctx.get(link.o.valid)
@@ -80,7 +91,9 @@ def _run_link(link, cycles, offer, take):
                 sent.append((cycle, value % 256 - 128, int(value % 3 == 2)))
                 value += 1
             if ready and o_valid:
-                got.append((cycle, ctx.get(link.o.payload.data[0]), ctx.get(link.o.payload.last)))
+                out = link.o.payload.data
+                assert ctx.get(out[len(out) - 1]) == -1 - ctx.get(out[0]), cycle
+                got.append((cycle, ctx.get(out[0]), ctx.get(link.o.payload.last)))
             await ctx.tick()
 
     _simulate(link, testbench)
@@ -102,11 +115,12 @@ def test_credit_link_latency_and_rate(stages):
     assert [c for c, *_ in got] == list(range(link.latency, 60))
 
 
-@pytest.mark.parametrize("stages", [1, 2])
-def test_credit_link_backpressure_matches_model(stages):
+@pytest.mark.parametrize("stages,lanes", [(1, 2), (2, 2), (1, 40), (2, 40), (3, 40)])
+def test_credit_link_backpressure_matches_model(stages, lanes):
     """Under random offers and random back-pressure no beat is lost, duplicated or reordered, the
-    sender stops when its credits run out, and the timing model predicts every flag."""
-    link = CreditLink(_BEAT, stages=stages)
+    sender stops when its credits run out, and the timing model predicts every flag. 40 lanes of
+    8 bits: a queue of three banks, each with its own copy of the write."""
+    link = CreditLink(beat_layout(FixedFormat(8, 3), lanes), stages=stages)
     rng = random.Random(stages)
     offers = [rng.random() < 0.7 for _ in range(800)]
     takes = [rng.random() < 0.35 for _ in range(800)]

@@ -62,9 +62,17 @@ class Queue(wiring.Component):
     at a register instead of a comparison of the level.
 
     A beat wider than :data:`QUEUE_BANK_BITS` is stored in banks of at most that many bits, each
-    a memory with its own write and read pointers and its own copy of the write enable
-    (:func:`fanout_copies`): one pointer register addressing every LUT-RAM cell of a 1,025-bit
-    beat (257 on ECP5) was a route over a large part of the device.
+    a memory with its own write and read pointers: one pointer register addressing every LUT-RAM
+    cell of a 1,025-bit beat (257 on ECP5) was a route over a large part of the device. The banks
+    have one slot more than ``depth``, so the slot at the write pointer is always free and each bank
+    writes it in every cycle (only ``w_en`` decides whether the pointer moves on and keeps it): no
+    write enable reaches the banks from the handshake (a copy of ``w_rdy`` per bank, loaded from
+    the next level, was an ECP5 critical path across the device).
+
+    ``bank_enables``: each bank's write pointer moves on at a write enable of its own
+    (``w_en_bank``, each bit a copy of ``w_en`` from flip-flops near that bank), for a writer that
+    never writes while the queue is full (a :class:`CreditLink`, which holds a credit per free
+    slot): one ``w_en`` to the pointers of a 1,025-bit beat's banks was a route across the device.
 
     ``late``: ``r_data`` is the entry that was the oldest one cycle before (what ``r_data`` would
     have shown then), read at a registered copy of each bank's read pointer, for a reader that
@@ -75,15 +83,19 @@ class Queue(wiring.Component):
     write goes to a free slot, and the slot of a beat taken is free only from the next cycle.
     """
 
-    def __init__(self, *, width: int, depth: int, late: bool = False):
+    def __init__(self, *, width: int, depth: int, late: bool = False, bank_enables: bool = False):
         if depth < 1:
             raise ValueError(f"depth {depth} must be >= 1")
         self.width, self.depth, self.late = width, depth, bool(late)
-        super().__init__({
+        self.bank_enables = bool(bank_enables)
+        ports = {
             "w_data": In(width), "w_en": In(1), "w_rdy": Out(1, init=1),
             "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
             "level": Out(range(depth + 1)),
-        })
+        }
+        if self.bank_enables:
+            ports["w_en_bank"] = In(self.banks)
+        super().__init__(ports)
 
     @property
     def banks(self) -> int:
@@ -98,26 +110,26 @@ class Queue(wiring.Component):
         m.d.comb += level_next.eq(self.level + do_write - do_read)
         m.d.sync += [self.level.eq(level_next), self.w_rdy.eq(level_next != depth),
                      self.r_rdy.eq(level_next != 0)]
-        # The free slot at ``produce`` is written whenever there is one (a copy of ``w_rdy``);
-        # only ``w_en`` decides whether it is kept, so the storage's write enable is no wide net
-        # of handshake logic.
-        w_rdys = [self.w_rdy] if banks == 1 else fanout_copies(m, level_next != depth, banks,
-                                                                "w_rdy_bank", init=1)
+        # The free slot at ``produce`` is written whenever there is one; only ``w_en`` decides
+        # whether it is kept, so the storage's write enable is no wide net of handshake logic.
+        # Banks have a spare slot: there is always one, and they write in every cycle.
+        slots = depth + (banks > 1)
+        w_enable = self.w_rdy if banks == 1 else Const(1)
         for b in range(banks):
             lo, hi = b * QUEUE_BANK_BITS, min(self.width, (b + 1) * QUEUE_BANK_BITS)
             suffix = "" if banks == 1 else str(b)
             # Each bank's pointers read their own output: synthesis keeps them apart.
-            produce = Signal(range(depth), name=f"produce{suffix}")
-            consume = Signal(range(depth), name=f"consume{suffix}")
-            with m.If(do_write):
-                m.d.sync += produce.eq(Mux(produce == depth - 1, 0, produce + 1))
+            produce = Signal(range(slots), name=f"produce{suffix}")
+            consume = Signal(range(slots), name=f"consume{suffix}")
+            with m.If(self.w_en_bank[b] if self.bank_enables else do_write):
+                m.d.sync += produce.eq(Mux(produce == slots - 1, 0, produce + 1))
             with m.If(do_read):
-                m.d.sync += consume.eq(Mux(consume == depth - 1, 0, consume + 1))
+                m.d.sync += consume.eq(Mux(consume == slots - 1, 0, consume + 1))
             # late: a memory per LATE_READ_BITS of the bank, each read at a copy of its own.
             step = LATE_READ_BITS if self.late else hi - lo
             for k, part in enumerate(range(lo, hi, step)):
                 end = min(hi, part + step)
-                storage = Memory(shape=end - part, depth=depth, init=[])
+                storage = Memory(shape=end - part, depth=slots, init=[])
                 name = "storage" if banks == 1 else f"storage{b}"
                 m.submodules[name if not self.late else f"{name}_{k}"] = storage
                 w_port = storage.write_port()
@@ -125,7 +137,7 @@ class Queue(wiring.Component):
                 read_at = consume if not self.late else \
                     fanout_copies(m, consume, 1, f"consume_late{suffix}_{k}_")[0]
                 m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data[part:end]),
-                             w_port.en.eq(w_rdys[b]), r_port.addr.eq(read_at),
+                             w_port.en.eq(w_enable), r_port.addr.eq(read_at),
                              self.r_data[part:end].eq(r_port.data)]
         return m
 
@@ -201,8 +213,10 @@ class CreditLink(wiring.Component):
             wiring.connect(m, wiring.flipped(self.i), in_slice.i)
             wiring.connect(m, out_slice.o, wiring.flipped(self.o))
             i, o = in_slice.o, out_slice.i
-        m.submodules.queue = q = Queue(width=data.Layout.cast(self._layout).size, depth=depth,
-                                       late=self.late_output)
+        width = data.Layout.cast(self._layout).size
+        banked = -(-width // QUEUE_BANK_BITS) > 1
+        m.submodules.queue = q = Queue(width=width, depth=depth, late=self.late_output,
+                                       bank_enables=banked)
         # Sending side: a credit per free entry of the queue, counting those in flight.
         credits = Signal(range(depth + 1), init=depth)
         credits_next = Signal(range(depth + 1))
@@ -217,11 +231,15 @@ class CreditLink(wiring.Component):
         m.d.sync += [credits.eq(credits_next), can_send.eq(credits_next != 0)]
         # Forward: the beat and its valid through ``stages`` registers, into the queue (which
         # has room: the sender held a credit for it).
+        # A wide queue's banks each take their copy of the write from flip-flops of their own.
+        sent = delayed_pulse(m, send, stages, "sent", copies=1 + q.banks * banked)
         m.d.comb += [
             q.w_data.eq(delay(m, i.payload.as_value(), stages - self.late_payload, "beat",
                               reset_less=True)),
-            q.w_en.eq(delayed_pulse(m, send, stages, "sent")),
+            q.w_en.eq(sent[0]),
         ]
+        if banked:
+            m.d.comb += q.w_en_bank.eq(Cat(*sent[1:]))
         # Receiving side: the queue feeds ``o``; each beat taken returns a credit.
         m.d.comb += [
             o.payload.eq(q.r_data),
@@ -467,18 +485,37 @@ def register_bank(m, values, widths, name: str):
     return out
 
 
-def delayed_pulse(m, pulse, stages: int, name: str):
+def delayed_pulse(m, pulse, stages: int, name: str, *, copies: int | None = None):
     """``pulse`` (a 1-bit event) ``stages`` cycles later, carried by a toggle flip-flop that flips
     on each event, through ``stages - 1`` registers, and an exclusive or with the toggle's previous
     value. Unlike :func:`delay`'s registers, the toggle reads its own output, so synthesis cannot
     merge it with another register of the same event elsewhere (a credit count's and a link's
-    copy of one transfer would be one flip-flop, placed near one of them only)."""
+    copy of one transfer would be one flip-flop, placed near one of them only).
+
+    ``copies``: a list of that many copies of the delayed pulse, each from flip-flops of its own
+    (the last register and the one after it; with one stage, a toggle each) for loads spread over
+    the device: the write pointers of a wide queue's banks, say."""
     if stages == 0:
-        return pulse
+        return pulse if copies is None else [pulse] * copies
+    if copies is None:
+        toggle = Signal(name=f"{name}_toggle")
+        m.d.sync += toggle.eq(toggle ^ pulse)
+        late = delay(m, toggle, stages - 1, f"{name}_late")
+        return late ^ delay(m, late, 1, f"{name}_seen")
+    outs = []
+    if stages == 1:
+        for c in range(copies):
+            toggle = Signal(name=f"{name}_toggle{c}")
+            m.d.sync += toggle.eq(toggle ^ pulse)
+            outs.append(toggle ^ delay(m, toggle, 1, f"{name}_seen{c}_"))
+        return outs
     toggle = Signal(name=f"{name}_toggle")
     m.d.sync += toggle.eq(toggle ^ pulse)
-    late = delay(m, toggle, stages - 1, f"{name}_late")
-    return late ^ delay(m, late, 1, f"{name}_seen")
+    early = delay(m, toggle, stages - 2, f"{name}_late")
+    for c in range(copies):
+        late = delay(m, early, 1, f"{name}_late{c}_", kept=True)
+        outs.append(late ^ delay(m, late, 1, f"{name}_seen{c}_"))
+    return outs
 
 
 def pulse_copies(m, pulse, count: int, name: str):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, signed, unsigned
 
 from ..fixed import IntType
-from .common import delay
+from .common import delay, fanout_copies
 from .constmul import selected_product
 from .matvec_plan import shared_bits
 
@@ -44,24 +44,33 @@ def _shape(t: IntType):
 
 
 def mac_counter(m, reuse: int, start, name: str):
-    """A MAC-cycle counter ``k`` (0 .. R-1 in the R = ``reuse`` cycles after ``start``) and its
-    ``active`` flag.
+    """A MAC-cycle counter ``k`` (0 .. R-1 in the R = ``reuse`` cycles after ``start``), its
+    ``active`` flag and ``k_next``, the value ``k`` loads at the clock edge (a register loading it
+    in every cycle is a copy of ``k``: :func:`~rnnrtl.hw.common.fanout_copies`).
 
     ``k`` wraps from R-1 to 0 as a job ends, so it is 0 whenever the counter is idle and
     ``start`` (at most once every R cycles: while active only in the last MAC cycle) has to
     reach only the ``active`` flag: a start fanned out to every multiplier's counter is one
-    route into one flip-flop's logic each, not a reset net over all counter bits.
+    route into one flip-flop's logic each, not a reset net over all counter bits. The last MAC
+    cycle (``k == R-1``) is a flip-flop of its own, loaded a cycle ahead from ``k == R-2``: the
+    counter's wrap and ``active``'s enable come from a register, not from a comparison of ``k``
+    (on ECP5 that comparison and the enable it drove were a critical path).
     """
     R = reuse
     k, active = Signal(range(R), name=name), Signal(name=f"{name}_active")
-    last = k == R - 1
-    with m.If(active):
-        m.d.sync += k.eq(Mux(last, 0, k + 1))
+    k_next = Signal(range(R), name=f"{name}_next")
+    if R == 1:
+        last = Const(1)
+    else:
+        last = Signal(name=f"{name}_last")
+        m.d.sync += last.eq(active & ~last & (k == R - 2))
+    m.d.comb += k_next.eq(Mux(active, Mux(last, 0, k + 1), k))
+    m.d.sync += k.eq(k_next)
     with m.If(start):
         m.d.sync += active.eq(1)
     with m.Elif(last):
         m.d.sync += active.eq(0)
-    return k, active
+    return k, active, k_next
 
 
 class SharedCounter:
@@ -75,7 +84,7 @@ class SharedCounter:
     cycles late (register stages made once per value and delay)."""
 
     def __init__(self, m, k, active, name: str):
-        """``k``, ``active``: a :func:`mac_counter` of ``m`` (the MatVec's own)."""
+        """``k``, ``active``: of a :func:`mac_counter` of ``m`` (the MatVec's own)."""
         self.m, self.name = m, name
         self.k, self.active = k, active
         self._decodes = {}
@@ -192,9 +201,9 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
     # segment controls decode a local counter instead of one counter fanned out to every
     # multiplier (a deep pipeline's copies of the start reach groups of multipliers).
     if counter is None:
-        km, active_m = mac_counter(m, R, start, f"k{mi}")
+        km, active_m, km_next = mac_counter(m, R, start, f"k{mi}")
     else:
-        km = counter.k
+        km, km_next = counter.k, None
     weight_at, first, w_width, w_init = multiplier_weights(block)
     ws = list(weight_at.values())
     wlo, whi = plan.weight_bounds(ws)            # (with weights in a memory: their range)
@@ -213,11 +222,16 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
             # more counter bits, registered beside them (the group index moves along). A deep
             # ROM in one stage was six levels of logic, and a 10-way pick in one stage four
             # (the jets' critical paths at reuse 160).
+            # With a counter of its own, each group's ROM reads a copy of the counter's low
+            # bits: one counter driving every group's LUTs (160 at reuse 160) was a wide net.
             low = ROM_GROUP.bit_length() - 1          # counter bits within a group
+            groups = -(-R // ROM_GROUP)
+            index = [km[:low]] * groups if km_next is None else \
+                fanout_copies(m, km_next[:low], groups, f"k{mi}_low")
             level = [weight_rom(m, {kk % ROM_GROUP: w for kk, w in weight_at.items()
                                     if kk // ROM_GROUP == g},
-                                first, km[:low], wsel, f"wrom{mi}_{g}")
-                     for g in range(-(-R // ROM_GROUP))]
+                                first, index[g], wsel, f"wrom{mi}_{g}")
+                     for g in range(groups)]
             group = km[low:]
             pick_bits = ROM_PICK.bit_length() - 1
             for n in range(rom_picks):

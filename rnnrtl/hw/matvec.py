@@ -468,8 +468,8 @@ class MatVec(wiring.Component):
         else:
             # Three register stages per MAC cycle: operand selection, the product, and the segment
             # accumulator. Nothing but one multiplier or one adder sits between two registers.
-            k, active = mac_counter(m, R, start if counter_starts is None else counter_starts[-1],
-                                    "k")
+            k, active, _ = mac_counter(m, R,
+                                       start if counter_starts is None else counter_starts[-1], "k")
             last = Signal()
             m.d.comb += last.eq(active & (k == R - 1))
             # The x lanes in a register that turns by one lane per MAC cycle: at MAC cycle k,
