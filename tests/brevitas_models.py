@@ -36,7 +36,9 @@ class JetLSTM(torch.nn.Module):
         common = dict(weight_quant=Int8WeightPerTensorFixedPoint,
                       bias_quant=Int8BiasPerTensorFixedPointInternalScaling)
         self.quant_in = QuantIdentity(act_quant=act_quant) if input_identity else None
-        self.lstm = QuantLSTM(features, units, batch_first=True, io_quant=act_quant,
+        # the input quantizer shared with the LSTM's io_quant (one quantization of the input)
+        io_quant = self.quant_in.act_quant if input_identity else act_quant
+        self.lstm = QuantLSTM(features, units, batch_first=True, io_quant=io_quant,
                               gate_acc_quant=act_quant, sigmoid_quant=SigmoidQuant,
                               tanh_quant=act_quant, cell_state_quant=act_quant,
                               shared_intra_layer_gate_acc_quant=True, **common)
@@ -70,8 +72,11 @@ def trained(model: torch.nn.Module, x, y=None, *, steps=5, lr=1e-2, batch=64, se
     the model is left in eval mode."""
     gen = torch.Generator().manual_seed(seed)
     xt = torch.from_numpy(np.asarray(x, dtype=np.float32))
+    model.eval()
+    with torch.no_grad():
+        outputs = model(xt[:1]).shape[-1]
     yt = torch.from_numpy(np.asarray(y, dtype=np.float32)).reshape(len(xt), -1) if y is not None \
-        else (torch.rand((len(xt), 1), generator=gen) > 0.5).float()
+        else (torch.rand((len(xt), outputs), generator=gen) > 0.5).float()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     model.train()
     for _ in range(steps):
