@@ -366,8 +366,10 @@ def _lstm(call: _Call, features: int, steps: int) -> BrevitasLayer:
         per_gate = []
         for g in _GATES:
             params = getattr(layer, f"{g}_gate_params")
+            attr = {"kernel": "input_weight.weight_quant", "recurrent": "hidden_weight.weight_quant",
+                    "bias": "bias_quant"}[role]
             proxy = params.bias_quant if role == "bias" else params.input_weight.weight_quant
-            per_gate.append(_weights(call, f"{g}.{role}", q(f"{g}_gate_params.{role}_quant"), proxy))
+            per_gate.append(_weights(call, f"{g}.{role}", q(f"{g}_gate_params.{attr}"), proxy))
         parts[role] = None if per_gate[0] is None else np.concatenate(per_gate)
     return BrevitasLayer(kind="lstm", name=name, in_features=features, units=int(layer.hidden_size),
                          kernel=parts["kernel"], recurrent=parts["recurrent"], bias=parts["bias"],
@@ -508,7 +510,11 @@ def _chain(name, module, calls, example, out, steps, features) -> BrevitasModel:
         raise UnsupportedModelError(f"model {name!r} has no QuantLSTM; supported: a QuantLSTM, then "
                                     "QuantLinear layers")
     final = out[0] if isinstance(out, tuple) and len(model.layers) == 1 else out
-    if not _same(final, prev):
+    last = model.layers[-1]
+    if last.kind == "lstm" and sequence and not _same(final, prev) and \
+            _same(final, _value(prev)[:, -1]):
+        last.return_sequences = False
+    elif not _same(final, prev):
         raise UnsupportedModelError(f"model {name!r} does not return the output of its last module "
                                     f"({calls[-1].name!r}); supported: one chain of modules")
     if model.input_fmt is None:
