@@ -124,7 +124,8 @@ def quant_format(proxy, where: str, scale=None) -> FixedFormat:
     restricts = [type(m).__name__ for m in tq.modules() if type(m).__name__.endswith("RestrictValue")]
     if restricts and "PowerOfTwoRestrictValue" not in restricts:
         raise UnsupportedModelError(
-            f"{where}: its scale is not restricted to powers of two ({', '.join(sorted(set(restricts)))}"
+            f"{where}: its scale is not restricted to powers of two "
+            f"({', '.join(sorted(set(restricts)))}"
             f": a float scale, e.g. Int8ActPerTensorFloat); {_SUPPORTED}")
     rounding = _ROUNDING.get(type(int_quant.float_to_int_impl).__name__)
     if rounding is None:
@@ -382,7 +383,8 @@ def _dense(call: _Call, features: int, act: _Call | None) -> BrevitasLayer:
     kernel = _weights(call, "kernel", f"{name}.weight_quant", m.weight_quant)
     if kernel is None or kernel.ndim != 2 or kernel.shape[1] != features:
         raise UnsupportedModelError(f"layer {name!r}: weight of shape "
-                                    f"{None if kernel is None else kernel.shape} on {features} features")
+                                    f"{None if kernel is None else kernel.shape} on {features} "
+                                    "features")
     if m.bias is not None and not m.bias_quant.is_quant_enabled:
         raise UnsupportedModelError(f"layer {name!r}: bias_quant is None (a float bias); {_SUPPORTED}")
     bias = _weights(call, "bias", f"{name}.bias_quant", m.bias_quant)

@@ -52,7 +52,8 @@ def _refused(model, *words, error=UnsupportedModelError, config=None):
 
 @pytest.mark.parametrize("options, words", [
     (dict(io_quant=Int8ActPerTensorFloat), ("lstm.io_quant", "powers of two", "FixedPoint")),
-    (dict(weight_quant=Int8WeightPerChannelFixedPoint), ("input_gate_params.input_weight.weight_quant", "per channel")),
+    (dict(weight_quant=Int8WeightPerChannelFixedPoint),
+     ("input_gate_params.input_weight.weight_quant", "per channel")),
     (dict(bidirectional=True), ("bidirectional=True", "one direction")),
     (dict(num_layers=2), ("num_layers=2", "supported: 1")),
     (dict(coupled_input_forget_gates=True), ("coupled_input_forget_gates", "four gates")),
