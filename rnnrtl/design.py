@@ -161,14 +161,18 @@ def convert(model, config=None, input_shape=None) -> Design:
     """Quantize a model into a :class:`Design`: a Keras model (``keras.Model`` or a
     ``.keras``/``.h5`` path), or a PyTorch one (an ``nn.Module`` with
     ``input_shape=(timesteps, features)``, a ``torch.export`` program or its ``.pt2`` file; see
-    :mod:`rnnrtl.torch_frontend`).
+    :mod:`rnnrtl.torch_frontend`; an ``nn.Module`` with Brevitas layers is read by
+    :mod:`rnnrtl.brevitas_frontend`).
 
     ``config`` is ``None`` (defaults), a dict, or a path to a YAML/JSON file; see
     :mod:`rnnrtl.config`.
     """
+    from .brevitas_frontend import from_brevitas, is_brevitas_model
     from .torch_frontend import from_torch, is_torch_model
     cfg = load_config(config)
-    if is_torch_model(model):
+    if is_brevitas_model(model):   # quantization-aware Brevitas layers: numerics: brevitas
+        float_model = from_brevitas(model, input_shape)
+    elif is_torch_model(model):
         float_model = from_torch(model, input_shape).float_model
     elif input_shape is not None:
         raise UnsupportedModelError("input_shape is for a PyTorch module; a Keras model carries "

@@ -353,11 +353,12 @@ class _LSTMEmu(_RecurrentEmu):
         """``(step, args)``: the compiled step of this layer's structure
         (:func:`rnnrtl.emulator_kernels.lstm_step`) and its constant arguments (bias, shifts,
         requantization parameters, table offsets and contents), or ``None`` when the numpy step
-        runs (``numerics: hls4ml``'s per-product rounding, or an activation no kernel computes)."""
+        runs (``numerics: hls4ml``'s per-product rounding, Brevitas' rounded ``state_terms``, or
+        an activation no kernel computes)."""
         L = self.layer
         acts = [kernels.activation_args(a) for a in
                 (L.recurrent_activation, L.activation, L.state_activation)]
-        if L.product_fmt is not None or any(a is None for a in acts):
+        if L.product_fmt is not None or L.state_terms or any(a is None for a in acts):
             return None
         bias = _bias(L.bias)
         bias_codes, bias_frac = bias if bias is not None else (np.zeros(4 * self.units, np.int64), 0)
@@ -470,7 +471,11 @@ class _LSTMEmu(_RecurrentEmu):
             o = self.activation(ra, gate[:, 3 * N:4 * N], f"{L.name}.o", ctr)
         g = self.activation(ga, gate[:, 2 * N:3 * N], f"{L.name}.g", ctr)
         fr, gr = ra.out_fmt.frac_bits, ga.out_fmt.frac_bits
-        c_acc, c_frac = _aligned_sum((f * c, fr + L.state_fmt.frac_bits), (i * g, fr + gr))
+        fc, ig = (f * c, fr + L.state_fmt.frac_bits), (i * g, fr + gr)
+        if L.state_terms:   # each product rounded into c's format first (Brevitas)
+            fc, ig = ((ctr.requant(f"{L.name}.c", *term, L.state_fmt), L.state_fmt.frac_bits)
+                      for term in (fc, ig))
+        c_acc, c_frac = _aligned_sum(fc, ig)
         c = ctr.requant(f"{L.name}.c", c_acc, c_frac, L.state_fmt)
         tc = self.activation(L.state_activation, c, f"{L.name}.tanh_c", ctr)
         h = ctr.requant(f"{L.name}.h", o * tc, fr + L.state_activation.out_fmt.frac_bits, L.output_fmt)

@@ -35,7 +35,7 @@ from .errors import UnsupportedModelError
 from .fixed import FixedFormat, FixedPointError, Overflow, Rounding
 from .frontend import FloatLayer, FloatModel, check_model_path, reject_options
 from .hgq2_load import HGQ_LAYERS, PASSIVE_LAYERS, is_hgq2_layer, is_hgq2_model, load_hgq2
-from .numerics.hgq2 import lossless
+from .numerics.exact import lossless
 
 __all__ = ["QSpec", "HgqLayer", "HgqModel", "HGQ_LAYERS", "is_hgq2_model", "qspec", "from_hgq2"]
 

@@ -169,6 +169,10 @@ class LSTM(_Recurrent):
     #: is requantized into it (the accumulator, WRAP) and then into the point's format. ``None``:
     #: exact sums (docs/numerics.md).
     product_fmt: FixedFormat | None = None
+    #: ``numerics: brevitas`` (docs/numerics.md, "Brevitas"): ``f·c`` and ``i·g`` are each
+    #: requantized into ``state_fmt`` before their sum is (``c = q_c(q_c(f·c) + q_c(i·g))``);
+    #: ``False``: one rounding of the exact sum.
+    state_terms: bool = False
     POINTS = ("gate", "i", "f", "g", "o", "c", "tanh_c", "h")
     GATES = 4
 

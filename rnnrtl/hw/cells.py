@@ -18,7 +18,8 @@ products registered); ``merged_tail`` (``t = 0``, :attr:`Cell.tail`) makes the l
 fewer (the ``+3`` is ``+2 + t``, the ``+4`` of ``reset_after=False`` is ``+3 + t``).
 
 * LSTM, ``step_cycles = L + 2A + 3 + 4e + r``: S+L gate tables (i f o sigmoid, g tanh); S+L+A
-  operands of f·c, i·g (c read from the job's slot); S+L+A+1+2e c = q_c(f·c + i·g) and its tanh
+  operands of f·c, i·g (c read from the job's slot); S+L+A+1+2e c = q_c(f·c + i·g) (with
+  ``state_terms``, q_c(q_c(f·c) + q_c(i·g)), the inner roundings in the same cycle) and its tanh
   table; S+L+2A+1+2e operands of o·tanh(c); S+L+2A+2+4e+r h = q_h(·).
 * GRU ``reset_after``, ``step_cycles = L + 2A + 3 + 4e + r``: S+L z, r tables; rec = q_rec(U_h·h + b'_h)
   registered when ``U_h`` is done; S+L+A operands of r·rec; S+L+A+1+2e candidate
@@ -66,8 +67,8 @@ class LSTMCell(Cell):
                                      lanes=N, acc_fmt=P)
         self.fc_t = ra.out_fmt.int_type * L.state_fmt.int_type
         self.ig_t = ra.out_fmt.int_type * ga.out_fmt.int_type
-        self.state = self._activation(in_type=IntType.join(self.fc_t, self.ig_t), fmt=L.state_fmt,
-                                      activation=sa, lanes=N)
+        c_in = L.state_fmt.int_type.sum_of(2) if L.state_terms else IntType.join(self.fc_t, self.ig_t)
+        self.state = self._activation(in_type=c_in, fmt=L.state_fmt, activation=sa, lanes=N)
         self.oh_t = ra.out_fmt.int_type * sa.out_fmt.int_type
 
     @property
@@ -109,9 +110,13 @@ class LSTMCell(Cell):
         # S+L+A+1+2e: c = q_c(f·c + i·g) and tanh(c), in the state activation unit.
         fr = L.recurrent_activation.out_fmt.frac_bits
         m.d.comb += st.i_valid.eq(products)
+        sf = L.state_fmt.frac_bits
         for n in range(N):
-            total, _ = aligned_sum([(fc[n], fr + L.state_fmt.frac_bits),
-                                 (ig[n], fr + L.activation.out_fmt.frac_bits)])
+            terms = [(fc[n], fr + sf), (ig[n], fr + L.activation.out_fmt.frac_bits)]
+            if L.state_terms:   # each product rounded into c's format first, combinationally
+                terms = [(requantized(m, 0, f"{name}_rounded{n}", value, frac, L.state_fmt)[0], sf)
+                         for name, (value, frac) in zip(("fc", "ig"), terms)]
+            total, _ = aligned_sum(terms)
             m.d.comb += st.i[n].eq(total)
         # o (valid, and held, from S+L+A) is read with tanh(c), A + 1 + 2e cycles later.
         o_gate = vector(L.recurrent_activation.out_fmt, N, "o_gate")

@@ -8,7 +8,11 @@
   :mod:`~rnnrtl.numerics.hls4ml_config`;
 * :mod:`~rnnrtl.numerics.hgq2` — HGQ2's quantized forward pass, bit for bit, for models read by
   :mod:`rnnrtl.hgq2_frontend` (formats from the model's trained quantizers; chosen automatically
-  for such a model).
+  for such a model);
+* :mod:`~rnnrtl.numerics.brevitas` — Brevitas' quantized forward pass, bit for bit, for models read
+  by :mod:`rnnrtl.brevitas_frontend` (the same way);
+
+:mod:`~rnnrtl.numerics.exact` holds what the two quantization-aware profiles share.
 
 Each implements :class:`~rnnrtl.numerics.profile.Profile`: the precision keys and defaults the
 configuration may use (read by :mod:`rnnrtl.config`), weight codes, tables and layer building (driven
@@ -19,6 +23,7 @@ which profile made it.
 from __future__ import annotations
 
 from ..errors import ConfigError
+from .brevitas import BrevitasProfile
 from .default import DefaultProfile
 from .hgq2 import Hgq2Profile
 from .hls4ml import Hls4mlProfile
@@ -27,7 +32,8 @@ from .profile import AUTO, FORMAT, SIZE, Choice, Option, Profile
 __all__ = ["Profile", "Option", "Choice", "FORMAT", "SIZE", "AUTO", "PROFILES", "DEFAULT", "profile"]
 
 #: Every profile, by the name ``numerics:`` selects it with.
-PROFILES: dict[str, Profile] = {p.name: p for p in (DefaultProfile(), Hls4mlProfile(), Hgq2Profile())}
+PROFILES: dict[str, Profile] = {p.name: p for p in (DefaultProfile(), Hls4mlProfile(), Hgq2Profile(),
+                                                        BrevitasProfile())}
 #: The profile used when the configuration names none.
 DEFAULT = "default"
 

@@ -23,63 +23,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..activations import Table, TableGeometry
 from ..errors import ConfigError, UnsupportedModelError
 from ..fixed import FixedFormat, FixedPointError, IntType, Overflow, Rounding, requantize
 from ..ir import GRU, Activation, Dense, SimpleRNN, Weights, matvec_type
+from .exact import (FLOAT32_BITS, MAX_TABLE_SIZE, abs_type, check_float32, code_table, codes,
+                    exact_format, itype_format, lossless)
 from .profile import Profile
 
+#: (exact_format, lossless and MAX_TABLE_SIZE are rnnrtl.numerics.exact's, shared with Brevitas.)
 __all__ = ["Hgq2Profile", "MAX_TABLE_SIZE", "exact_format", "lossless", "quantizer_table"]
 
-#: Largest table built for a GRU gate quantizer (entries).
-MAX_TABLE_SIZE = 1 << 16
-#: Bits of a float32 significand: HGQ2 computes in float32, exactly only below this.
-FLOAT32_BITS = 24
-
-
-def exact_format(values, where: str) -> FixedFormat:
-    """The narrowest signed format holding every one of ``values`` (exact dyadic numbers) exactly."""
-    v = np.asarray(values, dtype=np.float64)
-    nz = v[v != 0]
-    if nz.size == 0:
-        return FixedFormat(2, 1, True, Rounding.RND, Overflow.SAT)
-    _, exp = np.frexp(nz)                       # |v| = m·2^exp, 0.5 <= m < 1
-    frac = None
-    for f in range(int(-exp.max()) - 1, 64):
-        if np.all(np.ldexp(nz, f) == np.round(np.ldexp(nz, f))):
-            frac = f
-            break
-    if frac is None:
-        raise UnsupportedModelError(f"{where}: values are not exact fixed-point numbers")
-    codes = np.round(np.ldexp(nz, frac)).astype(np.int64)
-    itype = IntType.for_range(int(min(codes.min(), 0)), int(max(codes.max(), 0)), frac, True)
-    return _itype_fmt(itype, where)
-
-
-def _itype_fmt(itype: IntType, where: str) -> FixedFormat:
-    """A format holding every value of ``itype`` (saturating, though it never needs to)."""
-    try:
-        return FixedFormat(max(itype.width, 2), max(itype.width, 2) - itype.frac, True,
-                           Rounding.RND, Overflow.SAT)
-    except FixedPointError as e:
-        raise UnsupportedModelError(f"{where}: the exact sum needs {itype.width} bits: {e}") from None
+#: HGQ2 names itself so in the float32 refusals.
+_TOOL = "HGQ2"
 
 
 def _float32_exact(itype: IntType, where: str):
     """Refuse a sum HGQ2's float32 arithmetic does not compute exactly."""
-    bits = itype.width - (1 if itype.signed else 0)
-    if bits > FLOAT32_BITS:
-        raise UnsupportedModelError(
-            f"{where}: the sum needs {bits} significant bits; HGQ2 computes it in float32, exact "
-            f"only up to {FLOAT32_BITS} bits, so its own outputs are rounded there and cannot be "
-            "reproduced bit for bit; train with narrower quantizers")
-
-
-def _codes(values, fmt: FixedFormat) -> np.ndarray:
-    codes = np.ldexp(np.asarray(values, dtype=np.float64), fmt.frac_bits)
-    if not np.all(codes == np.round(codes)):
-        raise UnsupportedModelError(f"values are not exact in {fmt}")
-    return np.round(codes).astype(np.int64)
+    check_float32(itype, where, _TOOL)
 
 
 def quantizer_table(function: str, q, in_fmt: FixedFormat, where: str) -> Activation:
@@ -89,11 +49,11 @@ def quantizer_table(function: str, q, in_fmt: FixedFormat, where: str) -> Activa
     Every code of ``in_fmt`` is mapped with rnnrtl's own requantization (the rounding and overflow
     rules HGQ2's quantizers share); the table's bin is the longest aligned run of codes all mapped
     to one value, so indexing by ``floor(code / 2^shift)`` is exact for every code."""
-    codes = np.arange(in_fmt.min_code, in_fmt.max_code + 1, dtype=np.int64)
     if in_fmt.overflow is not Overflow.SAT or in_fmt.min_code != -(1 << (in_fmt.width - 1)):
         raise FixedPointError(f"{where}: a gate table's input format must saturate over its full range")
     qfmt = q.fmt
-    y, _ = requantize(codes, in_fmt.frac_bits, qfmt)
+    every = np.arange(in_fmt.min_code, in_fmt.max_code + 1, dtype=np.int64)
+    y, _ = requantize(every, in_fmt.frac_bits, qfmt)
     out_frac = qfmt.frac_bits
     if q.affine is not None:
         scale, shift = q.affine
@@ -108,26 +68,9 @@ def quantizer_table(function: str, q, in_fmt: FixedFormat, where: str) -> Activa
             raise UnsupportedModelError(f"quantizer {q.describe()}: affine shift {shift} is not "
                                         f"exact with {out_frac} fractional bits; not reproduced")
         y = y + int(offset)
-    shift = 0
-    while (len(codes) >> (shift + 1)) >= 2:
-        runs = y.reshape(-1, 1 << (shift + 1))
-        if not np.all(runs == runs[:, :1]):
-            break
-        shift += 1
-    size = len(codes) >> shift
-    if size > MAX_TABLE_SIZE:
-        raise UnsupportedModelError(
-            f"quantizer {q.describe()}: exact on a gate sum with {in_fmt.frac_bits} fractional bits "
-            f"it needs a table of {size} entries (at most {MAX_TABLE_SIZE}); train with fewer "
-            "fractional bits in the weights and inputs of this layer, or a rounding mode other than "
-            "RND_CONV")
-    contents = y.reshape(size, -1)[:, 0]
-    itype = IntType.for_range(int(min(contents.min(), 0)), int(max(contents.max(), 0)), out_frac, True)
-    out_fmt = FixedFormat(max(itype.width, 2), max(itype.width, 2) - out_frac, True,
-                          Rounding.RND, Overflow.SAT)
-    geometry = TableGeometry(size=size, shift=shift, offset=size // 2)
-    table = Table(function, in_fmt.frac_bits, geometry, out_fmt, sample="left", contents=contents)
-    return Activation(function, in_fmt.frac_bits, out_fmt, table)
+    return code_table(function, in_fmt, y, out_frac, f"quantizer {q.describe()}",
+                      f"train with fewer fractional bits in the weights and inputs of this "
+                      "layer, or a rounding mode other than RND_CONV")
 
 
 class Hgq2Profile(Profile):
@@ -151,7 +94,7 @@ class Hgq2Profile(Profile):
         return {**config, "layers": layers}
 
     def weight_codes(self, values, fmt):
-        return _codes(values, fmt), 0
+        return codes(values, fmt), 0
 
     def build_layer(self, layer, cfg, *, in_fmt, schedule, weights, sublayers):
         common = dict(name=layer.name, in_features=layer.in_features, units=layer.units,
@@ -179,8 +122,8 @@ class Hgq2Profile(Profile):
     def _dense(self, layer, common, w) -> Dense:
         kernel, bias = w("kernel"), w("bias")
         pre_type = matvec_type(common["input_fmt"], kernel, bias)
-        _float32_exact(_abs_type(common["input_fmt"], kernel, bias), f"layer {layer.name!r}: W·x + b")
-        pre = _itype_fmt(pre_type, f"layer {layer.name!r}")
+        _float32_exact(abs_type(common["input_fmt"], kernel, bias), f"layer {layer.name!r}: W·x + b")
+        pre = itype_format(pre_type, f"layer {layer.name!r}")
         out = layer.out_q.fmt if layer.out_q is not None else pre
         act = Activation(layer.activation, pre.frac_bits, out)
         return Dense(**common, output_fmt=out, kernel=kernel, bias=bias, pre_fmt=pre, activation=act)
@@ -199,7 +142,7 @@ class Hgq2Profile(Profile):
                                         "default in a QSimpleRNN) or make it as wide as paq")
         _check_output(layer, pre, "its output (paq)")
         kernel, rec, bias = w("kernel"), w("recurrent_kernel"), w("bias")
-        _float32_exact(_abs_type(common["input_fmt"], kernel, bias, _abs_type(pre, rec)),
+        _float32_exact(abs_type(common["input_fmt"], kernel, bias, abs_type(pre, rec)),
                        f"layer {name!r}: W·x + U·h + b")
         act = Activation(layer.activation, pre.frac_bits, pre)
         return SimpleRNN(**common, output_fmt=pre, kernel=kernel, recurrent=rec, bias=bias,
@@ -224,11 +167,11 @@ class Hgq2Profile(Profile):
         # the exact sums: gate (z, r), rec and the candidate, each checked against float32
         gate_t = IntType.join(matvec_type(x_fmt, rows(kernel, zr), rows(bias, zr)),
                               matvec_type(h_fmt, rows(rk, zr), rows(rbias, zr)))
-        _float32_exact(_abs_type(x_fmt, rows(kernel, zr), rows(bias, zr),
-                                 _abs_type(h_fmt, rows(rk, zr), rows(rbias, zr))),
+        _float32_exact(abs_type(x_fmt, rows(kernel, zr), rows(bias, zr),
+                                 abs_type(h_fmt, rows(rk, zr), rows(rbias, zr))),
                        f"layer {name!r}: W_zr·x + U_zr·h + b_zr")
         if layer.reset_after:
-            _float32_exact(_abs_type(h_fmt, rows(rk, hs), rows(rbias, hs)), f"layer {name!r}: U_h·h + b'_h")
+            _float32_exact(abs_type(h_fmt, rows(rk, hs), rows(rbias, hs)), f"layer {name!r}: U_h·h + b'_h")
         # r and z: praq's affine output, in [0, 1] with z_frac fractional bits (f + 2 for the
         # hard sigmoid)
         z_frac = praq.fmt.frac_bits - (int(np.log2(praq.affine[0])) if praq.affine else 0)
@@ -236,8 +179,8 @@ class Hgq2Profile(Profile):
         cand_term = r_type * rec_fmt.int_type if layer.reset_after else \
             matvec_type(rec_fmt, rows(rk, hs))
         cand_t = IntType.join(matvec_type(x_fmt, rows(kernel, hs), rows(bias, hs)), cand_term)
-        cand_abs = cand_term if layer.reset_after else _abs_type(rec_fmt, rows(rk, hs))
-        _float32_exact(_abs_type(x_fmt, rows(kernel, hs), rows(bias, hs), cand_abs),
+        cand_abs = cand_term if layer.reset_after else abs_type(rec_fmt, rows(rk, hs))
+        _float32_exact(abs_type(x_fmt, rows(kernel, hs), rows(bias, hs), cand_abs),
                        f"layer {name!r}: W_h·x + b_h + r·rec")
         frac = max(gate_t.frac, cand_t.frac)
         if any(qq.overflow is Overflow.WRAP for qq in (praq, paq)):
@@ -270,38 +213,6 @@ class Hgq2Profile(Profile):
                    return_sequences=layer.return_sequences, recurrent_bias=rbias,
                    reset_after=layer.reset_after, gate_fmt=gate, recurrent_activation=sig,
                    activation=tanh, rec_fmt=rec_fmt)
-
-
-def _abs_type(in_fmt: FixedFormat, weights: Weights | None, bias: Weights | None = None,
-              extra: IntType | None = None) -> IntType:
-    """A bound on every partial sum of ``W·x (+ b) (+ extra)`` (each term at its largest
-    magnitude), the type HGQ2's float32 accumulation must hold exactly."""
-    if weights is None:
-        return extra if extra is not None else IntType(2, True, in_fmt.frac_bits)
-    big = max(abs(in_fmt.min_code), abs(in_fmt.max_code))
-    w = np.abs(np.asarray(weights.codes, dtype=object))
-    frac = in_fmt.frac_bits + weights.fmt.frac_bits
-    terms = [int(x) for x in (w * big).sum(axis=1)] if w.size else [0]
-    hi = max(terms)
-    if bias is not None:
-        bf = bias.fmt.frac_bits
-        top = max(frac, bf)
-        hi = (hi << (top - frac)) + (int(np.abs(bias.codes).max()) << (top - bf))
-        frac = top
-    if extra is not None:
-        top = max(frac, extra.frac)
-        hi = (hi << (top - frac)) + (max(abs(extra.min_value), extra.max_value) << (top - extra.frac))
-        frac = top
-    return IntType.for_range(-hi, hi, frac, True)
-
-
-def lossless(src: FixedFormat, dst: FixedFormat) -> bool:
-    """Whether requantizing any code of ``src`` into ``dst`` keeps its value."""
-    if dst.frac_bits < src.frac_bits:
-        return False
-    lo, hi = src.to_float([src.min_code, src.max_code])
-    dlo, dhi = dst.to_float([dst.min_code, dst.max_code])
-    return bool(dlo <= lo and hi <= dhi)
 
 
 def _check_output(layer, fmt: FixedFormat, what: str):
