@@ -92,6 +92,25 @@ def test_board_top_runs_the_bridge_on_the_pll_clock():
     assert plain.submodules.bridge.divisor == round(25e6 / 115200)
 
 
+def test_board_resets_on_the_global_network():
+    """The board's reset (the PLL's lock, synchronised) reaches the bridge through a DCCA buffer,
+    as the bridge's core reset does: two globals besides the clock."""
+    import re
+
+    from test_synth_uart_bridge import ToyCore
+    top = UARTBoardTop(ToyCore(), baud=115200, clock=ECP5PLL(pll_setting(25 * MHZ, 150 * MHZ)))
+    text = ULX3S85FPlatform().prepare(top, name="top").files["top.il"]
+    cells = [(m.group(1), m.group(2), dict(re.findall(r"connect \\(\S+) (\S+)", m.group(3))))
+             for m in re.finditer(r"  cell (\S+) (\S+)\n((?:    .*\n)*)  end", text)]
+    buffers = {name: ports for kind, name, ports in cells if kind == "\\DCCA"}
+    assert set(buffers) == {"\\pll_reset_global_buffer", "\\core_rst_global_buffer"}
+    pll = buffers["\\pll_reset_global_buffer"]
+    [sync] = [p for kind, name, p in cells if name == "\\reset_sync"]
+    assert sync["stage1"] == pll["CLKI"]                  # from the synchroniser's last stage
+    [bridge] = [p for kind, name, p in cells if name == "\\bridge"]
+    assert bridge["rst"] == pll["CLKO"]
+
+
 def test_pll_refuses_another_board_clock():
     class Board50(ULX3S85FPlatform):
         default_clk_frequency = 50e6

@@ -26,11 +26,12 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from amaranth.hdl import ClockSignal, Elaboratable, Instance, Module, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
 from ..errors import ConfigError
+from .global_net import global_net
 
 __all__ = ["INPUT_HZ", "OUTPUT_HZ", "PFD_HZ", "VCO_HZ", "CLKI_DIV", "CLKFB_DIV", "CLKOP_DIV",
            "PLLSetting", "pll_setting", "ECP5PLL"]
@@ -180,7 +181,8 @@ class ECP5PLL(Elaboratable):
     (``platform.default_clk``, whose frequency must be ``setting.f_in_hz``) feeds the PLL and
     nothing else; the domain's reset is held from power-up until the PLL's ``LOCK`` rises
     (released synchronously, :class:`~amaranth.lib.cdc.ResetSynchronizer`) and whenever it
-    falls. ``frequency`` is the domain's clock in Hz. ``lock`` is the PLL's ``LOCK`` output."""
+    falls, and reaches the domain's registers on the global network
+    (:func:`~rnnrtl.synth.global_net.global_net`). ``frequency`` is the domain's clock in Hz. ``lock`` is the PLL's ``LOCK`` output."""
 
     def __init__(self, setting: PLLSetting, *, domain: str = "sync"):
         self.setting = setting
@@ -208,5 +210,12 @@ class ECP5PLL(Elaboratable):
             i_RST=0, i_STDBY=0, i_PHASESEL0=0, i_PHASESEL1=0, i_PHASEDIR=0, i_PHASESTEP=0,
             i_PHASELOADREG=0, i_PLLWAKESYNC=0, i_ENCLKOP=0)
         m.d.comb += ClockSignal(self.domain).eq(clkop)
-        m.submodules.reset_sync = ResetSynchronizer(~self.lock, domain=self.domain)
+        # The synchronised reset in a local domain of the same clock, then onto the global
+        # network: from the synchroniser's flip-flop straight to every register of the board
+        # (the UART's among them), it was the board build's critical path (7.6 ns of routing).
+        m.domains.pll_reset = ClockDomain("pll_reset", local=True)
+        m.d.comb += ClockSignal("pll_reset").eq(clkop)
+        m.submodules.reset_sync = ResetSynchronizer(~self.lock, domain="pll_reset")
+        m.d.comb += ResetSignal(self.domain).eq(
+            global_net(m, ResetSignal("pll_reset"), platform, "pll_reset_global"))
         return m

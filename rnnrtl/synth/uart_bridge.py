@@ -7,29 +7,16 @@ board half, :class:`~rnnrtl.synth.uart_wire.BeatCodec` its host half. Bytes come
 :mod:`rnnrtl.synth.uart`'s receiver and transmitter.
 """
 
-from amaranth.hdl import ClockDomain, ClockSignal, Const, DomainRenamer, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .global_net import global_net
 from .uart import UARTReceiver, UARTTransmitter, check_positive
 from .uart_wire import HEADER_BYTES, STATUS_MARK
 
-__all__ = ["beat_stream", "global_net", "BeatDeframer", "BeatFramer", "UARTBridge"]
+__all__ = ["beat_stream", "BeatDeframer", "BeatFramer", "UARTBridge"]
 
-
-def global_net(m, value, platform, name: str):
-    """``value`` (one bit) on the device's global network where the platform has one that reaches
-    fabric inputs (ECP5: through a ``DCCA`` clock buffer, which nextpnr routes on a global that
-    reaches every slice's LSR and CE), else ``value`` itself.
-
-    For a signal read by every register of a large core, such as its reset: on the ECP5-85F one
-    flip-flop's route to every LSR across the device took 11.3 ns (81.9 MHz at a 150 MHz clock);
-    the global network reaches every slice in about the same few nanoseconds."""
-    if getattr(platform, "family", None) != "ecp5":
-        return value
-    out = Signal(name=name)
-    m.submodules[f"{name}_buffer"] = Instance("DCCA", i_CLKI=value, i_CE=Const(1), o_CLKO=out)
-    return out
 
 
 def beat_stream(width: int) -> stream.Signature:
