@@ -16,6 +16,7 @@ from __future__ import annotations
 import gc
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -126,6 +127,10 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     that length). With ``weights: file`` the weight and bias memories' contents go to
     ``weights/*.hex`` instead of the Verilog (:mod:`rnnrtl.weights_file`; the RTLIL keeps
     them inline). Returns the paths written.
+
+    Vectors of another length raise :class:`~rnnrtl.errors.ConfigError` before anything is
+    converted or written. The emulator computes the vectors while yosys (a process of its own)
+    writes the Verilog.
     """
     from amaranth.hdl import Shape
     from amaranth.lib import wiring
@@ -137,8 +142,30 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     name = verilog_name(net.name)
     timing = design.timing
     T = timing.timesteps
+    if x is None:
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((samples, T, net.in_features))
+        if net.mask_value is not None:  # variable-length sequences, padded (rnnrtl.masking)
+            x = pad_randomly(x, net.mask_value, rng)
+    elif np.ndim(x) == 3 and np.shape(x)[1] != T:
+        raise ConfigError(f"the test vectors have {np.shape(x)[1]} time steps; the hardware's "
+                          f"timing is for timesteps = {T}: give timesteps {np.shape(x)[1]}, or "
+                          "vectors of that length")
+
     il_text = merge_identical(to_rtlil(top, name)).text
-    text = rtlil_to_verilog(il_text)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # yosys writes the Verilog in a process of its own (the thread only waits for it) while
+        # this one emulates the vectors: the two take different cores
+        verilog = pool.submit(rtlil_to_verilog, il_text)
+        result = design.run(x, trace=True, warn=False)
+        out_beats = T if net.returns_sequence else 1
+        y_codes = result.codes.reshape(len(x), out_beats, net.out_features)
+        vec_path = outdir / "vectors.npz"
+        np.savez_compressed(vec_path, x=np.asarray(x, dtype=np.float64),
+                            x_codes=result.trace["input"].astype(np.int64),
+                            y_codes=y_codes.astype(np.int64),
+                            y=result.y.reshape(len(x), out_beats, net.out_features))
+        text = verilog.result()
     moved, hex_paths = None, []
     if weights_kind(net.config) == "file":
         from .weights_file import move_to_files, write_hex
@@ -150,24 +177,6 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     if rtlil:
         il_path = outdir / f"{name}.il"
         il_path.write_text(il_text)
-
-    if x is None:
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((samples, T, net.in_features))
-        if net.mask_value is not None:  # variable-length sequences, padded (rnnrtl.masking)
-            x = pad_randomly(x, net.mask_value, rng)
-    elif np.ndim(x) == 3 and np.shape(x)[1] != T:
-        raise ConfigError(f"the test vectors have {np.shape(x)[1]} time steps; the hardware's "
-                          f"timing is for timesteps = {T}: give timesteps {np.shape(x)[1]}, or "
-                          "vectors of that length")
-    result = design.run(x, trace=True, warn=False)
-    out_beats = T if net.returns_sequence else 1
-    y_codes = result.codes.reshape(len(x), out_beats, net.out_features)
-    vec_path = outdir / "vectors.npz"
-    np.savez_compressed(vec_path, x=np.asarray(x, dtype=np.float64),
-                        x_codes=result.trace["input"].astype(np.int64),
-                        y_codes=y_codes.astype(np.int64),
-                        y=result.y.reshape(len(x), out_beats, net.out_features))
 
     last = net.layers[-1]
     host_softmax = getattr(last, "activation", None) is not None \

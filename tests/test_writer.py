@@ -96,3 +96,19 @@ def test_fewer_full_collections_puts_the_thresholds_back():
     assert inside[:2] == before[:2]
     assert inside[2] == max(before[2], FULL_COLLECTION_THRESHOLD) > 10
     assert gc.get_threshold() == before
+
+
+def test_vectors_of_another_length_are_refused_before_the_conversion(tmp_path, monkeypatch):
+    """Test vectors are checked first: a length the timing is not for raises at once, before
+    the (minutes-long, for a large core) conversion, and nothing is written."""
+    import numpy as np
+    from rnnrtl import writer
+    from rnnrtl.errors import ConfigError
+
+    def no_conversion(top, name):
+        raise AssertionError("converted before the vectors were checked")
+
+    monkeypatch.setattr(writer, "to_rtlil", no_conversion)
+    with pytest.raises(ConfigError, match="5 time steps.*timesteps = 4"):
+        rnnrtl.convert(_model("GRU"), {"reuse": 2}).write(tmp_path / "out", x=np.zeros((2, 5, 2)))
+    assert not list((tmp_path / "out").glob("*.v"))
