@@ -152,20 +152,23 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
                           f"timing is for timesteps = {T}: give timesteps {np.shape(x)[1]}, or "
                           "vectors of that length")
 
-    il_text = merge_identical(to_rtlil(top, name)).text
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # yosys writes the Verilog in a process of its own (the thread only waits for it) while
-        # this one emulates the vectors: the two take different cores
-        verilog = pool.submit(rtlil_to_verilog, il_text)
-        result = design.run(x, trace=True, warn=False)
-        out_beats = T if net.returns_sequence else 1
-        y_codes = result.codes.reshape(len(x), out_beats, net.out_features)
-        vec_path = outdir / "vectors.npz"
-        np.savez_compressed(vec_path, x=np.asarray(x, dtype=np.float64),
-                            x_codes=result.trace["input"].astype(np.int64),
-                            y_codes=y_codes.astype(np.int64),
-                            y=result.y.reshape(len(x), out_beats, net.out_features))
-        text = verilog.result()
+    with fewer_full_collections():     # (to_rtlil's, kept up to the collect below)
+        il_text = merge_identical(to_rtlil(top, name)).text
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # yosys writes the Verilog in a process of its own (the thread only waits for it)
+            # while this one emulates the vectors and then collects the netlist's cyclic
+            # garbage, the full pass fewer_full_collections put off: the two take different cores
+            verilog = pool.submit(rtlil_to_verilog, il_text)
+            result = design.run(x, trace=True, warn=False)
+            out_beats = T if net.returns_sequence else 1
+            y_codes = result.codes.reshape(len(x), out_beats, net.out_features)
+            vec_path = outdir / "vectors.npz"
+            np.savez_compressed(vec_path, x=np.asarray(x, dtype=np.float64),
+                                x_codes=result.trace["input"].astype(np.int64),
+                                y_codes=y_codes.astype(np.int64),
+                                y=result.y.reshape(len(x), out_beats, net.out_features))
+            gc.collect()
+            text = verilog.result()
     moved, hex_paths = None, []
     if weights_kind(net.config) == "file":
         from .weights_file import move_to_files, write_hex
