@@ -83,7 +83,7 @@ def fewer_full_collections():
     again (with the collector off, the conversion took about 45 % less time on the jet LSTM r1
     and on big-vu9p, issue 18). The price is memory: cyclic garbage that reached the oldest
     generation (the comb-cycle check's visited sets, Amaranth's format closures) waits longer
-    for a full pass (big-vu9p's conversion peaks ~15 % higher)."""
+    for a full pass (the writes of the jet LSTM r1 and big-vu9p peak ~13 % higher)."""
     young, middle, old = gc.get_threshold()
     gc.set_threshold(young, middle, max(old, FULL_COLLECTION_THRESHOLD))
     try:
