@@ -13,8 +13,11 @@ the weights and biases are moved out of the Verilog into ``weights/*.hex``
 
 from __future__ import annotations
 
+import gc
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -61,12 +64,42 @@ def _stream(kind, fmt, lanes, width, beats, tlast):
             "lanes": lane_map(fmt, lanes), "beats_per_sequence": beats, "tlast": tlast}
 
 
+#: The oldest generation's threshold of Python's cyclic garbage collector while a write builds
+#: the netlist (:func:`fewer_full_collections`; CPython's default is 10).
+FULL_COLLECTION_THRESHOLD = 1000
+
+
+@contextmanager
+def fewer_full_collections():
+    """Inside the block, Python's cyclic garbage collector runs a full pass (over every tracked
+    object) at most once every :data:`FULL_COLLECTION_THRESHOLD` collections of its middle
+    generation (CPython's default: 10); its young generations are collected as usual.
+    The thresholds in force before are put back on exit. Only when objects are freed changes,
+    never what the code computes.
+
+    Why: Amaranth's netlist of a large core is millions of long-lived objects, and CPython
+    starts a full pass as soon as the objects that survived the young generations since the
+    last one are a quarter of those it holds, so the passes walk the growing netlist again and
+    again (with the collector off, the conversion took about 45 % less time on the jet LSTM r1
+    and on big-vu9p, issue 18). The price is memory: cyclic garbage that reached the oldest
+    generation (the comb-cycle check's visited sets, Amaranth's format closures) waits longer
+    for a full pass (the writes of the jet LSTM r1 and big-vu9p peak ~13 % higher)."""
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(young, middle, max(old, FULL_COLLECTION_THRESHOLD))
+    try:
+        yield
+    finally:
+        gc.set_threshold(young, middle, old)
+
+
 def to_rtlil(top, name: str) -> str:
     """``top`` (a ``wiring.Component``) elaborated and converted to yosys RTLIL, as
     ``amaranth.back.rtlil.convert(top, name=name, emit_src=False)``: the one elaboration and
-    netlist build of a write (the costly part: Amaranth builds and checks its bit-level netlist)."""
+    netlist build of a write (the costly part: Amaranth builds and checks its bit-level netlist),
+    with :func:`fewer_full_collections`."""
     from amaranth.back import rtlil
-    return rtlil.convert(top, name=name, emit_src=False)
+    with fewer_full_collections():
+        return rtlil.convert(top, name=name, emit_src=False)
 
 
 def rtlil_to_verilog(il_text: str) -> str:
@@ -94,6 +127,10 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     that length). With ``weights: file`` the weight and bias memories' contents go to
     ``weights/*.hex`` instead of the Verilog (:mod:`rnnrtl.weights_file`; the RTLIL keeps
     them inline). Returns the paths written.
+
+    Vectors of another length raise :class:`~rnnrtl.errors.ConfigError` before anything is
+    converted or written. The emulator computes the vectors while yosys (a process of its own)
+    writes the Verilog.
     """
     from amaranth.hdl import Shape
     from amaranth.lib import wiring
@@ -105,8 +142,33 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     name = verilog_name(net.name)
     timing = design.timing
     T = timing.timesteps
-    il_text = merge_identical(to_rtlil(top, name)).text
-    text = rtlil_to_verilog(il_text)
+    if x is None:
+        rng = np.random.default_rng(seed)
+        x = rng.standard_normal((samples, T, net.in_features))
+        if net.mask_value is not None:  # variable-length sequences, padded (rnnrtl.masking)
+            x = pad_randomly(x, net.mask_value, rng)
+    elif np.ndim(x) == 3 and np.shape(x)[1] != T:
+        raise ConfigError(f"the test vectors have {np.shape(x)[1]} time steps; the hardware's "
+                          f"timing is for timesteps = {T}: give timesteps {np.shape(x)[1]}, or "
+                          "vectors of that length")
+
+    with fewer_full_collections():     # (to_rtlil's, kept up to the collect below)
+        il_text = merge_identical(to_rtlil(top, name)).text
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # yosys writes the Verilog in a process of its own (the thread only waits for it)
+            # while this one emulates the vectors and then collects the netlist's cyclic
+            # garbage, the full pass fewer_full_collections put off: the two take different cores
+            verilog = pool.submit(rtlil_to_verilog, il_text)
+            result = design.run(x, trace=True, warn=False)
+            out_beats = T if net.returns_sequence else 1
+            y_codes = result.codes.reshape(len(x), out_beats, net.out_features)
+            vec_path = outdir / "vectors.npz"
+            np.savez_compressed(vec_path, x=np.asarray(x, dtype=np.float64),
+                                x_codes=result.trace["input"].astype(np.int64),
+                                y_codes=y_codes.astype(np.int64),
+                                y=result.y.reshape(len(x), out_beats, net.out_features))
+            gc.collect()
+            text = verilog.result()
     moved, hex_paths = None, []
     if weights_kind(net.config) == "file":
         from .weights_file import move_to_files, write_hex
@@ -118,24 +180,6 @@ def write_design(design, outdir, *, x=None, samples: int = 256, seed: int = 0,
     if rtlil:
         il_path = outdir / f"{name}.il"
         il_path.write_text(il_text)
-
-    if x is None:
-        rng = np.random.default_rng(seed)
-        x = rng.standard_normal((samples, T, net.in_features))
-        if net.mask_value is not None:  # variable-length sequences, padded (rnnrtl.masking)
-            x = pad_randomly(x, net.mask_value, rng)
-    elif np.ndim(x) == 3 and np.shape(x)[1] != T:
-        raise ConfigError(f"the test vectors have {np.shape(x)[1]} time steps; the hardware's "
-                          f"timing is for timesteps = {T}: give timesteps {np.shape(x)[1]}, or "
-                          "vectors of that length")
-    result = design.run(x, trace=True, warn=False)
-    out_beats = T if net.returns_sequence else 1
-    y_codes = result.codes.reshape(len(x), out_beats, net.out_features)
-    vec_path = outdir / "vectors.npz"
-    np.savez_compressed(vec_path, x=np.asarray(x, dtype=np.float64),
-                        x_codes=result.trace["input"].astype(np.int64),
-                        y_codes=y_codes.astype(np.int64),
-                        y=result.y.reshape(len(x), out_beats, net.out_features))
 
     last = net.layers[-1]
     host_softmax = getattr(last, "activation", None) is not None \

@@ -81,3 +81,34 @@ def test_write_elaborates_the_top_once(tmp_path, monkeypatch):
     monkeypatch.setattr(network.AXIStreamTop, "elaborate", counting)
     rnnrtl.convert(_model("LSTM"), {"reuse": 2}).write(tmp_path, samples=2, rtlil=True)
     assert len(calls) == 1
+
+
+def test_fewer_full_collections_puts_the_thresholds_back():
+    """The conversion's collector setting: a high oldest-generation threshold inside, the young
+    ones untouched, and the thresholds of before restored even when the block raises."""
+    import gc
+    from rnnrtl.writer import FULL_COLLECTION_THRESHOLD, fewer_full_collections
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError, match="inside"):
+        with fewer_full_collections():
+            inside = gc.get_threshold()
+            raise RuntimeError("inside")
+    assert inside[:2] == before[:2]
+    assert inside[2] == max(before[2], FULL_COLLECTION_THRESHOLD) > 10
+    assert gc.get_threshold() == before
+
+
+def test_vectors_of_another_length_are_refused_before_the_conversion(tmp_path, monkeypatch):
+    """Test vectors are checked first: a length the timing is not for raises at once, before
+    the (minutes-long, for a large core) conversion, and nothing is written."""
+    import numpy as np
+    from rnnrtl import writer
+    from rnnrtl.errors import ConfigError
+
+    def no_conversion(top, name):
+        raise AssertionError("converted before the vectors were checked")
+
+    monkeypatch.setattr(writer, "to_rtlil", no_conversion)
+    with pytest.raises(ConfigError, match="5 time steps.*timesteps = 4"):
+        rnnrtl.convert(_model("GRU"), {"reuse": 2}).write(tmp_path / "out", x=np.zeros((2, 5, 2)))
+    assert not list((tmp_path / "out").glob("*.v"))
