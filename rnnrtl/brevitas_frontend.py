@@ -37,7 +37,7 @@ import numpy as np
 from .errors import UnsupportedModelError
 from .fixed import FixedFormat, FixedPointError, Overflow, Rounding
 from .frontend import FloatLayer, FloatModel
-from .torch_ops import import_torch
+from .torch_ops import import_torch, sequence_shape
 
 __all__ = ["BrevitasLayer", "BrevitasModel", "TableSpec", "is_brevitas_model", "from_brevitas",
            "LAYERS", "ACTIVATIONS", "PASSIVE"]
@@ -425,16 +425,7 @@ def from_brevitas(module, input_shape, name: str | None = None) -> BrevitasModel
     if not isinstance(module, torch.nn.Module):
         raise UnsupportedModelError(f"expected a torch.nn.Module holding Brevitas layers, got "
                                     f"{type(module).__name__}")
-    if input_shape is None:
-        raise UnsupportedModelError("a Brevitas module needs input_shape=(timesteps, features): "
-                                    "rnnrtl.convert(module, config, input_shape=(T, F))")
-    try:
-        steps, features = (int(d) for d in input_shape)
-        if steps < 1 or features < 1:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise UnsupportedModelError(f"input_shape={input_shape!r}: give (timesteps, features), two "
-                                    "whole numbers >= 1") from None
+    steps, features = sequence_shape(input_shape, "a Brevitas module")
     name = name or type(module).__name__
     modules = _modules(module, name)
     params = [p for p in module.parameters()]

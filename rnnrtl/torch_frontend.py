@@ -46,7 +46,7 @@ from .frontend import FloatBidirectional, FloatLayer, FloatModel
 from .torch_archive import check_pt2
 from .torch_ops import (ACTIVATION_OPS, CAT_OPS, IDENTITY_OPS, LAST_STEP_OPS, LINEAR_OPS, RNN_OPS,
                         SOFTMAX_OPS, STATE_OPS, SUPPORTED_OPS, SUPPORTED_TEXT, TRANSPOSE_OPS,
-                        import_torch, unsupported_op)
+                        import_torch, sequence_shape, unsupported_op)
 
 
 __all__ = ["TorchModel", "is_torch_model", "load_pt2", "from_torch",
@@ -549,16 +549,7 @@ def _check_ops(program):
 
 def _export(torch, module, input_shape):
     """``torch.export.export`` of ``module`` in eval mode with a zero example of one sequence."""
-    if input_shape is None:
-        raise UnsupportedModelError("a torch.nn.Module needs input_shape=(timesteps, features): "
-                                    "rnnrtl.convert(module, config, input_shape=(T, F))")
-    try:
-        steps, features = (int(d) for d in input_shape)
-        if steps < 1 or features < 1:
-            raise ValueError
-    except (TypeError, ValueError):
-        raise UnsupportedModelError(f"input_shape={input_shape!r}: give (timesteps, features), two "
-                                    "whole numbers >= 1") from None
+    steps, features = sequence_shape(input_shape, "a torch.nn.Module")
     rnns = [m for m in module.modules() if isinstance(m, torch.nn.RNNBase)]
     batch_first = rnns[0].batch_first if rnns else True
     example = torch.zeros((1, steps, features) if batch_first else (steps, 1, features))

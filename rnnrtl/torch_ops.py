@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from .errors import UnsupportedModelError
 
-__all__ = ["SUPPORTED_OPS", "SUPPORTED_TEXT", "import_torch", "module_of", "unsupported_op"]
+__all__ = ["SUPPORTED_OPS", "SUPPORTED_TEXT", "import_torch", "module_of", "unsupported_op",
+           "sequence_shape"]
 
 #: ATen ops (as ``torch.export`` names them) a program may hold; anything else is refused.
 RNN_OPS = {"aten.lstm.input": "lstm", "aten.gru.input": "gru",
@@ -36,6 +37,22 @@ def import_torch():
     except ImportError:
         raise UnsupportedModelError("a PyTorch model needs torch: pip install 'rnnrtl[torch]'") from None
     return torch
+
+
+def sequence_shape(input_shape, what: str) -> tuple[int, int]:
+    """``(timesteps, features)`` of a PyTorch model's ``input_shape``, two whole numbers >= 1;
+    ``what`` names the model in the refusal (:class:`~rnnrtl.errors.UnsupportedModelError`)."""
+    if input_shape is None:
+        raise UnsupportedModelError(f"{what} needs input_shape=(timesteps, features): "
+                                    "rnnrtl.convert(module, config, input_shape=(T, F))")
+    try:
+        steps, features = (int(d) for d in input_shape)
+        if steps < 1 or features < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise UnsupportedModelError(f"input_shape={input_shape!r}: give (timesteps, features), two "
+                                    "whole numbers >= 1") from None
+    return steps, features
 
 
 def module_of(stack: str) -> str:

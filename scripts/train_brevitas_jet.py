@@ -82,15 +82,7 @@ def main(argv=None):
     print(f"trained {args.steps} steps in {seconds:.1f} s; holdout accuracy {accuracy:.3f} "
           "(100 sequences)")
     design, mismatches, values = check(model, args.config)
-    net = design.network
-    print(f"rnnrtl (numerics: {net.numerics}) vs Brevitas on 500 sequences: {mismatches} "
-          f"mismatches of {values} output codes")
-    for layer in net.layers:
-        fmts = {p.split(".")[-1]: str(f) for p, f in layer.point_formats().items()}
-        print(f"  {layer.name}: input {layer.input_fmt}, kernel {layer.kernel.fmt}, {fmts}")
-    t = design.timing
-    print(f"{json.dumps(args.config)}: latency {t.latency} cycles, II {t.ii} cycles, "
-          f"{t.multipliers} multipliers")
+    _common.print_check(design, "Brevitas", mismatches, values, timing=json.dumps(args.config))
     return 0 if mismatches == 0 else 1
 
 

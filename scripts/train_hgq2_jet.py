@@ -106,16 +106,8 @@ def main(argv=None):
     print(f"trained {args.epochs} epochs in {seconds:.1f} s; holdout accuracy {accuracy:.3f} "
           f"(100 sequences); saved {args.out}")
     design, mismatches, values = check(args.out)
-    net = design.network
-    print(f"rnnrtl (numerics: {net.numerics}) vs HGQ2 on 500 sequences: {mismatches} mismatches "
-          f"of {values} outputs")
-    for layer in net.layers:
-        fmts = {p: str(f) for p, f in layer.point_formats().items()}
-        print(f"  {layer.name}: input {layer.input_fmt}, kernel {layer.kernel.fmt}, {fmts}")
-    if args.timing:
-        t = design.timing
-        print(f"default conversion: latency {t.latency} cycles, II {t.ii} cycles, "
-              f"{t.multipliers} multipliers")
+    _common.print_check(design, "HGQ2", mismatches, values,
+                        timing="default conversion" if args.timing else None)
     return 0 if mismatches == 0 else 1
 
 
