@@ -18,7 +18,7 @@ def F(text):
 
 
 def test_registry():
-    assert list(numerics.PROFILES) == ["default", "hls4ml", "hgq2"]
+    assert list(numerics.PROFILES) == ["default", "hls4ml", "hgq2", "brevitas"]
     for name, profile in numerics.PROFILES.items():
         assert profile.name == name and isinstance(profile, numerics.Profile)
         assert profile.precision_keys["input"] == ("result",)
