@@ -18,7 +18,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
 
-__all__ = ["QUEUE_BANK_BITS", "shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "CreditLinkModel",
+__all__ = ["QUEUE_BANK_BITS", "queue_banks", "shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "CreditLinkModel",
            "OutputQueue", "OutputQueueModel", "RegisterSlice", "RegisterSliceModel", "pending", "delay", "delayed_pulse", "pulse_copies",
            "COPY_ATTR", "COPY_LOADS", "fanout_copies", "copy_groups",
            "countdown", "wrap_increment", "wire", "wires", "requantized", "register_bank"]
@@ -26,6 +26,13 @@ __all__ = ["QUEUE_BANK_BITS", "shape_of", "beat_layout", "beat_signature", "Queu
 
 #: Bits of a :class:`Queue`'s beat stored in one memory, with its own pointers.
 QUEUE_BANK_BITS = 128
+
+
+def queue_banks(width: int) -> int:
+    """Memories a :class:`Queue` stores a ``width``-bit beat in (:data:`QUEUE_BANK_BITS` bits
+    each at most)."""
+    return -(-width // QUEUE_BANK_BITS)
+
 
 #: Bits of a ``late`` :class:`Queue`'s beat read at one copy of the read pointer (four ECP5
 #: LUT-RAM cells): the copy sits with them.
@@ -99,8 +106,8 @@ class Queue(wiring.Component):
 
     @property
     def banks(self) -> int:
-        """Memories the beat is stored in (:data:`QUEUE_BANK_BITS` bits each at most)."""
-        return -(-self.width // QUEUE_BANK_BITS)
+        """Memories the beat is stored in (:func:`queue_banks`)."""
+        return queue_banks(self.width)
 
     def elaborate(self, platform):
         m = Module()
@@ -214,7 +221,7 @@ class CreditLink(wiring.Component):
             wiring.connect(m, out_slice.o, wiring.flipped(self.o))
             i, o = in_slice.o, out_slice.i
         width = data.Layout.cast(self._layout).size
-        banked = -(-width // QUEUE_BANK_BITS) > 1
+        banked = queue_banks(width) > 1
         m.submodules.queue = q = Queue(width=width, depth=depth, late=self.late_output,
                                        bank_enables=banked)
         # Sending side: a credit per free entry of the queue, counting those in flight.

@@ -4,9 +4,9 @@
 the MatVec's module: a MAC-cycle counter (:func:`mac_counter`; its own with a deep pipeline's
 ``counter_stages``, else the MatVec's :class:`SharedCounter`), a weight ROM indexed by it
 (:func:`weight_rom`, with ``rom_picks`` split into :data:`ROM_GROUP`-entry ROMs and levels of
-4-way picks: :func:`rom_levels`), the operand and product registers, one accumulator, and the copies of the accumulator into the
-segments of the rows its block touches (see :mod:`rnnrtl.hw.matvec` for the cycle-by-cycle
-schedule and the pipelining stages).
+4-way picks: :func:`rom_levels`), the operand and product registers, one accumulator, and the
+copies of the accumulator into the segments of the rows its block touches (see
+:mod:`rnnrtl.hw.matvec` for the cycle-by-cycle schedule and the pipelining stages).
 """
 
 from __future__ import annotations
@@ -188,9 +188,10 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
     ``product_fmt`` (a wire named ``name``; None: exact). The stage counts are the MatVec's
     (``operand_stages`` with the weight ROM's ``rom_picks`` pick levels counted:
     :func:`rom_levels`, or 0 for a ROM in one stage). ``counter``: the MatVec's
-    :class:`SharedCounter` (then ``start`` is unused), or None for a counter of the multiplier's own. ``weight``: its register
-    in the MatVec's :func:`weight_bank` or weight memory (then it has no ROM of its own, and
-    ``operand_stages`` delay only the lane: the MatVec delays the weight), or None. ``graph``: the
+    :class:`SharedCounter` (then ``start`` is unused), or None for a counter of the multiplier's
+    own. ``weight``: its register in the MatVec's :func:`weight_bank` or weight memory (then it
+    has no ROM of its own, and ``operand_stages`` delay only the lane: the MatVec delays the
+    weight), or None. ``graph``: the
     block's :class:`~rnnrtl.constmul_plan.ShiftAddGraph` for a LUT multiplier (its product a
     multiplexer over the block's shift-add products, selected by the weight register:
     :func:`~rnnrtl.hw.constmul.selected_product`), or None for a ``*``."""

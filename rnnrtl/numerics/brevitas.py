@@ -23,9 +23,10 @@ reuse, mode, pipeline and the other timing knobs apply as usual.
 
 from __future__ import annotations
 
-from ..errors import ConfigError, UnsupportedModelError
+from ..errors import UnsupportedModelError
 from ..ir import LSTM, Activation, Dense, matvec_type
-from .exact import abs_type, check_float32, code_table, codes, exact_format, itype_format, lossless
+from .exact import (abs_type, check_float32, code_table, codes, exact_format,
+                    formats_from_model, itype_format, lossless)
 from .profile import Profile
 
 __all__ = ["BrevitasProfile"]
@@ -56,15 +57,10 @@ class BrevitasProfile(Profile):
     default_precision = "fixed<16,6>"    # never used: every format comes from the model
 
     def prepare(self, model, config):
-        if getattr(model, "numerics", None) != self.name:
-            raise ConfigError("numerics: brevitas reproduces Brevitas models (QuantLSTM, "
-                              f"QuantLinear); model {model.name!r} has no Brevitas layers")
-        for name, scope in config["layers"].items():
-            if isinstance(scope, dict) and scope.get("precision"):
-                raise ConfigError(f"layers.{name}.precision: numerics: brevitas takes every format "
-                                  "from the model's quantizers; remove the precision settings")
-        layers = {**config["layers"], model.input_name: {"precision": {"result": model.input_fmt}}}
-        return {**config, "layers": layers}
+        return formats_from_model(self.name, model, config, tool="Brevitas",
+                                  layers="QuantLSTM, QuantLinear",
+                                  quantizers="the model's quantizers",
+                                  input_fmt=getattr(model, "input_fmt", None))
 
     def weight_codes(self, values, fmt):
         return codes(values, fmt), 0

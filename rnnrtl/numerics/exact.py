@@ -10,7 +10,9 @@ float32. Reproducing it bit for bit takes the same few pieces in each profile:
   the refusal of a sum the tool's float32 arithmetic would round;
 * :func:`code_table` — an activation table from the tool's output code for *every* input code,
   one entry per aligned run of codes with one output, so indexing it is exact;
-* :func:`lossless` — whether a requantization keeps every value.
+* :func:`lossless` — whether a requantization keeps every value;
+* :func:`formats_from_model` — a profile's ``prepare``: the model must be the tool's, no
+  ``precision`` setting may override its formats, and the network input's is the model's.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ from __future__ import annotations
 import numpy as np
 
 from ..activations import Table, TableGeometry
-from ..errors import UnsupportedModelError
+from ..errors import ConfigError, UnsupportedModelError
 from ..fixed import FixedFormat, FixedPointError, IntType, Overflow, Rounding
 from ..ir import Activation, Weights
 
 __all__ = ["FLOAT32_BITS", "MAX_TABLE_SIZE", "exact_format", "itype_format", "codes", "abs_type",
-           "check_float32", "code_table", "lossless"]
+           "check_float32", "code_table", "lossless", "formats_from_model"]
 
 #: Bits of a float32 significand: a float32 sum of fixed-point terms is exact only below this.
 FLOAT32_BITS = 24
@@ -141,3 +143,21 @@ def lossless(src: FixedFormat, dst: FixedFormat) -> bool:
     lo, hi = src.to_float([src.min_code, src.max_code])
     dlo, dhi = dst.to_float([dst.min_code, dst.max_code])
     return bool(dlo <= lo and hi <= dhi)
+
+
+def formats_from_model(profile: str, model, config: dict, *, tool: str, layers: str,
+                       quantizers: str, input_fmt: FixedFormat) -> dict:
+    """``config`` for a profile (named ``profile``) whose every format comes from ``model``'s
+    quantizers: refuses a model that is not ``tool``'s (its ``layers`` named in the message) and
+    any layer's ``precision`` setting (``quantizers`` names where the formats come from), and sets
+    the network input's format to ``input_fmt`` (:class:`~rnnrtl.errors.ConfigError`)."""
+    if getattr(model, "numerics", None) != profile:
+        raise ConfigError(f"numerics: {profile} reproduces {tool} models ({layers}); "
+                          f"model {model.name!r} has no {tool} layers")
+    for name, scope in config["layers"].items():
+        if isinstance(scope, dict) and scope.get("precision"):
+            raise ConfigError(f"layers.{name}.precision: numerics: {profile} takes every format "
+                              f"from {quantizers}; remove the precision settings")
+    layers_cfg = {**config["layers"], model.input_name: {"precision": {"result": input_fmt}}}
+    return {**config, "layers": layers_cfg}
+

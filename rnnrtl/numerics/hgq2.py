@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError, UnsupportedModelError
+from ..errors import UnsupportedModelError
 from ..fixed import FixedFormat, FixedPointError, IntType, Overflow, Rounding, requantize
 from ..ir import GRU, Activation, Dense, SimpleRNN, Weights, matvec_type
 from .exact import (FLOAT32_BITS, MAX_TABLE_SIZE, abs_type, check_float32, code_table, codes,
-                    exact_format, itype_format, lossless)
+                    exact_format, formats_from_model, itype_format, lossless)
 from .profile import Profile
 
 #: (exact_format, lossless and MAX_TABLE_SIZE are rnnrtl.numerics.exact's, shared with Brevitas.)
@@ -82,16 +82,11 @@ class Hgq2Profile(Profile):
     names_note = ""
 
     def prepare(self, model, config):
-        if getattr(model, "numerics", None) != self.name:
-            raise ConfigError("numerics: hgq2 reproduces HGQ2 models (QGRU, QSimpleRNN, QDense); "
-                              f"model {model.name!r} has no HGQ2 layers")
-        for name, scope in config["layers"].items():
-            if isinstance(scope, dict) and scope.get("precision"):
-                raise ConfigError(f"layers.{name}.precision: numerics: hgq2 takes every format from "
-                                  "the model's trained quantizers; remove the precision settings")
-        layers = {**config["layers"],
-                  model.input_name: {"precision": {"result": model.input_q.fmt}}}
-        return {**config, "layers": layers}
+        input_q = getattr(model, "input_q", None)
+        return formats_from_model(self.name, model, config, tool="HGQ2",
+                                  layers="QGRU, QSimpleRNN, QDense",
+                                  quantizers="the model's trained quantizers",
+                                  input_fmt=None if input_q is None else input_q.fmt)
 
     def weight_codes(self, values, fmt):
         return codes(values, fmt), 0

@@ -26,7 +26,8 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from amaranth.hdl import ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal, Signal
+from amaranth.hdl import (ClockDomain, ClockSignal, Elaboratable, Instance, Module, ResetSignal,
+                          Signal)
 from amaranth.lib import io
 from amaranth.lib.cdc import ResetSynchronizer
 
@@ -182,7 +183,8 @@ class ECP5PLL(Elaboratable):
     nothing else; the domain's reset is held from power-up until the PLL's ``LOCK`` rises
     (released synchronously, :class:`~amaranth.lib.cdc.ResetSynchronizer`) and whenever it
     falls, and reaches the domain's registers on the global network
-    (:func:`~rnnrtl.synth.global_net.global_net`). ``frequency`` is the domain's clock in Hz. ``lock`` is the PLL's ``LOCK`` output."""
+    (:func:`~rnnrtl.synth.global_net.global_net`). ``frequency`` is the domain's clock in Hz.
+    ``lock`` is the PLL's ``LOCK`` output."""
 
     def __init__(self, setting: PLLSetting, *, domain: str = "sync"):
         self.setting = setting

@@ -18,7 +18,6 @@ from .uart_wire import HEADER_BYTES, STATUS_MARK
 __all__ = ["beat_stream", "BeatDeframer", "BeatFramer", "UARTBridge"]
 
 
-
 def beat_stream(width: int) -> stream.Signature:
     """A stream of ``{data: width bits, last: 1 bit}`` beats."""
     return stream.Signature(data.StructLayout({"data": width, "last": 1}))
