@@ -108,9 +108,10 @@ def _tensor_quant(proxy):
     return fused.tensor_quant if fused is not None else getattr(proxy, "tensor_quant", None)
 
 
-def quant_format(proxy, where: str, scale=None) -> FixedFormat:
-    """The format of Brevitas quantizer ``proxy`` (a quant proxy module), its scale read from the
-    proxy or given (``scale``: a bias' scale as its forward pass computed it). Refuses, by
+def quant_format(proxy, where: str, tensor=None) -> FixedFormat:
+    """The format of Brevitas quantizer ``proxy`` (a quant proxy module), its scale, zero point and
+    width read from the proxy or from ``tensor``, a quantized tensor it produced (a bias, whose
+    scale may be its input's: ``Int32Bias``, which cannot say it without an input). Refuses, by
     ``where``, a disabled quantizer and anything but a per-tensor power-of-two integer quantizer
     with zero point 0 rounding as rnnrtl can."""
     torch = import_torch()
@@ -133,9 +134,13 @@ def quant_format(proxy, where: str, scale=None) -> FixedFormat:
             f"{where}: float_to_int_impl {type(int_quant.float_to_int_impl).__name__} is not "
             f"reproduced; supported: {', '.join(_ROUNDING)}")
     with torch.no_grad():
-        scale = (proxy.scale() if scale is None else scale).detach().to(torch.float64).numpy()
-        zero = proxy.zero_point() if hasattr(proxy, "zero_point") else None
-        bits = proxy.bit_width()
+        if tensor is None:
+            scale = proxy.scale()
+            zero = proxy.zero_point() if hasattr(proxy, "zero_point") else None
+            bits = proxy.bit_width()
+        else:
+            scale, zero, bits = tensor.scale, tensor.zero_point, tensor.bit_width
+        scale = scale.detach().to(torch.float64).numpy()
     if scale.size != 1:
         raise UnsupportedModelError(f"{where}: {scale.size} scales (per channel); {_SUPPORTED}")
     if zero is not None and float(np.max(np.abs(zero.detach().numpy()))) != 0:
@@ -314,8 +319,7 @@ def _weights(call: _Call, role: str, where: str, proxy) -> np.ndarray | None:
     t = call.captured.get(role)
     if t is None:
         return None
-    scale = _scale_of(t)
-    quant_format(proxy, where, scale=scale)
+    quant_format(proxy, where, t if _scale_of(t) is not None else None)
     return _np(t)
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from brevitas.core.scaling import ScalingImplType
+from brevitas.inject.enum import FloatToIntImplType
 from brevitas.nn import QuantIdentity, QuantLinear, QuantLSTM, QuantReLU, QuantSigmoid
 from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8BiasPerTensorFixedPointInternalScaling,
-                            Int8WeightPerTensorFixedPoint, Uint8ActPerTensorFixedPoint)
+                            Int8WeightPerTensorFixedPoint, Int32Bias, Uint8ActPerTensorFixedPoint)
 
 
 class SigmoidQuant(Uint8ActPerTensorFixedPoint):
@@ -26,26 +27,43 @@ class Int6ActPerTensorFixedPoint(Int8ActPerTensorFixedPoint):
     bit_width = 6
 
 
+class FloorInt8ActPerTensorFixedPoint(Int8ActPerTensorFixedPoint):
+    """Rounds down (``torch.floor``), where the others round half to even."""
+    float_to_int_impl_type = FloatToIntImplType.FLOOR
+
+
+class RoundToZeroInt8ActPerTensorFixedPoint(Int8ActPerTensorFixedPoint):
+    """Rounds toward zero (``torch.trunc``)."""
+    float_to_int_impl_type = FloatToIntImplType.ROUND_TO_ZERO
+
+
 class JetLSTM(torch.nn.Module):
     """``QuantLSTM(units)`` on ``[batch, steps, features]``, its last step into
-    ``QuantLinear(hidden) + QuantReLU`` and ``QuantLinear(outputs) + QuantSigmoid``."""
+    ``QuantLinear(hidden) + QuantReLU`` and ``QuantLinear(outputs) + QuantSigmoid``.
+    ``state_quant``: the LSTM's gate accumulator, tanh and cell-state quantizer (default
+    ``act_quant``); ``output_bias_quant``: the last QuantLinear's bias quantizer."""
 
     def __init__(self, features=6, units=20, hidden=64, outputs=1, act_quant=Int8ActPerTensorFixedPoint,
-                 input_identity=False, dropout=0.0):
+                 input_identity=False, dropout=0.0, state_quant=None,
+                 output_bias_quant=Int8BiasPerTensorFixedPointInternalScaling):
         super().__init__()
         common = dict(weight_quant=Int8WeightPerTensorFixedPoint,
                       bias_quant=Int8BiasPerTensorFixedPointInternalScaling)
+        # A bias quantizer whose scale is the input's (Int32Bias) needs a quantized tensor in.
+        tensors = dict(return_quant_tensor=output_bias_quant is Int32Bias)
+        state_quant = act_quant if state_quant is None else state_quant   # (an injector is falsy)
         self.quant_in = QuantIdentity(act_quant=act_quant) if input_identity else None
         # the input quantizer shared with the LSTM's io_quant (one quantization of the input)
         io_quant = self.quant_in.act_quant if input_identity else act_quant
         self.lstm = QuantLSTM(features, units, batch_first=True, io_quant=io_quant,
-                              gate_acc_quant=act_quant, sigmoid_quant=SigmoidQuant,
-                              tanh_quant=act_quant, cell_state_quant=act_quant,
+                              gate_acc_quant=state_quant, sigmoid_quant=SigmoidQuant,
+                              tanh_quant=state_quant, cell_state_quant=state_quant,
                               shared_intra_layer_gate_acc_quant=True, **common)
         self.drop = torch.nn.Dropout(dropout)
         self.fc1 = QuantLinear(units, hidden, bias=True, **common)
-        self.relu = QuantReLU(act_quant=Uint8ActPerTensorFixedPoint)
-        self.fc2 = QuantLinear(hidden, outputs, bias=True, output_quant=act_quant, **common)
+        self.relu = QuantReLU(act_quant=Uint8ActPerTensorFixedPoint, **tensors)
+        self.fc2 = QuantLinear(hidden, outputs, bias=True, output_quant=act_quant,
+                               **dict(common, bias_quant=output_bias_quant))
         self.out = QuantSigmoid(act_quant=Uint8ActPerTensorFixedPoint)
 
     def forward(self, x):

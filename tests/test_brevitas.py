@@ -20,6 +20,7 @@ import brevitas_models as bm  # noqa: E402
 
 import rnnrtl  # noqa: E402
 from rnnrtl.emulator import Emulator  # noqa: E402
+from rnnrtl.fixed import Rounding  # noqa: E402
 
 N, T, F = 400, 7, 6
 
@@ -27,6 +28,13 @@ MODELS = {
     "jet_like": dict(seed=1, units=8, hidden=16),
     "int6_input_identity_dropout": dict(seed=2, units=5, hidden=8, outputs=2, input_identity=True,
                                         dropout=0.2, act_quant=bm.Int6ActPerTensorFixedPoint),
+    # the cell state, gate accumulators and tanh rounding down (TRN), everything else half to even
+    "floor_state": dict(seed=3, units=5, hidden=8, state_quant=bm.FloorInt8ActPerTensorFixedPoint),
+    # every 8-bit activation rounding toward zero (TRN_ZERO)
+    "round_to_zero": dict(seed=4, units=5, hidden=8,
+                          act_quant=bm.RoundToZeroInt8ActPerTensorFixedPoint),
+    # the last layer's bias on its input's scale, 32 bits (Int32Bias)
+    "int32_output_bias": dict(seed=5, units=5, hidden=8, output_bias_quant=bm.Int32Bias),
 }
 
 
@@ -110,6 +118,29 @@ def test_one_rounding_of_the_cell_state_would_differ(converted):
         warnings.simplefilter("ignore")
         a = Emulator(net).run(x, trace=True).trace["lstm.c"]
         b = Emulator(plain).run(x, trace=True).trace["lstm.c"]
+    assert np.count_nonzero(a != b) > 0
+
+
+_STATE_ROUNDING = {"floor_state": Rounding.TRN, "round_to_zero": Rounding.TRN_ZERO}
+
+
+@pytest.mark.parametrize("name", list(_STATE_ROUNDING))
+def test_state_rounding_read_from_the_quantizer(name):
+    """A floor / round-to-zero cell-state quantizer gives the state format that rounding, and it
+    matters: the same design rounding the state half to even computes other integers."""
+    model = bm.lstm_model(**MODELS[name])
+    bm.trained(model, bm.inputs(256, T, F, seed=5, scale=0.3), steps=5)
+    net = rnnrtl.convert(model, None, input_shape=(T, F)).network
+    lstm = net.layers[0]
+    assert lstm.state_fmt.rounding is _STATE_ROUNDING[name]
+    even = dataclasses.replace(lstm, state_fmt=dataclasses.replace(lstm.state_fmt,
+                                                                   rounding=Rounding.RND_CONV))
+    x = bm.inputs(N, T, F, seed=7, scale=3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = Emulator(net).run(x, trace=True).trace["lstm.c"]
+        b = Emulator(dataclasses.replace(net, layers=[even] + net.layers[1:])).run(
+            x, trace=True).trace["lstm.c"]
     assert np.count_nonzero(a != b) > 0
 
 
