@@ -135,11 +135,13 @@ def _weights_and_bias(case, rng):
 
 _SHALLOW = dict(start_stages=0)
 _REGISTERED = dict(start_stages=1)
-_DEEP = dict(start_stages=1, counter_stages=1, operand_stages=1, product_stages=1, copy_stages=1,
+_DEEP = dict(start_stages=1, counter_stages=2, operand_stages=1, product_stages=1, copy_stages=1,
              enable_copies=True)
-#: Each stage alone (at reuse > 1), so each one's latency term is checked on its own.
+#: Each stage alone (at reuse > 1), so each one's latency term is checked on its own (the counters'
+#: start copies need the registered start).
 _ALONE = [dict(operand_stages=1), dict(product_stages=2), dict(copy_stages=1),
-          dict(enable_copies=True)]
+          dict(enable_copies=True), dict(start_stages=1, counter_stages=1),
+          dict(start_stages=1, counter_stages=2)]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -295,6 +297,7 @@ def test_latency_formula():
     (dict(addend_type="int8"), TypeError, r"addend_type"),
     (dict(weight_frac="3"), TypeError, r"weight_frac"),
     (dict(start_stages=2), ValueError, r"start_stages 2 .*0\.\.1"),
+    (dict(counter_stages=3), ValueError, r"counter_stages 3 .*0\.\.2"),
     (dict(operand_stages=True), TypeError, r"operand_stages must be an integer"),
     (dict(copy_stages=-1), ValueError, r"copy_stages -1"),
     (dict(enable_copies=1), TypeError, r"enable_copies must be a bool"),

@@ -32,9 +32,10 @@ Pipelining stages (counts of :class:`~rnnrtl.hw.pipelining.Pipelining`; each add
 :attr:`MatVec.latency`):
 
 * ``start_stages`` (0 or 1): ``start``, ``x`` and ``addend`` registered first.
-* ``R > 1`` only: ``counter_stages`` (0 or 1, with a registered start): the multipliers' counters
-  take the start from a copy per group of :data:`COUNTER_GROUP` multipliers, the global MAC counter
-  from one of its own (a second register level). ``operand_stages`` (0 or 1): the weight ROM's
+* ``R > 1`` only: ``counter_stages`` (0, 1 or 2, with a registered start): the multipliers'
+  counters take the start from a copy per group of :data:`COUNTER_GROUP` multipliers, the global
+  MAC counter from one of its own (a second register level); at 2 each counter, and the global
+  one, from a copy of its own taken from its group's (a third level). ``operand_stages`` (0 or 1): the weight ROM's
   output and the lane pass one more register (in the fabric) before the multiplier's, so the route
   into the DSP has a cycle of its own; more at ``R >`` :data:`~rnnrtl.hw.mac.ROM_GROUP`, where the
   weight ROM takes :func:`~rnnrtl.hw.mac.rom_levels` more stages (16-entry ROMs, then picks of one
@@ -242,7 +243,7 @@ class MatVec(wiring.Component):
             self.const_plan.stages(adder_stages)
         macs = plan.reuse > 1   # the stages below exist only where products take MAC cycles
         self._start_stages = _stage_count(start_stages, "start_stages", 1)
-        self._counter_stages = _stage_count(counter_stages, "counter_stages", 1) \
+        self._counter_stages = _stage_count(counter_stages, "counter_stages", 2) \
             * (macs and self._start_stages > 0)
         operand_stages = _stage_count(operand_stages, "operand_stages", 1) * macs
         self._rom_picks = rom_levels(plan.reuse) if operand_stages else 0
@@ -433,8 +434,23 @@ class MatVec(wiring.Component):
                 # (the row's last cycle, the segments' valid flag), which sits with the adder
                 # tree. A tree of two register levels instead of one route from one flip-flop to
                 # every counter.
-                counter_starts = [pulse_copies(m, firsts[g % len(firsts)], 1, f"start_group{g}_")[0]
-                                  for g in range(-(-plan.multipliers // COUNTER_GROUP) + 1)]
+                n_groups = -(-plan.multipliers // COUNTER_GROUP)
+                group_starts = [pulse_copies(m, firsts[g % len(firsts)], 1, f"start_group{g}_")[0]
+                                for g in range(n_groups + 1)]
+                if self._counter_stages == 1:
+                    counter_starts = [group_starts[mi // COUNTER_GROUP]
+                                      for mi in range(plan.multipliers)] + [group_starts[-1]]
+                    rot_sources = firsts
+                else:
+                    # A third level: a copy per counter, beside it. A group's counters sit in
+                    # DSP rows across the device, so the group's copy can be placed between them
+                    # and each hop is part of the way only (one copy per group reached a
+                    # counter 100 tiles away in one 6.8 ns route).
+                    counter_starts = [
+                        pulse_copies(m, group_starts[mi // COUNTER_GROUP], 1, f"start_counter{mi}_")[0]
+                        for mi in range(plan.multipliers)] \
+                        + pulse_copies(m, group_starts[-1], 1, "start_global_")
+                    rot_sources = group_starts
 
         # Segments: one per (multiplier, row it touches), at the product fraction (at R > 1 the
         # multiplier's one accumulator is copied into them).
@@ -486,8 +502,8 @@ class MatVec(wiring.Component):
                     m.d.sync += [rot[i].eq(rot[(i + 1) % cols]) for i in range(cols)]
             else:
                 groups = copy_groups(cols, COPY_LOADS // len(rot[0]))
-                loads = [fanout_copies(m, firsts[(g + 1) % len(firsts)], 1, f"rot_start{g}_")[0]
-                         for g in range(groups[-1] + 1)]
+                loads = [fanout_copies(m, rot_sources[(g + 1) % len(rot_sources)], 1,
+                                       f"rot_start{g}_")[0] for g in range(groups[-1] + 1)]
                 for i in range(cols):
                     with m.If(loads[groups[i]]):
                         m.d.sync += rot[i].eq(x[i])
@@ -506,7 +522,7 @@ class MatVec(wiring.Component):
                 weights = [None] * len(plan.blocks)
             for mi, (block, segs) in enumerate(zip(plan.blocks, plan.segments)):
                 multiplier(m, plan, mi, block, segs, start=start if counter_starts is None
-                           else counter_starts[mi // COUNTER_GROUP], lane=rot[(mi * R) % cols],
+                           else counter_starts[mi], lane=rot[(mi * R) % cols],
                            segments=seg_sig[mi], cast=None if plan.product_fmt is None else self._cast,
                            rom_picks=self._rom_picks, operand_stages=self._operand_stages,
                            product_stages=self._product_stages, copy_stages=self._copy_stages,

@@ -11,7 +11,8 @@ Places (all counts are register stages; each adds that many cycles where it lies
 * ``start`` — :class:`~rnnrtl.hw.matvec.MatVec`: ``start``, ``x`` and ``addend`` registered before
   their fanout to every operand register.
 * ``counter_start`` — MatVec with ``reuse > 1`` and a registered ``start``: a second level of
-  ``start`` copies, one per group of multipliers' MAC counters.
+  ``start`` copies, one per group of multipliers' MAC counters (1), and a third, one per counter
+  (2).
 * ``operands`` — MatVec with ``reuse > 1``: fabric registers on the weight ROM's output and the
   ``x`` lane before the multiplier's input register (more where the weight ROM is split into
   16-entry ROMs and 4-way picks: one more at ``reuse > 16``, two at ``reuse > 64``).
@@ -118,7 +119,7 @@ SHALLOW = Pipelining("shallow")
 #: 320-bit beat's registers across the device; router1 had not converged after 62 minutes).
 #: ``release`` 3: at 2, the output queue's transfer reached the first register of its credit's
 #: release across an ECP5-85F (8.5 ns, the jet LSTM's critical path at nextpnr seed 1).
-DEEP = Pipelining("deep", start=1, counter_start=1, operands=1, product=1, copy=1,
+DEEP = Pipelining("deep", start=1, counter_start=2, operands=1, product=1, copy=1,
                   enable_copies=True, activation=7, elementwise=1, rounding=1,
                   loop_start_chain=True, release=3, link=2)
 
@@ -135,7 +136,8 @@ PRESETS = {p.name: p for p in (SHALLOW, DEEP, FAST)}
 #: What each place is, for :func:`preset_table` (a line each).
 _PLACES = {
     "start": "MatVec: `start`, `x`, addend registered before their fanout",
-    "counter_start": "MatVec (reuse > 1, registered start): start copies per 4 MAC counters",
+    "counter_start": "MatVec (reuse > 1, registered start): start copies per 4 MAC counters "
+                     "(1), then per counter (2)",
     "operands": "MatVec (reuse > 1): weight ROM output and `x` lane before the multiplier "
                 "(+1 more at reuse > 16, +2 at > 64: ROM in stages of 4-way picks)",
     "product": "MatVec (reuse > 1): product after the multiplier",
