@@ -286,12 +286,23 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
             else counter.at(starts[0], late)
         ends = [counter.ends_at(k1, late) for (_, _, k1, _, _) in segs]
     total = Signal.like(acc, name=f"sum{mi}")
-    m.d.comb += total.eq(Mux(restart, term, acc + term))
+    if copy_stages:
+        # A segment is copied a cycle after its last product is added (a route from a register
+        # to its segment, which sits with the adder tree), not from the adder's output. The
+        # accumulator then never restarts: it adds every product, and a segment is its value at
+        # the segment's end minus its value before the segment's first product (``base{mi}``,
+        # loaded at the restart), modulo 2^width, which is exact as every segment fits the
+        # width. The loop is the adder alone (a restart multiplexer after the carry chain was
+        # the ECP5's longest loop).
+        base = Signal.like(acc, name=f"base{mi}")
+        m.d.comb += total.eq(acc + term)
+        with m.If(restart):
+            m.d.sync += base.eq(acc)
+        copied = acc - base
+    else:
+        m.d.comb += total.eq(Mux(restart, term, acc + term))
+        copied = total
     m.d.sync += acc.eq(total)
-    # copy_stages: a segment is copied from the accumulator register a cycle after
-    # its last product is added (a route from a register to its segment, which sits
-    # with the adder tree), not from the adder's output.
-    copied = acc if copy_stages else total
     for s, end in enumerate(ends):
         with m.If(delay(m, end, copy_stages, f"copy{mi}_{s}")):
             m.d.sync += segments[s].eq(copied)

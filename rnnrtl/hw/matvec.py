@@ -42,7 +42,9 @@ Pipelining stages (counts of :class:`~rnnrtl.hw.pipelining.Pipelining`; each add
   in four: one more stage up to reuse 64, two up to 256). ``product_stages``: registers after the
   multiplier's output register (the route out of the DSP). ``copy_stages`` (0 or 1): a segment is
   copied from the accumulator's register a cycle after its last product is added (not from the
-  adder). ``enable_copies``: the adder tree's result enables come from copies (no latency).
+  adder); the accumulator then adds every product and never restarts, and a segment is its value
+  minus the value it held before the segment's first product (a register per multiplier, loaded
+  then), so the accumulator's loop is its adder alone. ``enable_copies``: the adder tree's result enables come from copies (no latency).
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.

@@ -18,7 +18,8 @@ Places (all counts are register stages; each adds that many cycles where it lies
   16-entry ROMs and 4-way picks: one more at ``reuse > 16``, two at ``reuse > 64``).
 * ``product`` — MatVec with ``reuse > 1``: registers after the multiplier's output register.
 * ``copy`` — MatVec with ``reuse > 1``: a segment copied from the accumulator's register, a cycle
-  after its last product is added, instead of from the adder.
+  after its last product is added, instead of from the adder (and the accumulator free-running:
+  a segment is its difference from the value before the segment's first product).
 * ``enable_copies`` — MatVec with ``reuse > 1``: the adder tree's result registers take their
   enable from a copy per group of rows (no latency).
 * ``activation`` — :class:`~rnnrtl.hw.activation.ActivationUnit`: its latency, 0, 1 or 7.
