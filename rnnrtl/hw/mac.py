@@ -293,12 +293,14 @@ def multiplier(m, plan, mi: int, block, segs, *, start, lane, segments, cast, ro
         # the segment's end minus its value before the segment's first product (``base{mi}``,
         # loaded at the restart), modulo 2^width, which is exact as every segment fits the
         # width. The loop is the adder alone (a restart multiplexer after the carry chain was
-        # the ECP5's longest loop).
+        # the ECP5's longest loop). Each further copy stage is a free-running register of that
+        # difference beside the accumulator (``diff{mi}``), so the route to the segment, across
+        # the device, has a cycle of its own.
         base = Signal.like(acc, name=f"base{mi}")
         m.d.comb += total.eq(acc + term)
         with m.If(restart):
             m.d.sync += base.eq(acc)
-        copied = acc - base
+        copied = delay(m, acc - base, copy_stages - 1, f"diff{mi}", reset_less=True)
     else:
         m.d.comb += total.eq(Mux(restart, term, acc + term))
         copied = total

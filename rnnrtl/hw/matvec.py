@@ -40,11 +40,12 @@ Pipelining stages (counts of :class:`~rnnrtl.hw.pipelining.Pipelining`; each add
   into the DSP has a cycle of its own; more at ``R >`` :data:`~rnnrtl.hw.mac.ROM_GROUP`, where the
   weight ROM takes :func:`~rnnrtl.hw.mac.rom_levels` more stages (16-entry ROMs, then picks of one
   in four: one more stage up to reuse 64, two up to 256). ``product_stages``: registers after the
-  multiplier's output register (the route out of the DSP). ``copy_stages`` (0 or 1): a segment is
-  copied from the accumulator's register a cycle after its last product is added (not from the
+  multiplier's output register (the route out of the DSP). ``copy_stages`` (0, 1 or 2): a segment
+  is copied from the accumulator's register a cycle after its last product is added (not from the
   adder); the accumulator then adds every product and never restarts, and a segment is its value
   minus the value it held before the segment's first product (a register per multiplier, loaded
-  then), so the accumulator's loop is its adder alone. ``enable_copies``: the adder tree's result enables come from copies (no latency).
+  then), so the accumulator's loop is its adder alone. At 2 that difference is registered beside
+  the accumulator first, and the segment copies the register (a cycle for the route). ``enable_copies``: the adder tree's result enables come from copies (no latency).
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
@@ -111,7 +112,8 @@ from .pipelining import SHALLOW
 
 __all__ = ["MatVec", "COUNTER_GROUP", "WEIGHT_MEMORY", "BIAS_MEMORY"]
 
-#: Multipliers whose counters share one copy of a registered start (``counter_stages``).
+#: Multipliers whose counters share one copy of a registered start (``counter_stages`` 1), or
+#: whose counters' own copies are taken from one (``counter_stages`` 2).
 COUNTER_GROUP = 4
 #: Names of a MatVec's weight and bias memories (``weight_range``): the Verilog arrays
 #: :mod:`rnnrtl.writer` moves into ``$readmemh`` files (keep in sync with it).
@@ -254,7 +256,7 @@ class MatVec(wiring.Component):
         self._operand_stages = operand_stages + self._rom_picks
         self._product_stages = _stage_count(product_stages, "product_stages", None) * macs
         self._fabric_stages = self._operand_stages + self._product_stages
-        self._copy_stages = _stage_count(copy_stages, "copy_stages", 1) * macs
+        self._copy_stages = _stage_count(copy_stages, "copy_stages", 2) * macs
         self._enable_copies = enable_copies and macs
 
         #: ``x`` comes a cycle after ``start`` (a caller whose input queue reads late,
@@ -558,17 +560,19 @@ class MatVec(wiring.Component):
                     addend_hold = Signal.like(self.addend, reset_less=True)
                     with m.If(last):
                         m.d.sync += addend_hold.eq(addend_reg)
-                    # It is read at last + 2 + fabric stages, after the next job's last (last + R)
-                    # when R is small: one more hold stage per cycle short.
+                    # It is read at last + 2 + fabric stages (+ the copy stages past the first),
+                    # after the next job's last (last + R) when R is small: one more hold stage
+                    # per cycle short.
+                    later = max(self._copy_stages - 1, 0)
                     last_n = last
-                    for n in range(1, max(0, self._fabric_stages + 2 - R) + 1):
+                    for n in range(1, max(0, self._fabric_stages + 2 + later - R) + 1):
                         addend_mid = Signal.like(self.addend, name=f"addend_mid{n}", reset_less=True)
                         last_n = delay(m, last_n, 1, f"last_d{n}")
                         with m.If(last_n):
                             m.d.sync += addend_mid.eq(addend_hold)
                         addend_hold = addend_mid
                     addend_reg = Signal.like(self.addend, reset_less=True)
-                    with m.If(last_acc):
+                    with m.If(delay(m, last_acc, later, "addend_load")):
                         m.d.sync += addend_reg.eq(addend_hold)
         biases = None if plan.bias is None or plan.bias_range is None else self._bias_memory(m)
         for j in range(rows):
