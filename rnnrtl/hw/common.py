@@ -126,16 +126,20 @@ class Queue(wiring.Component):
             lo, hi = b * QUEUE_BANK_BITS, min(self.width, (b + 1) * QUEUE_BANK_BITS)
             suffix = "" if banks == 1 else str(b)
             # Each bank's pointers read their own output: synthesis keeps them apart.
-            produce = Signal(range(slots), name=f"produce{suffix}")
+            written = self.w_en_bank[b] if self.bank_enables else do_write
             consume = Signal(range(slots), name=f"consume{suffix}")
-            with m.If(self.w_en_bank[b] if self.bank_enables else do_write):
-                m.d.sync += produce.eq(Mux(produce == slots - 1, 0, produce + 1))
             with m.If(do_read):
                 m.d.sync += consume.eq(Mux(consume == slots - 1, 0, consume + 1))
-            # late: a memory per LATE_READ_BITS of the bank, each read at a copy of its own.
+            # late: a memory per LATE_READ_BITS of the bank, each read at a copy of its own, and
+            # each written at a write pointer of its own (the same count: one pointer register
+            # addressing a bank's every LUT-RAM cell was an 8 ns route on an ECP5-85F).
             step = LATE_READ_BITS if self.late else hi - lo
             for k, part in enumerate(range(lo, hi, step)):
                 end = min(hi, part + step)
+                produce = Signal(range(slots), name=f"produce{suffix}" if not self.late else
+                                 f"produce{suffix}_{k}_")
+                with m.If(written):
+                    m.d.sync += produce.eq(Mux(produce == slots - 1, 0, produce + 1))
                 storage = Memory(shape=end - part, depth=slots, init=[])
                 name = "storage" if banks == 1 else f"storage{b}"
                 m.submodules[name if not self.late else f"{name}_{k}"] = storage
