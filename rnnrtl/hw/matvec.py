@@ -35,9 +35,10 @@ Pipelining stages (counts of :class:`~rnnrtl.hw.pipelining.Pipelining`; each add
 * ``R > 1`` only: ``counter_stages`` (0, 1 or 2, with a registered start): the multipliers'
   counters take the start from a copy per group of :data:`COUNTER_GROUP` multipliers, the global
   MAC counter from one of its own (a second register level); at 2 each counter, and the global
-  one, from a copy of its own taken from its group's (a third level). ``operand_stages`` (0 or 1): the weight ROM's
-  output and the lane pass one more register (in the fabric) before the multiplier's, so the route
-  into the DSP has a cycle of its own; more at ``R >`` :data:`~rnnrtl.hw.mac.ROM_GROUP`, where the
+  one, from a copy of its own taken from its group's (a third level). ``operand_stages`` (0 or
+  1): the weight ROM's output and the lane pass one more register (in the fabric) before the
+  multiplier's, so the route into the DSP has a cycle of its own; more at ``R >``
+  :data:`~rnnrtl.hw.mac.ROM_GROUP`, where the
   weight ROM takes :func:`~rnnrtl.hw.mac.rom_levels` more stages (16-entry ROMs, then picks of one
   in four: one more stage up to reuse 64, two up to 256). ``product_stages``: registers after the
   multiplier's output register (the route out of the DSP). ``copy_stages`` (0, 1 or 2): a segment
@@ -45,7 +46,8 @@ Pipelining stages (counts of :class:`~rnnrtl.hw.pipelining.Pipelining`; each add
   adder); the accumulator then adds every product and never restarts, and a segment is its value
   minus the value it held before the segment's first product (a register per multiplier, loaded
   then), so the accumulator's loop is its adder alone. At 2 that difference is registered beside
-  the accumulator first, and the segment copies the register (a cycle for the route). ``enable_copies``: the adder tree's result enables come from copies (no latency).
+  the accumulator first, and the segment copies the register (a cycle for the route).
+  ``enable_copies``: the adder tree's result enables come from copies (no latency).
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
 the previous one corrupts both results.
@@ -451,7 +453,8 @@ class MatVec(wiring.Component):
                     # and each hop is part of the way only (one copy per group reached a
                     # counter 100 tiles away in one 6.8 ns route).
                     counter_starts = [
-                        pulse_copies(m, group_starts[mi // COUNTER_GROUP], 1, f"start_counter{mi}_")[0]
+                        pulse_copies(m, group_starts[mi // COUNTER_GROUP], 1,
+                                     f"start_counter{mi}_")[0]
                         for mi in range(plan.multipliers)] \
                         + pulse_copies(m, group_starts[-1], 1, "start_global_")
                     rot_sources = group_starts
