@@ -9,6 +9,7 @@ too, and the RTL of a tiny one must equal the emulator on Verilator."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 
 import numpy as np
@@ -50,13 +51,31 @@ def _codes(values, fmt):
     return np.round(scaled).astype(np.int64)
 
 
-@pytest.fixture(scope="module", params=list(MODELS))
-def converted(request):
-    model = bm.lstm_model(**MODELS[request.param])
+@functools.cache
+def _converted(name):
+    """Model ``name`` of MODELS, trained, and its design (built once per session)."""
+    model = bm.lstm_model(**MODELS[name])
     # trained on small inputs: the quantizers' scales, set from those statistics, are then
     # narrow enough for the test inputs to saturate them
     bm.trained(model, bm.inputs(256, T, F, seed=5, scale=0.3), steps=5)
     return model, rnnrtl.convert(model, None, input_shape=(T, F))
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def converted(request):
+    return _converted(request.param)
+
+
+def _cell_states_differ(net, lstm):
+    """Whether ``net`` with its LSTM replaced by ``lstm`` computes other cell states ``c`` on the
+    test inputs."""
+    x = bm.inputs(N, T, F, seed=7, scale=3.0)
+    other = dataclasses.replace(net, layers=[lstm] + net.layers[1:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = Emulator(net).run(x, trace=True).trace["lstm.c"]
+        b = Emulator(other).run(x, trace=True).trace["lstm.c"]
+    return np.count_nonzero(a != b) > 0
 
 
 def test_emulator_equals_brevitas(converted):
@@ -109,16 +128,9 @@ def test_weights_exact(converted):
 def test_one_rounding_of_the_cell_state_would_differ(converted):
     """Brevitas rounds f·c and i·g each into c's format: the same design with one rounding of
     the exact sum (rnnrtl's default LSTM) computes other integers on these inputs."""
-    model, design = converted
-    x = bm.inputs(N, T, F, seed=7, scale=3.0)
+    _, design = converted
     net = design.network
-    plain = dataclasses.replace(net, layers=[dataclasses.replace(net.layers[0], state_terms=False)]
-                                + net.layers[1:])
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        a = Emulator(net).run(x, trace=True).trace["lstm.c"]
-        b = Emulator(plain).run(x, trace=True).trace["lstm.c"]
-    assert np.count_nonzero(a != b) > 0
+    assert _cell_states_differ(net, dataclasses.replace(net.layers[0], state_terms=False))
 
 
 _STATE_ROUNDING = {"floor_state": Rounding.TRN, "round_to_zero": Rounding.TRN_ZERO}
@@ -128,20 +140,11 @@ _STATE_ROUNDING = {"floor_state": Rounding.TRN, "round_to_zero": Rounding.TRN_ZE
 def test_state_rounding_read_from_the_quantizer(name):
     """A floor / round-to-zero cell-state quantizer gives the state format that rounding, and it
     matters: the same design rounding the state half to even computes other integers."""
-    model = bm.lstm_model(**MODELS[name])
-    bm.trained(model, bm.inputs(256, T, F, seed=5, scale=0.3), steps=5)
-    net = rnnrtl.convert(model, None, input_shape=(T, F)).network
+    net = _converted(name)[1].network
     lstm = net.layers[0]
     assert lstm.state_fmt.rounding is _STATE_ROUNDING[name]
-    even = dataclasses.replace(lstm, state_fmt=dataclasses.replace(lstm.state_fmt,
-                                                                   rounding=Rounding.RND_CONV))
-    x = bm.inputs(N, T, F, seed=7, scale=3.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        a = Emulator(net).run(x, trace=True).trace["lstm.c"]
-        b = Emulator(dataclasses.replace(net, layers=[even] + net.layers[1:])).run(
-            x, trace=True).trace["lstm.c"]
-    assert np.count_nonzero(a != b) > 0
+    assert _cell_states_differ(net, dataclasses.replace(
+        lstm, state_fmt=dataclasses.replace(lstm.state_fmt, rounding=Rounding.RND_CONV)))
 
 
 def test_ir_round_trip(converted, tmp_path):
