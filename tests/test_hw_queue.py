@@ -233,30 +233,36 @@ def test_credit_link_with_slices(stages):
         model.tick(cycle, offer, offer and model.in_ready() and bool(next(lasts)), take)
 
 
-@pytest.mark.parametrize("late", [False, True])
-def test_late_output_queue_into_late_link(late):
+@pytest.mark.parametrize("late,lead,lanes", [(False, 0, 37), (True, 0, 37), (True, 1, 37),
+                                              (True, 2, 37), (True, 2, 4)])
+def test_late_output_queue_into_late_link(late, lead, lanes):
     """An OutputQueue whose payload lags a cycle (``late``) into a CreditLink that takes it so
     (``late_payload``): the beats come out of the link in the same cycles with the same payloads
     as through the plain pair, under random issues and back-pressure, the queue's beat wide
-    enough for banks (a 300-lane beat)."""
-    wide = beat_layout(FixedFormat(8, 3), 300 // 8)
+    enough for banks (37 lanes: 297 bits, three banks of 16-bit write pointers) or in one (4).
+    ``lead``: the writer gives its write enable ``lead`` cycles ahead too, and the queue's write
+    pointers move on at copies of that (a lead off by a cycle loses beats: checked)."""
+    wide = beat_layout(FixedFormat(8, 3), lanes)
     runs = {}
-    for flag in (False, late):
+    for flag, ahead in ((False, 0), (late, lead)):
         m = Module()
-        m.submodules.q = q = OutputQueue(wide, depth=3, release_stages=1, late=flag)
+        m.submodules.q = q = OutputQueue(wide, depth=3, release_stages=1, late=flag, lead=ahead)
         m.submodules.link = link = CreditLink(wide, stages=2, late_payload=flag)
         m.d.comb += [link.i.valid.eq(q.o.valid), q.o.ready.eq(link.i.ready),
                      link.i.payload.eq(q.o.payload)]
         rng = random.Random(7)
         got = []
+        probes = sorted({0, lanes // 2, lanes - 1})
 
-        async def testbench(ctx, q=q, link=link, rng=rng, got=got):
+        async def testbench(ctx, q=q, link=link, rng=rng, got=got, ahead=ahead, probes=probes):
             pending, value = [], 0
             for cycle in range(500):
                 issue = bool(ctx.get(q.can_issue)) and rng.random() < 0.8
                 ctx.set(q.issue, issue)
                 if issue:
                     pending.append(cycle + 3)     # a pipeline of latency 3
+                if ahead:
+                    ctx.set(q.w_en_lead, cycle + ahead in pending)
                 write = bool(pending) and pending[0] == cycle
                 ctx.set(q.w_en, write)
                 if write:
@@ -268,13 +274,31 @@ def test_late_output_queue_into_late_link(late):
                 take = rng.random() < 0.35
                 ctx.set(link.o.ready, take)
                 if take and ctx.get(link.o.valid):
-                    got.append((cycle, [ctx.get(link.o.payload.data[k]) for k in (0, 17, 36)],
+                    got.append((cycle, [ctx.get(link.o.payload.data[k]) for k in probes],
                                 ctx.get(link.o.payload.last)))
                 await ctx.tick()
 
         _simulate(m, testbench)
-        runs[flag] = got
-    assert len(runs[False]) > 80
-    assert runs[late] == runs[False]
-    # the beats are the ones written, in order
-    assert [g[1][0] for g in runs[late]] == [(v * 7) % 256 - 128 for v in range(len(runs[late]))]
+        runs[flag, ahead] = got
+    plain, ours = runs[False, 0], runs[late, lead]
+    assert len(plain) > 80
+    assert ours == plain
+    # the beats are the ones written, in order, every probed lane
+    assert [g[1] for g in ours] == [[(v * 7 + k) % 256 - 128 for k in probes]
+                                    for v in range(len(ours))]
+
+
+def test_output_queue_lead_copies():
+    """With ``lead`` = 2 the write reaches each of the queue's write pointers (one per 16 bits of
+    each bank of a late queue) through two levels of copies, fewer at the first."""
+    wide = beat_layout(FixedFormat(8, 3), 37)
+    q = OutputQueue(wide, depth=3, late=True, lead=2)
+    fifo_q = Queue(width=297, depth=3, late=True, pointer_enables=True)
+    assert len(fifo_q.write_pointers) == 19 and fifo_q.banks == 3
+    from amaranth.back import rtlil
+    text = rtlil.convert(q)
+    leaves = {w for w in text.split() if w.startswith("\\write_copy") and "_l1_" not in w}
+    firsts = {w for w in text.split() if w.startswith("\\write_copy_l1_")}
+    assert len(leaves) == 19 and 1 < len(firsts) < 19, (sorted(leaves), sorted(firsts))
+    with pytest.raises(ValueError, match="lead"):
+        OutputQueue(wide, depth=3, lead=-1)

@@ -56,7 +56,7 @@ from amaranth.lib.wiring import In, Out
 from ..activations import PIECEWISE_FUNCTIONS, TABLE_FUNCTIONS, Table
 from ..fixed import FixedFormat, IntType
 from .activation_lane import OutputLane, RequantizeLane
-from .common import COPY_LOADS, copy_groups, delay, fanout_copies, wire, wires
+from .common import COPY_LOADS, copy_groups, delay, fanout_tree, wire, wires
 
 __all__ = ["ActivationUnit", "LATENCIES"]
 
@@ -242,7 +242,7 @@ class ActivationUnit(wiring.Component):
         out = Signal.like(self.o, name="out", reset_less=True) if self._registered else self.o
         if self._registered:
             # Stage 4's valid flag and the overflow so far, beside its index or rounded registers.
-            valid = delay(m, valid, 1, "index_valid")
+            rounded_valid, valid = valid, delay(m, valid, 1, "index_valid")
             overflows = [delay(m, over_reg, 1, "index_over")]
         if self._comb:
             return self._elaborate_comb(m, codes, overflows)
@@ -283,13 +283,15 @@ class ActivationUnit(wiring.Component):
             # (rnnrtl.synth.ecp5_pack on ECP5; vendor tools do the same).
             o_reg = Signal.like(self.o, name="o_reg", reset_less=True)
             code_out = Signal.like(self.code, name="code_out", reset_less=True)
-            # Their enable is out_valid, from a copy per group of lanes (fanout_copies): one
-            # flip-flop enabling every lane's registers was the jet LSTM's critical route on ECP5.
-            # The output and the code go to different readers (a product's DSP, a state
-            # register): a copy for each.
+            # Their enable is out_valid, from a copy per group of lanes, the leaves of a tree two
+            # levels deep from stage 3's valid (fanout_tree): one flip-flop enabling every lane's
+            # registers was the jet LSTM's critical route on ECP5, and so was one level of copies
+            # from index_valid (6.8 ns). The output and the code go to different readers (a
+            # product's DSP, a state register): a tree for each.
             for reg, value, role in ((o_reg, out, "o"), (code_out, code_mid, "code")):
                 groups = copy_groups(self._lanes, COPY_LOADS // len(reg[0]))
-                enables = fanout_copies(m, valid, groups[-1] + 1, f"{role}_enable")
+                enables = fanout_tree(m, rounded_valid, groups[-1] + 1, f"{role}_enable",
+                                      levels=2)
                 for lane in lanes:
                     with m.If(enables[groups[lane]]):
                         m.d.sync += reg[lane].eq(value[lane])

@@ -20,7 +20,7 @@ from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_v
 
 __all__ = ["QUEUE_BANK_BITS", "queue_banks", "shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "CreditLinkModel",
            "OutputQueue", "OutputQueueModel", "RegisterSlice", "RegisterSliceModel", "pending", "delay", "delayed_pulse", "pulse_copies",
-           "COPY_ATTR", "COPY_LOADS", "fanout_copies", "copy_groups",
+           "COPY_ATTR", "COPY_LOADS", "fanout_copies", "fanout_tree", "copy_groups",
            "countdown", "wrap_increment", "wire", "wires", "requantized", "register_bank"]
 
 
@@ -76,10 +76,13 @@ class Queue(wiring.Component):
     write enable reaches the banks from the handshake (a copy of ``w_rdy`` per bank, loaded from
     the next level, was an ECP5 critical path across the device).
 
-    ``bank_enables``: each bank's write pointer moves on at a write enable of its own
-    (``w_en_bank``, each bit a copy of ``w_en`` from flip-flops near that bank), for a writer that
-    never writes while the queue is full (a :class:`CreditLink`, which holds a credit per free
-    slot): one ``w_en`` to the pointers of a 1,025-bit beat's banks was a route across the device.
+    ``pointer_enables``: each write pointer (:attr:`write_pointers`: one per bank, or per
+    :data:`LATE_READ_BITS` with ``late``) moves on at a write enable of its own (``w_en_pointer``,
+    each bit a copy of ``w_en`` from flip-flops near that pointer), for a writer that never writes
+    while the queue is full (a :class:`CreditLink`, which holds a credit per free slot; an
+    :class:`OutputQueue`, which holds one per beat issued): one ``w_en`` to the pointers of a
+    1,025-bit beat's banks was a route across the device. The memories then have the spare slot
+    too, and are written in every cycle.
 
     ``late``: ``r_data`` is the entry that was the oldest one cycle before (what ``r_data`` would
     have shown then), read at a registered copy of each bank's read pointer, for a reader that
@@ -90,24 +93,36 @@ class Queue(wiring.Component):
     write goes to a free slot, and the slot of a beat taken is free only from the next cycle.
     """
 
-    def __init__(self, *, width: int, depth: int, late: bool = False, bank_enables: bool = False):
+    def __init__(self, *, width: int, depth: int, late: bool = False,
+                 pointer_enables: bool = False):
         if depth < 1:
             raise ValueError(f"depth {depth} must be >= 1")
         self.width, self.depth, self.late = width, depth, bool(late)
-        self.bank_enables = bool(bank_enables)
+        self.pointer_enables = bool(pointer_enables)
         ports = {
             "w_data": In(width), "w_en": In(1), "w_rdy": Out(1, init=1),
             "r_data": Out(width), "r_en": In(1), "r_rdy": Out(1),
             "level": Out(range(depth + 1)),
         }
-        if self.bank_enables:
-            ports["w_en_bank"] = In(self.banks)
+        if self.pointer_enables:
+            ports["w_en_pointer"] = In(len(self.write_pointers))
         super().__init__(ports)
 
     @property
     def banks(self) -> int:
-        """Memories the beat is stored in (:func:`queue_banks`)."""
+        """Banks the beat is stored in (:func:`queue_banks`), each with its own read pointer."""
         return queue_banks(self.width)
+
+    @property
+    def write_pointers(self) -> list[tuple[int, int, int]]:
+        """``(bank, lsb, end)`` of each write pointer's memory, bits ``lsb`` to ``end - 1`` of the
+        beat: one per bank, or with ``late`` one per :data:`LATE_READ_BITS` of each bank."""
+        pointers = []
+        for b in range(self.banks):
+            lo, hi = b * QUEUE_BANK_BITS, min(self.width, (b + 1) * QUEUE_BANK_BITS)
+            step = LATE_READ_BITS if self.late else hi - lo
+            pointers += [(b, part, min(hi, part + step)) for part in range(lo, hi, step)]
+        return pointers
 
     def elaborate(self, platform):
         m = Module()
@@ -119,37 +134,41 @@ class Queue(wiring.Component):
                      self.r_rdy.eq(level_next != 0)]
         # The free slot at ``produce`` is written whenever there is one; only ``w_en`` decides
         # whether it is kept, so the storage's write enable is no wide net of handshake logic.
-        # Banks have a spare slot: there is always one, and they write in every cycle.
-        slots = depth + (banks > 1)
-        w_enable = self.w_rdy if banks == 1 else Const(1)
+        # Banks (and pointers with enables of their own) have a spare slot: there is always one,
+        # and they write in every cycle.
+        spare = banks > 1 or self.pointer_enables
+        slots = depth + spare
+        w_enable = Const(1) if spare else self.w_rdy
+        consumers = []
         for b in range(banks):
-            lo, hi = b * QUEUE_BANK_BITS, min(self.width, (b + 1) * QUEUE_BANK_BITS)
             suffix = "" if banks == 1 else str(b)
-            # Each bank's pointers read their own output: synthesis keeps them apart.
-            written = self.w_en_bank[b] if self.bank_enables else do_write
             consume = Signal(range(slots), name=f"consume{suffix}")
             with m.If(do_read):
                 m.d.sync += consume.eq(Mux(consume == slots - 1, 0, consume + 1))
-            # late: a memory per LATE_READ_BITS of the bank, each read at a copy of its own, and
-            # each written at a write pointer of its own (the same count: one pointer register
-            # addressing a bank's every LUT-RAM cell was an 8 ns route on an ECP5-85F).
-            step = LATE_READ_BITS if self.late else hi - lo
-            for k, part in enumerate(range(lo, hi, step)):
-                end = min(hi, part + step)
-                produce = Signal(range(slots), name=f"produce{suffix}" if not self.late else
-                                 f"produce{suffix}_{k}_")
-                with m.If(written):
-                    m.d.sync += produce.eq(Mux(produce == slots - 1, 0, produce + 1))
-                storage = Memory(shape=end - part, depth=slots, init=[])
-                name = "storage" if banks == 1 else f"storage{b}"
-                m.submodules[name if not self.late else f"{name}_{k}"] = storage
-                w_port = storage.write_port()
-                r_port = storage.read_port(domain="comb")
-                read_at = consume if not self.late else \
-                    fanout_copies(m, consume, 1, f"consume_late{suffix}_{k}_")[0]
-                m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data[part:end]),
-                             w_port.en.eq(w_enable), r_port.addr.eq(read_at),
-                             self.r_data[part:end].eq(r_port.data)]
+            consumers.append(consume)
+        # Each pointer reads its own output: synthesis keeps them apart. late: a memory per
+        # LATE_READ_BITS of the bank, each read at a copy of the bank's read pointer and written
+        # at a write pointer of its own (the same count: one pointer register addressing a bank's
+        # every LUT-RAM cell was an 8 ns route on an ECP5-85F).
+        parts = [0] * banks
+        for p, (b, lsb, end) in enumerate(self.write_pointers):
+            k, parts[b] = parts[b], parts[b] + 1
+            suffix = "" if banks == 1 else str(b)
+            written = self.w_en_pointer[p] if self.pointer_enables else do_write
+            produce = Signal(range(slots), name=f"produce{suffix}" if not self.late else
+                             f"produce{suffix}_{k}_")
+            with m.If(written):
+                m.d.sync += produce.eq(Mux(produce == slots - 1, 0, produce + 1))
+            storage = Memory(shape=end - lsb, depth=slots, init=[])
+            name = "storage" if banks == 1 else f"storage{b}"
+            m.submodules[name if not self.late else f"{name}_{k}"] = storage
+            w_port = storage.write_port()
+            r_port = storage.read_port(domain="comb")
+            read_at = consumers[b] if not self.late else \
+                fanout_copies(m, consumers[b], 1, f"consume_late{suffix}_{k}_")[0]
+            m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data[lsb:end]),
+                         w_port.en.eq(w_enable), r_port.addr.eq(read_at),
+                         self.r_data[lsb:end].eq(r_port.data)]
         return m
 
 
@@ -227,7 +246,7 @@ class CreditLink(wiring.Component):
         width = data.Layout.cast(self._layout).size
         banked = queue_banks(width) > 1
         m.submodules.queue = q = Queue(width=width, depth=depth, late=self.late_output,
-                                       bank_enables=banked)
+                                       pointer_enables=banked)
         # Sending side: a credit per free entry of the queue, counting those in flight.
         credits = Signal(range(depth + 1), init=depth)
         credits_next = Signal(range(depth + 1))
@@ -250,7 +269,7 @@ class CreditLink(wiring.Component):
             q.w_en.eq(sent[0]),
         ]
         if banked:
-            m.d.comb += q.w_en_bank.eq(Cat(*sent[1:]))
+            m.d.comb += q.w_en_pointer.eq(Cat(*(sent[1 + b] for b, _, _ in q.write_pointers)))
         # Receiving side: the queue feeds ``o``; each beat taken returns a credit.
         m.d.comb += [
             o.payload.eq(q.r_data),
@@ -349,29 +368,47 @@ class OutputQueue(wiring.Component):
     ``late``: ``o.payload`` lags ``o.valid`` by one cycle (the beat taken in cycle ``c`` is on
     ``o.payload`` in cycle ``c + 1``; :class:`Queue`'s ``late``), for a :class:`CreditLink` built
     with ``late_payload``.
+
+    ``lead`` = ``n`` ≥ 1: the writer also gives ``w_en_lead``, which is ``w_en``'s value ``n``
+    cycles ahead (``w_en`` in cycle ``c`` = ``w_en_lead`` in cycle ``c - n``, always), and each
+    of the queue's write pointers moves on at a copy of it from a :func:`fanout_tree` ``n`` levels
+    deep (:class:`Queue`'s ``pointer_enables``): ``w_en`` alone reached the pointers of a wide
+    late queue's every 16 bits, spread over an ECP5-85F, in one 7.3 ns route. ``w_en`` still keeps
+    the queue's level.
     """
 
     latency = 1
 
-    def __init__(self, layout, *, depth: int, release_stages: int = 0, late: bool = False):
+    def __init__(self, layout, *, depth: int, release_stages: int = 0, late: bool = False,
+                 lead: int = 0):
         if depth < 1:
             raise ValueError(f"depth {depth} must be >= 1")
+        if lead < 0:
+            raise ValueError(f"lead {lead} must be >= 0")
         self.late = bool(late)
+        self.lead = lead
         self._depth = depth
         self._layout = layout
         self.release_stages = release_stages
-        super().__init__({
+        ports = {
             "issue": In(1),
             "can_issue": Out(1, init=1),
             "w_en": In(1),
             "w_data": In(layout),
             "o": Out(stream.Signature(layout)),
-        })
+        }
+        if lead:
+            ports["w_en_lead"] = In(1)
+        super().__init__(ports)
 
     def elaborate(self, platform):
         m = Module()
         width = data.Layout.cast(self._layout).size
-        m.submodules.fifo = q = Queue(width=width, depth=self._depth, late=self.late)
+        m.submodules.fifo = q = Queue(width=width, depth=self._depth, late=self.late,
+                                      pointer_enables=bool(self.lead))
+        if self.lead:
+            m.d.comb += q.w_en_pointer.eq(Cat(*fanout_tree(
+                m, self.w_en_lead, len(q.write_pointers), "write_copy", levels=self.lead)))
         m.d.comb += [
             q.w_data.eq(self.w_data.as_value()),
             q.w_en.eq(self.w_en),
@@ -562,6 +599,22 @@ def fanout_copies(m, value, count: int, name: str, *, init: int = 0):
         m.d.sync += copy.eq(value)
         copies.append(copy)
     return copies
+
+
+def fanout_tree(m, value, count: int, name: str, *, levels: int):
+    """``count`` copies of ``value`` delayed ``levels`` cycles, through a tree of
+    :func:`fanout_copies` registers ``levels`` deep (each register loads its parent every cycle):
+    a route from the source to any copy crosses the device in ``levels`` hops, where one level of
+    copies made it one hop from one flip-flop. The last level's copies are ``{name}{k}``, the
+    levels before them ``{name}_l{level}_{k}``."""
+    if levels < 1:
+        raise ValueError(f"levels {levels} must be >= 1")
+    if levels == 1:
+        return fanout_copies(m, value, count, name)
+    branch = max(1, round(count ** (1 / levels)))
+    parents = fanout_tree(m, value, -(-count // branch), f"{name}_l{levels - 1}_",
+                          levels=levels - 1)
+    return [fanout_copies(m, parents[k // branch], 1, f"{name}{k}_")[0] for k in range(count)]
 
 
 #: Flip-flops (or other loads) one fanout copy serves: two 16-bit lanes. The lanes of a vector go

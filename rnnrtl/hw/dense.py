@@ -28,7 +28,7 @@ from amaranth.lib.wiring import In, Out
 from .. import ir
 from .activation import ActivationUnit
 from .common import (OutputQueue, OutputQueueModel, beat_layout, beat_signature, countdown, delay,
-                     pending, requantized)
+                     delayed_pulse, pending, requantized)
 from .masking import StepMask, masked_flag
 from .matvec import MatVec
 from .pipelining import Pipelining
@@ -43,6 +43,10 @@ class DenseLayer(wiring.Component):
     ``layer.units`` lanes in ``layer.output_fmt``). ``mask`` (:class:`~rnnrtl.hw.masking.StepMask`,
     a masked model whose mask a later recurrent layer needs): a step's masked flag (from ``i``'s
     codes or its flag) travels with its beat, as ``last`` does, to ``o``'s flag."""
+
+    #: Cycles ahead of its write a late output queue learns of it (:class:`OutputQueue`'s
+    #: ``lead``): the levels of the copy tree to its write pointers.
+    WRITE_LEAD = 2
 
     def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int | None = None,
                  mask: StepMask | None = None):
@@ -121,9 +125,13 @@ class DenseLayer(wiring.Component):
         m.submodules[self.act.instance_name("output")] = act = self.act
         passes = self.mask is not None and self.mask.passes
         out_layout = beat_layout(L.output_fmt, L.units, masked=passes)
+        # A late queue (wide, and read beside its memories) takes its write a few cycles ahead
+        # too, for a tree of copies to its write pointers: the result of a beat accepted in cycle
+        # c is written in cycle c + the datapath's latency, every time.
+        lead = min(self.WRITE_LEAD, self._datapath_latency) if self.late_output else 0
         m.submodules.queue = queue = OutputQueue(out_layout, depth=self.queue_depth,
                                                  release_stages=self.release_stages,
-                                                 late=self.late_output)
+                                                 late=self.late_output, lead=lead)
         R = mv.ii
         start = Signal()
         idle = countdown(m, start, R - 1, "cooldown")  # ready: two flip-flops ANDed
@@ -136,6 +144,9 @@ class DenseLayer(wiring.Component):
             act.i.eq(mv.y),
             act.i_valid.eq(mv.done),
         ]
+        if lead:
+            m.d.comb += queue.w_en_lead.eq(delayed_pulse(m, start, self._datapath_latency - lead,
+                                                         "write_ahead"))
         # The last flag rides a shift register as long as the datapath (from a cycle later when
         # the payload comes late: the MatVec's x then skips its first start stage).
         late = self.late_input
