@@ -11,6 +11,7 @@ from the component.
 from __future__ import annotations
 
 import random
+import sys
 
 import numpy as np
 import pytest
@@ -244,15 +245,31 @@ def test_hls4ml_tables_and_accumulator(case):
     np.testing.assert_array_equal(got_out, want_out)
 
 
+def _stack_depth() -> int:
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
 @pytest.mark.parametrize("latency", LATENCIES, ids=lambda n: f"latency{n}")
 def test_many_lanes_convert(latency):
     """A layer of hundreds of lanes (Dense(256) of the LSTM(128) model) converts to Verilog: the
-    lanes' overflow flags are one reduction, not a chain too deep for Amaranth's converters."""
+    lanes' overflow flags are one reduction, not a chain too deep for Amaranth's converters. The
+    conversion runs with 300 frames of stack to spare, where a chain of the 256 flags fails
+    (checked: a ``|`` chain raises RecursionError there, at 1,024 lanes with Python's default
+    limit as well)."""
     from amaranth.back import rtlil
     fmt = FixedFormat(6, 3)
     relu = Activation("relu", 3, FixedFormat(8, 1))
-    dut = ActivationUnit(in_type=IN8, fmt=fmt, activation=relu, lanes=1024, latency=latency)
-    assert "out_over" in rtlil.convert(dut)
+    dut = ActivationUnit(in_type=IN8, fmt=fmt, activation=relu, lanes=256, latency=latency)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(_stack_depth() + 300)
+    try:
+        text = rtlil.convert(dut)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert "out_over" in text
 
 
 @pytest.mark.parametrize("size, shift, offset, rounding", [
