@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 from ..fixed import FixedFormat, IntType, requantize_through_rounded, saturate_value
 
 __all__ = ["QUEUE_BANK_BITS", "queue_banks", "shape_of", "beat_layout", "beat_signature", "Queue", "CreditLink", "CreditLinkModel",
-           "OutputQueue", "OutputQueueModel", "RegisterSlice", "RegisterSliceModel", "pending", "delay", "delayed_pulse", "pulse_copies",
+           "OutputQueue", "OutputQueueModel", "WRITE_LEAD", "RegisterSlice", "RegisterSliceModel", "pending", "delay", "delayed_pulse", "pulse_copies",
            "COPY_ATTR", "COPY_LOADS", "fanout_copies", "fanout_tree", "copy_groups",
            "countdown", "wrap_increment", "wire", "wires", "requantized", "register_bank"]
 
@@ -349,6 +349,11 @@ class RegisterSliceModel:
         elif take:
             self.skid = bool(in_last)
         return take, last
+
+
+#: Cycles ahead of a write a late :class:`OutputQueue`'s writer tells it of the write (its
+#: ``lead``): the levels of the tree of copies to the queue's write pointers.
+WRITE_LEAD = 2
 
 
 class OutputQueue(wiring.Component):

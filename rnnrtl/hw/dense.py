@@ -27,8 +27,8 @@ from amaranth.lib.wiring import In, Out
 
 from .. import ir
 from .activation import ActivationUnit
-from .common import (OutputQueue, OutputQueueModel, beat_layout, beat_signature, countdown, delay,
-                     delayed_pulse, pending, requantized)
+from .common import (WRITE_LEAD, OutputQueue, OutputQueueModel, beat_layout, beat_signature,
+                     countdown, delay, delayed_pulse, pending, requantized)
 from .masking import StepMask, masked_flag
 from .matvec import MatVec
 from .pipelining import Pipelining
@@ -43,10 +43,6 @@ class DenseLayer(wiring.Component):
     ``layer.units`` lanes in ``layer.output_fmt``). ``mask`` (:class:`~rnnrtl.hw.masking.StepMask`,
     a masked model whose mask a later recurrent layer needs): a step's masked flag (from ``i``'s
     codes or its flag) travels with its beat, as ``last`` does, to ``o``'s flag."""
-
-    #: Cycles ahead of its write a late output queue learns of it (:class:`OutputQueue`'s
-    #: ``lead``): the levels of the copy tree to its write pointers.
-    WRITE_LEAD = 2
 
     def __init__(self, layer: ir.Dense, *, tree_fanin: int = 4, queue_depth: int | None = None,
                  mask: StepMask | None = None):
@@ -128,7 +124,7 @@ class DenseLayer(wiring.Component):
         # A late queue (wide, and read beside its memories) takes its write a few cycles ahead
         # too, for a tree of copies to its write pointers: the result of a beat accepted in cycle
         # c is written in cycle c + the datapath's latency, every time.
-        lead = min(self.WRITE_LEAD, self._datapath_latency) if self.late_output else 0
+        lead = min(WRITE_LEAD, self._datapath_latency) if self.late_output else 0
         m.submodules.queue = queue = OutputQueue(out_layout, depth=self.queue_depth,
                                                  release_stages=self.release_stages,
                                                  late=self.late_output, lead=lead)

@@ -44,8 +44,8 @@ from ..errors import HardwareError
 from .cell import CellFigures, write_state
 from .cells import cell_of
 from .masking import StepMask, masked_flag
-from .common import (COPY_LOADS, OutputQueue, Queue, beat_layout, beat_signature, copy_groups,
-                     countdown, delay, fanout_copies, wrap_increment)
+from .common import (COPY_LOADS, WRITE_LEAD, OutputQueue, Queue, beat_layout, beat_signature,
+                     copy_groups, countdown, delay, fanout_copies, wrap_increment)
 from .pipelining import Pipelining
 from .static_model import StaticModel
 
@@ -175,9 +175,12 @@ class StaticLayer(CellFigures, wiring.Component):
         m.submodules.matvec_input = px = self.projection
         mask = self.mask
         out_layout = beat_layout(L.output_fmt, N, masked=mask is not None and mask.passes)
+        # A late queue takes its write WRITE_LEAD cycles ahead too (a job's state write comes
+        # D - 1 cycles after its loop start, every time), for a tree of copies to its pointers.
+        lead = min(WRITE_LEAD, D - 1) if self.late_output else 0
         m.submodules.out_queue = outq = OutputQueue(out_layout, depth=self.queue_depth,
                                                     release_stages=self.release_stages,
-                                                    late=self.late_output)
+                                                    late=self.late_output, lead=lead)
         # Input: beats of sequence s into the queue of slot s mod K (a masked model: with the
         # step's masked flag, from the beat or from its codes).
         x_layout = beat_layout(L.input_fmt, L.in_features, masked=mask is not None)
@@ -277,6 +280,9 @@ class StaticLayer(CellFigures, wiring.Component):
         # The state's registers, spread with the units that read them: with the loop start chain,
         # written under a copy of the write's control per group of lanes.
         write_state(m, h, h_new, cycle=D - 1, enable=h_we, tag=tag, tag_copies=copies)
+        if lead:   # the state write lead cycles ahead: its job's loop start and emits flag
+            m.d.comb += outq.w_en_lead.eq(delay(m, loop_start, D - 1 - lead, "write_ahead")
+                                          & tags[D - 1 - lead][nslot + 1])
         m.d.comb += [
             outq.w_en.eq(h_we & we_emits),
             outq.w_data.last.eq(we_last),
