@@ -129,7 +129,7 @@ def test_odd_multiples_exhaustive(pipelined):
 
 LUT_CASES = [c for c in CASES if c[6] <= LUT_MAX_REUSE]
 _SHALLOW = dict(start_stages=0)
-_DEEP = dict(start_stages=1, counter_stages=2, operand_stages=1, product_stages=1, copy_stages=2,
+_DEEP = dict(start_stages=1, counter_stages=2, operand_stages=1, product_stages=2, copy_stages=3,
              enable_copies=True, adder_stages=True)
 #: pipeline: fast's places: no term registers at reuse 1, kept two-input adders in the tree.
 _FAST = dict(start_stages=0, terms_registered=False, binary_adders=True)

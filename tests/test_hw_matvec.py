@@ -135,11 +135,12 @@ def _weights_and_bias(case, rng):
 
 _SHALLOW = dict(start_stages=0)
 _REGISTERED = dict(start_stages=1)
-_DEEP = dict(start_stages=1, counter_stages=2, operand_stages=1, product_stages=1, copy_stages=2,
+_DEEP = dict(start_stages=1, counter_stages=2, operand_stages=1, product_stages=2, copy_stages=3,
              enable_copies=True)
 #: Each stage alone (at reuse > 1), so each one's latency term is checked on its own (the counters'
 #: start copies need the registered start).
 _ALONE = [dict(operand_stages=1), dict(product_stages=2), dict(copy_stages=1), dict(copy_stages=2),
+          dict(copy_stages=3),
           dict(enable_copies=True), dict(start_stages=1, counter_stages=1),
           dict(start_stages=1, counter_stages=2)]
 
@@ -300,7 +301,7 @@ def test_latency_formula():
     (dict(counter_stages=3), ValueError, r"counter_stages 3 .*0\.\.2"),
     (dict(operand_stages=True), TypeError, r"operand_stages must be an integer"),
     (dict(copy_stages=-1), ValueError, r"copy_stages -1"),
-    (dict(copy_stages=3), ValueError, r"copy_stages 3 .*0\.\.2"),
+    (dict(copy_stages=4), ValueError, r"copy_stages 4 .*0\.\.3"),
     (dict(enable_copies=1), TypeError, r"enable_copies must be a bool"),
     (dict(addend_held=1), TypeError, r"addend_held must be a bool"),
     (dict(weight_range=(0, 0)), ValueError, r"weight_range \(0, 0\) does not hold every code"),

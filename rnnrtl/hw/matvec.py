@@ -41,12 +41,13 @@ Pipelining stages (counts of :class:`~rnnrtl.hw.pipelining.Pipelining`; each add
   :data:`~rnnrtl.hw.mac.ROM_GROUP`, where the
   weight ROM takes :func:`~rnnrtl.hw.mac.rom_levels` more stages (16-entry ROMs, then picks of one
   in four: one more stage up to reuse 64, two up to 256). ``product_stages``: registers after the
-  multiplier's output register (the route out of the DSP). ``copy_stages`` (0, 1 or 2): a segment
+  multiplier's output register (the route out of the DSP). ``copy_stages`` (0 to 3): a segment
   is copied from the accumulator's register a cycle after its last product is added (not from the
   adder); the accumulator then adds every product and never restarts, and a segment is its value
   minus the value it held before the segment's first product (a register per multiplier, loaded
-  then), so the accumulator's loop is its adder alone. At 2 that difference is registered beside
-  the accumulator first, and the segment copies the register (a cycle for the route).
+  then), so the accumulator's loop is its adder alone. At 2 or 3 that difference passes
+  ``copy_stages - 1`` free-running registers, the first beside the accumulator, and the segment
+  copies the last (a cycle for each hop of the route).
   ``enable_copies``: the adder tree's result enables come from copies (no latency).
 
 A new ``start`` is accepted every ``ii = R`` cycles (or later); a start sooner than ``R`` cycles after
@@ -156,8 +157,9 @@ class MatVec(wiring.Component):
         Every product, and the bias, requantized into this format before summing (see the module
         docstring); ``None``: exact products.
     start_stages, counter_stages, operand_stages, product_stages, copy_stages, enable_copies
-        Pipelining (module docstring): the first five are register stages, 0 or 1 (``product_stages``
-        any count >= 0); all but ``start_stages`` apply at ``reuse > 1`` only.
+        Pipelining (module docstring): the first five are register stages, 0 or 1
+        (``counter_stages`` 0 to 2, ``copy_stages`` 0 to 3, ``product_stages`` any count >= 0);
+        all but ``start_stages`` apply at ``reuse > 1`` only.
     addend_held : bool
         The caller holds ``addend`` from ``start`` until ``done`` and starts nothing before
         ``done``: at ``reuse > 1`` the adder tree then reads it as it is (through one register
@@ -258,7 +260,7 @@ class MatVec(wiring.Component):
         self._operand_stages = operand_stages + self._rom_picks
         self._product_stages = _stage_count(product_stages, "product_stages", None) * macs
         self._fabric_stages = self._operand_stages + self._product_stages
-        self._copy_stages = _stage_count(copy_stages, "copy_stages", 2) * macs
+        self._copy_stages = _stage_count(copy_stages, "copy_stages", 3) * macs
         self._enable_copies = enable_copies and macs
 
         #: ``x`` comes a cycle after ``start`` (a caller whose input queue reads late,

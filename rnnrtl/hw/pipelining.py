@@ -20,7 +20,10 @@ Places (all counts are register stages; each adds that many cycles where it lies
 * ``copy`` — MatVec with ``reuse > 1``: a segment copied from the accumulator's register, a cycle
   after its last product is added, instead of from the adder (and the accumulator free-running:
   a segment is its difference from the value before the segment's first product); at 2 that
-  difference is registered beside the accumulator before its route to the segment.
+  difference is registered beside the accumulator before its route to the segment, at 3 once
+  more on the way (deep: a single register-to-register hop from the accumulator to its segment
+  crossed an ECP5-85F in 6.2-7.1 ns). With ``product`` 2 (deep) the product, too, has two hops
+  from the DSP to its accumulator (one was 7.7 ns).
 * ``enable_copies`` — MatVec with ``reuse > 1``: the adder tree's result registers take their
   enable from a copy per group of rows (no latency).
 * ``activation`` — :class:`~rnnrtl.hw.activation.ActivationUnit`: its latency, 0, 1 or 7.
@@ -121,7 +124,7 @@ SHALLOW = Pipelining("shallow")
 #: 320-bit beat's registers across the device; router1 had not converged after 62 minutes).
 #: ``release`` 3: at 2, the output queue's transfer reached the first register of its credit's
 #: release across an ECP5-85F (8.5 ns, the jet LSTM's critical path at nextpnr seed 1).
-DEEP = Pipelining("deep", start=1, counter_start=2, operands=1, product=1, copy=2,
+DEEP = Pipelining("deep", start=1, counter_start=2, operands=1, product=2, copy=3,
                   enable_copies=True, activation=7, elementwise=1, rounding=1,
                   loop_start_chain=True, release=3, link=2)
 
@@ -143,8 +146,8 @@ _PLACES = {
     "operands": "MatVec (reuse > 1): weight ROM output and `x` lane before the multiplier "
                 "(+1 more at reuse > 16, +2 at > 64: ROM in stages of 4-way picks)",
     "product": "MatVec (reuse > 1): product after the multiplier",
-    "copy": "MatVec (reuse > 1): segment copied from the accumulator register (2: through a "
-            "register beside it)",
+    "copy": "MatVec (reuse > 1): segment copied from the accumulator register (2, 3: through "
+            "1, 2 registers of the difference, the first beside it)",
     "enable_copies": "MatVec (reuse > 1): adder-tree result enables from copies (no cycle)",
     "activation": "activation unit latency (each of the cell's tables)",
     "elementwise": "cell: each side of each elementwise product",
