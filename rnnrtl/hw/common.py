@@ -610,8 +610,8 @@ def fanout_tree(m, value, count: int, name: str, *, levels: int):
     """``count`` copies of ``value`` delayed ``levels`` cycles, through a tree of
     :func:`fanout_copies` registers ``levels`` deep (each register loads its parent every cycle):
     a route from the source to any copy crosses the device in ``levels`` hops, where one level of
-    copies made it one hop from one flip-flop. The last level's copies are ``{name}{k}``, the
-    levels before them ``{name}_l{level}_{k}``."""
+    copies made it one hop from one flip-flop. Each register's name starts with ``name`` (the
+    levels before the last: ``{name}_l{level}_``)."""
     if levels < 1:
         raise ValueError(f"levels {levels} must be >= 1")
     if levels == 1:
