@@ -150,9 +150,8 @@ class Queue(wiring.Component):
         # LATE_READ_BITS of the bank, each read at a copy of the bank's read pointer and written
         # at a write pointer of its own (the same count: one pointer register addressing a bank's
         # every LUT-RAM cell was an 8 ns route on an ECP5-85F).
-        parts = [0] * banks
         for p, (b, lsb, end) in enumerate(self.write_pointers):
-            k, parts[b] = parts[b], parts[b] + 1
+            k = (lsb - b * QUEUE_BANK_BITS) // LATE_READ_BITS     # (late) the bank's k-th memory
             suffix = "" if banks == 1 else str(b)
             written = self.w_en_pointer[p] if self.pointer_enables else do_write
             produce = Signal(range(slots), name=f"produce{suffix}" if not self.late else

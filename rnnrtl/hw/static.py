@@ -281,8 +281,10 @@ class StaticLayer(CellFigures, wiring.Component):
         # written under a copy of the write's control per group of lanes.
         write_state(m, h, h_new, cycle=D - 1, enable=h_we, tag=tag, tag_copies=copies)
         if lead:   # the state write lead cycles ahead: its job's loop start and emits flag
-            m.d.comb += outq.w_en_lead.eq(delay(m, loop_start, D - 1 - lead, "write_ahead")
-                                          & tags[D - 1 - lead][nslot + 1])
+            ahead = D - 1 - lead
+            started = tags[ahead][nslot + 2] if chain else \
+                delay(m, loop_start, ahead, "write_ahead")    # (with the chain: in the tag)
+            m.d.comb += outq.w_en_lead.eq(started & tags[ahead][nslot + 1])
         m.d.comb += [
             outq.w_en.eq(h_we & we_emits),
             outq.w_data.last.eq(we_last),
