@@ -420,3 +420,30 @@ def test_the_testbench_is_found_with_its_pieces():
 def test_simulate_needs_a_written_design(tmp_path):
     with pytest.raises(rnnrtl.FlowError, match="holds no manifest.json"):
         verify.simulate(tmp_path)
+
+
+@pytest.mark.slow
+def test_board_verilog_is_the_same_circuit(designs, build_root, tmp_path):
+    """What an ECP5 board build gives yosys (:func:`rnnrtl.synth.rom_split.rom_split_verilog`: the
+    tables' many-port ROMs replicated, yosys's leftovers removed) is the core, bit for bit and cycle
+    for cycle under stalls on Verilator, and yosys's ``check`` finds no undriven wire in it (on
+    the deep design: its tables' output registers are what ``memory -nomap`` takes apart)."""
+    from rnnrtl.synth.core import read_core
+    from rnnrtl.synth.rom_split import rom_split_verilog
+    from rnnrtl.synth.yosys import run_yosys
+    _, outdir, _, _ = designs("interleaved")
+    core = read_core(outdir)
+    split = rom_split_verilog(core, tmp_path / "rom_split")
+    memories = re.compile(r"^\s*reg \[\d+:0\] \S+ \[\d+:0\];", re.M)
+    assert len(memories.findall(split.read_text())) > len(memories.findall(core.verilog.read_text()))
+    run_yosys([f"read_verilog {split}", f"hierarchy -top {core.top}", "proc",
+               "tee -q -o check.txt check"], split.parent, "check", "check.log")
+    check = (split.parent / "check.txt").read_text()
+    assert "Checking module" in check and "no driver" not in check, check[-2000:]
+    board = tmp_path / "board"
+    shutil.copytree(outdir, board)
+    (board / core.verilog.name).write_text(split.read_text())
+    summary = verify.simulate(board, samples=60, seed=5, build_dir=build_root)
+    assert not summary.build_reused          # a build of the other Verilog
+    assert summary.mismatches == 0, summary.first_mismatch
+    assert summary.passed, summary.problems

@@ -87,7 +87,14 @@ def split_roms_json(folder: Path, src: str, dst: str) -> int:
 
 def rom_split_verilog(core: Core, folder) -> Path:
     """The core's Verilog with multi-port ROMs replicated (:func:`split_rom_ports`), written by
-    yosys as ``<top>_roms.v`` in ``folder``, for flows that read Verilog (the ECP5 board build)."""
+    yosys as ``<top>_roms.v`` in ``folder``, for flows that read Verilog (the ECP5 board build):
+    the same circuit, cycle for cycle.
+
+    ``memory -nomap`` moves a table's output register into its read port but leaves the bits of
+    that register it did not take (a zero-extension's constant bits, the moved bits' inputs, now
+    undriven); they are removed (``opt_dff -nodffe -nosdff``: flip-flops of constant or undriven
+    input; ``opt_clean``) before the Verilog is written. Left in, every one was a "used but has no
+    driver" warning in the board's synthesis (1,952 on the jet LSTM)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     run_yosys([*core.read_commands(folder), f"hierarchy -top {core.top}", "proc", "opt_clean",
@@ -95,7 +102,8 @@ def rom_split_verilog(core: Core, folder) -> Path:
               "roms_1.log")
     split_roms_json(folder, "roms.json", "roms_split.json")
     out = f"{core.top}_roms.v"
-    run_yosys(["read_json roms_split.json", f"write_verilog {out}"], folder,
+    run_yosys(["read_json roms_split.json", "opt_dff -nodffe -nosdff", "opt_clean",
+               f"write_verilog {out}"], folder,
               "yosys (ROM split)", "roms_2.log")
     (folder / "roms_split.json").unlink()
     return folder / out
