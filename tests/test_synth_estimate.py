@@ -36,6 +36,9 @@ def test_estimate_xc7(tiny, tmp_path):
     assert "one DSP per multiplier" in est.multiplier_note
     assert "estimate xc7: LUT" in r.summary()
     assert (est.folder / "yosys_1.ys").read_text().startswith("read_rtlil ")  # the fast reader
+    # ABC mapped the logic, without its own check of the mapping (NO_ABC_VERIFY)
+    log = (est.folder / "yosys_2.log").read_text()
+    assert "ABC: + &if" in log and "&verify" not in log
 
 
 #: Another tool's Verilog, hand-written: a 12-bit registered product of two registered inputs.
@@ -60,3 +63,5 @@ def test_estimate_of_foreign_verilog(tmp_path):
     assert est.resources["dsp"] == 1
     assert est.resources["ff"] <= 48 and est.resources["lut"] < 50
     assert (est.folder / "stat.json").is_file()
+    log = (est.folder / "yosys.log").read_text()
+    assert "ABC: + &if" in log and "&verify" not in log

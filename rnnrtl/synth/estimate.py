@@ -33,7 +33,8 @@ from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
 from .rom_split import MULTIPORT_ROM_FIX, split_roms_json
 from .seeds import best_run, check_seeds
-from .yosys import KEEP_COPIES, nextpnr_options, nextpnr_summary, run_tool, run_yosys, stat_resources, tool
+from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, nextpnr_options, nextpnr_summary, run_tool,
+                    run_yosys, stat_resources, tool)
 
 __all__ = ["ESTIMATES", "Estimate", "run_estimate", "estimate_verilog"]
 
@@ -103,8 +104,9 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                   "memory -nomap", "opt_clean"]
         first = [*read_core_cmds, f"{synth} -run begin:coarse", *KEEP_COPIES, *coarse,
                  f"select {top}", "write_json -selected coarse.json"]
-        second = _LIBS["xilinx"] + ["read_json coarse_split.json", f"hierarchy -top {top}",
-                                    MULTIPORT_ROM_FIX, f"{synth} -run map_memory:"]
+        second = _LIBS["xilinx"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
+                                    f"hierarchy -top {top}", MULTIPORT_ROM_FIX,
+                                    f"{synth} -run map_memory:"]
     else:
         wrapper_name = f"{top}_regs"
         wrapper = RegisteredPorts(ManifestCore(core.manifest, keep_hierarchy=True))
@@ -115,7 +117,8 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                  f"{synth} -run begin:coarse", *KEEP_COPIES, f"{synth} -run coarse:map_ram",
                  f"select {top} {wrapper_name}",
                  "write_json -selected coarse.json"]
-        second = _LIBS["ecp5"] + ["read_json coarse_split.json", f"hierarchy -top {wrapper_name}",
+        second = _LIBS["ecp5"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
+                                  f"hierarchy -top {wrapper_name}",
                                   MULTIPORT_ROM_FIX, f"{synth} -run map_ram: -json {wrapper_name}.json"]
     run_yosys(first, folder, f"yosys ({family}, to memory mapping)", "yosys_1.log")
     roms_split = split_roms_json(folder, "coarse.json", "coarse_split.json")
@@ -159,7 +162,7 @@ def estimate_verilog(files, top: str, family: str, folder) -> Estimate:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     reads = [f"read_verilog -sv {Path(f).resolve()}" for f in files]
-    run_yosys([*reads, f"synth_xilinx -family {family} -top {top} -noiopad -flatten",
+    run_yosys([*reads, NO_ABC_VERIFY, f"synth_xilinx -family {family} -top {top} -noiopad -flatten",
                "tee -q -o stat.json stat -json"], folder, f"yosys ({family})", "yosys.log")
     cells = _module_cells(folder, top)
     return Estimate(family, folder, stat_resources(cells, family), cells,

@@ -28,9 +28,9 @@ from pathlib import Path
 from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
-__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "nextpnr_options", "KEEP_COPIES", "FLIP_FLOP_CELLS",
-           "tool", "yowasp_env", "run_tool", "native_available", "yosys_command", "run_yosys",
-           "stat_resources", "nextpnr_summary", "main"]
+__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "nextpnr_options", "NO_ABC_VERIFY", "KEEP_COPIES",
+           "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "native_available", "yosys_command",
+           "run_yosys", "stat_resources", "nextpnr_summary", "main"]
 
 #: The environment variable that chooses the yosys of resource estimates: ``native`` (pyosys),
 #: ``yowasp``, or unset (pyosys if installed, else YoWASP).
@@ -52,6 +52,12 @@ def nextpnr_options(router: str | None = None) -> tuple[str, ...]:
     if router is not None:
         opts[opts.index("--router") + 1] = router
     return tuple(opts)
+
+
+#: A resource estimate's yosys command that skips ABC's own check of its mapping (``&verify``, which
+#: yosys's ``abc9`` appends to every run): the cells and their count are the same; on the jet-size
+#: HGQ2 GRU of ``scripts/bench_l1.py`` the check was 289 s of ABC9's 669.
+NO_ABC_VERIFY = "scratchpad -set abc9.verify 0"
 
 
 #: yosys commands that keep the core's fanout copies apart (:func:`rnnrtl.hw.common.fanout_copies`):
