@@ -172,8 +172,10 @@ def test_a_real_scheduler_and_two_workers_give_the_in_process_result(problem, tm
                                            "--no-dashboard", "--host", "127.0.0.1"],
                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         from dask.distributed import Client
-        with Client(address, timeout="30s") as client:
-            client.wait_for_workers(2, timeout=60)
+        # Generous: on two cores busy with the rest of the suite, the scheduler took more than
+        # 30 s to answer a client's first request (a CI run failed there, not in the explore).
+        with Client(address, timeout="120s") as client:
+            client.wait_for_workers(2, timeout=120)
         remote = explore(problem["model"], problem["data"], goals=GOAL, scheduler=address,
                          cache_dir=tmp_path / "cache")
     finally:
