@@ -16,17 +16,12 @@ from .global_net import global_net
 from .uart import UARTReceiver, UARTTransmitter, check_positive
 from .uart_wire import HEADER_BYTES, STATUS_MARK
 
-__all__ = ["beat_layout", "beat_stream", "BeatDeframer", "BeatFramer", "UARTBridge"]
-
-
-def beat_layout(width: int) -> data.StructLayout:
-    """A beat: ``{data: width bits, last: 1 bit}``."""
-    return data.StructLayout({"data": width, "last": 1})
+__all__ = ["beat_stream", "BeatDeframer", "BeatFramer", "UARTBridge"]
 
 
 def beat_stream(width: int) -> stream.Signature:
-    """A stream of :func:`beat_layout` beats."""
-    return stream.Signature(beat_layout(width))
+    """A stream of ``{data: width bits, last: 1 bit}`` beats."""
+    return stream.Signature(data.StructLayout({"data": width, "last": 1}))
 
 
 class BeatDeframer(wiring.Component):
@@ -199,7 +194,8 @@ class UARTBridge(wiring.Component):
         # The deframer's valid is a decode of its state and its beat leaves on the core's ready:
         # without a slice, the state register -> the LSTM input queue's storage was the ULX3S
         # build's critical route (6.3 ns of routing: 136.9 MHz against its 150 MHz clock).
-        into, out_of = (RegisterSlice(beat_layout(8 * n)) for n in (self.in_bytes, self.out_bytes))
+        into, out_of = (RegisterSlice(beat_stream(8 * n).members["payload"].shape)
+                        for n in (self.in_bytes, self.out_bytes))
         m.submodules.into_core = DomainRenamer("core")(into)
         m.submodules.out_of_core = DomainRenamer("core")(out_of)
         wiring.connect(m, deframer.o, into.i)
