@@ -2,6 +2,8 @@
 one build folder per seed for a target, and one synthesis placed and routed once per seed for an
 ECP5 estimate, the best run kept and every run reported."""
 
+import json
+
 import pytest
 
 from cli_helpers import assert_user_error, invoke
@@ -83,6 +85,12 @@ def test_estimate_places_one_netlist_per_seed(tiny, tmp_path):
     assert est.seed == best_run(est.runs)["seed"]
     assert (tmp_path / "nextpnr-seed2.json").is_file() and (tmp_path / "nextpnr-seed5.log").is_file()
     assert len(list(tmp_path.glob("yosys_2.ys"))) == 1
+    # the core's memories were mapped in a module of their own (memories_apart), then flattened
+    # back into the core, which stays a module of its own in the wrapper nextpnr places
+    log = (tmp_path / "yosys_2.log").read_text()
+    assert "mapping memory rnnrtl_memories.core." in log
+    modules = json.loads((tmp_path / "tiny_regs.json").read_text())["modules"]
+    assert "tiny" in modules and "rnnrtl_memories" not in modules
     # the netlist's widest register fanouts, widest first, named by the core's nets
     assert 1 <= len(est.fanouts) <= 5 and est.fanouts[0].loads > 1
     assert [f.loads for f in est.fanouts] == sorted((f.loads for f in est.fanouts), reverse=True)

@@ -1,6 +1,8 @@
 """rnnrtl.synth.estimate: a yosys estimate of the tiny core (the first YoWASP run on a machine
 compiles the tools, ~75 s once)."""
 
+import json
+
 import pytest
 
 from rnnrtl.errors import ConfigError
@@ -39,6 +41,10 @@ def test_estimate_xc7(tiny, tmp_path):
     # ABC mapped the logic, without its own check of the mapping (NO_ABC_VERIFY)
     log = (est.folder / "yosys_2.log").read_text()
     assert "ABC: + &if" in log and "&verify" not in log
+    # the memories were mapped in a module of their own (memories_apart), then flattened back
+    assert "mapping memory rnnrtl_memories.core." in log
+    assert "Deleting now unused module rnnrtl_memories." in log
+    assert "\\rnnrtl_memories" not in json.loads((est.folder / "stat.json").read_text())["modules"]
 
 
 #: Another tool's Verilog, hand-written: a 12-bit registered product of two registered inputs.

@@ -8,7 +8,7 @@ import pytest
 from rnnrtl.errors import BuildError, ConfigError
 from rnnrtl.synth import yosys
 from rnnrtl.synth.fanout import register_fanouts
-from rnnrtl.synth.yosys import nextpnr_summary, run_yosys, stat_resources
+from rnnrtl.synth.yosys import nextpnr_summary, overfull_cells, run_yosys, stat_resources
 
 
 def test_stat_resources():
@@ -39,6 +39,57 @@ def test_nextpnr_summary():
                                   "routing_ns": 3.5}
     assert s["utilization"] == {"MULT18X18D": {"used": 3, "available": 156}}
     assert nextpnr_summary({}) == {"fmax_mhz": None, "critical_path": None, "utilization": {}}
+
+
+#: The utilisation table of nextpnr-ecp5 0.11's log for a core too big for the ECP5-85F (the jet
+#: LSTM with its recurrent products in LUTs at reuse 4, ``pipeline: deep``), abridged.
+OVERFULL_LOG = """Info: Logic utilisation before packing:
+Info: \t    Total LUT4s:   123456/83640   147%
+Info: Device utilisation:
+Info: \t          TRELLIS_IO:       0/    365     0%
+Info: \t              DP16KD:     102/    208    49%
+Info: \t          MULT18X18D:     156/    156   100%
+Info: \t          TRELLIS_FF:  179723/  83640   214%
+Info: \t        TRELLIS_COMB:  185229/  83640   221%
+Info: \t        TRELLIS_RAMW:     704/  10455     6%
+
+ERROR: Unable to place cell 'core.lstm.addend_TRELLIS_FF_Q_1630', no BELs remaining to implement \
+cell type 'TRELLIS_FF'
+"""
+
+
+def test_overfull_cells_reads_the_device_table():
+    assert overfull_cells(OVERFULL_LOG) == [("TRELLIS_FF", 179723, 83640),
+                                            ("TRELLIS_COMB", 185229, 83640)]
+    fits = OVERFULL_LOG.replace("179723", "79723").replace("185229", "85229").replace(
+        "  85229/  83640", "  83000/  83640")
+    assert overfull_cells(fits) == []
+    assert overfull_cells("ERROR: something else\n") == []
+
+
+def test_an_overfull_ecp5_estimate_says_what_does_not_fit(tmp_path, monkeypatch):
+    """nextpnr fails on a core bigger than the device: the error names the cells that do not fit,
+    in numbers, not nextpnr's first unplaceable cell."""
+    from rnnrtl.synth import estimate
+
+    def failing_nextpnr(cmd, folder, step, log):
+        (folder / log).write_text(OVERFULL_LOG)
+        raise BuildError(f"{step} failed (exit 125)")
+
+    monkeypatch.setattr(estimate, "run_tool", failing_nextpnr)
+    with pytest.raises(BuildError, match=r"does not fit the ECP5-85F .*179,723 flip-flops "
+                                         r"\(TRELLIS_FF\) of 83,640 \(214 %\), 185,229 LUT4 sites"):
+        estimate._nextpnr_ecp5(tmp_path, "core_regs", seed=1, freq_mhz=200, router=None,
+                               route=True, name="nextpnr")
+
+    def other_failure(cmd, folder, step, log):
+        (folder / log).write_text("ERROR: a timing loop\n")
+        raise BuildError(f"{step} failed (exit 1)")
+
+    monkeypatch.setattr(estimate, "run_tool", other_failure)
+    with pytest.raises(BuildError, match=r"failed \(exit 1\)$"):
+        estimate._nextpnr_ecp5(tmp_path, "core_regs", seed=1, freq_mhz=200, router=None,
+                               route=True, name="nextpnr")
 
 
 def test_nextpnr_summary_of_a_pll_clock():

@@ -13,7 +13,8 @@ yosys runs ``synth_xilinx`` with ``-flatten``: on Amaranth's hierarchical Verilo
 step otherwise fails an internal assertion; and its coarse step runs without ``share``
 (SAT-based resource sharing, which took over half an hour on an LSTM(128) core and finds nothing
 to share in a MatVec). Multi-port ROMs are replicated between the two yosys runs
-(:mod:`rnnrtl.synth.rom_split`).
+(:mod:`rnnrtl.synth.rom_split`); the second maps the memories in a module of their own
+(:func:`~rnnrtl.synth.yosys.memories_apart`), then flattens them back into the core.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
 from .rom_split import MULTIPORT_ROM_FIX, split_roms_json
 from .seeds import best_run, check_seeds
-from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, nextpnr_options, nextpnr_summary, run_tool,
-                    run_yosys, stat_resources, tool)
+from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options, nextpnr_summary,
+                    overfull_cells, run_tool, run_yosys, stat_resources, tool)
 
 __all__ = ["ESTIMATES", "Estimate", "run_estimate", "estimate_verilog"]
 
@@ -105,8 +106,9 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         first = [*read_core_cmds, f"{synth} -run begin:coarse", *KEEP_COPIES, *coarse,
                  f"select {top}", "write_json -selected coarse.json"]
         second = _LIBS["xilinx"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
-                                    f"hierarchy -top {top}", MULTIPORT_ROM_FIX,
-                                    f"{synth} -run map_memory:"]
+                                    f"hierarchy -top {top}", MULTIPORT_ROM_FIX, memories_apart(top),
+                                    f"{synth} -run map_memory:map_ffram", "flatten",
+                                    f"{synth} -run map_ffram:"]
     else:
         wrapper_name = f"{top}_regs"
         wrapper = RegisteredPorts(ManifestCore(core.manifest, keep_hierarchy=True))
@@ -118,8 +120,9 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                  f"select {top} {wrapper_name}",
                  "write_json -selected coarse.json"]
         second = _LIBS["ecp5"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
-                                  f"hierarchy -top {wrapper_name}",
-                                  MULTIPORT_ROM_FIX, f"{synth} -run map_ram: -json {wrapper_name}.json"]
+                                  f"hierarchy -top {wrapper_name}", MULTIPORT_ROM_FIX,
+                                  memories_apart(top), f"{synth} -run map_ram:map_ffram", "flatten",
+                                  f"{synth} -run map_ffram: -json {wrapper_name}.json"]
     run_yosys(first, folder, f"yosys ({family}, to memory mapping)", "yosys_1.log")
     roms_split = split_roms_json(folder, "coarse.json", "coarse_split.json")
     run_yosys(second + ["tee -q -o stat.json stat -json"], folder, f"yosys ({family})", "yosys_2.log")
@@ -179,18 +182,35 @@ def _module_cells(folder: Path, top: str) -> dict:
     return {k: v for k, v in mod["num_cells_by_type"].items() if not k.startswith("$scopeinfo")}
 
 
+#: What nextpnr-ecp5's cell types of its utilisation table are, for a user's error message.
+_ECP5_CELLS = {"TRELLIS_FF": "flip-flops (TRELLIS_FF)", "TRELLIS_COMB": "LUT4 sites (TRELLIS_COMB)",
+               "MULT18X18D": "multipliers (MULT18X18D)", "DP16KD": "block RAMs (DP16KD)",
+               "TRELLIS_RAMW": "LUT-RAM write ports (TRELLIS_RAMW)"}
+
+
 def _nextpnr_ecp5(folder: Path, wrapper_name: str, *, seed: int, freq_mhz: float,
                   router: str | None, route: bool, name: str) -> dict:
     """One out-of-context nextpnr-ecp5 run of ``<wrapper_name>.json`` in ``folder`` (report
     ``<name>.json``, log ``<name>.log``): :func:`~rnnrtl.synth.yosys.nextpnr_summary` and
     ``runtime_s``."""
     t0 = time.perf_counter()
-    run_tool([tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context",
-              "--json", f"{wrapper_name}.json", "--freq", f"{freq_mhz:g}", "--timing-allow-fail",
-              "--seed", str(seed), *nextpnr_options(router),
-              *(() if route else ("--no-route",)),
-              "--report", f"{name}.json", "--log", f"{name}.log", "--quiet"],
-             folder, f"nextpnr-ecp5 (out of context, seed {seed})", f"{name}.log")
+    try:
+        run_tool([tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context",
+                  "--json", f"{wrapper_name}.json", "--freq", f"{freq_mhz:g}",
+                  "--timing-allow-fail", "--seed", str(seed), *nextpnr_options(router),
+                  *(() if route else ("--no-route",)),
+                  "--report", f"{name}.json", "--log", f"{name}.log", "--quiet"],
+                 folder, f"nextpnr-ecp5 (out of context, seed {seed})", f"{name}.log")
+    except BuildError as e:
+        log = folder / f"{name}.log"
+        over = overfull_cells(log.read_text(errors="replace")) if log.is_file() else []
+        if not over:
+            raise
+        needs = ", ".join(f"{used:,} {_ECP5_CELLS.get(kind, kind)} of {available:,} "
+                          f"({100 * used // available} %)" for kind, used, available in over)
+        raise BuildError(f"estimate ecp5: the core does not fit the ECP5-85F (LFE5U-85F), so "
+                         f"nextpnr cannot place it: it needs {needs}; yosys's counts are in "
+                         f"{folder / 'stat.json'}") from e
     summary = nextpnr_summary(json.loads((folder / f"{name}.json").read_text()))
     if summary["fmax_mhz"] is None:     # --no-route: the report has no timing, the log has
         found = re.findall(r"Max frequency for clock '[^']*': ([0-9.]+) MHz",

@@ -20,6 +20,7 @@ import argparse
 import gzip
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
 __all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "nextpnr_options", "NO_ABC_VERIFY", "KEEP_COPIES",
+           "MEMORY_MODULE", "memories_apart", "overfull_cells",
            "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "native_available", "yosys_command",
            "run_yosys", "stat_resources", "nextpnr_summary", "main"]
 
@@ -58,6 +60,23 @@ def nextpnr_options(router: str | None = None) -> tuple[str, ...]:
 #: yosys's ``abc9`` appends to every run): the cells and their count are the same; on the jet-size
 #: HGQ2 GRU of ``scripts/bench_l1.py`` the check was 289 s of ABC9's 669.
 NO_ABC_VERIFY = "scratchpad -set abc9.verify 0"
+
+
+#: The module a resource estimate moves a core's memories into while it maps them
+#: (:func:`memories_apart`).
+MEMORY_MODULE = "rnnrtl_memories"
+
+
+def memories_apart(module: str) -> str:
+    """The yosys command that moves the memories (``$mem_v2`` cells) of ``module`` into a module of
+    their own, :data:`MEMORY_MODULE` (nothing when it has none); ``flatten`` after the memory
+    mapping puts their cells back.
+
+    ``memory_libmap`` rebuilds its index of every cell of a module after each memory it maps to a
+    RAM cell. In the flattened LSTM(128) core (``big-vu9p``: 377 memories among ~400k cells) that
+    took 4.5 minutes; in a module of the memories alone, seconds. Each memory is mapped the same
+    way in either module (the same choice for all 377 of big-vu9p's)."""
+    return f"submod -name {MEMORY_MODULE} {module}/t:$mem_v2"
 
 
 #: yosys commands that keep the core's fanout copies apart (:func:`rnnrtl.hw.common.fanout_copies`):
@@ -176,6 +195,29 @@ def stat_resources(cells_by_type: dict, family: str) -> dict:
         "bram": sum(get(c) * n for c, n in spec["bram"].items()),
         "carry": sum(get(c) for c in spec["carry"]),
     }
+
+
+#: A line of nextpnr's ``Device utilisation`` table: cell type, used, available.
+_UTILISATION_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%$")
+
+
+def overfull_cells(log_text: str) -> list[tuple[str, int, int]]:
+    """The cell types of nextpnr's ``Device utilisation`` table (in its log, ``log_text``) that
+    need more than the device has: ``(cell type, used, available)`` each, in the table's order."""
+    lines = log_text.splitlines()
+    start = next((k for k, line in enumerate(lines) if line.startswith("Info: Device utilisation")),
+                 None)
+    if start is None:
+        return []
+    over = []
+    for line in lines[start + 1:]:
+        found = _UTILISATION_LINE.match(line.strip("\n").replace("\t", " "))
+        if not found:
+            break
+        used, available = int(found[2]), int(found[3])
+        if used > available:
+            over.append((found[1], used, available))
+    return over
 
 
 def nextpnr_summary(report: dict, clock: str = "clk", constraint_mhz: float | None = None) -> dict:
