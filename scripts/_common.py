@@ -31,6 +31,12 @@ PRESETS = {
     "jet-ecp5-r80": ("jet-lstm", {"reuse": 1, "pipeline": "deep", "adder_fanin": 2, "layers": {
         "lstm": {"reuse_input": 48, "reuse_recurrent": 80},
         "dense": {"reuse": 160}, "dense_1": {"reuse": 64}}}),
+    # Issue 22's latency attempt: the recurrent products in LUTs at reuse 4 (no DSP), the other
+    # matrices faster: 951 cycles (6.3 us at 150 MHz); does not fit the ECP5-85F (2.1x its LUT4s,
+    # 2.2x its flip-flops: docs/benchmarks.md).
+    "jet-ecp5-lut": ("jet-lstm", {"reuse": 1, "pipeline": "deep", "adder_fanin": 2, "layers": {
+        "lstm": {"reuse_input": 8, "reuse_recurrent": 4, "multiplier_recurrent": "lut"},
+        "dense": {"reuse": 40}, "dense_1": {"reuse": 16}}}),
     # Reuse 16 with two sequences interleaved: a job every 16 cycles, a step of each sequence
     # every 26, so II = 100 steps x 16 = 1,600 cycles with 4,645 multipliers. The Dense layers run
     # once per sequence, so they can reuse each multiplier hundreds of times.
