@@ -73,6 +73,13 @@ class Estimate:
     fanouts: list = field(default_factory=list)
 
 
+def _synth_xilinx(family: str, top: str) -> str:
+    """An estimate's ``synth_xilinx``: the bare core out of context, so without I/O buffers
+    (``-noiopad``) or a clock buffer (``-noclkbuf``: the BUFG is the top's; inserting it took 40 s
+    of big-vu9p's yosys), flattened (module docstring)."""
+    return f"synth_xilinx -family {family} -top {top} -noiopad -noclkbuf -flatten"
+
+
 def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, seed: int = 1,
                  seeds=None, route: bool = True, router: str | None = None) -> Estimate:
     """Synthesise the bare core for ``family`` (see the module docstring) in ``folder``.
@@ -97,7 +104,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     top = core.top
     read_core_cmds = core.read_commands(folder)
     if family in ("xc7", "xcup"):
-        synth = f"synth_xilinx -family {family} -top {top} -noiopad -flatten"
+        synth = _synth_xilinx(family, top)
         # synth_xilinx's coarse step without ``share``: its SAT-based resource sharing ran for
         # more than half an hour on the LSTM(128) core, and a MatVec has nothing to share (one
         # multiplier per block, by design).
@@ -156,8 +163,8 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
 def estimate_verilog(files, top: str, family: str, folder) -> Estimate:
     """yosys's LUT / FF / DSP / BRAM estimate of a Verilog design that rnnrtl did not write (another
     tool's RTL, to compare with an rnnrtl core on equal terms): ``files`` read with
-    ``read_verilog -sv``, ``synth_xilinx -family <family> -top <top> -noiopad -flatten`` as for a
-    core (with yosys's default coarse step), ``stat -json`` of ``top``. Xilinx families only;
+    ``read_verilog -sv``, ``synth_xilinx`` as for a core (:func:`_synth_xilinx`, with yosys's
+    default coarse step), ``stat -json`` of ``top``. Xilinx families only;
     writes only into ``folder``."""
     if family not in ("xc7", "xcup"):
         raise ConfigError(f"estimate {family!r} of foreign Verilog is not supported; valid: xc7, xcup")
@@ -165,7 +172,7 @@ def estimate_verilog(files, top: str, family: str, folder) -> Estimate:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     reads = [f"read_verilog -sv {Path(f).resolve()}" for f in files]
-    run_yosys([*reads, NO_ABC_VERIFY, f"synth_xilinx -family {family} -top {top} -noiopad -flatten",
+    run_yosys([*reads, NO_ABC_VERIFY, _synth_xilinx(family, top),
                "tee -q -o stat.json stat -json"], folder, f"yosys ({family})", "yosys.log")
     cells = _module_cells(folder, top)
     return Estimate(family, folder, stat_resources(cells, family), cells,
