@@ -113,8 +113,8 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         first = [*read_core_cmds, f"{synth} -run begin:coarse", *KEEP_COPIES, *coarse,
                  f"select {top}", "write_json -selected coarse.json"]
         second = _LIBS["xilinx"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
-                                    f"hierarchy -top {top}", MULTIPORT_ROM_FIX, memories_apart(top),
-                                    f"{synth} -run map_memory:map_ffram", "flatten",
+                                    f"hierarchy -top {top}", MULTIPORT_ROM_FIX,
+                                    *memories_apart(synth, top, "map_memory"),
                                     f"{synth} -run map_ffram:"]
     else:
         wrapper_name = f"{top}_regs"
@@ -128,7 +128,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                  "write_json -selected coarse.json"]
         second = _LIBS["ecp5"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
                                   f"hierarchy -top {wrapper_name}", MULTIPORT_ROM_FIX,
-                                  memories_apart(top), f"{synth} -run map_ram:map_ffram", "flatten",
+                                  *memories_apart(synth, top, "map_ram"),
                                   f"{synth} -run map_ffram: -json {wrapper_name}.json"]
     run_yosys(first, folder, f"yosys ({family}, to memory mapping)", "yosys_1.log")
     roms_split = split_roms_json(folder, "coarse.json", "coarse_split.json")

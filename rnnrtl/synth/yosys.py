@@ -67,16 +67,19 @@ NO_ABC_VERIFY = "scratchpad -set abc9.verify 0"
 MEMORY_MODULE = "rnnrtl_memories"
 
 
-def memories_apart(module: str) -> str:
-    """The yosys command that moves the memories (``$mem_v2`` cells) of ``module`` into a module of
-    their own, :data:`MEMORY_MODULE` (nothing when it has none); ``flatten`` after the memory
-    mapping puts their cells back.
+def memories_apart(synth: str, module: str, step: str) -> list[str]:
+    """yosys commands that run the memory-mapping step ``step`` of the synthesis script ``synth``
+    (``synth_xilinx ...``'s ``map_memory``, ``synth_ecp5 ...``'s ``map_ram``; both end where
+    ``map_ffram`` begins) on the memories (``$mem_v2`` cells) of ``module`` moved into a module of
+    their own, :data:`MEMORY_MODULE` (nothing moves when it has none), and flatten them back
+    into ``module``. The script goes on with ``{synth} -run map_ffram:``.
 
     ``memory_libmap`` rebuilds its index of every cell of a module after each memory it maps to a
     RAM cell. In the flattened LSTM(128) core (``big-vu9p``: 377 memories among ~400k cells) that
     took 4.5 minutes; in a module of the memories alone, seconds. Each memory is mapped the same
     way in either module (the same choice for all 377 of big-vu9p's)."""
-    return f"submod -name {MEMORY_MODULE} {module}/t:$mem_v2"
+    return [f"submod -name {MEMORY_MODULE} {module}/t:$mem_v2", f"{synth} -run {step}:map_ffram",
+            "flatten"]
 
 
 #: yosys commands that keep the core's fanout copies apart (:func:`rnnrtl.hw.common.fanout_copies`):
@@ -211,7 +214,7 @@ def overfull_cells(log_text: str) -> list[tuple[str, int, int]]:
         return []
     over = []
     for line in lines[start + 1:]:
-        found = _UTILISATION_LINE.match(line.strip("\n").replace("\t", " "))
+        found = _UTILISATION_LINE.match(line)
         if not found:
             break
         used, available = int(found[2]), int(found[3])
