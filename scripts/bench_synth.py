@@ -14,13 +14,13 @@ cycles / Fmax). Results accumulate in ``<outdir>/results.json``
 (one entry per model and configuration; re-running one replaces the families it ran), and every
 run prints the table of all results (also ``results.md``) and redraws ``bench_synth.png``.
 
-Cost (2-core machine): the jet LSTM at reuse 40 takes ~20 s to write, ~2.5 min per Xilinx family in
-yosys; ECP5 with jet-ecp5-r80 (~25k LUT4s) 11-22 min with --router router1 (yosys ~3 min, placement
-~6 min, routing ~5-12 min; a run whose routing ends in a few contested nets can take far longer);
-reuse 1 costs far more. The LSTM(128) at a reuse that fits a VU9P has ~4,600-6,700 multipliers:
-big-vu9p with --families xcup took 78 min in all (14 min to write the core, 64 min of yosys with
-other jobs on the machine; yosys peaked at ~14 GB), so only with the native yosys of pyosys:
-YoWASP's runs out of its 32-bit WebAssembly memory in abc9. --timing-only gives its cycles at once.
+Cost (2-core machine): the jet LSTM at reuse 40 takes a few seconds to write, ~2 min per Xilinx
+family in yosys; ECP5 with jet-ecp5-r80 (~26k LUT4s) ~3 min of yosys and ~5.5 min of nextpnr per
+seed (router2; --seeds runs two at once). The LSTM(128) at a reuse that fits a VU9P has
+~4,600-6,700 multipliers: big-vu9p with --families xcup takes ~12 min in all (42 s to write the
+core, 11 min of yosys in two processes of ~8 GB each, rnnrtl.synth.partition), so only with the
+native yosys of pyosys: YoWASP's runs out of its 32-bit WebAssembly memory in abc9.
+--timing-only gives its cycles at once.
 Targets checked: the jet LSTM within an ECP5-85F's 156 MULT18X18D at >= 150 MHz; the LSTM(128)
 within a VU9P's 6,840 DSPs at >= 100,000 sequences/s at 200 MHz (200e6 / II).
 """

@@ -14,14 +14,18 @@ step otherwise fails an internal assertion; and its coarse step runs without ``s
 (SAT-based resource sharing, which took over half an hour on an LSTM(128) core and finds nothing
 to share in a MatVec). Multi-port ROMs are replicated between the two yosys runs
 (:mod:`rnnrtl.synth.rom_split`); the second maps the memories in a module of their own
-(:func:`~rnnrtl.synth.yosys.memories_apart`), then flattens them back into the core.
+(:func:`~rnnrtl.synth.yosys.memories_apart`), then flattens them back into the core. A large core
+(:data:`PART_CELLS`) is then mapped in two parts at once, one yosys process each, and its counts
+are the parts' summed (:mod:`rnnrtl.synth.partition`).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,15 +36,22 @@ from .core import Core, ManifestCore, RegisteredPorts
 from .ecp5_pack import pack_registers_file
 from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
-from .rom_split import MULTIPORT_ROM_FIX, split_roms_json
+from .partition import PART_MODULE, mark_parts, merge_stats, part_commands
+from .rom_split import MULTIPORT_ROM_FIX, split_rom_ports
 from .seeds import best_run, check_seeds
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options, nextpnr_summary,
                     overfull_cells, run_tool, run_yosys, stat_resources, tool)
 
-__all__ = ["ESTIMATES", "Estimate", "run_estimate", "estimate_verilog"]
+__all__ = ["ESTIMATES", "PART_CELLS", "Estimate", "run_estimate", "estimate_verilog"]
 
 #: Estimate families: yosys ``synth_xilinx -family xc7`` / ``-family xcup``, ``synth_ecp5``.
 ESTIMATES = ("xc7", "xcup", "ecp5")
+
+#: A Xilinx estimate of a core with at least this many cells after the coarse step (word-level
+#: cells: an adder, a register, a multiplexer of any width) maps it in two parts at once, one yosys
+#: process each, on a machine with two cores or more (:mod:`rnnrtl.synth.partition`). The jet
+#: LSTM at reuse 40 has 6,281; big-vu9p's LSTM(128) 54,855.
+PART_CELLS = 20_000
 
 _LIBS = {  # what synth_xilinx / synth_ecp5 read in their 'begin' step (skipped by a resumed run)
     "xilinx": ["read_verilog -lib -specify +/xilinx/cells_sim.v", "read_verilog -lib +/xilinx/cells_xtra.v"],
@@ -81,7 +92,8 @@ def _synth_xilinx(family: str, top: str) -> str:
 
 
 def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, seed: int = 1,
-                 seeds=None, route: bool = True, router: str | None = None) -> Estimate:
+                 seeds=None, route: bool = True, router: str | None = None,
+                 parts: int | None = None) -> Estimate:
     """Synthesise the bare core for ``family`` (see the module docstring) in ``folder``.
 
     Two yosys runs: up to memory mapping (then :func:`~rnnrtl.synth.rom_split.split_rom_ports` on the netlist), and the
@@ -90,13 +102,20 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     (minutes instead of the half hour or more routing a ~40k-LUT design takes); ``router``
     (``'router1'`` or ``'router2'``) overrides :data:`NEXTPNR_OPTS`' choice. ``seeds`` (a
     sequence of nextpnr seeds, instead of the one ``seed``) places and routes the one synthesised
-    netlist once per seed (reports ``nextpnr-seed<N>.json``, logs ``nextpnr-seed<N>.log``) and
-    reports the run of the highest Fmax; :attr:`Estimate.runs` holds every run's figures.
+    netlist once per seed (reports ``nextpnr-seed<N>.json``, logs ``nextpnr-seed<N>.log``), as many
+    at once as the machine has cores, and reports the run of the highest Fmax;
+    :attr:`Estimate.runs` holds every run's figures, in the order of ``seeds``.
+    ``parts`` (Xilinx families) maps the core after memory mapping in that many parts at once
+    (:mod:`rnnrtl.synth.partition`; logs ``yosys_2_part<k>.log``); by default two for a core of
+    :data:`PART_CELLS` coarse cells or more on a machine of two cores or more, else one.
     """
     if family not in ESTIMATES:
         raise ConfigError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
     if router not in (None, "router1", "router2"):
         raise ConfigError(f"router {router!r} is unknown; valid: router1, router2")
+    if parts is not None and (isinstance(parts, bool) or not isinstance(parts, int) or parts < 1
+                              or (parts > 1 and family == "ecp5")):
+        raise ConfigError(f"parts {parts!r} is out of range; valid: an integer >= 1, 1 for ecp5")
     seeds = check_seeds((seed,) if seeds is None else seeds)
     t0 = time.perf_counter()
     folder = Path(folder)
@@ -114,8 +133,8 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                  f"select {top}", "write_json -selected coarse.json"]
         second = _LIBS["xilinx"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
                                     f"hierarchy -top {top}", MULTIPORT_ROM_FIX,
-                                    *memories_apart(synth, top, "map_memory"),
-                                    f"{synth} -run map_ffram:"]
+                                    *memories_apart(synth, top, "map_memory")]
+        fine = f"{synth} -run map_ffram:"
     else:
         wrapper_name = f"{top}_regs"
         wrapper = RegisteredPorts(ManifestCore(core.manifest, keep_hierarchy=True))
@@ -128,11 +147,21 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                  "write_json -selected coarse.json"]
         second = _LIBS["ecp5"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
                                   f"hierarchy -top {wrapper_name}", MULTIPORT_ROM_FIX,
-                                  *memories_apart(synth, top, "map_ram"),
-                                  f"{synth} -run map_ffram: -json {wrapper_name}.json"]
+                                  *memories_apart(synth, top, "map_ram")]
+        fine = f"{synth} -run map_ffram: -json {wrapper_name}.json"
     run_yosys(first, folder, f"yosys ({family}, to memory mapping)", "yosys_1.log")
-    roms_split = split_roms_json(folder, "coarse.json", "coarse_split.json")
-    run_yosys(second + ["tee -q -o stat.json stat -json"], folder, f"yosys ({family})", "yosys_2.log")
+    netlist = json.loads((folder / "coarse.json").read_text())
+    roms_split = split_rom_ports(netlist)
+    parts = parts or _parts(netlist, top, family)
+    mark_parts(netlist, top, parts)
+    (folder / "coarse_split.json").write_text(json.dumps(netlist))
+    (folder / "coarse.json").unlink()
+    del netlist
+    if parts == 1:
+        run_yosys(second + [fine, "tee -q -o stat.json stat -json"], folder, f"yosys ({family})",
+                  "yosys_2.log")
+    else:
+        _fine_in_parts(second, family, top, parts, folder)
     (folder / "coarse_split.json").unlink()
     cells = _module_cells(folder, top)
     res = stat_resources(cells, family)
@@ -144,11 +173,15 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         est.ebr_registers_packed, est.dsp_registers_packed = pack_registers_file(
             folder / f"{wrapper_name}.json")
         est.fanouts = register_fanouts(folder / f"{wrapper_name}.json", top)[:5]
-        summaries = {}
+        def place_and_route(s: int) -> dict:
+            name = "nextpnr" if len(seeds) == 1 else f"nextpnr-seed{s}"
+            return _nextpnr_ecp5(folder, wrapper_name, seed=s, freq_mhz=freq_mhz, router=router,
+                                 route=route, name=name)
+
+        # One nextpnr per core at once (each is one thread): 3 seeds on 2 cores in two rounds.
+        with ThreadPoolExecutor(max_workers=min(len(seeds), _cores())) as pool:
+            summaries = dict(zip(seeds, pool.map(place_and_route, seeds)))
         for s in seeds:
-            summaries[s] = _nextpnr_ecp5(folder, wrapper_name, seed=s, freq_mhz=freq_mhz,
-                                         router=router, route=route,
-                                         name="nextpnr" if len(seeds) == 1 else f"nextpnr-seed{s}")
             est.runs.append({"seed": s, **{k: summaries[s][k] for k in
                                            ("fmax_mhz", "critical_path", "runtime_s")}})
         est.seed = best_run(est.runs)["seed"]
@@ -158,6 +191,45 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         est.fmax_source = "routed" if route else "placed (pre-routing estimate)"
     est.runtime_s = time.perf_counter() - t0
     return est
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _parts(netlist: dict, top: str, family: str) -> int:
+    """How many parts an estimate maps ``top`` in by default (:func:`run_estimate`)."""
+    cells = sum(1 for c in netlist["modules"][top]["cells"].values() if c["type"] != "$scopeinfo")
+    return 2 if family != "ecp5" and cells >= PART_CELLS and _cores() >= 2 else 1
+
+
+def _fine_in_parts(second: list[str], family: str, top: str, parts: int, folder: Path):
+    """The rest of a Xilinx estimate in ``parts`` parts (:mod:`rnnrtl.synth.partition`): the memory
+    mapping ``second`` then the split (``yosys_2.log``), then ``synth_xilinx -run map_ffram:`` of
+    every part at once (``yosys_2_part<k>.log``); ``stat.json`` is their counts summed."""
+    run_yosys(second + part_commands(top, parts), folder, f"yosys ({family}, in {parts} parts)",
+              "yosys_2.log")
+    for k in range(parts):      # an inout port would not keep its driver: the counts would drop
+        if re.search(r"^\s*wire .*\binout\b", (folder / f"part{k}.il").read_text(), re.M):
+            raise BuildError(f"estimate {family}: part {k} of the core has an inout port after the "
+                             f"split; see {folder / 'yosys_2.log'}")
+
+    def fine(k: int) -> dict:
+        name = top if k == 0 else f"{PART_MODULE}{k}"
+        run_yosys(_LIBS["xilinx"] + [NO_ABC_VERIFY, f"read_rtlil part{k}.il",
+                                     f"hierarchy -top {name}",
+                                     f"{_synth_xilinx(family, name)} -run map_ffram:",
+                                     f"tee -q -o stat_part{k}.json stat -json"],
+                  folder, f"yosys ({family}, part {k} of {parts})", f"yosys_2_part{k}.log")
+        return json.loads((folder / f"stat_part{k}.json").read_text())
+
+    with ThreadPoolExecutor(max_workers=parts) as pool:
+        futures = [pool.submit(fine, k) for k in range(parts)]
+        stats = [f.result() for f in futures]
+    (folder / "stat.json").write_text(json.dumps(merge_stats(stats, top), indent=1))
+    for k in range(parts):
+        (folder / f"part{k}.il").unlink()
 
 
 def estimate_verilog(files, top: str, family: str, folder) -> Estimate:
