@@ -43,7 +43,10 @@ YOSYS_ENV = "RNNRTL_YOSYS"
 #: A heavier timing weight in the HeAP placer (nextpnr's default 10): the deep jet LSTM at reuse
 #: 48/80/160/64 (50k flip-flops, 58% of an ECP5-85F) placed with its critical register-to-register
 #: routes across the device at 10 (109.8 MHz, seed 1); the same netlist reached 128.7 MHz at 40 and
-#: 136.6 MHz at 100 (docs/benchmarks.md). The placer then takes the same time.
+#: 136.6 MHz at 100 (docs/benchmarks.md). The placer then takes the same time. At 250 and 500 the
+#: jet-ecp5-r80 netlist of Dec 2026 did no better across seeds 1-3 (the same mean at 250, lower
+#: at 500); ``--placer-heap-critexp`` and ``--placer-heap-beta`` have no effect on ECP5 (its arch
+#: code sets both).
 NEXTPNR_OPTS = ("--router", "router2", "--placer-heap-timingweight", "100")
 
 
