@@ -94,3 +94,23 @@ def test_estimate_places_one_netlist_per_seed(tiny, tmp_path):
     # the netlist's widest register fanouts, widest first, named by the core's nets
     assert 1 <= len(est.fanouts) <= 5 and est.fanouts[0].loads > 1
     assert [f.loads for f in est.fanouts] == sorted((f.loads for f in est.fanouts), reverse=True)
+
+
+@pytest.mark.slow
+def test_target_builds_its_seeds_side_by_side(tiny, tmp_path):
+    """Two seeds of a board build, run side by side: a bitstream and a report per seed folder, each
+    placed with its own seed, the core's ROMs split once for both, the best run kept."""
+    from rnnrtl.synth.build import build
+    from rnnrtl.platforms import TARGETS
+    _, core = tiny
+    r = build(core, TARGETS["ulx3s_85f"], outdir=tmp_path, seeds=(4, 2))
+    assert [run["seed"] for run in r.runs] == [4, 2]
+    for run in r.runs:
+        folder = run["folder"]
+        assert folder == tmp_path / "ulx3s_85f" / f"seed{run['seed']}"
+        assert (folder / "tiny_ulx3s_85f.bit").stat().st_size > 100_000
+        assert f"--seed {run['seed']} " in next(folder.glob("build_*.sh")).read_text()
+        assert run["fmax_mhz"] and run["fmax_mhz"] > 25
+    assert r.ran and r.seed == best_run(r.runs)["seed"]
+    assert r.fmax_mhz == max(run["fmax_mhz"] for run in r.runs)
+    assert len(list((tmp_path / "rom_split").glob("roms_1.log"))) == 1

@@ -33,7 +33,7 @@ from .core import Core, ManifestCore, read_core
 from .ecp5_pll import ECP5PLL, PLLSetting, pll_setting
 from .estimate import ESTIMATES, Estimate, run_estimate
 from .rom_split import MULTIPORT_ROM_FIX, rom_split_verilog
-from .seeds import best_run, check_seeds
+from .seeds import best_run, check_seeds, side_by_side
 from .targets import ECP5RegisterPacking, Target
 from .vivado import ip_package_tcl, vivado_results, xilinx_part
 from .yosys import KEEP_COPIES, NEXTPNR_OPTS, nextpnr_summary, yowasp_env
@@ -243,14 +243,23 @@ def _add_weight_files(platform, core):
 
 def _build_ecp5_seeds(result: BuildResult, tgt: Target, top, name: str, folder: Path, *,
                       run: bool, seeds):
-    """:func:`_build_ecp5` once per seed, each in ``folder/seed<N>`` with a fresh platform; the
-    result keeps the files and figures of the best run (:func:`~rnnrtl.synth.seeds.best_run`)."""
-    kept = {}
-    for s in seeds:
+    """:func:`_build_ecp5` once per seed, each in ``folder/seed<N>`` with a fresh platform, the
+    builds side by side (:func:`~rnnrtl.synth.seeds.side_by_side`; the core's ROMs are split once
+    for all); the result keeps the files and figures of the best run
+    (:func:`~rnnrtl.synth.seeds.best_run`)."""
+    verilog_file = rom_split_verilog(result.core, result.outdir / "rom_split") if run else None
+    kept, plans = {}, {}
+    for s in seeds:      # elaborated one at a time, run side by side below
         one = BuildResult(result.target, result.outdir, result.core, files=dict(result.files),
                           timing=result.timing, clock=result.clock)
-        _build_ecp5(one, tgt.platform(), top, name, folder / f"seed{s}", run=run, seed=s)
+        platform = tgt.platform()
+        plans[s] = platform, _plan_ecp5(one, platform, top, name, folder / f"seed{s}", run=run,
+                                        seed=s, verilog_file=verilog_file)
         kept[s] = one
+    if run:
+        side_by_side(lambda s: _run_ecp5(kept[s], *plans[s], name, folder / f"seed{s}"), seeds)
+    for s in seeds:
+        one = kept[s]
         result.runs.append({"seed": s, "fmax_mhz": one.fmax_mhz,
                             "critical_path": one.critical_path, "folder": folder / f"seed{s}"})
     best = kept[best_run(result.runs)["seed"]]     # (not run: the first)
@@ -264,10 +273,19 @@ def _build_ecp5_seeds(result: BuildResult, tgt: Target, top, name: str, folder: 
 def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, run: bool,
                 seed: int):
     """yosys, register packing, nextpnr-ecp5 and ecppack (YoWASP) to a bitstream, when ``run``."""
+    plan = _plan_ecp5(result, platform, top, name, folder, run=run, seed=seed)
+    if run:
+        _run_ecp5(result, platform, plan, name, folder)
+
+
+def _plan_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, run: bool,
+               seed: int, verilog_file: Path | None = None):
+    """The build plan of :func:`_build_ecp5`, extracted into ``folder`` (``verilog_file``: the
+    core's ROM-split Verilog when already made)."""
     core = result.core
     if run:
         # yosys reads the core with its multi-port ROMs replicated (see rom_split).
-        verilog_file = rom_split_verilog(core, result.outdir / "rom_split")
+        verilog_file = verilog_file or rom_split_verilog(core, result.outdir / "rom_split")
         result.files["rom_split_verilog"] = verilog_file
     else:
         verilog_file = core.verilog
@@ -289,9 +307,17 @@ def _build_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, 
     files.update(yosys_script=folder / f"{name}.ys", lpf=folder / f"{name}.lpf")
     if not run:
         result.message = f"ECP5 build files written to {folder} (run=False: not run)."
-        return
+    return plan
+
+
+def _run_ecp5(result: BuildResult, platform, plan, name: str, folder: Path):
+    """Run an extracted ECP5 build plan (:func:`_plan_ecp5`) in ``folder``; its figures into
+    ``result``. Its script runs as ``BuildPlan.execute_local`` would run it, but without extracting
+    the plan again: ``extract`` changes the process's working directory, so two builds side by
+    side must not."""
+    files = result.files
     try:
-        plan.execute_local(folder, env=yowasp_env())
+        subprocess.check_call(["sh", f"{plan.script}.sh"], cwd=folder, env=yowasp_env())
     except subprocess.CalledProcessError as e:
         logs = [p for p in (folder / f"{name}.tim", folder / f"{name}.rpt") if p.is_file()]
         errors = [l for p in logs for l in p.read_text(errors="replace").splitlines() if "ERROR" in l]

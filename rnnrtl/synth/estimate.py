@@ -22,10 +22,8 @@ are the parts' summed (:mod:`rnnrtl.synth.partition`).
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,7 +36,7 @@ from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
 from .partition import PART_MODULE, mark_parts, merge_stats, part_commands
 from .rom_split import MULTIPORT_ROM_FIX, split_rom_ports
-from .seeds import best_run, check_seeds
+from .seeds import best_run, check_seeds, cores, side_by_side
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options, nextpnr_summary,
                     overfull_cells, run_tool, run_yosys, stat_resources, tool)
 
@@ -179,8 +177,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                                  route=route, name=name)
 
         # One nextpnr per core at once (each is one thread): 3 seeds on 2 cores in two rounds.
-        with ThreadPoolExecutor(max_workers=min(len(seeds), _cores())) as pool:
-            summaries = dict(zip(seeds, pool.map(place_and_route, seeds)))
+        summaries = dict(zip(seeds, side_by_side(place_and_route, seeds)))
         for s in seeds:
             est.runs.append({"seed": s, **{k: summaries[s][k] for k in
                                            ("fmax_mhz", "critical_path", "runtime_s")}})
@@ -193,15 +190,10 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     return est
 
 
-def _cores() -> int:
-    """CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 def _parts(netlist: dict, top: str, family: str) -> int:
     """How many parts an estimate maps ``top`` in by default (:func:`run_estimate`)."""
     cells = sum(1 for c in netlist["modules"][top]["cells"].values() if c["type"] != "$scopeinfo")
-    return 2 if family != "ecp5" and cells >= PART_CELLS and _cores() >= 2 else 1
+    return 2 if family != "ecp5" and cells >= PART_CELLS and cores() >= 2 else 1
 
 
 def _fine_in_parts(second: list[str], family: str, top: str, parts: int, folder: Path):
@@ -224,9 +216,7 @@ def _fine_in_parts(second: list[str], family: str, top: str, parts: int, folder:
                   folder, f"yosys ({family}, part {k} of {parts})", f"yosys_2_part{k}.log")
         return json.loads((folder / f"stat_part{k}.json").read_text())
 
-    with ThreadPoolExecutor(max_workers=parts) as pool:
-        futures = [pool.submit(fine, k) for k in range(parts)]
-        stats = [f.result() for f in futures]
+    stats = side_by_side(fine, range(parts))
     (folder / "stat.json").write_text(json.dumps(merge_stats(stats, top), indent=1))
     for k in range(parts):
         (folder / f"part{k}.il").unlink()

@@ -2,14 +2,18 @@
 
 Placement is a search from a random start: one seed's Fmax can be several MHz (or a failed
 route) away from another's. ``rnnrtl build --seeds 1,2,3`` runs nextpnr once per seed and keeps
-the best run, reporting every one.
+the best run, reporting every one. The runs go side by side, as many at once as the machine has
+cores (:func:`side_by_side`): each tool run is one thread.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 from ..errors import ConfigError
 
-__all__ = ["MAX_SEEDS", "parse_seeds", "check_seeds", "best_run"]
+__all__ = ["MAX_SEEDS", "parse_seeds", "check_seeds", "best_run", "cores", "side_by_side"]
 
 #: Most seeds one build runs (each one is a whole place and route: minutes on a large design).
 MAX_SEEDS = 16
@@ -56,3 +60,18 @@ def best_run(runs: list[dict]) -> dict:
     if not runs:
         raise ValueError("no runs")
     return max(runs, key=lambda r: -1.0 if r.get("fmax_mhz") is None else r["fmax_mhz"])
+
+
+def cores() -> int:
+    """CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def side_by_side(run, items) -> list:
+    """``[run(item) for item in items]``, as many calls at once as there are :func:`cores` (each
+    call waits for a tool's process); the first exception raised is raised once all are done."""
+    items = list(items)
+    with ThreadPoolExecutor(max_workers=max(1, min(len(items), cores()))) as pool:
+        return list(pool.map(run, items))
