@@ -151,7 +151,8 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     netlist = json.loads((folder / "coarse.json").read_text())
     roms_split = split_rom_ports(netlist)
     parts = parts or _parts(netlist, top, family)
-    mark_parts(netlist, top, parts)
+    if parts > 1:
+        mark_parts(netlist, top, parts)
     (folder / "coarse_split.json").write_text(json.dumps(netlist))
     (folder / "coarse.json").unlink()
     del netlist
