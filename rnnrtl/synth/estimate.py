@@ -34,7 +34,7 @@ from .core import Core, ManifestCore, RegisteredPorts
 from .ecp5_pack import pack_registers_file
 from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
-from .partition import PART_MODULE, mark_parts, merge_stats, part_commands
+from .partition import mark_parts, merge_stats, part_commands, part_module
 from .rom_split import MULTIPORT_ROM_FIX, split_rom_ports
 from .seeds import best_run, check_seeds, cores, side_by_side
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options, nextpnr_summary,
@@ -209,7 +209,7 @@ def _fine_in_parts(second: list[str], family: str, top: str, parts: int, folder:
                              f"split; see {folder / 'yosys_2.log'}")
 
     def fine(k: int) -> dict:
-        name = top if k == 0 else f"{PART_MODULE}{k}"
+        name = part_module(top, k)
         run_yosys(_LIBS["xilinx"] + [NO_ABC_VERIFY, f"read_rtlil part{k}.il",
                                      f"hierarchy -top {name}",
                                      f"{_synth_xilinx(family, name)} -run map_ffram:",

@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["PART_ATTR", "PART_MODULE", "DSP_WEIGHT", "mark_parts", "part_commands", "part_weight",
-           "merge_stats"]
+__all__ = ["PART_ATTR", "PART_MODULE", "DSP_WEIGHT", "mark_parts", "part_module", "part_commands",
+           "part_weight", "merge_stats"]
 
 #: The attribute prefix marking a cell of part ``k >= 1``: ``rnnrtl_part<k>``.
 PART_ATTR = "rnnrtl_part"
@@ -158,6 +158,12 @@ def mark_parts(netlist: dict, module: str, parts: int) -> list[int]:
     return part_weights
 
 
+def part_module(module: str, k: int) -> str:
+    """The module part ``k`` of ``module`` is once moved out (:func:`part_commands`): ``module``
+    itself for part 0, ``rnnrtl_part<k>`` for the others."""
+    return module if k == 0 else f"{PART_MODULE}{k}"
+
+
 def part_commands(module: str, parts: int) -> list[str]:
     """yosys commands that move each marked part ``k >= 1`` of ``module`` (:func:`mark_parts`)
     into a module ``rnnrtl_part<k>`` and write the parts as ``part<k>.il`` (nets driven in two
@@ -168,8 +174,9 @@ def part_commands(module: str, parts: int) -> list[str]:
     # port does not keep its driver: split such nets first.
     lines = [f"splitnets -driver {module}"] if parts > 1 else []
     for k in range(1, parts):
-        lines += [f"submod -name {PART_MODULE}{k} {module}/a:{PART_ATTR}{k}",
-                  f"select {PART_MODULE}{k}", f"write_rtlil -selected part{k}.il", "select -clear"]
+        lines += [f"submod -name {part_module(module, k)} {module}/a:{PART_ATTR}{k}",
+                  f"select {part_module(module, k)}", f"write_rtlil -selected part{k}.il",
+                  "select -clear"]
     if parts > 1:
         lines += [f"expose -evert {module}/t:{PART_MODULE}*", f"delete {PART_MODULE}*"]
     return lines + [f"select {module}", "write_rtlil -selected part0.il", "select -clear"]
@@ -181,7 +188,7 @@ def merge_stats(stats: list[dict], module: str) -> dict:
     under ``module``."""
     merged = {}
     for k, stat in enumerate(stats):
-        name = module if k == 0 else f"{PART_MODULE}{k}"
+        name = part_module(module, k)
         mod = stat["modules"].get(f"\\{name}") or stat["modules"].get(name)
         if mod is None:
             raise KeyError(f"yosys stat has no module {name!r}: {list(stat['modules'])}")
