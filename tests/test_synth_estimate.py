@@ -71,5 +71,43 @@ def test_estimate_of_foreign_verilog(tmp_path):
     assert est.resources["dsp"] == 1
     assert est.resources["ff"] <= 48 and est.resources["lut"] < 50
     assert (est.folder / "stat.json").is_file() and "BUFG" not in est.cells
-    log = (est.folder / "yosys.log").read_text()
+    log = (est.folder / "yosys_2.log").read_text()
     assert "ABC: + &if" in log and "&verify" not in log
+    # yosys's own coarse step (share included), not a core's
+    assert "Executing SHARE pass" in (est.folder / "yosys_1.log").read_text()
+
+
+def _foreign_lanes(lanes: int) -> str:
+    """Another tool's Verilog: ``lanes`` registered 12 x 12 products, each delayed four cycles
+    (a shift register) and summed with its neighbour's."""
+    body = [f"module lanes (input clk, input [{12 * lanes - 1}:0] a, input [{12 * lanes - 1}:0] b,",
+            f"              output reg [{25 * lanes - 1}:0] s);"]
+    for i in range(lanes):
+        body += [f"  reg [11:0] a{i}, b{i}; reg [23:0] p{i}, d{i}_0, d{i}_1, d{i}_2, d{i}_3;",
+                 f"  always @(posedge clk) begin a{i} <= a[{12 * i + 11}:{12 * i}]; "
+                 f"b{i} <= b[{12 * i + 11}:{12 * i}]; p{i} <= a{i} * b{i}; d{i}_0 <= p{i}; "
+                 f"d{i}_1 <= d{i}_0; d{i}_2 <= d{i}_1; d{i}_3 <= d{i}_2; end"]
+    for i in range(lanes):
+        body.append(f"  always @(posedge clk) s[{25 * i + 24}:{25 * i}] <= d{i}_3 + d{(i + 1) % lanes}_3;")
+    return "\n".join(body + ["endmodule", ""])
+
+
+@pytest.mark.slow
+def test_estimate_of_foreign_verilog_in_parts(tmp_path):
+    """Another tool's design mapped in two parts at once counts what it counts in one: the same
+    DSPs, shift registers and carries; flip-flops and LUTs within what the cut may change."""
+    (tmp_path / "lanes.v").write_text(_foreign_lanes(8))
+    whole = estimate_verilog([tmp_path / "lanes.v"], "lanes", "xcup", tmp_path / "whole")
+    split = estimate_verilog([tmp_path / "lanes.v"], "lanes", "xcup", tmp_path / "split", parts=2)
+    assert not (whole.folder / "yosys_2_part1.log").exists()     # small: one part by default
+    assert "Creating submodule rnnrtl_part1" in (split.folder / "yosys_2.log").read_text()
+    for k in (0, 1):
+        assert "ABC: + &if" in (split.folder / f"yosys_2_part{k}.log").read_text()
+    assert whole.resources["dsp"] == split.resources["dsp"] == 8
+    for kind in ("SRL16E", "SRLC32E", "CARRY8"):
+        assert whole.cells.get(kind, 0) == split.cells.get(kind, 0), kind
+    assert whole.cells.get("SRL16E", 0) > 0      # the delay lines are shift registers in both
+    assert whole.resources["ff"] <= split.resources["ff"] <= 1.03 * whole.resources["ff"]
+    assert abs(split.resources["lut"] - whole.resources["lut"]) <= 0.15 * whole.resources["lut"]
+    with pytest.raises(ConfigError, match="parts 0 is out of range"):
+        estimate_verilog([tmp_path / "lanes.v"], "lanes", "xcup", tmp_path / "bad", parts=0)

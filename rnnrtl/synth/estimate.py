@@ -111,9 +111,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         raise ConfigError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
     if router not in (None, "router1", "router2"):
         raise ConfigError(f"router {router!r} is unknown; valid: router1, router2")
-    if parts is not None and (isinstance(parts, bool) or not isinstance(parts, int) or parts < 1
-                              or (parts > 1 and family == "ecp5")):
-        raise ConfigError(f"parts {parts!r} is out of range; valid: an integer >= 1, 1 for ecp5")
+    _check_parts(parts, family)
     seeds = check_seeds((seed,) if seeds is None else seeds)
     t0 = time.perf_counter()
     folder = Path(folder)
@@ -121,18 +119,12 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     top = core.top
     read_core_cmds = core.read_commands(folder)
     if family in ("xc7", "xcup"):
-        synth = _synth_xilinx(family, top)
         # synth_xilinx's coarse step without ``share``: its SAT-based resource sharing ran for
         # more than half an hour on the LSTM(128) core, and a MatVec has nothing to share (one
         # multiplier per block, by design).
-        coarse = ["techmap -map +/cmp2lut.v -map +/cmp2lcu.v -D LUT_WIDTH=6", "alumacc", "opt",
-                  "memory -nomap", "opt_clean"]
-        first = [*read_core_cmds, f"{synth} -run begin:coarse", *KEEP_COPIES, *coarse,
-                 f"select {top}", "write_json -selected coarse.json"]
-        second = _LIBS["xilinx"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
-                                    f"hierarchy -top {top}", MULTIPORT_ROM_FIX,
-                                    *memories_apart(synth, top, "map_memory")]
-        fine = f"{synth} -run map_ffram:"
+        first, second, fine = _xilinx_steps(family, top, read_core_cmds, [
+            *KEEP_COPIES, "techmap -map +/cmp2lut.v -map +/cmp2lcu.v -D LUT_WIDTH=6", "alumacc",
+            "opt", "memory -nomap", "opt_clean"])
     else:
         wrapper_name = f"{top}_regs"
         wrapper = RegisteredPorts(ManifestCore(core.manifest, keep_hierarchy=True))
@@ -147,21 +139,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                                   f"hierarchy -top {wrapper_name}", MULTIPORT_ROM_FIX,
                                   *memories_apart(synth, top, "map_ram")]
         fine = f"{synth} -run map_ffram: -json {wrapper_name}.json"
-    run_yosys(first, folder, f"yosys ({family}, to memory mapping)", "yosys_1.log")
-    netlist = json.loads((folder / "coarse.json").read_text())
-    roms_split = split_rom_ports(netlist)
-    parts = parts or _parts(netlist, top, family)
-    if parts > 1:
-        mark_parts(netlist, top, parts)
-    (folder / "coarse_split.json").write_text(json.dumps(netlist))
-    (folder / "coarse.json").unlink()
-    del netlist
-    if parts == 1:
-        run_yosys(second + [fine, "tee -q -o stat.json stat -json"], folder, f"yosys ({family})",
-                  "yosys_2.log")
-    else:
-        _fine_in_parts(second, family, top, parts, folder)
-    (folder / "coarse_split.json").unlink()
+    roms_split = _synthesise(first, second, fine, family, top, folder, parts)
     cells = _module_cells(folder, top)
     res = stat_resources(cells, family)
     inv = multiplier_inventory(core.network) if core.network is not None else None
@@ -189,6 +167,53 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         est.fmax_source = "routed" if route else "placed (pre-routing estimate)"
     est.runtime_s = time.perf_counter() - t0
     return est
+
+
+def _check_parts(parts, family: str):
+    if parts is not None and (isinstance(parts, bool) or not isinstance(parts, int) or parts < 1
+                              or (parts > 1 and family == "ecp5")):
+        raise ConfigError(f"parts {parts!r} is out of range; valid: an integer >= 1, 1 for ecp5")
+
+
+def _xilinx_steps(family: str, top: str, reads: list[str],
+                  coarse: list[str]) -> tuple[list[str], list[str], str]:
+    """The ``first``, ``second`` and ``fine`` yosys steps of a Xilinx estimate of ``top``
+    (:func:`_synthesise`): ``reads`` the design, ``synth_xilinx`` to its coarse step, ``coarse``
+    in its place; then the memories mapped apart (:func:`~rnnrtl.synth.yosys.memories_apart`)
+    and ``synth_xilinx -run map_ffram:``."""
+    synth = _synth_xilinx(family, top)
+    first = [*reads, f"{synth} -run begin:coarse", *coarse, f"select {top}",
+             "write_json -selected coarse.json"]
+    second = _LIBS["xilinx"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
+                                f"hierarchy -top {top}", MULTIPORT_ROM_FIX,
+                                *memories_apart(synth, top, "map_memory")]
+    return first, second, f"{synth} -run map_ffram:"
+
+
+def _synthesise(first: list[str], second: list[str], fine: str, family: str, top: str,
+                folder: Path, parts: int | None) -> int:
+    """The two yosys runs of an estimate in ``folder``: ``first`` (``yosys_1.log``) writes the
+    coarse netlist of ``top`` (``coarse.json``); its multi-port ROMs are split
+    (:func:`~rnnrtl.synth.rom_split.split_rom_ports`) and, in ``parts`` parts (None: the
+    default, :func:`_parts`), its cells marked (:func:`~rnnrtl.synth.partition.mark_parts`);
+    ``second`` reads it back and maps its memories, then ``fine`` maps the rest in one process
+    (``yosys_2.log``) or :func:`_fine_in_parts`. Leaves ``stat.json``; returns the ROMs split."""
+    run_yosys(first, folder, f"yosys ({family}, to memory mapping)", "yosys_1.log")
+    netlist = json.loads((folder / "coarse.json").read_text())
+    roms_split = split_rom_ports(netlist)
+    parts = parts or _parts(netlist, top, family)
+    if parts > 1:
+        mark_parts(netlist, top, parts)
+    (folder / "coarse_split.json").write_text(json.dumps(netlist))
+    (folder / "coarse.json").unlink()
+    del netlist
+    if parts == 1:
+        run_yosys(second + [fine, "tee -q -o stat.json stat -json"], folder, f"yosys ({family})",
+                  "yosys_2.log")
+    else:
+        _fine_in_parts(second, family, top, parts, folder)
+    (folder / "coarse_split.json").unlink()
+    return roms_split
 
 
 def _parts(netlist: dict, top: str, family: str) -> int:
@@ -223,22 +248,25 @@ def _fine_in_parts(second: list[str], family: str, top: str, parts: int, folder:
         (folder / f"part{k}.il").unlink()
 
 
-def estimate_verilog(files, top: str, family: str, folder) -> Estimate:
+def estimate_verilog(files, top: str, family: str, folder, *, parts: int | None = None) -> Estimate:
     """yosys's LUT / FF / DSP / BRAM estimate of a Verilog design that rnnrtl did not write (another
     tool's RTL, to compare with an rnnrtl core on equal terms): ``files`` read with
-    ``read_verilog -sv``, ``synth_xilinx`` as for a core (:func:`_synth_xilinx`, with yosys's
-    default coarse step), ``stat -json`` of ``top``. Xilinx families only;
-    writes only into ``folder``."""
+    ``read_verilog -sv``, then the yosys runs of a core's estimate (:func:`run_estimate`, with
+    yosys's default coarse step: ``share`` included), the large design mapped in ``parts``
+    parts at once likewise (logs ``yosys_1.log``, ``yosys_2.log``, ``yosys_2_part<k>.log``),
+    ``stat -json`` of ``top``. Xilinx families only; writes only into ``folder``."""
     if family not in ("xc7", "xcup"):
         raise ConfigError(f"estimate {family!r} of foreign Verilog is not supported; valid: xc7, xcup")
+    _check_parts(parts, family)
     t0 = time.perf_counter()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     reads = [f"read_verilog -sv {Path(f).resolve()}" for f in files]
-    run_yosys([*reads, NO_ABC_VERIFY, _synth_xilinx(family, top),
-               "tee -q -o stat.json stat -json"], folder, f"yosys ({family})", "yosys.log")
+    first, second, fine = _xilinx_steps(family, top, reads,
+                                        [f"{_synth_xilinx(family, top)} -run coarse:map_memory"])
+    roms_split = _synthesise(first, second, fine, family, top, folder, parts)
     cells = _module_cells(folder, top)
-    return Estimate(family, folder, stat_resources(cells, family), cells,
+    return Estimate(family, folder, stat_resources(cells, family), cells, roms_split=roms_split,
                     runtime_s=time.perf_counter() - t0)
 
 
