@@ -8,8 +8,7 @@ import pytest
 from rnnrtl.errors import ConfigError
 from rnnrtl.synth.build import build
 from rnnrtl.synth.core import read_core
-from rnnrtl.synth import estimate
-from rnnrtl.synth.estimate import PART_CELLS, PART_SIZE, estimate_verilog, run_estimate
+from rnnrtl.synth.estimate import estimate_verilog, run_estimate
 from synth_helpers import write_tiny
 
 
@@ -112,21 +111,3 @@ def test_estimate_of_foreign_verilog_in_parts(tmp_path):
     assert abs(split.resources["lut"] - whole.resources["lut"]) <= 0.15 * whole.resources["lut"]
     with pytest.raises(ConfigError, match="parts 0 is out of range"):
         estimate_verilog([tmp_path / "lanes.v"], "lanes", "xcup", tmp_path / "bad", parts=0)
-
-
-@pytest.mark.parametrize("cells, machine_cores, family, parts", [
-    (6_281, 2, "xcup", 1),          # the jet LSTM at reuse 40: one process
-    (PART_CELLS, 1, "xcup", 1),     # one core: nothing to run side by side
-    (54_855, 2, "xcup", 2),         # big-vu9p
-    (54_855, 2, "ecp5", 1),         # nextpnr needs the whole netlist
-    (130_000, 2, "xc7", 6),         # three rounds of two parts under PART_SIZE cells
-    (130_000, 4, "xc7", 8),
-])
-def test_default_parts(monkeypatch, cells, machine_cores, family, parts):
-    """A large core is split in parts of at most PART_SIZE coarse cells, a multiple of the cores."""
-    monkeypatch.setattr(estimate, "cores", lambda: machine_cores)
-    netlist = {"modules": {"top": {"cells": {f"c{i}": {"type": "$add"} for i in range(cells)}}}}
-    netlist["modules"]["top"]["cells"]["scope"] = {"type": "$scopeinfo"}   # not counted
-    assert estimate._parts(netlist, "top", family) == parts
-    if parts > 1:
-        assert cells / parts <= PART_SIZE

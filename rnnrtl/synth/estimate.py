@@ -15,9 +15,8 @@ step otherwise fails an internal assertion; and its coarse step runs without ``s
 to share in a MatVec). Multi-port ROMs are replicated between the two yosys runs
 (:mod:`rnnrtl.synth.rom_split`); the second maps the memories in a module of their own
 (:func:`~rnnrtl.synth.yosys.memories_apart`), then flattens them back into the core. A large core
-(:data:`PART_CELLS`) is then mapped in parts (:data:`PART_SIZE` coarse cells each at most), as
-many at once as the machine has cores, one yosys process each, and its counts are the parts'
-summed (:mod:`rnnrtl.synth.partition`).
+(:data:`PART_CELLS`) is then mapped in two parts at once, one yosys process each, and its counts
+are the parts' summed (:mod:`rnnrtl.synth.partition`).
 """
 
 from __future__ import annotations
@@ -41,23 +40,16 @@ from .seeds import best_run, check_seeds, cores, side_by_side
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options, nextpnr_summary,
                     overfull_cells, run_tool, run_yosys, stat_resources, tool)
 
-__all__ = ["ESTIMATES", "PART_CELLS", "PART_SIZE", "Estimate", "run_estimate", "estimate_verilog"]
+__all__ = ["ESTIMATES", "PART_CELLS", "Estimate", "run_estimate", "estimate_verilog"]
 
 #: Estimate families: yosys ``synth_xilinx -family xc7`` / ``-family xcup``, ``synth_ecp5``.
 ESTIMATES = ("xc7", "xcup", "ecp5")
 
 #: A Xilinx estimate of a core with at least this many cells after the coarse step (word-level
-#: cells: an adder, a register, a multiplexer of any width) maps it in parts, as many at once as
-#: the machine has cores, one yosys process each, on a machine with two cores or more
-#: (:mod:`rnnrtl.synth.partition`). The jet LSTM at reuse 40 has 6,281; big-vu9p's LSTM(128)
-#: 54,855.
+#: cells: an adder, a register, a multiplexer of any width) maps it in two parts at once, one yosys
+#: process each, on a machine with two cores or more (:mod:`rnnrtl.synth.partition`). The jet
+#: LSTM at reuse 40 has 6,281; big-vu9p's LSTM(128) 54,855.
 PART_CELLS = 20_000
-#: The most coarse cells a part takes by default: a split core has as many parts as it takes to
-#: keep them under this, rounded up to a multiple of the cores (:func:`run_estimate`). Some of
-#: yosys's mapping grows faster than its netlist: ``xilinx_srl`` (yosys 0.70) with its square
-#: (a module of 10,000 independent four-flip-flop chains: 28 s; of 20,000: 121 s), and it took
-#: most of the 54 minutes of alkaid's GRU(5) in one process. big-vu9p: two parts.
-PART_SIZE = 30_000
 
 _LIBS = {  # what synth_xilinx / synth_ecp5 read in their 'begin' step (skipped by a resumed run)
     "xilinx": ["read_verilog -lib -specify +/xilinx/cells_sim.v", "read_verilog -lib +/xilinx/cells_xtra.v"],
@@ -112,9 +104,8 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     at once as the machine has cores, and reports the run of the highest Fmax;
     :attr:`Estimate.runs` holds every run's figures, in the order of ``seeds``.
     ``parts`` (Xilinx families) maps the core after memory mapping in that many parts at once
-    (:mod:`rnnrtl.synth.partition`; logs ``yosys_2_part<k>.log``); by default, for a core of
-    :data:`PART_CELLS` coarse cells or more on a machine of two cores or more, as many as keep
-    each under :data:`PART_SIZE` cells, rounded up to a multiple of the cores; else one.
+    (:mod:`rnnrtl.synth.partition`; logs ``yosys_2_part<k>.log``); by default two for a core of
+    :data:`PART_CELLS` coarse cells or more on a machine of two cores or more, else one.
     """
     if family not in ESTIMATES:
         raise ConfigError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
@@ -228,10 +219,7 @@ def _synthesise(first: list[str], second: list[str], fine: str, family: str, top
 def _parts(netlist: dict, top: str, family: str) -> int:
     """How many parts an estimate maps ``top`` in by default (:func:`run_estimate`)."""
     cells = sum(1 for c in netlist["modules"][top]["cells"].values() if c["type"] != "$scopeinfo")
-    n = cores()
-    if family == "ecp5" or cells < PART_CELLS or n < 2:
-        return 1
-    return n * -(-cells // (n * PART_SIZE))
+    return 2 if family != "ecp5" and cells >= PART_CELLS and cores() >= 2 else 1
 
 
 def _fine_in_parts(second: list[str], family: str, top: str, parts: int, folder: Path):
