@@ -8,7 +8,8 @@ import pytest
 from rnnrtl.errors import ConfigError
 from rnnrtl.synth.build import build
 from rnnrtl.synth.core import read_core
-from rnnrtl.synth.estimate import estimate_verilog, run_estimate
+from rnnrtl.synth import estimate
+from rnnrtl.synth.estimate import PART_CELLS, estimate_verilog, run_estimate
 from synth_helpers import write_tiny
 
 
@@ -111,3 +112,18 @@ def test_estimate_of_foreign_verilog_in_parts(tmp_path):
     assert abs(split.resources["lut"] - whole.resources["lut"]) <= 0.15 * whole.resources["lut"]
     with pytest.raises(ConfigError, match="parts 0 is out of range"):
         estimate_verilog([tmp_path / "lanes.v"], "lanes", "xcup", tmp_path / "bad", parts=0)
+
+
+@pytest.mark.parametrize("cells, machine_cores, family, parts", [
+    (6_281, 2, "xcup", 1),          # the jet LSTM at reuse 40: one process
+    (PART_CELLS, 1, "xcup", 1),     # one core: nothing to run side by side
+    (PART_CELLS, 2, "xc7", 2),
+    (54_855, 2, "ecp5", 1),         # nextpnr needs the whole netlist
+    (130_000, 4, "xcup", 2),        # more parts cost flip-flops (docs/benchmarks.md)
+])
+def test_default_parts(monkeypatch, cells, machine_cores, family, parts):
+    """A large core is mapped in two parts on a machine of two cores or more, else in one."""
+    monkeypatch.setattr(estimate, "cores", lambda: machine_cores)
+    netlist = {"modules": {"top": {"cells": {f"c{i}": {"type": "$add"} for i in range(cells)}}}}
+    netlist["modules"]["top"]["cells"]["scope"] = {"type": "$scopeinfo"}   # not counted
+    assert estimate._parts(netlist, "top", family) == parts
