@@ -22,7 +22,8 @@ agreement and max |error| for the float models, which are approximated by fixed 
 these fully unrolled designs on a 2-core machine). ``--alkaid`` runs alkaid (PyPI ``alkaid``, when
 installed) on the HGQ2 model at a 5 ns latency cutoff and prints its latency, II and register bits
 from its own report, beside rnnrtl's; with ``--synth`` also yosys's estimate of alkaid's Verilog
-(:func:`rnnrtl.synth.estimate.estimate_verilog`, the same ``synth_xilinx`` flow). Targets (issue 20): II ≤ 5 cycles, latency ≤ 100 cycles.
+(:func:`rnnrtl.synth.estimate.estimate_verilog`: the same two yosys steps as rnnrtl's core, a
+large design mapped in two parts at once). Targets (issue 20): II ≤ 5 cycles, latency ≤ 100 cycles.
 """
 
 import argparse
