@@ -170,18 +170,21 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
 
 
 def _check_parts(parts, family: str):
+    """Refuse a ``parts`` argument other than None or an integer >= 1 (1 for ecp5)."""
     if parts is not None and (isinstance(parts, bool) or not isinstance(parts, int) or parts < 1
                               or (parts > 1 and family == "ecp5")):
         raise ConfigError(f"parts {parts!r} is out of range; valid: an integer >= 1, 1 for ecp5")
 
 
 def _xilinx_steps(family: str, top: str, reads: list[str],
-                  coarse: list[str]) -> tuple[list[str], list[str], str]:
+                  coarse: list[str] | None = None) -> tuple[list[str], list[str], str]:
     """The ``first``, ``second`` and ``fine`` yosys steps of a Xilinx estimate of ``top``
-    (:func:`_synthesise`): ``reads`` the design, ``synth_xilinx`` to its coarse step, ``coarse``
-    in its place; then the memories mapped apart (:func:`~rnnrtl.synth.yosys.memories_apart`)
-    and ``synth_xilinx -run map_ffram:``."""
+    (:func:`_synthesise`): ``reads`` the design, ``synth_xilinx`` to its coarse step, then
+    ``coarse`` in its place (None: ``synth_xilinx``'s own); then the memories mapped apart
+    (:func:`~rnnrtl.synth.yosys.memories_apart`) and ``synth_xilinx -run map_ffram:``."""
     synth = _synth_xilinx(family, top)
+    if coarse is None:
+        coarse = [f"{synth} -run coarse:map_memory"]
     first = [*reads, f"{synth} -run begin:coarse", *coarse, f"select {top}",
              "write_json -selected coarse.json"]
     second = _LIBS["xilinx"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
@@ -262,8 +265,7 @@ def estimate_verilog(files, top: str, family: str, folder, *, parts: int | None 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     reads = [f"read_verilog -sv {Path(f).resolve()}" for f in files]
-    first, second, fine = _xilinx_steps(family, top, reads,
-                                        [f"{_synth_xilinx(family, top)} -run coarse:map_memory"])
+    first, second, fine = _xilinx_steps(family, top, reads)
     roms_split = _synthesise(first, second, fine, family, top, folder, parts)
     cells = _module_cells(folder, top)
     return Estimate(family, folder, stat_resources(cells, family), cells, roms_split=roms_split,
