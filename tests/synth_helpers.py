@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 __all__ = ["TINY_CONFIG", "TOY_MANIFEST", "write_tiny", "manifest", "check_ip_tcl", "rtlil_cell",
-           "check_pll"]
+           "check_pll", "constant_pipeline"]
 
 TINY_CONFIG = {"reuse": 3, "tables": {"tanh": {"size": 256, "range": 4}}}
 
@@ -99,3 +99,17 @@ def check_pll(il_text: str, board_hz: float, want_hz: float):
                                                     "MFG_ENABLE_FILTEROPAMP": "1",
                                                     "MFG_GMCREF_SEL": "2"}      # as ecppll
     return p
+
+
+def constant_pipeline(stages: int) -> str:
+    """Verilog of ``pipe``: ``stages`` 16-bit registers and an output register ``y``; the upper
+    byte of each is a constant carried from stage to stage (8 constant bits a register, so
+    ``8 * (stages + 1)`` of ``16 * (stages + 1)``), the lower byte the input plus that constant
+    (an adder: not constant)."""
+    lines = ["module pipe (input clk, input [7:0] a, output reg [15:0] y);",
+             f"  reg [15:0] {', '.join(f's{k}' for k in range(stages))};",
+             "  always @(posedge clk) begin",
+             "    s0 <= {8'hA5, a};"]
+    lines += [f"    s{k} <= {{s{k - 1}[15:8] ^ 8'h3C, s{k - 1}[7:0] + s{k - 1}[15:8]}};"
+              for k in range(1, stages)]
+    return "\n".join(lines + [f"    y <= s{stages - 1};", "  end", "endmodule", ""])

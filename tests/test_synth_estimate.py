@@ -8,9 +8,9 @@ import pytest
 from rnnrtl.errors import ConfigError
 from rnnrtl.synth.build import build
 from rnnrtl.synth.core import read_core
-from rnnrtl.synth import estimate
+from rnnrtl.synth import estimate, yosys
 from rnnrtl.synth.estimate import PART_CELLS, estimate_verilog, run_estimate
-from synth_helpers import write_tiny
+from synth_helpers import constant_pipeline, write_tiny
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +76,23 @@ def test_estimate_of_foreign_verilog(tmp_path):
     assert "ABC: + &if" in log and "&verify" not in log
     # yosys's own coarse step (share included), not a core's
     assert "Executing SHARE pass" in (est.folder / "yosys_1.log").read_text()
+
+
+@pytest.mark.slow
+def test_estimate_of_foreign_verilog_folds_constant_registers(tmp_path, monkeypatch):
+    """The native yosys finds a pipeline's constant register bits in one pass before
+    synth_xilinx's prepare step (rnnrtl.synth.constant_registers); the cells are those of
+    YoWASP's yosys, which cannot run the pass and folds them one stage per opt iteration."""
+    (tmp_path / "pipe.v").write_text(constant_pipeline(6))
+    monkeypatch.setenv(yosys.YOSYS_ENV, "native")
+    native = estimate_verilog([tmp_path / "pipe.v"], "pipe", "xcup", tmp_path / "native")
+    monkeypatch.setenv(yosys.YOSYS_ENV, "yowasp")
+    wasm = estimate_verilog([tmp_path / "pipe.v"], "pipe", "xcup", tmp_path / "yowasp")
+    assert "fold_constant_registers: 56 of 112 register bits constant" in \
+        (native.folder / "yosys_1.log").read_text()
+    assert "FOLD_CONSTANT_REGISTERS" not in (wasm.folder / "yosys_1.log").read_text()
+    assert native.cells == wasm.cells
+    assert native.resources["ff"] <= 56          # the lower bytes at most (SRLs may take some)
 
 
 def _foreign_lanes(lanes: int) -> str:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from amaranth.back import verilog
 
 from ..errors import BuildError, ConfigError
 from .core import Core, ManifestCore, RegisteredPorts
+from .constant_registers import PASS as FOLD_PASS
 from .ecp5_pack import pack_registers_file
 from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
@@ -38,7 +40,7 @@ from .partition import mark_parts, merge_stats, part_commands, part_module
 from .rom_split import MULTIPORT_ROM_FIX, split_rom_ports
 from .seeds import best_run, check_seeds, cores, side_by_side
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options, nextpnr_summary,
-                    overfull_cells, run_tool, run_yosys, stat_resources, tool)
+                    overfull_cells, run_tool, run_yosys, stat_resources, tool, yosys_command)
 
 __all__ = ["ESTIMATES", "PART_CELLS", "Estimate", "run_estimate", "estimate_verilog"]
 
@@ -176,17 +178,23 @@ def _check_parts(parts, family: str):
         raise ConfigError(f"parts {parts!r} is out of range; valid: an integer >= 1, 1 for ecp5")
 
 
-def _xilinx_steps(family: str, top: str, reads: list[str],
-                  coarse: list[str] | None = None) -> tuple[list[str], list[str], str]:
+def _xilinx_steps(family: str, top: str, reads: list[str], coarse: list[str] | None = None,
+                  *, fold: bool = False) -> tuple[list[str], list[str], str]:
     """The ``first``, ``second`` and ``fine`` yosys steps of a Xilinx estimate of ``top``
     (:func:`_synthesise`): ``reads`` the design, ``synth_xilinx`` to its coarse step, then
     ``coarse`` in its place (None: ``synth_xilinx``'s own); then the memories mapped apart
-    (:func:`~rnnrtl.synth.yosys.memories_apart`) and ``synth_xilinx -run map_ffram:``."""
+    (:func:`~rnnrtl.synth.yosys.memories_apart`) and ``synth_xilinx -run map_ffram:``.
+    ``fold``: with the native yosys, the constant register bits are found at once before
+    ``synth_xilinx``'s prepare step (:mod:`~rnnrtl.synth.constant_registers`; the same netlist,
+    sooner); YoWASP's yosys, which cannot run the pass, leaves them to its ``opt`` loop."""
     synth = _synth_xilinx(family, top)
     if coarse is None:
         coarse = [f"{synth} -run coarse:map_memory"]
-    first = [*reads, f"{synth} -run begin:coarse", *coarse, f"select {top}",
-             "write_json -selected coarse.json"]
+    begin = [f"{synth} -run begin:coarse"]
+    if fold and yosys_command() is not None:
+        begin = [f"{synth} -run begin:prepare", "proc", "flatten", FOLD_PASS,
+                 f"{synth} -run prepare:coarse"]
+    first = [*reads, *begin, *coarse, f"select {top}", "write_json -selected coarse.json"]
     second = _LIBS["xilinx"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
                                 f"hierarchy -top {top}", MULTIPORT_ROM_FIX,
                                 *memories_apart(synth, top, "map_memory")]
@@ -257,15 +265,28 @@ def estimate_verilog(files, top: str, family: str, folder, *, parts: int | None 
     ``read_verilog -sv``, then the yosys runs of a core's estimate (:func:`run_estimate`, with
     yosys's default coarse step: ``share`` included), the large design mapped in ``parts``
     parts at once likewise (logs ``yosys_1.log``, ``yosys_2.log``, ``yosys_2_part<k>.log``),
-    ``stat -json`` of ``top``. Xilinx families only; writes only into ``folder``."""
+    ``stat -json`` of ``top``. With the native yosys, the design's constant register bits are
+    found in one pass before the prepare step (:mod:`~rnnrtl.synth.constant_registers`: a
+    pipeline that carries constants through N stages otherwise takes N iterations of ``opt``
+    over the whole netlist; the cells are the same); YoWASP's yosys reads copies of ``files``
+    in ``folder / 'sources'``. Xilinx families only; writes only into ``folder``."""
     if family not in ("xc7", "xcup"):
         raise ConfigError(f"estimate {family!r} of foreign Verilog is not supported; valid: xc7, xcup")
     _check_parts(parts, family)
     t0 = time.perf_counter()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    reads = [f"read_verilog -sv {Path(f).resolve()}" for f in files]
-    first, second, fine = _xilinx_steps(family, top, reads)
+    files = [Path(f).resolve() for f in files]
+    if yosys_command() is None:
+        # YoWASP's yosys sees its working folder only: the sources go in beside its logs
+        sources = folder / "sources"
+        sources.mkdir(exist_ok=True)
+        copies = [sources / f"{k}_{f.name}" for k, f in enumerate(files)]
+        for f, copy in zip(files, copies):
+            shutil.copyfile(f, copy)
+        files = [copy.relative_to(folder) for copy in copies]
+    reads = [f"read_verilog -sv {f}" for f in files]
+    first, second, fine = _xilinx_steps(family, top, reads, fold=True)
     roms_split = _synthesise(first, second, fine, family, top, folder, parts)
     cells = _module_cells(folder, top)
     return Estimate(family, folder, stat_resources(cells, family), cells, roms_split=roms_split,

@@ -268,7 +268,9 @@ def main(argv=None) -> int:
     ap.add_argument("-s", dest="script", required=True, help="yosys script")
     args = ap.parse_args(argv)
     from pyosys import libyosys as ys      # optional (the 'synth' extra): imported when it runs
+    from .constant_registers import register
     ys.yosys_setup()
+    register()                              # rnnrtl's own pass (constant_registers)
     # ``tee -q -o`` sends the script's whole log to the file and nothing to the console; an error
     # inside ends this process with status 1 after logging it.
     ys.run_pass(f"tee -q -o {_quoted(args.log)} script {_quoted(args.script)}", ys.Design())
