@@ -43,3 +43,19 @@ def test_fold_leaves_registers_with_an_initial_value(tmp_path):
     ys.run_pass(f"tee -q -o {tmp_path / 'fold.log'} {PASS}", design)
     # s has an init value; y (no init) reads s, which is not constant in its first cycle
     assert f"{PASS}: 0 of 4 register bits constant" in (tmp_path / "fold.log").read_text()
+
+
+def test_fold_leaves_kept_registers(tmp_path):
+    """A register cell with ``keep`` is left to yosys (the pass stays on the safe side should
+    opt_dff ever respect keep), and its Q is a free value for the register after it."""
+    (tmp_path / "kept.v").write_text(
+        "module kept_reg (input clk, output reg [3:0] y);\n"
+        "  reg [3:0] s;\n  always @(posedge clk) begin s <= 4'd6; y <= s; end\nendmodule\n")
+    register()
+    design = ys.Design()
+    ys.run_pass(f"read_verilog -sv {tmp_path / 'kept.v'}", design)
+    ys.run_pass("hierarchy -top kept_reg; proc; flatten; setattr -set keep 1 w:s %ci1 c:* %i", design)
+    ys.run_pass(f"tee -q -o {tmp_path / 'fold.log'} {PASS}", design)
+    assert f"{PASS}: 0 of 4 register bits constant" in (tmp_path / "fold.log").read_text()
+    ys.run_pass("opt -nodffe -nosdff", design)
+    assert _flip_flop_bits(design) == 0       # yosys 0.70's own loop folds both, keep or not

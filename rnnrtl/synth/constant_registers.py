@@ -20,9 +20,10 @@ What it does, on the top module of a flattened design (run after ``proc`` and ``
 Contract: the netlist at the end of the synthesis is the one yosys's own loop reaches, only
 sooner. A register bit is folded only where its value after the pipeline has filled does not
 depend on the inputs or on its undefined initial value, which is what ``opt_dff`` assumes of a
-register without ``init`` when it folds one whose D is constant; registers with ``init``, enables,
-resets or of other cell types are left to yosys (their Q is a free value in the analysis, which
-can only find fewer constants). ``x`` results are left to yosys too.
+register without ``init`` when it folds one whose D is constant. Registers with ``init`` or
+``keep`` (which yosys 0.70's ``opt_dff`` folds all the same), enables, resets or of other cell
+types are left to yosys: their Q is a free value in the analysis, which can only find fewer
+constants. ``x`` results are left to yosys too.
 
 Runs only in the native yosys (``pyosys``): :func:`register` adds the pass to the process that
 :func:`rnnrtl.synth.yosys.main` runs a script in. Log line: ``fold_constant_registers: N of M
@@ -76,7 +77,7 @@ def fold(ys, design) -> tuple[int, int]:
     init, q_port, d_port = ID("\\init"), ID("\\Q"), ID("\\D")
     registers = {}          # cell name -> Q bits as (wire name, offset)
     for cell in module.cells_.values():
-        if cell.type.str() != "$dff":
+        if cell.type.str() != "$dff" or cell.has_keep_attr():
             continue
         q = cell.getPort(q_port)
         if any(b.wire is None or b.wire.has_attribute(init) for b in q.bits()):
