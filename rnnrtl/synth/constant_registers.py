@@ -39,7 +39,6 @@ PASS = "fold_constant_registers"
 
 _SAVED = "rnnrtl_fold_constant_registers"
 
-
 _registered = None
 
 
@@ -107,7 +106,8 @@ def fold(ys, design) -> tuple[int, int]:
     folded = 0
     for name, q_bits in registers.items():
         found = [constant.get(key) for key in q_bits]
-        if not any(s is not None for s in found):
+        known = sum(s is not None for s in found)
+        if not known:
             continue
         cell = module.cell(ID(name))
         d = cell.getPort(d_port)
@@ -115,5 +115,5 @@ def fold(ys, design) -> tuple[int, int]:
         for bit, s in zip(d.bits(), found):
             new_d.append(bit if s is None else ys.SigBit(s))
         cell.setPort(d_port, new_d)
-        folded += sum(s is not None for s in found)
+        folded += known
     return folded, sum(len(q) for q in registers.values())

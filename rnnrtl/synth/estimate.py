@@ -268,24 +268,23 @@ def estimate_verilog(files, top: str, family: str, folder, *, parts: int | None 
     ``stat -json`` of ``top``. With the native yosys, the design's constant register bits are
     found in one pass before the prepare step (:mod:`~rnnrtl.synth.constant_registers`: a
     pipeline that carries constants through N stages otherwise takes N iterations of ``opt``
-    over the whole netlist; the cells are the same); YoWASP's yosys reads copies of ``files``
-    in ``folder / 'sources'``. Xilinx families only; writes only into ``folder``."""
+    over the whole netlist; the cells are the same). yosys reads copies of ``files`` in
+    ``folder / 'sources'``. Xilinx families only; writes only into ``folder``."""
     if family not in ("xc7", "xcup"):
         raise ConfigError(f"estimate {family!r} of foreign Verilog is not supported; valid: xc7, xcup")
     _check_parts(parts, family)
     t0 = time.perf_counter()
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    files = [Path(f).resolve() for f in files]
-    if yosys_command() is None:
-        # YoWASP's yosys sees its working folder only: the sources go in beside its logs
-        sources = folder / "sources"
-        sources.mkdir(exist_ok=True)
-        copies = [sources / f"{k}_{f.name}" for k, f in enumerate(files)]
-        for f, copy in zip(files, copies):
-            shutil.copyfile(f, copy)
-        files = [copy.relative_to(folder) for copy in copies]
-    reads = [f"read_verilog -sv {f}" for f in files]
+    # yosys runs in ``folder`` and reads relative names (YoWASP's sees that folder only), as it
+    # reads a core's copy (Core.read_commands)
+    sources = folder / "sources"
+    sources.mkdir(exist_ok=True)
+    reads = []
+    for k, f in enumerate(files):
+        copy = sources / f"{k}_{Path(f).name}"
+        shutil.copyfile(f, copy)
+        reads.append(f"read_verilog -sv {copy.relative_to(folder)}")
     first, second, fine = _xilinx_steps(family, top, reads, fold=True)
     roms_split = _synthesise(first, second, fine, family, top, folder, parts)
     cells = _module_cells(folder, top)
