@@ -12,8 +12,8 @@ same way (small enough for yosys to synthesise both sides in minutes).
 
 rnnrtl's L1 configuration is :data:`L1_CONFIG`: a whole sequence per input beat, the recurrent
 layer unrolled over its time steps, reuse 1 everywhere, every constant product as shift-and-add in
-LUTs (``multiplier: lut``), plus ``--pipeline`` (default: the shallowest preset). Per model it
-prints, from the design's timing model and the manifest's cost model (no RTL written): II and
+LUTs (``multiplier: lut``), plus ``--pipeline`` (default ``fast``, README's L1 configuration). Per
+model it prints, from the design's timing model and the manifest's cost model (no RTL written): II and
 latency in cycles, the DSP multipliers left (the gates' variable products), the shift-and-add
 adders and adder bits, and the agreement with the model's own Keras forward pass (bit-exactness:
 mismatching outputs for the HGQ2 model, whose quantized forward pass rnnrtl reproduces; decision
@@ -130,7 +130,7 @@ def synth(design, name: str, family: str, outdir: Path) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", default="jet-gru,jet-lstm,hgq2-gru,hgq2-gru5")
-    ap.add_argument("--pipeline", default=PIPELINES[0], choices=PIPELINES)
+    ap.add_argument("--pipeline", default="fast", choices=PIPELINES)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--alkaid", action="store_true")
     ap.add_argument("--synth", action="store_true")

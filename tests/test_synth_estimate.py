@@ -95,6 +95,34 @@ def test_estimate_of_foreign_verilog_folds_constant_registers(tmp_path, monkeypa
     assert native.resources["ff"] <= 56          # the lower bytes at most (SRLs may take some)
 
 
+def _stage(lanes: int, *, one_register: bool) -> str:
+    """Verilog of ``stage``: ``lanes`` 8-bit inputs registered, in one register of ``8 * lanes``
+    bits or one register each, then each lane plus its neighbour registered."""
+    regs = ["r"] if one_register else [f"r{i}" for i in range(lanes)]
+    lane = [f"r[{8 * i + 7}:{8 * i}]" for i in range(lanes)] if one_register else regs
+    body = ["module stage (input clk, input [%d:0] a, output reg [%d:0] s);" % (8 * lanes - 1, 9 * lanes - 1),
+            f"  reg [{8 * lanes - 1 if one_register else 7}:0] {', '.join(regs)};",
+            "  always @(posedge clk) begin"]
+    body += ["    r <= a;"] if one_register else [f"    r{i} <= a[{8 * i + 7}:{8 * i}];" for i in range(lanes)]
+    body += [f"    s[{9 * i + 8}:{9 * i}] <= {lane[i]} + {lane[(i + 1) % lanes]};" for i in range(lanes)]
+    return "\n".join(body + ["  end", "endmodule", ""])
+
+
+@pytest.mark.slow
+def test_estimate_of_foreign_verilog_splits_registers(tmp_path):
+    """A register that holds a whole pipeline stage is cut by the use of its bits before yosys
+    prepares the design (estimate.SPLIT_REGISTERS): it counts as the same stage written with a
+    register per lane."""
+    for one in (True, False):
+        (tmp_path / f"{one}.v").write_text(_stage(6, one_register=one))
+    whole = estimate_verilog([tmp_path / "True.v"], "stage", "xcup", tmp_path / "whole")
+    lanes = estimate_verilog([tmp_path / "False.v"], "stage", "xcup", tmp_path / "lanes")
+    log = (whole.folder / "yosys_1.log").read_text()
+    assert "Splitting $dff cell stage/" in log and "into 6 slices" in log
+    assert whole.cells == lanes.cells
+    assert whole.resources["ff"] == 6 * 8 + 6 * 9
+
+
 def _foreign_lanes(lanes: int) -> str:
     """Another tool's Verilog: ``lanes`` registered 12 x 12 products, each delayed four cycles
     (a shift register) and summed with its neighbour's."""

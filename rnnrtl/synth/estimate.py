@@ -42,7 +42,7 @@ from .seeds import best_run, check_seeds, cores, side_by_side
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options, nextpnr_summary,
                     overfull_cells, run_tool, run_yosys, stat_resources, tool, yosys_command)
 
-__all__ = ["ESTIMATES", "PART_CELLS", "Estimate", "run_estimate", "estimate_verilog"]
+__all__ = ["ESTIMATES", "PART_CELLS", "SPLIT_REGISTERS", "Estimate", "run_estimate", "estimate_verilog"]
 
 #: Estimate families: yosys ``synth_xilinx -family xc7`` / ``-family xcup``, ``synth_ecp5``.
 ESTIMATES = ("xc7", "xcup", "ecp5")
@@ -52,6 +52,17 @@ ESTIMATES = ("xc7", "xcup", "ecp5")
 #: process each, on a machine with two cores or more (:mod:`rnnrtl.synth.partition`). The jet
 #: LSTM at reuse 40 has 6,281; big-vu9p's LSTM(128) 54,855.
 PART_CELLS = 20_000
+
+#: yosys's own ``splitcells`` on every register: each is cut where the use of its bits changes
+#: (one register per signal). Another tool's Verilog may keep a whole pipeline stage in one
+#: register (alkaid: up to 21,474 bits), and ``synth_xilinx``'s ``xilinx_dsp`` (yosys 0.70) then
+#: stalls in its C-register matcher, whose index takes time in the square of a register's width
+#: (0.22 / 0.97 / 3.47 s for one register of 5,000 / 10,000 / 20,000 bits; alkaid's jet-size GRU
+#: did not leave it in 72 minutes). FF, SRL, DSP and carry cells are those of the unsplit flow;
+#: ABC maps the logic in another order, which moves LUT counts by its order noise (alkaid's GRU(5):
+#: 57,766 LUT split against 57,807 unsplit; the unsplit flow with the cells renamed at random,
+#: ``rename -scramble-name``, 57,659).
+SPLIT_REGISTERS = "splitcells t:$*dff*"
 
 _LIBS = {  # what synth_xilinx / synth_ecp5 read in their 'begin' step (skipped by a resumed run)
     "xilinx": ["read_verilog -lib -specify +/xilinx/cells_sim.v", "read_verilog -lib +/xilinx/cells_xtra.v"],
@@ -179,20 +190,23 @@ def _check_parts(parts, family: str):
 
 
 def _xilinx_steps(family: str, top: str, reads: list[str], coarse: list[str] | None = None,
-                  *, fold: bool = False) -> tuple[list[str], list[str], str]:
+                  *, foreign: bool = False) -> tuple[list[str], list[str], str]:
     """The ``first``, ``second`` and ``fine`` yosys steps of a Xilinx estimate of ``top``
     (:func:`_synthesise`): ``reads`` the design, ``synth_xilinx`` to its coarse step, then
     ``coarse`` in its place (None: ``synth_xilinx``'s own); then the memories mapped apart
     (:func:`~rnnrtl.synth.yosys.memories_apart`) and ``synth_xilinx -run map_ffram:``.
-    ``fold``: with the native yosys, the constant register bits are found at once before
-    ``synth_xilinx``'s prepare step (:mod:`~rnnrtl.synth.constant_registers`; the same netlist,
-    sooner); YoWASP's yosys, which cannot run the pass, leaves them to its ``opt`` loop."""
+    ``foreign`` (another tool's Verilog, :func:`estimate_verilog`): before ``synth_xilinx``'s
+    prepare step the design is flattened, its constant register bits are found at once with the
+    native yosys (:mod:`~rnnrtl.synth.constant_registers`; YoWASP's yosys, which cannot run the
+    pass, leaves them to its ``opt`` loop: the same netlist, later) and its registers are cut by
+    the use of their bits (:data:`SPLIT_REGISTERS`)."""
     synth = _synth_xilinx(family, top)
     if coarse is None:
         coarse = [f"{synth} -run coarse:map_memory"]
     begin = [f"{synth} -run begin:coarse"]
-    if fold and yosys_command() is not None:
-        begin = [f"{synth} -run begin:prepare", "proc", "flatten", FOLD_PASS,
+    if foreign:
+        fold = [FOLD_PASS] if yosys_command() is not None else []
+        begin = [f"{synth} -run begin:prepare", "proc", "flatten", *fold, SPLIT_REGISTERS,
                  f"{synth} -run prepare:coarse"]
     first = [*reads, *begin, *coarse, f"select {top}", "write_json -selected coarse.json"]
     second = _LIBS["xilinx"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
@@ -265,11 +279,13 @@ def estimate_verilog(files, top: str, family: str, folder, *, parts: int | None 
     ``read_verilog -sv``, then the yosys runs of a core's estimate (:func:`run_estimate`, with
     yosys's default coarse step: ``share`` included), the large design mapped in ``parts``
     parts at once likewise (logs ``yosys_1.log``, ``yosys_2.log``, ``yosys_2_part<k>.log``),
-    ``stat -json`` of ``top``. With the native yosys, the design's constant register bits are
-    found in one pass before the prepare step (:mod:`~rnnrtl.synth.constant_registers`: a
+    ``stat -json`` of ``top``. Before the prepare step, with the native yosys, the design's
+    constant register bits are found in one pass (:mod:`~rnnrtl.synth.constant_registers`: a
     pipeline that carries constants through N stages otherwise takes N iterations of ``opt``
-    over the whole netlist; the cells are the same). yosys reads copies of ``files`` in
-    ``folder / 'sources'``. Xilinx families only; writes only into ``folder``."""
+    over the whole netlist; the cells are the same), and its registers are cut by the use of
+    their bits (:data:`SPLIT_REGISTERS`: a register of a whole pipeline stage otherwise stalls
+    ``xilinx_dsp``). yosys reads copies of ``files`` in ``folder / 'sources'``. Xilinx families
+    only; writes only into ``folder``."""
     if family not in ("xc7", "xcup"):
         raise ConfigError(f"estimate {family!r} of foreign Verilog is not supported; valid: xc7, xcup")
     _check_parts(parts, family)
@@ -285,7 +301,7 @@ def estimate_verilog(files, top: str, family: str, folder, *, parts: int | None 
         copy = sources / f"{k}_{Path(f).name}"
         shutil.copyfile(f, copy)
         reads.append(f"read_verilog -sv {copy.relative_to(folder)}")
-    first, second, fine = _xilinx_steps(family, top, reads, fold=True)
+    first, second, fine = _xilinx_steps(family, top, reads, foreign=True)
     roms_split = _synthesise(first, second, fine, family, top, folder, parts)
     cells = _module_cells(folder, top)
     return Estimate(family, folder, stat_resources(cells, family), cells, roms_split=roms_split,
