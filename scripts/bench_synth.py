@@ -15,8 +15,8 @@ cycles / Fmax). Results accumulate in ``<outdir>/results.json``
 run prints the table of all results (also ``results.md``) and redraws ``bench_synth.png``.
 
 Cost (2-core machine): the jet LSTM at reuse 40 takes a few seconds to write, ~2 min per Xilinx
-family in yosys; ECP5 with jet-ecp5-r80 (~26k LUT4s) ~3 min of yosys and ~5.5 min of nextpnr per
-seed (router2; --seeds runs two at once). The LSTM(128) at a reuse that fits a VU9P has
+family in yosys; ECP5 with jet-ecp5-r80 (~26k LUT4s) ~3 min of yosys and 6-10 min of nextpnr per
+seed (router1, rnnrtl.synth.yosys.NEXTPNR_OPTS; --seeds runs two at once). The LSTM(128) at a reuse that fits a VU9P has
 ~4,600-6,700 multipliers: big-vu9p with --families xcup takes ~12 min in all (42 s to write the
 core, 11 min of yosys in two processes of ~8 GB each, rnnrtl.synth.partition), so only with the
 native yosys of pyosys: YoWASP's runs out of its 32-bit WebAssembly memory in abc9.
@@ -56,10 +56,10 @@ def main():
     ap.add_argument("--jobs", type=int, default=2, help="synthesis runs at once")
     ap.add_argument("--freq", type=float, default=200.0, help="ECP5 clock nextpnr aims at (MHz)")
     ap.add_argument("--no-route", action="store_true",
-                    help="ECP5 Fmax from placement only (routing a jet LSTM takes over half an hour)")
+                    help="ECP5 Fmax from placement only (no routing: minutes faster)")
     ap.add_argument("--router", choices=("router1", "router2"), default=None,
                     help="nextpnr router for the ECP5 estimate (default: rnnrtl.synth.yosys.NEXTPNR_OPTS); "
-                         "router2 can fail to converge on a congested ~40k-LUT design")
+                         "either can take long to converge on a congested design")
     ap.add_argument("--seed", type=int, default=None, help="nextpnr placer seed of the ECP5 estimate")
     ap.add_argument("--seeds", default=None,
                     help="comma list of nextpnr seeds (instead of --seed): each placed and routed, "

@@ -39,7 +39,14 @@ __all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "nextpnr_options", "NO_ABC_VERIFY", "KEE
 YOSYS_ENV = "RNNRTL_YOSYS"
 
 #: nextpnr-ecp5's options in every rnnrtl place and route (estimate and board build).
-#: router2: router1 needs over half an hour on a jet LSTM (~40k LUT4s), router2 is far faster.
+#: router1, by measurement on the jet LSTM's ECP5 configuration (jet-ecp5-r80: 26k LUT4, 64k FF,
+#: 76 % of an ECP5-85F's flip-flops; one placement per seed, both routers on it): router1 164.8 /
+#: 156.7 / 188.9 MHz at seeds 1 / 2 / 3, router2 129.2 / 148.1 / 153.2. router2 spreads a
+#: congested net's connections over long detours (its seed-1 critical path: one flip-flop to a
+#: register 28 columns away, 7.2 ns of routing), router1 routes timing-critical connections
+#: first. router1 took 128-228 s to route it (about a minute more than router2); on earlier,
+#: more congested netlists it took over half an hour and once did not converge in 62 minutes
+#: (``--router router2``, :func:`nextpnr_options`, is the way out).
 #: A heavier timing weight in the HeAP placer (nextpnr's default 10): the deep jet LSTM at reuse
 #: 48/80/160/64 (50k flip-flops, 58% of an ECP5-85F) placed with its critical register-to-register
 #: routes across the device at 10 (109.8 MHz, seed 1); the same netlist reached 128.7 MHz at 40 and
@@ -47,7 +54,7 @@ YOSYS_ENV = "RNNRTL_YOSYS"
 #: jet-ecp5-r80 netlist of Dec 2026 did no better across seeds 1-3 (the same mean at 250, lower
 #: at 500); ``--placer-heap-critexp`` and ``--placer-heap-beta`` have no effect on ECP5 (its arch
 #: code sets both).
-NEXTPNR_OPTS = ("--router", "router2", "--placer-heap-timingweight", "100")
+NEXTPNR_OPTS = ("--router", "router1", "--placer-heap-timingweight", "100")
 
 
 def nextpnr_options(router: str | None = None) -> tuple[str, ...]:
