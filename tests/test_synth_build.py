@@ -61,6 +61,8 @@ def test_ulx3s_plan(tiny, tmp_path):
     assert 'LOCATE COMP "uart_0__rx__io" SITE "M1"' in lpf
     script = r.files["build_script"].read_text()
     assert "--report tiny_ulx3s_85f_report.json" in script
+    # a board build routes with its own router (the estimate's router1 did not converge on it)
+    assert "--router router2" in script and "--router router1" not in script
     # the DSP register packing runs between yosys and nextpnr
     assert script.index('"$YOSYS"') < script.index("-m rnnrtl.synth.ecp5_pack tiny_ulx3s_85f.json") \
         < script.index('"$NEXTPNR_ECP5"')

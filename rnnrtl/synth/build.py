@@ -36,7 +36,7 @@ from .rom_split import MULTIPORT_ROM_FIX, rom_split_verilog
 from .seeds import best_run, check_seeds, side_by_side
 from .targets import ECP5RegisterPacking, Target
 from .vivado import ip_package_tcl, vivado_results, xilinx_part
-from .yosys import KEEP_COPIES, NEXTPNR_OPTS, nextpnr_summary, yowasp_env
+from .yosys import BOARD_ROUTER, KEEP_COPIES, nextpnr_options, nextpnr_summary, yowasp_env
 
 __all__ = ["BuildResult", "build"]
 
@@ -296,7 +296,7 @@ def _plan_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, r
     plan = platform.prepare(
         top, name=name,
         nextpnr_opts=" ".join([f"--report {name}_report.json --timing-allow-fail", "--seed",
-                               str(seed), *NEXTPNR_OPTS]),
+                               str(seed), *nextpnr_options(BOARD_ROUTER)]),
         synth_opts="-run begin:coarse",
         script_after_synth="\n".join([*KEEP_COPIES, f"synth_ecp5 -top {name} -run coarse:map_ram",
                                        MULTIPORT_ROM_FIX, f"synth_ecp5 -top {name} -run map_ram:"]))

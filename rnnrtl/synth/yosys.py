@@ -29,7 +29,7 @@ from pathlib import Path
 from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
-__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "nextpnr_options", "NO_ABC_VERIFY", "KEEP_COPIES",
+__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "BOARD_ROUTER", "nextpnr_options", "NO_ABC_VERIFY", "KEEP_COPIES",
            "MEMORY_MODULE", "memories_apart", "overfull_cells",
            "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "native_available", "yosys_command",
            "run_yosys", "stat_resources", "nextpnr_summary", "main"]
@@ -38,15 +38,14 @@ __all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "nextpnr_options", "NO_ABC_VERIFY", "KEE
 #: ``yowasp``, or unset (pyosys if installed, else YoWASP).
 YOSYS_ENV = "RNNRTL_YOSYS"
 
-#: nextpnr-ecp5's options in every rnnrtl place and route (estimate and board build).
+#: nextpnr-ecp5's options in every rnnrtl place and route of a core out of context (the ECP5
+#: estimate); a board build routes with :data:`BOARD_ROUTER` instead.
 #: router1, by measurement on the jet LSTM's ECP5 configuration (jet-ecp5-r80: 26k LUT4, 64k FF,
 #: 76 % of an ECP5-85F's flip-flops; one placement per seed, both routers on it): router1 164.8 /
 #: 156.7 / 188.9 MHz at seeds 1 / 2 / 3, router2 129.2 / 148.1 / 153.2. router2 spreads a
 #: congested net's connections over long detours (its seed-1 critical path: one flip-flop to a
 #: register 28 columns away, 7.2 ns of routing), router1 routes timing-critical connections
-#: first. router1 took 128-228 s to route it (about a minute more than router2); on earlier,
-#: more congested netlists it took over half an hour and once did not converge in 62 minutes
-#: (``--router router2``, :func:`nextpnr_options`, is the way out).
+#: first. router1 took 128-228 s to route it (about a minute more than router2).
 #: A heavier timing weight in the HeAP placer (nextpnr's default 10): the deep jet LSTM at reuse
 #: 48/80/160/64 (50k flip-flops, 58% of an ECP5-85F) placed with its critical register-to-register
 #: routes across the device at 10 (109.8 MHz, seed 1); the same netlist reached 128.7 MHz at 40 and
@@ -55,6 +54,14 @@ YOSYS_ENV = "RNNRTL_YOSYS"
 #: at 500); ``--placer-heap-critexp`` and ``--placer-heap-beta`` have no effect on ECP5 (its arch
 #: code sets both).
 NEXTPNR_OPTS = ("--router", "router1", "--placer-heap-timingweight", "100")
+
+
+#: The router of a board build (``rnnrtl build --target ulx3s_85f``): router2. router1 routed the
+#: ULX3S top of the same jet LSTM (37k LUT4: the core, its UART bridge and register slices) at
+#: 153.1 MHz at seed 1 in 348 s, but at seed 2 it had not converged after 37 minutes (325 wires
+#: still overused, each thousand rip-ups slower than the last); router2 always finishes. On
+#: earlier, more congested netlists router1 also took over half an hour on the estimate.
+BOARD_ROUTER = "router2"
 
 
 def nextpnr_options(router: str | None = None) -> tuple[str, ...]:
