@@ -182,10 +182,13 @@ class UARTBridge(wiring.Component):
 
         # The core's reset from a register: a frame timeout (a comparison of the idle count) or
         # sync's reset would otherwise reach every register of the core through logic in the
-        # same cycle, the longest path of the board at 150 MHz. It is high while sync is in reset
-        # and one cycle after, and the cycle after an abort.
+        # same cycle, the longest path of the board at 150 MHz. Two registers: the first sits by
+        # the deframer, the second by the global buffer (the timeout's logic to one register
+        # beside the buffer was a 62-column route, the ULX3S build's critical path at seed 3). It
+        # is high while sync is in reset and two cycles after, and the second cycle after an abort.
+        abort_late = Signal(init=1)
         core_rst = Signal(init=1)
-        m.d.sync += core_rst.eq(deframer.abort)
+        m.d.sync += [abort_late.eq(deframer.abort), core_rst.eq(abort_late)]
         m.domains.core = core_domain = ClockDomain("core", local=True)
         m.d.comb += [core_domain.clk.eq(ClockSignal("sync")),
                      core_domain.rst.eq(global_net(m, core_rst, platform, "core_rst_global"))]
