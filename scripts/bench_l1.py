@@ -13,8 +13,8 @@ same way (small enough for yosys to synthesise both sides in minutes).
 rnnrtl's L1 configuration is :data:`L1_CONFIG`: a whole sequence per input beat, the recurrent
 layer unrolled over its time steps, reuse 1 everywhere, every constant product as shift-and-add in
 LUTs (``multiplier: lut``), plus ``--pipeline`` (default ``fast``, README's L1 configuration). Per
-model it prints, from the design's timing model and the manifest's cost model (no RTL written): II and
-latency in cycles, the DSP multipliers left (the gates' variable products), the shift-and-add
+model it prints, from the design's timing model and the manifest's cost model (no RTL written):
+II and latency in cycles, the DSP multipliers left (the gates' variable products), the shift-and-add
 adders and adder bits, and the agreement with the model's own Keras forward pass (bit-exactness:
 mismatching outputs for the HGQ2 model, whose quantized forward pass rnnrtl reproduces; decision
 agreement and max |error| for the float models, which are approximated by fixed point).

@@ -16,10 +16,11 @@ run prints the table of all results (also ``results.md``) and redraws ``bench_sy
 
 Cost (2-core machine): the jet LSTM at reuse 40 takes a few seconds to write, ~2 min per Xilinx
 family in yosys; ECP5 with jet-ecp5-r80 (~26k LUT4s) ~3 min of yosys and 6-10 min of nextpnr per
-seed (router1, rnnrtl.synth.yosys.NEXTPNR_OPTS; --seeds runs two at once). The LSTM(128) at a reuse that fits a VU9P has
-~4,600-6,700 multipliers: big-vu9p with --families xcup takes ~12 min in all (42 s to write the
-core, 11 min of yosys in two processes of ~8 GB each, rnnrtl.synth.partition), so only with the
-native yosys of pyosys: YoWASP's runs out of its 32-bit WebAssembly memory in abc9.
+seed (router1, rnnrtl.synth.yosys.NEXTPNR_OPTS; --seeds runs two at once). The LSTM(128) at a
+reuse that fits a VU9P has ~4,600-6,700 multipliers: big-vu9p with --families xcup takes ~12 min
+in all (42 s to write the core, 11 min of yosys in two processes of ~8 GB each,
+rnnrtl.synth.partition), so only with the native yosys of pyosys: YoWASP's runs out of its 32-bit
+WebAssembly memory in abc9.
 --timing-only gives its cycles at once.
 Targets checked: the jet LSTM within an ECP5-85F's 156 MULT18X18D at >= 150 MHz; the LSTM(128)
 within a VU9P's 6,840 DSPs at >= 100,000 sequences/s at 200 MHz (200e6 / II).

@@ -98,14 +98,18 @@ def test_estimate_of_foreign_verilog_folds_constant_registers(tmp_path, monkeypa
 def _stage(lanes: int, *, one_register: bool) -> str:
     """Verilog of ``stage``: ``lanes`` 8-bit inputs registered, in one register of ``8 * lanes``
     bits or one register each, then each lane plus its neighbour registered."""
-    regs = ["r"] if one_register else [f"r{i}" for i in range(lanes)]
-    lane = [f"r[{8 * i + 7}:{8 * i}]" for i in range(lanes)] if one_register else regs
-    body = ["module stage (input clk, input [%d:0] a, output reg [%d:0] s);" % (8 * lanes - 1, 9 * lanes - 1),
-            f"  reg [{8 * lanes - 1 if one_register else 7}:0] {', '.join(regs)};",
-            "  always @(posedge clk) begin"]
-    body += ["    r <= a;"] if one_register else [f"    r{i} <= a[{8 * i + 7}:{8 * i}];" for i in range(lanes)]
-    body += [f"    s[{9 * i + 8}:{9 * i}] <= {lane[i]} + {lane[(i + 1) % lanes]};" for i in range(lanes)]
-    return "\n".join(body + ["  end", "endmodule", ""])
+    if one_register:
+        lane = [f"r[{8 * i + 7}:{8 * i}]" for i in range(lanes)]
+        regs, loads = f"reg [{8 * lanes - 1}:0] r;", ["r <= a;"]
+    else:
+        lane = [f"r{i}" for i in range(lanes)]
+        regs = f"reg [7:0] {', '.join(lane)};"
+        loads = [f"{r} <= a[{8 * i + 7}:{8 * i}];" for i, r in enumerate(lane)]
+    sums = [f"s[{9 * i + 8}:{9 * i}] <= {lane[i]} + {lane[(i + 1) % lanes]};" for i in range(lanes)]
+    return "\n".join([f"module stage (input clk, input [{8 * lanes - 1}:0] a,",
+                      f"              output reg [{9 * lanes - 1}:0] s);", f"  {regs}",
+                      "  always @(posedge clk) begin", *(f"    {x}" for x in loads + sums),
+                      "  end", "endmodule", ""])
 
 
 @pytest.mark.slow

@@ -42,7 +42,8 @@ from .seeds import best_run, check_seeds, cores, side_by_side
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options, nextpnr_summary,
                     overfull_cells, run_tool, run_yosys, stat_resources, tool, yosys_command)
 
-__all__ = ["ESTIMATES", "PART_CELLS", "SPLIT_REGISTERS", "Estimate", "run_estimate", "estimate_verilog"]
+__all__ = ["ESTIMATES", "PART_CELLS", "SPLIT_REGISTERS", "Estimate", "run_estimate",
+           "estimate_verilog"]
 
 #: Estimate families: yosys ``synth_xilinx -family xc7`` / ``-family xcup``, ``synth_ecp5``.
 ESTIMATES = ("xc7", "xcup", "ecp5")

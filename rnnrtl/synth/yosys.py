@@ -29,8 +29,8 @@ from pathlib import Path
 from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
-__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "BOARD_ROUTER", "nextpnr_options", "NO_ABC_VERIFY", "KEEP_COPIES",
-           "MEMORY_MODULE", "memories_apart", "overfull_cells",
+__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "BOARD_ROUTER", "nextpnr_options", "NO_ABC_VERIFY",
+           "KEEP_COPIES", "MEMORY_MODULE", "memories_apart", "overfull_cells",
            "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "native_available", "yosys_command",
            "run_yosys", "stat_resources", "nextpnr_summary", "main"]
 
@@ -54,7 +54,6 @@ YOSYS_ENV = "RNNRTL_YOSYS"
 #: at 500); ``--placer-heap-critexp`` and ``--placer-heap-beta`` have no effect on ECP5 (its arch
 #: code sets both).
 NEXTPNR_OPTS = ("--router", "router1", "--placer-heap-timingweight", "100")
-
 
 #: The router of a board build (``rnnrtl build --target ulx3s_85f``): router2. router1 routed the
 #: ULX3S top of the same jet LSTM (37k LUT4: the core, its UART bridge and register slices) at
