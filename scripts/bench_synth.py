@@ -16,9 +16,9 @@ run prints the table of all results (also ``results.md``) and redraws ``bench_sy
 
 Cost (2-core machine): the jet LSTM at reuse 40 takes a few seconds to write, ~2 min per Xilinx
 family in yosys; ECP5 with jet-ecp5-r80 (~26k LUT4s) ~3 min of yosys and 6-10 min of nextpnr per
-seed (router1, rnnrtl.synth.yosys.NEXTPNR_OPTS; --seeds runs two at once). The LSTM(128) at a
-reuse that fits a VU9P has ~4,600-6,700 multipliers: big-vu9p with --families xcup takes ~12 min
-in all (42 s to write the core, 11 min of yosys in two processes of ~8 GB each,
+seed (router1 within a budget, else router2: rnnrtl.synth.place_route; --seeds runs two at
+once). The LSTM(128) at a reuse that fits a VU9P has ~4,600-6,700 multipliers: big-vu9p with
+--families xcup takes ~12 min in all (42 s to write the core, 11 min of yosys in two processes of ~8 GB each,
 rnnrtl.synth.partition), so only with the native yosys of pyosys: YoWASP's runs out of its 32-bit
 WebAssembly memory in abc9.
 --timing-only gives its cycles at once.
@@ -59,8 +59,8 @@ def main():
     ap.add_argument("--no-route", action="store_true",
                     help="ECP5 Fmax from placement only (no routing: minutes faster)")
     ap.add_argument("--router", choices=("router1", "router2"), default=None,
-                    help="nextpnr router for the ECP5 estimate (default: rnnrtl.synth.yosys.NEXTPNR_OPTS); "
-                         "either can take long to converge on a congested design")
+                    help="nextpnr router for the ECP5 estimate (default: rnnrtl.synth.place_route's "
+                         "choice); either can take long to converge on a congested design")
     ap.add_argument("--seed", type=int, default=None, help="nextpnr placer seed of the ECP5 estimate")
     ap.add_argument("--seeds", default=None,
                     help="comma list of nextpnr seeds (instead of --seed): each placed and routed, "
@@ -142,6 +142,7 @@ def seed_line(run: dict, res: dict, latency: int) -> str:
     """One nextpnr run: seed, Fmax, LUT / FF / DSP / EBR, latency in µs, critical path, seconds."""
     fmax = run.get("fmax_mhz")
     text = (f"seed {run['seed']}: Fmax {fmax:.1f} MHz" if fmax else f"seed {run['seed']}: no Fmax")
+    text += f" ({run['router']})" if run.get("router") else ""
     text += (f", LUT {res['lut']:,} / FF {res['ff']:,} / DSP {res['dsp']} / EBR {res['bram']:g}"
              + (f", latency {latency:,} cycles = {latency / fmax:.2f} µs" if fmax else ""))
     cp = run.get("critical_path")

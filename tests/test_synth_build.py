@@ -61,8 +61,9 @@ def test_ulx3s_plan(tiny, tmp_path):
     assert 'LOCATE COMP "uart_0__rx__io" SITE "M1"' in lpf
     script = r.files["build_script"].read_text()
     assert "--report tiny_ulx3s_85f_report.json" in script
-    # a board build routes with its own router (the estimate's router1 did not converge on it)
-    assert "--router router2" in script and "--router router1" not in script
+    # nextpnr's router is rnnrtl.synth.place_route's choice (the script's $NEXTPNR_ECP5), not
+    # the script's
+    assert "--router" not in script and "--placer-heap-timingweight 100" in script
     # the DSP register packing runs between yosys and nextpnr
     assert script.index('"$YOSYS"') < script.index("-m rnnrtl.synth.ecp5_pack tiny_ulx3s_85f.json") \
         < script.index('"$NEXTPNR_ECP5"')
@@ -147,5 +148,7 @@ def test_ecp5_bitstream(tiny, tmp_path):
     (clock, timing), = report["fmax"].items()        # one clock domain: the PLL's
     assert abs(timing["constraint"] - 150) < 0.1 and timing["achieved"] == r.fmax_mhz
     assert r.fmax_mhz > 25
+    # nextpnr ran through rnnrtl.synth.place_route: router1 routes the tiny core within its budget
+    assert r.router == "router1" and "(nextpnr router1)" in r.summary()
     assert "against the core's 150 MHz clock (PLL from the board's 25 MHz)" in r.message
     assert ("TIMING NOT MET" in r.message) == (r.fmax_mhz < 150)

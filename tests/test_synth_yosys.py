@@ -67,29 +67,30 @@ def test_overfull_cells_reads_the_device_table():
     assert overfull_cells("ERROR: something else\n") == []
 
 
-def test_an_overfull_ecp5_estimate_says_what_does_not_fit(tmp_path, monkeypatch):
+@pytest.mark.parametrize("router", [None, "router2"])
+def test_an_overfull_ecp5_estimate_says_what_does_not_fit(tmp_path, monkeypatch, router):
     """nextpnr fails on a core bigger than the device: the error names the cells that do not fit,
-    in numbers, not nextpnr's first unplaceable cell."""
+    in numbers, not nextpnr's first unplaceable cell (nextpnr run by rnnrtl.synth.place_route's
+    choice of router, or with the router named)."""
     from rnnrtl.synth import estimate
 
-    def failing_nextpnr(cmd, folder, step, log):
-        (folder / log).write_text(OVERFULL_LOG)
-        raise BuildError(f"{step} failed (exit 125)")
+    def nextpnr_failing_with(text, code):
+        def run(cmd, folder, step, log=None):
+            (folder / cmd[cmd.index("--log") + 1]).write_text(text)
+            raise BuildError(f"{step} failed (exit {code})")
+        return run
 
-    monkeypatch.setattr(estimate, "run_tool", failing_nextpnr)
+    def run(failing):
+        monkeypatch.setattr(estimate, "run_tool", failing)
+        monkeypatch.setattr(estimate, "route_with_budget", failing)
+        estimate._nextpnr_ecp5(tmp_path, "core_regs", seed=1, freq_mhz=200, router=router,
+                               route=True, name="nextpnr")
+
     with pytest.raises(BuildError, match=r"does not fit the ECP5-85F .*179,723 flip-flops "
                                          r"\(TRELLIS_FF\) of 83,640 \(214 %\), 185,229 LUT4 sites"):
-        estimate._nextpnr_ecp5(tmp_path, "core_regs", seed=1, freq_mhz=200, router=None,
-                               route=True, name="nextpnr")
-
-    def other_failure(cmd, folder, step, log):
-        (folder / log).write_text("ERROR: a timing loop\n")
-        raise BuildError(f"{step} failed (exit 1)")
-
-    monkeypatch.setattr(estimate, "run_tool", other_failure)
+        run(nextpnr_failing_with(OVERFULL_LOG, 125))
     with pytest.raises(BuildError, match=r"failed \(exit 1\)$"):
-        estimate._nextpnr_ecp5(tmp_path, "core_regs", seed=1, freq_mhz=200, router=None,
-                               route=True, name="nextpnr")
+        run(nextpnr_failing_with("ERROR: a timing loop\n", 1))
 
 
 def test_nextpnr_summary_of_a_pll_clock():
@@ -207,11 +208,12 @@ def test_kept_delay_lines_stay_apart(tmp_path, kept):
 
 
 def test_nextpnr_options_router_choice_keeps_the_other_options():
-    """A router chosen by the caller replaces NEXTPNR_OPTS' router and nothing else."""
+    """Without a router the options name none (rnnrtl.synth.place_route chooses); a router the
+    caller names is added to the same options; an unknown one is refused."""
     default = yosys.nextpnr_options()
-    assert default == yosys.NEXTPNR_OPTS
-    ours = default[default.index("--router") + 1]
-    other = {"router1": "router2", "router2": "router1"}[ours]
-    chosen = yosys.nextpnr_options(other)
-    assert chosen[chosen.index("--router") + 1] == other
-    assert [o for o in chosen if o != other] == [o for o in default if o != ours]
+    assert default == yosys.NEXTPNR_OPTS and "--router" not in default
+    for router in yosys.ROUTERS:
+        chosen = yosys.nextpnr_options(router)
+        assert chosen == (*default, "--router", router)
+    with pytest.raises(ConfigError, match="router3.*router1, router2"):
+        yosys.nextpnr_options("router3")

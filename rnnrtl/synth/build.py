@@ -32,11 +32,12 @@ from ..errors import BuildError, ConfigError
 from .core import Core, ManifestCore, read_core
 from .ecp5_pll import ECP5PLL, PLLSetting, pll_setting
 from .estimate import ESTIMATES, Estimate, run_estimate
+from .place_route import read_outcome, wrapper_script
 from .rom_split import MULTIPORT_ROM_FIX, rom_split_verilog
 from .seeds import best_run, check_seeds, side_by_side
 from .targets import ECP5RegisterPacking, Target
 from .vivado import ip_package_tcl, vivado_results, xilinx_part
-from .yosys import BOARD_ROUTER, KEEP_COPIES, nextpnr_options, nextpnr_summary, yowasp_env
+from .yosys import KEEP_COPIES, nextpnr_options, nextpnr_summary, yowasp_env
 
 __all__ = ["BuildResult", "build"]
 
@@ -59,8 +60,10 @@ class BuildResult:
     seed: int | None = None                       # an ECP5 target's nextpnr seed kept (the best)
     clock: PLLSetting | None = None               # a target's core clock from its PLL, or None
     #: An ECP5 target's nextpnr runs, one per seed: ``seed``, ``fmax_mhz``, ``critical_path``,
-    #: ``folder`` (several seeds: each built in ``<target>/seed<N>``).
+    #: ``router``, ``folder`` (several seeds: each built in ``<target>/seed<N>``).
     runs: list = field(default_factory=list)
+    #: An ECP5 target's router kept (:meth:`~rnnrtl.synth.place_route.RouteOutcome.describe`).
+    router: str | None = None
 
     @property
     def multipliers(self) -> int:
@@ -72,7 +75,8 @@ class BuildResult:
         if self.target:
             lines.append(f"target {self.target}: {self.message}")
             if self.fmax_mhz:
-                lines.append(f"  Fmax {self.fmax_mhz:.1f} MHz")
+                lines.append(f"  Fmax {self.fmax_mhz:.1f} MHz"
+                             + (f" (nextpnr {self.router})" if self.router else ""))
             lines += _seed_lines(self.runs, self.seed)
             if self.resources:
                 lines.append("  " + ", ".join(f"{k} {v}" for k, v in self.resources.items()))
@@ -110,6 +114,7 @@ def _seed_lines(runs: list, kept) -> list[str]:
         fmax = f"{r['fmax_mhz']:.1f} MHz" if r.get("fmax_mhz") else "no Fmax"
         cp = r.get("critical_path")
         lines.append(f"  seed {r['seed']}: {fmax}" + (" (kept)" if r["seed"] == kept else "")
+                     + (f", {r['router']}" if r.get("router") else "")
                      + (f", critical path {_path_text(cp)}" if cp else ""))
     return lines
 
@@ -261,9 +266,11 @@ def _build_ecp5_seeds(result: BuildResult, tgt: Target, top, name: str, folder: 
     for s in seeds:
         one = kept[s]
         result.runs.append({"seed": s, "fmax_mhz": one.fmax_mhz,
-                            "critical_path": one.critical_path, "folder": folder / f"seed{s}"})
+                            "critical_path": one.critical_path, "router": one.router,
+                            "folder": folder / f"seed{s}"})
     best = kept[best_run(result.runs)["seed"]]     # (not run: the first)
-    for attr in ("files", "ran", "message", "resources", "fmax_mhz", "critical_path", "seed"):
+    for attr in ("files", "ran", "message", "resources", "fmax_mhz", "critical_path", "seed",
+                 "router"):
         setattr(result, attr, getattr(best, attr))
     if not run:
         result.message = (f"ECP5 build files written to {folder}/seed<N> for seeds "
@@ -296,7 +303,7 @@ def _plan_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, r
     plan = platform.prepare(
         top, name=name,
         nextpnr_opts=" ".join([f"--report {name}_report.json --timing-allow-fail", "--seed",
-                               str(seed), *nextpnr_options(BOARD_ROUTER)]),
+                               str(seed), *nextpnr_options()]),
         synth_opts="-run begin:coarse",
         script_after_synth="\n".join([*KEEP_COPIES, f"synth_ecp5 -top {name} -run coarse:map_ram",
                                        MULTIPORT_ROM_FIX, f"synth_ecp5 -top {name} -run map_ram:"]))
@@ -316,8 +323,10 @@ def _run_ecp5(result: BuildResult, platform, plan, name: str, folder: Path):
     the plan again: ``extract`` changes the process's working directory, so two builds side by
     side must not."""
     files = result.files
+    # nextpnr runs through rnnrtl.synth.place_route: router1 within a budget, else router2.
+    env = {**yowasp_env(), "NEXTPNR_ECP5": str(wrapper_script(folder))}
     try:
-        subprocess.check_call(["sh", f"{plan.script}.sh"], cwd=folder, env=yowasp_env())
+        subprocess.check_call(["sh", f"{plan.script}.sh"], cwd=folder, env=env)
     except subprocess.CalledProcessError as e:
         logs = [p for p in (folder / f"{name}.tim", folder / f"{name}.rpt") if p.is_file()]
         errors = [l for p in logs for l in p.read_text(errors="replace").splitlines() if "ERROR" in l]
@@ -328,6 +337,8 @@ def _run_ecp5(result: BuildResult, platform, plan, name: str, folder: Path):
     summary = nextpnr_summary(json.loads((folder / f"{name}_report.json").read_text()),
                               constraint_mhz=result.clock.f_out_hz / 1e6 if result.clock else None)
     result.ran = True
+    outcome = read_outcome(folder, f"{name}.tim")
+    result.router = outcome.describe() if outcome else None
     result.fmax_mhz = summary["fmax_mhz"]
     result.critical_path = summary["critical_path"]
     result.resources = summary["utilization"]

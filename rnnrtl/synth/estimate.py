@@ -36,11 +36,12 @@ from .constant_registers import PASS as FOLD_PASS
 from .ecp5_pack import pack_registers_file
 from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
+from .place_route import route_with_budget
 from .partition import mark_parts, merge_stats, part_commands, part_module
 from .rom_split import MULTIPORT_ROM_FIX, split_rom_ports
 from .seeds import best_run, check_seeds, cores, side_by_side
-from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options, nextpnr_summary,
-                    overfull_cells, run_tool, run_yosys, stat_resources, tool, yosys_command)
+from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, ROUTERS, memories_apart, nextpnr_options,
+                    nextpnr_summary, overfull_cells, run_tool, run_yosys, stat_resources, tool, yosys_command)
 
 __all__ = ["ESTIMATES", "PART_CELLS", "SPLIT_REGISTERS", "Estimate", "run_estimate",
            "estimate_verilog"]
@@ -82,14 +83,15 @@ class Estimate:
     critical_path: dict | None = None
     placed: dict | None = None       # ecp5 only: nextpnr utilisation of the wrapper
     multiplier_note: str = ""
-    fmax_source: str = ""            # 'routed' or 'placed (pre-routing estimate)'
+    fmax_source: str = ""            # 'routed, <router>' or 'placed (pre-routing estimate)'
     roms_split: int = 0              # multi-port ROMs replicated before memory mapping
     dsp_registers_packed: int = 0    # ecp5 only: MULT18X18D input/output registers packed
     ebr_registers_packed: int = 0    # ecp5 only: DP16KD read ports given their output register
     runtime_s: float = 0.0
     seed: int | None = None          # ecp5 only: the nextpnr seed of the run reported (the best)
     #: ecp5 only: every nextpnr run, in the order run: ``seed``, ``fmax_mhz``, ``critical_path``,
-    #: ``runtime_s`` (:func:`run_estimate` with several ``seeds``).
+    #: ``runtime_s``, ``router`` (the router kept, :meth:`RouteOutcome.describe
+    #: <rnnrtl.synth.place_route.RouteOutcome.describe>`; None unrouted).
     runs: list = field(default_factory=list)
     #: ecp5 only: the widest flip-flop-driven nets of the netlist placed (rnnrtl.synth.fanout),
     #: at most five, widest first.
@@ -111,8 +113,9 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     Two yosys runs: up to memory mapping (then :func:`~rnnrtl.synth.rom_split.split_rom_ports` on the netlist), and the
     rest; ``stat -json`` of the core's module gives the counts. For ``'ecp5'``, ``route=False``
     stops nextpnr after placement: the Fmax and critical path are then its pre-routing estimate
-    (minutes instead of the half hour or more routing a ~40k-LUT design takes); ``router``
-    (``'router1'`` or ``'router2'``) overrides :data:`NEXTPNR_OPTS`' choice. ``seeds`` (a
+    (minutes instead of the half hour or more routing a ~40k-LUT design takes); nextpnr routes
+    with router1 within a budget, else router2 (:mod:`rnnrtl.synth.place_route`), unless
+    ``router`` (``'router1'`` or ``'router2'``) names the one router to use. ``seeds`` (a
     sequence of nextpnr seeds, instead of the one ``seed``) places and routes the one synthesised
     netlist once per seed (reports ``nextpnr-seed<N>.json``, logs ``nextpnr-seed<N>.log``), as many
     at once as the machine has cores, and reports the run of the highest Fmax;
@@ -123,8 +126,8 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     """
     if family not in ESTIMATES:
         raise ConfigError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
-    if router not in (None, "router1", "router2"):
-        raise ConfigError(f"router {router!r} is unknown; valid: router1, router2")
+    if router is not None and router not in ROUTERS:
+        raise ConfigError(f"router {router!r} is unknown; valid: {', '.join(ROUTERS)}")
     _check_parts(parts, family)
     seeds = check_seeds((seed,) if seeds is None else seeds)
     t0 = time.perf_counter()
@@ -173,12 +176,12 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
         summaries = dict(zip(seeds, side_by_side(place_and_route, seeds)))
         for s in seeds:
             est.runs.append({"seed": s, **{k: summaries[s][k] for k in
-                                           ("fmax_mhz", "critical_path", "runtime_s")}})
+                                           ("fmax_mhz", "critical_path", "runtime_s", "router")}})
         est.seed = best_run(est.runs)["seed"]
         best = summaries[est.seed]
         est.fmax_mhz, est.critical_path, est.placed = (best["fmax_mhz"], best["critical_path"],
                                                        best["utilization"])
-        est.fmax_source = "routed" if route else "placed (pre-routing estimate)"
+        est.fmax_source = f"routed, {best['router']}" if route else "placed (pre-routing estimate)"
     est.runtime_s = time.perf_counter() - t0
     return est
 
@@ -331,13 +334,18 @@ def _nextpnr_ecp5(folder: Path, wrapper_name: str, *, seed: int, freq_mhz: float
     ``<name>.json``, log ``<name>.log``): :func:`~rnnrtl.synth.yosys.nextpnr_summary` and
     ``runtime_s``."""
     t0 = time.perf_counter()
+    command = [tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context",
+               "--json", f"{wrapper_name}.json", "--freq", f"{freq_mhz:g}",
+               "--timing-allow-fail", "--seed", str(seed), *nextpnr_options(router),
+               *(() if route else ("--no-route",)),
+               "--report", f"{name}.json", "--log", f"{name}.log", "--quiet"]
+    step = f"nextpnr-ecp5 (out of context, seed {seed})"
     try:
-        run_tool([tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context",
-                  "--json", f"{wrapper_name}.json", "--freq", f"{freq_mhz:g}",
-                  "--timing-allow-fail", "--seed", str(seed), *nextpnr_options(router),
-                  *(() if route else ("--no-route",)),
-                  "--report", f"{name}.json", "--log", f"{name}.log", "--quiet"],
-                 folder, f"nextpnr-ecp5 (out of context, seed {seed})", f"{name}.log")
+        if route and router is None:
+            used = route_with_budget(command, folder, step=step).describe()
+        else:
+            run_tool(command, folder, step, f"{name}.log")
+            used = router if route else None
     except BuildError as e:
         log = folder / f"{name}.log"
         over = overfull_cells(log.read_text(errors="replace")) if log.is_file() else []
@@ -354,4 +362,5 @@ def _nextpnr_ecp5(folder: Path, wrapper_name: str, *, seed: int, freq_mhz: float
                            (folder / f"{name}.log").read_text(errors="replace"))
         summary["fmax_mhz"] = float(found[-1]) if found else None
     summary["runtime_s"] = round(time.perf_counter() - t0, 1)
+    summary["router"] = used
     return summary

@@ -29,23 +29,19 @@ from pathlib import Path
 from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
-__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "BOARD_ROUTER", "nextpnr_options", "NO_ABC_VERIFY",
+__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "ROUTERS", "nextpnr_options", "NO_ABC_VERIFY",
            "KEEP_COPIES", "MEMORY_MODULE", "memories_apart", "overfull_cells",
-           "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "native_available", "yosys_command",
-           "run_yosys", "stat_resources", "nextpnr_summary", "main"]
+           "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "tool_failure", "native_available",
+           "yosys_command", "run_yosys", "stat_resources", "nextpnr_summary", "main"]
 
 #: The environment variable that chooses the yosys of resource estimates: ``native`` (pyosys),
 #: ``yowasp``, or unset (pyosys if installed, else YoWASP).
 YOSYS_ENV = "RNNRTL_YOSYS"
 
-#: nextpnr-ecp5's options in every rnnrtl place and route of a core out of context (the ECP5
-#: estimate); a board build routes with :data:`BOARD_ROUTER` instead.
-#: router1, by measurement on the jet LSTM's ECP5 configuration (jet-ecp5-r80: 26k LUT4, 64k FF,
-#: 76 % of an ECP5-85F's flip-flops; one placement per seed, both routers on it): router1 164.8 /
-#: 156.7 / 188.9 MHz at seeds 1 / 2 / 3, router2 129.2 / 148.1 / 153.2. router2 spreads a
-#: congested net's connections over long detours (its seed-1 critical path: one flip-flop to a
-#: register 28 columns away, 7.2 ns of routing), router1 routes timing-critical connections
-#: first. router1 took 128-228 s to route it (about a minute more than router2).
+#: nextpnr-ecp5's options in every rnnrtl place and route (the ECP5 estimate of a core out of
+#: context, and board builds), besides the router, which :mod:`rnnrtl.synth.place_route` chooses
+#: (router1 within a budget, else router2; the measurements are there) unless the caller names
+#: one (:func:`nextpnr_options`).
 #: A heavier timing weight in the HeAP placer (nextpnr's default 10): the deep jet LSTM at reuse
 #: 48/80/160/64 (50k flip-flops, 58% of an ECP5-85F) placed with its critical register-to-register
 #: routes across the device at 10 (109.8 MHz, seed 1); the same netlist reached 128.7 MHz at 40 and
@@ -53,23 +49,19 @@ YOSYS_ENV = "RNNRTL_YOSYS"
 #: jet-ecp5-r80 netlist of Dec 2026 did no better across seeds 1-3 (the same mean at 250, lower
 #: at 500); ``--placer-heap-critexp`` and ``--placer-heap-beta`` have no effect on ECP5 (its arch
 #: code sets both).
-NEXTPNR_OPTS = ("--router", "router1", "--placer-heap-timingweight", "100")
+NEXTPNR_OPTS = ("--placer-heap-timingweight", "100")
 
-#: The router of a board build (``rnnrtl build --target ulx3s_85f``): router2. router1 routed the
-#: ULX3S top of the same jet LSTM (37k LUT4: the core, its UART bridge and register slices) at
-#: 153.1 MHz at seed 1 in 348 s, but at seed 2 it had not converged after 37 minutes (325 wires
-#: still overused, each thousand rip-ups slower than the last); router2 always finishes. On
-#: earlier, more congested netlists router1 also took over half an hour on the estimate.
-BOARD_ROUTER = "router2"
+#: The routers a caller may name instead of :mod:`rnnrtl.synth.place_route`'s choice.
+ROUTERS = ("router1", "router2")
 
 
 def nextpnr_options(router: str | None = None) -> tuple[str, ...]:
-    """:data:`NEXTPNR_OPTS`, with ``router`` (``'router1'`` or ``'router2'``) as the router
-    when given."""
-    opts = list(NEXTPNR_OPTS)
-    if router is not None:
-        opts[opts.index("--router") + 1] = router
-    return tuple(opts)
+    """:data:`NEXTPNR_OPTS`, with ``--router router`` (one of :data:`ROUTERS`) when given."""
+    if router is None:
+        return NEXTPNR_OPTS
+    if router not in ROUTERS:
+        raise ConfigError(f"router {router!r} is unknown; valid: {', '.join(ROUTERS)}")
+    return (*NEXTPNR_OPTS, "--router", router)
 
 
 #: A resource estimate's yosys command that skips ABC's own check of its mapping (``&verify``, which
@@ -128,12 +120,18 @@ def run_tool(args, cwd: Path, step: str, log: str):
     """Run a tool in ``cwd``; on failure raise :class:`BuildError` with the log's errors."""
     proc = subprocess.run(args, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if proc.returncode != 0:
-        text = (cwd / log).read_text(errors="replace") if (cwd / log).is_file() else ""
-        text += proc.stdout or ""
-        errors = [l for l in text.splitlines() if "ERROR" in l or "Error" in l]
-        tail = "\n".join(errors[-5:] or text.splitlines()[-15:])
-        raise BuildError(f"{step} failed (exit {proc.returncode}) in {cwd}; see {log}:\n{tail}")
+        raise tool_failure(step, proc.returncode, cwd, log, proc.stdout or "")
     return proc
+
+
+def tool_failure(step: str, code: int, cwd: Path, log: str, output: str) -> BuildError:
+    """The :class:`BuildError` of a tool run ``step`` that exited with ``code`` in ``cwd``: the
+    last errors of its ``log`` and its ``output`` (or their last lines)."""
+    text = (cwd / log).read_text(errors="replace") if (cwd / log).is_file() else ""
+    text += output
+    errors = [l for l in text.splitlines() if "ERROR" in l or "Error" in l]
+    tail = "\n".join(errors[-5:] or text.splitlines()[-15:])
+    return BuildError(f"{step} failed (exit {code}) in {cwd}; see {log}:\n{tail}")
 
 
 def native_available() -> bool:

@@ -1,0 +1,213 @@
+"""nextpnr-ecp5 with the router chosen by measurement: router1 within a routing budget, router2
+when router1 runs past it.
+
+Every rnnrtl place and route on ECP5 (the estimate, :func:`rnnrtl.synth.estimate.run_estimate`,
+and board builds, :mod:`rnnrtl.synth.build`) runs through :func:`route_with_budget` unless the
+caller names a router:
+
+1. nextpnr places and routes with router1. On the jet LSTM's ECP5 configuration router1 closed
+   timing where router2 did not (estimate 164.8 / 156.7 / 188.9 MHz at seeds 1 / 2 / 3 against
+   router2's 129.2 / 148.1 / 153.2; the ULX3S top 153.1 against 131.3 at seed 1), because it
+   routes timing-critical connections first.
+2. router1 does not always converge: on the ULX3S top at seed 2 it still had 325 overused wires
+   after 37 minutes, each thousand rip-ups slower than the last. So once the log shows routing
+   has begun, router1 has :data:`ROUTER1_BUDGET_S` seconds (it took 128-348 s wherever it
+   converged); past them it is stopped, its log kept as ``<log>.router1``, and the same command
+   runs again with router2, which always finishes (the same seed places the same way; about a
+   minute of routing on that design). The outcome (:class:`RouteOutcome`) says which router's
+   result was kept, and is written beside the log as ``<log>.route.json``.
+
+The budget is wall-clock time, so a much slower or busier machine falls back sooner; the
+environment variable :data:`BUDGET_ENV` sets it in seconds.
+
+``python -m rnnrtl.synth.place_route ARGS`` takes nextpnr-ecp5's own arguments (with ``--log``,
+without ``--router``) and runs :func:`route_with_budget` in the working directory: an Amaranth
+build script runs it as its ``$NEXTPNR_ECP5`` (:func:`wrapper_script`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import BuildError, ConfigError
+from .yosys import tool, tool_failure
+
+__all__ = ["ROUTER1_BUDGET_S", "BUDGET_ENV", "ROUTING_STARTED", "RouteOutcome", "route_budget",
+           "route_with_budget", "read_outcome", "wrapper_script", "main"]
+
+#: Seconds of routing router1 gets before router2 takes over (module docstring).
+ROUTER1_BUDGET_S = 600.0
+
+#: The environment variable that overrides :data:`ROUTER1_BUDGET_S` (seconds, a number >= 0).
+BUDGET_ENV = "RNNRTL_ROUTER1_BUDGET_S"
+
+#: The log line with which nextpnr-ecp5's router1 begins routing the design's nets.
+ROUTING_STARTED = "Info: Setting up routing queue."
+
+#: Seconds between two looks at router1's log.
+POLL_S = 1.0
+
+
+@dataclass
+class RouteOutcome:
+    """Which router's result a :func:`route_with_budget` kept: ``router`` (``'router1'`` or
+    ``'router2'``), the seconds of the whole run kept (``seconds``), and when router1 was stopped,
+    its seconds of routing (``router1_stopped_s``)."""
+    router: str
+    seconds: float
+    router1_stopped_s: float | None = None
+
+    def describe(self) -> str:
+        """One phrase for a report: ``router1``, or ``router2 (router1 stopped after N s of
+        routing)``."""
+        if self.router1_stopped_s is None:
+            return self.router
+        return f"{self.router} (router1 stopped after {self.router1_stopped_s:.0f} s of routing)"
+
+
+def route_budget() -> float:
+    """:data:`ROUTER1_BUDGET_S`, or :data:`BUDGET_ENV`'s value when set."""
+    text = os.environ.get(BUDGET_ENV)
+    if text is None or text == "":
+        return ROUTER1_BUDGET_S
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(f"{BUDGET_ENV}={text!r} is not a budget; valid: seconds, a number >= 0")
+    return value
+
+
+def _option(args: list[str], name: str) -> str | None:
+    """The value of nextpnr option ``name`` in ``args`` (``--name value``), or None."""
+    for k, arg in enumerate(args[:-1]):
+        if arg == name:
+            return args[k + 1]
+    return None
+
+
+def route_with_budget(command: list[str], cwd: Path, *, budget_s: float | None = None,
+                      step: str = "nextpnr-ecp5") -> RouteOutcome:
+    """Run ``command`` (nextpnr-ecp5 and its arguments, with ``--log``, without ``--router``) in
+    ``cwd`` with router1, and again with router2 if router1 routes for longer than ``budget_s``
+    (default :func:`route_budget`); see the module docstring. A failing run raises
+    :class:`~rnnrtl.errors.BuildError` naming ``step``."""
+    if "--router" in command:
+        raise ValueError("route_with_budget chooses the router; give a command without --router")
+    log = _option(command, "--log")
+    if log is None:
+        raise ValueError("route_with_budget watches nextpnr's log; give --log")
+    budget = route_budget() if budget_s is None else budget_s
+    cwd = Path(cwd)
+    log_path = cwd / log
+    t0 = time.monotonic()
+    stopped = _router1_within(command, cwd, log_path, budget, step)
+    if stopped is None:
+        outcome = RouteOutcome("router1", round(time.monotonic() - t0, 1))
+    else:
+        log_path.replace(log_path.with_name(log_path.name + ".router1"))
+        t1 = time.monotonic()
+        _run(command + ["--router", "router2"], cwd, step, log)
+        outcome = RouteOutcome("router2", round(time.monotonic() - t1, 1), round(stopped, 1))
+    (cwd / f"{log}.route.json").write_text(json.dumps(asdict(outcome)) + "\n")
+    return outcome
+
+
+def _router1_within(command, cwd: Path, log_path: Path, budget: float, step: str) -> float | None:
+    """Run ``command`` with router1; None when it finished, else the seconds it had routed when
+    it was stopped (the budget spent)."""
+    out = log_path.with_name(log_path.name + ".out")
+    with open(out, "w") as sink:
+        proc = subprocess.Popen(command + ["--router", "router1"], cwd=cwd, stdout=sink,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    routing_since = None
+    seen = 0
+    try:
+        while True:
+            try:
+                code = proc.wait(timeout=POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if routing_since is None and log_path.is_file():
+                with open(log_path, "rb") as f:
+                    f.seek(seen)
+                    text = f.read()
+                whole = text[:text.rfind(b"\n") + 1]   # a half-written line: read again next time
+                seen += len(whole)
+                if ROUTING_STARTED.encode() in whole:
+                    routing_since = time.monotonic()
+            if routing_since is not None and time.monotonic() - routing_since > budget:
+                _stop(proc)
+                return time.monotonic() - routing_since
+    except BaseException:
+        _stop(proc)
+        raise
+    output = out.read_text(errors="replace")
+    out.unlink()
+    if code != 0:
+        raise tool_failure(step, code, cwd, log_path.name, output)
+    return None
+
+
+def _stop(proc: subprocess.Popen):
+    """Stop ``proc`` and everything it started (YoWASP runs the tool under a Python process)."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+
+
+def _run(command, cwd: Path, step: str, log: str):
+    proc = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True)
+    if proc.returncode != 0:
+        raise tool_failure(step, proc.returncode, cwd, log, proc.stdout or "")
+
+
+def read_outcome(folder: Path, log: str) -> RouteOutcome | None:
+    """The :class:`RouteOutcome` a run wrote beside ``log`` in ``folder``, or None."""
+    path = Path(folder) / f"{log}.route.json"
+    if not path.is_file():
+        return None
+    return RouteOutcome(**json.loads(path.read_text()))
+
+
+def wrapper_script(folder: Path, name: str = "nextpnr-ecp5-routed") -> Path:
+    """An executable script in ``folder`` that runs ``python -m rnnrtl.synth.place_route`` with
+    this Python and passes its arguments on: an Amaranth build script's ``$NEXTPNR_ECP5``."""
+    path = Path(folder) / name
+    path.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m {__name__} \"$@\"\n")
+    path.chmod(0o755)
+    return path
+
+
+def main(argv=None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        outcome = route_with_budget([tool("nextpnr-ecp5"), *args], Path.cwd())
+    except (BuildError, ConfigError, ValueError) as e:
+        print(f"ERROR: {e}", file=sys.stderr)
+        return 1
+    print(f"rnnrtl.synth.place_route: kept {outcome.describe()}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

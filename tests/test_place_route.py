@@ -1,0 +1,126 @@
+"""rnnrtl.synth.place_route: router1 within its budget, router2 on the same command past it."""
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from rnnrtl.errors import BuildError, ConfigError
+from rnnrtl.synth import place_route
+from rnnrtl.synth.place_route import (BUDGET_ENV, ROUTER1_BUDGET_S, RouteOutcome, read_outcome,
+                                      route_budget, route_with_budget, wrapper_script)
+from rnnrtl.synth.yosys import nextpnr_summary, run_tool, tool
+
+# Sixteen chained multiply-accumulates: router1 routes them for several seconds (YoWASP), long
+# enough for a budget of 0 to stop it at the first look at its log.
+MACS = """
+module top(input clk, input [15:0] a, b, output reg [31:0] y);
+  genvar i; reg [15:0] ra[0:15], rb[0:15]; reg [31:0] acc[0:15];
+  generate for (i = 0; i < 16; i = i + 1) begin: g
+    always @(posedge clk) begin
+      ra[i] <= (i == 0) ? a : ra[i - 1] ^ rb[i - 1];
+      rb[i] <= (i == 0) ? b : rb[i - 1] + ra[i - 1];
+      acc[i] <= acc[i] + ra[i] * rb[i] + ((i == 0) ? 0 : acc[i - 1]);
+    end
+  end endgenerate
+  always @(posedge clk) y <= acc[15];
+endmodule
+"""
+
+
+@pytest.fixture(scope="module")
+def netlist(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("macs")
+    (folder / "macs.v").write_text(MACS)
+    run_tool([tool("yosys"), "-q", "-l", "yosys.log", "-p", "synth_ecp5 -top top -json macs.json",
+              "macs.v"], folder, "yosys (macs)", "yosys.log")
+    return folder
+
+
+def _command(log: str) -> list[str]:
+    return [tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context",
+            "--json", "macs.json", "--freq", "200", "--timing-allow-fail", "--quiet",
+            "--log", log, "--report", f"{log}.report.json"]
+
+
+def _routed_by(folder, log: str) -> str:
+    text = (folder / log).read_text()
+    routers = [r for r in ("Router1", "Router2") if f"Info: {r} time" in text]
+    # router2 ends with router1's legality check; router1 alone has no router2 line
+    return "router2" if "Router2" in routers else "router1"
+
+
+@pytest.mark.slow
+def test_router1_within_its_budget_is_kept(netlist):
+    outcome = route_with_budget(_command("within.log"), netlist, budget_s=600)
+    assert outcome.router == "router1" and outcome.router1_stopped_s is None
+    assert _routed_by(netlist, "within.log") == "router1"
+    assert not (netlist / "within.log.router1").exists()
+    assert read_outcome(netlist, "within.log") == outcome
+    report = json.loads((netlist / "within.log.report.json").read_text())
+    assert nextpnr_summary(report)["fmax_mhz"] > 0
+
+
+@pytest.mark.slow
+def test_router1_past_its_budget_gives_way_to_router2(netlist):
+    outcome = route_with_budget(_command("past.log"), netlist, budget_s=0)
+    assert outcome.router == "router2" and outcome.router1_stopped_s is not None
+    assert "router1 stopped after" in outcome.describe()
+    # router1's log is kept, stopped while routing; the log and the report are router2's
+    stopped = (netlist / "past.log.router1").read_text()
+    assert place_route.ROUTING_STARTED in stopped and "Router1 time" not in stopped
+    assert _routed_by(netlist, "past.log") == "router2"
+    assert read_outcome(netlist, "past.log") == outcome
+    report = json.loads((netlist / "past.log.report.json").read_text())
+    assert nextpnr_summary(report)["fmax_mhz"] > 0
+
+
+@pytest.mark.slow
+def test_wrapper_script_runs_as_nextpnr(netlist):
+    """An Amaranth build script calls the wrapper as "$NEXTPNR_ECP5" with nextpnr's arguments."""
+    wrapper = wrapper_script(netlist)
+    proc = subprocess.run([str(wrapper), *_command("wrapped.log")[1:]], cwd=netlist,
+                          capture_output=True, text=True,
+                          env={**os.environ, BUDGET_ENV: "0"})
+    assert proc.returncode == 0, proc.stderr
+    assert "kept router2 (router1 stopped after" in proc.stderr
+    assert read_outcome(netlist, "wrapped.log").router == "router2"
+
+
+def test_failure_names_the_step(tmp_path):
+    (tmp_path / "bad.json").write_text("{}")
+    command = [tool("nextpnr-ecp5"), "--85k", "--json", "bad.json", "--log", "bad.log"]
+    with pytest.raises(BuildError, match=r"nextpnr-ecp5 \(bad\) failed"):
+        route_with_budget(command, tmp_path, step="nextpnr-ecp5 (bad)")
+    assert read_outcome(tmp_path, "bad.log") is None
+
+
+def test_command_must_leave_the_router_and_give_a_log(tmp_path):
+    with pytest.raises(ValueError, match="without --router"):
+        route_with_budget(["nextpnr-ecp5", "--router", "router1", "--log", "x.log"], tmp_path)
+    with pytest.raises(ValueError, match="give --log"):
+        route_with_budget(["nextpnr-ecp5", "--json", "x.json"], tmp_path)
+
+
+def test_budget_from_the_environment(monkeypatch):
+    monkeypatch.delenv(BUDGET_ENV, raising=False)
+    assert route_budget() == ROUTER1_BUDGET_S
+    monkeypatch.setenv(BUDGET_ENV, "42.5")
+    assert route_budget() == 42.5
+    for bad in ("-1", "soon", "inf", "nan"):
+        monkeypatch.setenv(BUDGET_ENV, bad)
+        with pytest.raises(ConfigError, match=f"{BUDGET_ENV}=.*seconds, a number >= 0"):
+            route_budget()
+
+
+def test_outcome_describes_the_router_kept():
+    assert RouteOutcome("router1", 12.0).describe() == "router1"
+    assert RouteOutcome("router2", 80.0, 600.4).describe() == \
+        "router2 (router1 stopped after 600 s of routing)"
+
+
+def test_main_reports_errors_in_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert place_route.main(["--router", "router2", "--log", "x.log"]) == 1
+    assert capsys.readouterr().err.startswith("ERROR: ")
