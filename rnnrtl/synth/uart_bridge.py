@@ -7,7 +7,8 @@ board half, :class:`~rnnrtl.synth.uart_wire.BeatCodec` its host half. Bytes come
 :mod:`rnnrtl.synth.uart`'s receiver and transmitter.
 """
 
-from amaranth.hdl import ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal, Signal
+from amaranth.hdl import (Cat, ClockDomain, ClockSignal, DomainRenamer, Module, ResetSignal,
+                          Signal)
 from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -15,6 +16,9 @@ from ..hw.common import RegisterSlice
 from .global_net import global_net
 from .uart import UARTReceiver, UARTTransmitter, check_positive
 from .uart_wire import HEADER_BYTES, STATUS_MARK
+
+#: Register slices on each of the core's streams in a :class:`UARTBridge` (its docstring).
+BRIDGE_SLICES = 2
 
 __all__ = ["beat_stream", "BeatDeframer", "BeatFramer", "UARTBridge"]
 
@@ -139,12 +143,12 @@ class UARTBridge(wiring.Component):
     ``core`` is any component with those flat ports in the ``sync`` domain, e.g.
     :class:`rnnrtl.hw.network.AXIStreamTop` or a black box of its Verilog; its ``tdata`` widths must
     be whole bytes. The core runs in a local domain whose reset is ``sync``'s or a frame timeout,
-    through a register (one cycle later, and one cycle longer than ``sync``'s), on the global
-    network where the platform has one for fabric signals (:func:`global_net`). A
-    :class:`~rnnrtl.hw.common.RegisterSlice` in that domain sits on each of the core's streams
-    (reset with the core, so a frame dropped by a timeout leaves no beat behind): the bridge's
-    handshake logic reaches the core only from flip-flops, and the core's only from flip-flops of
-    the slices (a cycle more each way).
+    through three registers (three cycles later, and three cycles longer than ``sync``'s), on the
+    global network where the platform has one for fabric signals (:func:`global_net`).
+    :data:`BRIDGE_SLICES` chained :class:`~rnnrtl.hw.common.RegisterSlice` instances in that
+    domain sit on each of the core's streams (reset with the core, so a frame dropped by a
+    timeout leaves no beat behind): the bridge's handshake logic reaches the core only through
+    flip-flops, in as many register-to-register hops (a cycle more each, each way).
     """
 
     def __init__(self, core, *, divisor: int, timeout: int, rx_depth: int = 32):
@@ -180,15 +184,19 @@ class UARTBridge(wiring.Component):
         m.submodules.framer = framer = BeatFramer(out_bytes=self.out_bytes)
         m.submodules.tx = tx = UARTTransmitter(divisor=self.divisor)
 
-        # The core's reset from a register: a frame timeout (a comparison of the idle count) or
+        # The core's reset from registers: a frame timeout (a comparison of the idle count) or
         # sync's reset would otherwise reach every register of the core through logic in the
-        # same cycle, the longest path of the board at 150 MHz. Two registers: the first sits by
-        # the deframer, the second by the global buffer (the timeout's logic to one register
-        # beside the buffer was a 62-column route, the ULX3S build's critical path at seed 3). It
-        # is high while sync is in reset and two cycles after, and the second cycle after an abort.
+        # same cycle, the longest path of the board at 150 MHz. Three registers, so that the
+        # timeout's logic ends at a register of its own by the deframer and the reset crosses
+        # the device in two register-to-register hops to the global buffer (the logic to one
+        # register beside the buffer was a 62-column route, the ULX3S build's critical path at
+        # seed 3; to a second register, with router2, 7.4 ns of routing at seed 2). It is high
+        # while sync is in reset and three cycles after, and the third cycle after an abort.
+        abort_early = Signal(init=1)
         abort_late = Signal(init=1)
         core_rst = Signal(init=1)
-        m.d.sync += [abort_late.eq(deframer.abort), core_rst.eq(abort_late)]
+        m.d.sync += [abort_early.eq(deframer.abort), abort_late.eq(abort_early),
+                     core_rst.eq(abort_late)]
         m.domains.core = core_domain = ClockDomain("core", local=True)
         m.d.comb += [core_domain.clk.eq(ClockSignal("sync")),
                      core_domain.rst.eq(global_net(m, core_rst, platform, "core_rst_global"))]
@@ -196,13 +204,23 @@ class UARTBridge(wiring.Component):
         c = self.core
         # The deframer's valid is a decode of its state and its beat leaves on the core's ready:
         # without a slice, the state register -> the LSTM input queue's storage was the ULX3S
-        # build's critical route (6.3 ns of routing: 136.9 MHz against its 150 MHz clock).
-        into, out_of = (RegisterSlice(beat_stream(8 * n).members["payload"].shape)
+        # build's critical route (6.3 ns of routing: 136.9 MHz against its 150 MHz clock); with
+        # one, the state -> the slice's skid register (8.7 ns of routing, router2, seed 3). So
+        # BRIDGE_SLICES slices each way: the bridge by the UART's pins and the core spread over
+        # the device are that many register-to-register hops apart.
+        into, out_of = ([RegisterSlice(beat_stream(8 * n).members["payload"].shape)
+                         for _ in range(BRIDGE_SLICES)]
                         for n in (self.in_bytes, self.out_bytes))
-        m.submodules.into_core = DomainRenamer("core")(into)
-        m.submodules.out_of_core = DomainRenamer("core")(out_of)
-        wiring.connect(m, deframer.o, into.i)
-        wiring.connect(m, out_of.o, framer.i)
+        for k in range(BRIDGE_SLICES):
+            m.submodules[f"into_core{k}"] = DomainRenamer("core")(into[k])
+            m.submodules[f"out_of_core{k}"] = DomainRenamer("core")(out_of[k])
+        for chain in (into, out_of):
+            for a, b in zip(chain, chain[1:]):
+                wiring.connect(m, a.o, b.i)
+        wiring.connect(m, deframer.o, into[0].i)
+        wiring.connect(m, out_of[-1].o, framer.i)
+        slices = (into, out_of)
+        into, out_of = into[-1], out_of[0]     # the slices by the core
 
         overrun = Signal()
         with m.If(rx.o.valid & ~rx_fifo.w_rdy):
@@ -231,7 +249,7 @@ class UARTBridge(wiring.Component):
             self.tx.eq(tx.tx),
             self.overrun.eq(overrun | rx.overrun),
             self.framing_error.eq(rx.framing_error),
-            self.busy.eq(rx_fifo.r_rdy | deframer.o.valid | into.o.valid | c.m_axis_tvalid |
-                         out_of.o.valid | framer.o.valid),
+            self.busy.eq(rx_fifo.r_rdy | deframer.o.valid | c.m_axis_tvalid | framer.o.valid
+                         | Cat(sl.o.valid for chain in slices for sl in chain).any()),
         ]
         return m
