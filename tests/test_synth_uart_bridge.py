@@ -114,6 +114,50 @@ def test_bridge_timeout_resets():
     assert _simulate(dut, send, len(expected), divisor) == expected
 
 
+@pytest.mark.parametrize("timeout", [1, 2, 3, 7])
+def test_deframer_aborts_in_the_timeout_th_idle_cycle(timeout):
+    """Mid-frame, ``abort`` pulses in the ``timeout``-th cycle in a row without a byte after the
+    last byte taken, and nowhere before (gaps shorter than the timeout between bytes)."""
+    from rnnrtl.synth.uart_bridge import BeatDeframer
+    from rnnrtl.synth.uart_wire import HEADER_BYTES
+    dut = BeatDeframer(in_bytes=2, timeout=timeout)
+    # the header (a count of 0x0303.. beats), then three data bytes: the frame stays incomplete,
+    # and the last byte leaves half a beat (no beat state after it)
+    gaps = np.random.default_rng(timeout).integers(0, timeout, HEADER_BYTES + 3)
+    aborts, taken = [], []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        cycle = 0
+
+        async def tick():
+            nonlocal cycle
+            if ctx.get(dut.abort):
+                aborts.append(cycle)
+            await ctx.tick()
+            cycle += 1
+
+        for gap in gaps:
+            for _ in range(gap):
+                await tick()
+            ctx.set(dut.i.valid, 1)
+            ctx.set(dut.i.payload, 3)
+            while not ctx.get(dut.i.ready):
+                await tick()
+            taken.append(cycle)
+            await tick()
+            ctx.set(dut.i.valid, 0)
+        for _ in range(timeout + 5):
+            await tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(bench)
+    sim.run()
+    assert len(taken) == HEADER_BYTES + 3
+    assert aborts == [taken[-1] + timeout]
+
+
 def test_bridge_tiny_core(tiny):
     """A real core (the tiny SimpleRNN) over the serial lines: replies equal the emulator's."""
     design, core = tiny

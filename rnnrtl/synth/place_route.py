@@ -128,7 +128,7 @@ def _router1_within(command, cwd: Path, log_path: Path, budget: float, step: str
     out = log_path.with_name(log_path.name + ".out")
     with open(out, "w") as sink:
         proc = subprocess.Popen(command + ["--router", "router1"], cwd=cwd, stdout=sink,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                                stderr=subprocess.STDOUT, text=True)
     routing_since = None
     seen = 0
     try:
@@ -160,17 +160,14 @@ def _router1_within(command, cwd: Path, log_path: Path, budget: float, step: str
 
 
 def _stop(proc: subprocess.Popen):
-    """Stop ``proc`` and everything it started (YoWASP runs the tool under a Python process)."""
+    """Stop ``proc`` (and wait for it)."""
     if proc.poll() is not None:
         return
+    proc.terminate()
     try:
-        os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    except subprocess.TimeoutExpired:
+        proc.kill()
         proc.wait()
 
 
@@ -210,4 +207,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
+    # terminated (a build stopped): stop nextpnr too, through route_with_budget's cleanup
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main())

@@ -52,11 +52,21 @@ class BeatDeframer(wiring.Component):
         idle = Signal(range(self.timeout + 1))
         take = self.i.valid & self.i.ready
 
-        # Waiting mid-frame for a byte that does not come: count, and give up after `timeout`.
+        # Waiting mid-frame for a byte that does not come: count, and give up after `timeout`:
+        # in the timeout-th cycle in a row without a byte. The count's comparison is made a
+        # cycle ahead into a register (``at_limit``: the count is timeout - 1), so that only a
+        # LUT lies between it and the state machine (the wide comparison in front of the state
+        # register was 7 LUT levels, the ULX3S build's critical path at seed 2).
         waiting = Signal()
         timed_out = Signal()
-        m.d.comb += timed_out.eq(waiting & ~self.i.valid & (idle == self.timeout - 1))
-        with m.If(waiting & ~self.i.valid):
+        counting = waiting & ~self.i.valid
+        if self.timeout == 1:
+            m.d.comb += timed_out.eq(counting)
+        else:
+            at_limit = Signal()
+            m.d.comb += timed_out.eq(counting & at_limit)
+            m.d.sync += at_limit.eq(counting & ~timed_out & (idle == self.timeout - 2))
+        with m.If(counting):
             m.d.sync += idle.eq(idle + 1)
         with m.Else():
             m.d.sync += idle.eq(0)
