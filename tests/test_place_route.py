@@ -114,6 +114,30 @@ def test_budget_from_the_environment(monkeypatch):
             route_budget()
 
 
+def test_router1_goes_on_past_its_budget_only_while_it_converges():
+    """router1's progress on the ULX3S jet LSTM (arcs left, seconds; from its logs): converging
+    runs go on past a 600 s budget, the run that did not converge in 37 minutes stops."""
+    gives_up = place_route.router1_gives_up
+    converging = [(2723, 250.0), (1988, 280.0), (1280, 300.0), (624, 320.0), (439, 334.3),
+                  (411, 370.0), (235, 451.0), (91, 517.1)]
+    assert not gives_up(100.0, 600, converging[:2])           # within the budget: always on
+    assert not gives_up(610.0, 600, converging)               # new lows, at a pace to finish
+    assert gives_up(1801.0, 600, converging)                  # never past 3 budgets
+    assert gives_up(610.0, 600, converging + [(95, 580.0)])   # no new low: stalled
+    assert gives_up(610.0, 600, converging[:2])               # too few lines to judge
+    # s15's seed 2: still lower each time, but 163 arcs in 333 s leaves 437 for ~900 s more
+    slowing = [(1280, 600.0), (876, 700.0), (600, 876.3), (437, 1209.6)]
+    assert gives_up(1210.0, 600, slowing)
+    assert gives_up(0.5, 0, [])
+
+
+def test_progress_lines_are_read():
+    line = "Info:     199000 |    20067     171015 |  688   300 |        70|     156.11     600.76|"
+    m = place_route._PROGRESS.match(line)
+    assert (int(m.group(1)), float(m.group(2))) == (70, 600.76)
+    assert place_route._PROGRESS.match("Info: Routing 173992 arcs.") is None
+
+
 def test_outcome_describes_the_router_kept():
     assert RouteOutcome("router1", 12.0).describe() == "router1"
     assert RouteOutcome("router2", 80.0, 600.4).describe() == \

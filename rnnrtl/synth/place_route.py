@@ -9,13 +9,16 @@ caller names a router:
    timing where router2 did not (estimate 164.8 / 156.7 / 188.9 MHz at seeds 1 / 2 / 3 against
    router2's 129.2 / 148.1 / 153.2; the ULX3S top 153.1 against 131.3 at seed 1), because it
    routes timing-critical connections first.
-2. router1 does not always converge: on the ULX3S top at seed 2 it still had 325 overused wires
-   after 37 minutes, each thousand rip-ups slower than the last. So once the log shows routing
-   has begun, router1 has :data:`ROUTER1_BUDGET_S` seconds (it took 128-348 s wherever it
-   converged); past them it is stopped, its log kept as ``<log>.router1``, and the same command
-   runs again with router2, which always finishes (the same seed places the same way; about a
-   minute of routing on that design). The outcome (:class:`RouteOutcome`) says which router's
-   result was kept, and is written beside the log as ``<log>.route.json``.
+2. router1 does not always converge: on the ULX3S top at seed 2 it still had 325 arcs to route
+   after 37 minutes, each thousand iterations slower than the last. So once the log shows routing
+   has begun, router1 has :data:`ROUTER1_BUDGET_S` seconds (it took 112-348 s on most
+   placements); past them it goes on only while its progress lines (one per thousand
+   iterations) show it converging, :func:`router1_gives_up` (two placements of the ULX3S top
+   had 91 and 70 arcs left, falling fast, at 600 s), and never past :data:`HARD_LIMIT` times the
+   budget. Stopped, its log is kept as ``<log>.router1`` and the same command runs again with
+   router2, which always finishes (the same seed places the same way; about a minute of routing
+   on that design). The outcome (:class:`RouteOutcome`) says which router's result was kept,
+   and is written beside the log as ``<log>.route.json``.
 
 The budget is wall-clock time, so a much slower or busier machine falls back sooner; the
 environment variable :data:`BUDGET_ENV` sets it in seconds.
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -40,8 +44,9 @@ from pathlib import Path
 from ..errors import BuildError, ConfigError
 from .yosys import tool, tool_failure
 
-__all__ = ["ROUTER1_BUDGET_S", "BUDGET_ENV", "ROUTING_STARTED", "RouteOutcome", "route_budget",
-           "route_with_budget", "read_outcome", "wrapper_script", "main"]
+__all__ = ["ROUTER1_BUDGET_S", "BUDGET_ENV", "ROUTING_STARTED", "STALL_REPORTS", "HARD_LIMIT",
+           "RouteOutcome", "route_budget", "route_with_budget", "router1_gives_up", "read_outcome",
+           "wrapper_script", "main"]
 
 #: Seconds of routing router1 gets before router2 takes over (module docstring).
 ROUTER1_BUDGET_S = 600.0
@@ -54,6 +59,13 @@ ROUTING_STARTED = "Info: Setting up routing queue."
 
 #: Seconds between two looks at router1's log.
 POLL_S = 1.0
+
+#: Past its budget router1 goes on while each of its last this many progress lines (one per
+#: thousand iterations) has fewer arcs left to route than any line before it.
+STALL_REPORTS = 2
+
+#: router1 is stopped at this many times its budget even while it converges.
+HARD_LIMIT = 3
 
 
 @dataclass
@@ -98,8 +110,8 @@ def _option(args: list[str], name: str) -> str | None:
 def route_with_budget(command: list[str], cwd: Path, *, budget_s: float | None = None,
                       step: str = "nextpnr-ecp5") -> RouteOutcome:
     """Run ``command`` (nextpnr-ecp5 and its arguments, with ``--log``, without ``--router``) in
-    ``cwd`` with router1, and again with router2 if router1 routes for longer than ``budget_s``
-    (default :func:`route_budget`); see the module docstring. A failing run raises
+    ``cwd`` with router1, and again with router2 if router1 gives up (:func:`router1_gives_up`
+    with ``budget_s``, default :func:`route_budget`); see the module docstring. A failing run raises
     :class:`~rnnrtl.errors.BuildError` naming ``step``."""
     if "--router" in command:
         raise ValueError("route_with_budget chooses the router; give a command without --router")
@@ -124,13 +136,14 @@ def route_with_budget(command: list[str], cwd: Path, *, budget_s: float | None =
 
 def _router1_within(command, cwd: Path, log_path: Path, budget: float, step: str) -> float | None:
     """Run ``command`` with router1; None when it finished, else the seconds it had routed when
-    it was stopped (the budget spent)."""
+    it was stopped (:func:`router1_gives_up`)."""
     out = log_path.with_name(log_path.name + ".out")
     with open(out, "w") as sink:
         proc = subprocess.Popen(command + ["--router", "router1"], cwd=cwd, stdout=sink,
                                 stderr=subprocess.STDOUT, text=True)
     routing_since = None
     seen = 0
+    progress: list[tuple[int, float]] = []
     try:
         while True:
             try:
@@ -138,15 +151,19 @@ def _router1_within(command, cwd: Path, log_path: Path, budget: float, step: str
                 break
             except subprocess.TimeoutExpired:
                 pass
-            if routing_since is None and log_path.is_file():
+            if log_path.is_file():
                 with open(log_path, "rb") as f:
                     f.seek(seen)
                     text = f.read()
                 whole = text[:text.rfind(b"\n") + 1]   # a half-written line: read again next time
                 seen += len(whole)
-                if ROUTING_STARTED.encode() in whole:
+                lines = whole.decode(errors="replace").splitlines()
+                if routing_since is None and ROUTING_STARTED in lines:
                     routing_since = time.monotonic()
-            if routing_since is not None and time.monotonic() - routing_since > budget:
+                progress += [(int(m.group(1)), float(m.group(2)))
+                             for m in map(_PROGRESS.match, lines) if m]
+            if routing_since is not None and \
+                    router1_gives_up(time.monotonic() - routing_since, budget, progress):
                 _stop(proc)
                 return time.monotonic() - routing_since
     except BaseException:
@@ -157,6 +174,30 @@ def _router1_within(command, cwd: Path, log_path: Path, budget: float, step: str
     if code != 0:
         raise tool_failure(step, code, cwd, log_path.name, output)
     return None
+
+
+#: router1's progress line, every thousand iterations: ``Info: <iterations> | <re-routed arcs
+#: with and without rip-up> | <delta> | <arcs left> | <seconds of the batch> <seconds in all>|``.
+_PROGRESS = re.compile(r"Info:\s+\d+\s*\|\s*\d+\s+\d+\s*\|\s*-?\d+\s+-?\d+\s*\|\s*(\d+)\s*\|"
+                       r"\s*[0-9.]+\s+([0-9.]+)\s*\|")
+
+
+def router1_gives_up(elapsed: float, budget: float, progress: list[tuple[int, float]]) -> bool:
+    """Whether router1 is stopped, routing for ``elapsed`` seconds with ``progress`` (its progress
+    lines so far: arcs left to route, seconds of routing). Within ``budget`` it goes on; past it,
+    only while it converges: each of its last :data:`STALL_REPORTS` lines a new low of the arcs
+    left, and at the pace of its last thousand iterations the arcs left routed before
+    :data:`HARD_LIMIT` times the budget; never past that."""
+    if elapsed <= budget:
+        return False
+    if elapsed > HARD_LIMIT * budget or len(progress) <= STALL_REPORTS:
+        return True
+    left = [a for a, _ in progress]
+    if not all(left[k] < min(left[:k]) for k in range(len(left) - STALL_REPORTS, len(left))):
+        return True
+    (before, t0), (now, t1) = progress[-2:]
+    pace = (before - now) / max(t1 - t0, 1e-3)          # arcs per second
+    return t1 + now / pace > HARD_LIMIT * budget
 
 
 def _stop(proc: subprocess.Popen):
