@@ -125,8 +125,14 @@ def test_router1_goes_on_past_its_budget_only_while_it_converges():
     assert gives_up(1801.0, 600, converging)                  # never past 3 budgets
     assert gives_up(610.0, 600, converging + [(95, 580.0)])   # no new low: stalled
     assert gives_up(610.0, 600, converging[:2])               # too few lines to judge
-    # s15's seed 2: still lower each time, but 163 arcs in 333 s leaves 437 for ~900 s more
-    slowing = [(1280, 600.0), (876, 700.0), (600, 876.3), (437, 1209.6)]
+    # the run that did not converge: new lows, at a pace to finish within 30 minutes, until it
+    # reaches them
+    stuck = [(2156, 403.3), (1621, 437.7), (1194, 522.1), (899, 644.2), (600, 876.3),
+             (437, 1209.6)]
+    assert not gives_up(1210.0, 600, stuck)
+    assert gives_up(1800.5, 600, stuck)
+    # new lows, but 263 arcs in 710 s leave 437 for ~1,180 s more: past 30 minutes
+    slowing = [(700, 500.0), (690, 600.0), (650, 700.0), (600, 876.3), (437, 1209.6)]
     assert gives_up(1210.0, 600, slowing)
     assert gives_up(0.5, 0, [])
 

@@ -67,6 +67,10 @@ STALL_REPORTS = 2
 #: router1 is stopped at this many times its budget even while it converges.
 HARD_LIMIT = 3
 
+#: router1's pace is taken over its last this many thousands of iterations (one batch's can be a
+#: fifth of the batches' around it).
+PACE_REPORTS = 4
+
 
 @dataclass
 class RouteOutcome:
@@ -186,8 +190,8 @@ def router1_gives_up(elapsed: float, budget: float, progress: list[tuple[int, fl
     """Whether router1 is stopped, routing for ``elapsed`` seconds with ``progress`` (its progress
     lines so far: arcs left to route, seconds of routing). Within ``budget`` it goes on; past it,
     only while it converges: each of its last :data:`STALL_REPORTS` lines a new low of the arcs
-    left, and at the pace of its last thousand iterations the arcs left routed before
-    :data:`HARD_LIMIT` times the budget; never past that."""
+    left, and at the pace of its last :data:`PACE_REPORTS` thousand iterations the arcs left
+    routed before :data:`HARD_LIMIT` times the budget; never past that."""
     if elapsed <= budget:
         return False
     if elapsed > HARD_LIMIT * budget or len(progress) <= STALL_REPORTS:
@@ -195,7 +199,7 @@ def router1_gives_up(elapsed: float, budget: float, progress: list[tuple[int, fl
     left = [a for a, _ in progress]
     if not all(left[k] < min(left[:k]) for k in range(len(left) - STALL_REPORTS, len(left))):
         return True
-    (before, t0), (now, t1) = progress[-2:]
+    (before, t0), (now, t1) = progress[-1 - min(PACE_REPORTS, len(progress) - 1)], progress[-1]
     pace = (before - now) / max(t1 - t0, 1e-3)          # arcs per second
     return t1 + now / pace > HARD_LIMIT * budget
 
