@@ -85,13 +85,12 @@ class Queue(wiring.Component):
     too, and are written in every cycle.
 
     ``late``: ``r_data`` is the entry that was the oldest one cycle before (what ``r_data`` would
-    have shown then), for a reader that registers the beat it takes (:class:`CreditLink` with
-    ``late_payload``): each :data:`LATE_READ_BITS` of the beat are a memory read at a pointer of
-    its own, which sits with those few cells (a beat of a thousand bits spans much of an
-    ECP5-85F), and which moves on a cycle after each read, at a flip-flop copy of the read per
-    bank (one load each: the placer puts it between the handshake and the bank). The slot read is
-    never written in between: a write goes to a free slot, and the slot of a beat taken is free
-    only from the next cycle.
+    have shown then), read at a registered copy of each bank's read pointer, for a reader that
+    registers the beat it takes (:class:`CreditLink` with ``late_payload``): each
+    :data:`LATE_READ_BITS` of the beat are a memory read at a register copy of the read pointer,
+    which sits with those few cells (a beat of a thousand bits spans much of an ECP5-85F), instead
+    of at the pointer, which sits with the handshake. The slot read is never written in between: a
+    write goes to a free slot, and the slot of a beat taken is free only from the next cycle.
     """
 
     def __init__(self, *, width: int, depth: int, late: bool = False,
@@ -140,46 +139,32 @@ class Queue(wiring.Component):
         spare = banks > 1 or self.pointer_enables
         slots = depth + spare
         w_enable = Const(1) if spare else self.w_rdy
-        def advance(pointer, enable):
-            with m.If(enable):
-                m.d.sync += pointer.eq(Mux(pointer == slots - 1, 0, pointer + 1))
-
-        # Read pointers: one per bank; late, a flip-flop copy of the read per bank instead, and
-        # each of the bank's memories reads at a pointer that this copy moves on, so the pointer
-        # is the bank's read pointer of a cycle before: the copy, which has one load, is a
-        # waypoint between the reader's handshake and the bank (a read reaching nine banks'
-        # pointers in one hop was an ECP5-85F's critical path).
-        consumers, read_copies = [], []
+        consumers = []
         for b in range(banks):
             suffix = "" if banks == 1 else str(b)
-            if self.late:
-                read_copies += fanout_copies(m, do_read, 1, f"read_copy{suffix}_")
-            else:
-                consume = Signal(range(slots), name=f"consume{suffix}")
-                advance(consume, do_read)
-                consumers.append(consume)
+            consume = Signal(range(slots), name=f"consume{suffix}")
+            with m.If(do_read):
+                m.d.sync += consume.eq(Mux(consume == slots - 1, 0, consume + 1))
+            consumers.append(consume)
         # Each pointer reads its own output: synthesis keeps them apart. late: a memory per
-        # LATE_READ_BITS of the bank, each read at a read pointer of its own and written at a
-        # write pointer of its own (one pointer register addressing a bank's every LUT-RAM cell
-        # was an 8 ns route on an ECP5-85F).
+        # LATE_READ_BITS of the bank, each read at a copy of the bank's read pointer and written
+        # at a write pointer of its own (the same count: one pointer register addressing a bank's
+        # every LUT-RAM cell was an 8 ns route on an ECP5-85F).
         for p, (b, lsb, end) in enumerate(self.write_pointers):
             k = (lsb - b * QUEUE_BANK_BITS) // LATE_READ_BITS     # (late) the bank's k-th memory
             suffix = "" if banks == 1 else str(b)
             written = self.w_en_pointer[p] if self.pointer_enables else do_write
             produce = Signal(range(slots), name=f"produce{suffix}" if not self.late else
                              f"produce{suffix}_{k}_")
-            advance(produce, written)
+            with m.If(written):
+                m.d.sync += produce.eq(Mux(produce == slots - 1, 0, produce + 1))
             storage = Memory(shape=end - lsb, depth=slots, init=[])
             name = "storage" if banks == 1 else f"storage{b}"
             m.submodules[name if not self.late else f"{name}_{k}"] = storage
             w_port = storage.write_port()
             r_port = storage.read_port(domain="comb")
-            if self.late:
-                read_at = Signal(range(slots), name=f"consume_late{suffix}_{k}_",
-                                 attrs={COPY_ATTR: 1})
-                advance(read_at, read_copies[b])
-            else:
-                read_at = consumers[b]
+            read_at = consumers[b] if not self.late else \
+                fanout_copies(m, consumers[b], 1, f"consume_late{suffix}_{k}_")[0]
             m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data[lsb:end]),
                          w_port.en.eq(w_enable), r_port.addr.eq(read_at),
                          self.r_data[lsb:end].eq(r_port.data)]
