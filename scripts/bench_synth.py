@@ -18,8 +18,8 @@ Cost (2-core machine): the jet LSTM at reuse 40 takes a few seconds to write, ~2
 family in yosys; ECP5 with jet-ecp5-r80 (~26k LUT4s) ~3 min of yosys and 6-10 min of nextpnr per
 seed (router1 within a budget, else router2: rnnrtl.synth.place_route; --seeds runs two at
 once). The LSTM(128) at a reuse that fits a VU9P has ~4,600-6,700 multipliers: big-vu9p with
---families xcup takes ~12 min in all (42 s to write the core, 11 min of yosys in two processes of ~8 GB each,
-rnnrtl.synth.partition), so only with the native yosys of pyosys: YoWASP's runs out of its 32-bit
+--families xcup takes ~12 min in all (42 s to write the core, 11 min of yosys in two processes
+of ~8 GB each, rnnrtl.synth.partition), so only with the native yosys of pyosys: YoWASP's runs out of its 32-bit
 WebAssembly memory in abc9.
 --timing-only gives its cycles at once.
 Targets checked: the jet LSTM within an ECP5-85F's 156 MULT18X18D at >= 150 MHz; the LSTM(128)
@@ -59,8 +59,9 @@ def main():
     ap.add_argument("--no-route", action="store_true",
                     help="ECP5 Fmax from placement only (no routing: minutes faster)")
     ap.add_argument("--router", choices=("router1", "router2"), default=None,
-                    help="nextpnr router for the ECP5 estimate (default: rnnrtl.synth.place_route's "
-                         "choice); either can take long to converge on a congested design")
+                    help="nextpnr router for the ECP5 estimate (default: "
+                         "rnnrtl.synth.place_route's choice); either can take long to converge "
+                         "on a congested design")
     ap.add_argument("--seed", type=int, default=None, help="nextpnr placer seed of the ECP5 estimate")
     ap.add_argument("--seeds", default=None,
                     help="comma list of nextpnr seeds (instead of --seed): each placed and routed, "

@@ -36,12 +36,13 @@ from .constant_registers import PASS as FOLD_PASS
 from .ecp5_pack import pack_registers_file
 from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
-from .place_route import route_with_budget
 from .partition import mark_parts, merge_stats, part_commands, part_module
+from .place_route import route_with_budget
 from .rom_split import MULTIPORT_ROM_FIX, split_rom_ports
 from .seeds import best_run, check_seeds, cores, side_by_side
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, ROUTERS, memories_apart, nextpnr_options,
-                    nextpnr_summary, overfull_cells, run_tool, run_yosys, stat_resources, tool, yosys_command)
+                    nextpnr_summary, overfull_cells, run_tool, run_yosys, stat_resources, tool,
+                    yosys_command)
 
 __all__ = ["ESTIMATES", "PART_CELLS", "SPLIT_REGISTERS", "Estimate", "run_estimate",
            "estimate_verilog"]
