@@ -19,8 +19,8 @@ family in yosys; ECP5 with jet-ecp5-r80 (~26k LUT4s) ~3 min of yosys and 6-10 mi
 seed (router1 within a budget, else router2: rnnrtl.synth.place_route; --seeds runs two at
 once). The LSTM(128) at a reuse that fits a VU9P has ~4,600-6,700 multipliers: big-vu9p with
 --families xcup takes ~12 min in all (42 s to write the core, 11 min of yosys in two processes
-of ~8 GB each, rnnrtl.synth.partition), so only with the native yosys of pyosys: YoWASP's runs out of its 32-bit
-WebAssembly memory in abc9.
+of ~8 GB each, rnnrtl.synth.partition), so only with the native yosys of pyosys: YoWASP's runs
+out of its 32-bit WebAssembly memory in abc9.
 --timing-only gives its cycles at once.
 Targets checked: the jet LSTM within an ECP5-85F's 156 MULT18X18D at >= 150 MHz; the LSTM(128)
 within a VU9P's 6,840 DSPs at >= 100,000 sequences/s at 200 MHz (200e6 / II).
@@ -40,6 +40,7 @@ from rnnrtl.errors import BuildError
 from rnnrtl.synth.core import read_core
 from rnnrtl.synth.estimate import run_estimate
 from rnnrtl.synth.seeds import parse_seeds
+from rnnrtl.synth.yosys import ROUTERS
 
 MODELS = _common.MODELS
 DEFAULT_REUSE = {"jet-lstm": [40], "jet-gru": [40], "big-lstm": [12]}
@@ -58,7 +59,7 @@ def main():
     ap.add_argument("--freq", type=float, default=200.0, help="ECP5 clock nextpnr aims at (MHz)")
     ap.add_argument("--no-route", action="store_true",
                     help="ECP5 Fmax from placement only (no routing: minutes faster)")
-    ap.add_argument("--router", choices=("router1", "router2"), default=None,
+    ap.add_argument("--router", choices=ROUTERS, default=None,
                     help="nextpnr router for the ECP5 estimate (default: "
                          "rnnrtl.synth.place_route's choice); either can take long to converge "
                          "on a congested design")

@@ -40,7 +40,7 @@ from .partition import mark_parts, merge_stats, part_commands, part_module
 from .place_route import route_with_budget
 from .rom_split import MULTIPORT_ROM_FIX, split_rom_ports
 from .seeds import best_run, check_seeds, cores, side_by_side
-from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, ROUTERS, memories_apart, nextpnr_options,
+from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options,
                     nextpnr_summary, overfull_cells, run_tool, run_yosys, stat_resources, tool,
                     yosys_command)
 
@@ -127,8 +127,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     """
     if family not in ESTIMATES:
         raise ConfigError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
-    if router is not None and router not in ROUTERS:
-        raise ConfigError(f"router {router!r} is unknown; valid: {', '.join(ROUTERS)}")
+    nextpnr_options(router)      # an unknown router refused before yosys runs
     _check_parts(parts, family)
     seeds = check_seeds((seed,) if seeds is None else seeds)
     t0 = time.perf_counter()

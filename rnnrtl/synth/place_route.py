@@ -31,6 +31,7 @@ build script runs it as its ``$NEXTPNR_ECP5`` (:func:`wrapper_script`).
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -42,7 +43,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import BuildError, ConfigError
-from .yosys import tool, tool_failure
+from .yosys import run_tool, tool, tool_failure
 
 __all__ = ["ROUTER1_BUDGET_S", "BUDGET_ENV", "ROUTING_STARTED", "STALL_REPORTS", "HARD_LIMIT",
            "RouteOutcome", "route_budget", "route_with_budget", "router1_gives_up", "read_outcome",
@@ -98,7 +99,7 @@ def route_budget() -> float:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0 or value == float("inf"):
+    if not (math.isfinite(value) and value >= 0):
         raise ConfigError(f"{BUDGET_ENV}={text!r} is not a budget; valid: seconds, a number >= 0")
     return value
 
@@ -132,7 +133,7 @@ def route_with_budget(command: list[str], cwd: Path, *, budget_s: float | None =
     else:
         log_path.replace(log_path.with_name(log_path.name + ".router1"))
         t1 = time.monotonic()
-        _run(command + ["--router", "router2"], cwd, step, log)
+        run_tool(command + ["--router", "router2"], cwd, step, log)
         outcome = RouteOutcome("router2", round(time.monotonic() - t1, 1), round(stopped, 1))
     (cwd / f"{log}.route.json").write_text(json.dumps(asdict(outcome)) + "\n")
     return outcome
@@ -214,13 +215,6 @@ def _stop(proc: subprocess.Popen):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
-
-
-def _run(command, cwd: Path, step: str, log: str):
-    proc = subprocess.run(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True)
-    if proc.returncode != 0:
-        raise tool_failure(step, proc.returncode, cwd, log, proc.stdout or "")
 
 
 def read_outcome(folder: Path, log: str) -> RouteOutcome | None:

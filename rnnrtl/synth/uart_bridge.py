@@ -218,19 +218,18 @@ class UARTBridge(wiring.Component):
         # one, the state -> the slice's skid register (8.7 ns of routing, router2, seed 3). So
         # BRIDGE_SLICES slices each way: the bridge by the UART's pins and the core spread over
         # the device are that many register-to-register hops apart.
-        into, out_of = ([RegisterSlice(beat_stream(8 * n).members["payload"].shape)
-                         for _ in range(BRIDGE_SLICES)]
-                        for n in (self.in_bytes, self.out_bytes))
+        into_slices, out_slices = ([RegisterSlice(beat_stream(8 * n).members["payload"].shape)
+                                    for _ in range(BRIDGE_SLICES)]
+                                   for n in (self.in_bytes, self.out_bytes))
         for k in range(BRIDGE_SLICES):
-            m.submodules[f"into_core{k}"] = DomainRenamer("core")(into[k])
-            m.submodules[f"out_of_core{k}"] = DomainRenamer("core")(out_of[k])
-        for chain in (into, out_of):
+            m.submodules[f"into_core{k}"] = DomainRenamer("core")(into_slices[k])
+            m.submodules[f"out_of_core{k}"] = DomainRenamer("core")(out_slices[k])
+        for chain in (into_slices, out_slices):
             for a, b in zip(chain, chain[1:]):
                 wiring.connect(m, a.o, b.i)
-        wiring.connect(m, deframer.o, into[0].i)
-        wiring.connect(m, out_of[-1].o, framer.i)
-        slices = (into, out_of)
-        into, out_of = into[-1], out_of[0]     # the slices by the core
+        wiring.connect(m, deframer.o, into_slices[0].i)
+        wiring.connect(m, out_slices[-1].o, framer.i)
+        into, out_of = into_slices[-1], out_slices[0]     # the slices by the core
 
         overrun = Signal()
         with m.If(rx.o.valid & ~rx_fifo.w_rdy):
@@ -260,6 +259,6 @@ class UARTBridge(wiring.Component):
             self.overrun.eq(overrun | rx.overrun),
             self.framing_error.eq(rx.framing_error),
             self.busy.eq(rx_fifo.r_rdy | deframer.o.valid | c.m_axis_tvalid | framer.o.valid
-                         | Cat(sl.o.valid for chain in slices for sl in chain).any()),
+                         | Cat(sl.o.valid for sl in into_slices + out_slices).any()),
         ]
         return m
