@@ -152,3 +152,13 @@ def test_ecp5_bitstream(tiny, tmp_path):
     assert r.router == "router1" and "(nextpnr router1)" in r.summary()
     assert "against the core's 150 MHz clock (PLL from the board's 25 MHz)" in r.message
     assert ("TIMING NOT MET" in r.message) == (r.fmax_mhz < 150)
+
+
+def test_bad_router_budget_refused_before_any_tool(tiny, tmp_path, monkeypatch):
+    """RNNRTL_ROUTER1_BUDGET_S is read when a build starts, not minutes later inside nextpnr's
+    wrapper, so a bad value is one ConfigError before yosys runs."""
+    _, core = tiny
+    monkeypatch.setenv("RNNRTL_ROUTER1_BUDGET_S", "soon")
+    with pytest.raises(ConfigError, match="RNNRTL_ROUTER1_BUDGET_S='soon' is not a budget"):
+        build(core, TARGETS["ulx3s_85f"], outdir=tmp_path, run=False)
+    assert not (tmp_path / "ulx3s_85f").exists()

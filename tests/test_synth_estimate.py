@@ -18,13 +18,17 @@ def tiny(tmp_path_factory):
     return write_tiny(tmp_path_factory.mktemp("tiny"))
 
 
-def test_estimate_arguments(tiny, tmp_path):
+def test_estimate_arguments(tiny, tmp_path, monkeypatch):
     _, folder = tiny
     core = read_core(folder)
     with pytest.raises(ConfigError, match="estimate 'xc8' is unknown"):
         run_estimate(core, "xc8", tmp_path)
     with pytest.raises(ConfigError, match="router 'router3' is unknown"):
         run_estimate(core, "ecp5", tmp_path, router="router3")
+    monkeypatch.setenv("RNNRTL_ROUTER1_BUDGET_S", "-5")      # refused before yosys runs
+    with pytest.raises(ConfigError, match="RNNRTL_ROUTER1_BUDGET_S='-5' is not a budget"):
+        run_estimate(core, "ecp5", tmp_path / "budget")
+    assert not (tmp_path / "budget").exists()
 
 
 @pytest.mark.slow

@@ -32,7 +32,7 @@ from ..errors import BuildError, ConfigError
 from .core import Core, ManifestCore, read_core
 from .ecp5_pll import ECP5PLL, PLLSetting, pll_setting
 from .estimate import ESTIMATES, Estimate, run_estimate
-from .place_route import read_outcome, wrapper_script
+from .place_route import read_outcome, route_budget, wrapper_script
 from .rom_split import MULTIPORT_ROM_FIX, rom_split_verilog
 from .seeds import best_run, check_seeds, side_by_side
 from .targets import ECP5RegisterPacking, Target
@@ -149,6 +149,7 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
     tgt = target
     seeds = check_seeds((seed,) if seeds is None else seeds)
     clock = _core_clock(tgt, clock_mhz)
+    route_budget()          # a bad RNNRTL_ROUTER1_BUDGET_S refused before any tool runs
     core = read_core(design_or_outdir, outdir=outdir)
     result = BuildResult(tgt.name if tgt else None, outdir, core,
                          files={"verilog": core.verilog, "manifest": core.dir / "manifest.json"},

@@ -37,7 +37,7 @@ from .ecp5_pack import pack_registers_file
 from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
 from .partition import mark_parts, merge_stats, part_commands, part_module
-from .place_route import route_with_budget
+from .place_route import route_budget, route_with_budget
 from .rom_split import MULTIPORT_ROM_FIX, split_rom_ports
 from .seeds import best_run, check_seeds, cores, side_by_side
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options,
@@ -128,6 +128,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
     if family not in ESTIMATES:
         raise ConfigError(f"estimate {family!r} is unknown; valid: {', '.join(ESTIMATES)}")
     nextpnr_options(router)      # an unknown router refused before yosys runs
+    route_budget()               # and a bad RNNRTL_ROUTER1_BUDGET_S
     _check_parts(parts, family)
     seeds = check_seeds((seed,) if seeds is None else seeds)
     t0 = time.perf_counter()
