@@ -1,4 +1,5 @@
-"""rnnrtl.synth.place_route: router1 within its budget, router2 on the same command past it."""
+"""rnnrtl.synth.place_route: router1 within its budget, router2 on the same command past it (with
+timing-driven rip-up, without it when the rip-up churns)."""
 
 import json
 import os
@@ -8,8 +9,9 @@ import pytest
 
 from rnnrtl.errors import BuildError, ConfigError
 from rnnrtl.synth import place_route
-from rnnrtl.synth.place_route import (BUDGET_ENV, ROUTER1_BUDGET_S, RouteOutcome, read_outcome,
-                                      route_budget, route_with_budget, wrapper_script)
+from rnnrtl.synth.place_route import (BUDGET_ENV, RIPUP_ITERATIONS, ROUTER1_BUDGET_S,
+                                      RouteOutcome, read_outcome, route_budget, route_with_budget,
+                                      wrapper_script)
 from rnnrtl.synth.yosys import nextpnr_summary, run_tool, tool
 
 # Sixteen chained multiply-accumulates: router1 routes them for several seconds (YoWASP), long
@@ -38,17 +40,24 @@ def netlist(tmp_path_factory):
     return folder
 
 
-def _command(log: str) -> list[str]:
+# The netlist routes at about 80 MHz: aimed at 50 MHz router2's timing-driven rip-up finds no arc
+# failing timing and finishes; aimed at 200 MHz it rips the failing arcs up every iteration.
+REACHED, MISSED = "50", "200"
+
+
+def _command(log: str, freq: str = MISSED) -> list[str]:
     return [tool("nextpnr-ecp5"), "--85k", "--package", "CABGA381", "--out-of-context",
-            "--json", "macs.json", "--freq", "200", "--timing-allow-fail", "--quiet",
+            "--json", "macs.json", "--freq", freq, "--timing-allow-fail", "--quiet",
             "--log", log, "--report", f"{log}.report.json"]
 
 
 def _routed_by(folder, log: str) -> str:
+    """``router1``, ``router2`` or ``router2 --tmg-ripup``, as the log of a finished run shows."""
     text = (folder / log).read_text()
-    routers = [r for r in ("Router1", "Router2") if f"Info: {r} time" in text]
     # router2 ends with router1's legality check; router1 alone has no router2 line
-    return "router2" if "Router2" in routers else "router1"
+    if "Info: Router2 time" not in text:
+        return "router1"
+    return "router2 --tmg-ripup" if "tmgfail=" in text else "router2"
 
 
 @pytest.mark.slow
@@ -64,27 +73,43 @@ def test_router1_within_its_budget_is_kept(netlist):
 
 @pytest.mark.slow
 def test_router1_past_its_budget_gives_way_to_router2(netlist):
-    outcome = route_with_budget(_command("past.log"), netlist, budget_s=0)
+    outcome = route_with_budget(_command("past.log", REACHED), netlist, budget_s=0)
     assert outcome.router == "router2" and outcome.router1_stopped_s is not None
-    assert "router1 stopped after" in outcome.describe()
+    assert outcome.ripup and outcome.ripup_stopped_iter is None
+    assert "with timing-driven rip-up, router1 stopped after" in outcome.describe()
     # router1's log is kept, stopped while routing; the log and the report are router2's
     stopped = (netlist / "past.log.router1").read_text()
     assert place_route.ROUTING_STARTED in stopped and "Router1 time" not in stopped
-    assert _routed_by(netlist, "past.log") == "router2"
+    assert _routed_by(netlist, "past.log") == "router2 --tmg-ripup"
+    assert not (netlist / "past.log.router2-ripup").exists()
     assert read_outcome(netlist, "past.log") == outcome
     report = json.loads((netlist / "past.log.report.json").read_text())
     assert nextpnr_summary(report)["fmax_mhz"] > 0
 
 
 @pytest.mark.slow
+def test_churning_ripup_gives_way_to_plain_router2(netlist):
+    """Aimed out of reach, router2's rip-up would run nextpnr's 1,500 iterations: it is stopped
+    past its limit and plain router2 routes."""
+    outcome = route_with_budget(_command("churn.log"), netlist, budget_s=0, ripup_iterations=3)
+    assert outcome.router == "router2" and not outcome.ripup
+    assert outcome.ripup_stopped_iter > 3
+    assert outcome.describe().endswith(f"the rip-up after {outcome.ripup_stopped_iter} iterations")
+    churned = (netlist / "churn.log.router2-ripup").read_text()
+    assert "tmgfail=" in churned and "Router2 time" not in churned
+    assert _routed_by(netlist, "churn.log") == "router2"
+    assert read_outcome(netlist, "churn.log") == outcome
+
+
+@pytest.mark.slow
 def test_wrapper_script_runs_as_nextpnr(netlist):
     """An Amaranth build script calls the wrapper as "$NEXTPNR_ECP5" with nextpnr's arguments."""
     wrapper = wrapper_script(netlist)
-    proc = subprocess.run([str(wrapper), *_command("wrapped.log")[1:]], cwd=netlist,
+    proc = subprocess.run([str(wrapper), *_command("wrapped.log", REACHED)[1:]], cwd=netlist,
                           capture_output=True, text=True,
                           env={**os.environ, BUDGET_ENV: "0"})
     assert proc.returncode == 0, proc.stderr
-    assert "kept router2 (router1 stopped after" in proc.stderr
+    assert "kept router2 with timing-driven rip-up, router1 stopped after" in proc.stderr
     assert read_outcome(netlist, "wrapped.log").router == "router2"
 
 
@@ -142,12 +167,27 @@ def test_progress_lines_are_read():
     m = place_route._PROGRESS.match(line)
     assert (int(m.group(1)), float(m.group(2))) == (70, 600.76)
     assert place_route._PROGRESS.match("Info: Routing 173992 arcs.") is None
+    iteration = "Info:     iter=48 wires=880034 overused=0 overuse=0 tmgfail=0 archfail=0"
+    assert place_route._ITERATION.match(iteration).group(1) == "48"
+    assert place_route._ITERATION.match(line) is None
+
+
+def test_ripup_watch_gives_up_past_its_iterations():
+    watch = place_route._IterationWatch(RIPUP_ITERATIONS)
+    watch.feed([f"Info:     iter={k} wires=1 overused=0 overuse=0 tmgfail=3 archfail=NA"
+                for k in range(1, RIPUP_ITERATIONS + 1)])
+    assert not watch.gives_up()
+    watch.feed(["Info: Routing complete.",
+                f"Info:     iter={RIPUP_ITERATIONS + 1} wires=1 overused=0 tmgfail=3 archfail=NA"])
+    assert watch.gives_up() and watch.stopped_at() == RIPUP_ITERATIONS + 1
 
 
 def test_outcome_describes_the_router_kept():
     assert RouteOutcome("router1", 12.0).describe() == "router1"
-    assert RouteOutcome("router2", 80.0, 600.4).describe() == \
-        "router2 (router1 stopped after 600 s of routing)"
+    assert RouteOutcome("router2", 80.0, 600.4, ripup=True).describe() == \
+        "router2 with timing-driven rip-up, router1 stopped after 600 s of routing"
+    assert RouteOutcome("router2", 80.0, 600.4, ripup_stopped_iter=201).describe() == \
+        "router2, router1 stopped after 600 s of routing, the rip-up after 201 iterations"
 
 
 def test_main_reports_errors_in_one_line(tmp_path, monkeypatch, capsys):

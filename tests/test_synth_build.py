@@ -93,11 +93,11 @@ def test_ulx3s_plan_clock(tiny, tmp_path, mhz):
 def test_build_refuses_bad_clocks(tiny, tmp_path, target, mhz, fragments):
     _, core = tiny
     with pytest.raises(ConfigError) as e:
-        build(core, TARGETS.get(target), outdir=tmp_path, run=False, clock_mhz=mhz,
+        build(core, TARGETS.get(target), outdir=tmp_path / "b", run=False, clock_mhz=mhz,
               estimate="ecp5" if target is None else None)
     for fragment in fragments:
         assert fragment in str(e.value)
-    assert not (tmp_path / "core").exists()          # refused before anything is written
+    assert not (tmp_path / "b").exists()             # refused before anything is written
 
 
 def test_target_clock_needs_an_ecp5_board():
@@ -160,5 +160,5 @@ def test_bad_router_budget_refused_before_any_tool(tiny, tmp_path, monkeypatch):
     _, core = tiny
     monkeypatch.setenv("RNNRTL_ROUTER1_BUDGET_S", "soon")
     with pytest.raises(ConfigError, match="RNNRTL_ROUTER1_BUDGET_S='soon' is not a budget"):
-        build(core, TARGETS["ulx3s_85f"], outdir=tmp_path, run=False)
-    assert not (tmp_path / "ulx3s_85f").exists()
+        build(core, TARGETS["ulx3s_85f"], outdir=tmp_path / "b", run=False)
+    assert not (tmp_path / "b").exists()

@@ -140,7 +140,6 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
     """
     t0 = time.perf_counter()
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     if estimate is not None and estimate not in ESTIMATES:
         raise ConfigError(f"estimate {estimate!r} is unknown; valid: {', '.join(ESTIMATES)}")
     if target is not None and not isinstance(target, Target):
@@ -150,6 +149,7 @@ def build(design_or_outdir, target, *, outdir, estimate=None, run: bool = True,
     seeds = check_seeds((seed,) if seeds is None else seeds)
     clock = _core_clock(tgt, clock_mhz)
     route_budget()          # a bad RNNRTL_ROUTER1_BUDGET_S refused before any tool runs
+    outdir.mkdir(parents=True, exist_ok=True)       # only once the arguments are known good
     core = read_core(design_or_outdir, outdir=outdir)
     result = BuildResult(tgt.name if tgt else None, outdir, core,
                          files={"verilog": core.verilog, "manifest": core.dir / "manifest.json"},

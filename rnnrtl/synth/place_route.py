@@ -1,5 +1,5 @@
 """nextpnr-ecp5 with the router chosen by measurement: router1 within a routing budget, router2
-when router1 runs past it.
+with timing-driven rip-up when router1 runs past it, plain router2 when that churns.
 
 Every rnnrtl place and route on ECP5 (the estimate, :func:`rnnrtl.synth.estimate.run_estimate`,
 and board builds, :mod:`rnnrtl.synth.build`) runs through :func:`route_with_budget` unless the
@@ -16,9 +16,17 @@ caller names a router:
    iterations) show it converging, :func:`router1_gives_up` (two placements of the ULX3S top
    had 91 and 70 arcs left, falling fast, at 600 s), and never past :data:`HARD_LIMIT` times the
    budget. Stopped, its log is kept as ``<log>.router1`` and the same command runs again with
-   router2, which always finishes (the same seed places the same way; about a minute of routing
-   on that design). The outcome (:class:`RouteOutcome`) says which router's result was kept,
-   and is written beside the log as ``<log>.route.json``.
+   router2 (the same seed places the same way).
+3. router2 first runs with nextpnr's timing-driven rip-up (``--tmg-ripup``): on the ULX3S top at
+   seed 3, where router1 stalled, it routed the same placement at 148.9 MHz in 48 iterations,
+   against 128.5 MHz without it. But the rip-up is experimental: while arcs fail timing it rips
+   them up again each iteration, up to nextpnr's 1,500 (a 16-MAC netlist aimed at 200 MHz,
+   which reaches 80: 1,500 iterations, 12 minutes). So it has :data:`RIPUP_ITERATIONS`
+   iterations; past them it is stopped, its log kept as ``<log>.router2-ripup``, and plain
+   router2 runs, which always finishes (about a minute of routing on the ULX3S top).
+
+The outcome (:class:`RouteOutcome`) says which router's result was kept and why, and is written
+beside the log as ``<log>.route.json``.
 
 The budget is wall-clock time, so a much slower or busier machine falls back sooner; the
 environment variable :data:`BUDGET_ENV` sets it in seconds.
@@ -46,7 +54,7 @@ from ..errors import BuildError, ConfigError
 from .yosys import run_tool, tool, tool_failure
 
 __all__ = ["ROUTER1_BUDGET_S", "BUDGET_ENV", "ROUTING_STARTED", "STALL_REPORTS", "HARD_LIMIT",
-           "RouteOutcome", "route_budget", "route_with_budget", "router1_gives_up", "read_outcome",
+           "RIPUP_ITERATIONS", "RouteOutcome", "route_budget", "route_with_budget", "router1_gives_up", "read_outcome",
            "wrapper_script", "main"]
 
 #: Seconds of routing router1 gets before router2 takes over (module docstring).
@@ -72,22 +80,33 @@ HARD_LIMIT = 3
 #: fifth of the batches' around it).
 PACE_REPORTS = 4
 
+#: Iterations router2's timing-driven rip-up has before plain router2 takes over (module
+#: docstring): the ULX3S top's placements routed in 39-48.
+RIPUP_ITERATIONS = 200
+
 
 @dataclass
 class RouteOutcome:
     """Which router's result a :func:`route_with_budget` kept: ``router`` (``'router1'`` or
-    ``'router2'``), the seconds of the whole run kept (``seconds``), and when router1 was stopped,
-    its seconds of routing (``router1_stopped_s``)."""
+    ``'router2'``), the seconds of the whole run kept (``seconds``); when router1 was stopped,
+    its seconds of routing (``router1_stopped_s``); with router2, whether it kept its
+    timing-driven rip-up (``ripup``) or stopped it after ``ripup_stopped_iter`` iterations."""
     router: str
     seconds: float
     router1_stopped_s: float | None = None
+    ripup: bool = False
+    ripup_stopped_iter: int | None = None
 
     def describe(self) -> str:
-        """One phrase for a report: ``router1``, or ``router2 (router1 stopped after N s of
-        routing)``."""
+        """One phrase for a report: ``router1``; ``router2 with timing-driven rip-up, router1
+        stopped after N s of routing``; or ``router2, router1 stopped after N s of routing, the
+        rip-up after M iterations``."""
         if self.router1_stopped_s is None:
             return self.router
-        return f"{self.router} (router1 stopped after {self.router1_stopped_s:.0f} s of routing)"
+        router1 = f"router1 stopped after {self.router1_stopped_s:.0f} s of routing"
+        if self.ripup:
+            return f"{self.router} with timing-driven rip-up, {router1}"
+        return f"{self.router}, {router1}, the rip-up after {self.ripup_stopped_iter} iterations"
 
 
 def route_budget() -> float:
@@ -113,11 +132,13 @@ def _option(args: list[str], name: str) -> str | None:
 
 
 def route_with_budget(command: list[str], cwd: Path, *, budget_s: float | None = None,
+                      ripup_iterations: int = RIPUP_ITERATIONS,
                       step: str = "nextpnr-ecp5") -> RouteOutcome:
     """Run ``command`` (nextpnr-ecp5 and its arguments, with ``--log``, without ``--router``) in
-    ``cwd`` with router1, and again with router2 if router1 gives up (:func:`router1_gives_up`
-    with ``budget_s``, default :func:`route_budget`); see the module docstring. A failing run raises
-    :class:`~rnnrtl.errors.BuildError` naming ``step``."""
+    ``cwd`` with router1; if router1 gives up (:func:`router1_gives_up` with ``budget_s``, default
+    :func:`route_budget`), again with router2 and its timing-driven rip-up; if that runs past
+    ``ripup_iterations`` (default :data:`RIPUP_ITERATIONS`), again with plain router2. See the
+    module docstring. A failing run raises :class:`~rnnrtl.errors.BuildError` naming ``step``."""
     if "--router" in command:
         raise ValueError("route_with_budget chooses the router; give a command without --router")
     log = _option(command, "--log")
@@ -127,28 +148,75 @@ def route_with_budget(command: list[str], cwd: Path, *, budget_s: float | None =
     cwd = Path(cwd)
     log_path = cwd / log
     t0 = time.monotonic()
-    stopped = _router1_within(command, cwd, log_path, budget, step)
+    stopped = _watched(command + ["--router", "router1"], cwd, log_path, step,
+                       _Router1Watch(budget))
     if stopped is None:
         outcome = RouteOutcome("router1", round(time.monotonic() - t0, 1))
     else:
         log_path.replace(log_path.with_name(log_path.name + ".router1"))
         t1 = time.monotonic()
-        run_tool(command + ["--router", "router2"], cwd, step, log)
-        outcome = RouteOutcome("router2", round(time.monotonic() - t1, 1), round(stopped, 1))
+        ripup_stopped = _watched(command + ["--router", "router2", "--tmg-ripup"], cwd, log_path,
+                                 step, _IterationWatch(ripup_iterations))
+        if ripup_stopped is not None:
+            log_path.replace(log_path.with_name(log_path.name + ".router2-ripup"))
+            t1 = time.monotonic()
+            run_tool(command + ["--router", "router2"], cwd, step, log)
+        outcome = RouteOutcome("router2", round(time.monotonic() - t1, 1), round(stopped, 1),
+                               ripup=ripup_stopped is None, ripup_stopped_iter=ripup_stopped)
     (cwd / f"{log}.route.json").write_text(json.dumps(asdict(outcome)) + "\n")
     return outcome
 
 
-def _router1_within(command, cwd: Path, log_path: Path, budget: float, step: str) -> float | None:
-    """Run ``command`` with router1; None when it finished, else the seconds it had routed when
-    it was stopped (:func:`router1_gives_up`)."""
+class _Router1Watch:
+    """router1's log, read as it is written: :meth:`gives_up` by :func:`router1_gives_up`;
+    :meth:`stopped_at` the seconds it had routed."""
+
+    def __init__(self, budget: float):
+        self.budget = budget
+        self.routing_since = None
+        self.progress: list[tuple[int, float]] = []
+
+    def feed(self, lines: list[str]):
+        if self.routing_since is None and ROUTING_STARTED in lines:
+            self.routing_since = time.monotonic()
+        self.progress += [(int(m.group(1)), float(m.group(2)))
+                          for m in map(_PROGRESS.match, lines) if m]
+
+    def gives_up(self) -> bool:
+        return self.routing_since is not None and \
+            router1_gives_up(time.monotonic() - self.routing_since, self.budget, self.progress)
+
+    def stopped_at(self) -> float:
+        return time.monotonic() - self.routing_since
+
+
+class _IterationWatch:
+    """router2's log: :meth:`gives_up` once an iteration line numbers more than ``limit``;
+    :meth:`stopped_at` that iteration."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.iteration = 0
+
+    def feed(self, lines: list[str]):
+        self.iteration = max([self.iteration] + [int(m.group(1))
+                                                 for m in map(_ITERATION.match, lines) if m])
+
+    def gives_up(self) -> bool:
+        return self.iteration > self.limit
+
+    def stopped_at(self) -> int:
+        return self.iteration
+
+
+def _watched(command, cwd: Path, log_path: Path, step: str, watch):
+    """Run ``command``, feeding ``watch`` (:class:`_Router1Watch`, :class:`_IterationWatch`) the
+    lines of its log as they are written; None when it finished, else ``watch.stopped_at()``
+    when the watch gave up and the run was stopped."""
     out = log_path.with_name(log_path.name + ".out")
     with open(out, "w") as sink:
-        proc = subprocess.Popen(command + ["--router", "router1"], cwd=cwd, stdout=sink,
-                                stderr=subprocess.STDOUT, text=True)
-    routing_since = None
+        proc = subprocess.Popen(command, cwd=cwd, stdout=sink, stderr=subprocess.STDOUT, text=True)
     seen = 0
-    progress: list[tuple[int, float]] = []
     try:
         while True:
             try:
@@ -162,15 +230,10 @@ def _router1_within(command, cwd: Path, log_path: Path, budget: float, step: str
                     text = f.read()
                 whole = text[:text.rfind(b"\n") + 1]   # a half-written line: read again next time
                 seen += len(whole)
-                lines = whole.decode(errors="replace").splitlines()
-                if routing_since is None and ROUTING_STARTED in lines:
-                    routing_since = time.monotonic()
-                progress += [(int(m.group(1)), float(m.group(2)))
-                             for m in map(_PROGRESS.match, lines) if m]
-            if routing_since is not None and \
-                    router1_gives_up(time.monotonic() - routing_since, budget, progress):
+                watch.feed(whole.decode(errors="replace").splitlines())
+            if watch.gives_up():
                 _stop(proc)
-                return time.monotonic() - routing_since
+                return watch.stopped_at()
     except BaseException:
         _stop(proc)
         raise
@@ -185,6 +248,9 @@ def _router1_within(command, cwd: Path, log_path: Path, budget: float, step: str
 #: with and without rip-up> | <delta> | <arcs left> | <seconds of the batch> <seconds in all>|``.
 _PROGRESS = re.compile(r"Info:\s+\d+\s*\|\s*\d+\s+\d+\s*\|\s*-?\d+\s+-?\d+\s*\|\s*(\d+)\s*\|"
                        r"\s*[0-9.]+\s+([0-9.]+)\s*\|")
+
+#: router2's line per iteration: ``Info:     iter=<n> wires=... tmgfail=... archfail=...``.
+_ITERATION = re.compile(r"Info:\s+iter=(\d+)\s")
 
 
 def router1_gives_up(elapsed: float, budget: float, progress: list[tuple[int, float]]) -> bool:
