@@ -54,8 +54,8 @@ from ..errors import BuildError, ConfigError
 from .yosys import run_tool, tool, tool_failure
 
 __all__ = ["ROUTER1_BUDGET_S", "BUDGET_ENV", "ROUTING_STARTED", "STALL_REPORTS", "HARD_LIMIT",
-           "RIPUP_ITERATIONS", "RouteOutcome", "route_budget", "route_with_budget", "router1_gives_up", "read_outcome",
-           "wrapper_script", "main"]
+           "RIPUP_ITERATIONS", "RouteOutcome", "route_budget", "route_with_budget",
+           "router1_gives_up", "read_outcome", "wrapper_script", "main"]
 
 #: Seconds of routing router1 gets before router2 takes over (module docstring).
 ROUTER1_BUDGET_S = 600.0
