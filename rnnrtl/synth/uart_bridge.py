@@ -32,8 +32,6 @@ class BeatDeframer(wiring.Component):
     """Frames of bytes (:mod:`rnnrtl.synth.uart_wire`) to beats of ``in_bytes`` bytes with ``last``.
 
     ``abort`` pulses for one cycle when a frame is dropped after ``timeout`` idle cycles.
-    ``o.valid`` and ``o.payload`` are flip-flops: a beat is offered from the cycle after its last
-    byte is taken.
     """
 
     def __init__(self, *, in_bytes: int, timeout: int):
@@ -51,14 +49,6 @@ class BeatDeframer(wiring.Component):
         count = Signal(8 * HEADER_BYTES)     # beats left in the frame, this one included
         index = Signal(range(max(n, HEADER_BYTES)))
         buf = Signal(8 * n)
-        # The beat's valid and last are registers of their own, not decodes of the state and
-        # the count: the first slice's skid enable is then one LUT of flip-flops (a decode of
-        # the state in front of it was the ULX3S build's critical path at seed 3: 2 LUT levels,
-        # 5.7 ns of routing, 148.9 MHz with router2).
-        beat_valid = Signal()
-        beat_last = Signal()
-        m.d.comb += [self.o.valid.eq(beat_valid), self.o.payload.data.eq(buf),
-                     self.o.payload.last.eq(beat_last)]
         idle = Signal(range(self.timeout + 1))
         take = self.i.valid & self.i.ready
 
@@ -103,15 +93,17 @@ class BeatDeframer(wiring.Component):
                     m.d.sync += [buf.eq((self.i.payload << (8 * (n - 1))) | (buf >> 8)),
                                  index.eq(index + 1)]
                     with m.If(index == n - 1):
-                        m.d.sync += [index.eq(0), beat_valid.eq(1), beat_last.eq(count == 1)]
+                        m.d.sync += index.eq(0)
                         m.next = "BEAT"
                 with m.If(timed_out):
                     m.next = "HEADER"
             with m.State("BEAT"):
+                m.d.comb += [self.o.valid.eq(1), self.o.payload.data.eq(buf),
+                             self.o.payload.last.eq(count == 1)]
                 with m.If(self.o.ready):
-                    m.d.sync += [count.eq(count - 1), beat_valid.eq(0)]
+                    m.d.sync += count.eq(count - 1)
                     m.next = "DATA"
-                    with m.If(beat_last):
+                    with m.If(count == 1):
                         m.next = "HEADER"
         return m
 
