@@ -99,6 +99,7 @@ def test_churning_ripup_gives_way_to_plain_router2(netlist):
     assert "tmgfail=" in churned and "Router2 time" not in churned
     assert _routed_by(netlist, "churn.log") == "router2"
     assert read_outcome(netlist, "churn.log") == outcome
+    assert not (netlist / "churn.log.out").exists()      # no output of a stopped run left
 
 
 @pytest.mark.slow

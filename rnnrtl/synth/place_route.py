@@ -233,6 +233,7 @@ def _watched(command, cwd: Path, log_path: Path, step: str, watch):
                 watch.feed(whole.decode(errors="replace").splitlines())
             if watch.gives_up():
                 _stop(proc)
+                out.unlink()                # a stopped run's output is of no use; its log stays
                 return watch.stopped_at()
     except BaseException:
         _stop(proc)
