@@ -217,3 +217,31 @@ def test_nextpnr_options_router_choice_keeps_the_other_options():
         assert chosen == (*default, "--router", router)
     with pytest.raises(ConfigError, match="router3.*router1, router2"):
         yosys.nextpnr_options("router3")
+
+def _xaiger2_conflict_design(folder):
+    """The ULX3S top (UART bridge and a small LSTM core) whose ``synth_ecp5`` left two flip-flops
+    driving one net of the core with yosys 0.70's default ``write_xaiger2`` (YosysHQ/yosys#6237;
+    nextpnr refused it): its RTLIL and the core's Verilog, as the board build had them."""
+    import gzip
+    from pathlib import Path
+    source = Path(__file__).parent / "fixtures" / "yosys"
+    for name, stored in (("top.il", "xaiger2_conflict.il.gz"),
+                         ("tiny_roms.v", "xaiger2_conflict_core.v.gz")):
+        (folder / name).write_bytes(gzip.decompress((source / stored).read_bytes()))
+    return ["read_verilog tiny_roms.v", "read_rtlil top.il", "synth_ecp5 -top tiny_ulx3s_85f"]
+
+
+@pytest.mark.parametrize("choice", ["native", "yowasp"])
+def test_abc9_first_xaiger_writer_keeps_one_driver_per_net(tmp_path, monkeypatch, choice):
+    """Every script run_yosys runs starts with ABC9_XAIGER1: the design synthesises with one
+    driver per net (``check -assert`` fails the step otherwise). Set back to yosys's default
+    writer, the same script leaves the conflict: the design does show the bug this guards against
+    (when a yosys release fixes it, this half fails, and the setting can go)."""
+    monkeypatch.setenv(yosys.YOSYS_ENV, choice)
+    script = _xaiger2_conflict_design(tmp_path)
+    run_yosys([*script, "check -assert"], tmp_path, "yosys (abc9)", "first.log")
+    assert (tmp_path / "first.ys").read_text().splitlines()[0] == yosys.ABC9_XAIGER1
+    with pytest.raises(BuildError, match="problems"):
+        run_yosys(["scratchpad -set abc9.xaiger 0", *script, "check -assert"], tmp_path,
+                  "yosys (abc9, xaiger2)", "second.log")
+    assert "multiple conflicting drivers" in (tmp_path / "second.log").read_text()

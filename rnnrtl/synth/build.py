@@ -37,7 +37,7 @@ from .rom_split import MULTIPORT_ROM_FIX, rom_split_verilog
 from .seeds import best_run, check_seeds, side_by_side
 from .targets import ECP5RegisterPacking, Target
 from .vivado import ip_package_tcl, vivado_results, xilinx_part
-from .yosys import KEEP_COPIES, nextpnr_options, nextpnr_summary, yowasp_env
+from .yosys import ABC9_XAIGER1, KEEP_COPIES, nextpnr_options, nextpnr_summary, yowasp_env
 
 __all__ = ["BuildResult", "build"]
 
@@ -299,13 +299,13 @@ def _plan_ecp5(result: BuildResult, platform, top, name: str, folder: Path, *, r
         verilog_file = core.verilog
     platform.add_file(verilog_file.name, verilog_file.read_text())
     _add_weight_files(platform, core)
-    # Public Trellis overrides: the fanout copies kept and the ROM fix between synth_ecp5's steps,
-    # and a nextpnr report.
+    # Public Trellis overrides: abc9's first XAIGER writer (yosys#6237), the fanout copies kept and
+    # the ROM fix between synth_ecp5's steps, and a nextpnr report.
     plan = platform.prepare(
         top, name=name,
         nextpnr_opts=" ".join([f"--report {name}_report.json --timing-allow-fail", "--seed",
                                str(seed), *nextpnr_options()]),
-        synth_opts="-run begin:coarse",
+        synth_opts="-run begin:coarse", script_after_read=ABC9_XAIGER1,
         script_after_synth="\n".join([*KEEP_COPIES, f"synth_ecp5 -top {name} -run coarse:map_ram",
                                        MULTIPORT_ROM_FIX, f"synth_ecp5 -top {name} -run map_ram:"]))
     plan.extract(folder)

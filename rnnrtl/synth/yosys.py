@@ -29,7 +29,7 @@ from pathlib import Path
 from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
-__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "ROUTERS", "nextpnr_options", "NO_ABC_VERIFY",
+__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "ROUTERS", "nextpnr_options", "ABC9_XAIGER1", "NO_ABC_VERIFY",
            "KEEP_COPIES", "MEMORY_MODULE", "memories_apart", "overfull_cells",
            "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "tool_failure", "native_available",
            "yosys_command", "run_yosys", "stat_resources", "nextpnr_summary", "main"]
@@ -62,6 +62,16 @@ def nextpnr_options(router: str | None = None) -> tuple[str, ...]:
     if router not in ROUTERS:
         raise ConfigError(f"router {router!r} is unknown; valid: {', '.join(ROUTERS)}")
     return (*NEXTPNR_OPTS, "--router", router)
+
+
+#: The first command of every yosys script rnnrtl runs (:func:`run_yosys`, and the board builds'
+#: ``script_after_read``): ``abc9`` hands the logic to ABC through its first XAIGER writer, not
+#: ``write_xaiger2``, the default since yosys 0.70, which can leave two flip-flops driving one net
+#: (YosysHQ/yosys#6237: the documented workaround is this setting). Measured: with the default,
+#: ``synth_ecp5`` wrote a ULX3S build of a small core with two ``TRELLIS_FF`` on one net of the
+#: core, which nextpnr refused (``tests/test_synth_yosys.py``'s design); with this setting the
+#: same design has none.
+ABC9_XAIGER1 = "scratchpad -set abc9.xaiger 1"
 
 
 #: A resource estimate's yosys command that skips ABC's own check of its mapping (``&verify``, which
@@ -155,10 +165,10 @@ def yosys_command() -> list[str] | None:
 
 
 def run_yosys(lines, folder: Path, step: str, log: str):
-    """Run a yosys script (``<log stem>.ys``) in ``folder`` with the yosys :func:`yosys_command`
-    chooses; compress a big log afterwards."""
+    """Run a yosys script (``<log stem>.ys``): :data:`ABC9_XAIGER1`, then ``lines``, in ``folder``
+    with the yosys :func:`yosys_command` chooses; compress a big log afterwards."""
     script = Path(log).with_suffix(".ys").name
-    (folder / script).write_text("\n".join(lines) + "\n")
+    (folder / script).write_text("\n".join([ABC9_XAIGER1, *lines]) + "\n")
     run_tool([*(yosys_command() or [tool("yosys")]), "-q", "-l", log, "-s", script], folder, step, log)
     path = folder / log
     if path.is_file() and path.stat().st_size > 8 << 20:     # the jet LSTM's is ~200 MB
