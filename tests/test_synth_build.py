@@ -3,6 +3,7 @@ and an ECP5 bitstream with YoWASP's tools on a tiny model (the first YoWASP run 
 compiles the tools, ~75 s once)."""
 
 import json
+from pathlib import Path
 
 import pytest
 from amaranth_boards.ulx3s import ULX3S_85F_Platform
@@ -128,9 +129,12 @@ def test_build_refuses_names_and_unpacked_ecp5(tiny, tmp_path):
 
 
 @pytest.mark.slow
-def test_ecp5_bitstream(tiny, tmp_path):
+def test_ecp5_bitstream(tiny, tmp_path, monkeypatch):
+    """The board build, into a folder named relative to the working directory, as a user types it
+    (the build script runs in the build folder: every tool it calls must be found from there)."""
     _, core = tiny
-    r = build(core, TARGETS["ulx3s_85f"], outdir=tmp_path)
+    monkeypatch.chdir(tmp_path)
+    r = build(core, TARGETS["ulx3s_85f"], outdir=Path("board"))
     assert r.ran, r.message
     bit = r.files["bitstream"]
     assert bit.is_file() and bit.stat().st_size > 100_000

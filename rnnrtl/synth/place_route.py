@@ -294,8 +294,10 @@ def read_outcome(folder: Path, log: str) -> RouteOutcome | None:
 
 def wrapper_script(folder: Path, name: str = "nextpnr-ecp5-routed") -> Path:
     """An executable script in ``folder`` that runs ``python -m rnnrtl.synth.place_route`` with
-    this Python and passes its arguments on: an Amaranth build script's ``$NEXTPNR_ECP5``."""
-    path = Path(folder) / name
+    this Python and passes its arguments on: an Amaranth build script's ``$NEXTPNR_ECP5``. The
+    path returned is absolute: the build script runs in ``folder``, which a user may have named
+    relative to another directory."""
+    path = Path(folder).resolve() / name
     path.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} -m {__name__} \"$@\"\n")
     path.chmod(0o755)
     return path
