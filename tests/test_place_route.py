@@ -149,7 +149,16 @@ def test_router1_goes_on_past_its_budget_only_while_it_converges():
     assert not gives_up(100.0, 600, converging[:2])           # within the budget: always on
     assert not gives_up(610.0, 600, converging)               # new lows, at a pace to finish
     assert gives_up(1801.0, 600, converging)                  # never past 3 budgets
-    assert gives_up(610.0, 600, converging + [(95, 580.0)])   # no new low: stalled
+    # one line up between two lows goes on (the ULX3S top at seed 1); two lines without a new
+    # low is a stall
+    assert not gives_up(610.0, 600, converging + [(95, 580.0)])
+    assert gives_up(650.0, 600, converging + [(95, 580.0), (93, 640.0)])
+    seed1 = [(1880, 171.4), (1416, 195.6), (1005, 215.5), (761, 249.7), (632, 322.6),
+             (428, 389.6), (445, 476.7), (295, 544.7)]
+    assert not gives_up(601.0, 600, seed1)
+    stalled = [(388, 420.0), (205, 510.0), (128, 621.0), (211, 813.0)]
+    assert not gives_up(813.5, 600, stalled)
+    assert gives_up(1000.0, 600, stalled + [(150, 990.0)])
     assert gives_up(610.0, 600, converging[:2])               # too few lines to judge
     # the run that did not converge: new lows, at a pace to finish within 30 minutes, until it
     # reaches them
