@@ -12,7 +12,7 @@ from amaranth.lib import fifo
 from amaranth.sim import Simulator
 
 from rnnrtl.hw.common import (QUEUE_BANK_BITS, CreditLink, CreditLinkModel, OutputQueue,
-                              OutputQueueModel, Queue, RegisterSlice, beat_layout)
+                              OutputQueueModel, Queue, RegisterSlice, beat_layout, delayed_pulse)
 from rnnrtl.fixed import FixedFormat
 
 
@@ -302,3 +302,28 @@ def test_output_queue_lead_copies():
     assert len(leaves) == 19 and 1 < len(firsts) < 19, (sorted(leaves), sorted(firsts))
     with pytest.raises(ValueError, match="lead"):
         OutputQueue(wide, depth=3, lead=-1)
+
+
+@pytest.mark.parametrize("stages", [1, 2, 3, 5])
+def test_delayed_pulse_is_the_pulse_stages_later(stages):
+    """Random events, back to back among them, come out exactly ``stages`` cycles later, each
+    once. From two stages on, the toggle flips on a register of the event (``<name>_event``), not
+    on the event's logic."""
+    from amaranth.hdl import Signal
+    m = Module()
+    pulse, out = Signal(), Signal()
+    m.d.comb += out.eq(delayed_pulse(m, pulse, stages, "p"))
+    rng = random.Random(stages)
+    events = [rng.random() < 0.5 for _ in range(60)] + [False] * (stages + 1)
+    seen = []
+
+    async def bench(ctx):
+        for event in events:
+            ctx.set(pulse, event)
+            seen.append(bool(ctx.get(out)))
+            await ctx.tick()
+
+    _simulate(m, bench)
+    assert seen == [False] * stages + events[:len(events) - stages]
+    from amaranth.back import rtlil
+    assert ("p_event" in rtlil.convert(m, ports=[pulse, out])) == (stages >= 2)
