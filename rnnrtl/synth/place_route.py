@@ -14,9 +14,9 @@ caller names a router:
    has begun, router1 has :data:`ROUTER1_BUDGET_S` seconds (it took 112-348 s on most
    placements); past them it goes on only while its progress lines (one per thousand
    iterations) show it converging, :func:`router1_gives_up` (two placements of the ULX3S top
-   had 91 and 70 arcs left, falling fast, at 600 s; another 295, after one line up), and never past :data:`HARD_LIMIT` times the
-   budget. Stopped, its log is kept as ``<log>.router1`` and the same command runs again with
-   router2 (the same seed places the same way).
+   had 91 and 70 arcs left, falling fast, at 600 s; another 295, after one line up), and never
+   past :data:`HARD_LIMIT` times the budget. Stopped, its log is kept as ``<log>.router1`` and
+   the same command runs again with router2 (the same seed places the same way).
 3. router2 first runs with nextpnr's timing-driven rip-up (``--tmg-ripup``): on the ULX3S top at
    seed 3, where router1 stalled, it routed the same placement at 148.9 MHz in 48 iterations,
    against 128.5 MHz without it. But the rip-up is experimental: while arcs fail timing it rips

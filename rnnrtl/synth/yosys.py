@@ -29,8 +29,8 @@ from pathlib import Path
 from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
-__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "ROUTERS", "nextpnr_options", "ABC9_XAIGER1", "NO_ABC_VERIFY",
-           "KEEP_COPIES", "MEMORY_MODULE", "memories_apart", "overfull_cells",
+__all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "ROUTERS", "nextpnr_options", "ABC9_XAIGER1",
+           "NO_ABC_VERIFY", "KEEP_COPIES", "MEMORY_MODULE", "memories_apart", "overfull_cells",
            "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "tool_failure", "native_available",
            "yosys_command", "run_yosys", "stat_resources", "nextpnr_summary", "main"]
 
