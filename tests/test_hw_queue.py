@@ -7,7 +7,7 @@ and their stated latency and rate."""
 import random
 
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.lib import fifo
 from amaranth.sim import Simulator
 
@@ -308,7 +308,6 @@ def test_output_queue_lead_copies():
 def test_delayed_pulse_is_the_pulse_stages_later(stages):
     """Random events, back to back among them, come out exactly ``stages`` cycles later, each
     once (the toggle's exclusive or sees every flip)."""
-    from amaranth.hdl import Signal
     m = Module()
     pulse, out = Signal(), Signal()
     m.d.comb += out.eq(delayed_pulse(m, pulse, stages, "p"))

@@ -1,7 +1,9 @@
 """rnnrtl.synth.yosys: counting cells, reading nextpnr's report, and the two yosys builds
 (pyosys's native one and YoWASP's) agreeing."""
 
+import gzip
 import json
+from pathlib import Path
 
 import pytest
 
@@ -218,12 +220,11 @@ def test_nextpnr_options_router_choice_keeps_the_other_options():
     with pytest.raises(ConfigError, match="router3.*router1, router2"):
         yosys.nextpnr_options("router3")
 
+
 def _xaiger2_conflict_design(folder):
     """The ULX3S top (UART bridge and a small LSTM core) whose ``synth_ecp5`` left two flip-flops
     driving one net of the core with yosys 0.70's default ``write_xaiger2`` (YosysHQ/yosys#6237;
     nextpnr refused it): its RTLIL and the core's Verilog, as the board build had them."""
-    import gzip
-    from pathlib import Path
     source = Path(__file__).parent / "fixtures" / "yosys"
     for name, stored in (("top.il", "xaiger2_conflict.il.gz"),
                          ("tiny_roms.v", "xaiger2_conflict_core.v.gz")):
