@@ -122,11 +122,14 @@ SHALLOW = Pipelining("shallow")
 #: on the jet LSTM (``jet-ecp5-r80``) they cost +5,624 FF / +2,801 LUT and made the ECP5 route
 #: worse (router2 seed 1: 64.9 MHz, the slice's ``ready`` fanning out to the enables of a
 #: 320-bit beat's registers across the device; router1 had not converged after 62 minutes).
-#: ``release`` 3: at 2, the output queue's transfer reached the first register of its credit's
-#: release across an ECP5-85F (8.5 ns, the jet LSTM's critical path at nextpnr seed 1).
+#: ``release`` 4: at 2, the output queue's transfer reached the first register of its credit's
+#: release across an ECP5-85F (8.5 ns, the jet LSTM's critical path at nextpnr seed 1); at 3,
+#: with the event registered first (:func:`~rnnrtl.hw.common.delayed_pulse`), the chain's last
+#: register reached the credit count in 4 levels and 6.4 ns (seed 2). Four stages leave a
+#: flip-flop-only hop at both ends of the chain.
 DEEP = Pipelining("deep", start=1, counter_start=2, operands=1, product=2, copy=3,
                   enable_copies=True, activation=7, elementwise=1, rounding=1,
-                  loop_start_chain=True, release=3, link=2)
+                  loop_start_chain=True, release=4, link=2)
 
 #: Fewest cycles per step, for a fast fabric or a slow clock (latency first, the L1-trigger regime
 #: of issue 20): combinational table reads, one-stage adder trees, the cell's last products
