@@ -550,7 +550,10 @@ def delayed_pulse(m, pulse, stages: int, name: str, *, copies: int | None = None
     by a LUT is packed with that LUT: the toggle fed by the transfer's logic was placed by the
     credit count, and the transfer reached it in one route across the device (the jet LSTM's
     output queue release, the ECP5 estimate's critical path at three placements, 6.2-9.2 ns of
-    routing).
+    routing). That event register is a plain one, so yosys merges it with any register of the same
+    transfer: in the jet LSTM a credit link's ``credit_event`` is one flip-flop with the Dense
+    layer's ``start_late_0`` and its MatVec's ``start_reg3`` (the measured ECP5 figures are with
+    that merge; keeping it apart, ``delay(..., kept=True)``, is not measured yet).
 
     ``copies``: a list of that many copies of the delayed pulse, each from flip-flops of its own
     (the last register and the one after it; with one stage, a toggle each) for loads spread over
