@@ -4,6 +4,8 @@ timing-driven rip-up, without it when the rip-up churns)."""
 import json
 import os
 import subprocess
+import sys
+import time
 
 import pytest
 
@@ -185,11 +187,58 @@ def test_progress_lines_are_read():
 def test_ripup_watch_gives_up_past_its_iterations():
     watch = place_route._IterationWatch(RIPUP_ITERATIONS)
     watch.feed([f"Info:     iter={k} wires=1 overused=0 overuse=0 tmgfail=3 archfail=NA"
-                for k in range(1, RIPUP_ITERATIONS + 1)])
-    assert not watch.gives_up()
+                for k in range(1, RIPUP_ITERATIONS + 1)], 0.0)
+    assert not watch.gives_up(0.0)
     watch.feed(["Info: Routing complete.",
-                f"Info:     iter={RIPUP_ITERATIONS + 1} wires=1 overused=0 tmgfail=3 archfail=NA"])
-    assert watch.gives_up() and watch.stopped_at() == RIPUP_ITERATIONS + 1
+                f"Info:     iter={RIPUP_ITERATIONS + 1} wires=1 overused=0 tmgfail=3 archfail=NA"],
+               0.0)
+    assert watch.gives_up(0.0) and watch.stopped_at(0.0) == RIPUP_ITERATIONS + 1
+
+
+def _progress_line(left: int) -> str:
+    return f"Info:     9000 |    20067     171015 |  688   300 |  {left:8d}|     156.11     600.76|"
+
+
+def test_router1_watch_counts_the_time_nextpnr_used():
+    """The budget runs on the time ``now`` the watch is given (nextpnr's CPU time), from the line
+    that starts routing; progress lines are timed by it, not by nextpnr's wall-clock seconds."""
+    watch = place_route._Router1Watch(600)
+    watch.feed(["Info: Placed 1000 cells.", _progress_line(900)], 500.0)
+    assert watch.progress == [] and not watch.gives_up(5000.0)     # not routing yet
+    watch.feed([place_route.ROUTING_STARTED], 40.0)
+    watch.feed([_progress_line(700)], 340.0)
+    watch.feed([_progress_line(500)], 540.0)
+    watch.feed([_progress_line(300)], 600.0)
+    assert watch.progress == [(700, 300.0), (500, 500.0), (300, 560.0)]
+    assert not watch.gives_up(640.0)          # 600 s of routing: within the budget
+    assert watch.stopped_at(640.0) == 600.0
+    # past it, a machine twice as busy changes nothing but the wall-clock time: converging at
+    # 200 arcs in 60 s it goes on; a line without a new low and then another is a stall
+    assert not watch.gives_up(660.0)
+    watch.feed([_progress_line(310)], 700.0)
+    assert not watch.gives_up(700.0)
+    watch.feed([_progress_line(320)], 760.0)
+    assert watch.gives_up(760.0)
+
+
+def test_process_clock_counts_cpu_time_not_waiting():
+    """A process's clock moves while it computes and stands still while it sleeps."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time\n"
+                             "t = time.monotonic()\nwhile time.monotonic() - t < 1.0: pass\n"
+                             "time.sleep(30)"])
+    try:
+        clock = place_route._ProcessClock(proc.pid)
+        if not clock.cpu:
+            pytest.skip("no /proc: the clock is wall-clock time here")
+        time.sleep(1.5)                        # its second of work is done, it sleeps
+        worked = clock()
+        time.sleep(1.0)
+        assert 0.7 <= worked <= 1.5, worked
+        assert clock() - worked < 0.2
+    finally:
+        proc.kill()
+        proc.wait()
+    assert clock() >= worked                   # gone: the last value it saw
 
 
 def test_outcome_describes_the_router_kept():
