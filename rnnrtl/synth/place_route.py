@@ -30,11 +30,12 @@ beside the log as ``<log>.route.json``.
 
 The budget and router1's pace are measured in the CPU time nextpnr has used
 (:class:`_ProcessClock`: user and system time from Linux's ``/proc``; wall-clock time where there
-is none). So a machine busy with other work routes a placement as an idle one does, only later:
-with a wall-clock budget the estimate's router1 at seed 3 was stopped after 1,156 s of routing
-beside the test suite (960, 599, 733, 549 arcs left), and the rip-up and plain router2 that
-followed gave 111.8 MHz where router1 had given 169.1 on an idle machine. A slower machine still
-falls back sooner. The environment variable :data:`BUDGET_ENV` sets the budget in seconds.
+is none). So a machine busy with other work routes a placement as an idle one does, only later.
+With a wall-clock budget, the jet LSTM's estimate at seed 3, run beside the test suite, stopped
+router1 after 1,156 s of routing (960, 599, 733, 549 arcs left) and kept plain router2's
+111.8 MHz; on an idle machine router1 routed the same core at that seed in 423 s, at 169.1 MHz
+(yosys's mapping 5 LUT4 apart). A slower machine still falls back sooner. The environment
+variable :data:`BUDGET_ENV` sets the budget in seconds.
 
 ``python -m rnnrtl.synth.place_route ARGS`` takes nextpnr-ecp5's own arguments (with ``--log``,
 without ``--router``) and runs :func:`route_with_budget` in the working directory: an Amaranth
