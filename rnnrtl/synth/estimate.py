@@ -13,7 +13,8 @@ yosys runs ``synth_xilinx`` with ``-flatten``: on Amaranth's hierarchical Verilo
 step otherwise fails an internal assertion; and its coarse step runs without ``share``
 (SAT-based resource sharing, which took over half an hour on an LSTM(128) core and finds nothing
 to share in a MatVec). Multi-port ROMs are replicated between the two yosys runs
-(:mod:`rnnrtl.synth.rom_split`); the second maps the memories in a module of their own
+(:mod:`rnnrtl.synth.rom_split`), and the memories moved into a module of their own
+(:mod:`rnnrtl.synth.memory_module`); the second maps them there
 (:func:`~rnnrtl.synth.yosys.memories_apart`), then flattens them back into the core. A large core
 (:data:`PART_CELLS`) is then mapped in two parts at once, one yosys process each, and its counts
 are the parts' summed (:mod:`rnnrtl.synth.partition`).
@@ -38,6 +39,7 @@ from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
 from .partition import mark_parts, merge_stats, part_commands, part_module
 from .place_route import route_budget, route_with_budget
+from .memory_module import move_memories
 from .rom_split import MULTIPORT_ROM_FIX, split_rom_ports
 from .seeds import best_run, check_seeds, cores, side_by_side
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options,
@@ -155,7 +157,7 @@ def run_estimate(core: Core, family: str, folder, *, freq_mhz: float = 200.0, se
                  "write_json -selected coarse.json"]
         second = _LIBS["ecp5"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
                                   f"hierarchy -top {wrapper_name}", MULTIPORT_ROM_FIX,
-                                  *memories_apart(synth, top, "map_ram")]
+                                  *memories_apart(synth, "map_ram")]
         fine = f"{synth} -run map_ffram: -json {wrapper_name}.json"
     roms_split = _synthesise(first, second, fine, family, top, folder, parts)
     cells = _module_cells(folder, top)
@@ -216,7 +218,7 @@ def _xilinx_steps(family: str, top: str, reads: list[str], coarse: list[str] | N
     first = [*reads, *begin, *coarse, f"select {top}", "write_json -selected coarse.json"]
     second = _LIBS["xilinx"] + [NO_ABC_VERIFY, "read_json coarse_split.json",
                                 f"hierarchy -top {top}", MULTIPORT_ROM_FIX,
-                                *memories_apart(synth, top, "map_memory")]
+                                *memories_apart(synth, "map_memory")]
     return first, second, f"{synth} -run map_ffram:"
 
 
@@ -226,6 +228,8 @@ def _synthesise(first: list[str], second: list[str], fine: str, family: str, top
     coarse netlist of ``top`` (``coarse.json``); its multi-port ROMs are split
     (:func:`~rnnrtl.synth.rom_split.split_rom_ports`) and, in ``parts`` parts (None: the
     default, :func:`_parts`), its cells marked (:func:`~rnnrtl.synth.partition.mark_parts`);
+    then its memories are moved into a module of their own
+    (:func:`~rnnrtl.synth.memory_module.move_memories`);
     ``second`` reads it back and maps its memories, then ``fine`` maps the rest in one process
     (``yosys_2.log``) or :func:`_fine_in_parts`. Leaves ``stat.json``; returns the ROMs split."""
     run_yosys(first, folder, f"yosys ({family}, to memory mapping)", "yosys_1.log")
@@ -234,6 +238,7 @@ def _synthesise(first: list[str], second: list[str], fine: str, family: str, top
     parts = parts or _parts(netlist, top, family)
     if parts > 1:
         mark_parts(netlist, top, parts)
+    move_memories(netlist, top)
     (folder / "coarse_split.json").write_text(json.dumps(netlist))
     (folder / "coarse.json").unlink()
     del netlist

@@ -30,7 +30,7 @@ from ..errors import BuildError, ConfigError
 from ..hw.common import COPY_ATTR
 
 __all__ = ["YOSYS_ENV", "NEXTPNR_OPTS", "ROUTERS", "nextpnr_options", "ABC9_XAIGER1",
-           "NO_ABC_VERIFY", "KEEP_COPIES", "MEMORY_MODULE", "memories_apart", "overfull_cells",
+           "NO_ABC_VERIFY", "KEEP_COPIES", "memories_apart", "overfull_cells",
            "FLIP_FLOP_CELLS", "tool", "yowasp_env", "run_tool", "tool_failure", "native_available",
            "yosys_command", "run_yosys", "stat_resources", "nextpnr_summary", "main"]
 
@@ -80,24 +80,19 @@ ABC9_XAIGER1 = "scratchpad -set abc9.xaiger 1"
 NO_ABC_VERIFY = "scratchpad -set abc9.verify 0"
 
 
-#: The module a resource estimate moves a core's memories into while it maps them
-#: (:func:`memories_apart`).
-MEMORY_MODULE = "rnnrtl_memories"
-
-
-def memories_apart(synth: str, module: str, step: str) -> list[str]:
+def memories_apart(synth: str, step: str) -> list[str]:
     """yosys commands that run the memory-mapping step ``step`` of the synthesis script ``synth``
     (``synth_xilinx ...``'s ``map_memory``, ``synth_ecp5 ...``'s ``map_ram``; both end where
-    ``map_ffram`` begins) on the memories (``$mem_v2`` cells) of ``module`` moved into a module of
-    their own, :data:`MEMORY_MODULE` (nothing moves when it has none), and flatten them back
-    into ``module``. The script goes on with ``{synth} -run map_ffram:``.
+    ``map_ffram`` begins) on a netlist whose memories (``$mem_v2`` cells) were moved into a
+    module of their own, :data:`~rnnrtl.synth.memory_module.MEMORY_MODULE`
+    (:func:`~rnnrtl.synth.memory_module.move_memories`, on the JSON netlist yosys reads), and
+    flatten them back. The script goes on with ``{synth} -run map_ffram:``.
 
     ``memory_libmap`` rebuilds its index of every cell of a module after each memory it maps to a
     RAM cell. In the flattened LSTM(128) core (``big-vu9p``: 377 memories among ~400k cells) that
     took 4.5 minutes; in a module of the memories alone, seconds. Each memory is mapped the same
     way in either module (the same choice for all 377 of big-vu9p's)."""
-    return [f"submod -name {MEMORY_MODULE} {module}/t:$mem_v2", f"{synth} -run {step}:map_ffram",
-            "flatten"]
+    return [f"{synth} -run {step}:map_ffram", "flatten"]
 
 
 #: yosys commands that keep the core's fanout copies apart (:func:`rnnrtl.hw.common.fanout_copies`):
