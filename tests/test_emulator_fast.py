@@ -26,7 +26,7 @@ def _model(layers, steps=5, features=3, seed=0, mask_value=None):
     first = [keras.layers.Masking(mask_value, name="mask")] if mask_value is not None else []
     model = keras.Sequential([keras.Input((steps, features)), *first, *layers,
                               keras.layers.Dense(3, name="head")])
-    for layer in model.layers[1:]:
+    for layer in model.layers:      # every layer's, so that no weight is Keras's random draw
         layer.set_weights([rng.uniform(-1.2, 1.2, size=w.shape).astype(np.float32)
                            for w in layer.get_weights()])
     return model
