@@ -37,9 +37,9 @@ from .constant_registers import PASS as FOLD_PASS
 from .ecp5_pack import pack_registers_file
 from .multipliers import multiplier_inventory, multiplier_note
 from .fanout import register_fanouts
+from .memory_module import move_memories
 from .partition import mark_parts, merge_stats, part_commands, part_module
 from .place_route import route_budget, route_with_budget
-from .memory_module import move_memories
 from .rom_split import MULTIPORT_ROM_FIX, split_rom_ports
 from .seeds import best_run, check_seeds, cores, side_by_side
 from .yosys import (KEEP_COPIES, NO_ABC_VERIFY, memories_apart, nextpnr_options,

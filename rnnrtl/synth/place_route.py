@@ -186,6 +186,7 @@ class _ProcessClock:
     def __init__(self, pid: int):
         self.stat = Path(f"/proc/{pid}/stat")
         self.cpu = self.stat.is_file()
+        self.tick = os.sysconf("SC_CLK_TCK") if self.cpu else 1
         self.t0 = time.monotonic()
         self.last = 0.0
 
@@ -196,7 +197,7 @@ class _ProcessClock:
             # the fields after the command's closing parenthesis: state is field 3, utime 14,
             # stime 15 (proc(5)), in clock ticks
             fields = self.stat.read_text().rsplit(")", 1)[1].split()
-            self.last = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            self.last = (int(fields[11]) + int(fields[12])) / self.tick
         except (OSError, IndexError, ValueError):
             pass
         return self.last
@@ -263,14 +264,14 @@ def _watched(command, cwd: Path, log_path: Path, step: str, watch):
                 break
             except subprocess.TimeoutExpired:
                 pass
+            now = clock()
             if log_path.is_file():
                 with open(log_path, "rb") as f:
                     f.seek(seen)
                     text = f.read()
                 whole = text[:text.rfind(b"\n") + 1]   # a half-written line: read again next time
                 seen += len(whole)
-                watch.feed(whole.decode(errors="replace").splitlines(), clock())
-            now = clock()
+                watch.feed(whole.decode(errors="replace").splitlines(), now)
             if watch.gives_up(now):
                 _stop(proc)
                 out.unlink()                # a stopped run's output is of no use; its log stays
@@ -297,11 +298,11 @@ _ITERATION = re.compile(r"Info:\s+iter=(\d+)\s")
 
 def router1_gives_up(elapsed: float, budget: float, progress: list[tuple[int, float]]) -> bool:
     """Whether router1 is stopped, routing for ``elapsed`` seconds with ``progress`` (its progress
-    lines so far: arcs left to route, seconds of routing; CPU time in a run). Within ``budget`` it goes on; past it,
-    only while it converges: one of its last :data:`STALL_REPORTS` lines a new low of the arcs
-    left, and at the pace of the :data:`PACE_REPORTS` thousand iterations up to the latest low
-    the arcs left there routed, from the last line on, before :data:`HARD_LIMIT` times the budget;
-    never past that."""
+    lines so far: arcs left to route, seconds of routing; CPU time in a run). Within ``budget``
+    it goes on; past it, only while it converges: one of its last :data:`STALL_REPORTS` lines a
+    new low of the arcs left, and at the pace of the :data:`PACE_REPORTS` thousand iterations up
+    to the latest low the arcs left there routed, from the last line on, before
+    :data:`HARD_LIMIT` times the budget; never past that."""
     if elapsed <= budget:
         return False
     if elapsed > HARD_LIMIT * budget or len(progress) <= STALL_REPORTS:
