@@ -72,7 +72,7 @@ import math
 from dataclasses import dataclass
 
 from .errors import DesignTooLargeError, HardwareError
-from .schedule import matrix_units, multipliers
+from .schedule import elementwise_multipliers, elementwise_products, matrix_units, multipliers
 
 __all__ = ["Estimate", "estimate", "check", "useful_interleave", "LIMIT_MB", "LIMIT_SECONDS"]
 
@@ -146,7 +146,9 @@ def _units(layer, timesteps) -> tuple[int, int, float]:
     mults = multipliers(layer, timesteps or 1)
     units = matrix_units(layer)
     weights = sum(u.products for u in units) * copies
-    others = mults - sum(u.multipliers for u in units) * copies
+    # every product outside the matrices is elaborated, a multiplier or adders in the fabric
+    others = mults - sum(u.multipliers for u in units) * copies \
+        + (elementwise_products(layer) - elementwise_multipliers(layer)) * copies
     K = layer.schedule.interleave if layer.kind != "dense" and not unrolled else 1
     return weights, mults, scale * (weights + others) + (SLOT_UNITS * K * K if K > 1 else 0.0)
 

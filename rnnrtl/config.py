@@ -19,6 +19,7 @@ Top-level keys (all optional)::
     multiplier: dsp            # dsp | lut | auto: products by '*' (DSPs) or shift-and-add in LUTs
     multiplier_input: dsp      # ... of the input products W·x only
     multiplier_recurrent: dsp  # ... of the recurrent products U·h only
+    multiplier_elementwise: dsp  # dsp | lut: a recurrent cell's elementwise products (f·c, z·h, …): '*' or Booth adders
     timesteps: 20              # sequence length, for a model whose input has none (Input((None, F)))
     input: step                # step (one time step per input beat) | sequence (all T×F in one beat)
     weights: inline            # inline (constants of the Verilog) | file ($readmemh files beside it)
@@ -50,7 +51,7 @@ from .errors import ConfigError
 from .fixed import FixedFormat, FixedPointError
 from .numerics import AUTO, FORMAT, SIZE, Choice
 from .constmul_plan import MULTIPLIERS
-from .schedule import DEFAULT_ADDER_FANIN
+from .schedule import DEFAULT_ADDER_FANIN, ELEMENTWISE_MULTIPLIERS
 
 __all__ = ["ConfigError", "DEFAULT_CONFIG", "LayerConfig", "load_config", "normalize", "layer_config",
            "TABLE_SIZES", "MODES", "PIPELINES", "INPUTS", "WEIGHTS", "input_kind", "weights_kind",
@@ -87,9 +88,11 @@ DEFAULT_CONFIG = {
 #: Scope keys of every profile's own (e.g. hls4ml's ``softmax``): key -> (profile, Option).
 _OPTIONS = {key: (p, option) for p in numerics.PROFILES.values() for key, option in p.options.items()}
 _SCOPE_KEYS = ("precision", "reuse", "reuse_input", "reuse_recurrent", "mode", "interleave", "pipeline",
-               "tables", "multiplier", "multiplier_input", "multiplier_recurrent") + tuple(_OPTIONS)
+               "tables", "multiplier", "multiplier_input", "multiplier_recurrent",
+               "multiplier_elementwise") + tuple(_OPTIONS)
 #: Scope keys of recurrent layers only (refused on a Dense layer's own settings).
-_RECURRENT_KEYS = ("reuse_recurrent", "mode", "interleave", "multiplier_recurrent")
+_RECURRENT_KEYS = ("reuse_recurrent", "mode", "interleave", "multiplier_recurrent",
+                   "multiplier_elementwise")
 _TOP_KEYS = _SCOPE_KEYS + ("numerics", "adder_fanin", "timesteps", "input", "weights", "layers")
 _ALL_PRECISION_KEYS = sorted({k for p in numerics.PROFILES.values() for keys in p.precision_keys.values()
                               for k in keys} | {"default"})
@@ -120,6 +123,9 @@ class LayerConfig:
     #: (:mod:`rnnrtl.constmul_plan`).
     multiplier_input: str = "dsp"
     multiplier_recurrent: str = "dsp"
+    #: How a recurrent cell's elementwise products are built: ``dsp`` (``*``) or ``lut``
+    #: (:mod:`rnnrtl.hw.softmul`).
+    multiplier_elementwise: str = "dsp"
     #: Where the weights live: ``inline`` or ``file`` (the top level's ``weights``).
     weights: str = "inline"
 
@@ -345,6 +351,12 @@ def _merge_scope(out: dict, settings: dict, where: str):
                                   f"{', '.join(MULTIPLIERS)} (dsp: '*' operators; lut: shift-and-add "
                                   "of the constant weights; auto: per matrix)")
             out[key] = settings[key]
+    if "multiplier_elementwise" in settings:
+        if settings["multiplier_elementwise"] not in ELEMENTWISE_MULTIPLIERS:
+            raise ConfigError(f"{where}.multiplier_elementwise = {settings['multiplier_elementwise']!r}: "
+                              f"valid are {', '.join(ELEMENTWISE_MULTIPLIERS)} (dsp: '*' operators; "
+                              "lut: Booth partial products summed by adders in the fabric)")
+        out["multiplier_elementwise"] = settings["multiplier_elementwise"]
     if "mode" in settings:
         if settings["mode"] not in MODES:
             raise ConfigError(f"{where}.mode = {settings['mode']!r}: valid modes are {', '.join(MODES)}")
@@ -525,6 +537,8 @@ def layer_config(config: dict, name: str, kind: str) -> LayerConfig:
         model_reuse=frozenset(source for source in ("input", "recurrent")
                               if "reuse" not in scope and f"reuse_{source}" not in scope),
         weights=weights_kind(config),
+        multiplier_elementwise=scope.get("multiplier_elementwise",
+                                         config.get("multiplier_elementwise", "dsp")),
         **{f"multiplier_{source}": scope.get(f"multiplier_{source}", scope.get(
             "multiplier", config.get(f"multiplier_{source}", config.get("multiplier", "dsp"))))
            for source in ("input", "recurrent")},

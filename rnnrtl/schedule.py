@@ -24,10 +24,15 @@ from .constmul_plan import LUT_MAX_REUSE, choose
 from .errors import ConfigError, ConfigWarning
 
 __all__ = ["Schedule", "MatrixUnit", "matrix_units", "multipliers", "layer_schedule",
-           "valid_reuse_factors", "check_reuse", "DEFAULT_ADDER_FANIN"]
+           "valid_reuse_factors", "check_reuse", "DEFAULT_ADDER_FANIN", "ELEMENTWISE_MULTIPLIERS",
+           "elementwise_products", "elementwise_multipliers"]
 
 #: Terms summed per register stage of the adder trees unless configured.
 DEFAULT_ADDER_FANIN = 4
+
+#: Values of ``multiplier_elementwise``: a cell's elementwise products as ``*`` operators (DSPs)
+#: or as Booth partial products summed by adders in the fabric (:mod:`rnnrtl.hw.softmul`).
+ELEMENTWISE_MULTIPLIERS = ("dsp", "lut")
 
 #: Matrices per layer kind: the weight rows per unit of ``units`` (gates), by reuse knob.
 _GATES = {"dense": 1, "simplernn": 1, "lstm": 4, "gru": 3}
@@ -53,6 +58,9 @@ class Schedule:
     #: the constant weights) or ``auto`` (per matrix: :func:`rnnrtl.constmul_plan.choose`).
     multiplier_input: str = "dsp"
     multiplier_recurrent: str = "dsp"
+    #: How a recurrent cell's elementwise products are built: ``dsp`` (``*``) or ``lut`` (adders:
+    #: :mod:`rnnrtl.hw.softmul`); a timing and resource knob, the integers are the same.
+    multiplier_elementwise: str = "dsp"
     #: Where the weights live: ``inline`` (constants of the circuit) or ``file`` (initialised
     #: memories shaped by the formats only: :class:`~rnnrtl.hw.matvec.MatVec`'s ``weight_range``).
     weights: str = "inline"
@@ -140,6 +148,13 @@ def elementwise_products(layer) -> int:
     return _TAIL_PRODUCTS[layer.kind] * layer.units
 
 
+def elementwise_multipliers(layer) -> int:
+    """The multipliers ``layer``'s :func:`elementwise_products` take: one each, or none when its
+    schedule builds them in the fabric (``multiplier_elementwise: lut``)."""
+    lut = getattr(layer.schedule, "multiplier_elementwise", "dsp") == "lut"
+    return 0 if lut else elementwise_products(layer)
+
+
 def unit_rows(unit: MatrixUnit, units: tuple[MatrixUnit, ...]) -> slice:
     """The rows of its layer's weight matrix (``kernel`` or ``recurrent``) that ``unit`` multiplies:
     units of one source split that matrix's rows in order."""
@@ -149,9 +164,10 @@ def unit_rows(unit: MatrixUnit, units: tuple[MatrixUnit, ...]) -> slice:
 
 def multipliers(layer, timesteps: int | None = None) -> int:
     """Multipliers the hardware builds for IR ``layer``: its :func:`matrix_units`', a recurrent
-    cell's elementwise products (3 per unit for LSTM and GRU), a table softmax's (one per lane);
+    cell's elementwise products (3 per unit for LSTM and GRU, unless built in the fabric:
+    :func:`elementwise_multipliers`), a table softmax's (one per lane);
     ``timesteps`` times one cell's with ``mode: unrolled`` (one cell per step)."""
-    total = sum(u.multipliers for u in matrix_units(layer)) + elementwise_products(layer)
+    total = sum(u.multipliers for u in matrix_units(layer)) + elementwise_multipliers(layer)
     softmax = getattr(getattr(layer, "activation", None), "softmax", None)
     if layer.kind == "dense" and softmax is not None and softmax.implementation != "argmax":
         total += layer.units          # e_i · inv, one per lane
@@ -182,6 +198,8 @@ def layer_schedule(layer, cfg) -> Schedule:
                         adder_fanin=cfg.adder_fanin,
                         multiplier_input=getattr(cfg, "multiplier_input", "dsp"),
                         multiplier_recurrent=getattr(cfg, "multiplier_recurrent", "dsp")
+                        if recurrent else "dsp",
+                        multiplier_elementwise=getattr(cfg, "multiplier_elementwise", "dsp")
                         if recurrent else "dsp",
                         weights=getattr(cfg, "weights", "inline"))
     for source in ("input", "recurrent"):

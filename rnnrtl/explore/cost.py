@@ -4,7 +4,8 @@
 (an array multiplier's area grows with both; a constant multiplier at reuse 1 with the weight's
 width too): the matrix-vector units of :func:`rnnrtl.schedule.matrix_units` (``ceil(products /
 reuse)`` multipliers of input width × weight width) and a cell's elementwise products
-(:func:`rnnrtl.schedule.elementwise_products`, gate table output × state or table output).
+(:func:`rnnrtl.schedule.elementwise_products`, gate table output × state or table output; in the
+fabric with ``multiplier_elementwise: lut``, the same bit-products but no multiplier).
 ``table_bits``: every activation table's ``size × output width``, once per lane it serves (a
 table read by ``N`` units in the same cycle is ``N`` ROM ports: replicated).
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from .. import ir
-from ..schedule import matrix_units
+from ..schedule import elementwise_multipliers, matrix_units
 
 __all__ = ["Cost", "cost", "calibrate", "TABLE_BITS_PER_UNIT"]
 
@@ -83,8 +84,9 @@ def cost(network: ir.Network) -> Cost:
     for layer in network.flat_layers:
         m, b = _matrix_bits(layer)
         mults, bits = mults + m, bits + b
+        dsp = elementwise_multipliers(layer) > 0
         for count, wa, wb in _tail(layer):
-            mults, bits = mults + count, bits + count * wa * wb
+            mults, bits = mults + count * dsp, bits + count * wa * wb
         for act, lanes in _tables(layer):
             table += act.table.geometry.size * act.out_fmt.width * lanes
     return Cost(mult_bits=bits, table_bits=table, multipliers=mults)

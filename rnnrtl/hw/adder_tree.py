@@ -21,7 +21,7 @@ from amaranth.hdl import Signal, signed
 from ..fixed import IntType
 from .common import fanout_copies, pulse_copies, register_bank
 
-__all__ = ["tree_stages", "adder_tree"]
+__all__ = ["tree_stages", "adder_tree", "summed", "group_sum"]
 
 
 def tree_stages(leaves: int, fanin: int) -> int:
@@ -42,14 +42,14 @@ ENABLE_GROUP = 1
 ENABLE_ROOTS = 4
 
 
-def _summed(group):
+def summed(group):
     """``(lo, hi, type)`` of the sum of ``group``'s terms ``(value, lo, hi)``: its range and the
     signed :class:`~rnnrtl.fixed.IntType` that holds it (and 0)."""
     lo, hi = sum(t[1] for t in group), sum(t[2] for t in group)
     return lo, hi, IntType.for_range(min(lo, 0), max(hi, 0), 0, True)
 
 
-def _group_sum(m, group, name: str, binary: bool):
+def group_sum(m, group, name: str, binary: bool):
     """The sum of ``group``'s terms ``(value, lo, hi)``: one expression, or (``binary``) a balanced
     tree of two-input sums, each a kept signal sized from its terms' summed range."""
     if not binary:
@@ -61,7 +61,7 @@ def _group_sum(m, group, name: str, binary: bool):
     while len(level) > 1:
         nxt = []
         for pair in zip(level[::2], level[1::2]):
-            lo, hi, t = _summed(pair)
+            lo, hi, t = summed(pair)
             s = Signal(signed(t.width), name=f"{name}_p{k}", attrs={"keep": 1})
             m.d.comb += s.eq(pair[0][0] + pair[1][0])
             nxt.append((s, lo, hi))
@@ -94,8 +94,8 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
                              f"fan-in {fanin} needs {tree_stages(max(map(len, rows)), fanin)}")
         sums = []
         for j, row in enumerate(rows):
-            total = Signal(signed(_summed(row)[2].width), name=f"{name}0_{j}_0")
-            m.d.comb += total.eq(_group_sum(m, row, f"{name}0_{j}_0_sum", binary))
+            total = Signal(signed(summed(row)[2].width), name=f"{name}0_{j}_0")
+            m.d.comb += total.eq(group_sum(m, row, f"{name}0_{j}_0_sum", binary))
             sums.append(total)
         return sums, valid
     stages = tree_stages(max(len(row) for row in rows), fanin)
@@ -115,8 +115,8 @@ def adder_tree(m, rows, *, fanin: int, valid, name: str = "t", spaced: bool = Fa
             new_row = []
             for g in range(0, len(row), fanin):
                 group = row[g:g + fanin]
-                lo, hi, t = _summed(group)
-                total = _group_sum(m, group, f"{name}{stage}_{j}_{g // fanin}_sum", binary)
+                lo, hi, t = summed(group)
+                total = group_sum(m, group, f"{name}{stage}_{j}_{g // fanin}_sum", binary)
                 if last:
                     reg = Signal(signed(t.width), name=f"{name}{stage}_{j}_{g // fanin}")
                     with m.If(enables[j]):

@@ -14,7 +14,8 @@ Pipelining (:class:`~rnnrtl.hw.pipelining.Pipelining`): the MatVecs take their s
 activation units their latency ``A``; each elementwise product of the tail has ``e`` register
 stages on either side (``elementwise``, 0 or 1: its operands in registers that feed nothing but the
 multiplier, the DSP's input registers, and the product once more after the DSP's output register,
-so a product is valid ``1 + 2e`` cycles after its operands, :func:`elementwise_product`), and the
+so a product is valid ``1 + 2e`` cycles after its operands, :func:`elementwise_product`; with
+``multiplier_elementwise: lut`` the product's adders in those cycles, :mod:`rnnrtl.hw.softmul`), and the
 new state's rounded value passes ``r`` registers before its saturation (``rounding``). With
 ``merged_tail`` (``pipeline: fast``) the last products of the loop are combinational into the new
 state (:meth:`Cell.tail_product`, :attr:`Cell.tail` = 0); with ``one_stage_trees`` every MatVec
@@ -27,11 +28,12 @@ from amaranth.hdl import Signal, Value
 from amaranth.lib import data
 
 from ..errors import HardwareError
-from ..schedule import elementwise_products
+from ..schedule import elementwise_multipliers
 from .activation import ActivationUnit
 from .common import delay, shape_of
 from .matvec import MatVec
 from .pipelining import Pipelining
+from .softmul import soft_product
 
 __all__ = ["Cell", "vector", "elementwise_product", "aligned_sum", "one_stage_fanin",
            "write_state"]
@@ -42,14 +44,18 @@ def vector(t, lanes, name):
     return Signal(data.ArrayLayout(shape_of(t), lanes), name=name)
 
 
-def elementwise_product(m, stages: int, name: str, a, b, t, cast=None):
+def elementwise_product(m, stages: int, name: str, a, b, t, cast=None, *, lut: bool = False):
     """Lanewise products ``a[n] * b[n]`` (lists of Amaranth values) in a registered vector of
     ``t`` (an :class:`IntType`; ``cast(m, product, name)`` maps each product first, e.g. into an
     accumulator format),
     valid ``1 + 2 * stages`` cycles after the operands: with ``stages`` = 1 the operands get
     reset-less registers that feed nothing but the multiplier (the DSP's input registers) and the
     product one more after the DSP's output register, so the routes into and out of the DSP have
-    cycles of their own."""
+    cycles of their own.
+
+    ``lut``: each product is :func:`~rnnrtl.hw.softmul.soft_product` (adders, no DSP) with
+    ``stages`` register levels inside its sum, whose last level and ``cast`` feed the vector's
+    register: the same cycles and the same integers."""
     if stages:
         regs = []
         for side, lanes in (("a", a), ("b", b)):
@@ -59,8 +65,9 @@ def elementwise_product(m, stages: int, name: str, a, b, t, cast=None):
         a, b = regs
     out = vector(t, len(a), name)
     for n, (x, y) in enumerate(zip(a, b)):
-        m.d.sync += out[n].eq(x * y if cast is None else cast(m, x * y, f"{name}_cast{n}"))
-    return delay(m, out, stages, f"{name}_f", reset_less=True)
+        product = soft_product(m, x, y, f"{name}_lut{n}", stages=stages) if lut else x * y
+        m.d.sync += out[n].eq(product if cast is None else cast(m, product, f"{name}_cast{n}"))
+    return delay(m, out, 0 if lut else stages, f"{name}_f", reset_less=True)
 
 
 def one_stage_fanin(weights, fanin: int, pipelining: Pipelining) -> int:
@@ -152,6 +159,8 @@ class Cell:
         self.results_held = results_held
         #: ``e``: register stages on either side of each elementwise product of the tail.
         self.elementwise = pipelining.elementwise
+        #: The elementwise products in the fabric (``multiplier_elementwise: lut``), not DSPs.
+        self.elementwise_lut = getattr(layer.schedule, "multiplier_elementwise", "dsp") == "lut"
         #: ``r``: register stages between the new state's rounding and its saturation.
         self.rounding = pipelining.rounding
         #: ``A``: the latency of the cell's activation units.
@@ -183,14 +192,21 @@ class Cell:
     def _fanin(self, weights) -> int:
         return one_stage_fanin(weights, self.tree_fanin, self.pipelining)
 
+    def product(self, m, name, a, b, t, cast=None):
+        """The cell's elementwise products ``a[n] * b[n]``: :func:`elementwise_product` with its
+        ``e`` stages, by ``*`` or in the fabric (``multiplier_elementwise``)."""
+        return elementwise_product(m, self.elementwise, name, a, b, t, cast, lut=self.elementwise_lut)
+
     def tail_product(self, m, name, a, b, t):
         """The last elementwise products of the loop (``a[n] * b[n]`` into a vector of ``t``):
-        :func:`elementwise_product` (valid ``1 + 2e`` cycles after its operands), or with
-        ``merged_tail`` combinational (valid with them; :attr:`tail` is 0)."""
+        :meth:`product` (valid ``1 + 2e`` cycles after its operands), or with ``merged_tail``
+        combinational (valid with them; :attr:`tail` is 0)."""
         if self.tail:
-            return elementwise_product(m, self.elementwise, name, a, b, t)
+            return self.product(m, name, a, b, t)
         out = vector(t, len(a), name)
-        m.d.comb += [out[n].eq(x * y) for n, (x, y) in enumerate(zip(a, b))]
+        for n, (x, y) in enumerate(zip(a, b)):
+            product = soft_product(m, x, y, f"{name}_lut{n}") if self.elementwise_lut else x * y
+            m.d.comb += out[n].eq(product)
         return out
 
     def _activation(self, **kwargs):
@@ -244,9 +260,9 @@ class Cell:
     @property
     def multipliers(self) -> int:
         """The projection's, the loop MatVecs' and the tail's elementwise products
-        (:func:`rnnrtl.schedule.elementwise_products`)."""
+        (:func:`rnnrtl.schedule.elementwise_multipliers`: none when built in the fabric)."""
         return (self.projection.multipliers + sum(mv.multipliers for mv in self.loop_matvecs)
-                + elementwise_products(self.layer))
+                + elementwise_multipliers(self.layer))
 
     @property
     def job_spacing(self) -> int:

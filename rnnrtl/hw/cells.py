@@ -45,7 +45,7 @@ from amaranth.lib import data
 
 from .. import ir
 from ..fixed import IntType
-from .cell import Cell, aligned_sum, elementwise_product, vector, write_state
+from .cell import Cell, aligned_sum, vector, write_state
 from .common import delay, requantized, shape_of
 
 __all__ = ["LSTMCell", "GRUCell", "SimpleRNNCell", "cell_of"]
@@ -102,9 +102,9 @@ class LSTMCell(Cell):
         e, r = self.elementwise, self.rounding
         c_bank = bank("c")
         c = c_bank.read(tag(Lh + A)[0])
-        fc = elementwise_product(m, e, "fc", [sig.o[N + n] for n in range(N)], [c[n] for n in range(N)],
+        fc = self.product(m, "fc", [sig.o[N + n] for n in range(N)], [c[n] for n in range(N)],
                       self.fc_t)
-        ig = elementwise_product(m, e, "ig", [sig.o[n] for n in range(N)], [cand.o[n] for n in range(N)],
+        ig = self.product(m, "ig", [sig.o[n] for n in range(N)], [cand.o[n] for n in range(N)],
                       self.ig_t)
         products = delay(m, sig.o_valid, 1 + 2 * e, "products")
         # S+L+A+1+2e: c = q_c(f·c + i·g) and tanh(c), in the state activation unit.
@@ -236,7 +236,7 @@ class GRUCell(Cell):
             r_frac = fr + L.rec_fmt.frac_bits
             # hls4ml casts r·rec to accum_t
             cast = None if P is None else (lambda m, v, name, f=r_frac: requantized(m, 0, name, v, f, P)[0])
-            rprod = elementwise_product(m, e, "rprod", [sig.o[N + n] for n in range(N)],
+            rprod = self.product(m, "rprod", [sig.o[N + n] for n in range(N)],
                              [rec[n] for n in range(N)], self.r_t, cast)
             if P is not None:
                 r_frac = P.frac_bits
@@ -248,7 +248,7 @@ class GRUCell(Cell):
         else:
             m.d.comb += sig.i_valid.eq(mz.done)
             h_r = h.read(tag(L1 + A)[0])
-            rprod = elementwise_product(m, e, "rprod", [sig.o[N + n] for n in range(N)],
+            rprod = self.product(m, "rprod", [sig.o[N + n] for n in range(N)],
                              [h_r[n] for n in range(N)], self.r_t)
             rec = vector(L.rec_fmt, N, "rec")
             rec_valid = Signal()

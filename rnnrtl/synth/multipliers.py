@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..schedule import elementwise_products, matrix_units, unit_rows
+from ..schedule import elementwise_multipliers, elementwise_products, matrix_units, unit_rows
 
 __all__ = ["multiplier_inventory", "multiplier_note"]
 
@@ -22,7 +22,7 @@ def multiplier_inventory(network) -> dict:
     ``shared``: multipliers of matrices at reuse > 1 (weights from a ROM), and ``elementwise``:
     the LSTM / GRU cell products (both operands variable); ``lut``: products of matrices built with
     ``multiplier: lut`` (shift-and-add in the fabric: neither a multiplier of the manifest nor a
-    DSP, at any reuse).
+    DSP, at any reuse) and cell products built with ``multiplier_elementwise: lut``.
     """
     inv = {"constant": 0, "zero": 0, "pow2": 0, "shared": 0, "elementwise": 0, "lut": 0,
            "max_operand_bits": 0}
@@ -44,7 +44,9 @@ def multiplier_inventory(network) -> dict:
                 inv["pow2"] += int(((a & (a - 1)) == 0).sum())
             else:
                 inv["shared"] += unit.multipliers
-        inv["elementwise"] += elementwise_products(layer)
+        dsp = elementwise_multipliers(layer)
+        inv["elementwise"] += dsp
+        inv["lut"] += elementwise_products(layer) - dsp
     # a Bidirectional's merge_mode='mul' multiplies the directions' outputs lane by lane
     inv["elementwise"] += sum(l.units for l in network.layers if getattr(l, "merge_mode", None) == "mul")
     return inv
@@ -63,7 +65,8 @@ def multiplier_note(multipliers: int, dsp: int, family: str, inventory: dict | N
         head += (f" [multipliers: {inv['constant']} constant-weight products at reuse 1 "
                  f"({inv['zero']} zero, {inv['pow2']} ±2^k), {inv['shared']} time-shared, "
                  f"{inv['elementwise']} elementwise"
-                 + (f"; {inv['lut']} products shift-and-add in LUTs (multiplier: lut), not counted"
+                 + (f"; {inv['lut']} products built in LUTs (multiplier: lut, multiplier_elementwise: "
+                    "lut), not counted"
                     if inv.get("lut") else "") + "]")
     if dsp == multipliers:
         return head + ": one DSP per multiplier."
