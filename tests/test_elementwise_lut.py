@@ -7,7 +7,7 @@
   and the extremes and random pairs of the cell's 18 × 16 and 18 × 18 products, at 0, 1 and 2
   register levels (the result ``stages`` cycles after its operands);
 * whole cores (LSTM, GRU with and without ``reset_after``; ``shallow``, ``deep`` and ``fast``,
-  static and unrolled) are bit-exact with the emulator under random stalls, with the same latency
+  static and unrolled; ``numerics: hls4ml`` too) are bit-exact with the emulator under random stalls, with the same latency
   and II as with DSP products and ``3 · units`` fewer multipliers per cell;
 * on Verilator, a deep LSTM core: bit-exact, latency and II as the manifest says; in yosys
   (``--estimate xc7``), with ``multiplier: lut`` too, a core without a single DSP.
@@ -137,6 +137,9 @@ CASES = {
     "gru-before-static-shallow-r2": (GRU_BEFORE, {"reuse": 2}),
     "lstm-unrolled-fast": (LSTM_DENSE, {"pipeline": "fast", "mode": "unrolled"}),
     "gru-before-unrolled-fast": (GRU_BEFORE, {"pipeline": "fast", "mode": "unrolled"}),
+    # hls4ml's arithmetic: r·rec cast into the accumulator, c's products rounded one by one
+    "gru-hls4ml-static-deep": (GRU_HEAD, {"numerics": "hls4ml", "pipeline": "deep"}),
+    "lstm-hls4ml-static": (LSTM_DENSE, {"numerics": "hls4ml"}),
 }
 
 
