@@ -9,6 +9,8 @@
 * whole cores (LSTM, GRU with and without ``reset_after``; ``shallow``, ``deep`` and ``fast``,
   static and unrolled; ``numerics: hls4ml`` too) are bit-exact with the emulator under random stalls, with the same latency
   and II as with DSP products and ``3 · units`` fewer multipliers per cell;
+* the counts: the manifest's, the yosys note's inventory, the explorer's cost and the
+  generation budget;
 * on Verilator, a deep LSTM core: bit-exact, latency and II as the manifest says; in yosys
   (``--estimate xc7``), with ``multiplier: lut`` too, a core without a single DSP.
 """
@@ -203,3 +205,20 @@ def test_yosys_maps_no_dsp(written, tmp_path):
     # the note's inventory: no elementwise multiplier; the matrices' 120 products and the
     # cell's 12 in LUTs
     assert "0 elementwise; 132 products built in LUTs" in est.multiplier_note
+
+
+def test_inventory_cost_and_budget():
+    """Built in the fabric, the cell's products leave the multiplier counts (the manifest's, the
+    yosys note's inventory, the explorer's cost) but not the bit-products or the generation cost."""
+    from rnnrtl import budget
+    from rnnrtl.explore.cost import cost
+    from rnnrtl.synth.multipliers import multiplier_inventory
+    net = model(LSTM_DENSE)
+    dsp, lut = (rnnrtl.convert(net, c).network for c in ({}, LUT))
+    inv_dsp, inv_lut = multiplier_inventory(dsp), multiplier_inventory(lut)
+    assert (inv_dsp["elementwise"], inv_lut["elementwise"]) == (12, 0)
+    assert inv_lut["lut"] - inv_dsp["lut"] == 12
+    c_dsp, c_lut = cost(dsp), cost(lut)
+    assert c_dsp.multipliers - c_lut.multipliers == 12 and c_dsp.mult_bits == c_lut.mult_bits
+    e_dsp, e_lut = budget.estimate(dsp), budget.estimate(lut)
+    assert e_dsp.multipliers - e_lut.multipliers == 12 and e_dsp.units == e_lut.units
