@@ -7,8 +7,9 @@
   and the extremes and random pairs of the cell's 18 × 16 and 18 × 18 products, at 0, 1 and 2
   register levels (the result ``stages`` cycles after its operands);
 * whole cores (LSTM, GRU with and without ``reset_after``; ``shallow``, ``deep`` and ``fast``,
-  static and unrolled; ``numerics: hls4ml`` too) are bit-exact with the emulator under random stalls, with the same latency
-  and II as with DSP products and ``3 · units`` fewer multipliers per cell;
+  static and unrolled; ``numerics: hls4ml`` too) are bit-exact with the emulator under random
+  stalls, with the same latency and II as with DSP products and ``3 · units`` fewer multipliers
+  per cell;
 * the counts: the manifest's, the yosys note's inventory, the explorer's cost and the
   generation budget;
 * on Verilator, a deep LSTM core: bit-exact, latency and II as the manifest says; in yosys
