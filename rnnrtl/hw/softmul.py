@@ -48,18 +48,15 @@ def booth_terms(x, y):
     x, y = _as_signed(x), _as_signed(y)
     if len(y) % 2:
         y = Cat(y, y[-1]).as_signed()          # sign-extended to an even width
-    mag_width = len(x) + 1                      # |d| · x for |d| <= 2
-    lo_m, hi_m = -(1 << (mag_width - 1)), (1 << (mag_width - 1)) - 1
     terms, negs = [], []
     for k in range(len(y) // 2):
         b0 = y[2 * k - 1] if k else Const(0, 1)
         b1, b2 = y[2 * k], y[2 * k + 1]
         one = b1 ^ b0
         two = (b2 & ~b1 & ~b0) | (~b2 & b1 & b0)
-        mag = Mux(one, x, Mux(two, x.shift_left(1), 0)).as_signed()
-        mag = Cat(mag, mag[-1].replicate(mag_width - len(mag))).as_signed() \
-            if len(mag) < mag_width else mag[:mag_width].as_signed()
-        term = Mux(b2, ~mag, mag).as_signed()
+        mag = Mux(one, x, Mux(two, x.shift_left(1), 0))          # |d| · x, signed
+        term = Mux(b2, ~mag, mag)                                # ~mag = −mag − 1
+        lo_m, hi_m = -(1 << (len(mag) - 1)), (1 << (len(mag) - 1)) - 1
         scale = 1 << (2 * k)
         terms.append((term.shift_left(2 * k), lo_m * scale, hi_m * scale))
         negs += [b2, Const(0, 1)]
