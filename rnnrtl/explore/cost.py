@@ -84,9 +84,8 @@ def cost(network: ir.Network) -> Cost:
     for layer in network.flat_layers:
         m, b = _matrix_bits(layer)
         mults, bits = mults + m, bits + b
-        dsp = elementwise_multipliers(layer) > 0
-        for count, wa, wb in _tail(layer):
-            mults, bits = mults + count * dsp, bits + count * wa * wb
+        mults += elementwise_multipliers(layer)
+        bits += sum(count * wa * wb for count, wa, wb in _tail(layer))
         for act, lanes in _tables(layer):
             table += act.table.geometry.size * act.out_fmt.width * lanes
     return Cost(mult_bits=bits, table_bits=table, multipliers=mults)

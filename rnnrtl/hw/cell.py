@@ -160,7 +160,7 @@ class Cell:
         #: ``e``: register stages on either side of each elementwise product of the tail.
         self.elementwise = pipelining.elementwise
         #: The elementwise products in the fabric (``multiplier_elementwise: lut``), not DSPs.
-        self.elementwise_lut = getattr(layer.schedule, "multiplier_elementwise", "dsp") == "lut"
+        self.elementwise_lut = layer.schedule.multiplier_elementwise == "lut"
         #: ``r``: register stages between the new state's rounding and its saturation.
         self.rounding = pipelining.rounding
         #: ``A``: the latency of the cell's activation units.
